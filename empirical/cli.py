@@ -1,0 +1,62 @@
+"""Command-line entry point: ``python -m empirical <command> ...``.
+
+Each command lives in ``empirical/commands/<name>.py`` and defines ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``. Commands are imported lazily so that
+``--help`` stays fast and a broken optional dependency only affects its own command.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> module; the order is the order shown in --help.
+COMMANDS = {
+    "teacher": "empirical.commands.teacher",
+    "certify": "empirical.commands.certify",
+    "train": "empirical.commands.train",
+    "claims": "empirical.commands.claims",
+    "escape": "empirical.commands.escape",
+    "rescue": "empirical.commands.rescue",
+    "frontier": "empirical.commands.frontier",
+}
+
+
+def _available():
+    for name, modname in COMMANDS.items():
+        try:
+            yield name, importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name != modname:  # a real missing dependency inside the command: surface it
+                raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m empirical",
+        description="Witness-theory experiments on real data sets.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, mod in _available():
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        # Bad input and missing files are user errors: one clear line, no traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,719 @@
+"""Data set loaders: real image data as float32 arrays in [0, 1], labels kept aside.
+
+Every loader returns a :class:`Dataset` whose ``x_*`` arrays are flattened float32 rows in
+[0, 1] and whose ``y_*`` arrays are int64 labels (``-1`` where unknown). The labels are kept
+only for reporting: the teacher search and the certificate never read them, so the
+experiments stay unsupervised and a missing label file can never change a result.
+
+Why these choices:
+
+- **Nothing is ever downloaded.** Experiments must run on machines without internet and must
+  never hang on a network call, so a missing file raises :class:`FileNotFoundError` whose
+  message says exactly which files to put in which directory and how to obtain them.
+- **Corrupt input fails loudly and early.** Every on-disk format is validated (magic numbers,
+  header dimensions against payload size, label/image counts, pickle keys and shapes, NaN in
+  user arrays) and reported as :class:`ValueError` naming the file, instead of surfacing as a
+  reshape error deep inside NumPy or, worse, as silently wrong data.
+- **Deterministic.** Official train/test splits are used where they exist (MNIST,
+  Fashion-MNIST, CIFAR); otherwise the split is a fixed function of ``seed``.
+- **Cheap to import.** Only NumPy and the standard library are imported at module level;
+  scikit-learn is imported inside the functions that need it and torch/torchvision never.
+
+Public API: :class:`Dataset`, :data:`DATASETS`, :func:`load_dataset`, :func:`load_array`,
+:func:`read_idx`.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["Dataset", "DATASETS", "load_dataset", "load_array", "read_idx"]
+
+DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100")
+
+#: Environment variable naming an extra data root searched after the explicit ``root``.
+DATA_ENV_VAR = "WITNESS_DATA"
+
+#: Where the Debian/Ubuntu package ``dataset-fashion-mnist`` installs the four IDX files.
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+# --------------------------------------------------------------------------------------------
+# Dataset container
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Dataset:
+    """A train/test pair of flattened float32 images in [0, 1] with labels kept aside.
+
+    ``eq=False`` because element-wise array comparison has no single truth value; two
+    ``Dataset`` objects compare (and hash) by identity. ``image_shape`` is the shape of one
+    row before flattening (``(8, 8)``, ``(28, 28)``, ``(3, 32, 32)`` in CHW order, or ``()``
+    for user arrays of non-image data), so ``x_train[i].reshape(image_shape)`` is the image.
+    """
+
+    name: str
+    x_train: np.ndarray  # (N_train, D) float32 in [0, 1]
+    y_train: np.ndarray  # (N_train,) int64, -1 if unknown
+    x_test: np.ndarray  # (N_test, D) float32 in [0, 1]
+    y_test: np.ndarray  # (N_test,) int64, -1 if unknown
+    image_shape: tuple
+    source: str
+
+    def __post_init__(self) -> None:
+        # Cheap structural checks so a loader bug cannot hand malformed data downstream.
+        for xs, ys, part in ((self.x_train, self.y_train, "train"), (self.x_test, self.y_test, "test")):
+            if xs.ndim != 2 or xs.dtype != np.float32:
+                raise ValueError(f"Dataset {self.name!r}: x_{part} must be 2-D float32, got {xs.dtype} {xs.shape}")
+            if ys.ndim != 1 or ys.dtype != np.int64 or ys.shape[0] != xs.shape[0]:
+                raise ValueError(
+                    f"Dataset {self.name!r}: y_{part} must be 1-D int64 of length {xs.shape[0]}, "
+                    f"got {ys.dtype} {ys.shape}"
+                )
+        if self.x_train.shape[1] != self.x_test.shape[1]:
+            raise ValueError(
+                f"Dataset {self.name!r}: train has {self.x_train.shape[1]} features, test has {self.x_test.shape[1]}"
+            )
+        if self.image_shape and int(np.prod(self.image_shape)) != self.x_train.shape[1]:
+            raise ValueError(
+                f"Dataset {self.name!r}: image_shape {self.image_shape} does not match {self.x_train.shape[1]} features"
+            )
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    def __repr__(self) -> str:  # the arrays themselves are too large to be useful in a repr
+        return (
+            f"Dataset(name={self.name!r}, train={self.x_train.shape}, test={self.x_test.shape}, "
+            f"image_shape={self.image_shape}, source={self.source!r})"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def load_dataset(
+    name: str,
+    root: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    limit: int | None = None,
+) -> Dataset:
+    """Load a data set by name (one of :data:`DATASETS`) or from a ``.npy``/``.npz`` path.
+
+    ``root`` is where on-disk data sets are looked for first (see the per-format loaders for
+    the full search order, which also includes ``$WITNESS_DATA``). ``seed`` and
+    ``test_fraction`` only matter for data sets without an official split (``digits`` and
+    user arrays without ``x_test``); MNIST, Fashion-MNIST and CIFAR always use the official
+    split. ``limit`` keeps at most ``limit`` train and ``limit`` test rows (the first rows
+    after the deterministic split), for smoke tests.
+    """
+    _check_split_args(test_fraction, limit)
+    key = str(name).strip()
+    if key.lower().endswith((".npy", ".npz")):
+        return _apply_limit(load_array(key, seed=seed, test_fraction=test_fraction), limit)
+    canon = key.lower().replace("_", "-")
+    canon = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100"}.get(canon, canon)
+    if canon == "digits":
+        ds = _load_digits(seed=seed, test_fraction=test_fraction)
+    elif canon in ("mnist", "fashion-mnist"):
+        ds = _load_mnist_like(canon, root)
+    elif canon in ("cifar10", "cifar100"):
+        ds = _load_cifar(canon, root)
+    else:
+        raise ValueError(
+            f"unknown dataset {name!r}; valid names are {', '.join(DATASETS)} "
+            "or a path to a .npy/.npz file"
+        )
+    return _apply_limit(ds, limit)
+
+
+def _check_split_args(test_fraction: float, limit: int | None) -> None:
+    if not (0.0 < float(test_fraction) < 1.0):
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
+        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+
+
+def _apply_limit(ds: Dataset, limit: int | None) -> Dataset:
+    if limit is None:
+        return ds
+    n = int(limit)
+    return Dataset(
+        name=ds.name,
+        x_train=ds.x_train[:n].copy(),
+        y_train=ds.y_train[:n].copy(),
+        x_test=ds.x_test[:n].copy(),
+        y_test=ds.y_test[:n].copy(),
+        image_shape=ds.image_shape,
+        source=ds.source,
+    )
+
+
+def _split(x: np.ndarray, y: np.ndarray, seed: int, test_fraction: float):
+    """Deterministic shuffled split; a fixed function of ``seed`` (no stratification)."""
+    from sklearn.model_selection import train_test_split  # lazy: keep module import cheap
+
+    if x.shape[0] < 2:
+        raise ValueError(f"need at least 2 rows to make a train/test split, got {x.shape[0]}")
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, y, test_size=float(test_fraction), random_state=int(seed), shuffle=True
+    )
+    return x_tr, x_te, y_tr, y_te
+
+
+# --------------------------------------------------------------------------------------------
+# digits (embedded in scikit-learn, the default that always works offline)
+# --------------------------------------------------------------------------------------------
+
+
+def _load_digits(*, seed: int, test_fraction: float) -> Dataset:
+    from sklearn.datasets import load_digits  # ships with scikit-learn; never downloads
+
+    bunch = load_digits()
+    # Pixels are integer counts 0..16 (4x4 blocks of a 32x32 bitmap), hence /16.
+    x = (np.asarray(bunch.data, dtype=np.float64) / 16.0).astype(np.float32)
+    y = np.asarray(bunch.target, dtype=np.int64)
+    x_tr, x_te, y_tr, y_te = _split(x, y, seed, test_fraction)
+    return Dataset(
+        name="digits",
+        x_train=np.ascontiguousarray(x_tr),
+        y_train=np.ascontiguousarray(y_tr),
+        x_test=np.ascontiguousarray(x_te),
+        y_test=np.ascontiguousarray(y_te),
+        image_shape=(8, 8),
+        source="sklearn.datasets.load_digits",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# IDX (MNIST, Fashion-MNIST)
+# --------------------------------------------------------------------------------------------
+
+# IDX format (LeCun, http://yann.lecun.com/exdb/mnist/): a 4-byte magic number
+# 0x00 0x00 <type code> <ndim>, then ndim big-endian int32 dimension sizes, then the data in
+# C order, big-endian. MNIST images are magic 0x00000803 (uint8, 3-D: N x rows x cols) and
+# labels 0x00000801 (uint8, 1-D: N).
+_IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_IDX_IMAGES_MAGIC = 0x00000803
+_IDX_LABELS_MAGIC = 0x00000801
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _read_bytes_maybe_gzip(path: Path) -> bytes:
+    """Read a file, transparently gunzipping it if it starts with the gzip magic bytes.
+
+    Detection is by content, not by extension, so a renamed file still loads; a truncated or
+    corrupt gzip stream becomes a ``ValueError`` naming the file.
+    """
+    with open(path, "rb") as f:
+        head = f.read(2)
+        f.seek(0)
+        if head != _GZIP_MAGIC:
+            return f.read()
+        try:
+            with gzip.GzipFile(fileobj=f, mode="rb") as g:
+                return g.read()
+        except EOFError as exc:
+            raise ValueError(f"{path}: truncated gzip stream ({exc}); re-download or re-extract the file") from exc
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise ValueError(f"{path}: corrupt gzip stream ({exc}); re-download the file") from exc
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (gzipped or not) into a native-endian NumPy array of its header shape.
+
+    Validates the magic number (two zero bytes, a known type code, ndim >= 1) and that the
+    payload size equals exactly the product of the header dimensions times the item size,
+    so truncated or padded files are rejected with a ``ValueError`` naming the file rather
+    than misread. Raises ``FileNotFoundError`` if the file does not exist.
+    """
+    p = Path(path)
+    raw = _read_bytes_maybe_gzip(p)
+    if len(raw) < 4:
+        raise ValueError(f"{p}: truncated IDX file: {len(raw)} bytes, shorter than the 4-byte magic number")
+    magic = struct.unpack(">I", raw[:4])[0]
+    type_code, ndim = raw[2], raw[3]
+    if raw[:2] != b"\x00\x00" or type_code not in _IDX_DTYPES or ndim == 0:
+        raise ValueError(
+            f"{p}: bad IDX magic number 0x{magic:08X} (expected 0x0000TTNN with type code TT in "
+            f"{{{', '.join(f'0x{k:02X}' for k in _IDX_DTYPES)}}} and ndim NN >= 1, "
+            "e.g. 0x00000803 for images, 0x00000801 for labels); not an IDX file or corrupt"
+        )
+    header_len = 4 + 4 * ndim
+    if len(raw) < header_len:
+        raise ValueError(f"{p}: truncated IDX header: {ndim} dims need {header_len} bytes, file has {len(raw)}")
+    dims = struct.unpack(">" + "i" * ndim, raw[4:header_len])  # big-endian int32 sizes
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{p}: corrupt IDX header: negative dimension in {dims}")
+    dtype = _IDX_DTYPES[type_code]
+    count = 1
+    for d in dims:
+        count *= int(d)
+    expected = count * dtype.itemsize
+    found = len(raw) - header_len
+    if found != expected:
+        what = "truncated" if found < expected else "has trailing bytes"
+        raise ValueError(
+            f"{p}: IDX size does not match header dims {tuple(dims)}: expected {expected} data bytes, "
+            f"found {found} (file {what})"
+        )
+    arr = np.frombuffer(raw, dtype=dtype, count=count, offset=header_len).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="), copy=True)  # native order, writable
+
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+_TORCHVISION_DIR = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+
+
+def _env_root() -> Path | None:
+    value = os.environ.get(DATA_ENV_VAR, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def _dedup(paths: Sequence[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def _mnist_candidate_dirs(name: str, root: str | os.PathLike | None) -> list[Path]:
+    """Search order: root, <root>/<TV>/raw, Debian dir (Fashion-MNIST only), $WITNESS_DATA."""
+    tv = _TORCHVISION_DIR[name]
+    dirs: list[Path] = []
+    if root is not None:
+        r = Path(root).expanduser()
+        dirs += [r, r / tv / "raw"]
+    if name == "fashion-mnist":
+        dirs.append(DEBIAN_FASHION_MNIST_DIR)
+    env = _env_root()
+    if env is not None:
+        dirs += [env, env / tv / "raw", env / name]
+    return _dedup(dirs)
+
+
+def _find_idx_files(directory: Path) -> tuple[dict[str, Path], list[str]]:
+    """Map each required IDX base name to an existing file (plain preferred over .gz)."""
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for base in _IDX_FILES:
+        for cand in (directory / base, directory / (base + ".gz")):
+            if cand.is_file():
+                found[base] = cand
+                break
+        else:
+            missing.append(base)
+    return found, missing
+
+
+def _mnist_missing_message(name: str, searched: list[tuple[Path, list[str]]]) -> str:
+    tv = _TORCHVISION_DIR[name]
+    pretty = "Fashion-MNIST" if name == "fashion-mnist" else "MNIST"
+    lines = [f"{pretty} IDX files not found."]
+    if searched:
+        lines.append("Searched these directories:")
+        for d, missing in searched:
+            lines.append(f"  {d}: missing {', '.join(m + '[.gz]' for m in missing)}")
+    else:
+        lines.append(f"No directory to search: pass root=... or set ${DATA_ENV_VAR}.")
+    lines.append(
+        "Put these 4 files (gzipped or not) together in ONE directory DIR: "
+        + ", ".join(f + "[.gz]" for f in _IDX_FILES)
+        + f", then pass root=DIR (or put them in <root>/{tv}/raw/, or set {DATA_ENV_VAR}=DIR)."
+    )
+    if name == "fashion-mnist":
+        lines.append(
+            "To get them: `apt-get install dataset-fashion-mnist` (installs them into "
+            f"{DEBIAN_FASHION_MNIST_DIR}, searched automatically); or on a machine with internet "
+            "`python -c \"import torchvision; torchvision.datasets.FashionMNIST('ROOT', download=True)\"` "
+            f"(writes ROOT/{tv}/raw/) and copy them over; official source: "
+            "https://github.com/zalandoresearch/fashion-mnist "
+            "(http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/)."
+        )
+    else:
+        lines.append(
+            "To get them: on a machine with internet run "
+            "`python -c \"import torchvision; torchvision.datasets.MNIST('ROOT', download=True)\"` "
+            f"(writes ROOT/{tv}/raw/) and copy them over; official source: "
+            "http://yann.lecun.com/exdb/mnist/ (mirror: https://ossci-datasets.s3.amazonaws.com/mnist/)."
+        )
+    lines.append("This loader never downloads anything.")
+    return "\n".join(lines)
+
+
+def _read_idx_expect(path: Path, magic: int, ndim: int) -> np.ndarray:
+    arr = read_idx(path)
+    if arr.dtype != np.uint8 or arr.ndim != ndim:
+        kind = "images" if ndim == 3 else "labels"
+        raise ValueError(
+            f"{path}: expected IDX magic 0x{magic:08X} (uint8 {ndim}-D {kind}), "
+            f"got a {arr.ndim}-D {arr.dtype} array of shape {arr.shape}"
+        )
+    return arr
+
+
+def _load_mnist_like(name: str, root: str | os.PathLike | None) -> Dataset:
+    searched: list[tuple[Path, list[str]]] = []
+    files: dict[str, Path] | None = None
+    directory: Path | None = None
+    for d in _mnist_candidate_dirs(name, root):
+        found, missing = _find_idx_files(d)
+        if not missing:
+            files, directory = found, d
+            break
+        searched.append((d, missing))
+    if files is None or directory is None:
+        raise FileNotFoundError(_mnist_missing_message(name, searched))
+
+    parts = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        img_path = files[f"{prefix}-images-idx3-ubyte"]
+        lab_path = files[f"{prefix}-labels-idx1-ubyte"]
+        images = _read_idx_expect(img_path, _IDX_IMAGES_MAGIC, 3)
+        labels = _read_idx_expect(lab_path, _IDX_LABELS_MAGIC, 1)
+        if images.shape[0] != labels.shape[0]:
+            raise ValueError(
+                f"labels/images count mismatch: {img_path} has {images.shape[0]} images but "
+                f"{lab_path} has {labels.shape[0]} labels"
+            )
+        parts[split] = (images, labels, img_path)
+    (tr_img, tr_lab, tr_path), (te_img, te_lab, te_path) = parts["train"], parts["test"]
+    if tr_img.shape[1:] != te_img.shape[1:]:
+        raise ValueError(
+            f"image size mismatch: {tr_path} has {tr_img.shape[1:]} images, {te_path} has {te_img.shape[1:]}"
+        )
+    image_shape = tuple(int(s) for s in tr_img.shape[1:])
+
+    def to_float(images: np.ndarray) -> np.ndarray:
+        # uint8 pixels 0..255 -> float32 in [0, 1]; flattened row-major (row, col).
+        return images.reshape(images.shape[0], -1).astype(np.float32) / np.float32(255.0)
+
+    return Dataset(
+        name=name,
+        x_train=to_float(tr_img),
+        y_train=tr_lab.astype(np.int64),
+        x_test=to_float(te_img),
+        y_test=te_lab.astype(np.int64),
+        image_shape=image_shape,
+        source=str(directory),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# CIFAR-10 / CIFAR-100 (python pickle layout)
+# --------------------------------------------------------------------------------------------
+
+# Layout of https://www.cs.toronto.edu/~kriz/cifar.html "python version": each batch file is a
+# pickled dict with b"data" -> uint8 array (N, 3072), rows = 1024 red, 1024 green, 1024 blue
+# values of a 32x32 image in row-major order (i.e. CHW), and b"labels" (CIFAR-10) or
+# b"fine_labels" (CIFAR-100, 100 classes) -> list of N ints.
+_CIFAR = {
+    "cifar10": {
+        "folder": "cifar-10-batches-py",
+        "train": tuple(f"data_batch_{i}" for i in range(1, 6)),
+        "test": ("test_batch",),
+        "label_key": b"labels",
+        "n_classes": 10,
+        "archive": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "tv": "CIFAR10",
+        "pretty": "CIFAR-10",
+    },
+    "cifar100": {
+        "folder": "cifar-100-python",
+        "train": ("train",),
+        "test": ("test",),
+        "label_key": b"fine_labels",
+        "n_classes": 100,
+        "archive": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        "tv": "CIFAR100",
+        "pretty": "CIFAR-100",
+    },
+}
+_CIFAR_DIM = 3 * 32 * 32
+
+# The only globals a CIFAR batch pickle needs: NumPy's array reconstruction (Python 2 era
+# pickles name ``numpy.core.multiarray``; NumPy 2 writes ``numpy._core``), plus
+# ``_codecs.encode`` which Python 3 protocol-2 pickles use for bytes objects.
+_PICKLE_ALLOWED = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler that refuses every global outside :data:`_PICKLE_ALLOWED`.
+
+    A pickle can execute arbitrary code through the globals it references; a CIFAR batch only
+    needs NumPy array reconstruction, so anything else is rejected.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _PICKLE_ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR batch")
+        if module == "_codecs":
+            import codecs
+
+            return codecs.encode
+        if module == "numpy":
+            return getattr(np, name)
+        sub = module.split(".")[-1]  # multiarray / numeric, resolved in numpy._core if present
+        core = getattr(np, "_core", None)
+        if core is not None and hasattr(core, sub):
+            return getattr(getattr(core, sub), name)
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path, label_key: bytes, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, "rb") as f:
+            obj = _RestrictedUnpickler(f, encoding="bytes").load()
+    except FileNotFoundError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        raise ValueError(f"{path}: not a valid CIFAR batch pickle ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: CIFAR batch must be a pickled dict, got {type(obj).__name__}")
+    # Python 2 pickles give bytes keys under encoding="bytes"; accept str keys from Python 3 writers.
+    d = {(k.encode() if isinstance(k, str) else k): v for k, v in obj.items()}
+    missing = [k for k in (b"data", label_key) if k not in d]
+    if missing:
+        raise ValueError(
+            f"{path}: CIFAR batch is missing key(s) {missing} (has {sorted(map(repr, d))}); "
+            f"expected b'data' and {label_key!r}"
+        )
+    data = d[b"data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != _CIFAR_DIM:
+        desc = f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise ValueError(f"{path}: b'data' must be a uint8 array of shape (N, {_CIFAR_DIM}), got {desc}")
+    try:
+        labels = np.asarray(d[label_key])
+    except Exception as exc:  # ragged or odd objects
+        raise ValueError(f"{path}: {label_key!r} is not a list of integers ({exc})") from exc
+    if labels.ndim != 1 or labels.shape[0] != data.shape[0] or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"{path}: {label_key!r} must be {data.shape[0]} integers (one per row of b'data'), "
+            f"got {labels.dtype} array of shape {labels.shape}"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"{path}: {label_key!r} values must lie in 0..{n_classes - 1}, got {labels.min()}..{labels.max()}")
+    return data, labels.astype(np.int64)
+
+
+def _cifar_candidate_dirs(name: str, root: str | os.PathLike | None) -> list[Path]:
+    folder = _CIFAR[name]["folder"]
+    dirs: list[Path] = []
+    bases: list[Path] = []
+    if root is not None:
+        bases.append(Path(root).expanduser())
+    env = _env_root()
+    if env is not None:
+        bases.append(env)
+    for b in bases:
+        dirs += [b / folder, b]  # standard layout, or root pointing at the batches folder
+    return _dedup(dirs)
+
+
+def _load_cifar(name: str, root: str | os.PathLike | None) -> Dataset:
+    spec = _CIFAR[name]
+    needed = list(spec["train"]) + list(spec["test"])
+    searched: list[tuple[Path, list[str]]] = []
+    directory: Path | None = None
+    for d in _cifar_candidate_dirs(name, root):
+        missing = [f for f in needed if not (d / f).is_file()]
+        if not missing:
+            directory = d
+            break
+        searched.append((d, missing))
+    if directory is None:
+        lines = [f"{spec['pretty']} python batches not found."]
+        if searched:
+            lines.append("Searched these directories:")
+            lines += [f"  {d}: missing {', '.join(m)}" for d, m in searched]
+        else:
+            lines.append(f"No directory to search: pass root=... or set ${DATA_ENV_VAR}.")
+        lines.append(
+            f"Put the files {', '.join(needed)} in <root>/{spec['folder']}/ (or pass that folder as root, "
+            f"or set {DATA_ENV_VAR}=<root>). To get them: download {spec['archive']} on a machine with "
+            f"internet and extract it into <root> (tar xzf), or run "
+            f"`python -c \"import torchvision; torchvision.datasets.{spec['tv']}('ROOT', download=True)\"` "
+            f"there and copy ROOT/{spec['folder']}/ over. This loader never downloads anything."
+        )
+        raise FileNotFoundError("\n".join(lines))
+
+    def read(files: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for f in files:
+            x, y = _read_cifar_batch(directory / f, spec["label_key"], spec["n_classes"])
+            xs.append(x)
+            ys.append(y)
+        x = np.concatenate(xs, axis=0)
+        # Rows are already CHW (1024 R, 1024 G, 1024 B); keep that order, scale uint8 -> [0, 1].
+        return x.astype(np.float32) / np.float32(255.0), np.concatenate(ys, axis=0)
+
+    x_tr, y_tr = read(spec["train"])
+    x_te, y_te = read(spec["test"])
+    return Dataset(
+        name=name,
+        x_train=x_tr,
+        y_train=y_tr,
+        x_test=x_te,
+        y_test=y_te,
+        image_shape=(3, 32, 32),
+        source=str(directory),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# User arrays (.npy / .npz)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_user_x(x: Any, path: Path, key: str) -> np.ndarray:
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{path}: {key} is not an array")
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: {key} must be numeric (bool/int/float), got dtype {x.dtype}")
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(
+            f"{path}: {key} must have 2, 3 or 4 dimensions ((N, D), (N, H, W) or (N, H, W, C)), "
+            f"got ndim={x.ndim} with shape {x.shape}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{path}: {key} has no rows")
+    xf = x.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(xf)):
+        n_bad = int(np.size(xf) - np.count_nonzero(np.isfinite(xf)))
+        raise ValueError(f"{path}: {key} contains {n_bad} NaN or infinite value(s)")
+    if xf.size and xf.min() < 0:
+        raise ValueError(
+            f"{path}: {key} has negative values (min {xf.min():g}); data must be non-negative "
+            "(values > 1 are divided by the maximum, negative values are not rescaled; shift them first)"
+        )
+    return xf
+
+
+def _check_user_y(y: Any, n: int, path: Path, key: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"{path}: {key} must be 1-D of length {n} (one label per row), got shape {y.shape}")
+    if y.dtype.kind in "iub":
+        return y.astype(np.int64)
+    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        return y.astype(np.int64)
+    raise ValueError(f"{path}: {key} must hold integer labels, got dtype {y.dtype}")
+
+
+def load_array(
+    path: str | os.PathLike, *, seed: int = 0, test_fraction: float = 0.2
+) -> Dataset:
+    """Load a user data set from ``.npy`` or ``.npz``.
+
+    - ``.npy``: one array, (N, D) or (N, H, W) or (N, H, W, C); no labels, so ``y = -1``.
+    - ``.npz``: key ``x`` (required, same shapes) and optionally ``y``, ``x_test``,
+      ``y_test``. Missing labels become ``-1``; ``y_test`` without ``x_test`` is an error.
+
+    Without ``x_test`` the rows are split by ``seed`` / ``test_fraction`` exactly as for
+    ``digits``. Rows are flattened in C order; ``image_shape`` is the per-row shape
+    (``()`` for (N, D) arrays, kept as given, e.g. HWC, otherwise).
+
+    Scaling: values must be finite and non-negative. If the maximum over train and test
+    together exceeds 1, every value is divided by that maximum (one common factor, so train
+    and test stay comparable and 0..255 images map to 0..1); otherwise values are kept as
+    they are. Pickled object arrays are never loaded (``allow_pickle=False``).
+    """
+    _check_split_args(test_fraction, None)
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"user array file not found: {p} (expected an existing .npy or .npz file)")
+    suffix = p.suffix.lower()
+    try:
+        loaded = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{p}: cannot read as {suffix} ({type(exc).__name__}: {exc})") from exc
+    y = y_test = x_test = None
+    if suffix == ".npz" or hasattr(loaded, "files"):
+        if not hasattr(loaded, "files"):
+            raise ValueError(f"{p}: expected an .npz archive")
+        with loaded as z:
+            keys = set(z.files)
+            if "x" not in keys:
+                raise ValueError(f"{p}: .npz must contain key 'x' (optional 'y', 'x_test', 'y_test'); has {sorted(keys)}")
+            try:
+                x = z["x"]
+                y = z["y"] if "y" in keys else None
+                x_test = z["x_test"] if "x_test" in keys else None
+                y_test = z["y_test"] if "y_test" in keys else None
+            except (ValueError, OSError, EOFError, zlib.error) as exc:  # object arrays, corrupt members
+                raise ValueError(f"{p}: cannot read archive member ({type(exc).__name__}: {exc})") from exc
+    elif suffix == ".npy":
+        x = loaded
+    else:
+        raise ValueError(f"{p}: user arrays must be .npy or .npz, got {suffix!r}")
+
+    x = _check_user_x(x, p, "x")
+    y = _check_user_y(y, x.shape[0], p, "y") if y is not None else np.full(x.shape[0], -1, np.int64)
+    if x_test is None and y_test is not None:
+        raise ValueError(f"{p}: 'y_test' given without 'x_test'")
+    image_shape = tuple(int(s) for s in x.shape[1:]) if x.ndim > 2 else ()
+    if x_test is not None:
+        x_test = _check_user_x(x_test, p, "x_test")
+        if x_test.shape[1:] != x.shape[1:]:
+            raise ValueError(f"{p}: x_test rows have shape {x_test.shape[1:]}, x rows have {x.shape[1:]}")
+        y_test = (
+            _check_user_y(y_test, x_test.shape[0], p, "y_test")
+            if y_test is not None
+            else np.full(x_test.shape[0], -1, np.int64)
+        )
+        x_tr, y_tr, x_te, y_te = x, y, x_test, y_test
+    else:
+        x_tr, x_te, y_tr, y_te = _split(x, y, seed, test_fraction)
+
+    x_tr = x_tr.reshape(x_tr.shape[0], -1)
+    x_te = x_te.reshape(x_te.shape[0], -1)
+    vmax = max(float(x_tr.max()), float(x_te.max()))
+    if vmax > 1.0:
+        x_tr = x_tr / vmax
+        x_te = x_te / vmax
+    return Dataset(
+        name=p.stem,
+        x_train=np.ascontiguousarray(x_tr, dtype=np.float32),
+        y_train=np.ascontiguousarray(y_tr, dtype=np.int64),
+        x_test=np.ascontiguousarray(x_te, dtype=np.float32),
+        y_test=np.ascontiguousarray(y_te, dtype=np.int64),
+        image_shape=image_shape,
+        source=str(p),
+    )

@@ -1,0 +1,542 @@
+"""The exact functions of the witness theory (``shared/THEORY.md``), float64, one place each.
+
+Conventions (ours, stated here once):
+
+- KL, not cross-entropy, for the alignment loss L_TS (cross-entropy would shift every value
+  by sum_i w_i H(T_i)). All quantities are in nats over one weighted data set.
+- Energies are (1/2)||mu||^2, the mean part of KL(N(mu, diag s^2) || N(0, I)).
+- Everything that touches a logarithm is computed in log space (``log_softmax``, ``xlogy``),
+  so probabilities down to 1e-300 and log-odds of several hundred stay finite.
+- Shapes: a teacher ``T`` is (N, K); codes (encoder means) are (N, d); weights (N,) are
+  normalised to sum 1 (uniform when omitted).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy.special import log_softmax, logsumexp, xlogy
+
+from ._validation import (
+    FRAME_ATOL,
+    as_float_array,
+    check_codes,
+    check_distributions,
+    check_scale,
+    check_weights,
+)
+
+__all__ = [
+    "simplex_vertices", "default_frame", "witness_matrix", "Witness",
+    "clr", "clr_from_log", "kl_rows", "teacher_marginal", "teacher_information",
+    "alignment_loss", "certificate_margin", "Certificate", "certify",
+    "exact_code", "exact_embedding", "best_constant_code", "logodds_energy", "code_energy",
+    "subspace_energy", "exact_code_energy", "alignment_gradient", "escape_field",
+    "escape_force", "escape_step_size", "escape_step", "escape_step_bound",
+    "MarginEnergyPath", "margin_energy_path", "size_bound", "certified_spread",
+    "view_gap", "view_information", "view_gap_estimate", "gaussian_kl", "entropy",
+]
+
+EPS = np.finfo(np.float64).eps
+
+
+# ---------------------------------------------------------------------------------------
+# Geometry: simplex vertices, frame, witness matrix (T3)
+# ---------------------------------------------------------------------------------------
+
+def simplex_vertices(K: int) -> np.ndarray:
+    """Vertices of the regular simplex centred at 0 in R^{K-1}: V of shape (K-1, K).
+
+    Columns have unit norm, sum to zero and have pairwise inner product -1/(K-1) (T3).
+    Built from the Helmert basis H of the sum-zero subspace (rows orthonormal, H 1 = 0):
+    V = sqrt(K/(K-1)) H, so V^T V = kappa (I - 11^T/K). The Helmert basis is closed-form, so
+    the vertices are the same on every machine (an SVD/QR basis could flip signs).
+    """
+    K = _check_K(K)
+    H = np.zeros((K - 1, K))
+    for j in range(1, K):  # row j-1: 1/sqrt(j(j+1)) on the first j entries, -j/sqrt(j(j+1)) next
+        H[j - 1, :j] = 1.0 / np.sqrt(j * (j + 1))
+        H[j - 1, j] = -j / np.sqrt(j * (j + 1))
+    return np.sqrt(K / (K - 1)) * H
+
+
+def default_frame(d: int, K: int) -> np.ndarray:
+    """The default witness frame P (d, K-1): the first K-1 latent coordinates."""
+    K = _check_K(K)
+    d = _check_d(d, K)
+    return np.eye(d, K - 1)
+
+
+def witness_matrix(K: int, d: int | None = None, frame=None) -> np.ndarray:
+    """A = P V (d, K); ``frame`` P must have orthonormal columns (default: first K-1 coords)."""
+    return _resolve_frame(K, d, frame) @ simplex_vertices(K)
+
+
+def _check_K(K) -> int:
+    if isinstance(K, bool) or not isinstance(K, (int, np.integer)):
+        raise ValueError(f"K (number of teacher outcomes) must be an integer >= 2, got {K!r}")
+    if K < 2:
+        raise ValueError(f"K (number of teacher outcomes) must be >= 2, got {K}")
+    return int(K)
+
+
+def _check_d(d, K: int) -> int:
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+        raise ValueError(f"d (latent dimension) must be an integer, got {d!r}")
+    if d < K - 1:
+        raise ValueError(f"d (latent dimension) = {d} is smaller than K-1 = {K - 1}; "
+                         "the witness needs d >= K-1: use a larger latent space or fewer outcomes")
+    return int(d)
+
+
+def _resolve_frame(K: int, d: int | None, frame) -> np.ndarray:
+    K = _check_K(K)
+    if frame is None:
+        if d is None:
+            d = K - 1
+        return default_frame(d, K)
+    P = as_float_array(frame, "frame", 2)
+    if d is not None and P.shape[0] != d:
+        raise ValueError(f"frame has {P.shape[0]} rows but d = {d}; the frame must be (d, K-1)")
+    if P.shape[1] != K - 1:
+        raise ValueError(f"frame has {P.shape[1]} columns but K-1 = {K - 1}; the frame must be (d, K-1)")
+    _check_d(P.shape[0], K)
+    err = np.abs(P.T @ P - np.eye(K - 1)).max()
+    if err > FRAME_ATOL:
+        raise ValueError(f"frame columns are not orthonormal (max |P^T P - I| = {err:.3g} > {FRAME_ATOL}); "
+                         "orthonormalise it, e.g. np.linalg.qr(frame)[0]")
+    return P
+
+
+class Witness:
+    """The fixed simplex witness S(mu) = softmax(scale * A^T mu) on the encoder mean.
+
+    ``scale`` is beta in THEORY.md (kept apart from the KL weight of a beta-VAE). The
+    witness is never trained: A is fixed by K, d and the frame.
+    """
+
+    def __init__(self, K: int, d: int | None = None, scale: float = 1.0, frame=None):
+        self.K = _check_K(K)
+        self.P = _resolve_frame(self.K, d, frame)     # (d, K-1)
+        self.d = self.P.shape[0]
+        self.scale = check_scale(scale, "witness_scale")
+        self.V = simplex_vertices(self.K)             # (K-1, K)
+        self.A = self.P @ self.V                      # (d, K)
+        self.kappa = self.K / (self.K - 1)
+
+    def __repr__(self) -> str:
+        return f"Witness(K={self.K}, d={self.d}, scale={self.scale})"
+
+    def logits(self, codes) -> np.ndarray:
+        """scale * A^T mu for each code: (N, K). Always centred (T3)."""
+        mu = check_codes(codes, self.d)
+        return self.scale * (mu @ self.A)
+
+    def log_probs(self, codes) -> np.ndarray:
+        """log S(mu): (N, K), computed with log_softmax so it never overflows."""
+        return log_softmax(self.logits(codes), axis=1)
+
+    def probs(self, codes) -> np.ndarray:
+        return np.exp(self.log_probs(codes))
+
+    def subspace_coordinates(self, codes) -> np.ndarray:
+        """P^T mu: (N, K-1), the only part of the code the witness sees (T4)."""
+        return check_codes(codes, self.d) @ self.P
+
+
+# ---------------------------------------------------------------------------------------
+# Log-odds, KL, teacher information, alignment loss, margin (T1, T2)
+# ---------------------------------------------------------------------------------------
+
+def clr_from_log(log_p) -> np.ndarray:
+    """Centred log-odds from log-probabilities: log p - mean_k log p_k."""
+    lp = as_float_array(log_p, "log_p", (1, 2))
+    return lp - lp.mean(axis=-1, keepdims=True)
+
+
+def clr(p) -> np.ndarray:
+    """Centred log-odds clr(p) = log p - mean_k(log p_k) of full-support rows; sums to 0."""
+    arr = np.asarray(p)
+    P = check_distributions(p, "p", full_support=True)
+    out = clr_from_log(np.log(P))
+    return out[0] if arr.ndim == 1 else out
+
+
+def entropy(p) -> np.ndarray:
+    """Shannon entropy in nats of each row (zeros allowed)."""
+    P = check_distributions(p, "p")
+    return -xlogy(P, P).sum(axis=1)
+
+
+def kl_rows(p, log_q) -> np.ndarray:
+    """KL(p_i || q_i) per row from p (N, K) and log q (N, K) or (K,); 0 log 0 = 0.
+
+    Taking log q keeps witness probabilities that underflow (logits of several hundred)
+    finite. Where p_ik = 0 the term is 0 whatever q_ik is.
+    """
+    P = check_distributions(p, "p")
+    LQ = np.broadcast_to(np.asarray(log_q, dtype=np.float64), P.shape)
+    if np.isnan(LQ).any():
+        raise ValueError("log_q contains NaN")
+    cross = np.where(P > 0, P * np.where(P > 0, LQ, 0.0), 0.0)
+    if np.isneginf(cross).any():  # p_ik > 0 where q_ik = 0: KL is infinite
+        return np.where(np.isneginf(cross).any(axis=1), np.inf, (xlogy(P, P) - cross).sum(axis=1))
+    return (xlogy(P, P) - cross).sum(axis=1)
+
+
+def teacher_marginal(teacher, weights=None) -> np.ndarray:
+    """Tbar = sum_i w_i T_i (K,), the best constant predictor (T1)."""
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    return w @ T
+
+
+def _log_marginal(T: np.ndarray, w: np.ndarray) -> np.ndarray:
+    tbar = w @ T
+    with np.errstate(divide="ignore"):
+        return np.log(tbar)  # -inf only where every T_ik = 0, and there p log q is taken as 0
+
+
+def teacher_information(teacher, weights=None) -> float:
+    """I_T = sum_i w_i KL(T_i || Tbar) = H(Tbar) - sum_i w_i H(T_i) (T1).
+
+    Computed as the weighted KL sum (no cancellation between two large entropies).
+    """
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    return float(w @ kl_rows(T, _log_marginal(T, w)))
+
+
+def alignment_loss(teacher, codes, witness: Witness, weights=None) -> float:
+    """L_TS = sum_i w_i KL(T_i || S(mu_i)) (KL, not cross-entropy)."""
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    mu = check_codes(codes, witness.d, T.shape[0])
+    _check_K_match(T, witness)
+    return float(w @ kl_rows(T, witness.log_probs(mu)))
+
+
+def certificate_margin(teacher, codes, witness: Witness, weights=None) -> float:
+    """G_T = I_T - L_TS. G_T > 0 proves the encoder mean is not constant on the data (T2)."""
+    return teacher_information(teacher, weights) - alignment_loss(teacher, codes, witness, weights)
+
+
+def _check_K_match(T: np.ndarray, witness: Witness) -> None:
+    if T.shape[1] != witness.K:
+        raise ValueError(f"teacher has K = {T.shape[1]} outcomes but the witness was built for K = {witness.K}")
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Result of :func:`certify` on one weighted data set (exact for that empirical set).
+
+    ``float_error`` is an a-priori bound on the floating-point error of G_T (standard
+    summation analysis: about (K + log2 N + 8) unit roundoffs times the sum of absolute
+    terms); the verdict is "certified" only when G_T exceeds it. A negative margin means
+    "not certified", never "collapsed".
+    """
+    teacher_information: float
+    alignment_loss: float
+    margin: float
+    float_error: float
+    certified: bool
+    size_bound: float          # T8: beta sqrt(2 kappa) sum_i w_i ||P^T (mu_i - mbar)||
+    size_bound_trace: float    # T8: beta sqrt(2 kappa) sqrt(tr Cov_w(P^T mu))
+    escape_force: float        # sum_i w_i ||grad_mu KL(T_i || S(mu_i))||^2 (T6)
+    code_energy: float         # (1/2) sum_i w_i ||mu_i||^2
+    subspace_energy: float     # (1/2) sum_i w_i ||P^T mu_i||^2
+    n: int
+    K: int
+    d: int
+    witness_scale: float
+
+    @property
+    def verdict(self) -> str:
+        return "certified" if self.certified else "not certified"
+
+    @property
+    def size_bound_slack(self) -> float:
+        return self.size_bound - self.margin
+
+    def as_dict(self) -> dict:
+        from dataclasses import asdict
+        out = asdict(self)
+        out["verdict"] = self.verdict
+        out["size_bound_slack"] = self.size_bound_slack
+        return out
+
+
+def certify(teacher, codes, witness: Witness, weights=None) -> Certificate:
+    """Every certificate quantity for encoder means ``codes`` (N, d) against ``teacher``."""
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    mu = check_codes(codes, witness.d, T.shape[0])
+    _check_K_match(T, witness)
+    log_s = witness.log_probs(mu)
+    log_tbar = _log_marginal(T, w)
+    info = float(w @ kl_rows(T, log_tbar))
+    loss = float(w @ kl_rows(T, log_s))
+    margin = info - loss
+    finite = lambda a: np.where(np.isfinite(a), np.abs(a), 0.0)  # noqa: E731
+    magnitude = float(w @ (T * (finite(np.log(np.where(T > 0, T, 1.0))) + finite(log_s) + finite(log_tbar))).sum(axis=1))
+    n, K = T.shape
+    float_error = (K + np.log2(n) + 8) * EPS * (magnitude + 1.0)
+    b_mean, b_trace = size_bound(mu, witness, w)
+    return Certificate(
+        teacher_information=info, alignment_loss=loss, margin=margin,
+        float_error=float(float_error), certified=bool(margin > float_error),
+        size_bound=b_mean, size_bound_trace=b_trace,
+        escape_force=escape_force(T, mu, witness, w),
+        code_energy=code_energy(mu, w), subspace_energy=subspace_energy(mu, witness, w),
+        n=n, K=K, d=witness.d, witness_scale=witness.scale,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Exact code, energies (T4, T5)
+# ---------------------------------------------------------------------------------------
+
+def exact_code(p, witness: Witness) -> np.ndarray:
+    """mu*(p) = ((K-1)/(K beta)) A clr(p): the minimum-norm code with S(mu*(p)) = p (T4).
+
+    ``p`` is one full-support row (K,) -> (d,), or rows (N, K) -> (N, d).
+    """
+    arr = np.asarray(p)
+    P = check_distributions(p, "p", full_support=True)
+    _check_K_match(P, witness)
+    codes = ((witness.K - 1) / (witness.K * witness.scale)) * (clr_from_log(np.log(P)) @ witness.A.T)
+    return codes[0] if arr.ndim == 1 else codes
+
+
+def exact_embedding(teacher, witness: Witness) -> np.ndarray:
+    """The embedding of a teacher: the (N, d) matrix of rows mu*(T_i) (T4)."""
+    T = check_distributions(teacher, "teacher", full_support=True)
+    return exact_code(T, witness)
+
+
+def best_constant_code(teacher, witness: Witness, weights=None) -> np.ndarray:
+    """mubar = mu*(Tbar) (d,): the constant code whose witness output is the teacher marginal."""
+    tbar = teacher_marginal(teacher, weights)
+    return exact_code(check_distributions(tbar, "teacher marginal", full_support=True)[0], witness)
+
+
+def logodds_energy(teacher, weights=None) -> float:
+    """E_T = sum_i w_i ||clr(T_i)||^2 (needs full support)."""
+    T = check_distributions(teacher, "teacher", full_support=True)
+    w = check_weights(weights, T.shape[0])
+    return float(w @ (clr_from_log(np.log(T)) ** 2).sum(axis=1))
+
+
+def code_energy(codes, weights=None) -> float:
+    """Mean latent energy (1/2) sum_i w_i ||mu_i||^2."""
+    mu = as_float_array(codes, "codes", (1, 2))
+    mu = mu[None, :] if mu.ndim == 1 else mu
+    w = check_weights(weights, mu.shape[0])
+    return float(0.5 * w @ (mu ** 2).sum(axis=1))
+
+
+def subspace_energy(codes, witness: Witness, weights=None) -> float:
+    """(1/2) sum_i w_i ||P^T mu_i||^2: the energy inside the protected witness subspace."""
+    return code_energy(witness.subspace_coordinates(codes), weights)
+
+
+def exact_code_energy(teacher, witness: Witness, weights=None) -> float:
+    """(1/2) sum_i w_i ||mu*(T_i)||^2 = ((K-1)/(2 K beta^2)) E_T (T5): the least mean energy
+    of any code with zero alignment error."""
+    K = check_distributions(teacher, "teacher", full_support=True).shape[1]
+    _check_K_match(np.empty((1, K)), witness)
+    return (K - 1) / (2 * K * witness.scale ** 2) * logodds_energy(teacher, weights)
+
+
+# ---------------------------------------------------------------------------------------
+# Gradients, escape field and step (T6)
+# ---------------------------------------------------------------------------------------
+
+def alignment_gradient(teacher, codes, witness: Witness) -> np.ndarray:
+    """Per-sample grad_mu KL(T_i || S(mu_i)) = beta A (S(mu_i) - T_i): (N, d)."""
+    T = check_distributions(teacher, "teacher")
+    mu = check_codes(codes, witness.d, T.shape[0])
+    _check_K_match(T, witness)
+    return witness.scale * (witness.probs(mu) - T) @ witness.A.T
+
+
+def escape_field(teacher, center, witness: Witness) -> np.ndarray:
+    """Teacher-residual field d_i = beta A (T_i - q), q = S(center): (N, d) (T6)."""
+    T = check_distributions(teacher, "teacher")
+    _check_K_match(T, witness)
+    c = check_codes(center, witness.d, 1, name="center")
+    q = witness.probs(c)  # (1, K)
+    return witness.scale * (T - q) @ witness.A.T
+
+
+def escape_force(teacher, codes, witness: Witness, weights=None) -> float:
+    """sum_i w_i ||grad_i||^2, the escape force; at the best constant it equals
+    beta^2 kappa sum_i w_i ||T_i - Tbar||^2 (T6)."""
+    g = alignment_gradient(teacher, codes, witness)
+    w = check_weights(weights, g.shape[0])
+    return float(w @ (g ** 2).sum(axis=1))
+
+
+def escape_step_size(witness: Witness) -> float:
+    """eps = 2 / (beta^2 kappa): the step that guarantees L_TS drops by at least R (T6)."""
+    return 2.0 / (witness.scale ** 2 * witness.kappa)
+
+
+def escape_step(teacher, center, witness: Witness, step: float | None = None) -> np.ndarray:
+    """Codes c + eps d_i after one explicit step along the escape field: (N, d)."""
+    eps = escape_step_size(witness) if step is None else float(step)
+    c = check_codes(center, witness.d, 1, name="center")
+    return c + eps * escape_field(teacher, c, witness)
+
+
+def escape_step_bound(teacher, center, witness: Witness, step: float | None = None,
+                      weights=None) -> float:
+    """Upper bound L_TS(c) - eps beta^2 kappa R + eps^2 beta^4 kappa^2 R / 4 on L_TS(c + eps d)
+    (Hessian of KL(t || softmax(a)) has largest eigenvalue <= 1/2), R = sum w ||T_i - q||^2."""
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    c = check_codes(center, witness.d, 1, name="center")
+    eps = escape_step_size(witness) if step is None else float(step)
+    q = witness.probs(c)
+    R = float(w @ ((T - q) ** 2).sum(axis=1))
+    b2k = witness.scale ** 2 * witness.kappa
+    L0 = alignment_loss(T, np.repeat(c, T.shape[0], axis=0), witness, w)
+    return L0 - eps * b2k * R + eps ** 2 * b2k ** 2 * R / 4
+
+
+# ---------------------------------------------------------------------------------------
+# Margin-energy path (T7)
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MarginEnergyPath:
+    """G(s) and the latent energy along a T7 path; ``energy`` is the mean energy
+    (1/2) E||mu(s)||^2 for mode "scaled" and the excess (1/2) E||mu(s) - mubar||^2 for
+    mode "interpolate"."""
+    mode: str
+    s: np.ndarray
+    margin: np.ndarray
+    alignment_loss: np.ndarray
+    energy: np.ndarray
+    teacher_information: float
+
+
+def margin_energy_path(teacher, witness: Witness, weights=None, s=None,
+                       mode: Literal["scaled", "interpolate"] = "scaled") -> MarginEnergyPath:
+    """Margin and energy along mu_i(s) = s mu*(T_i) ("scaled") or
+    (1-s) mu*(Tbar) + s mu*(T_i) ("interpolate"), s in [0, 1] (T7)."""
+    T = check_distributions(teacher, "teacher", full_support=True)
+    w = check_weights(weights, T.shape[0])
+    if mode not in ("scaled", "interpolate"):
+        raise ValueError(f"mode must be 'scaled' or 'interpolate', got {mode!r}")
+    s = np.linspace(0.0, 1.0, 21) if s is None else as_float_array(s, "s", 1)
+    if (s < 0).any() or (s > 1).any():
+        raise ValueError("s must lie in [0, 1]")
+    codes = exact_embedding(T, witness)
+    base = best_constant_code(T, witness, w) if mode == "interpolate" else np.zeros(witness.d)
+    info = teacher_information(T, w)
+    losses, energies = [], []
+    for si in s:
+        mu = (1 - si) * base + si * codes
+        losses.append(alignment_loss(T, mu, witness, w))
+        energies.append(code_energy(mu - base, w) if mode == "interpolate" else code_energy(mu, w))
+    losses = np.array(losses)
+    return MarginEnergyPath(mode=mode, s=s, margin=info - losses, alignment_loss=losses,
+                            energy=np.array(energies), teacher_information=info)
+
+
+# ---------------------------------------------------------------------------------------
+# Size bound (T8), view gap (T9), Gaussian KL (T10)
+# ---------------------------------------------------------------------------------------
+
+def size_bound(codes, witness: Witness, weights=None) -> tuple[float, float]:
+    """T8: (beta sqrt(2 kappa) sum_i w_i ||P^T(mu_i - mbar)||, beta sqrt(2 kappa) sqrt(tr Cov_w(P^T mu))).
+
+    Both upper-bound G_T for any encoder means; the second is the looser one.
+    """
+    z = witness.subspace_coordinates(codes)  # (N, K-1)
+    w = check_weights(weights, z.shape[0])
+    centred = z - w @ z
+    c = witness.scale * np.sqrt(2 * witness.kappa)
+    mean_norm = float(w @ np.sqrt((centred ** 2).sum(axis=1)))
+    trace = float(w @ (centred ** 2).sum(axis=1))
+    return float(c * mean_norm), float(c * np.sqrt(trace))
+
+
+def certified_spread(margin: float, witness: Witness) -> float:
+    """Lower bound (G_T / beta)^2 / (2 kappa) on tr Cov_w(P^T mu) certified by a margin G_T > 0
+    (T8); 0 when the margin is not positive."""
+    return 0.0 if margin <= 0 else (margin / witness.scale) ** 2 / (2 * witness.kappa)
+
+
+def _group_indices(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
+    g = np.asarray(groups)
+    if g.ndim != 1 or g.shape[0] != n:
+        raise ValueError(f"groups must be a 1-D array with one view label per data point ({n}), got shape {g.shape}")
+    labels, inverse = np.unique(g, return_inverse=True)
+    return labels, inverse
+
+
+def view_gap(teacher, groups, weights=None) -> float:
+    """Gamma = sum_i w_i KL(T_i || Tbar_{g(i)}) for a discrete view with labels ``groups`` (T9):
+    the least alignment loss of any latent-only predictor whose encoder sees only the view."""
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    _, inv = _group_indices(groups, T.shape[0])
+    n_groups = inv.max() + 1
+    mass = np.bincount(inv, weights=w, minlength=n_groups)                       # (G,)
+    tbar_g = np.zeros((n_groups, T.shape[1]))
+    np.add.at(tbar_g, inv, w[:, None] * T)
+    tbar_g /= mass[:, None]                                                      # (G, K)
+    with np.errstate(divide="ignore"):
+        log_tbar_g = np.log(tbar_g)
+    return float(w @ kl_rows(T, log_tbar_g[inv]))
+
+
+def view_information(teacher, groups, weights=None) -> float:
+    """I(X'; K) = sum_g w_g KL(Tbar_g || Tbar) = I_T - Gamma: the largest certifiable margin
+    when the encoder sees only the view (T9). Computed from the group means, independently of
+    :func:`view_gap`."""
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    _, inv = _group_indices(groups, T.shape[0])
+    n_groups = inv.max() + 1
+    mass = np.bincount(inv, weights=w, minlength=n_groups)
+    tbar_g = np.zeros((n_groups, T.shape[1]))
+    np.add.at(tbar_g, inv, w[:, None] * T)
+    tbar_g /= mass[:, None]
+    return float(mass @ kl_rows(tbar_g, _log_marginal(T, w)))
+
+
+def view_gap_estimate(teacher, view_features, weights=None, n_clusters: int = 32,
+                      seed: int = 0) -> float:
+    """Estimate of the view gap for a continuous view x' (T9), our documented method.
+
+    On an empirical data set with distinct continuous views every point is its own view
+    class, so the exact gap is 0 and says nothing. We quantise the view with k-means
+    (``n_clusters`` cells, scikit-learn, fixed ``seed``) and return the exact discrete gap of
+    the quantised view. Quantising coarsens the view, and coarsening can only increase the
+    gap, so the estimate is conservative: the certifiable margin I_T - estimate is a lower
+    bound on what the quantised view allows.
+    """
+    from sklearn.cluster import KMeans
+
+    X = as_float_array(view_features, "view_features", 2)
+    T = check_distributions(teacher, "teacher")
+    if X.shape[0] != T.shape[0]:
+        raise ValueError(f"view_features has {X.shape[0]} rows but the teacher has {T.shape[0]}")
+    k = min(int(n_clusters), X.shape[0])
+    labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(X)
+    return view_gap(T, labels, weights)
+
+
+def gaussian_kl(mu, log_var=None) -> np.ndarray:
+    """KL(N(mu, diag sigma^2) || N(0, I)) per row = (1/2) sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)
+    (Kingma & Welling 2014, App. B). ``log_var`` = log sigma^2 (default 0, i.e. sigma = 1)."""
+    m = as_float_array(mu, "mu", (1, 2))
+    lv = np.zeros_like(m) if log_var is None else as_float_array(log_var, "log_var", (1, 2))
+    if lv.shape != m.shape:
+        raise ValueError(f"log_var has shape {lv.shape} but mu has shape {m.shape}")
+    # expm1(lv) - lv = sigma^2 - 1 - log sigma^2 without cancellation near sigma = 1
+    return 0.5 * (m ** 2 + np.expm1(lv) - lv).sum(axis=-1)

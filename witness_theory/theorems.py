@@ -1,0 +1,515 @@
+"""The theorem ledger: T1..T10 of ``shared/THEORY.md`` as executable checks.
+
+Each :class:`Theorem` has an id, a one-line statement, the conditions it needs and a
+``check(...)`` that evaluates every relation the theorem states on the given instance and
+returns a :class:`CheckResult`: both sides, the residual, the tolerance used and whether it
+holds. ``proofs/`` (Hypothesis, sympy) and ``empirical/`` (trained models) call these same
+checks: statement -> proof test -> experiment assertion.
+
+Residuals: |lhs - rhs| for "==", max(0, lhs - rhs) for "<=", max(0, rhs - lhs) for ">=".
+Tolerance: ``rtol * (1 + |lhs| + |rhs| + magnitude)`` with ``rtol = 1e-9`` by default.
+Why 1e-9: every quantity is a float64 sum of at most ~1e5 terms whose rounding error is a
+few hundred unit roundoffs (~1e-13 relative) even for log-odds of several hundred; 1e-9 keeps
+~1e4 headroom for that, while any wrong constant or formula (a missing (K-1)/K, CE for KL,
+a wrong reference distribution) gives relative errors of order 1e-3 or more and is caught.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy.special import log_softmax
+
+from . import core
+from ._validation import check_codes, check_distributions, check_weights, as_float_array
+
+DEFAULT_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One relation lhs (==, <=, >=) rhs evaluated on an instance."""
+    name: str
+    lhs: float
+    relation: str
+    rhs: float
+    residual: float
+    tolerance: float
+
+    @property
+    def holds(self) -> bool:
+        return bool(self.residual <= self.tolerance)
+
+
+def relation(name: str, lhs, rel: str, rhs, rtol: float = DEFAULT_RTOL, magnitude: float = 0.0,
+             atol: float = 0.0) -> Relation:
+    lhs, rhs = float(lhs), float(rhs)
+    if rel == "==":
+        res = abs(lhs - rhs)
+    elif rel == "<=":
+        res = max(0.0, lhs - rhs)
+    elif rel == ">=":
+        res = max(0.0, rhs - lhs)
+    elif rel == "<":   # strict: holds iff lhs < rhs (no tolerance in the strict direction)
+        res = 0.0 if lhs < rhs else lhs - rhs + np.finfo(float).tiny
+    elif rel == ">":
+        res = 0.0 if lhs > rhs else rhs - lhs + np.finfo(float).tiny
+    else:
+        raise ValueError(f"unknown relation {rel!r}")
+    if np.isnan(res):
+        res = np.inf
+    tol = 0.0 if rel in ("<", ">") else rtol * (1.0 + abs(lhs) + abs(rhs) + magnitude) + atol
+    return Relation(name, lhs, rel, rhs, float(res), float(tol))
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """All relations of one theorem on one instance. ``lhs``/``rhs``/``residual``/``tolerance``
+    are those of the worst relation (largest residual / tolerance)."""
+    theorem: str
+    parts: tuple[Relation, ...]
+
+    @property
+    def holds(self) -> bool:
+        return all(p.holds for p in self.parts)
+
+    @property
+    def worst(self) -> Relation:
+        def ratio(p):
+            if p.tolerance > 0:
+                return p.residual / p.tolerance
+            return np.inf if p.residual > 0 else 0.0
+        return max(self.parts, key=ratio)
+
+    lhs = property(lambda self: self.worst.lhs)
+    rhs = property(lambda self: self.worst.rhs)
+    residual = property(lambda self: self.worst.residual)
+    tolerance = property(lambda self: self.worst.tolerance)
+
+    @property
+    def max_residual(self) -> float:
+        return max(p.residual for p in self.parts)
+
+    def failures(self) -> list[Relation]:
+        return [p for p in self.parts if not p.holds]
+
+    def __str__(self) -> str:
+        lines = [f"{self.theorem}: {'holds' if self.holds else 'VIOLATED'}"]
+        for p in self.parts:
+            lines.append(f"  [{'ok' if p.holds else 'FAIL'}] {p.name}: {p.lhs:.12g} {p.relation} {p.rhs:.12g} "
+                         f"(residual {p.residual:.3g}, tolerance {p.tolerance:.3g})")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {"theorem": self.theorem, "holds": self.holds, "lhs": self.lhs, "rhs": self.rhs,
+                "residual": self.residual, "tolerance": self.tolerance,
+                "parts": [dict(name=p.name, lhs=p.lhs, relation=p.relation, rhs=p.rhs, residual=p.residual,
+                               tolerance=p.tolerance, holds=p.holds) for p in self.parts]}
+
+
+class TheoremViolation(AssertionError):
+    """Raised by :meth:`CheckResult`-based assertions when a bound fails (with the numbers)."""
+
+
+def assert_holds(result: CheckResult) -> CheckResult:
+    if not result.holds:
+        raise TheoremViolation(str(result))
+    return result
+
+
+@dataclass(frozen=True)
+class Theorem:
+    id: str
+    title: str
+    statement: str
+    conditions: tuple[str, ...]
+    _check: Callable[..., tuple[Relation, ...]] = field(repr=False)
+
+    def check(self, *args, **kwargs) -> CheckResult:
+        return CheckResult(self.id, tuple(self._check(*args, **kwargs)))
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.title}: {self.statement}"
+
+
+def _maxabs(a) -> float:
+    return float(np.max(np.abs(a))) if np.size(a) else 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# T1 constant baseline
+# ---------------------------------------------------------------------------------------
+
+def _check_t1(teacher, q=None, weights=None, rtol=DEFAULT_RTOL):
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    K = T.shape[1]
+    q = np.full(K, 1.0 / K) if q is None else check_distributions(q, "q")[0]
+    if q.shape[0] != K:
+        raise ValueError(f"q has {q.shape[0]} entries but the teacher has K = {K}")
+    tbar = w @ T
+    if ((q <= 0) & (tbar > 0)).any():
+        raise ValueError("q must be > 0 wherever the teacher marginal is > 0 (T1 condition)")
+    with np.errstate(divide="ignore"):
+        log_q = np.log(q)
+    info = core.teacher_information(T, w)
+    lhs = float(w @ core.kl_rows(T, log_q))
+    kl_bar = float(core.kl_rows(tbar, log_q)[0])
+    h_w = float(core.entropy(w)[0]) if w.shape[0] >= 2 else 0.0
+    return (
+        relation("sum_i w_i KL(T_i||q) == I_T + KL(Tbar||q)", lhs, "==", info + kl_bar, rtol),
+        relation("baseline at q >= I_T (Tbar is the best constant)", lhs, ">=", info, rtol),
+        relation("I_T >= 0", info, ">=", 0.0, rtol),
+        relation("I_T <= log K", info, "<=", np.log(K), rtol),
+        relation("I_T <= H(w)", info, "<=", h_w, rtol),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# T2 certificate soundness
+# ---------------------------------------------------------------------------------------
+
+def _check_t2(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    mu = check_codes(codes, witness.d, T.shape[0])
+    info = core.teacher_information(T, w)
+    loss = core.alignment_loss(T, mu, witness, w)
+    mbar = w @ mu
+    const_loss = core.alignment_loss(T, np.repeat(mbar[None], T.shape[0], 0), witness, w)
+    parts = [
+        relation("G_T <= I_T", info - loss, "<=", info, rtol),
+        relation("constant code at the mean code: L_TS >= I_T", const_loss, ">=", info, rtol),
+    ]
+    if np.all(mu == mu[0]):
+        parts.append(relation("codes are constant: L_TS >= I_T (G_T <= 0)", loss, ">=", info, rtol))
+    return tuple(parts)
+
+
+# ---------------------------------------------------------------------------------------
+# T3 simplex geometry
+# ---------------------------------------------------------------------------------------
+
+def _default_probe_codes(witness, n=8, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, witness.d))
+
+
+def _check_t3(witness, codes=None, rtol=DEFAULT_RTOL):
+    K, V, A, P, kap, beta = witness.K, witness.V, witness.A, witness.P, witness.kappa, witness.scale
+    mu = _default_probe_codes(witness) if codes is None else check_codes(codes, witness.d)
+    C = np.eye(K) - np.ones((K, K)) / K
+    logits = witness.logits(mu)
+    mag = 1.0 + kap
+    return (
+        relation("max |V^T V - kappa (I - 11^T/K)|", _maxabs(V.T @ V - kap * C), "==", 0.0, rtol, mag),
+        relation("max |V V^T - kappa I|", _maxabs(V @ V.T - kap * np.eye(K - 1)), "==", 0.0, rtol, mag),
+        relation("max | ||v_k|| - 1 |", _maxabs(np.linalg.norm(V, axis=0) - 1), "==", 0.0, rtol, mag),
+        relation("max |sum_k v_k|", _maxabs(V.sum(axis=1)), "==", 0.0, rtol, mag),
+        relation("max |A^T A - kappa (I - 11^T/K)|", _maxabs(A.T @ A - kap * C), "==", 0.0, rtol, mag),
+        relation("max |A A^T - kappa P P^T|", _maxabs(A @ A.T - kap * P @ P.T), "==", 0.0, rtol, mag),
+        relation("max |1^T A^T mu| (centred logits)", _maxabs(logits.sum(axis=1)), "==", 0.0, rtol,
+                 _maxabs(logits) * K),
+        relation("max |clr(S(mu)) - beta A^T mu|",
+                 _maxabs(core.clr_from_log(witness.log_probs(mu)) - beta * mu @ A), "==", 0.0, rtol,
+                 _maxabs(logits) * K),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# T4 closed-form inverse
+# ---------------------------------------------------------------------------------------
+
+def _check_t4(p, witness, codes=None, rtol=DEFAULT_RTOL):
+    Pm = check_distributions(p, "p", full_support=True)
+    mu_star = core.exact_code(Pm, witness)                        # (N, d)
+    log_p = np.log(Pm)
+    mag = _maxabs(core.clr_from_log(log_p)) * witness.K
+    proj = witness.P @ (witness.P.T @ mu_star.T)                  # (d, N)
+    rng = np.random.default_rng(1)
+    ortho = rng.normal(size=mu_star.shape)
+    ortho = ortho - (witness.P @ (witness.P.T @ ortho.T)).T       # orthogonal to the frame
+    ortho *= 1.0 + np.abs(mu_star).max()
+    # "only if": any code mu has P^T mu = P^T mu*(S(mu)).
+    mu = _default_probe_codes(witness) if codes is None else check_codes(codes, witness.d)
+    back = core.exact_code(witness.probs(mu), witness) if np.all(witness.probs(mu) > 0) else None
+    parts = [
+        relation("max |log S(mu*(p)) - log p|", _maxabs(witness.log_probs(mu_star) - log_p), "==", 0.0, rtol, mag),
+        relation("max |mu*(p) - P P^T mu*(p)| (code lies in the witness subspace)",
+                 _maxabs(mu_star - proj.T), "==", 0.0, rtol, _maxabs(mu_star)),
+        relation("max |log S(mu* + orthogonal) - log p| (orthogonal directions invisible)",
+                 _maxabs(witness.log_probs(mu_star + ortho) - log_p), "==", 0.0, rtol,
+                 mag + witness.scale * _maxabs(ortho) * witness.K),
+    ]
+    if back is not None:
+        parts.append(relation("max |P^T mu - P^T mu*(S(mu))| (uniqueness in the subspace)",
+                              _maxabs((mu - back) @ witness.P), "==", 0.0, rtol,
+                              _maxabs(mu) * witness.K))
+    return tuple(parts)
+
+
+# ---------------------------------------------------------------------------------------
+# T5 energy of the exact code
+# ---------------------------------------------------------------------------------------
+
+def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEFAULT_RTOL):
+    T = check_distributions(teacher, "teacher", full_support=True)
+    w = check_weights(weights, T.shape[0])
+    K, beta = witness.K, witness.scale
+    mu_star = core.exact_embedding(T, witness)
+    row_energy = 0.5 * (mu_star ** 2).sum(axis=1)
+    row_formula = (K - 1) / (2 * K * beta ** 2) * (core.clr_from_log(np.log(T)) ** 2).sum(axis=1)
+    exact_e = core.exact_code_energy(T, witness, w)
+    parts = [
+        relation("max_i |(1/2)||mu*(T_i)||^2 - ((K-1)/(2K beta^2))||clr(T_i)||^2|",
+                 _maxabs(row_energy - row_formula), "==", 0.0, rtol, _maxabs(row_formula)),
+        relation("(1/2) sum w ||mu*(T_i)||^2 == ((K-1)/(2K beta^2)) E_T",
+                 core.code_energy(mu_star, w), "==", exact_e, rtol),
+    ]
+    if codes is not None:
+        mu = check_codes(codes, witness.d, T.shape[0])
+        s = witness.probs(mu)
+        e = core.code_energy(mu, w)
+        e_sub = core.subspace_energy(mu, witness, w)
+        parts.append(relation("(1/2)E||mu||^2 >= (1/2)E||P^T mu||^2", e, ">=", e_sub, rtol))
+        if np.all(s > 0):
+            parts.append(relation("(1/2)E||P^T mu||^2 == exact-code energy of the witness's own output",
+                                  e_sub, "==", core.code_energy(core.exact_code(s, witness), w), rtol))
+        loss = core.alignment_loss(T, mu, witness, w)
+        if loss <= rtol:
+            parts.append(relation("zero alignment error: (1/2)E||mu||^2 >= exact-code energy", e, ">=", exact_e, rtol))
+        if log_var is not None:
+            kl = float(w @ core.gaussian_kl(mu, log_var))
+            parts.append(relation("mean KL(q(z|x)||N(0,I)) >= (1/2)E||mu||^2", kl, ">=", e, rtol))
+    return tuple(parts)
+
+
+# ---------------------------------------------------------------------------------------
+# T6 escape direction
+# ---------------------------------------------------------------------------------------
+
+def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAULT_RTOL):
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    at_best = center is None
+    c = core.best_constant_code(T, witness, w) if at_best else check_codes(center, witness.d, 1, "center")[0]
+    N = T.shape[0]
+    C = np.repeat(c[None], N, 0)
+    q = witness.probs(c)[0]
+    b2k = witness.scale ** 2 * witness.kappa
+    R = float(w @ ((T - q) ** 2).sum(axis=1))
+    grads = core.alignment_gradient(T, C, witness)               # (N, d)
+    field_ = core.escape_field(T, c, witness)                    # (N, d)
+    deriv = float(w @ (grads * field_).sum(axis=1))
+    eps = core.escape_step_size(witness) if step is None else float(step)
+    L0 = core.alignment_loss(T, C, witness, w)
+    L1 = core.alignment_loss(T, C + eps * field_, witness, w)
+    bound = core.escape_step_bound(T, c, witness, eps, w)
+    mag = b2k * (1 + R) + _maxabs(grads) ** 2 * witness.d
+    parts = [
+        relation("directional derivative of L_TS along d == -beta^2 kappa R", deriv, "==", -b2k * R, rtol, mag),
+        relation("L_TS(c + eps d) <= L_TS(c) - eps b2k R + eps^2 b2k^2 R / 4", L1, "<=", bound, rtol, abs(L0)),
+    ]
+    if R > 0:
+        parts.append(relation("directional derivative < 0 (teacher not constant at q)", deriv, "<", 0.0))
+    if at_best:
+        info = core.teacher_information(T, w)
+        tbar = w @ T
+        force = core.escape_force(T, C, witness, w)
+        R_bar = float(w @ ((T - tbar) ** 2).sum(axis=1))
+        parts += [
+            relation("max |sum_i w_i grad_i| at the best constant", _maxabs(w @ grads), "==", 0.0, rtol,
+                     _maxabs(grads) * N),
+            relation("escape force == beta^2 kappa sum w ||T_i - Tbar||^2", force, "==", b2k * R_bar, rtol),
+        ]
+        if step is None:
+            parts.append(relation("after the step 2/(beta^2 kappa): G_T >= R", info - L1, ">=", R, rtol, abs(L0)))
+    return tuple(parts)
+
+
+# ---------------------------------------------------------------------------------------
+# T7 margin-energy path
+# ---------------------------------------------------------------------------------------
+
+def _check_t7(teacher, witness, weights=None, s=None, rtol=DEFAULT_RTOL):
+    T = check_distributions(teacher, "teacher", full_support=True)
+    w = check_weights(weights, T.shape[0])
+    s = np.linspace(0.0, 1.0, 11) if s is None else np.unique(np.concatenate([[0.0, 1.0], as_float_array(s, "s", 1)]))
+    info = core.teacher_information(T, w)
+    tbar = w @ T
+    K = T.shape[1]
+    parts = []
+    for mode in ("scaled", "interpolate"):
+        path = core.margin_energy_path(T, witness, w, s, mode=mode)
+        G, E, L = path.margin, path.energy, path.alignment_loss
+        mag = float(np.abs(L).max() + np.abs(E).max())
+        dG = np.diff(G)
+        # concavity on a possibly non-uniform grid: slopes are nonincreasing
+        slopes = dG / np.diff(s)
+        parts.append(relation(f"{mode}: min increment of G(s) >= 0 (nondecreasing)", dG.min(), ">=", 0.0, rtol, mag))
+        parts.append(relation(f"{mode}: max slope increase <= 0 (G concave)", np.diff(slopes).max() if len(slopes) > 1 else 0.0,
+                              "<=", 0.0, rtol, mag / max(np.diff(s).min(), 1e-3)))
+        parts.append(relation(f"{mode}: G(1) == I_T", G[-1], "==", info, rtol, mag))
+        parts.append(relation(f"{mode}: energy(s) == s^2 energy(1)", _maxabs(E - s ** 2 * E[-1]), "==", 0.0, rtol, mag))
+        if mode == "scaled":
+            kl_unif = float(core.kl_rows(tbar, np.full(K, -np.log(K)))[0])
+            parts.append(relation("scaled: G(0) == -KL(Tbar||uniform)", G[0], "==", -kl_unif, rtol, mag))
+            parts.append(relation("scaled: energy(1) == exact-code energy", E[-1], "==",
+                                  core.exact_code_energy(T, witness, w), rtol))
+        else:
+            parts.append(relation("interpolate: G(0) == 0", G[0], "==", 0.0, rtol, mag))
+            parts.append(relation("interpolate: min_s G(s) - s I_T >= 0", (G - s * info).min(), ">=", 0.0, rtol, mag))
+            si = s[len(s) // 2]
+            mu_s = (1 - si) * core.best_constant_code(T, witness, w) + si * core.exact_embedding(T, witness)
+            geo = log_softmax((1 - si) * np.log(tbar) + si * np.log(T), axis=1)
+            parts.append(relation(f"interpolate: max |log S(mu(s)) - log softmax((1-s) log Tbar + s log T)| at s={si:g}",
+                                  _maxabs(witness.log_probs(mu_s) - geo), "==", 0.0, rtol,
+                                  _maxabs(np.log(T)) * K))
+    return tuple(parts)
+
+
+# ---------------------------------------------------------------------------------------
+# T8 size bound
+# ---------------------------------------------------------------------------------------
+
+def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    mu = check_codes(codes, witness.d, T.shape[0])
+    G = core.certificate_margin(T, mu, witness, w)
+    b1, b2 = core.size_bound(mu, witness, w)
+    z = witness.subspace_coordinates(mu)
+    tr = float(w @ ((z - w @ z) ** 2).sum(axis=1))
+    parts = [
+        relation("G_T <= beta sqrt(2 kappa) E||P^T(mu - mbar)||", G, "<=", b1, rtol),
+        relation("E||P^T(mu - mbar)|| bound <= sqrt(tr Cov) bound", b1, "<=", b2, rtol),
+    ]
+    if G > 0:
+        parts.append(relation("tr Cov_w(P^T mu) >= (G_T/beta)^2 / (2 kappa)", tr, ">=",
+                              core.certified_spread(G, witness), rtol))
+        parts.append(relation("max per-coordinate variance >= certified spread / (K-1)",
+                              float((w @ (z - w @ z) ** 2).max()), ">=",
+                              core.certified_spread(G, witness) / (witness.K - 1), rtol))
+    return tuple(parts)
+
+
+# ---------------------------------------------------------------------------------------
+# T9 view gap
+# ---------------------------------------------------------------------------------------
+
+def _check_t9(teacher, groups, weights=None, witness=None, codes=None, rtol=DEFAULT_RTOL):
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    info = core.teacher_information(T, w)
+    gamma = core.view_gap(T, groups, w)
+    view_info = core.view_information(T, groups, w)
+    parts = [
+        relation("Gamma >= 0", gamma, ">=", 0.0, rtol),
+        relation("I_T == Gamma + I(X';K)", info, "==", gamma + view_info, rtol),
+        relation("largest certifiable margin I(X';K) <= I_T", view_info, "<=", info, rtol),
+    ]
+    if codes is not None:
+        if witness is None:
+            raise ValueError("pass the witness together with codes")
+        mu = check_codes(codes, witness.d, T.shape[0])
+        _, inv = np.unique(np.asarray(groups), return_inverse=True)
+        # an encoder that sees only the view is constant within each view class
+        means = np.zeros((inv.max() + 1, mu.shape[1]))
+        np.add.at(means, inv, w[:, None] * mu)
+        means /= np.bincount(inv, weights=w)[:, None]
+        loss = core.alignment_loss(T, means[inv], witness, w)
+        parts.append(relation("view-only codes: L_TS >= Gamma", loss, ">=", gamma, rtol))
+    return tuple(parts)
+
+
+# ---------------------------------------------------------------------------------------
+# T10 Gaussian KL
+# ---------------------------------------------------------------------------------------
+
+def _check_t10(mu, log_var, rtol=DEFAULT_RTOL):
+    m = as_float_array(mu, "mu", (1, 2))
+    lv = as_float_array(log_var, "log_var", (1, 2))
+    m, lv = np.atleast_2d(m), np.atleast_2d(lv)
+    if m.shape != lv.shape:
+        raise ValueError(f"log_var has shape {lv.shape} but mu has shape {m.shape}")
+    kl = core.gaussian_kl(m, lv)
+    energy = 0.5 * (m ** 2).sum(axis=1)
+    gap = kl - energy
+    parts = [relation("min_i KL_i - (1/2)||mu_i||^2 >= 0", gap.min(), ">=", 0.0, rtol, float(np.abs(kl).max()))]
+    unit = np.all(lv == 0, axis=1)
+    if unit.any():
+        parts.append(relation("sigma = 1: max |KL - (1/2)||mu||^2|", _maxabs(gap[unit]), "==", 0.0, rtol,
+                              float(np.abs(kl[unit]).max())))
+    if (~unit).any():
+        parts.append(relation("sigma != 1: min KL - (1/2)||mu||^2 > 0", gap[~unit].min(), ">", 0.0))
+    return tuple(parts)
+
+
+T1 = Theorem("T1", "Constant baseline equals teacher information",
+             "sum_i w_i KL(T_i||q) = I_T + KL(Tbar||q); the best constant is Tbar, with loss I_T; 0 <= I_T <= min(log K, H(w)).",
+             ("q_k > 0 wherever Tbar_k > 0", "one-hot and zero teacher entries allowed"), _check_t1)
+T2 = Theorem("T2", "Certificate soundness",
+             "If the encoder mean is constant on the data, L_TS >= I_T; so G_T > 0 proves it is not; G_T <= I_T always.",
+             ("any teacher rows", "any codes"), _check_t2)
+T3 = Theorem("T3", "Simplex geometry",
+             "V^T V = kappa(I - 11^T/K), V V^T = kappa I, A^T A = kappa(I - 11^T/K), A A^T = kappa P P^T; logits centred; clr(S(mu)) = beta A^T mu.",
+             ("P has orthonormal columns", "d >= K-1"), _check_t3)
+T4 = Theorem("T4", "Closed-form inverse",
+             "S(mu*(p)) = p; S(mu) = p iff P^T mu = P^T mu*(p); mu*(p) is the minimum-norm code.",
+             ("p has full support",), _check_t4)
+T5 = Theorem("T5", "Energy of the exact code",
+             "(1/2)||mu*(p)||^2 = ((K-1)/(2K beta^2))||clr(p)||^2; zero alignment error costs at least ((K-1)/(2K beta^2)) E_T nats of mean KL.",
+             ("teacher has full support",), _check_t5)
+T6 = Theorem("T6", "Escape direction",
+             "On the collapsed manifold the teacher-residual field is a descent direction with derivative -beta^2 kappa R; one step 2/(beta^2 kappa) from the best constant gives G_T >= R.",
+             ("codes constant (collapsed)", "best-constant parts need a full-support Tbar"), _check_t6)
+T7 = Theorem("T7", "Margin-energy path",
+             "Along scaled and interpolated exact codes, G(s) is concave and nondecreasing from G(0) to I_T while the energy grows as s^2; interpolated G(s) >= s I_T.",
+             ("teacher has full support",), _check_t7)
+T8 = Theorem("T8", "Quantitative non-collapse (size bound)",
+             "G_T <= beta sqrt(2 kappa) E||P^T(mu - mbar)|| <= beta sqrt(2 kappa) sqrt(tr Cov_w(P^T mu)).",
+             ("any codes",), _check_t8)
+T9 = Theorem("T9", "View gap",
+             "An encoder that sees only the view x' = g(x) has L_TS >= Gamma = sum_i w_i KL(T_i||Tbar_g(i)); the largest certifiable margin is I_T - Gamma.",
+             ("discrete view labels (continuous views: view_gap_estimate)",), _check_t9)
+T10 = Theorem("T10", "Gaussian KL and energy",
+              "KL(N(mu, diag sigma^2)||N(0, I)) >= (1/2)||mu||^2, equality iff sigma = 1.",
+              ("any mu, any sigma > 0",), _check_t10)
+
+LEDGER: tuple[Theorem, ...] = (T1, T2, T3, T4, T5, T6, T7, T8, T9, T10)
+
+
+def get(theorem_id: str) -> Theorem:
+    for t in LEDGER:
+        if t.id == theorem_id.upper():
+            return t
+    raise ValueError(f"unknown theorem {theorem_id!r}; the ledger has {', '.join(t.id for t in LEDGER)}")
+
+
+def check_all(teacher, witness, weights=None, codes=None, log_var=None, groups=None) -> list[CheckResult]:
+    """Run every check that applies to a teacher (and optionally encoder means / a view)."""
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    full = bool(np.all(T > 0))
+    out = [T1.check(T, weights=w), T3.check(witness)]
+    tbar_full = bool(np.all(w @ T > 0))
+    if codes is not None:
+        out.append(T2.check(T, codes, witness, w))
+        out.append(T8.check(T, codes, witness, w))
+    else:
+        # collapsed codes at the teacher marginal's exact code as a control
+        if tbar_full:
+            c = core.best_constant_code(T, witness, w)
+            out.append(T2.check(T, np.repeat(c[None], T.shape[0], 0), witness, w))
+    if full:
+        out.append(T4.check(T, witness))
+        out.append(T5.check(T, witness, w, codes=codes, log_var=log_var))
+        out.append(T7.check(T, witness, w))
+        out.append(T8.check(T, core.exact_embedding(T, witness), witness, w) if codes is None else out.pop())
+    if tbar_full:
+        out.append(T6.check(T, witness, weights=w))
+    if groups is not None:
+        out.append(T9.check(T, groups, w, witness=witness, codes=codes))
+    if log_var is not None and codes is not None:
+        out.append(T10.check(codes, log_var))
+    return sorted(out, key=lambda r: int(r.theorem[1:]))
