@@ -487,25 +487,24 @@ def get(theorem_id: str) -> Theorem:
 
 
 def check_all(teacher, witness, weights=None, codes=None, log_var=None, groups=None) -> list[CheckResult]:
-    """Run every check that applies to a teacher (and optionally encoder means / a view)."""
+    """Run every check that applies to a teacher (and optionally encoder means, their log
+    variances and a discrete view). Without codes, T2 runs on the collapsed code mu*(Tbar)
+    and T8 on the exact codes, as controls."""
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
     full = bool(np.all(T > 0))
-    out = [T1.check(T, weights=w), T3.check(witness)]
     tbar_full = bool(np.all(w @ T > 0))
+    out = [T1.check(T, weights=w), T3.check(witness)]
     if codes is not None:
-        out.append(T2.check(T, codes, witness, w))
-        out.append(T8.check(T, codes, witness, w))
-    else:
-        # collapsed codes at the teacher marginal's exact code as a control
-        if tbar_full:
-            c = core.best_constant_code(T, witness, w)
-            out.append(T2.check(T, np.repeat(c[None], T.shape[0], 0), witness, w))
+        out += [T2.check(T, codes, witness, w), T8.check(T, codes, witness, w)]
+    elif tbar_full:
+        c = core.best_constant_code(T, witness, w)
+        out.append(T2.check(T, np.repeat(c[None], T.shape[0], 0), witness, w))
     if full:
-        out.append(T4.check(T, witness))
-        out.append(T5.check(T, witness, w, codes=codes, log_var=log_var))
-        out.append(T7.check(T, witness, w))
-        out.append(T8.check(T, core.exact_embedding(T, witness), witness, w) if codes is None else out.pop())
+        out += [T4.check(T, witness), T5.check(T, witness, w, codes=codes, log_var=log_var),
+                T7.check(T, witness, w)]
+        if codes is None:
+            out.append(T8.check(T, core.exact_embedding(T, witness), witness, w))
     if tbar_full:
         out.append(T6.check(T, witness, weights=w))
     if groups is not None:
