@@ -215,7 +215,8 @@ STATS: dict = {"tests": {}, "targets": {}}
 CURRENT_TEST: list[str] = ["<outside a test>"]
 
 
-def _bump_example() -> None:
+def count_example() -> None:
+    """Count one executed example of the current test (the bench reports the counts)."""
     t = STATS["tests"].setdefault(CURRENT_TEST[0], {"calls": 0})
     t["calls"] += 1
 
@@ -242,7 +243,7 @@ def report(label: str, residual: float, tolerance: float) -> float:
 def assert_ledger(result, label: str | None = None):
     """Assert a ledger ``CheckResult`` holds, printing all its parts on failure; report the
     worst residual/tolerance ratio to Hypothesis (label defaults to "<T> ledger")."""
-    _bump_example()
+    count_example()
     report(label or f"{result.theorem} ledger", result.residual, result.tolerance)
     assert result.holds, f"\n{result}"
     return result
