@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy.special import log_softmax
 
 from . import core
 from ._validation import check_codes, check_distributions, check_weights, as_float_array
@@ -148,13 +147,13 @@ def _check_t1(teacher, q=None, weights=None, rtol=DEFAULT_RTOL):
     q = np.full(K, 1.0 / K) if q is None else check_distributions(q, "q")[0]
     if q.shape[0] != K:
         raise ValueError(f"q has {q.shape[0]} entries but the teacher has K = {K}")
-    tbar = w @ T
+    tbar = core._marginal(T, w)
     if ((q <= 0) & (tbar > 0)).any():
         raise ValueError("q must be > 0 wherever the teacher marginal is > 0 (T1 condition)")
     with np.errstate(divide="ignore"):
         log_q = np.log(q)
     info = core.teacher_information(T, w)
-    lhs = float(w @ core.kl_rows(T, log_q))
+    lhs = core._wsum(w, core.kl_rows(T, log_q))
     kl_bar = float(core.kl_rows(tbar, log_q)[0])
     h_w = float(core.entropy(w)[0]) if w.shape[0] >= 2 else 0.0
     return (
@@ -176,7 +175,7 @@ def _check_t2(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
     mu = check_codes(codes, witness.d, T.shape[0])
     info = core.teacher_information(T, w)
     loss = core.alignment_loss(T, mu, witness, w)
-    mbar = w @ mu
+    mbar = core._weighted_mean(w, mu)
     const_loss = core.alignment_loss(T, np.repeat(mbar[None], T.shape[0], 0), witness, w)
     parts = [
         relation("G_T <= I_T", info - loss, "<=", info, rtol),
@@ -279,7 +278,7 @@ def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEF
         if loss <= rtol:
             parts.append(relation("zero alignment error: (1/2)E||mu||^2 >= exact-code energy", e, ">=", exact_e, rtol))
         if log_var is not None:
-            kl = float(w @ core.gaussian_kl(mu, log_var))
+            kl = core._wsum(w, core.gaussian_kl(mu, log_var))
             parts.append(relation("mean KL(q(z|x)||N(0,I)) >= (1/2)E||mu||^2", kl, ">=", e, rtol))
     return tuple(parts)
 
@@ -297,10 +296,10 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
     C = np.repeat(c[None], N, 0)
     q = witness.probs(c)[0]
     b2k = witness.scale ** 2 * witness.kappa
-    R = float(w @ ((T - q) ** 2).sum(axis=1))
+    R = core._wsum(w, ((T - q) ** 2).sum(axis=1))
     grads = core.alignment_gradient(T, C, witness)               # (N, d)
     field_ = core.escape_field(T, c, witness)                    # (N, d)
-    deriv = float(w @ (grads * field_).sum(axis=1))
+    deriv = core._wsum(w, (grads * field_).sum(axis=1))
     eps = core.escape_step_size(witness) if step is None else float(step)
     L0 = core.alignment_loss(T, C, witness, w)
     L1 = core.alignment_loss(T, C + eps * field_, witness, w)
@@ -314,11 +313,11 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
         parts.append(relation("directional derivative < 0 (teacher not constant at q)", deriv, "<", 0.0))
     if at_best:
         info = core.teacher_information(T, w)
-        tbar = w @ T
+        tbar = core._marginal(T, w)
         force = core.escape_force(T, C, witness, w)
-        R_bar = float(w @ ((T - tbar) ** 2).sum(axis=1))
+        R_bar = core._wsum(w, ((T - tbar) ** 2).sum(axis=1))
         parts += [
-            relation("max |sum_i w_i grad_i| at the best constant", _maxabs(w @ grads), "==", 0.0, rtol,
+            relation("max |sum_i w_i grad_i| at the best constant", _maxabs(core._weighted_mean(w, grads)), "==", 0.0, rtol,
                      _maxabs(grads) * N),
             relation("escape force == beta^2 kappa sum w ||T_i - Tbar||^2", force, "==", b2k * R_bar, rtol),
         ]
@@ -336,7 +335,7 @@ def _check_t7(teacher, witness, weights=None, s=None, rtol=DEFAULT_RTOL):
     w = check_weights(weights, T.shape[0])
     s = np.linspace(0.0, 1.0, 11) if s is None else np.unique(np.concatenate([[0.0, 1.0], as_float_array(s, "s", 1)]))
     info = core.teacher_information(T, w)
-    tbar = w @ T
+    tbar = core._marginal(T, w)
     K = T.shape[1]
     parts = []
     for mode in ("scaled", "interpolate"):
@@ -361,7 +360,7 @@ def _check_t7(teacher, witness, weights=None, s=None, rtol=DEFAULT_RTOL):
             parts.append(relation("interpolate: min_s G(s) - s I_T >= 0", (G - s * info).min(), ">=", 0.0, rtol, mag))
             si = s[len(s) // 2]
             mu_s = (1 - si) * core.best_constant_code(T, witness, w) + si * core.exact_embedding(T, witness)
-            geo = log_softmax((1 - si) * np.log(tbar) + si * np.log(T), axis=1)
+            geo = core.log_softmax((1 - si) * np.log(tbar) + si * np.log(T))
             parts.append(relation(f"interpolate: max |log S(mu(s)) - log softmax((1-s) log Tbar + s log T)| at s={si:g}",
                                   _maxabs(witness.log_probs(mu_s) - geo), "==", 0.0, rtol,
                                   _maxabs(np.log(T)) * K))
@@ -379,7 +378,7 @@ def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
     G = core.certificate_margin(T, mu, witness, w)
     b1, b2 = core.size_bound(mu, witness, w)
     z = witness.subspace_coordinates(mu)
-    tr = float(w @ ((z - w @ z) ** 2).sum(axis=1))
+    tr = core._wsum(w, ((z - core._weighted_mean(w, z)) ** 2).sum(axis=1))
     parts = [
         relation("G_T <= beta sqrt(2 kappa) E||P^T(mu - mbar)||", G, "<=", b1, rtol),
         relation("E||P^T(mu - mbar)|| bound <= sqrt(tr Cov) bound", b1, "<=", b2, rtol),
@@ -388,7 +387,7 @@ def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
         parts.append(relation("tr Cov_w(P^T mu) >= (G_T/beta)^2 / (2 kappa)", tr, ">=",
                               core.certified_spread(G, witness), rtol))
         parts.append(relation("max per-coordinate variance >= certified spread / (K-1)",
-                              float((w @ (z - w @ z) ** 2).max()), ">=",
+                              float(core._weighted_mean(w, (z - core._weighted_mean(w, z)) ** 2).max()), ">=",
                               core.certified_spread(G, witness) / (witness.K - 1), rtol))
     return tuple(parts)
 
@@ -493,7 +492,7 @@ def check_all(teacher, witness, weights=None, codes=None, log_var=None, groups=N
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
     full = bool(np.all(T > 0))
-    tbar_full = bool(np.all(w @ T > 0))
+    tbar_full = bool(np.all(core._marginal(T, w) > 0))
     out = [T1.check(T, weights=w), T3.check(witness)]
     if codes is not None:
         out += [T2.check(T, codes, witness, w), T8.check(T, codes, witness, w)]
