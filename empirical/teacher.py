@@ -1,0 +1,631 @@
+"""The PCA-GMM teacher: a search over PCA views and Gaussian mixtures, and the chosen teacher.
+
+A teacher (THEORY.md, "Setting") is a fixed posterior T(.|x) over K outcomes. Ours is the
+responsibilities of a Gaussian mixture fitted on a PCA view of the training images, mixed
+with a floor so that every row has full support (the exact code, its energy and the
+margin-energy path need full support: T4, T5, T7):
+
+    T = (1 - floor) R + floor / K,     R = GMM responsibilities on the PCA view.
+
+The floor also bounds the log-odds: every entry is >= floor/K and <= 1, so each centred
+log-odds |clr_k(T_i)| <= log(K/floor) and E_T <= K log(K/floor)^2. In practice the exact-code
+energy of a confident teacher is set by the floor and K (about 1.2 nats for K = 10,
+floor = 1e-2, beta = 4 on Fashion-MNIST).
+
+Selection rule (ours; THEORY.md leaves the teacher open):
+
+1. Only K <= max_K = latent_dim + 1 is searched: the witness needs d >= K - 1 (T3).
+2. For each candidate compute, on the full training split, I_T (teacher information), H(Tbar),
+   E_T (log-odds energy) and the exact-code energy ((K-1)/(2 K beta^2)) E_T at the witness
+   scale beta (T5), all with the ``witness_theory`` functions.
+3. Among candidates whose exact-code energy is <= ``energy_budget`` nats, pick the one with the
+   largest I_T. Candidates within ``tie_tolerance`` nats of that largest I_T are tied; ties go
+   to the smaller K, then to the lower BIC (on the PCA view of the fitting sample).
+4. If no candidate is within budget, pick the one with the lowest exact-code energy and warn
+   (:class:`TeacherBudgetWarning`).
+
+Why: I_T is the largest certificate margin any encoder can reach (T2), and the exact-code
+energy is the least mean KL an encoder with zero alignment error must pay (T5); the budget
+keeps that price bounded while the information is maximised.
+
+Fitting on large data sets: PCA and the GMM are fitted on a fixed-seed subsample of the
+training split (``subsample`` rows, drawn with ``numpy.random.default_rng(random_state)``,
+without replacement); responsibilities and every reported quantity are then computed on all
+rows. All fitting and all responsibilities run with one BLAS thread (``threadpoolctl``):
+on the shared 2-core machine this is ~5x faster than two contended threads, and it makes the
+floating-point results independent of the host's thread count (same seed -> same teacher).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
+
+import witness_theory as wt
+
+from .io import atomic_save_npz, library_versions, to_jsonable
+
+__all__ = [
+    "TeacherConfig", "DEFAULT_CONFIGS", "default_config", "TeacherSearch", "FittedTeacher",
+    "TeacherResult", "teacher_for", "select_teacher", "apply_floor", "TeacherBudgetWarning",
+    "report_markdown", "config_hash",
+]
+
+#: Bumped whenever the saved teacher file layout or the search procedure changes, so stale
+#: cached teachers are never reused.
+TEACHER_FORMAT_VERSION = 1
+
+#: Rows projected per BLAS call. Fixed, so that a row's PCA coordinates are computed by the
+#: same sequence of operations at fit time and after reload (bit-identical responsibilities).
+_CHUNK_ROWS = 8192
+
+_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+class TeacherBudgetWarning(UserWarning):
+    """No candidate teacher's exact-code energy is within the energy budget."""
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Grid and rule of the teacher search (defaults: a generic small data set).
+
+    ``witness_scale`` (beta) and ``latent_dim`` (d) are package-wide defaults shared with the
+    VAE training: K <= d + 1 = 17. ``subsample`` (rows) caps the fitting sample of PCA and the
+    GMM; ``None`` fits on all training rows.
+    """
+    pca_dims: tuple[int, ...] = (8, 16, 32)
+    n_components: tuple[int, ...] = (6, 8, 10, 12, 14, 17)
+    covariance_types: tuple[str, ...] = ("full", "diag")
+    seeds: tuple[int, ...] = (0,)
+    floor: float = 1e-2              # T = (1 - floor) R + floor / K
+    energy_budget: float = 1.5       # nats of exact-code energy ((K-1)/(2 K beta^2)) E_T
+    tie_tolerance: float = 1e-3      # nats of I_T within which candidates are tied
+    witness_scale: float = 4.0       # beta
+    latent_dim: int = 16             # d; K <= d + 1
+    max_K: int | None = None         # None: latent_dim + 1
+    max_iter: int = 200              # EM iterations
+    tol: float = 1e-3                # EM convergence tolerance (sklearn default)
+    reg_covar: float = 1e-6          # added to covariance diagonals (sklearn default)
+    subsample: int | None = None     # rows used to fit PCA and the GMM
+    whiten: bool = False             # PCA whitening of the view
+
+
+#: Default grids per data set. Fashion-MNIST/MNIST: PCA + GMM fitted on 10,000 training rows
+#: (24 fits; about a minute on one core), K dense near 14-17 where the default budget binds;
+#: digits: all 1,437 training rows (64 fits, seconds). BIC (the last tie-break) is computed on
+#: each candidate's own PCA view, so it compares like with like only within one PCA dimension.
+DEFAULT_CONFIGS: dict[str, TeacherConfig] = {
+    "digits": TeacherConfig(pca_dims=(8, 16), n_components=(6, 8, 10, 12, 14, 15, 16, 17),
+                            covariance_types=("full", "diag"), seeds=(0, 1)),
+    "fashion-mnist": TeacherConfig(pca_dims=(16, 32), n_components=(10, 12, 14, 15, 16, 17),
+                                   covariance_types=("full", "diag"), seeds=(0,), subsample=10_000),
+    "mnist": TeacherConfig(pca_dims=(16, 32), n_components=(10, 12, 14, 15, 16, 17),
+                           covariance_types=("full", "diag"), seeds=(0,), subsample=10_000),
+    "cifar10": TeacherConfig(pca_dims=(32, 64), n_components=(10, 12, 14, 17),
+                             covariance_types=("full", "diag"), seeds=(0,), subsample=10_000),
+    "cifar100": TeacherConfig(pca_dims=(32, 64), n_components=(10, 12, 14, 17),
+                              covariance_types=("full", "diag"), seeds=(0,), subsample=10_000),
+}
+
+
+_DEFAULT = TeacherConfig()
+
+
+def default_config(dataset_name: str) -> TeacherConfig:
+    """The default :class:`TeacherConfig` of a data set (the generic one for user arrays)."""
+    return DEFAULT_CONFIGS.get(str(dataset_name).lower(), TeacherConfig())
+
+
+def config_hash(payload: dict) -> str:
+    """First 16 hex digits of the SHA-256 of a JSON payload (sorted keys)."""
+    text = json.dumps(to_jsonable(payload), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------
+# Responsibilities: one code path for fitting and for reloaded teachers
+# ---------------------------------------------------------------------------------------
+
+def apply_floor(resp: np.ndarray, floor: float) -> np.ndarray:
+    """T = (1 - floor) R + floor / K: full support with every entry >= floor / K."""
+    K = resp.shape[1]
+    return (1.0 - floor) * resp + floor / K
+
+
+def _pca_project(X, mean: np.ndarray, components: np.ndarray, explained_variance: np.ndarray,
+                 whiten: bool) -> np.ndarray:
+    """PCA view (N, p) in float64: (x - mean) C^T [/ sqrt(explained variance) if whitened]
+    (the transform of sklearn.decomposition.PCA), in fixed chunks of rows."""
+    X = np.asarray(X)
+    out = np.empty((X.shape[0], components.shape[0]))
+    for start in range(0, X.shape[0], _CHUNK_ROWS):
+        block = X[start:start + _CHUNK_ROWS].astype(np.float64) - mean    # (B, D)
+        out[start:start + _CHUNK_ROWS] = block @ components.T            # (B, p)
+    if whiten:
+        out /= np.sqrt(explained_variance)
+    return out
+
+
+def _gmm_from_arrays(weights, means, covariances, precisions_cholesky, covariance_type: str):
+    """A fitted sklearn GaussianMixture rebuilt from its parameter arrays.
+
+    ``predict_proba`` reads only weights_, means_ and precisions_cholesky_; the covariances
+    are kept so the object is complete (and saved for users of the file)."""
+    from sklearn.mixture import GaussianMixture
+
+    gmm = GaussianMixture(n_components=int(weights.shape[0]), covariance_type=covariance_type)
+    gmm.weights_ = weights
+    gmm.means_ = means
+    gmm.covariances_ = covariances
+    gmm.precisions_cholesky_ = precisions_cholesky
+    if covariance_type == "full":
+        gmm.precisions_ = np.einsum("kij,klj->kil", precisions_cholesky, precisions_cholesky)
+    elif covariance_type == "tied":
+        gmm.precisions_ = precisions_cholesky @ precisions_cholesky.T
+    else:
+        gmm.precisions_ = precisions_cholesky ** 2
+    gmm.converged_ = True
+    gmm.n_iter_ = 0
+    gmm.lower_bound_ = np.nan
+    gmm.n_features_in_ = int(means.shape[1])
+    return gmm
+
+
+def _responsibilities_from_view(gmm, Z: np.ndarray, floor: float) -> np.ndarray:
+    with threadpool_limits(1):
+        resp = gmm.predict_proba(Z)                                       # (N, K)
+    return apply_floor(np.asarray(resp, dtype=np.float64), floor)
+
+
+class FittedTeacher:
+    """The chosen teacher: a PCA view, a Gaussian mixture on it and the floor.
+
+    ``responsibilities(X)`` returns float64 (N, K) rows with full support. ``save`` writes
+    every array needed to recompute them (plus, optionally, the train/test responsibilities
+    and a metadata dict) to one ``.npz`` file, atomically; ``load`` reproduces the stored
+    responsibilities bit for bit.
+    """
+
+    def __init__(self, *, pca_mean, pca_components, pca_explained_variance, whiten: bool,
+                 weights, means, covariances, precisions_cholesky, covariance_type: str,
+                 floor: float, T_train=None, T_test=None, metadata: dict | None = None):
+        f64 = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float64))  # noqa: E731
+        self.pca_mean = f64(pca_mean)                       # (D,)
+        self.pca_components = f64(pca_components)           # (p, D)
+        self.pca_explained_variance = f64(pca_explained_variance)  # (p,)
+        self.whiten = bool(whiten)
+        self.weights = f64(weights)                         # (K,)
+        self.means = f64(means)                             # (K, p)
+        self.covariances = f64(covariances)
+        self.precisions_cholesky = f64(precisions_cholesky)
+        if covariance_type not in _COVARIANCE_TYPES:
+            raise ValueError(f"covariance_type must be one of {_COVARIANCE_TYPES}, got {covariance_type!r}")
+        self.covariance_type = str(covariance_type)
+        self.floor = float(floor)
+        if not 0.0 < self.floor < 1.0:
+            raise ValueError(f"floor must be in (0, 1) so every teacher row has full support, got {floor!r}")
+        self.T_train = None if T_train is None else np.asarray(T_train, dtype=np.float64)
+        self.T_test = None if T_test is None else np.asarray(T_test, dtype=np.float64)
+        self.metadata = dict(metadata or {})
+        self._gmm = _gmm_from_arrays(self.weights, self.means, self.covariances,
+                                     self.precisions_cholesky, self.covariance_type)
+
+    @property
+    def K(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def pca_dim(self) -> int:
+        return int(self.pca_components.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.pca_mean.shape[0])
+
+    def __repr__(self) -> str:
+        return (f"FittedTeacher(K={self.K}, pca_dim={self.pca_dim}, covariance_type={self.covariance_type!r}, "
+                f"floor={self.floor}, n_features={self.n_features})")
+
+    def transform(self, X) -> np.ndarray:
+        """The PCA view (N, p) float64."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"X must be (N, {self.n_features}) (flattened images of the teacher's data set), "
+                             f"got shape {X.shape}")
+        with threadpool_limits(1):
+            return _pca_project(X, self.pca_mean, self.pca_components, self.pca_explained_variance, self.whiten)
+
+    def responsibilities(self, X) -> np.ndarray:
+        """Floored GMM responsibilities T = (1 - floor) R + floor / K: float64 (N, K), full support."""
+        return _responsibilities_from_view(self._gmm, self.transform(X), self.floor)
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def save(self, path: str | Path, *, T_train=None, T_test=None, metadata: dict | None = None) -> Path:
+        """Write one ``.npz`` atomically (no pickles). ``T_train``/``T_test``/``metadata``
+        default to the ones this teacher carries."""
+        T_train = self.T_train if T_train is None else T_train
+        T_test = self.T_test if T_test is None else T_test
+        metadata = self.metadata if metadata is None else metadata
+        arrays = dict(
+            format_version=np.array(TEACHER_FORMAT_VERSION),
+            pca_mean=self.pca_mean, pca_components=self.pca_components,
+            pca_explained_variance=self.pca_explained_variance, pca_whiten=np.array(self.whiten),
+            gmm_weights=self.weights, gmm_means=self.means, gmm_covariances=self.covariances,
+            gmm_precisions_cholesky=self.precisions_cholesky,
+            gmm_covariance_type=np.array(self.covariance_type), floor=np.array(self.floor),
+            metadata=np.array(json.dumps(to_jsonable(metadata))),
+        )
+        if T_train is not None:
+            arrays["T_train"] = np.asarray(T_train, dtype=np.float64)
+        if T_test is not None:
+            arrays["T_test"] = np.asarray(T_test, dtype=np.float64)
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise ValueError(f"teacher path must end in .npz, got {str(path)!r}")
+        return atomic_save_npz(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FittedTeacher":
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"teacher file {str(path)!r} does not exist; create it with "
+                                    "`python -m empirical teacher --dataset NAME`")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                data = {k: f[k] for k in f.files}
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{str(path)!r} is not a readable teacher .npz file ({exc})") from None
+        required = ("format_version", "pca_mean", "pca_components", "pca_explained_variance", "pca_whiten",
+                    "gmm_weights", "gmm_means", "gmm_covariances", "gmm_precisions_cholesky",
+                    "gmm_covariance_type", "floor", "metadata")
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise ValueError(f"{str(path)!r} is not a teacher file: missing arrays {missing}")
+        if int(data["format_version"]) != TEACHER_FORMAT_VERSION:
+            raise ValueError(f"{str(path)!r} has teacher format {int(data['format_version'])}, this code reads "
+                             f"{TEACHER_FORMAT_VERSION}; re-run the teacher search")
+        return cls(pca_mean=data["pca_mean"], pca_components=data["pca_components"],
+                   pca_explained_variance=data["pca_explained_variance"], whiten=bool(data["pca_whiten"]),
+                   weights=data["gmm_weights"], means=data["gmm_means"], covariances=data["gmm_covariances"],
+                   precisions_cholesky=data["gmm_precisions_cholesky"],
+                   covariance_type=str(data["gmm_covariance_type"]), floor=float(data["floor"]),
+                   T_train=data.get("T_train"), T_test=data.get("T_test"),
+                   metadata=json.loads(str(data["metadata"])))
+
+
+# ---------------------------------------------------------------------------------------
+# Selection rule
+# ---------------------------------------------------------------------------------------
+
+def select_teacher(report: Sequence[dict], energy_budget: float,
+                   tie_tolerance: float = 1e-3) -> tuple[int, bool]:
+    """Index of the chosen candidate and whether it is within the energy budget.
+
+    ``report`` rows need keys I_T, K, bic, exact_code_energy. The rule is the one in the
+    module docstring: max I_T among candidates within budget (ties within ``tie_tolerance``:
+    smaller K, then lower BIC); if none is within budget, the lowest exact-code energy.
+    """
+    if not report:
+        raise ValueError("no candidate teachers to select from")
+    within = [i for i, r in enumerate(report) if r["exact_code_energy"] <= energy_budget]
+    if not within:
+        return min(range(len(report)), key=lambda i: (report[i]["exact_code_energy"], report[i]["K"])), False
+    best = max(report[i]["I_T"] for i in within)
+    tied = [i for i in within if report[i]["I_T"] >= best - tie_tolerance]
+    return min(tied, key=lambda i: (report[i]["K"], report[i]["bic"])), True
+
+
+# ---------------------------------------------------------------------------------------
+# The search estimator
+# ---------------------------------------------------------------------------------------
+
+def _check_positive_ints(values, name: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(v) for v in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a sequence of positive integers, got {values!r}") from None
+    if not out or any(v < 1 for v in out) or any(int(v) != v for v in values):
+        raise ValueError(f"{name} must be a non-empty sequence of positive integers, got {values!r}")
+    return out
+
+
+class TeacherSearch(BaseEstimator):
+    """Grid search of PCA-GMM teachers (scikit-learn estimator; the rule is in the module docstring).
+
+    ``fit(X)`` takes the training images (N, D) and sets:
+
+    - ``report_``: one dict per candidate (K, pca_dim, covariance_type, seed, random_state,
+      I_T, H_Tbar, E_T, exact_code_energy, within_budget, bic, fit_time_s, converged, n_iter,
+      chosen), on the full training split;
+    - ``best_index_``, ``within_budget_``; ``teacher_`` (:class:`FittedTeacher`);
+      ``T_train_`` = ``teacher_.responsibilities(X)``; ``skipped_K_`` (grid values above max_K);
+      ``fit_indices_`` (the rows used to fit PCA and the GMM); ``search_time_s_``.
+    """
+
+    # Defaults are TeacherConfig's (one place); sklearn needs them spelled in the signature.
+    def __init__(self, pca_dims=_DEFAULT.pca_dims, n_components=_DEFAULT.n_components,
+                 covariance_types=_DEFAULT.covariance_types, seeds=_DEFAULT.seeds, floor=_DEFAULT.floor,
+                 energy_budget=_DEFAULT.energy_budget, tie_tolerance=_DEFAULT.tie_tolerance,
+                 witness_scale=_DEFAULT.witness_scale, latent_dim=_DEFAULT.latent_dim, max_K=_DEFAULT.max_K,
+                 max_iter=_DEFAULT.max_iter, tol=_DEFAULT.tol, reg_covar=_DEFAULT.reg_covar,
+                 subsample=_DEFAULT.subsample, whiten=_DEFAULT.whiten, random_state=0, progress=False):
+        self.pca_dims = pca_dims
+        self.n_components = n_components
+        self.covariance_types = covariance_types
+        self.seeds = seeds
+        self.floor = floor
+        self.energy_budget = energy_budget
+        self.tie_tolerance = tie_tolerance
+        self.witness_scale = witness_scale
+        self.latent_dim = latent_dim
+        self.max_K = max_K
+        self.max_iter = max_iter
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.subsample = subsample
+        self.whiten = whiten
+        self.random_state = random_state
+        self.progress = progress
+
+    @classmethod
+    def from_config(cls, config: TeacherConfig, random_state: int = 0, progress: bool = False) -> "TeacherSearch":
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)},
+                   random_state=random_state, progress=progress)
+
+    def _validated(self, X: np.ndarray):
+        pca_dims = _check_positive_ints(self.pca_dims, "pca_dims")
+        ks = _check_positive_ints(self.n_components, "n_components")
+        seeds = tuple(int(s) for s in self.seeds)
+        if not seeds:
+            raise ValueError("seeds must be a non-empty sequence of integers")
+        cov = tuple(self.covariance_types)
+        bad = [c for c in cov if c not in _COVARIANCE_TYPES]
+        if not cov or bad:
+            raise ValueError(f"covariance_types must be a non-empty subset of {_COVARIANCE_TYPES}, got {cov!r}")
+        if not 0.0 < float(self.floor) < 1.0:
+            raise ValueError(f"floor must be in (0, 1) so every teacher row has full support, got {self.floor!r}")
+        wt.Witness(2, 1, self.witness_scale)  # validates the scale (ValueError names witness_scale)
+        d = int(self.latent_dim)
+        if d < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim!r}")
+        max_K = d + 1 if self.max_K is None else int(self.max_K)
+        if max_K > d + 1:
+            raise ValueError(f"max_K = {max_K} exceeds latent_dim + 1 = {d + 1}; the witness needs d >= K-1 "
+                             "(lower max_K or raise latent_dim)")
+        if any(k < 2 for k in ks):
+            raise ValueError(f"n_components must all be >= 2 (a teacher needs K >= 2 outcomes), got {ks!r}")
+        kept = tuple(k for k in ks if k <= max_K)
+        if not kept:
+            raise ValueError(f"every K in n_components {ks!r} exceeds max_K = {max_K} (latent_dim + 1); "
+                             "add smaller K to the grid")
+        if max(pca_dims) > X.shape[1]:
+            raise ValueError(f"pca_dims {pca_dims!r} exceed the number of features {X.shape[1]}")
+        if self.subsample is not None and int(self.subsample) < 2:
+            raise ValueError(f"subsample must be None or an integer >= 2, got {self.subsample!r}")
+        if float(self.energy_budget) <= 0:
+            raise ValueError(f"energy_budget must be > 0 nats, got {self.energy_budget!r}")
+        return pca_dims, kept, tuple(k for k in ks if k > max_K), cov, seeds, max_K
+
+    def fit(self, X, y=None):
+        """Run the grid on training images X (N, D); ``y`` is ignored (the teacher is unsupervised)."""
+        from sklearn.decomposition import PCA
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.mixture import GaussianMixture
+        from tqdm.auto import tqdm
+
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[0] < 2:
+            raise ValueError(f"X must be a 2-D array (N, D) of flattened images with N >= 2, got shape {X.shape}")
+        if not np.isfinite(X).all():
+            raise ValueError("X contains NaN or infinite values; clean the data first")
+        pca_dims, ks, skipped, cov_types, seeds, _ = self._validated(X)
+        t_start = time.perf_counter()
+        N = X.shape[0]
+        rng = np.random.default_rng(int(self.random_state))
+        if self.subsample is not None and int(self.subsample) < N:
+            fit_idx = np.sort(rng.choice(N, size=int(self.subsample), replace=False))
+        else:
+            fit_idx = np.arange(N)
+        if max(ks) > fit_idx.size:
+            raise ValueError(f"K = {max(ks)} exceeds the {fit_idx.size} fitting rows; use a larger subsample")
+        p_max = max(pca_dims)
+        with threadpool_limits(1):
+            pca = PCA(n_components=p_max, random_state=int(self.random_state))
+            pca.fit(X[fit_idx].astype(np.float64))
+        views = {}  # p -> (mean, components, explained variance, Z_train (N, p))
+        for p in sorted(set(pca_dims)):
+            comps = np.ascontiguousarray(pca.components_[:p])
+            ev = np.ascontiguousarray(pca.explained_variance_[:p])
+            with threadpool_limits(1):
+                Z = _pca_project(X, pca.mean_, comps, ev, bool(self.whiten))
+            views[p] = (pca.mean_, comps, ev, Z)
+
+        grid = [(p, k, c, s) for p in pca_dims for k in ks for c in cov_types for s in seeds]
+        report, models = [], []
+        bar = tqdm(grid, desc="teacher search", disable=not self.progress, leave=False)
+        for p, k, c, s in bar:
+            bar.set_postfix_str(f"p={p} K={k} {c} seed={s}")
+            rs = int(np.random.SeedSequence([int(self.random_state), s]).generate_state(1)[0])
+            Z = views[p][3]
+            Z_fit = Z[fit_idx]
+            t0 = time.perf_counter()
+            with warnings.catch_warnings(), threadpool_limits(1):
+                warnings.simplefilter("ignore", ConvergenceWarning)  # recorded as converged=False
+                gmm = GaussianMixture(n_components=k, covariance_type=c, max_iter=int(self.max_iter),
+                                      tol=float(self.tol), reg_covar=float(self.reg_covar),
+                                      random_state=rs).fit(Z_fit)
+                bic = float(gmm.bic(Z_fit))
+            fit_time = time.perf_counter() - t0
+            model = _gmm_from_arrays(gmm.weights_, gmm.means_, gmm.covariances_, gmm.precisions_cholesky_, c)
+            T = _responsibilities_from_view(model, Z, float(self.floor))
+            witness = wt.Witness(k, int(self.latent_dim), float(self.witness_scale))
+            report.append(dict(
+                index=len(report), K=k, pca_dim=p, covariance_type=c, seed=s, random_state=rs,
+                I_T=wt.teacher_information(T), H_Tbar=float(wt.entropy(wt.teacher_marginal(T))[0]),
+                log_K=float(np.log(k)), E_T=wt.logodds_energy(T),
+                exact_code_energy=wt.exact_code_energy(T, witness),
+                within_budget=None, bic=bic, fit_time_s=fit_time, converged=bool(gmm.converged_),
+                n_iter=int(gmm.n_iter_), chosen=False))
+            report[-1]["within_budget"] = bool(report[-1]["exact_code_energy"] <= float(self.energy_budget))
+            models.append(gmm)
+        bar.close()
+
+        best, within = select_teacher(report, float(self.energy_budget), float(self.tie_tolerance))
+        report[best]["chosen"] = True
+        if not within:
+            warnings.warn(
+                f"no candidate teacher has exact-code energy <= energy_budget = {self.energy_budget} nats "
+                f"(lowest: {report[best]['exact_code_energy']:.4g}); chose the lowest-energy candidate "
+                f"(K={report[best]['K']}). Raise energy_budget or floor, or add smaller K.",
+                TeacherBudgetWarning, stacklevel=2)
+        chosen = report[best]
+        gmm = models[best]
+        mean, comps, ev, _ = views[chosen["pca_dim"]]
+        self.teacher_ = FittedTeacher(
+            pca_mean=mean, pca_components=comps, pca_explained_variance=ev, whiten=bool(self.whiten),
+            weights=gmm.weights_, means=gmm.means_, covariances=gmm.covariances_,
+            precisions_cholesky=gmm.precisions_cholesky_, covariance_type=chosen["covariance_type"],
+            floor=float(self.floor))
+        self.T_train_ = self.teacher_.responsibilities(X)
+        self.report_ = report
+        self.best_index_ = best
+        self.within_budget_ = within
+        self.skipped_K_ = skipped
+        self.fit_indices_ = fit_idx
+        self.pca_ = pca
+        self.search_time_s_ = time.perf_counter() - t_start
+        return self
+
+
+# ---------------------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------------------
+
+_REPORT_COLUMNS = (("", "chosen"), ("K", "K"), ("PCA dim", "pca_dim"), ("cov", "covariance_type"),
+                   ("seed", "seed"), ("I_T", "I_T"), ("H(Tbar)", "H_Tbar"), ("E_T", "E_T"),
+                   ("exact-code energy", "exact_code_energy"), ("in budget", "within_budget"),
+                   ("BIC", "bic"), ("fit s", "fit_time_s"), ("converged", "converged"))
+
+
+def report_markdown(report: Sequence[dict], *, title: str = "Teacher candidates",
+                    witness_scale: float | None = None, energy_budget: float | None = None) -> str:
+    """A markdown table of every candidate, the chosen one marked with an arrow."""
+    lines = [f"# {title}", ""]
+    if witness_scale is not None or energy_budget is not None:
+        lines += [f"Witness scale beta = {witness_scale}; energy budget = {energy_budget} nats "
+                  "(exact-code energy ((K-1)/(2 K beta^2)) E_T). Rule: max I_T within budget; "
+                  "ties: smaller K, then lower BIC.", ""]
+    lines.append("| " + " | ".join(h for h, _ in _REPORT_COLUMNS) + " |")
+    lines.append("|" + "---|" * len(_REPORT_COLUMNS))
+
+    def fmt(key, v):
+        if key == "chosen":
+            return "**->**" if v else ""
+        if key == "bic":
+            return f"{v:.1f}"
+        if key == "fit_time_s":
+            return f"{v:.2f}"
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, float):
+            return f"{v:.4f}"
+        return str(v)
+
+    for r in report:
+        lines.append("| " + " | ".join(fmt(k, r[k]) for _, k in _REPORT_COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# Cached convenience entry point
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TeacherResult:
+    """The chosen teacher of a data set with its float64 responsibilities on both splits."""
+    teacher: FittedTeacher
+    T_train: np.ndarray
+    T_test: np.ndarray
+    K: int
+    report: list[dict]
+    path: Path | None
+
+
+def _fingerprint(x: np.ndarray) -> str:
+    """SHA-256 of about 256 evenly spaced rows: cheap, and catches a different data set of the same shape."""
+    step = max(1, x.shape[0] // 256)
+    return hashlib.sha256(np.ascontiguousarray(x[::step]).tobytes()).hexdigest()[:16]
+
+
+def _cache_key(dataset, config: TeacherConfig, seed: int) -> dict:
+    return {"format_version": TEACHER_FORMAT_VERSION, "dataset": dataset.name,
+            "config": dataclasses.asdict(config), "seed": int(seed),
+            "x_train_shape": list(dataset.x_train.shape), "x_test_shape": list(dataset.x_test.shape),
+            "x_train_fingerprint": _fingerprint(dataset.x_train), "x_test_fingerprint": _fingerprint(dataset.x_test)}
+
+
+def _safe_name(name: str) -> str:
+    stem = Path(str(name)).stem if str(name).lower().endswith((".npy", ".npz")) else str(name)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) or "data"
+
+
+def teacher_for(dataset, *, witness_scale: float = 4.0, latent_dim: int = 16, seed: int = 0,
+                cache_dir: str | Path | None = "runs/teachers", config: TeacherConfig | None = None,
+                progress: bool = False) -> TeacherResult:
+    """The default teacher of ``dataset`` (an ``empirical.data.Dataset``), cached on disk.
+
+    Runs the search of ``config`` (default: :func:`default_config` of the data set's name)
+    with ``witness_scale`` and ``latent_dim`` overriding the config's, seeded by ``seed``,
+    on the training split; or loads it from ``cache_dir/<dataset>-<hash>.npz``, the hash
+    covering the config, seed, data shapes and a data fingerprint. ``cache_dir=None``
+    disables the cache. Returns float64 responsibilities for both splits.
+    """
+    cfg = dataclasses.replace(config or default_config(dataset.name), witness_scale=float(witness_scale),
+                              latent_dim=int(latent_dim))
+    key = _cache_key(dataset, cfg, seed)
+    digest = config_hash(key)
+    path = None if cache_dir is None else Path(cache_dir) / f"{_safe_name(dataset.name)}-{digest}.npz"
+    if path is not None and path.exists():
+        teacher = FittedTeacher.load(path)
+        meta = teacher.metadata
+        ok = (meta.get("cache_hash") == digest and teacher.T_train is not None and teacher.T_test is not None
+              and teacher.T_train.shape[0] == dataset.x_train.shape[0]
+              and teacher.T_test.shape[0] == dataset.x_test.shape[0])
+        if ok:
+            return TeacherResult(teacher=teacher, T_train=teacher.T_train, T_test=teacher.T_test,
+                                 K=teacher.K, report=list(meta.get("report", [])), path=path)
+        warnings.warn(f"cached teacher {str(path)!r} does not match this data set; recomputing it", stacklevel=2)
+    search = TeacherSearch.from_config(cfg, random_state=int(seed), progress=progress).fit(dataset.x_train)
+    teacher = search.teacher_
+    T_train = search.T_train_
+    T_test = teacher.responsibilities(dataset.x_test)
+    chosen = search.report_[search.best_index_]
+    metadata = {
+        "cache_hash": digest, "cache_key": key, "dataset": dataset.name, "seed": int(seed),
+        "config": dataclasses.asdict(cfg), "chosen": chosen, "chosen_index": search.best_index_,
+        "within_budget": search.within_budget_, "skipped_K": list(search.skipped_K_),
+        "n_fit_rows": int(search.fit_indices_.size), "search_time_s": search.search_time_s_,
+        "I_T_test": wt.teacher_information(T_test), "report": search.report_,
+        "versions": library_versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    teacher.T_train, teacher.T_test, teacher.metadata = T_train, T_test, metadata
+    if path is not None:
+        teacher.save(path)
+    return TeacherResult(teacher=teacher, T_train=T_train, T_test=T_test, K=teacher.K,
+                         report=list(search.report_), path=path)

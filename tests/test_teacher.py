@@ -1,0 +1,271 @@
+"""Tests of the PCA-GMM teacher search (empirical/teacher.py) and its command.
+
+Tolerances: teacher rows must sum to 1 within 1e-12 (the floor mix (1-f) R + f/K of
+sklearn's normalised responsibilities adds a few unit roundoffs per row); reloaded and
+re-seeded teachers must match bit for bit (np.array_equal), because both go through one code
+path with one BLAS thread.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+import witness_theory as wt
+from empirical.cli import main
+from empirical.data import load_dataset
+from empirical.teacher import (
+    FittedTeacher, TeacherBudgetWarning, TeacherConfig, TeacherSearch, default_config,
+    report_markdown, select_teacher, teacher_for,
+)
+
+REPORT_KEYS = {"K", "pca_dim", "covariance_type", "seed", "random_state", "I_T", "H_Tbar", "E_T",
+               "exact_code_energy", "within_budget", "bic", "fit_time_s", "converged", "n_iter", "chosen"}
+
+# Four quick fits: enough to exercise the rule, seeds and persistence in well under a second.
+SMALL = TeacherConfig(pca_dims=(8,), n_components=(6, 10), covariance_types=("full", "diag"), seeds=(0,))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def digits_default(digits, tmp_path_factory):
+    """The default digits search (the chosen real teacher), cached in a temporary directory."""
+    return teacher_for(digits, cache_dir=tmp_path_factory.mktemp("teachers"))
+
+
+def _assert_teacher_rows(T, n, K, floor):
+    assert T.dtype == np.float64 and T.shape == (n, K)
+    assert np.abs(T.sum(axis=1) - 1).max() <= 1e-12
+    # full support: every entry at least floor / K (up to one rounding of the mix)
+    assert T.min() >= floor / K * (1 - 1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# The default search on digits (the chosen real teacher)
+# ---------------------------------------------------------------------------------------
+
+def test_default_digits_search_follows_the_rule(digits, digits_default):
+    res, cfg = digits_default, default_config("digits")
+    grid = len(cfg.pca_dims) * len(cfg.n_components) * len(cfg.covariance_types) * len(cfg.seeds)
+    assert len(res.report) == grid
+    assert all(REPORT_KEYS <= set(r) for r in res.report)
+    assert sum(r["chosen"] for r in res.report) == 1
+    chosen = next(r for r in res.report if r["chosen"])
+    assert res.K == chosen["K"] == res.teacher.K <= cfg.latent_dim + 1
+    # the rule, recomputed independently of select_teacher: max I_T within budget
+    within = [r for r in res.report if r["exact_code_energy"] <= cfg.energy_budget]
+    assert within, "the default digits grid must have candidates within the energy budget"
+    assert chosen in within
+    assert chosen["I_T"] >= max(r["I_T"] for r in within) - cfg.tie_tolerance
+    # a budget that binds: some candidate has more information but too much energy
+    assert any(r["I_T"] > chosen["I_T"] and not r["within_budget"] for r in res.report)
+    _assert_teacher_rows(res.T_train, digits.x_train.shape[0], res.K, cfg.floor)
+    _assert_teacher_rows(res.T_test, digits.x_test.shape[0], res.K, cfg.floor)
+    # reported numbers are those of the returned responsibilities (witness_theory functions)
+    witness = wt.Witness(res.K, cfg.latent_dim, cfg.witness_scale)
+    assert chosen["I_T"] == pytest.approx(wt.teacher_information(res.T_train), rel=1e-12)
+    assert chosen["E_T"] == pytest.approx(wt.logodds_energy(res.T_train), rel=1e-12)
+    assert chosen["exact_code_energy"] == pytest.approx(wt.exact_code_energy(res.T_train, witness), rel=1e-12)
+    assert 0 < chosen["I_T"] <= np.log(res.K)
+
+
+def test_cache_hit_returns_identical_teacher_without_refitting(digits, digits_default, monkeypatch):
+    assert digits_default.path is not None and digits_default.path.exists()
+
+    def no_fit(self, X, y=None):
+        raise AssertionError("teacher_for refitted although a cached teacher exists")
+
+    monkeypatch.setattr(TeacherSearch, "fit", no_fit)
+    again = teacher_for(digits, cache_dir=digits_default.path.parent)
+    assert again.path == digits_default.path
+    assert np.array_equal(again.T_train, digits_default.T_train)
+    assert np.array_equal(again.T_test, digits_default.T_test)
+    assert again.report == json.loads(json.dumps(digits_default.report))
+
+
+def test_cache_key_depends_on_seed_scale_and_data(digits, tmp_path):
+    a = teacher_for(digits, cache_dir=tmp_path, config=SMALL, seed=0)
+    b = teacher_for(digits, cache_dir=tmp_path, config=SMALL, seed=1)
+    with pytest.warns(TeacherBudgetWarning):  # halving beta quadruples the exact-code energy
+        c = teacher_for(digits, cache_dir=tmp_path, config=SMALL, seed=0, witness_scale=2.0)
+    small = load_dataset("digits", limit=500)
+    d = teacher_for(small, cache_dir=tmp_path, config=SMALL, seed=0)
+    assert len({a.path, b.path, c.path, d.path}) == 4
+    assert d.T_train.shape[0] == 500
+
+
+def test_save_load_reproduces_responsibilities_bit_identically(digits, digits_default, tmp_path):
+    loaded = FittedTeacher.load(digits_default.path)
+    assert np.array_equal(loaded.T_train, digits_default.T_train)
+    assert np.array_equal(loaded.responsibilities(digits.x_train), digits_default.T_train)
+    assert np.array_equal(loaded.responsibilities(digits.x_test), digits_default.T_test)
+    # and a second save/load round trip keeps every parameter array
+    path = loaded.save(tmp_path / "again.npz")
+    again = FittedTeacher.load(path)
+    for name in ("pca_mean", "pca_components", "pca_explained_variance", "weights", "means",
+                 "covariances", "precisions_cholesky"):
+        assert np.array_equal(getattr(again, name), getattr(loaded, name)), name
+    assert (again.covariance_type, again.floor, again.whiten) == (loaded.covariance_type, loaded.floor, loaded.whiten)
+    assert again.metadata == loaded.metadata
+
+
+def test_same_seed_same_teacher_and_seed_matters(digits):
+    cfg = dataclasses.replace(SMALL, subsample=800)  # with a subsample the seed changes the fit
+    fits = [TeacherSearch.from_config(cfg, random_state=s).fit(digits.x_train) for s in (3, 3, 4)]
+    assert np.array_equal(fits[0].T_train_, fits[1].T_train_)
+    assert fits[0].report_ == [dict(r, fit_time_s=r0["fit_time_s"]) for r, r0 in zip(fits[1].report_, fits[0].report_)]
+    assert not np.array_equal(fits[0].fit_indices_, fits[2].fit_indices_)
+    assert fits[0].fit_indices_.size == 800
+
+
+def test_search_is_a_sklearn_estimator(digits):
+    est = TeacherSearch.from_config(SMALL, random_state=0)
+    params = est.get_params()
+    assert params["floor"] == SMALL.floor and params["n_components"] == SMALL.n_components
+    cloned = clone(est)
+    assert not hasattr(cloned, "teacher_")
+    assert cloned.fit(digits.x_train) is cloned
+    assert isinstance(cloned.teacher_, FittedTeacher)
+
+
+def test_floor_parameter_sets_full_support(digits):
+    est = TeacherSearch.from_config(dataclasses.replace(SMALL, floor=0.1, energy_budget=10.0)).fit(digits.x_train)
+    _assert_teacher_rows(est.T_train_, digits.x_train.shape[0], est.teacher_.K, 0.1)
+    assert est.T_train_.min() == pytest.approx(0.1 / est.teacher_.K, rel=1e-6)  # some rows are confident
+
+
+# ---------------------------------------------------------------------------------------
+# The selection rule
+# ---------------------------------------------------------------------------------------
+
+def _row(K, I, E, bic):
+    return {"K": K, "I_T": I, "exact_code_energy": E, "bic": bic}
+
+
+def test_select_teacher_rule():
+    rows = [_row(10, 2.0, 1.0, 5.0), _row(17, 2.6, 1.7, 1.0), _row(14, 2.4, 1.4, 9.0), _row(12, 2.4, 1.3, 8.0)]
+    # 17 is over budget; 14 and 12 tie on I_T (within 1e-3): the smaller K wins
+    assert select_teacher(rows, energy_budget=1.5) == (3, True)
+    # a generous budget admits K=17
+    assert select_teacher(rows, energy_budget=2.0) == (1, True)
+    # equal K and I_T: the lower BIC wins
+    assert select_teacher([_row(12, 2.4, 1.3, 8.0), _row(12, 2.4, 1.3, 7.0)], 1.5) == (1, True)
+    # ties are within tie_tolerance, not exact: 2.4 vs 2.4005 tie at 1e-3, not at 1e-4
+    close = [_row(14, 2.4005, 1.4, 9.0), _row(12, 2.4, 1.3, 8.0)]
+    assert select_teacher(close, 1.5, tie_tolerance=1e-3)[0] == 1
+    assert select_teacher(close, 1.5, tie_tolerance=1e-4)[0] == 0
+    # nothing within budget: the lowest-energy candidate, flagged
+    assert select_teacher(rows, energy_budget=0.5) == (0, False)
+    with pytest.raises(ValueError, match="no candidate"):
+        select_teacher([], 1.0)
+
+
+def test_no_candidate_within_budget_warns_and_picks_lowest_energy(digits):
+    est = TeacherSearch.from_config(dataclasses.replace(SMALL, energy_budget=0.01))
+    with pytest.warns(TeacherBudgetWarning, match="energy_budget"):
+        est.fit(digits.x_train)
+    assert est.within_budget_ is False
+    energies = [r["exact_code_energy"] for r in est.report_]
+    assert est.report_[est.best_index_]["exact_code_energy"] == min(energies)
+
+
+def test_K_is_limited_by_latent_dim(digits):
+    est = TeacherSearch.from_config(dataclasses.replace(SMALL, latent_dim=7)).fit(digits.x_train)
+    assert est.skipped_K_ == (10,)
+    assert {r["K"] for r in est.report_} == {6}
+    with pytest.raises(ValueError, match="max_K"):
+        TeacherSearch.from_config(dataclasses.replace(SMALL, latent_dim=4)).fit(digits.x_train)
+    with pytest.raises(ValueError, match="latent_dim"):
+        TeacherSearch.from_config(dataclasses.replace(SMALL, max_K=20)).fit(digits.x_train)
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"floor": 0.0}, "floor"), ({"floor": 1.0}, "floor"),
+    ({"covariance_types": ("banana",)}, "covariance_types"),
+    ({"pca_dims": (100,)}, "pca_dims"), ({"n_components": (1,)}, "n_components"),
+    ({"energy_budget": 0.0}, "energy_budget"), ({"witness_scale": -1.0}, "witness_scale"),
+    ({"subsample": 1}, "subsample"),
+])
+def test_bad_parameters_raise_value_error(digits, change, match):
+    with pytest.raises(ValueError, match=match):
+        TeacherSearch.from_config(dataclasses.replace(SMALL, **change)).fit(digits.x_train)
+
+
+def test_bad_data_raises_value_error(digits):
+    X = digits.x_train.copy()
+    X[3, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        TeacherSearch.from_config(SMALL).fit(X)
+    with pytest.raises(ValueError, match="2-D"):
+        TeacherSearch.from_config(SMALL).fit(X[0])
+
+
+def test_teacher_rejects_wrong_feature_count_and_bad_files(digits_default, tmp_path):
+    with pytest.raises(ValueError, match="X must be"):
+        digits_default.teacher.responsibilities(np.zeros((3, 10), dtype=np.float32))
+    with pytest.raises(FileNotFoundError):
+        FittedTeacher.load(tmp_path / "missing.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not a teacher file"):
+        FittedTeacher.load(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match=".npz"):
+        digits_default.teacher.save(tmp_path / "teacher.bin")
+
+
+def test_report_markdown_marks_the_chosen_row(digits_default):
+    md = report_markdown(digits_default.report, witness_scale=4.0, energy_budget=1.5)
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == len(digits_default.report)
+    assert sum("**->**" in line for line in rows) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# Fashion-MNIST (reduced: a data limit and a small grid; the full default search is in bench/)
+# ---------------------------------------------------------------------------------------
+
+def test_fashion_mnist_reduced_search(missing_resource):
+    try:
+        ds = load_dataset("fashion-mnist", limit=4000)
+    except FileNotFoundError as exc:
+        missing_resource(f"Fashion-MNIST is not installed: {exc}")
+    cfg = dataclasses.replace(default_config("fashion-mnist"), pca_dims=(16,), n_components=(10, 14),
+                              covariance_types=("diag",), subsample=2000)
+    res = teacher_for(ds, cache_dir=None, config=cfg)
+    _assert_teacher_rows(res.T_train, 4000, res.K, cfg.floor)
+    _assert_teacher_rows(res.T_test, 4000, res.K, cfg.floor)
+    assert res.K <= 17 and res.teacher.n_features == 784
+    chosen = next(r for r in res.report if r["chosen"])
+    assert 1.5 < chosen["I_T"] <= np.log(res.K)  # a 10-14 cluster GMM of clothing images is informative
+
+
+# ---------------------------------------------------------------------------------------
+# Command
+# ---------------------------------------------------------------------------------------
+
+def test_teacher_command_writes_teacher_and_reports(tmp_path, capsys):
+    out = tmp_path / "t"
+    rc = main(["teacher", "--dataset", "digits", "--out", str(out), "--no-progress",
+               "--set", "n_components=6,10", "--set", "pca_dims=8", "--checks"])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    for name in ("teacher.npz", "report.json", "report.md", "real_data_checks.json", "margin_energy_path.png"):
+        assert (out / name).exists(), name
+        assert str(out / name) in printed
+    report = json.loads((out / "report.json").read_text())
+    # 1 PCA dim x 2 K x 2 covariance types x the 2 default digits seeds
+    assert report["config"]["n_components"] == [6, 10] and len(report["report"]) == 8
+    teacher = FittedTeacher.load(out / "teacher.npz")
+    assert teacher.K == report["chosen"]["K"]
+    assert (out / "margin_energy_path.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_teacher_command_rejects_unknown_override(tmp_path, capsys):
+    rc = main(["teacher", "--dataset", "digits", "--out", str(tmp_path), "--set", "n_clusters=3"])
+    assert rc == 2
+    assert "not a TeacherConfig field" in capsys.readouterr().err
