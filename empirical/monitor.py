@@ -136,9 +136,14 @@ class CertificateMonitor:
                 raise ValueError("pass either a witness or a frame, not both (the witness fixes its frame)")
         if witness.K != T.shape[1]:
             raise ValueError(f"teacher has K = {T.shape[1]} outcomes but the witness was built for K = {witness.K}")
-        self.teacher = T
+        # keep a float64 copy of the caller's rows as given (not the validated, renormalised
+        # ones), so compute() hands certify() exactly what a direct call would (bit for bit)
+        self.teacher = np.array(teacher, dtype=np.float64)
         self.witness = witness
-        self.weights = check_weights(weights, T.shape[0])
+        check_weights(weights, T.shape[0])  # validate now; keep the caller's array so that
+        # compute() passes certify() exactly what a direct call would (renormalising already
+        # normalised weights can move them by an ulp, and then the margin's last bit)
+        self.weights = None if weights is None else np.array(weights, dtype=np.float64)
         self.n, self.d = T.shape[0], witness.d
         self._codes = np.empty((self.n, self.d), dtype=np.float64)  # (N, d), filled by update()
         self._seen = np.zeros(self.n, dtype=bool)                    # (N,)
@@ -185,14 +190,15 @@ class CertificateMonitor:
             bad = idx[(idx < 0) | (idx >= self.n)]
             raise ValueError(f"index out of range 0..{self.n - 1} (the teacher has N = {self.n} rows): "
                              f"{_few(bad)}")
-        finite = np.isfinite(codes).all(axis=1)
-        if not finite.all():
+        if not np.isfinite(codes).all():  # fast path first; the per-row scan only on failure
+            finite = np.isfinite(codes).all(axis=1)
             raise ValueError(f"mu contains NaN or inf for data-set indices {_few(idx[~finite])}; "
                              "the encoder diverged (lower the learning rate or clip gradients)")
-        uniq, counts = np.unique(idx, return_counts=True)
-        if uniq.size != idx.size:
-            raise ValueError(f"index repeats data-set indices within one batch: {_few(uniq[counts > 1])}; "
-                             "each row may be recorded once per epoch")
+        ordered = np.sort(idx)  # (B,); cheaper than np.unique for the common no-duplicate case
+        repeated = ordered[1:] == ordered[:-1]
+        if repeated.any():
+            raise ValueError(f"index repeats data-set indices within one batch: "
+                             f"{_few(np.unique(ordered[1:][repeated]))}; each row may be recorded once per epoch")
         already = self._seen[idx]
         if already.any():
             raise ValueError(f"data-set indices already recorded since the last reset(): {_few(idx[already])}; "
