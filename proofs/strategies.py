@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from hypothesis import strategies as st, target
+from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 from scipy.special import log_softmax
 
@@ -109,6 +110,11 @@ def simplex_rows(rng: np.random.Generator, N: int, K: int, kind: str, temperatur
         if rows.any():
             P[rows] = 0.0
             P[rows, rng.integers(0, K, size=int(rows.sum()))] = 1.0
+    # Entries below 1e-300 (subnormals from exp underflow) are flushed to 0: the package's
+    # Tbar = w @ T can underflow to 0 where some T_ik > 0 and then I_T = inf (reported bug,
+    # pinned in test_t01 by test_teacher_information_subnormal_entries).
+    P[P < 1e-300] = 0.0
+    P /= P.sum(axis=1, keepdims=True)
     if floor > 0:
         P = np.maximum(P, floor)
         P /= P.sum(axis=1, keepdims=True)
@@ -137,6 +143,12 @@ def build_instance(spec: InstanceSpec) -> Instance:
     T = simplex_rows(rng, spec.N, spec.K, spec.row_kind, spec.temperature, spec.floor,
                      spec.one_hot_fraction, spec.logits)
     w = weight_vector(rng, spec.N, spec.weight_kind)
+    if w is not None and (w == 0).any():
+        # A zero-weight row with mass where Tbar = 0 makes the package's I_T nan (0 * inf):
+        # reported as a bug and pinned by test_t1_zero_weight_row_outside_marginal_support.
+        # Keep such rows out of the random instances by giving them a small weight.
+        outside = ((T > 0) & (w @ T <= 0)[None, :]).any(axis=1) & (w == 0)
+        w = np.where(outside, 1e-3 * w.max(), w)
     if spec.full_marginal:
         wn = np.full(spec.N, 1.0 / spec.N) if w is None else w / w.sum()
         if (wn @ T <= 0).any():   # make the heaviest row full-support (still a valid teacher)
@@ -216,9 +228,19 @@ CURRENT_TEST: list[str] = ["<outside a test>"]
 
 
 def count_example() -> None:
-    """Count one executed example of the current test (the bench reports the counts)."""
-    t = STATS["tests"].setdefault(CURRENT_TEST[0], {"calls": 0})
-    t["calls"] += 1
+    """Count one executed example of the current test (the bench reports the counts).
+
+    Called by every assertion helper; repeated calls within one Hypothesis example count once
+    (keyed by the example's ConjectureData object)."""
+    try:
+        from hypothesis.control import current_build_context
+        key = id(current_build_context().data)
+    except Exception:  # noqa: BLE001 - not inside a Hypothesis example
+        key = None
+    t = STATS["tests"].setdefault(CURRENT_TEST[0], {"calls": 0, "_last": None})
+    if key is None or key != t["_last"]:
+        t["calls"] += 1
+        t["_last"] = key
 
 
 def report(label: str, residual: float, tolerance: float) -> float:
@@ -229,9 +251,12 @@ def report(label: str, residual: float, tolerance: float) -> float:
     else:
         ratio = 0.0 if residual <= 0 else 1e300
     ratio = float(min(ratio, 1e300)) if np.isfinite(ratio) else 1e300
+    count_example()
     try:
+        # one target() per label per example: a label reported again in a loop keeps its first
+        # observation for the search, while STATS below keeps the maximum of all of them
         target(ratio, label=label)
-    except Exception:  # noqa: BLE001 - outside a Hypothesis test (an @example replay in find)
+    except InvalidArgument:
         pass
     best = STATS["targets"].get(label)
     if best is None or ratio > best["ratio"]:

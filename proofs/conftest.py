@@ -1,0 +1,76 @@
+"""Hypothesis profiles for the proofs, and per-test example statistics for bench/bench_proofs.py.
+
+Profiles (select with ``HYPOTHESIS_PROFILE``; default ``ci`` when ``CI`` is set, else ``dev``):
+
+- ``ci``: deterministic (``derandomize=True``), 200 examples per property, no deadline,
+  ``print_blob=True`` so a failure prints the blob that reproduces it.
+- ``dev``: 30 examples per property, for a quick local run.
+- ``thorough``: 10000 examples per property (run it with ``-n 2`` when pytest-xdist is there).
+
+Individual tests never set ``max_examples``: the profile decides how hard every property
+is pushed. Deadlines are off everywhere because a scipy minimisation or a torch autograd
+call can take tens of milliseconds on a shared 2-core machine; timings belong in bench/.
+
+Statistics: when ``WITNESS_PROOFS_STATS`` names a JSON file, every session writes the number
+of examples each test executed and the largest targeted residual/tolerance ratio per label
+(see ``proofs/strategies.py``). Under pytest-xdist each worker writes ``<file>.<worker>``
+and the controller merges them into ``<file>``.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from empirical.io import atomic_write_json
+
+from . import strategies
+
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("ci", derandomize=True, max_examples=200, print_blob=True, **_COMMON)
+settings.register_profile("dev", max_examples=30, **_COMMON)
+settings.register_profile("thorough", max_examples=10_000, **_COMMON)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _in_ci() else "dev")
+settings.load_profile(PROFILE)
+
+
+@pytest.fixture(autouse=True)
+def _track_current_test(request):
+    """Tell the statistics helpers which test is running (examples are counted per test)."""
+    strategies.CURRENT_TEST[0] = request.node.nodeid
+    yield
+    strategies.CURRENT_TEST[0] = "<outside a test>"
+
+
+def _stats_path() -> str | None:
+    return os.environ.get("WITNESS_PROOFS_STATS") or None
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = _stats_path()
+    if path is None:
+        return
+    tests = {k: {"calls": v["calls"]} for k, v in strategies.STATS["tests"].items()}
+    payload = {"profile": PROFILE, "tests": tests, "targets": strategies.STATS["targets"]}
+    worker = getattr(session.config, "workerinput", None)
+    if worker is not None:   # an xdist worker: the controller merges
+        atomic_write_json(f"{path}.{worker['workerid']}", payload)
+        return
+    for part in sorted(glob.glob(f"{glob.escape(path)}.gw*")):
+        with open(part) as fh:
+            other = json.load(fh)
+        payload["tests"].update(other["tests"])
+        for label, rec in other["targets"].items():
+            if label not in payload["targets"] or rec["ratio"] > payload["targets"][label]["ratio"]:
+                payload["targets"][label] = rec
+        os.remove(part)
+    atomic_write_json(path, payload)

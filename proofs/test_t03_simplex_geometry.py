@@ -1,0 +1,54 @@
+"""T3 simplex geometry: V^T V = kappa(I - 11^T/K), V V^T = kappa I, A^T A, A A^T, centred logits,
+clr(S(mu)) = beta A^T mu.
+
+Routes: the ledger ``T3.check`` (random orthonormal frames from QR of a Gaussian, codes whose
+logits reach several hundred); pairwise vertex inner products -1/(K-1) directly; the vertices
+against ``scipy.linalg.helmert``; clr of the witness output recomputed with torch float64.
+The exact (sympy) version for K = 2..8 is in test_symbolic.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import example, given, strategies as st
+from scipy.linalg import helmert
+
+import witness_theory as wt
+from witness_theory.theorems import T3
+
+from .strategies import InstanceSpec, assert_close, assert_ledger, build_instance, instances, seeds
+
+torch.set_num_threads(1)
+
+
+@given(inst=instances(full_support=False), seed=seeds, code_scale=st.floats(0.0, 50.0))
+@example(inst=build_instance(InstanceSpec(seed=1, N=1, K=64, extra_d=8, beta=20.0)), seed=0, code_scale=50.0)
+@example(inst=build_instance(InstanceSpec(seed=2, N=1, K=2, beta=0.05, frame_kind="default")), seed=1, code_scale=0.0)
+def test_t3_ledger_and_direct_geometry(inst, seed, code_scale):
+    W, K = inst.witness, inst.K
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(size=(8, W.d)) * code_scale / W.scale     # logits up to ~ code_scale * sqrt(kappa)
+    assert_ledger(T3.check(W, mu))
+
+    V = W.V
+    # Direct: unit columns, pairwise <v_j, v_k> = -1/(K-1); entries are O(1), sums of K-1
+    # products: 1e-13 absolute is ~1e3 unit roundoffs of headroom.
+    G = V.T @ V
+    off = G[~np.eye(K, dtype=bool)]
+    assert_close("T3 unit vertices", np.diag(G), np.ones(K), 1e-13)
+    if K > 1 and off.size:
+        assert_close("T3 <v_j,v_k> = -1/(K-1)", off, np.full(off.size, -1.0 / (K - 1)), 1e-13)
+    # scipy's Helmert matrix (rows orthonormal, orthogonal to 1): V = sqrt(K/(K-1)) H up to row signs
+    H = helmert(K)
+    signs = np.sign((V * H).sum(axis=1))[:, None]
+    assert_close("T3 V vs scipy helmert", V, signs * np.sqrt(K / (K - 1)) * H, 1e-13)
+    # frame orthonormal, A = P V
+    assert_close("T3 A == P V", W.A, W.P @ V, 1e-13)
+
+    # clr(S(mu)) recomputed with torch: log_softmax minus its mean equals beta A^T mu exactly
+    # in exact arithmetic; float64 error ~ eps * |logits| * K.
+    logits = W.scale * mu @ W.A
+    log_s = torch.log_softmax(torch.from_numpy(logits), dim=1).numpy()
+    clr_s = log_s - log_s.mean(axis=1, keepdims=True)
+    assert_close("T3 clr(S(mu)) == beta A^T mu (torch)", clr_s, logits, 1e-13 * K * (1 + np.abs(logits).max()))
+    assert_close("T3 witness logits centred", logits.sum(axis=1), 0.0, 1e-13 * K * (1 + np.abs(logits).max()))

@@ -1,0 +1,53 @@
+"""T5 energy of the exact code: (1/2)||mu*(p)||^2 = ((K-1)/(2K beta^2))||clr(p)||^2; zero alignment
+error costs at least that energy, and the Gaussian KL at least that energy.
+
+Routes: the ledger ``T5.check`` (with codes mu*(T_i) + a component orthogonal to the frame, which
+still have zero alignment error, and random log-variances); the energy recomputed from a clr
+computed here with numpy and from the lstsq min-norm codes; the Gaussian KL with torch.distributions.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import example, given, strategies as st
+from torch.distributions import Normal, kl_divergence
+
+import witness_theory as wt
+from witness_theory.theorems import T5
+
+from .strategies import InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, instances, seeds
+
+torch.set_num_threads(1)
+
+
+@given(inst=instances(full_support=True), seed=seeds, ortho_scale=st.floats(0.0, 10.0))
+@example(inst=build_instance(InstanceSpec(seed=1, N=128, K=64, extra_d=8, beta=0.05, floor=1e-12, temperature=1e-3)),
+         seed=0, ortho_scale=10.0)
+def test_t5_ledger_and_energy_routes(inst, seed, ortho_scale):
+    T, W, w = inst.T, inst.witness, inst.weights
+    rng = np.random.default_rng(seed)
+    mu_star = wt.exact_embedding(T, W)
+    ortho = rng.normal(size=mu_star.shape)
+    ortho -= (ortho @ W.P) @ W.P.T
+    codes = mu_star + ortho_scale / W.scale * ortho          # zero alignment error, more energy
+    log_var = rng.normal(size=codes.shape) * rng.uniform(0, 3)
+    assert_ledger(T5.check(T, W, inst.w, codes=codes, log_var=log_var))
+    assert_ledger(T5.check(T, W, inst.w), "T5 ledger (no codes)")
+
+    # Direct: clr with numpy, the energy formula written out here.
+    log_t = np.log(T)
+    clr_t = log_t - log_t.mean(axis=1, keepdims=True)
+    E_T = float(w @ (clr_t ** 2).sum(axis=1))
+    formula = (inst.K - 1) / (2 * inst.K * W.scale ** 2) * E_T
+    energy = float(0.5 * w @ (mu_star ** 2).sum(axis=1))
+    # relative rounding of sums of K squares of |clr| <= ~700: 1e-12 relative
+    assert_close("T5 exact-code energy formula", energy, formula, 1e-12 * (1 + formula))
+    assert_close("T5 exact_code_energy()", wt.exact_code_energy(T, W, inst.w), formula, 1e-12 * (1 + formula))
+    assert_close("T5 logodds_energy()", wt.logodds_energy(T, inst.w), E_T, 1e-12 * (1 + E_T))
+    # zero-alignment codes cost at least the exact energy; Gaussian KL (torch) at least that
+    assert_le("T5 zero-error codes energy >= exact", formula, float(0.5 * w @ (codes ** 2).sum(axis=1)),
+              1e-12 * (1 + formula))
+    kl = kl_divergence(Normal(torch.from_numpy(codes), torch.from_numpy(np.exp(0.5 * log_var))),
+                       Normal(torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64))).sum(-1).numpy()
+    mean_kl = float(w @ kl)
+    assert_le("T5 mean KL >= exact energy", formula, mean_kl, 1e-12 * (1 + mean_kl))

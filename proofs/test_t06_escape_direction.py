@@ -1,0 +1,112 @@
+"""T6 escape direction: gradient beta A (S - t), derivative -beta^2 kappa R along the teacher-residual
+field, stationarity of shared moves at the best constant, escape force, Hessian eigenvalue <= 1/2,
+and the one-step guarantee G_T >= R at eps = 2/(beta^2 kappa).
+
+Routes: the ledger ``T6.check`` (at the best constant and at arbitrary collapsed centres);
+per-sample gradients from torch autograd in float64; a central finite difference of L_TS along
+the field; the Hessian of KL(t||softmax(a)) from torch.func with its largest eigenvalue; the loss
+after the step recomputed with torch.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import example, given, strategies as st
+
+import witness_theory as wt
+from witness_theory.theorems import T6
+
+from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, count_example,
+                         instances, seeds)
+
+torch.set_num_threads(1)
+
+
+def torch_alignment(T: np.ndarray, codes: np.ndarray, W: wt.Witness):
+    """Per-sample KL(T_i||S(mu_i)) and its gradient by autograd (float64)."""
+    t = torch.from_numpy(T)
+    mu = torch.from_numpy(np.array(codes, dtype=np.float64)).requires_grad_(True)
+    log_s = torch.log_softmax(W.scale * mu @ torch.from_numpy(W.A), dim=1)
+    kl = (torch.xlogy(t, t) - torch.where(t > 0, t * log_s, torch.zeros_like(t))).sum(dim=1)
+    kl.sum().backward()           # rows are independent: row i of the gradient is grad_i
+    return kl.detach().numpy(), mu.grad.numpy()
+
+
+T6_EDGE = [
+    InstanceSpec(seed=1, N=128, K=64, extra_d=8, beta=20.0, temperature=1e-3, one_hot_fraction=0.3, full_marginal=True),
+    InstanceSpec(seed=2, N=2, K=2, beta=0.05, row_kind="near_degenerate", full_marginal=True),
+]
+
+
+@given(inst=instances(full_support=False, full_marginal=True), seed=seeds, center_scale=st.floats(0.0, 5.0))
+@example(inst=build_instance(T6_EDGE[0]), seed=0, center_scale=5.0)
+@example(inst=build_instance(T6_EDGE[1]), seed=1, center_scale=0.0)
+@example(inst=build_instance(InstanceSpec(seed=0, N=1, K=8, beta=0.05, row_kind="uniform", full_marginal=True)),
+         seed=0, center_scale=0.0)    # found by Hypothesis: field at rounding level (R ~ 1e-35)
+def test_t6_ledger_autograd_and_finite_differences(inst, seed, center_scale):
+    T, W, w = inst.T, inst.witness, inst.weights
+    b2k = W.scale ** 2 * W.kappa
+    assert_ledger(T6.check(T, W, weights=inst.w))                       # at the best constant
+    rng = np.random.default_rng(seed)
+    center = rng.normal(size=W.d) * center_scale / W.scale
+    assert_ledger(T6.check(T, W, center=center, weights=inst.w), "T6 ledger (arbitrary centre)")
+
+    # autograd vs beta A (S - T), at a non-collapsed set of codes
+    codes = center + rng.normal(size=(inst.N, W.d)) / W.scale
+    kl, grad = torch_alignment(T, codes, W)
+    g = wt.alignment_gradient(T, codes, W)
+    # gradient entries <= 2 beta max|A|; float64 softmax/matmul error ~ K eps of that
+    assert_close("T6 gradient vs torch autograd", g, grad, 1e-12 * inst.K * W.scale)
+
+    # directional derivative along the field d_i = beta A (T_i - q) at the collapsed centre,
+    # by central finite differences. h moves every logit by at most 1e-4 (M = max logit change
+    # per unit h). Third logit-derivatives of a KL are O(1), so the truncation error is
+    # <= h^2 M^3 / 6 ~ 2e-9 M; roundoff is ~ eps (terms of L) / h = 2e-12 M (log K + max|logit|),
+    # which also covers fields at rounding level (uniform teachers: R ~ 1e-35). A wrong constant
+    # (kappa, beta) changes the derivative by O(b2k R) and is caught wherever b2k R >> 1e-8 M.
+    C = np.repeat(center[None], inst.N, 0)
+    d = wt.escape_field(T, center, W)
+    q = W.probs(center)[0]
+    R = float(w @ ((T - q) ** 2).sum(axis=1))
+    M = float(np.abs(W.scale * d @ W.A).max())
+    if M > 0:
+        h = 1e-4 / M
+        Lp = float(w @ torch_alignment(T, C + h * d, W)[0])
+        Lm = float(w @ torch_alignment(T, C - h * d, W)[0])
+        fd = (Lp - Lm) / (2 * h)
+        terms = np.log(inst.K) + float(np.abs(W.scale * center @ W.A).max())
+        # -b2k R assumes sum_k (T_ik - q_k) = 0; A kills that component, so rows that sum to 1
+        # only to rounding (~K eps) shift R by sum_i w_i (1^T (T_i - q))^2 / K (~1e-30).
+        off_simplex = b2k * float(w @ ((T - q).sum(axis=1) ** 2)) / inst.K
+        assert_close("T6 derivative along d (finite differences)", fd, -b2k * R,
+                     M * (1e-8 + 1e-11 * (1 + terms)) + 1e-9 * b2k * R + 2 * off_simplex)
+
+    # the one-step guarantee recomputed with torch, from the best constant
+    tbar = inst.tbar
+    c_bar = wt.best_constant_code(T, W, inst.w)
+    R_bar = float(w @ ((T - tbar) ** 2).sum(axis=1))
+    step = wt.escape_step(T, c_bar, W)                                  # eps = 2 / (beta^2 kappa)
+    L1 = float(w @ torch_alignment(T, step, W)[0])
+    info = wt.teacher_information(T, inst.w)
+    assert_le("T6 step guarantee G_T >= R (torch)", R_bar, info - L1, 1e-10 * (1 + info + L1))
+
+
+@given(K=st.integers(2, 64), seed=seeds, scale=st.one_of(st.just(0.0), st.floats(0.0, 700.0)))
+@example(K=2, seed=0, scale=0.0)          # s = (1/2, 1/2): the bound is attained
+def test_t6_hessian_eigenvalue_bound(K, seed, scale):
+    """The Hessian of KL(t||softmax(a)) in a is diag(s) - s s^T (t-independent); its largest
+    eigenvalue is <= 1/2 (torch.func.hessian route + eigvalsh)."""
+    count_example()
+    rng = np.random.default_rng(seed)
+    a = torch.from_numpy(rng.normal(size=K) * scale)
+    t = torch.from_numpy(rng.dirichlet(np.full(K, 0.5)))
+
+    def kl(a_):
+        ls = torch.log_softmax(a_, 0)
+        return (torch.xlogy(t, t) - t * ls).sum()
+
+    H = torch.func.hessian(kl)(a).numpy()
+    s = torch.softmax(a, 0).numpy()
+    assert_close("T6 Hessian == diag(s) - s s^T", H, np.diag(s) - np.outer(s, s), 1e-13)
+    lam = float(np.linalg.eigvalsh(H).max())
+    assert_le("T6 Hessian eigenvalue <= 1/2", lam, 0.5, 1e-13)

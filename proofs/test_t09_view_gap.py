@@ -1,0 +1,96 @@
+"""T9 view gap: an encoder that sees only a discrete view g(x) has L_TS >= Gamma = sum_i w_i KL(T_i||Tbar_g(i));
+I_T = Gamma + I(X'; K).
+
+Routes: the ledger ``T9.check`` with view-only codes; Gamma recomputed group by group with
+``scipy.special.rel_entr``; a direct minimisation (scipy trust-exact) over group-constant
+predictors whose minimum is Gamma; random group-constant predictors never beat Gamma.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import example, given, strategies as st
+from scipy.optimize import minimize
+from scipy.special import log_softmax, rel_entr, xlogy
+
+import witness_theory as wt
+from witness_theory.theorems import T9
+
+from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, codes_for,
+                         instances, seeds)
+
+# zero-weight groups are excluded: the package fails on them (see the xfail test below)
+T9_WEIGHTS = ["dirichlet", "dirichlet", "uniform", "none", "spiky"]
+
+
+def _groups(inst, seed: int, n_groups: int) -> np.ndarray:
+    """Arbitrary (non-contiguous, unsorted) integer labels, n_groups of them at most."""
+    rng = np.random.default_rng(seed)
+    ids = rng.choice(10_000, size=n_groups, replace=False)
+    return ids[rng.integers(0, n_groups, size=inst.N)]
+
+
+def _min_group_constant(T, w, mask):
+    """min over q of sum_{i in group} w_i KL(T_i||q) with q = softmax(z) on the group's support."""
+    Tg, wg = T[mask], w[mask]
+    tb = wg @ Tg
+    supp = tb > 0
+    Ts, tbs = Tg[:, supp], tb[supp]
+    mass = float(tbs.sum())                                   # the group's weight
+    const = float(wg @ xlogy(Ts, Ts).sum(axis=1))
+
+    if Ts.shape[1] == 1:                  # the group puts all its mass on one outcome
+        return const
+    full = lambda z: np.append(z, 0.0)  # noqa: E731  (gauge fixed: nonsingular Hessian)
+
+    def f(z):      # sum_{i in g} w_i KL(T_i||q) = const - sum_k tb_k log q_k
+        log_q = log_softmax(full(z))
+        return const - float(tbs @ log_q), (mass * np.exp(log_q) - tbs)[:-1]
+
+    def hess(z):
+        q = np.exp(log_softmax(full(z)))[:-1]
+        return mass * (np.diag(q) - np.outer(q, q))
+
+    return float(minimize(f, np.zeros(Ts.shape[1] - 1), jac=True, hess=hess, method="trust-exact",
+                          options=dict(gtol=1e-10, maxiter=500)).fun)
+
+
+@given(inst=instances(full_support=False, weight_kinds=T9_WEIGHTS), seed=seeds, n_groups=st.integers(1, 8))
+@example(inst=build_instance(InstanceSpec(seed=1, N=128, K=64, beta=20.0, one_hot_fraction=0.3, weight_kind="spiky")),
+         seed=0, n_groups=8)
+@example(inst=build_instance(InstanceSpec(seed=2, N=1, K=2)), seed=0, n_groups=1)
+def test_t9_ledger_and_group_routes(inst, seed, n_groups):
+    T, W, w = inst.T, inst.witness, inst.weights
+    groups = _groups(inst, seed, n_groups)
+    codes = codes_for(inst, seed, "gaussian")
+    assert_ledger(T9.check(T, groups, inst.w, witness=W, codes=codes))
+
+    gamma = wt.view_gap(T, groups, inst.w)
+    info = wt.teacher_information(T, inst.w)
+    direct, minimised = 0.0, 0.0
+    for g in np.unique(groups):
+        m = groups == g
+        tb_g = (w[m] @ T[m]) / w[m].sum()
+        direct += float(w[m] @ rel_entr(T[m], tb_g).sum(axis=1))
+        minimised += _min_group_constant(T, w, m)
+    assert_close("T9 Gamma recomputed per group", gamma, direct, 1e-11 * (1 + info))
+    # the optimiser stops at gradient norm 1e-10: the excess KL is <= ~1e-10 per group; 1e-8 total
+    assert_close("T9 min over group-constant predictors == Gamma", minimised, gamma, 1e-8 * (1 + info))
+    assert_le("T9 Gamma <= I_T", gamma, info, 1e-12 * (1 + info))
+    rng = np.random.default_rng(seed)
+    labels, inv = np.unique(groups, return_inverse=True)
+    q = rng.dirichlet(np.full(inst.K, 0.7), size=labels.size) + 1e-9
+    q /= q.sum(axis=1, keepdims=True)
+    loss_q = float(w @ wt.kl_rows(T, np.log(q[inv])))
+    assert_le("T9 random group-constant predictor >= Gamma", gamma, loss_q, 1e-12 * (1 + loss_q))
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a view class whose weights are all 0 makes view_gap raise "
+                                       "'log_q contains NaN' (0/0 group mean)")
+def test_t9_zero_mass_group():
+    T = np.array([[0.5, 0.5], [0.2, 0.8], [0.9, 0.1]])
+    w = np.array([1.0, 1.0, 0.0])          # valid weights; class 1 has no mass
+    # the empty class contributes nothing: Gamma = KL of rows 0, 1 to their mean
+    tb = np.array([0.35, 0.65])
+    expected = 0.5 * rel_entr(T[:2], tb).sum()
+    assert abs(wt.view_gap(T, [0, 0, 1], w) - expected) < 1e-12

@@ -1,0 +1,82 @@
+"""T10 Gaussian KL: KL(N(mu, diag sigma^2)||N(0, I)) >= (1/2)||mu||^2 with equality iff sigma = 1.
+
+Routes: the ledger ``T10.check``; ``torch.distributions.kl_divergence`` of Normals in float64;
+the per-coordinate gap sigma^2 - 1 - log sigma^2 recomputed with mpmath (no cancellation).
+"""
+from __future__ import annotations
+
+import mpmath as mp
+import numpy as np
+import pytest
+import torch
+from hypothesis import example, given, strategies as st
+from hypothesis.extra import numpy as hnp
+from torch.distributions import Normal, kl_divergence
+
+import witness_theory as wt
+from witness_theory.theorems import T10
+
+from .strategies import assert_close, assert_ledger, count_example, seeds
+
+torch.set_num_threads(1)
+
+
+@st.composite
+def gaussians(draw):
+    """(mu, log_var) of shape (N, d): small ones element by element, big ones from a seed;
+    some rows have log_var exactly 0 (sigma = 1), log-variances reach +-30."""
+    N = draw(st.integers(1, 128))
+    d = draw(st.integers(1, 72))
+    if N * d <= 32:
+        mu = draw(hnp.arrays(np.float64, (N, d), elements=st.floats(-1e3, 1e3)))
+        lv = draw(hnp.arrays(np.float64, (N, d), elements=st.floats(-30, 30)))
+    else:
+        rng = np.random.default_rng(draw(seeds))
+        mu = rng.normal(size=(N, d)) * draw(st.floats(0, 100))
+        lv = rng.normal(size=(N, d)) * draw(st.floats(0, 10))
+    unit = np.array(draw(st.lists(st.booleans(), min_size=N, max_size=N)))
+    lv[unit] = 0.0
+    # |log sigma^2| < 1e-3 (but != 0) is flushed to 0: there the gap sigma^2 - 1 - log sigma^2
+    # (~ lv^2 / 2) is below the rounding of KL and the ledger's strict "> 0" part fails
+    # spuriously (reported bug, pinned by test_t10_ledger_strict_gap_near_sigma_one).
+    lv[np.abs(lv) < 1e-3] = 0.0
+    return mu, lv
+
+
+@given(g=gaussians())
+@example(g=(np.zeros((1, 1)), np.zeros((1, 1))))
+@example(g=(np.ones((2, 3)), np.array([[0.0, 0.0, 0.0], [1e-3, 0.0, 0.0]])))
+def test_t10_ledger_and_torch(g):
+    mu, lv = g
+    assert_ledger(T10.check(mu, lv))
+    kl = wt.gaussian_kl(mu, lv)
+    ref = kl_divergence(Normal(torch.from_numpy(mu), torch.from_numpy(np.exp(0.5 * lv))),
+                        Normal(torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64))).sum(-1).numpy()
+    # torch evaluates var - 1 - log var with cancellation near sigma = 1 (absolute error ~ eps
+    # per coordinate) and exp(lv) up to e^30: 1e-12 relative to the sum of term magnitudes.
+    mag = (mu ** 2 + np.exp(lv) + 1 + np.abs(lv)).sum(axis=1)
+    assert_close("T10 gaussian_kl vs torch", kl, ref, 1e-12 * float(mag.max()))
+
+
+@given(lv=st.floats(-30, 30), mu=st.floats(-1e3, 1e3))
+@example(lv=1e-12, mu=0.0)
+@example(lv=2.1470147623616507e-34, mu=0.0)
+def test_t10_gap_matches_mpmath(lv, mu):
+    mp.mp.dps = 50
+    got = float(wt.gaussian_kl(np.array([mu]), np.array([lv])))
+    x = mp.mpf(lv)
+    exact = mp.mpf(0.5) * (mp.mpf(mu) ** 2 + mp.exp(x) - 1 - x)
+    # expm1(lv) - lv is accurate to a few ulps of its terms even for lv ~ 1e-12 (gap ~ 5e-25)
+    assert_close("T10 gaussian_kl vs mpmath", got, float(exact), 1e-15 * float(1 + mp.mpf(mu) ** 2 + mp.exp(x) + abs(x)))
+    if lv == 0 or abs(lv) >= 1e-3:     # see the xfail test below for |lv| < 1e-3
+        assert_ledger(T10.check(np.array([[mu]]), np.array([[lv]])), "T10 ledger (scalar)")
+    else:
+        count_example()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: T10.check's strict part 'sigma != 1: KL - energy > 0' has zero "
+                                       "tolerance, so a log-variance of 1e-8 (true gap 2.5e-17) fails by rounding")
+def test_t10_ledger_strict_gap_near_sigma_one():
+    mu = np.ones((2, 3))
+    lv = np.array([[0.0, 0.0, 0.0], [1e-8, 0.0, 0.0]])
+    assert T10.check(mu, lv).holds
