@@ -22,7 +22,6 @@ summary, exit status 1 from the command); assertions are never loosened to make 
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 

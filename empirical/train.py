@@ -40,6 +40,7 @@ import torch
 
 import witness_theory as wt
 from empirical import io as eio
+from empirical.overrides import apply_overrides as _apply_overrides
 from empirical.metrics import active_units, ledger_checks, mutual_information, report_violations
 from empirical.models import DECODERS, VAE, gaussian_kl_terms
 from empirical.witness_head import TorchWitness
@@ -112,41 +113,9 @@ def _validate(config: TrainConfig) -> TrainConfig:
     return c
 
 
-def _coerce(annotation: str, key: str, value: str):
-    text = value.strip()
-    optional = annotation.endswith("| None")
-    base = annotation.replace("| None", "").strip()
-    if optional and text.lower() in ("none", "null", ""):
-        return None
-    try:
-        if base == "int":
-            return int(text)
-        if base == "float":
-            return float(text)
-        if base == "bool":
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(text)
-            return text.lower() in ("true", "1", "yes")
-        if base.startswith("tuple[int"):
-            return tuple(int(s) for s in text.replace("(", "").replace(")", "").split(",") if s.strip())
-    except ValueError:
-        raise ValueError(f"override {key}={value!r}: expected {annotation}") from None
-    return text
-
-
 def apply_overrides(config: TrainConfig, overrides) -> TrainConfig:
     """Return a copy of ``config`` with ``["key=value", ...]`` applied; a key must exist."""
-    types = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
-    changes = {}
-    for item in overrides or ():
-        if "=" not in item:
-            raise ValueError(f"override {item!r} must have the form key=value")
-        key, value = item.split("=", 1)
-        key = key.strip().replace("-", "_")
-        if key not in types:
-            raise ValueError(f"unknown config key {key!r}; valid keys: {', '.join(types)}")
-        changes[key] = _coerce(types[key], key, value)
-    return _validate(dataclasses.replace(config, **changes))
+    return _validate(_apply_overrides(config, overrides))
 
 
 def config_from_dict(d: dict) -> TrainConfig:

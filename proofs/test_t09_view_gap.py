@@ -43,9 +43,14 @@ def _min_group_constant(T, w, mask):
         return const
     full = lambda z: np.append(z, 0.0)  # noqa: E731  (gauge fixed: nonsingular Hessian)
 
-    def f(z):      # sum_{i in g} w_i KL(T_i||q) = const - sum_k tb_k log q_k
+    # sum_{i in g} w_i KL(T_i||q) = const - sum_k tb_k log q_k = offset + mass KL(tb/mass || q):
+    # optimising the KL part avoids cancellation noise near the optimum (see test_t01)
+    log_p = np.log(tbs / mass)
+    offset = const - float(tbs @ log_p)
+
+    def f(z):
         log_q = log_softmax(full(z))
-        return const - float(tbs @ log_q), (mass * np.exp(log_q) - tbs)[:-1]
+        return offset + float(tbs @ (log_p - log_q)), (mass * np.exp(log_q) - tbs)[:-1]
 
     def hess(z):
         q = np.exp(log_softmax(full(z)))[:-1]

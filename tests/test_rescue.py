@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-import witness_theory as wt
 from empirical import frontier, rescue
 from empirical.cli import main
 

@@ -268,4 +268,4 @@ def test_teacher_command_writes_teacher_and_reports(tmp_path, capsys):
 def test_teacher_command_rejects_unknown_override(tmp_path, capsys):
     rc = main(["teacher", "--dataset", "digits", "--out", str(tmp_path), "--set", "n_clusters=3"])
     assert rc == 2
-    assert "not a TeacherConfig field" in capsys.readouterr().err
+    assert "not a field of TeacherConfig" in capsys.readouterr().err

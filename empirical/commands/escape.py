@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from empirical.overrides import apply_overrides
+
 HELP = "T6 on real models: gradients at the collapsed point, one escape step, escape trajectories"
 
 
@@ -41,37 +43,14 @@ def config_from_args(args):
 
 def apply_config_overrides(cfg, overrides):
     """``key=value`` for a field of the experiment config, ``train.key=value`` for TrainConfig."""
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
-    changes, train = {}, list(getattr(cfg, "train_overrides", ()))
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r} must have the form key=value")
-        key, value = (s.strip() for s in item.split("=", 1))
-        if key.startswith("train."):
-            train.append(f"{key[6:]}={value}")
-            continue
-        if key not in fields or key == "train_overrides":
-            raise ValueError(f"unknown key {key!r} for --set; valid keys: "
-                             f"{', '.join(k for k in fields if k != 'train_overrides')} (or train.<TrainConfig key>)")
-        current = getattr(cfg, key)
-        try:
-            if value.lower() in ("none", "null"):
-                changes[key] = None
-            elif isinstance(current, bool):
-                changes[key] = value.lower() in ("1", "true", "yes")
-            elif isinstance(current, int):
-                changes[key] = int(value)
-            elif isinstance(current, float):
-                changes[key] = float(value)
-            else:
-                changes[key] = value
-        except ValueError:
-            raise ValueError(f"--set {key}={value!r}: expected {type(current).__name__}") from None
-    if "train_overrides" in fields:
-        changes["train_overrides"] = tuple(train)
-    elif train:
-        raise ValueError("this command takes no train.<key> overrides")
-    return dataclasses.replace(cfg, **changes)
+    own = [item for item in overrides if not item.strip().startswith("train.")]
+    train = [item.strip()[len("train."):] for item in overrides if item.strip().startswith("train.")]
+    if any(item.split("=", 1)[0].strip() == "train_overrides" for item in own):
+        raise ValueError("set TrainConfig keys as train.<key>=value, not train_overrides")
+    cfg = apply_overrides(cfg, own)
+    if train:
+        cfg = dataclasses.replace(cfg, train_overrides=tuple(cfg.train_overrides) + tuple(train))
+    return cfg
 
 
 def run(args) -> int:

@@ -9,9 +9,9 @@ table, chosen one marked). With ``--checks`` also ``real_data_checks.json`` and
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import typing
 from pathlib import Path
+
+from empirical.overrides import apply_overrides
 
 HELP = "search PCA-GMM teachers for a data set and save the chosen one with a report"
 
@@ -30,42 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checks", action="store_true",
                         help="also run the real-data theorem checks and controls, and plot the margin-energy path")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def _parse_value(field: dataclasses.Field, text: str):
-    hint = str(field.type)
-    if text.lower() == "none" and "None" in hint:
-        return None
-    try:
-        if hint.startswith("tuple"):
-            items = [t.strip() for t in text.split(",") if t.strip()]
-            return tuple(items) if "str" in hint else tuple(int(t) for t in items)
-        if hint.startswith("bool"):
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(text)
-            return text.lower() in ("true", "1", "yes")
-        if hint.startswith("int"):
-            return int(text)
-        if hint.startswith("float"):
-            return float(text)
-    except ValueError:
-        raise ValueError(f"--set {field.name}={text}: cannot parse {text!r} as {hint}") from None
-    return text
-
-
-def apply_overrides(config, overrides: typing.Sequence[str]):
-    """A copy of ``config`` with ``KEY=VALUE`` overrides; an unknown key is an error."""
-    fields = {f.name: f for f in dataclasses.fields(config)}
-    changes = {}
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        key = key.strip().replace("-", "_")
-        if key not in fields:
-            raise ValueError(f"--set {key}: not a TeacherConfig field; valid keys: {', '.join(fields)}")
-        changes[key] = _parse_value(fields[key], value.strip())
-    return dataclasses.replace(config, **changes)
 
 
 def run(args: argparse.Namespace) -> int:
