@@ -110,10 +110,8 @@ def simplex_rows(rng: np.random.Generator, N: int, K: int, kind: str, temperatur
         if rows.any():
             P[rows] = 0.0
             P[rows, rng.integers(0, K, size=int(rows.sum()))] = 1.0
-    # Entries below 1e-300 (subnormals from exp underflow) are flushed to 0: the package's
-    # Tbar = w @ T can underflow to 0 where some T_ik > 0 and then I_T = inf (reported bug,
-    # pinned in test_t01 by test_teacher_information_subnormal_entries).
-    P[P < 1e-300] = 0.0
+    # Subnormal entries from exp underflow are kept on purpose: they once made Tbar underflow
+    # to 0 where T_ik > 0 (I_T = inf); pinned by test_teacher_information_subnormal_entries.
     P /= P.sum(axis=1, keepdims=True)
     if floor > 0:
         P = np.maximum(P, floor)
@@ -143,12 +141,8 @@ def build_instance(spec: InstanceSpec) -> Instance:
     T = simplex_rows(rng, spec.N, spec.K, spec.row_kind, spec.temperature, spec.floor,
                      spec.one_hot_fraction, spec.logits)
     w = weight_vector(rng, spec.N, spec.weight_kind)
-    if w is not None and (w == 0).any():
-        # A zero-weight row with mass where Tbar = 0 makes the package's I_T nan (0 * inf):
-        # reported as a bug and pinned by test_t1_zero_weight_row_outside_marginal_support.
-        # Keep such rows out of the random instances by giving them a small weight.
-        outside = ((T > 0) & (w @ T <= 0)[None, :]).any(axis=1) & (w == 0)
-        w = np.where(outside, 1e-3 * w.max(), w)
+    # Zero-weight rows with mass where Tbar = 0 are kept on purpose: they once made I_T nan
+    # (0 * inf); pinned by test_t1_zero_weight_row_outside_marginal_support.
     if spec.full_marginal:
         wn = np.full(spec.N, 1.0 / spec.N) if w is None else w / w.sum()
         if (wn @ T <= 0).any():   # make the heaviest row full-support (still a valid teacher)

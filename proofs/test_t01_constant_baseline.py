@@ -206,7 +206,6 @@ def test_teacher_information_extremes_match_mpmath(T, w_seed):
 import pytest  # noqa: E402
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a zero-weight row with mass where Tbar = 0 makes I_T nan (0 * inf)")
 def test_t1_zero_weight_row_outside_marginal_support():
     T = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
     w = np.array([1.0, 0.0])     # valid weights (check_weights accepts zeros)
@@ -214,7 +213,6 @@ def test_t1_zero_weight_row_outside_marginal_support():
     assert wt.teacher_information(T, w) == 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Tbar = w @ T underflows to 0 for subnormal T entries, so I_T = inf")
 def test_teacher_information_subnormal_entries():
     T = np.array([[1.0, 0.0, 0.0], [0.5, 0.0, 0.5], [0.0, 1.5e-323, 1.0]])
     w = np.array([0.5, 0.5 - 1e-3, 1e-3])

@@ -202,8 +202,10 @@ _CHUNK_ROWS = 4096  # rows per block: (4096, K) temporaries stay in cache and ar
 
 
 def _wsum(w: np.ndarray, x: np.ndarray) -> float:
-    """sum_i w_i x_i, pairwise (1-D np.sum), not a BLAS dot."""
-    return float(np.sum(w * x))
+    """sum_i w_i x_i, pairwise (1-D np.sum), not a BLAS dot. Rows of weight 0 are not in the
+    data set and contribute exactly 0, even where their term is infinite (0 * inf)."""
+    with np.errstate(invalid="ignore"):
+        return float(np.sum(np.where(w > 0, w * x, 0.0)))
 
 
 def _marginal(T: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -248,8 +250,24 @@ def teacher_marginal(teacher, weights=None) -> np.ndarray:
 
 
 def _log_marginal(T: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """log Tbar; -inf only where no weighted row puts mass (then every p log q term is 0).
+
+    A column can underflow to Tbar_k = 0 although some w_i T_ik > 0 mathematically (subnormal
+    entries times small weights); such columns are recomputed in log space with logsumexp.
+    """
+    tbar = _marginal(T, w)
     with np.errstate(divide="ignore"):
-        return np.log(_marginal(T, w))  # -inf only where every T_ik = 0 (then p log q = 0)
+        log_tbar = np.log(tbar)
+    live = w > 0
+    lost = (tbar == 0) & (T[live] > 0).any(axis=0)
+    if lost.any():
+        from scipy.special import logsumexp
+        Tl = T[live][:, lost]
+        with np.errstate(divide="ignore"):
+            log_terms = np.log(w[live])[:, None] + np.log(Tl)                  # (N_live, #lost)
+        log_total = np.log(_weighted_mean(w, T).sum())                       # the normaliser of _marginal
+        log_tbar[lost] = logsumexp(log_terms, axis=0) - log_total
+    return log_tbar
 
 
 def teacher_information(teacher, weights=None) -> float:
@@ -556,34 +574,51 @@ def _group_indices(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
     return labels, inverse
 
 
+def _group_means(T: np.ndarray, w: np.ndarray, inv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class masses (G,) and teacher averages within each view class (G, K).
+
+    A class whose rows all have weight 0 is not in the data set: it gets mass 0 and, so that
+    its mean is a valid distribution, the unweighted mean of its rows (it contributes 0).
+    """
+    n_groups = inv.max() + 1
+    mass = np.bincount(inv, weights=w, minlength=n_groups)                       # (G,)
+    sums = np.zeros((n_groups, T.shape[1]))
+    np.add.at(sums, inv, w[:, None] * T)
+    empty = mass <= 0
+    if empty.any():
+        plain = np.zeros_like(sums)
+        np.add.at(plain, inv, T)
+        sums[empty] = plain[empty]
+    return mass, sums / sums.sum(axis=1, keepdims=True)                          # (G,), (G, K)
+
+
 def view_gap(teacher, groups, weights=None) -> float:
     """Gamma = sum_i w_i KL(T_i || Tbar_{g(i)}) for a discrete view with labels ``groups`` (T9):
     the least alignment loss of any latent-only predictor whose encoder sees only the view."""
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
     _, inv = _group_indices(groups, T.shape[0])
-    n_groups = inv.max() + 1
-    mass = np.bincount(inv, weights=w, minlength=n_groups)                       # (G,)
-    tbar_g = np.zeros((n_groups, T.shape[1]))
-    np.add.at(tbar_g, inv, w[:, None] * T)
-    tbar_g /= mass[:, None]                                                      # (G, K)
+    mass, tbar_g = _group_means(T, w, inv)
     with np.errstate(divide="ignore"):
         log_tbar_g = np.log(tbar_g)
+    # classes where a mean entry underflowed to 0 although a weighted row has mass there:
+    # recompute those classes' log means in log space (as _log_marginal does for Tbar)
+    support = np.zeros_like(tbar_g, dtype=bool)
+    np.logical_or.at(support, inv, (T > 0) & (w > 0)[:, None])
+    for g in np.flatnonzero(((tbar_g == 0) & support).any(axis=1) & (mass > 0)):
+        rows = inv == g
+        log_tbar_g[g] = _log_marginal(T[rows], w[rows] / w[rows].sum())
     return _wsum(w, kl_rows(T, log_tbar_g[inv]))
 
 
 def view_information(teacher, groups, weights=None) -> float:
     """I(X'; K) = sum_g w_g KL(Tbar_g || Tbar) = I_T - Gamma: the largest certifiable margin
-    when the encoder sees only the view (T9). Computed from the group means, independently of
+    when the encoder sees only the view (T9). Computed from the class means, independently of
     :func:`view_gap`."""
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
     _, inv = _group_indices(groups, T.shape[0])
-    n_groups = inv.max() + 1
-    mass = np.bincount(inv, weights=w, minlength=n_groups)
-    tbar_g = np.zeros((n_groups, T.shape[1]))
-    np.add.at(tbar_g, inv, w[:, None] * T)
-    tbar_g /= mass[:, None]
+    mass, tbar_g = _group_means(T, w, inv)
     return _wsum(mass, kl_rows(tbar_g, _log_marginal(T, w)))
 
 
