@@ -31,7 +31,7 @@ from . import strategies
 
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("ci", derandomize=True, max_examples=200, print_blob=True, **_COMMON)
-settings.register_profile("dev", max_examples=30, **_COMMON)
+settings.register_profile("dev", max_examples=50, **_COMMON)
 settings.register_profile("thorough", max_examples=10_000, **_COMMON)
 
 
