@@ -73,6 +73,9 @@ def main(argv=None) -> int:
         print(f"  {th:22s} {n:8d}")
 
     worst = {}
+    for rec in stats["targets"].values():   # JSON holds non-finite floats as "inf"/"nan" strings
+        for key in ("ratio", "residual", "tolerance"):
+            rec[key] = float(rec[key])
     for label, rec in stats["targets"].items():
         th = theorem_of(label)
         if th not in worst or rec["ratio"] > worst[th][1]["ratio"]:

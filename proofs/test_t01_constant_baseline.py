@@ -81,6 +81,11 @@ def _minimise_constant_loss(T: np.ndarray, w: np.ndarray):
     Outside supp(Tbar) every T_ik = 0, so any mass q puts there only lowers q elsewhere:
     the infimum has q = 0 there and we optimise over the support alone.
     """
+    # supp(Tbar) from the rows: w_i T_ik underflows to 0 for subnormal entries, and such a
+    # column must still get q > 0 (T1's condition); the optimiser works on the columns whose
+    # mass is representable, the others get the smallest normal float (their mass, < 1e-300,
+    # moves the loss by far less than a rounding error).
+    support = (T[w > 0] > 0).any(axis=0)
     supp = (w @ T) > 0
     Ts = T[:, supp]
     tbar_s = w @ Ts
@@ -109,13 +114,15 @@ def _minimise_constant_loss(T: np.ndarray, w: np.ndarray):
     q = np.zeros(T.shape[1])
     if Ts.shape[1] == 1:                  # one outcome carries all the mass: q is that vertex
         q[supp] = 1.0
-        return q, neg_entropy
+        q[support & ~supp] = np.finfo(float).tiny
+        return q / q.sum(), neg_entropy
     # Exact-Hessian trust region: ~30 iterations to ~1e-13 even when Tbar spans 1e-300 .. 1,
     # where L-BFGS stalls at ~1e-9 and CG-based Newton needs thousands of products.
     res = minimize(f, np.zeros(Ts.shape[1] - 1), jac=True, hess=hess, method="trust-exact",
                    options=dict(gtol=1e-10, maxiter=500))
     q[supp] = softmax(full(res.x))
-    return q, float(res.fun)
+    q[support & ~supp] = np.finfo(float).tiny
+    return q / q.sum(), float(res.fun)
 
 
 @given(inst=instances(full_support=False, max_K=64, max_N=128))
@@ -126,6 +133,9 @@ def _minimise_constant_loss(T: np.ndarray, w: np.ndarray):
 #   scipy trust-exact crashed (math domain error) on the gauge direction before z_last was fixed
 @example(inst=build_instance(InstanceSpec(seed=1, N=1, K=2, beta=0.05, temperature=100.0)))  # thorough run:
 #   trust-exact's radius collapsed on cancellation noise of the objective before the rel_entr form
+@example(inst=build_instance(InstanceSpec(seed=2580, N=3, K=49, extra_d=3, beta=1.0, temperature=0.001,
+                                          weight_kind="spiky")))  # ci run: subnormal T entries where w @ T
+#   underflows; the ledger then compared inf with a finite value under an infinite tolerance
 def test_t1_direct_minimisation_finds_tbar_and_i_t(inst):
     T, w = inst.T, inst.weights
     count_example()

@@ -44,12 +44,14 @@ class Relation:
 def relation(name: str, lhs, rel: str, rhs, rtol: float = DEFAULT_RTOL, magnitude: float = 0.0,
              atol: float = 0.0) -> Relation:
     lhs, rhs = float(lhs), float(rhs)
+    # Comparisons first, so that equal infinities (KL = inf on both sides) hold and an
+    # infinite side against a finite one gives an infinite residual; NaN never holds.
     if rel == "==":
-        res = abs(lhs - rhs)
+        res = 0.0 if lhs == rhs else abs(lhs - rhs)
     elif rel == "<=":
-        res = max(0.0, lhs - rhs)
+        res = 0.0 if lhs <= rhs else lhs - rhs
     elif rel == ">=":
-        res = max(0.0, rhs - lhs)
+        res = 0.0 if lhs >= rhs else rhs - lhs
     elif rel == "<":   # strict: holds iff lhs < rhs (no tolerance in the strict direction)
         res = 0.0 if lhs < rhs else lhs - rhs + np.finfo(float).tiny
     elif rel == ">":
@@ -58,7 +60,8 @@ def relation(name: str, lhs, rel: str, rhs, rtol: float = DEFAULT_RTOL, magnitud
         raise ValueError(f"unknown relation {rel!r}")
     if np.isnan(res):
         res = np.inf
-    tol = 0.0 if rel in ("<", ">") else rtol * (1.0 + abs(lhs) + abs(rhs) + magnitude) + atol
+    finite = lambda x: abs(x) if np.isfinite(x) else 0.0  # noqa: E731  (an infinite side must not widen the tolerance)
+    tol = 0.0 if rel in ("<", ">") else rtol * (1.0 + finite(lhs) + finite(rhs) + finite(magnitude)) + atol
     return Relation(name, lhs, rel, rhs, float(res), float(tol))
 
 
@@ -148,7 +151,9 @@ def _check_t1(teacher, q=None, weights=None, rtol=DEFAULT_RTOL):
     if q.shape[0] != K:
         raise ValueError(f"q has {q.shape[0]} entries but the teacher has K = {K}")
     tbar = core._marginal(T, w)
-    if ((q <= 0) & (tbar > 0)).any():
+    # supp(Tbar) from the rows themselves: w_i T_ik can underflow to 0 although Tbar_k > 0
+    support = (T[w > 0] > 0).any(axis=0)
+    if ((q <= 0) & support).any():
         raise ValueError("q must be > 0 wherever the teacher marginal is > 0 (T1 condition)")
     with np.errstate(divide="ignore"):
         log_q = np.log(q)
