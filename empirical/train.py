@@ -429,8 +429,9 @@ def _train(config, experiment, init_from, resume, step_callback, progress) -> Ru
                 step_callback(step, model, losses)
             optimizer.step()
             step, n_batches = step + 1, n_batches + 1
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            for k, v in losses.items():  # on-device float64 sums: no host sync per step
+                sums[k] = sums.get(k, 0.0) + v.detach().double()
+        sums = {k: float(v) for k, v in sums.items()}
         record = {"epoch": epoch + 1, "phase": "prefit" if _in_prefit(config, epoch) else "elbo",
                   "alpha_eff": alignment_weight(config, alpha_boost) if not _in_prefit(config, epoch) else 0.0,
                   **{f"train_{k}": v / n_batches for k, v in sums.items()},
