@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
-from empirical.data import load_dataset
-from empirical.teacher import default_config, teacher_for
+from empirical.data.loaders import load_dataset
+from empirical.data.teacher import default_config, teacher_for
 
 
 def bench(name: str) -> None:

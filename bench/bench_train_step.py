@@ -23,7 +23,7 @@ import torch
 
 
 def step_time(model, optimizer, x, T, codes, head, config, inner: int) -> float:
-    from empirical.train import loss_terms
+    from empirical.training.loop import loss_terms
 
     t0 = time.perf_counter()
     for _ in range(inner):
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
 
     from empirical.configs import config_for
-    from empirical.train import build_model, prepare
+    from empirical.training.loop import build_model, prepare
 
     base = config_for(args.dataset, device="cpu", limit=args.limit)
     exp = prepare(base)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from empirical.train import TrainConfig
+from empirical.training.loop import TrainConfig
 
 __all__ = ["CONFIGS", "QUICK", "config_for"]
 

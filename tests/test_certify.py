@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 import witness_theory as wt
-from empirical.certify import CONTROL_FLAGS, certify_codes, load_codes, real_data_checks
+from empirical.experiments.certify import CONTROL_FLAGS, certify_codes, load_codes, real_data_checks
 from empirical.cli import main
-from empirical.data import load_dataset
-from empirical.teacher import default_config, teacher_for
+from empirical.data.loaders import load_dataset
+from empirical.data.teacher import default_config, teacher_for
 
 REAL_CHECKS = ("T1", "T4", "T5", "T6", "T7")
 
@@ -263,7 +263,7 @@ def test_certify_command_checkpoint(digits_teacher, tmp_path, monkeypatch, capsy
         return {"codes": codes, "log_var": np.zeros_like(codes), "teacher": T, "witness_scale": 4.0,
                 "frame": np.eye(16, T.shape[1] - 1)}
 
-    monkeypatch.setitem(sys.modules, "empirical.train", types.SimpleNamespace(encode_checkpoint=encode_checkpoint))
+    monkeypatch.setitem(sys.modules, "empirical.training.loop", types.SimpleNamespace(encode_checkpoint=encode_checkpoint))
     ckpt = tmp_path / "vae.pt"
     ckpt.write_bytes(b"stub")
     rc = _run_certify(["--checkpoint", str(ckpt)])
@@ -274,7 +274,7 @@ def test_certify_command_checkpoint(digits_teacher, tmp_path, monkeypatch, capsy
 
 
 def test_certify_command_checkpoint_without_train_module(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "empirical.train", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "empirical.training.loop", None)  # import raises ImportError
     ckpt = tmp_path / "vae.pt"
     ckpt.write_bytes(b"stub")
     assert _run_certify(["--checkpoint", str(ckpt)]) == 2

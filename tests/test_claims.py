@@ -11,7 +11,7 @@ import json
 import pytest
 import torch
 
-from empirical.claims import ClaimsConfig, certificate_table, evaluate_claims
+from empirical.experiments.claims import ClaimsConfig, certificate_table, evaluate_claims
 from empirical.cli import main
 
 torch.set_num_threads(1)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from empirical import data as D
-from empirical.data import DATASETS, Dataset, load_array, load_dataset, read_idx
+from empirical.data import loaders as D
+from empirical.data.loaders import DATASETS, Dataset, load_array, load_dataset, read_idx
 
 IDX_NAMES = D._IDX_FILES  # train-images, train-labels, t10k-images, t10k-labels (no .gz)
 

@@ -15,16 +15,16 @@ import pytest
 import torch
 
 import witness_theory as wt
-from empirical import escape
+from empirical.experiments import escape
 from empirical.cli import main
-from empirical.witness_head import TorchWitness
+from empirical.models.witness_head import TorchWitness
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
 def digits():
-    from empirical.train import prepare
+    from empirical.training.loop import prepare
 
     cfg = escape.EscapeConfig(seeds=1)
     config = escape._train_config(cfg, 0, "unused")
@@ -32,7 +32,7 @@ def digits():
 
 
 def _collapsed(config, exp, seed=0):
-    from empirical.train import build_model
+    from empirical.training.loop import build_model
 
     torch.manual_seed(seed)
     model = build_model(config, exp.dataset.image_shape)
@@ -93,7 +93,7 @@ def test_one_escape_step_certifies_digits(digits):
 
 
 def test_one_escape_step_certifies_fashion_mnist(missing_resource):
-    from empirical.train import prepare
+    from empirical.training.loop import prepare
 
     try:
         exp = prepare(escape._train_config(escape.EscapeConfig(dataset="fashion-mnist", limit=3000), 0, "unused"))

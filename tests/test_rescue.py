@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from empirical import frontier, rescue
+from empirical.experiments import frontier, rescue
 from empirical.cli import main
 
 torch.set_num_threads(1)

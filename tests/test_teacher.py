@@ -15,8 +15,8 @@ from sklearn.base import clone
 
 import witness_theory as wt
 from empirical.cli import main
-from empirical.data import load_dataset
-from empirical.teacher import (
+from empirical.data.loaders import load_dataset
+from empirical.data.teacher import (
     FittedTeacher, TeacherBudgetWarning, TeacherConfig, TeacherSearch, default_config,
     report_markdown, select_teacher, teacher_for,
 )

@@ -15,8 +15,8 @@ import torch
 
 import witness_theory as wt
 from empirical import io as eio
-from empirical.metrics import active_units, gaussian_log_density, ledger_checks, mutual_information, report_violations
-from empirical.train import (METHODS, TrainConfig, alignment_weight, apply_overrides, build_model, encode_checkpoint,
+from empirical.training.metrics import active_units, gaussian_log_density, ledger_checks, mutual_information, report_violations
+from empirical.training.loop import (METHODS, TrainConfig, alignment_weight, apply_overrides, build_model, encode_checkpoint,
                              evaluate, loss_terms, prepare, train)
 
 torch.set_num_threads(1)
@@ -253,7 +253,7 @@ def test_device_cuda_without_cuda_is_a_clear_error(tmp_path):
 
 def test_fashion_mnist_smoke(tmp_path, missing_resource):
     from empirical.configs import config_for
-    from empirical.data import load_dataset
+    from empirical.data.loaders import load_dataset
     try:
         load_dataset("fashion-mnist", limit=1)
     except FileNotFoundError as exc:

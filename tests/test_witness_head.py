@@ -17,8 +17,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import witness_theory as wt
-from empirical.models import gaussian_kl_terms
-from empirical.witness_head import TorchWitness
+from empirical.models.vae import gaussian_kl_terms
+from empirical.models.witness_head import TorchWitness
 
 torch.set_num_threads(1)
 

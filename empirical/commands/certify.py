@@ -2,7 +2,7 @@
 
 Takes encoder means (``--codes``: an (N, d) ``.npy``, or an ``.npz`` with key ``codes`` or
 ``mu``) for one split of a data set, or a trained VAE checkpoint (``--checkpoint``, encoded by
-``empirical.train.encode_checkpoint``), evaluates I_T, L_TS, G_T, the verdict, the T8 size
+``empirical.training.evaluation.encode_checkpoint``), evaluates I_T, L_TS, G_T, the verdict, the T8 size
 bound and every applicable ledger check, prints them and writes a JSON next to the codes
 (``<codes>.certificate.json``) or to ``--out``.
 """
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="data set of the codes (digits, fashion-mnist, ... or a .npy/.npz path)")
     parser.add_argument("--codes", default=None, help="encoder means: (N, d) .npy, or .npz with key codes/mu")
     parser.add_argument("--checkpoint", default=None,
-                        help="a trained VAE checkpoint (instead of --codes): encoded with empirical.train")
+                        help="a trained VAE checkpoint (instead of --codes): encoded with empirical.training")
     parser.add_argument("--split", choices=("test", "train"), default="test", help="split of the codes (default test)")
     parser.add_argument("--teacher", default=None, help="teacher .npz (default: the cached default teacher)")
     parser.add_argument("--witness-scale", type=float, default=4.0, help="witness scale beta (default 4.0)")
@@ -35,9 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _encode_checkpoint(path: str, split: str) -> dict:
     try:
-        from empirical.train import encode_checkpoint
+        from empirical.training.loop import encode_checkpoint
     except ImportError as exc:
-        raise ValueError(f"--checkpoint needs empirical.train.encode_checkpoint, which is not available "
+        raise ValueError(f"--checkpoint needs empirical.training.evaluation.encode_checkpoint, which is not available "
                          f"({exc}); export the encoder means to a .npy and pass --codes instead") from None
     if not Path(path).exists():
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
@@ -50,8 +50,8 @@ def _encode_checkpoint(path: str, split: str) -> dict:
 
 
 def _teacher_rows(args, n_codes: int) -> tuple[np.ndarray, str]:
-    from empirical.data import load_dataset
-    from empirical.teacher import FittedTeacher, teacher_for
+    from empirical.data.loaders import load_dataset
+    from empirical.data.teacher import FittedTeacher, teacher_for
 
     if args.dataset is None:
         raise ValueError("--dataset is required with --codes (it fixes the split the codes belong to)")
@@ -72,7 +72,7 @@ def _teacher_rows(args, n_codes: int) -> tuple[np.ndarray, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from empirical.certify import certify_codes, check_table, load_codes
+    from empirical.experiments.certify import certify_codes, check_table, load_codes
     from empirical.io import atomic_write_json, library_versions
 
     if (args.codes is None) == (args.checkpoint is None):

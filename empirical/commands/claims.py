@@ -20,13 +20,13 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from empirical.claims import ClaimsConfig, format_claims, run_claims
+    from empirical.experiments.claims import ClaimsConfig, format_claims, run_claims
 
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 5)
     cfg = ClaimsConfig(dataset=args.dataset, seeds=seeds, quick=args.quick, device=args.device, out_dir=args.out,
                        runs_dir=args.runs, fresh=args.fresh, train_overrides=tuple(args.overrides))
     summary = run_claims(cfg, progress=args.progress)
-    from empirical.claims import _run_dirs
+    from empirical.experiments.claims import _run_dirs
     out = _run_dirs(cfg)[0]
     print((out / "certificate_table.md").read_text())
     print(format_claims(summary))

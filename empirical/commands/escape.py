@@ -26,7 +26,7 @@ def add_arguments(p) -> None:
 
 
 def config_from_args(args):
-    from empirical.escape import EscapeConfig
+    from empirical.experiments.escape import EscapeConfig
 
     cfg = EscapeConfig(dataset=args.dataset, seeds=args.seeds, limit=args.limit, device=args.device,
                        out_dir=args.out, runs_dir=args.runs)
@@ -56,7 +56,7 @@ def apply_config_overrides(cfg, overrides):
 def run(args) -> int:
     from pathlib import Path
 
-    from empirical.escape import EscapeFailure, run_escape, write_results_readme
+    from empirical.experiments.escape import EscapeFailure, run_escape, write_results_readme
 
     cfg = config_from_args(args)
     try:

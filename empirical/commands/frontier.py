@@ -18,8 +18,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from empirical.escape import write_results_readme
-    from empirical.frontier import FrontierConfig, run_frontier
+    from empirical.experiments.escape import write_results_readme
+    from empirical.experiments.frontier import FrontierConfig, run_frontier
 
     if args.points < 3:
         raise ValueError(f"--points must be >= 3, got {args.points}")

@@ -23,7 +23,7 @@ def add_arguments(p) -> None:
 
 
 def config_from_args(args):
-    from empirical.rescue import RescueConfig
+    from empirical.experiments.rescue import RescueConfig
 
     cfg = RescueConfig(dataset=args.dataset, seeds=args.seeds, limit=args.limit, device=args.device,
                        out_dir=args.out, runs_dir=args.runs)
@@ -37,8 +37,8 @@ def config_from_args(args):
 def run(args) -> int:
     from pathlib import Path
 
-    from empirical.escape import write_results_readme
-    from empirical.rescue import run_rescue
+    from empirical.experiments.escape import write_results_readme
+    from empirical.experiments.rescue import run_rescue
 
     cfg = config_from_args(args)
     summary = run_rescue(cfg, progress=args.progress)

@@ -33,10 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from empirical.certify import CONTROL_FLAGS, real_data_checks
-    from empirical.data import load_dataset
+    from empirical.experiments.certify import CONTROL_FLAGS, real_data_checks
+    from empirical.data.loaders import load_dataset
     from empirical.io import atomic_write_json, atomic_write_text
-    from empirical.teacher import default_config, report_markdown, teacher_for, _safe_name
+    from empirical.data.teacher import default_config, report_markdown, teacher_for, _safe_name
 
     ds = load_dataset(args.dataset, args.root, limit=args.limit)  # default split; --seed seeds the search only
     config = apply_overrides(default_config(ds.name), args.overrides)

@@ -5,7 +5,7 @@ HELP = "train one VAE with the witness attached (methods: vanilla, rst, rst-pref
 
 
 def add_arguments(p) -> None:
-    from empirical.train import METHODS
+    from empirical.training.loop import METHODS
 
     p.add_argument("--dataset", default="digits", help="data set name or .npy/.npz path (default: digits)")
     p.add_argument("--method", default="vanilla", choices=METHODS, help="training method (default: vanilla)")
@@ -19,7 +19,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from empirical.configs import config_for
-    from empirical.train import apply_overrides, train
+    from empirical.training.loop import apply_overrides, train
 
     changes = {"method": args.method}
     if args.device:

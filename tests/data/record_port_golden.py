@@ -2,7 +2,7 @@
 import json, platform, sys, tempfile
 import numpy as np, torch
 from empirical.configs import config_for
-from empirical.train import train, prepare
+from empirical.training.loop import train, prepare
 
 out = {}
 with tempfile.TemporaryDirectory() as d:

@@ -28,7 +28,7 @@ import numpy as np
 
 from empirical import io as eio
 from empirical.configs import config_for
-from empirical.train import METHODS, apply_overrides, prepare, train
+from empirical.training.loop import METHODS, apply_overrides, prepare, train
 
 __all__ = ["ClaimsConfig", "run_claims", "evaluate_claims", "certificate_table", "format_claims", "TABLE_COLUMNS"]
 

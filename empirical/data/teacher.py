@@ -53,7 +53,7 @@ from threadpoolctl import threadpool_limits
 
 import witness_theory as wt
 
-from .io import atomic_save_npz, library_versions, to_jsonable
+from empirical.io import atomic_save_npz, library_versions, to_jsonable
 
 __all__ = [
     "TeacherConfig", "DEFAULT_CONFIGS", "default_config", "TeacherSearch", "FittedTeacher",

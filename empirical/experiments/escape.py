@@ -85,7 +85,7 @@ class EscapeConfig:
 
 def _train_config(cfg: EscapeConfig, seed: int, out_dir: Path, epochs: int | None = None):
     from empirical.configs import config_for
-    from empirical.train import apply_overrides
+    from empirical.training.loop import apply_overrides
 
     base = config_for(cfg.dataset, method="rst", kl_weight=cfg.kl_weight, alpha=cfg.alpha,
                       epochs=epochs or cfg.epochs, seed=seed, device=cfg.device, limit=cfg.limit,
@@ -122,7 +122,7 @@ def save_collapsed_init(config, experiment, path) -> Path:
     """Write a checkpoint (``{"model": state_dict, "config": ...}``) of a VAE built exactly as
     ``train(config)`` builds it (same seed) and collapsed at the best constant code; pass it to
     ``train(..., init_from=path)``."""
-    from empirical.train import build_model
+    from empirical.training.loop import build_model
 
     torch.manual_seed(config.seed)
     model = build_model(config, experiment.dataset.image_shape)
@@ -305,7 +305,7 @@ def _grad_norm(params) -> float:
 
 def escape_trajectory(cfg: EscapeConfig, seed: int, experiment, *, progress: bool = False) -> dict:
     """Train (rst) from the collapsed initialisation and record the escape every few steps."""
-    from empirical.train import encode_split, train
+    from empirical.training.loop import encode_split, train
 
     run_dir = _runs_dir(cfg) / f"seed{seed}"
     config = _train_config(cfg, seed, run_dir)
@@ -361,7 +361,7 @@ def escape_trajectory(cfg: EscapeConfig, seed: int, experiment, *, progress: boo
 
 def run_escape(cfg: EscapeConfig, *, progress: bool = False, make_plots: bool = True) -> dict:
     """All three escape experiments for ``cfg.dataset``; writes results to the results dir."""
-    from empirical.train import prepare
+    from empirical.training.loop import prepare
 
     out = _results_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
@@ -370,7 +370,7 @@ def run_escape(cfg: EscapeConfig, *, progress: bool = False, make_plots: bool = 
     T = experiment.teacher_np("train")
 
     # 1. gradient checks at the collapsed point, one model per seed (features differ by seed)
-    from empirical.train import build_model
+    from empirical.training.loop import build_model
     collapse = []
     for seed in range(cfg.seeds):
         torch.manual_seed(seed)
@@ -418,7 +418,7 @@ def run_escape(cfg: EscapeConfig, *, progress: bool = False, make_plots: bool = 
                "versions": eio.library_versions()}
     eio.atomic_write_json(out / "summary.json", summary)
     if make_plots:
-        from empirical.plots_dynamics import plot_escape_trajectories
+        from empirical.report.dynamics_figures import plot_escape_trajectories
         plot_escape_trajectories(rows, out / "trajectories.png",
                                  title=f"{cfg.dataset}: escape from the best constant code (rst, "
                                        f"kl_weight {cfg.kl_weight:g})")

@@ -20,7 +20,7 @@ import numpy as np
 import witness_theory as wt
 from witness_theory import theorems
 
-from .io import atomic_write_json
+from empirical.io import atomic_write_json
 
 __all__ = ["certify_codes", "real_data_checks", "load_codes", "check_table", "NOISE_LEVELS", "CONTROL_FLAGS"]
 
@@ -210,7 +210,7 @@ def real_data_checks(teacher_result, witness_scale: float = 4.0, out_dir: str | 
         "files": {},
     }
     if out_dir is not None:
-        from .plots import plot_margin_energy_path
+        from empirical.report.figures import plot_margin_energy_path
 
         out_dir = Path(out_dir)
         png = plot_margin_energy_path(

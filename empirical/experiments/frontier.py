@@ -34,7 +34,7 @@ import numpy as np
 
 import witness_theory as wt
 from empirical import io as eio
-from empirical.escape import _csv, _markdown
+from empirical.experiments.escape import _csv, _markdown
 
 __all__ = ["FrontierConfig", "frontier_paths", "frontier_energy", "find_runs", "model_point", "run_frontier"]
 
@@ -101,7 +101,7 @@ def run_teacher(run_dir: Path, split: str) -> tuple[str, np.ndarray]:
     The frontier and the margins must use that teacher: the teacher search may have been
     re-run since (a different cache entry), and a model certified against another teacher's
     outcomes would get a meaningless margin."""
-    from empirical.teacher import FittedTeacher
+    from empirical.data.teacher import FittedTeacher
 
     summary = json.loads((run_dir / "summary.json").read_text())
     path = summary.get("teacher")
@@ -116,7 +116,7 @@ def run_teacher(run_dir: Path, split: str) -> tuple[str, np.ndarray]:
 
 def model_point(run_dir: Path, split: str, experiment, teacher: np.ndarray, witness: wt.Witness,
                 paths: dict, mubar: np.ndarray) -> dict:
-    from empirical.train import encode_checkpoint
+    from empirical.training.loop import encode_checkpoint
 
     enc = encode_checkpoint(run_dir / "checkpoint.pt", split, experiment=experiment)  # uses the data only
     mu = enc["codes"]
@@ -142,7 +142,7 @@ def model_point(run_dir: Path, split: str, experiment, teacher: np.ndarray, witn
 def run_frontier(cfg: FrontierConfig, *, make_plots: bool = True) -> dict:
     import dataclasses
 
-    from empirical.train import config_from_dict, prepare
+    from empirical.training.loop import config_from_dict, prepare
 
     claims = Path(cfg.claims_dir) if cfg.claims_dir else Path("results") / cfg.dataset
     out = Path(cfg.out_dir) if cfg.out_dir else Path("results") / cfg.dataset / "frontier"
@@ -186,7 +186,7 @@ def run_frontier(cfg: FrontierConfig, *, make_plots: bool = True) -> dict:
                "models": models, "versions": eio.library_versions()}
     eio.atomic_write_json(out / "summary.json", summary)
     if make_plots:
-        from empirical.plots_dynamics import plot_frontier
+        from empirical.report.dynamics_figures import plot_frontier
         plot_frontier({m: (p.energy, p.margin) for m, p in paths.items()}, models, out / "frontier.png",
                       title=f"{cfg.dataset} ({cfg.split}): margin-energy frontier (T7) and trained models")
     return summary

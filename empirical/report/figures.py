@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers; set before pyplot is imported
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .io import atomic_write_bytes  # noqa: E402
+from empirical.io import atomic_write_bytes  # noqa: E402
 
 __all__ = ["save_figure", "plot_margin_energy_path"]
 

@@ -41,9 +41,9 @@ import torch
 import witness_theory as wt
 from empirical import io as eio
 from empirical.overrides import apply_overrides as _apply_overrides
-from empirical.metrics import active_units, ledger_checks, mutual_information, report_violations
-from empirical.models import DECODERS, VAE, gaussian_kl_terms
-from empirical.witness_head import TorchWitness
+from empirical.training.metrics import active_units, ledger_checks, mutual_information, report_violations
+from empirical.models.vae import DECODERS, VAE, gaussian_kl_terms
+from empirical.models.witness_head import TorchWitness
 
 __all__ = ["METHODS", "TrainConfig", "apply_overrides", "config_from_dict", "Experiment", "prepare",
            "build_model", "loss_terms", "alignment_weight", "train", "evaluate", "encode_split",
@@ -176,8 +176,8 @@ class Experiment:
 
 def prepare(config: TrainConfig) -> Experiment:
     """Load the data set and its teacher, build the witness: everything a run needs but the model."""
-    from empirical.data import load_dataset
-    from empirical.teacher import teacher_for
+    from empirical.data.loaders import load_dataset
+    from empirical.data.teacher import teacher_for
 
     config = _validate(config)
     device = resolve_device(config.device)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from empirical import io as eio
-from empirical.escape import _csv, _markdown
+from empirical.experiments.escape import _csv, _markdown
 
 __all__ = ["RescueConfig", "PHASES", "run_rescue_seed", "run_rescue", "phase_outcomes"]
 
@@ -56,7 +56,7 @@ class RescueConfig:
 
 def _phase_config(cfg: RescueConfig, seed: int, phase: str):
     from empirical.configs import config_for
-    from empirical.train import apply_overrides
+    from empirical.training.loop import apply_overrides
 
     method, kl, epochs = {"1-prevent": ("rst", cfg.kl_weight, cfg.epochs_prevent),
                           "2-collapse": ("vanilla", cfg.kl_stress, cfg.epochs_collapse),
@@ -77,7 +77,7 @@ def _row(seed, phase, phase_epoch, offset, ev) -> dict:
 
 def run_rescue_seed(cfg: RescueConfig, seed: int, experiment, *, progress: bool = False) -> list[dict]:
     """Train the three phases for one seed; returns one row per evaluation (per epoch)."""
-    from empirical.train import train
+    from empirical.training.loop import train
 
     rows, init, offset = [], None, 0
     for phase in PHASES:
@@ -131,7 +131,7 @@ def phase_outcomes(rows: list[dict], cfg: RescueConfig) -> tuple[dict, list[str]
 
 def run_rescue(cfg: RescueConfig, *, progress: bool = False, make_plots: bool = True) -> dict:
     """All seeds; writes rows (CSV/JSON), the per-seed table (markdown/CSV/JSON) and the plot."""
-    from empirical.train import prepare
+    from empirical.training.loop import prepare
 
     out = Path(cfg.out_dir) if cfg.out_dir else Path("results") / cfg.dataset / "rescue"
     out.mkdir(parents=True, exist_ok=True)
@@ -159,7 +159,7 @@ def run_rescue(cfg: RescueConfig, *, progress: bool = False, make_plots: bool = 
     eio.atomic_write_json(out / "outcomes.json", summary)
     eio.atomic_write_json(out / "epochs.json", all_rows)
     if make_plots:
-        from empirical.plots_dynamics import plot_rescue_margins
+        from empirical.report.dynamics_figures import plot_rescue_margins
         plot_rescue_margins(all_rows, out / "margins.png",
                             title=f"{cfg.dataset}: prevent (rst) / collapse (vanilla, kl_weight {cfg.kl_stress:g}) "
                                   f"/ rescue (rst)")

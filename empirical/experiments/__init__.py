@@ -1,0 +1,1 @@
+"""Experiments the theory predicts: claims, compare, escape, rescue, frontier, certify."""

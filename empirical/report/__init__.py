@@ -1,0 +1,1 @@
+"""Tables (markdown, CSV, JSON), results READMEs and figures: the only writers of reports."""

@@ -1,0 +1,1 @@
+"""The training loop, experiment preparation, evaluation and checkpoints."""
