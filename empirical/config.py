@@ -1,0 +1,337 @@
+"""One config tree for every experiment, and one ``--set`` syntax for every command.
+
+An :class:`ExperimentConfig` embeds the configs of the data set, the teacher search, the witness,
+the model, the training method and the training loop (minGPT's ``get_default_config()`` is the
+model: small dataclasses with visible, commented defaults)::
+
+    data      DataConfig       which data set, where its files are, a row limit
+    teacher   TeacherSettings  the PCA-GMM search grid (empirical.data.teacher.TeacherConfig)
+                               plus the search seed, the cache and an optional teacher file
+    witness   WitnessConfig    the witness scale beta
+    model     ModelConfig      latent size, widths, decoder
+    method    <Method>.Config  the chosen method's own settings (empirical.methods)
+    train     TrainConfig      epochs, batch, optimiser, KL weight, seed, device, evaluation
+
+:func:`resolve` builds the tree of a data set and a method: the defaults above, then the data
+set's registry entry (``empirical.data.registry``), then its quick settings, then the user's
+overrides. Overrides are dotted ``section.key=value`` strings, identical in every command::
+
+    --set train.epochs=5 method.alpha=2 teacher.pca_dims=8 witness.scale=4
+
+A key that does not exist fails with the list of valid keys. The value is parsed by the field's
+annotation: int, float, bool, str, ``X | None`` and tuples written as comma lists (``256,128``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from empirical.data.teacher import TeacherConfig
+
+__all__ = ["DataConfig", "TeacherSettings", "WitnessConfig", "ModelConfig", "TrainConfig", "ExperimentConfig",
+           "SECTIONS", "resolve", "apply_overrides", "apply_section_overrides", "config_to_dict",
+           "config_from_dict", "valid_keys", "parse_value", "search_config"]
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"            # a registry name (see `python -m empirical datasets`) or a .npy/.npz path
+    root: str | None = None         # directory searched first for on-disk data sets
+    limit: int | None = None        # keep at most this many train and test rows (smoke runs)
+
+
+@dataclass(frozen=True)
+class TeacherSettings(TeacherConfig):
+    """The teacher search grid (inherited fields, see TeacherConfig) and how the search is run.
+
+    ``witness_scale`` and ``latent_dim`` of the search are always taken from ``witness.scale``
+    and ``model.latent_dim`` (setting them here is an error)."""
+    seed: int = 0                          # search seed: subsample, PCA and GMM initialisations
+    cache: str | None = "runs/teachers"    # teacher cache directory (None: search every time)
+
+
+@dataclass
+class WitnessConfig:
+    scale: float = 4.0              # beta of the theory: S(mu) = softmax(beta A^T mu)
+
+
+@dataclass
+class ModelConfig:
+    latent_dim: int = 16                            # d; the teacher has K <= d + 1 outcomes
+    hidden: tuple[int, ...] = (256, 128)            # MLP widths (conv nets: hidden[0] is the fc width)
+    conv_channels: tuple[int, ...] = (32, 64, 128)  # used for (3, 32, 32) inputs only
+    decoder: str = "bernoulli"                      # bernoulli | gaussian | gaussian-learned
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 40                # ELBO epochs (a method's extra phases, e.g. prefit, come on top)
+    batch_size: int = 128
+    lr: float = 2e-3                # Adam learning rate
+    kl_weight: float = 1.0          # weight of KL(q(z|x) || N(0, I)) in every method's ELBO (beta-VAE's beta)
+    seed: int = 0
+    device: str = "auto"            # auto (cuda if available) | cpu | cuda
+    cpu_threads: int = 1            # torch CPU threads during training; 0 = leave torch's setting.
+                                    # 1 because these small nets step ~20x slower with 2 threads
+                                    # on a shared 2-core machine (measured: 3.8 ms vs 68 ms)
+    eval_every: int = 1             # epochs between evaluations (the last is always evaluated)
+    eval_split: str = "test"        # train | test
+    mi_batch_size: int = 128        # He et al. (2019) minibatch MI estimator batch size
+    mi_full_max_epoch: int = 5000   # per-epoch evals compute the O(N^2) full-data MI only up to this many rows
+
+
+@dataclass
+class ExperimentConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherSettings = field(default_factory=TeacherSettings)
+    witness: WitnessConfig = field(default_factory=WitnessConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: Any = None              # the chosen method's Config instance (set by resolve)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    method_name: str = "vanilla"    # registry name of the method (empirical.methods)
+    out_dir: str | None = None      # run directory (None: runs/train/<data>/<method>-kl<w>-seed<s>)
+
+    def replace(self, **sections) -> "ExperimentConfig":
+        """A copy with whole sections or ``section__key`` values changed, e.g.
+        ``cfg.replace(train__seed=3, method_name="rst")`` (a new method name re-derives ``method``)."""
+        return _replace(self, sections)
+
+
+SECTIONS = ("data", "teacher", "witness", "model", "method", "train")
+_TOP_LEVEL = ("out_dir",)
+_DERIVED_TEACHER_KEYS = ("witness_scale", "latent_dim")
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing one value by the field's annotation
+# ---------------------------------------------------------------------------------------
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def _annotation(f: dataclasses.Field) -> str:
+    t = f.type
+    return (t if isinstance(t, str) else getattr(t, "__name__", str(t))).replace(" ", "")
+
+
+def _scalar(base: str, text: str):
+    if base == "int":
+        return int(text)
+    if base == "float":
+        return float(text)
+    if base == "bool":
+        if text.lower() not in _TRUE + _FALSE:
+            raise ValueError(text)
+        return text.lower() in _TRUE
+    return text
+
+
+def parse_value(f: dataclasses.Field, text: str, key: str | None = None):
+    """Parse ``text`` as a value of the dataclass field ``f`` (by its annotation)."""
+    annotation = _annotation(f)
+    text = text.strip()
+    optional = "|None" in annotation
+    base = annotation.replace("|None", "")
+    if optional and text.lower() in ("none", "null", ""):
+        return None
+    try:
+        if base.startswith("tuple["):
+            item = base[len("tuple["):].split(",")[0].rstrip("]")
+            parts = [s.strip() for s in text.strip("()").split(",") if s.strip()]
+            return tuple(_scalar(item, s) for s in parts)
+        return _scalar(base, text)
+    except ValueError:
+        raise ValueError(f"--set {key or f.name}={text!r}: expected {annotation}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# The tree: keys, overrides, dict round trip
+# ---------------------------------------------------------------------------------------
+
+def _fields(obj) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else {}
+
+
+def valid_keys(config: ExperimentConfig) -> list[str]:
+    """Every dotted key ``--set`` accepts for this config (its method's keys included)."""
+    keys = list(_TOP_LEVEL)
+    for section in SECTIONS:
+        keys += [f"{section}.{k}" for k in _fields(getattr(config, section))
+                 if not (section == "teacher" and k in _DERIVED_TEACHER_KEYS)]
+    return keys
+
+
+def _split_key(item: str) -> tuple[str, str]:
+    if "=" not in item:
+        raise ValueError(f"--set expects SECTION.KEY=VALUE (e.g. train.epochs=5), got {item!r}")
+    key, value = item.split("=", 1)
+    return key.strip().replace("-", "_"), value
+
+
+def apply_overrides(config: ExperimentConfig, overrides: Sequence[str] | Mapping[str, Any] | None, *,
+                    strict: bool = True) -> ExperimentConfig:
+    """A copy of ``config`` with dotted overrides applied (strings ``"train.epochs=5"`` or a
+    mapping of dotted keys to already-typed values). ``strict=False`` skips ``method.*`` keys the
+    chosen method does not have (a data set's defaults name keys of several methods)."""
+    items = list(overrides.items()) if isinstance(overrides, Mapping) else [(None, s) for s in overrides or ()]
+    changes: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for key, value in items:
+        if key is None:
+            key, value = _split_key(value)
+            typed = False
+        else:
+            typed = True
+        section, _, name = key.partition(".")
+        if not name and section in _TOP_LEVEL:
+            top[section] = value if typed else (None if value.strip().lower() in ("", "none") else value.strip())
+            continue
+        node = getattr(config, section, None) if section in SECTIONS else None
+        fields = _fields(node)
+        if section == "teacher" and name in _DERIVED_TEACHER_KEYS:
+            raise ValueError(f"--set {key}: the teacher search takes it from "
+                             f"{'witness.scale' if name == 'witness_scale' else 'model.latent_dim'}; set that instead")
+        if name not in fields:
+            if not strict and section == "method":
+                continue
+            raise ValueError(f"--set {key}: unknown key; valid keys: {', '.join(valid_keys(config))}")
+        changes.setdefault(section, {})[name] = value if typed else parse_value(fields[name], value, key)
+    new = dataclasses.replace(config, **top)
+    for section, values in changes.items():
+        new = dataclasses.replace(new, **{section: dataclasses.replace(getattr(new, section), **values)})
+    return validate(new)
+
+
+def apply_section_overrides(obj, overrides: Sequence[str], section: str):
+    """Overrides ``section.key=value`` of an experiment's own config dataclass (e.g. ``claims.``)."""
+    fields = _fields(obj)
+    changes = {}
+    for item in overrides:
+        key, value = _split_key(item)
+        name = key.partition(".")[2]
+        if name not in fields:
+            raise ValueError(f"--set {key}: unknown key; valid {section} keys: "
+                             f"{', '.join(f'{section}.{k}' for k in fields)}")
+        changes[name] = parse_value(fields[name], value, key)
+    return dataclasses.replace(obj, **changes)
+
+
+def _replace(config: ExperimentConfig, sections: dict) -> ExperimentConfig:
+    from empirical.methods import get_method
+
+    whole = {k: v for k, v in sections.items() if "__" not in k}
+    new = dataclasses.replace(config, **whole)
+    if "method_name" in whole and "method" not in whole and type(new.method) is not get_method(new.method_name).Config:
+        new = dataclasses.replace(new, method=_carry_method_keys(config.method, get_method(new.method_name).Config()))
+    for k, v in sections.items():
+        if "__" in k:
+            section, name = k.split("__", 1)
+            new = dataclasses.replace(new, **{section: dataclasses.replace(getattr(new, section), **{name: v})})
+    return validate(new)
+
+
+def _carry_method_keys(old, new):
+    """Keys two method configs share keep their value when the method changes (alpha, ...)."""
+    if old is None:
+        return new
+    shared = {k: getattr(old, k) for k in _fields(new) if k in _fields(old)}
+    return dataclasses.replace(new, **shared)
+
+
+def search_config(config: ExperimentConfig) -> TeacherConfig:
+    """The plain TeacherConfig the search runs with (witness scale and latent size filled in)."""
+    values = {f.name: getattr(config.teacher, f.name) for f in dataclasses.fields(TeacherConfig)}
+    values.update(witness_scale=float(config.witness.scale), latent_dim=int(config.model.latent_dim))
+    return TeacherConfig(**values)
+
+
+def config_to_dict(config: ExperimentConfig) -> dict:
+    """JSON-ready nested dict (the resolved config every run writes)."""
+    out: dict[str, Any] = {"method_name": config.method_name}
+    for section in SECTIONS:
+        out[section] = dataclasses.asdict(getattr(config, section))
+    out["out_dir"] = config.out_dir
+    return out
+
+
+def config_from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
+    """Rebuild an ExperimentConfig from :func:`config_to_dict` output (lists back to tuples)."""
+    from empirical.methods import get_method
+
+    unknown = set(d) - set(SECTIONS) - {"method_name", "out_dir"}
+    if unknown:
+        raise ValueError(f"unknown config sections {sorted(unknown)}; valid: method_name, out_dir, {', '.join(SECTIONS)}")
+    method_cls = get_method(d.get("method_name", "vanilla"))
+    proto = ExperimentConfig(method=method_cls.Config(), method_name=method_cls.name)
+    kw: dict[str, Any] = {"method_name": method_cls.name, "out_dir": d.get("out_dir")}
+    for section in SECTIONS:
+        node = getattr(proto, section)
+        values = dict(d.get(section) or {})
+        names = _fields(node)
+        bad = set(values) - set(names)
+        if bad:
+            raise ValueError(f"unknown keys {sorted(bad)} in config section {section!r}; valid: {', '.join(names)}")
+        kw[section] = dataclasses.replace(node, **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    return validate(ExperimentConfig(**kw))
+
+
+def validate(c: ExperimentConfig) -> ExperimentConfig:
+    """Range checks that name the key and the fix (ValueError)."""
+    from empirical.methods import get_method
+    from empirical.models.vae import DECODERS
+
+    method_cls = get_method(c.method_name)
+    if not isinstance(c.method, method_cls.Config):
+        raise ValueError(f"method config is {type(c.method).__name__}, but method {c.method_name!r} takes "
+                         f"{method_cls.Config.__name__}; build configs with empirical.config.resolve")
+    t, m = c.train, c.model
+    if m.decoder not in DECODERS:
+        raise ValueError(f"model.decoder must be one of {', '.join(DECODERS)}, got {m.decoder!r}")
+    if t.device not in ("auto", "cpu", "cuda") and not str(t.device).startswith("cuda:"):
+        raise ValueError(f"train.device must be auto, cpu or cuda, got {t.device!r}")
+    if t.eval_split not in ("train", "test"):
+        raise ValueError(f"train.eval_split must be 'train' or 'test', got {t.eval_split!r}")
+    for name in ("epochs", "batch_size", "eval_every", "mi_batch_size", "mi_full_max_epoch"):
+        if getattr(t, name) < 1:
+            raise ValueError(f"train.{name} must be >= 1, got {getattr(t, name)}")
+    if m.latent_dim < 1:
+        raise ValueError(f"model.latent_dim must be >= 1, got {m.latent_dim}")
+    if t.cpu_threads < 0:
+        raise ValueError(f"train.cpu_threads must be >= 0, got {t.cpu_threads}")
+    if not t.lr > 0 or not c.witness.scale > 0:
+        raise ValueError(f"train.lr and witness.scale must be > 0, got {t.lr}, {c.witness.scale}")
+    if t.kl_weight < 0:
+        raise ValueError(f"train.kl_weight must be >= 0, got {t.kl_weight}")
+    if not m.hidden:
+        raise ValueError("model.hidden must name at least one layer width, e.g. model.hidden=256,128")
+    if c.data.limit is not None and c.data.limit < 1:
+        raise ValueError(f"data.limit must be >= 1 or none, got {c.data.limit}")
+    method_cls.validate(c.method)
+    return c
+
+
+def resolve(dataset: str = "digits", method: str = "vanilla", *, quick: bool = False,
+            overrides: Sequence[str] | Mapping[str, Any] | None = None) -> ExperimentConfig:
+    """The resolved config of ``dataset`` trained with ``method``: defaults, then the data set's
+    registry entry, then its quick settings (``quick``), then ``overrides``."""
+    from empirical.data.registry import dataset_entry
+    from empirical.methods import get_method
+
+    method_cls = get_method(method)
+    entry = dataset_entry(dataset)
+    base = ExperimentConfig(data=DataConfig(name=entry.name if entry.registered else str(dataset)),
+                            teacher=TeacherSettings(**dataclasses.asdict(entry.teacher_grid)),
+                            method=method_cls.Config(), method_name=method_cls.name)
+    base = apply_overrides(base, entry.defaults, strict=False)
+    if quick:
+        base = apply_overrides(base, entry.quick, strict=False)
+    return apply_overrides(base, overrides)
+
+
+def dumps(config: ExperimentConfig) -> str:
+    """The resolved config as indented JSON (what `python -m empirical config` prints)."""
+    from empirical.io import to_jsonable
+
+    return json.dumps(to_jsonable(config_to_dict(config)), indent=2)

@@ -1,0 +1,37 @@
+"""The method registry: name -> Method class. ``@register`` adds a class (a plug-in can live in
+any module, a test file included); ``get_method`` looks one up with a clear error."""
+from __future__ import annotations
+
+from empirical.methods.base import Method
+
+__all__ = ["METHODS", "register", "get_method", "method_names"]
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: add ``cls`` under ``cls.name`` (a second class with the same name replaces
+    the first, so a test can redefine its toy method)."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a non-empty class attribute `name`")
+    METHODS[cls.name] = cls
+    return cls
+
+
+def get_method(name: str) -> type[Method]:
+    _load_builtin()
+    try:
+        return METHODS[str(name)]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)} "
+                         "(python -m empirical methods lists them)") from None
+
+
+def method_names() -> tuple[str, ...]:
+    _load_builtin()
+    return tuple(METHODS)
+
+
+def _load_builtin() -> None:
+    import empirical.methods.remedies  # noqa: F401  (registers kl-anneal, free-bits, aggressive)
+    import empirical.methods.witness  # noqa: F401  (registers vanilla, rst, rst-prefit, rst-alpha-prefit)

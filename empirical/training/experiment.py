@@ -1,0 +1,91 @@
+"""Preparing an experiment: the data set, its teacher and the witness (everything but the model)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+import witness_theory as wt
+from empirical.config import ExperimentConfig, search_config, validate
+from empirical.models.vae import VAE
+from empirical.models.witness_head import TorchWitness
+
+__all__ = ["Experiment", "prepare", "build_model", "resolve_device", "check_experiment"]
+
+
+@dataclass
+class Experiment:
+    config: ExperimentConfig
+    dataset: object                 # empirical.data.Dataset
+    teacher_result: object          # empirical.data.teacher.TeacherResult
+    witness: wt.Witness
+    head: TorchWitness
+    x_train: torch.Tensor           # (N_train, D) float32 on device
+    x_test: torch.Tensor
+    T_train: torch.Tensor           # (N_train, K) float32 on device (float64 kept in teacher_result)
+    T_test: torch.Tensor
+    exact_codes_train: torch.Tensor  # (N_train, d) mu*(T_i), the prefit target
+    teacher_information_train: float  # I_T on the training set (float64)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def teacher_np(self, split: str) -> np.ndarray:
+        return np.asarray(self.teacher_result.T_train if split == "train" else self.teacher_result.T_test,
+                          dtype=np.float64)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("train.device=cuda requested but torch.cuda.is_available() is False; use --device cpu")
+    return torch.device(device)
+
+
+def prepare(config: ExperimentConfig) -> Experiment:
+    """Load the data set and its teacher, build the witness."""
+    from empirical.data.loaders import load_dataset
+    from empirical.data.teacher import teacher_for
+
+    config = validate(config)
+    device = resolve_device(config.train.device)
+    ds = load_dataset(config.data.name, config.data.root, limit=config.data.limit)
+    tr = teacher_for(ds, witness_scale=config.witness.scale, latent_dim=config.model.latent_dim,
+                     seed=config.teacher.seed, cache_dir=config.teacher.cache, config=search_config(config),
+                     progress=False)
+    witness = wt.Witness(tr.K, d=config.model.latent_dim, scale=config.witness.scale)
+    T_train = np.asarray(tr.T_train, dtype=np.float64)
+
+    def as_t(a) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)
+
+    return Experiment(
+        config=config, dataset=ds, teacher_result=tr, witness=witness,
+        head=TorchWitness(witness).to(device),
+        x_train=as_t(ds.x_train), x_test=as_t(ds.x_test),
+        T_train=as_t(T_train), T_test=as_t(tr.T_test),
+        exact_codes_train=as_t(wt.exact_embedding(T_train, witness)),
+        teacher_information_train=wt.teacher_information(T_train),
+        device=device,
+    )
+
+
+#: What an Experiment fixes: a config that differs here needs prepare() again.
+_PREPARED_KEYS = ("data", "teacher", "witness.scale", "model.latent_dim")
+
+
+def check_experiment(config: ExperimentConfig, exp: Experiment) -> None:
+    for key in _PREPARED_KEYS:
+        section, _, name = key.partition(".")
+        a, b = getattr(config, section), getattr(exp.config, section)
+        if name:
+            a, b = getattr(a, name), getattr(b, name)
+        if a != b:
+            raise ValueError(f"experiment was prepared with {key}={b!r} but the config has {key}={a!r}; "
+                             "call prepare(config) again")
+
+
+def build_model(config: ExperimentConfig, input_shape) -> VAE:
+    m = config.model
+    return VAE(tuple(input_shape), m.latent_dim, hidden=tuple(m.hidden), decoder=m.decoder,
+               conv_channels=tuple(m.conv_channels))
