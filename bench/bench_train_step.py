@@ -3,7 +3,7 @@
 Same model, same batch, same optimiser, measured in one process with the two methods
 interleaved (vanilla block, rst block, vanilla block, ...) so drifting machine load hits both
 alike; the ratio reported is median(rst block) / median(vanilla block). A step is
-loss_terms + zero_grad + backward + optimizer.step (what the training loop does). Note that
+Method.loss + zero_grad + backward + optimizer.step (what the training loop does). Note that
 ``vanilla`` also evaluates L_TS on the detached mean (the witness measures every run), so the
 ratio isolates the gradient through the witness. Aim: <= 1.05.
 
@@ -13,7 +13,6 @@ ratio isolates the gradient through the witness. Aim: <= 1.05.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 import tempfile
@@ -22,12 +21,11 @@ import time
 import torch
 
 
-def step_time(model, optimizer, x, T, codes, head, config, inner: int) -> float:
-    from empirical.training.loop import loss_terms
-
+def step_time(model, method, batch, run, inner: int) -> float:
     t0 = time.perf_counter()
+    optimizer = run.optimizer
     for _ in range(inner):
-        losses = loss_terms(model, x, T, head, config, epoch=config.prefit_epochs + 1, target_codes=codes)
+        losses = method.loss(model, batch, method.extra_epochs() + 1, run)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         optimizer.step()
@@ -45,26 +43,31 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from empirical.configs import config_for
-    from empirical.training.loop import build_model, prepare
+    from empirical.config import resolve
+    from empirical.methods import Batch, Run
+    from empirical.training.experiment import build_model, prepare
+    from empirical.training.loop import make_method
 
-    base = config_for(args.dataset, device="cpu", limit=args.limit)
+    overrides = {"train.device": "cpu", "data.limit": args.limit}
+    base = resolve(args.dataset, "vanilla", overrides=overrides)
     exp = prepare(base)
     torch.manual_seed(0)
     model = build_model(base, exp.dataset.image_shape)
-    optimizer = torch.optim.Adam(model.parameters(), lr=base.lr)
-    idx = torch.arange(min(base.batch_size, exp.x_train.shape[0]))
-    x, T, codes = exp.x_train[idx], exp.T_train[idx], exp.exact_codes_train[idx]
-    configs = {m: dataclasses.replace(base, method=m) for m in ("vanilla", "rst")}
-    for m in configs:  # warm-up
-        step_time(model, optimizer, x, T, codes, exp.head, configs[m], args.inner)
+    optimizer = torch.optim.Adam(model.parameters(), lr=base.train.lr)
+    idx = torch.arange(min(base.train.batch_size, exp.x_train.shape[0]))
+    batch = Batch(exp.x_train[idx], exp.T_train[idx], exp.exact_codes_train[idx], idx)
+    run = Run(head=exp.head, kl_weight=base.train.kl_weight, teacher_information_train=exp.teacher_information_train,
+              optimizer=optimizer, n_batches=1, sample_batch=lambda: batch, evaluate=dict, device=exp.device)
+    methods = {m: make_method(base.replace(method_name=m)) for m in ("vanilla", "rst")}
+    for m in methods:  # warm-up
+        step_time(model, methods[m], batch, run, args.inner)
     times = {"vanilla": [], "rst": []}
     for _ in range(args.reps):
         for m in ("vanilla", "rst"):
-            times[m].append(step_time(model, optimizer, x, T, codes, exp.head, configs[m], args.inner))
+            times[m].append(step_time(model, methods[m], batch, run, args.inner))
     med = {m: statistics.median(v) for m, v in times.items()}
     ratio = med["rst"] / med["vanilla"]
-    print(f"{args.dataset}: batch {len(idx)}, model hidden {base.hidden}, d {base.latent_dim}, K {exp.witness.K}, "
+    print(f"{args.dataset}: batch {len(idx)}, model hidden {base.model.hidden}, d {base.model.latent_dim}, K {exp.witness.K}, "
           f"{args.threads} thread(s), {args.reps} interleaved blocks of {args.inner} steps")
     print(f"median step: vanilla {med['vanilla'] * 1e3:.3f} ms, rst {med['rst'] * 1e3:.3f} ms, "
           f"ratio rst/vanilla {ratio:.3f} (aim <= 1.05)")

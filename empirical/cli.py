@@ -16,6 +16,8 @@ COMMANDS = {
     "certify": "empirical.commands.certify",
     "train": "empirical.commands.train",
     "claims": "empirical.commands.claims",
+    "config": "empirical.commands.config",
+    "methods": "empirical.commands.methods",
     "escape": "empirical.commands.escape",
     "rescue": "empirical.commands.rescue",
     "frontier": "empirical.commands.frontier",

@@ -13,29 +13,23 @@ from pathlib import Path
 
 import numpy as np
 
+from empirical.commands.common import add_common_arguments, experiment_config
+
 HELP = "certify encoder means (or a VAE checkpoint) against the data set's teacher"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default=None,
-                        help="data set of the codes (digits, fashion-mnist, ... or a .npy/.npz path)")
+    add_common_arguments(parser, runs=False)
     parser.add_argument("--codes", default=None, help="encoder means: (N, d) .npy, or .npz with key codes/mu")
     parser.add_argument("--checkpoint", default=None,
                         help="a trained VAE checkpoint (instead of --codes): encoded with empirical.training")
     parser.add_argument("--split", choices=("test", "train"), default="test", help="split of the codes (default test)")
     parser.add_argument("--teacher", default=None, help="teacher .npz (default: the cached default teacher)")
-    parser.add_argument("--witness-scale", type=float, default=4.0, help="witness scale beta (default 4.0)")
-    parser.add_argument("--latent-dim", type=int, default=16,
-                        help="latent dimension the default teacher search assumes, K <= d + 1 (default 16)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the default teacher search (default 0)")
-    parser.add_argument("--root", default=None, help="directory to look for the data set in first")
-    parser.add_argument("--cache-dir", default="runs/teachers", help="teacher cache (default runs/teachers)")
-    parser.add_argument("--out", default=None, help="JSON output path (default next to the codes)")
 
 
 def _encode_checkpoint(path: str, split: str) -> dict:
     try:
-        from empirical.training.loop import encode_checkpoint
+        from empirical.training.evaluation import encode_checkpoint
     except ImportError as exc:
         raise ValueError(f"--checkpoint needs empirical.training.evaluation.encode_checkpoint, which is not available "
                          f"({exc}); export the encoder means to a .npy and pass --codes instead") from None
@@ -50,12 +44,12 @@ def _encode_checkpoint(path: str, split: str) -> dict:
 
 
 def _teacher_rows(args, n_codes: int) -> tuple[np.ndarray, str]:
+    from empirical.config import search_config
     from empirical.data.loaders import load_dataset
     from empirical.data.teacher import FittedTeacher, teacher_for
 
-    if args.dataset is None:
-        raise ValueError("--dataset is required with --codes (it fixes the split the codes belong to)")
-    ds = load_dataset(args.dataset, args.root)  # the default split, as the VAE training uses
+    config, _ = experiment_config(args)
+    ds = load_dataset(config.data.name, config.data.root)  # the default split, as the VAE training uses
     x = ds.x_train if args.split == "train" else ds.x_test
     if n_codes != x.shape[0]:
         raise ValueError(f"codes have {n_codes} rows but the {args.split} split of {ds.name} has {x.shape[0]}; "
@@ -66,8 +60,9 @@ def _teacher_rows(args, n_codes: int) -> tuple[np.ndarray, str]:
         if stored is not None and stored.shape[0] == x.shape[0]:
             return stored, f"{args.teacher} (stored {args.split} responsibilities)"
         return teacher.responsibilities(x), f"{args.teacher} (recomputed on {args.split})"
-    res = teacher_for(ds, witness_scale=args.witness_scale, latent_dim=args.latent_dim, seed=args.seed,
-                      cache_dir=args.cache_dir, progress=True)
+    res = teacher_for(ds, witness_scale=config.witness.scale, latent_dim=config.model.latent_dim,
+                      seed=config.teacher.seed, cache_dir=config.teacher.cache, config=search_config(config),
+                      progress=True)
     return (res.T_train if args.split == "train" else res.T_test), f"default teacher {res.path or '(not cached)'}"
 
 
@@ -90,12 +85,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         codes = load_codes(args.codes)
         T, source = _teacher_rows(args, codes.shape[0])
-        witness_scale = args.witness_scale
+        witness_scale = experiment_config(args)[0].witness.scale
         default_out = Path(args.codes).with_suffix("").as_posix() + ".certificate.json"
     K = T.shape[1]
     if codes.shape[1] < K - 1:
         raise ValueError(f"codes have latent dimension d = {codes.shape[1]} < K-1 = {K - 1} of the teacher; "
-                         "the witness needs d >= K-1 (use --latent-dim to search a teacher with fewer outcomes)")
+                         "the witness needs d >= K-1 (use --set model.latent_dim=D to search a teacher with fewer outcomes)")
     result = certify_codes(T, codes, witness_scale, frame=frame, log_var=log_var)
     result.update(source=source, split=args.split, dataset=args.dataset, versions=library_versions())
     out = Path(args.out) if args.out else Path(default_out)

@@ -11,47 +11,39 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from empirical.overrides import apply_overrides
+from empirical.commands.common import add_common_arguments, experiment_config
 
 HELP = "search PCA-GMM teachers for a data set and save the chosen one with a report"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True,
-                        help="digits, fashion-mnist, mnist, cifar10, cifar100, or a .npy/.npz path")
-    parser.add_argument("--root", default=None, help="directory to look for the data set in first")
-    parser.add_argument("--out", default=None, help="output directory (default runs/teacher/<dataset>/)")
-    parser.add_argument("--seed", type=int, default=0, help="search seed: subsample, PCA, GMM seeds (default 0)")
-    parser.add_argument("--witness-scale", type=float, default=4.0, help="witness scale beta (default 4.0)")
-    parser.add_argument("--latent-dim", type=int, default=16, help="latent dimension d; K <= d + 1 (default 16)")
-    parser.add_argument("--limit", type=int, default=None, help="use at most this many train and test rows (smoke runs)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a TeacherConfig field, e.g. --set n_components=8,10 --set floor=0.02")
+    add_common_arguments(parser, runs=False)
     parser.add_argument("--checks", action="store_true",
                         help="also run the real-data theorem checks and controls, and plot the margin-energy path")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from empirical.experiments.certify import CONTROL_FLAGS, real_data_checks
     from empirical.data.loaders import load_dataset
     from empirical.io import atomic_write_json, atomic_write_text
-    from empirical.data.teacher import default_config, report_markdown, teacher_for, _safe_name
+    from empirical.config import search_config
+    from empirical.data.teacher import report_markdown, teacher_for, _safe_name
 
-    ds = load_dataset(args.dataset, args.root, limit=args.limit)  # default split; --seed seeds the search only
-    config = apply_overrides(default_config(ds.name), args.overrides)
+    tree, _ = experiment_config(args)
+    ds = load_dataset(tree.data.name, tree.data.root, limit=tree.data.limit)  # default split
+    config = search_config(tree)
     out = Path(args.out) if args.out else Path("runs") / "teacher" / _safe_name(ds.name)
     print(f"teacher search on {ds!r}")
-    res = teacher_for(ds, witness_scale=args.witness_scale, latent_dim=args.latent_dim, seed=args.seed,
-                      cache_dir=None, config=config, progress=not args.no_progress)
+    res = teacher_for(ds, witness_scale=tree.witness.scale, latent_dim=tree.model.latent_dim, seed=tree.teacher.seed,
+                      cache_dir=None, config=config, progress=args.progress)
     teacher = res.teacher
     meta = teacher.metadata
     chosen = meta["chosen"]
     teacher_path = teacher.save(out / "teacher.npz")
     report_json = atomic_write_json(out / "report.json", {k: v for k, v in meta.items()})
     report_md = atomic_write_text(out / "report.md", report_markdown(
-        res.report, title=f"Teacher candidates: {ds.name} (seed {args.seed})",
-        witness_scale=args.witness_scale, energy_budget=config.energy_budget))
+        res.report, title=f"Teacher candidates: {ds.name} (seed {tree.teacher.seed})",
+        witness_scale=tree.witness.scale, energy_budget=config.energy_budget))
     budget = "within" if meta["within_budget"] else "NOT within (lowest-energy fallback)"
     print(f"chosen: K={chosen['K']} pca_dim={chosen['pca_dim']} cov={chosen['covariance_type']} "
           f"seed={chosen['seed']}  I_T={chosen['I_T']:.4f}  H(Tbar)={chosen['H_Tbar']:.4f}  "
@@ -61,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
           f"(fitted on {meta['n_fit_rows']} of {ds.x_train.shape[0]} training rows)")
     print(f"wrote {teacher_path}\nwrote {report_json}\nwrote {report_md}")
     if args.checks:
-        checks = real_data_checks(res, args.witness_scale, out, latent_dim=args.latent_dim, name=ds.name)
+        checks = real_data_checks(res, tree.witness.scale, out, latent_dim=tree.model.latent_dim, name=ds.name)
         for c in checks["checks"]:
             print(f"  {c['id']}: {'holds' if c['holds'] else 'VIOLATED'} "
                   f"(worst residual {c['residual']:.3g} <= tolerance {c['tolerance']:.3g}: {c['worst_relation']})")

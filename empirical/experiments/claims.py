@@ -12,41 +12,37 @@
   evaluation; a violation is a failed claim too.
 
 All metrics are on the test split. A claim that fails is reported as failing, with the numbers;
-``strict`` turns that into a non-zero exit in the command. Outputs (in ``out_dir``):
+``--strict`` turns that into a non-zero exit in the command. Outputs (in ``out_dir``):
 ``certificate_table.md`` / ``.csv``, ``runs.jsonl`` (one line per run), ``summary.json`` and
 ``margin_by_method.png`` / ``margin_vs_kl_weight.png``.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from empirical import io as eio
-from empirical.configs import config_for
-from empirical.training.loop import METHODS, apply_overrides, prepare, train
+from empirical.config import ExperimentConfig
+from empirical.experiments.grid import Trial, method_order, run_trials, trial_name
+from empirical.report import figures
+from empirical.report.tables import summary_table
+from empirical.training.experiment import prepare
 
-__all__ = ["ClaimsConfig", "run_claims", "evaluate_claims", "certificate_table", "format_claims", "TABLE_COLUMNS"]
+__all__ = ["ClaimsConfig", "run_claims", "evaluate_claims", "certificate_table", "format_claims", "TABLE_COLUMNS",
+           "claims_trials"]
 
 
 @dataclass
 class ClaimsConfig:
-    dataset: str = "digits"
-    seeds: int = 5
-    methods: tuple[str, ...] = METHODS
-    kl_stress: tuple[float, ...] = (2.0, 4.0, 8.0)
+    methods: tuple[str, ...] = ("vanilla", "rst", "rst-prefit", "rst-alpha-prefit")  # trained at train.kl_weight
+    kl_stress: tuple[float, ...] = (2.0, 4.0, 8.0)       # C3: KL weights of the stress runs
     stress_methods: tuple[str, ...] = ("vanilla", "rst-alpha-prefit")
     rec_tolerance: float = 0.05          # C2: rec(method) <= (1 + tol) rec(vanilla), means over seeds
-    quick: bool = False                  # reduced epochs / rows (configs.QUICK) for CI
-    device: str = "auto"
-    out_dir: str | None = None           # None -> results/<dataset> (quick: results/tmp/<dataset>-quick)
-    runs_dir: str | None = None          # None -> runs/claims/<dataset>[-quick]
-    fresh: bool = False                  # ignore existing run checkpoints (default: resume/reuse them)
-    train_overrides: tuple[str, ...] = field(default_factory=tuple)
 
 
 # (column, metric key, format)
@@ -55,61 +51,42 @@ TABLE_COLUMNS = [("I_T", "I_T", ".4f"), ("L_TS", "L_TS", ".4f"), ("G_T", "G_T", 
                  ("MI (batch)", "mi_minibatch", ".3f"), ("MI (full)", "mi_full", ".3f")]
 
 
-def _run_dirs(cfg: ClaimsConfig) -> tuple[Path, Path]:
-    tag = cfg.dataset + ("-quick" if cfg.quick else "")
-    out = Path(cfg.out_dir) if cfg.out_dir else (Path("results/tmp") / tag if cfg.quick else Path("results") / cfg.dataset)
-    runs = Path(cfg.runs_dir) if cfg.runs_dir else Path("runs/claims") / tag
-    return out, runs
+def claims_trials(base: ExperimentConfig, cfg: ClaimsConfig, seeds: Sequence[int], runs: Path) -> list[Trial]:
+    """Every (method, kl_weight, seed) of the claims, each a full config with its run directory."""
+    plan = [(m, base.train.kl_weight, s) for m in cfg.methods for s in seeds]
+    plan += [(m, float(k), s) for k in cfg.kl_stress for m in cfg.stress_methods for s in seeds]
+    return [Trial(f"{m} kl {k:g}", base.replace(method_name=m, train__kl_weight=k, train__seed=s,
+                                                 out_dir=str(runs / trial_name(m, k, s))))
+            for m, k, s in plan]
 
 
-def _plan(cfg: ClaimsConfig) -> list[tuple[str, float, int]]:
-    plan = [(m, 1.0, s) for m in cfg.methods for s in range(cfg.seeds)]
-    plan += [(m, float(k), s) for k in cfg.kl_stress for m in cfg.stress_methods for s in range(cfg.seeds)]
-    return plan
-
-
-def run_claims(cfg: ClaimsConfig, *, progress: bool = True, log=print) -> dict:
+def run_claims(base: ExperimentConfig, cfg: ClaimsConfig, *, seeds: Sequence[int], out_dir: str | Path,
+               runs_dir: str | Path, fresh: bool = False, progress: bool = True, log=print) -> dict:
     """Train every (method, kl_weight, seed), write the table, plots and summary; return the summary."""
-    if cfg.seeds < 1:
-        raise ValueError(f"seeds must be >= 1, got {cfg.seeds}")
-    unknown = (set(cfg.methods) | set(cfg.stress_methods)) - set(METHODS)
-    if unknown:
-        raise ValueError(f"unknown methods {sorted(unknown)}; valid: {', '.join(METHODS)}")
+    if not seeds:
+        raise ValueError("seeds must name at least one seed, e.g. --seeds 5")
     t_start = time.perf_counter()
-    out, runs = _run_dirs(cfg)
-    base = apply_overrides(config_for(cfg.dataset, quick=cfg.quick, device=cfg.device), list(cfg.train_overrides))
+    out, runs = Path(out_dir), Path(runs_dir)
     experiment = prepare(base)
-    log(f"claims on {cfg.dataset}: K = {experiment.witness.K}, d = {base.latent_dim}, "
-        f"witness_scale = {base.witness_scale}, {len(_plan(cfg))} runs -> {out}")
+    trials = claims_trials(base, cfg, seeds, runs)
+    log(f"claims on {base.data.name}: K = {experiment.witness.K}, d = {base.model.latent_dim}, "
+        f"witness scale = {base.witness.scale}, {len(trials)} runs -> {out}")
     (out / "runs.jsonl").unlink(missing_ok=True)
-    records = []
-    for method, kl_weight, seed in _plan(cfg):
-        config = dataclasses.replace(base, method=method, kl_weight=kl_weight, seed=seed,
-                                     out_dir=str(runs / f"{method}-kl{kl_weight:g}-seed{seed}"))
-        t0 = time.perf_counter()
-        result = train(config, experiment=experiment, resume=not cfg.fresh, progress=progress)
-        final = {k: v for k, v in result.final.items() if k != "bound_violations"}
-        rec = {"method": method, "kl_weight": kl_weight, "seed": seed, "seconds": time.perf_counter() - t0,
-               "run_dir": str(result.out_dir), "n_violations": len(result.bound_violations),
-               "bound_violations": result.bound_violations, **final}
-        records.append(rec)
-        eio.append_jsonl(out / "runs.jsonl", rec)
-        log(f"  {method:17s} kl_weight={kl_weight:g} seed={seed}: G_T = {rec['G_T']:+.4f} "
-            f"({'certified' if rec['certified'] else 'not certified'}), rec = {rec['rec']:.3f}, "
-            f"AU = {rec['active_units']}, {rec['seconds']:.1f}s")
-    claims = evaluate_claims(records, cfg)
+    records = run_trials(trials, experiment=experiment, fresh=fresh, progress=progress, log=log,
+                         on_record=lambda r: eio.append_jsonl(out / "runs.jsonl", r))
+    claims = evaluate_claims(records, cfg, base.train.kl_weight)
     table_md, table_csv = certificate_table(records)
     eio.atomic_write_text(out / "certificate_table.md", table_md)
     eio.atomic_write_text(out / "certificate_table.csv", table_csv)
-    summary = {"dataset": cfg.dataset, "claims": claims,
+    summary = {"dataset": base.data.name, "claims": claims,
                "all_hold": all(c["holds"] for c in claims.values()),
-               "wall_seconds": time.perf_counter() - t_start, "n_runs": len(records),
-               "teacher_K": experiment.witness.K, "claims_config": cfg, "train_config": base,
+               "wall_seconds": time.perf_counter() - t_start, "n_runs": len(records), "seeds": list(seeds),
+               "teacher_K": experiment.witness.K, "claims_config": cfg, "config": base,
                "bound_violations": [dict(v, method=r["method"], kl_weight=r["kl_weight"], seed=r["seed"])
                                     for r in records for v in r["bound_violations"]],
                "versions": eio.library_versions()}
     try:
-        summary["plots"] = [str(p) for p in _plots(records, out)]
+        summary["plots"] = [str(p) for p in _plots(records, out, base.train.kl_weight)]
     except Exception as exc:  # a plotting failure must not hide the numbers; recorded, not dropped
         summary["plots_error"] = repr(exc)
     eio.atomic_write_json(out / "summary.json", summary)
@@ -120,22 +97,22 @@ def _group(records, method, kl_weight):
     return [r for r in records if r["method"] == method and r["kl_weight"] == kl_weight]
 
 
-def evaluate_claims(records: list[dict], cfg: ClaimsConfig) -> dict:
+def evaluate_claims(records: list[dict], cfg: ClaimsConfig, kl_weight: float = 1.0) -> dict:
     """C1, C2, C3 and the bounds, each {holds, statement, evidence}."""
     def margins(rs):
         return [round(r["G_T"], 4) for r in rs]
 
     out = {}
-    van = _group(records, "vanilla", 1.0)
+    van = _group(records, "vanilla", kl_weight)
     if van:
         out["C1"] = {"statement": f"vanilla is not certified in {len(van)}/{len(van)} seeds",
                      "holds": all(not r["certified"] for r in van),
                      "evidence": {"G_T": margins(van), "certified": sum(r["certified"] for r in van)}}
-    if van and any(_group(records, m, 1.0) for m in ("rst", "rst-prefit")):
+    if van and any(_group(records, m, kl_weight) for m in ("rst", "rst-prefit")):
         rec_v = float(np.mean([r["rec"] for r in van]))
         parts, holds = {}, True
         for m in ("rst", "rst-prefit"):
-            rs = _group(records, m, 1.0)
+            rs = _group(records, m, kl_weight)
             if not rs:
                 continue
             rec_m = float(np.mean([r["rec"] for r in rs]))
@@ -168,88 +145,26 @@ def evaluate_claims(records: list[dict], cfg: ClaimsConfig) -> dict:
 
 def certificate_table(records: list[dict]) -> tuple[str, str]:
     """Markdown and CSV tables: one row per (method, kl_weight), mean and sample sd over seeds."""
-    keys = sorted({(r["kl_weight"], r["method"]) for r in records},
-                  key=lambda k: (k[0], METHODS.index(k[1]) if k[1] in METHODS else 99))
-    head = ["method", "kl_weight", "certified"] + [c for c, _, _ in TABLE_COLUMNS]
-    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    csv = [",".join(["method", "kl_weight", "n_seeds", "n_certified"]
-                    + [f"{c}_{s}" for c, _, _ in TABLE_COLUMNS for s in ("mean", "sd", "min", "max")])]
-    for kl, m in keys:
-        rs = _group(records, m, kl)
-        cells, row = [m, f"{kl:g}", f"{sum(r['certified'] for r in rs)}/{len(rs)}"], [m, f"{kl:g}", str(len(rs)),
-                                                                                     str(sum(r["certified"] for r in rs))]
-        for _, key, fmt in TABLE_COLUMNS:
-            v = np.array([float(r[key]) for r in rs])
-            sd = float(v.std(ddof=1)) if len(v) > 1 else 0.0
-            cells.append(f"{v.mean():{fmt}} ± {sd:{fmt}}")
-            row += [f"{v.mean():.6g}", f"{sd:.6g}", f"{v.min():.6g}", f"{v.max():.6g}"]
-        md.append("| " + " | ".join(cells) + " |")
-        csv.append(",".join(row))
-    n_seeds = max((len(_group(records, m, k)) for k, m in keys), default=0)
+    md, csv, _ = summary_table(records, ("method", "kl_weight"), TABLE_COLUMNS,
+                               order=lambda k: (k[1], method_order(k[0])))
+    n_seeds = max((len(_group(records, r["method"], r["kl_weight"])) for r in records), default=0)
     mi_b = records[0].get("mi_batch_size") if records else None
     note = (f"\nTest split, mean ± sample sd over {n_seeds} seeds. Rec: -log p(x|z) per image (nats, one z "
             f"sample); KL: KL(q(z|x)||N(0,I)) per image; E||mu||^2: mean squared norm of the encoder mean "
             f"(twice the energy); AU: active units (Var_x mu_u >= 0.01); MI: He et al. (2019) estimator "
             f"with minibatch {mi_b} and over the full split. Certified: G_T > float error bound.\n")
-    return "\n".join(md) + "\n" + note, "\n".join(csv) + "\n"
+    return md + note, csv
 
 
-def _plots(records: list[dict], out: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    methods = [m for m in METHODS if _group(records, m, 1.0)]
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for i, m in enumerate(methods):
-        rs = _group(records, m, 1.0)
-        g = [r["G_T"] for r in rs]
-        ax.scatter(i + np.linspace(-0.15, 0.15, len(g)), g, color=["C3" if v <= 0 else "C2" for v in g], zorder=3)
-        ax.hlines(np.mean(g), i - 0.25, i + 0.25, color="k")
-    if records:
-        ax.axhline(records[0]["I_T"], ls="--", color="C0", label="I_T (upper bound, T2)")
-        ax.set_ylim(top=records[0]["I_T"] + 0.15 * abs(records[0]["I_T"]) + 0.05)
-    ax.axhline(0, color="gray", lw=0.8, label="G_T = 0 (certified above)")
-    ax.set_xticks(range(len(methods)), methods)
-    ax.set_ylabel("certificate margin G_T (nats, test)")
-    ax.set_title("Margin per method and seed (kl_weight = 1)")
-    ax.legend(fontsize=8, loc="center right")
-    fig.tight_layout()
-    paths.append(out / "margin_by_method.png")
-    eio.atomic_write_bytes(paths[-1], _png(fig))
-    plt.close(fig)
-
-    kls = sorted({r["kl_weight"] for r in records})
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for j, m in enumerate(("vanilla", "rst-alpha-prefit")):
-        xs, means = [], []
-        for k in kls:
-            rs = _group(records, m, k)
-            if rs:
-                g = [r["G_T"] for r in rs]
-                ax.scatter([k * (1 + 0.04 * (2 * j - 1))] * len(g), g, color=f"C{j}", alpha=0.5, s=14)
-                xs.append(k)
-                means.append(np.mean(g))
-        ax.plot(xs, means, "-o", color=f"C{j}", label=m)
-    ax.axhline(0, color="gray", lw=0.8)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("kl_weight")
-    ax.set_ylabel("G_T (nats, test)")
-    ax.set_title("Margin under KL stress")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(out / "margin_vs_kl_weight.png")
-    eio.atomic_write_bytes(paths[-1], _png(fig))
-    plt.close(fig)
-    return paths
-
-
-def _png(fig) -> bytes:
-    import io
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
+def _plots(records: list[dict], out: Path, kl_weight: float) -> list[Path]:
+    at_base = [dict(r, group=r["method"]) for r in records if r["kl_weight"] == kl_weight]
+    methods = sorted({r["method"] for r in at_base}, key=method_order)
+    info = records[0]["I_T"] if records else None
+    return [figures.plot_margin_by_group(at_base, methods, str, out / "margin_by_method.png",
+                                         title=f"Margin per method and seed (kl_weight = {kl_weight:g})",
+                                         teacher_information=info),
+            figures.plot_margin_vs_kl_weight(records, ["vanilla", "rst-alpha-prefit"], out / "margin_vs_kl_weight.png",
+                                             title="Margin under KL stress")]
 
 
 def format_claims(summary: dict) -> str:

@@ -24,7 +24,7 @@ Three experiments, all on the training split (the data the gradients are compute
    (``witness_theory.escape_step``) gives G_T >= R = sum_i w_i ||T_i - Tbar||^2 > 0
    (asserted through the ledger's ``T6.check`` on the real teacher).
 
-3. **Escape trajectories**: ``empirical.train.train`` (method ``rst``: alignment on) started
+3. **Escape trajectories**: ``empirical.training.loop.train`` (method ``rst``: alignment on) started
    from the collapsed initialisation (``init_from``); a ``step_callback`` records the margin,
    L_TS and escape force of the whole training split (``witness_theory.certify`` on float64
    encoder means) and the parameter-space gradient norms every ``record_every`` steps. The
@@ -43,10 +43,9 @@ mean of squared norms, so its relative tolerance is twice ``GRAD_RTOL``.
 """
 from __future__ import annotations
 
-import dataclasses
 import io as _io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +54,7 @@ import torch
 import witness_theory as wt
 from witness_theory import theorems
 from empirical import io as eio
+from empirical.report.tables import csv_table, markdown_table
 
 __all__ = ["EscapeConfig", "GRAD_RTOL", "collapse_model", "save_collapsed_init", "collapse_checks",
            "escape_step_check", "escape_trajectory", "run_escape", "EscapeFailure"]
@@ -68,37 +68,16 @@ class EscapeFailure(AssertionError):
 
 @dataclass
 class EscapeConfig:
-    """The escape experiment; the network, optimiser and teacher settings are the data set's
-    training configuration (``empirical.configs.config_for``), changed by ``train_overrides``."""
-    dataset: str = "digits"
-    seeds: int = 5
+    """The escape experiment's own settings (``--set escape.KEY=VALUE``); the network, optimiser,
+    teacher, KL weight and alignment weight are the config tree's (method ``rst``)."""
     epochs: int = 3                  # training epochs of each trajectory (digits: 12 steps/epoch)
     record_every: int = 2            # optimizer steps between trajectory records
-    kl_weight: float = 1.0
-    alpha: float = 1.0               # alignment weight of the rst run
-    limit: int | None = None         # rows of train and test kept (None: all)
-    device: str = "cpu"
-    runs_dir: str | None = None      # checkpoints; None -> runs/escape/<dataset>
-    out_dir: str | None = None       # small results; None -> results/<dataset>/escape
-    train_overrides: tuple[str, ...] = field(default_factory=tuple)  # extra TrainConfig key=value
 
 
-def _train_config(cfg: EscapeConfig, seed: int, out_dir: Path, epochs: int | None = None):
-    from empirical.configs import config_for
-    from empirical.training.loop import apply_overrides
-
-    base = config_for(cfg.dataset, method="rst", kl_weight=cfg.kl_weight, alpha=cfg.alpha,
-                      epochs=epochs or cfg.epochs, seed=seed, device=cfg.device, limit=cfg.limit,
-                      eval_every=10 ** 6, out_dir=str(out_dir))  # evaluated once, at the end
-    return apply_overrides(base, list(cfg.train_overrides))
-
-
-def _runs_dir(cfg: EscapeConfig) -> Path:
-    return Path(cfg.runs_dir) if cfg.runs_dir else Path("runs/escape") / cfg.dataset
-
-
-def _results_dir(cfg: EscapeConfig) -> Path:
-    return Path(cfg.out_dir) if cfg.out_dir else Path("results") / cfg.dataset / "escape"
+def _train_config(base, cfg: EscapeConfig, seed: int, out_dir: Path):
+    """The rst run of a trajectory: evaluated once, at the end."""
+    return base.replace(method_name="rst", train__epochs=cfg.epochs, train__seed=seed, train__eval_every=10 ** 6,
+                        out_dir=str(out_dir))
 
 
 # ---------------------------------------------------------------------------------------
@@ -122,13 +101,14 @@ def save_collapsed_init(config, experiment, path) -> Path:
     """Write a checkpoint (``{"model": state_dict, "config": ...}``) of a VAE built exactly as
     ``train(config)`` builds it (same seed) and collapsed at the best constant code; pass it to
     ``train(..., init_from=path)``."""
-    from empirical.training.loop import build_model
+    from empirical.config import config_to_dict
+    from empirical.training.experiment import build_model
 
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.train.seed)
     model = build_model(config, experiment.dataset.image_shape)
     collapse_model(model, wt.best_constant_code(experiment.teacher_np("train"), experiment.witness))
     buf = _io.BytesIO()
-    torch.save({"model": model.state_dict(), "config": dataclasses.asdict(config),
+    torch.save({"model": model.state_dict(), "config": config_to_dict(config),
                 "note": "collapsed initialisation: mean_layer.weight = 0, bias = best constant code"}, buf)
     return eio.atomic_write_bytes(path, buf.getvalue())
 
@@ -303,12 +283,13 @@ def _grad_norm(params) -> float:
     return math.sqrt(total)
 
 
-def escape_trajectory(cfg: EscapeConfig, seed: int, experiment, *, progress: bool = False) -> dict:
+def escape_trajectory(base, cfg: EscapeConfig, seed: int, experiment, runs: Path, *, progress: bool = False) -> dict:
     """Train (rst) from the collapsed initialisation and record the escape every few steps."""
-    from empirical.training.loop import encode_split, train
+    from empirical.training.evaluation import encode_split
+    from empirical.training.loop import train
 
-    run_dir = _runs_dir(cfg) / f"seed{seed}"
-    config = _train_config(cfg, seed, run_dir)
+    run_dir = Path(runs) / f"seed{seed}"
+    config = _train_config(base, cfg, seed, run_dir)
     init_path = save_collapsed_init(config, experiment, run_dir / "collapsed_init.pt")
     T = experiment.teacher_np("train")
     witness = experiment.witness
@@ -344,8 +325,8 @@ def escape_trajectory(cfg: EscapeConfig, seed: int, experiment, *, progress: boo
     result = train(config, experiment=experiment, init_from=init_path, resume=False,
                    step_callback=callback, progress=progress)
     steps_done = records[-1]["step"] if records else 0
-    n_batches = math.ceil(experiment.x_train.shape[0] / config.batch_size)
-    record(n_batches * config.epochs, result.model)                  # the state after the last step
+    n_batches = math.ceil(experiment.x_train.shape[0] / config.train.batch_size)
+    record(n_batches * config.train.epochs, result.model)                  # the state after the last step
     first = records[0]
     band = collapsed_start["zero_band"]
     # escaped: certified by certify AND above the ledger's float64 zero band of the start
@@ -359,29 +340,29 @@ def escape_trajectory(cfg: EscapeConfig, seed: int, experiment, *, progress: boo
             "test_margin_final": result.final["G_T"]}
 
 
-def run_escape(cfg: EscapeConfig, *, progress: bool = False, make_plots: bool = True) -> dict:
-    """All three escape experiments for ``cfg.dataset``; writes results to the results dir."""
-    from empirical.training.loop import prepare
+def run_escape(base, cfg: EscapeConfig, *, seeds, out_dir, runs_dir, progress: bool = False,
+               make_plots: bool = True) -> dict:
+    """All three escape experiments; writes results to ``out_dir``, checkpoints to ``runs_dir``."""
+    from empirical.training.experiment import build_model, prepare
 
-    out = _results_dir(cfg)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    config0 = _train_config(cfg, 0, _runs_dir(cfg) / "seed0")
+    config0 = _train_config(base, cfg, 0, Path(runs_dir) / "seed0")
     experiment = prepare(config0)
     T = experiment.teacher_np("train")
 
     # 1. gradient checks at the collapsed point, one model per seed (features differ by seed)
-    from empirical.training.loop import build_model
     collapse = []
-    for seed in range(cfg.seeds):
+    for seed in seeds:
         torch.manual_seed(seed)
-        model = build_model(dataclasses.replace(config0, seed=seed), experiment.dataset.image_shape)
+        model = build_model(config0.replace(train__seed=seed), experiment.dataset.image_shape)
         model.to(experiment.device)
         collapse_model(model, wt.best_constant_code(T, experiment.witness))
         collapse.append({"seed": seed, **collapse_checks(model, experiment)})
     # 2. the explicit escape step on the real teacher
     step = escape_step_check(T, experiment.witness)
     # 3. trajectories
-    trajectories = [escape_trajectory(cfg, seed, experiment, progress=progress) for seed in range(cfg.seeds)]
+    trajectories = [escape_trajectory(base, cfg, seed, experiment, runs_dir, progress=progress) for seed in seeds]
     # Claim: from the collapsed start (constant codes, T2: margin <= 0 up to the ledger's float64
     # zero band) the margin rises to certified, above that band.
     failures = [f"seed {t['seed']}: margin {t['initial_margin']:.4g} -> {t['final_margin']:.4g}; start "
@@ -397,16 +378,16 @@ def run_escape(cfg: EscapeConfig, *, progress: bool = False, make_plots: bool = 
     rows = [r for t in trajectories for r in t["records"]]
     columns = ["seed", "step", "margin", "L_TS", "I_T", "certified", "escape_force", "t8_bound", "code_spread",
                "grad_norm", "grad_norm_mean_layer_weight", "batch_total", "batch_align", "batch_rec", "batch_kl"]
-    eio.atomic_write_text(out / "trajectories.csv", _csv(rows, columns))
+    eio.atomic_write_text(out / "trajectories.csv", csv_table(rows, columns))
     per_seed = [{k: t[k] for k in ("seed", "initial_margin", "initial_certified", "initial_collapsed",
                                    "initial_t2_holds", "zero_band", "first_certified_step",
                                    "final_margin", "final_certified", "steps", "test_margin_final")}
                 for t in trajectories]
-    table = _markdown(per_seed, ["seed", "initial_margin", "initial_certified", "first_certified_step", "final_margin",
+    table = markdown_table(per_seed, ["seed", "initial_margin", "initial_certified", "first_certified_step", "final_margin",
                                  "final_certified", "test_margin_final"])
     eio.atomic_write_text(out / "trajectories.md", table)
     summary = {"config": cfg, "train_config": config0, "teacher": getattr(experiment.teacher_result, "path", None),
-               "dataset": cfg.dataset, "n_train": int(T.shape[0]), "K": int(T.shape[1]),
+               "dataset": base.data.name, "seeds": list(seeds), "n_train": int(T.shape[0]), "K": int(T.shape[1]),
                "I_T_train": wt.teacher_information(T),
                "collapse_checks": collapse, "escape_step": step, "trajectories": per_seed,
                "all_escaped": not failures, "failures": failures,
@@ -418,45 +399,11 @@ def run_escape(cfg: EscapeConfig, *, progress: bool = False, make_plots: bool = 
                "versions": eio.library_versions()}
     eio.atomic_write_json(out / "summary.json", summary)
     if make_plots:
-        from empirical.report.dynamics_figures import plot_escape_trajectories
+        from empirical.report.figures import plot_escape_trajectories
         plot_escape_trajectories(rows, out / "trajectories.png",
-                                 title=f"{cfg.dataset}: escape from the best constant code (rst, "
-                                       f"kl_weight {cfg.kl_weight:g})")
+                                 title=f"{base.data.name}: escape from the best constant code (rst, "
+                                       f"kl_weight {base.train.kl_weight:g})")
     if failures:
         raise EscapeFailure("escape trajectories did not go from not certified to certified:\n  "
                             + "\n  ".join(failures) + f"\n(results written to {out})")
     return summary
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return "" if v is None else str(v)
-
-
-def _csv(rows: list[dict], columns: list[str]) -> str:
-    lines = [",".join(columns)]
-    for r in rows:
-        lines.append(",".join(_fmt(r.get(c)) for c in columns))
-    return "\n".join(lines) + "\n"
-
-
-def _markdown(rows: list[dict], columns: list[str]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_results_readme(out_dir, title: str, command_name: str, body: str) -> Path:
-    """README.md of a results directory: what it holds and the exact command that produced it
-    (``sys.argv`` when run as ``python -m empirical <command_name> ...``)."""
-    import shlex
-    import sys
-
-    if sys.argv[1:2] == [command_name]:
-        command = "python -m empirical " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    else:
-        command = f"(empirical.cli.main called from Python; {command_name} config in the JSON files)"
-    text = f"# {title}\n\nProduced by (from the repository root):\n\n    {command}\n\n{body.rstrip()}\n"
-    return eio.atomic_write_text(Path(out_dir) / "README.md", text)

@@ -9,7 +9,7 @@ For the teacher of the evaluation split we compute both T7 paths with
 
 Both G(s) are nondecreasing (T7) and the energies grow as s^2, so each path is a monotone
 curve energy_path(G). Every trained model (encoder means re-encoded from its checkpoint with
-``empirical.train.encode_checkpoint``, certified with ``witness_theory.certify``) is a point
+``empirical.training.evaluation.encode_checkpoint``, certified with ``witness_theory.certify``) is a point
 (its energy, its margin G_T). Its **distance to the frontier** is the extra energy it spends
 beyond the path's energy at the same margin,
 
@@ -34,19 +34,16 @@ import numpy as np
 
 import witness_theory as wt
 from empirical import io as eio
-from empirical.experiments.escape import _csv, _markdown
+from empirical.report.tables import csv_table, markdown_table
 
 __all__ = ["FrontierConfig", "frontier_paths", "frontier_energy", "find_runs", "model_point", "run_frontier"]
 
 
 @dataclass
 class FrontierConfig:
-    dataset: str = "digits"
-    claims_dir: str | None = None     # None -> results/<dataset> (the claims output, runs.jsonl)
+    """The frontier's own settings (``--set frontier.KEY=VALUE``)."""
     split: str = "test"
     n_points: int = 401               # s grid of each path
-    out_dir: str | None = None        # None -> results/<dataset>/frontier
-    device: str = "cpu"
 
 
 def frontier_paths(teacher, witness: wt.Witness, n_points: int = 401) -> dict:
@@ -116,7 +113,7 @@ def run_teacher(run_dir: Path, split: str) -> tuple[str, np.ndarray]:
 
 def model_point(run_dir: Path, split: str, experiment, teacher: np.ndarray, witness: wt.Witness,
                 paths: dict, mubar: np.ndarray) -> dict:
-    from empirical.training.loop import encode_checkpoint
+    from empirical.training.evaluation import encode_checkpoint
 
     enc = encode_checkpoint(run_dir / "checkpoint.pt", split, experiment=experiment)  # uses the data only
     mu = enc["codes"]
@@ -125,12 +122,13 @@ def model_point(run_dir: Path, split: str, experiment, teacher: np.ndarray, witn
     cert = wt.certify(teacher, mu, witness)
     summary = json.loads((run_dir / "summary.json").read_text())
     config = summary.get("config", {})
+    train_cfg = config.get("train", {})
     excess = wt.code_energy(mu - mubar)
     e_scaled = frontier_energy(paths["scaled"], cert.margin)
     e_interp = frontier_energy(paths["interpolate"], cert.margin)
     return {
-        "run": str(run_dir), "method": config.get("method"), "kl_weight": config.get("kl_weight"),
-        "seed": config.get("seed"), "margin": cert.margin, "certified": cert.certified,
+        "run": str(run_dir), "method": config.get("method_name"), "kl_weight": train_cfg.get("kl_weight"),
+        "seed": train_cfg.get("seed"), "margin": cert.margin, "certified": cert.certified,
         "summary_margin": summary.get("final", {}).get("G_T"),
         "energy": cert.code_energy, "subspace_energy": cert.subspace_energy, "excess_energy": excess,
         "frontier_energy_scaled": e_scaled, "distance_scaled": cert.code_energy - e_scaled,
@@ -139,30 +137,30 @@ def model_point(run_dir: Path, split: str, experiment, teacher: np.ndarray, witn
     }
 
 
-def run_frontier(cfg: FrontierConfig, *, make_plots: bool = True) -> dict:
-    import dataclasses
+def run_frontier(dataset: str, cfg: FrontierConfig, *, claims_dir, out_dir, device: str = "cpu",
+                 make_plots: bool = True) -> dict:
+    """The T7 paths of the teacher the runs under ``claims_dir`` were trained against, with each
+    run as a point; results to ``out_dir``."""
+    from empirical.config import config_from_dict
+    from empirical.data.registry import canonical_name
+    from empirical.training.experiment import prepare
 
-    from empirical.training.loop import config_from_dict, prepare
-
-    claims = Path(cfg.claims_dir) if cfg.claims_dir else Path("results") / cfg.dataset
-    out = Path(cfg.out_dir) if cfg.out_dir else Path("results") / cfg.dataset / "frontier"
+    claims, out = Path(claims_dir), Path(out_dir)
     runs = find_runs(claims)
     first = config_from_dict(json.loads((runs[0] / "summary.json").read_text())["config"])
-    if first.dataset != cfg.dataset:
-        raise ValueError(f"--dataset {cfg.dataset} but the runs under {claims} are on {first.dataset}")
+    if (canonical_name(first.data.name) or first.data.name) != (canonical_name(dataset) or dataset):
+        raise ValueError(f"--dataset {dataset} but the runs under {claims} are on {first.data.name}")
     teacher_path, T = run_teacher(runs[0], cfg.split)
-    witness = wt.Witness(T.shape[1], first.latent_dim, scale=first.witness_scale)
-    experiment = prepare(dataclasses.replace(first, device=cfg.device))  # the data set, for encoding
+    witness = wt.Witness(T.shape[1], first.model.latent_dim, scale=first.witness.scale)
+    experiment = prepare(first.replace(train__device=device))  # the data set, for encoding
     paths = frontier_paths(T, witness, cfg.n_points)
     mubar = wt.best_constant_code(T, witness)
     models = []
     for run in runs:
-        rc = json.loads((run / "summary.json").read_text())["config"]
-        if (rc.get("witness_scale"), rc.get("latent_dim"), rc.get("dataset"), rc.get("limit")) != \
-                (first.witness_scale, first.latent_dim, first.dataset, first.limit):
-            raise ValueError(f"{run} has witness_scale/latent_dim/dataset/limit {rc.get('witness_scale')}/"
-                             f"{rc.get('latent_dim')}/{rc.get('dataset')}/{rc.get('limit')}, unlike {runs[0]}; "
-                             "one frontier needs one witness and data set")
+        rc = config_from_dict(json.loads((run / "summary.json").read_text())["config"])
+        if (rc.witness, rc.model.latent_dim, rc.data) != (first.witness, first.model.latent_dim, first.data):
+            raise ValueError(f"{run} has witness {rc.witness}, latent_dim {rc.model.latent_dim}, data {rc.data}, "
+                             f"unlike {runs[0]}; one frontier needs one witness and data set")
         path_i, _ = run_teacher(run, cfg.split)
         if path_i != teacher_path:
             raise ValueError(f"{run} was trained against teacher {path_i} but {runs[0]} against {teacher_path}; "
@@ -171,14 +169,14 @@ def run_frontier(cfg: FrontierConfig, *, make_plots: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     path_rows = [{"mode": mode, "s": float(s), "margin": float(g), "energy": float(e)}
                  for mode, p in paths.items() for s, g, e in zip(p.s, p.margin, p.energy)]
-    eio.atomic_write_text(out / "paths.csv", _csv(path_rows, ["mode", "s", "margin", "energy"]))
+    eio.atomic_write_text(out / "paths.csv", csv_table(path_rows, ["mode", "s", "margin", "energy"]))
     cols = ["method", "kl_weight", "seed", "margin", "certified", "energy", "frontier_energy_scaled",
             "distance_scaled", "subspace_energy", "distance_scaled_subspace", "excess_energy",
             "frontier_energy_interpolate", "distance_interpolate"]
-    eio.atomic_write_text(out / "models.csv", _csv(models, cols + ["run"]))
-    eio.atomic_write_text(out / "models.md", _markdown(models, cols))
+    eio.atomic_write_text(out / "models.csv", csv_table(models, cols + ["run"]))
+    eio.atomic_write_text(out / "models.md", markdown_table(models, cols))
     steps = {mode: float(np.diff(p.energy).max()) for mode, p in paths.items()}
-    summary = {"config": cfg, "claims_dir": str(claims), "teacher": teacher_path, "split": cfg.split,
+    summary = {"config": cfg, "dataset": dataset, "claims_dir": str(claims), "teacher": teacher_path, "split": cfg.split,
                "n": int(T.shape[0]), "K": int(T.shape[1]),
                "I_T": paths["scaled"].teacher_information,
                "exact_code_energy": wt.exact_code_energy(T, witness),
@@ -186,7 +184,7 @@ def run_frontier(cfg: FrontierConfig, *, make_plots: bool = True) -> dict:
                "models": models, "versions": eio.library_versions()}
     eio.atomic_write_json(out / "summary.json", summary)
     if make_plots:
-        from empirical.report.dynamics_figures import plot_frontier
+        from empirical.report.figures import plot_frontier
         plot_frontier({m: (p.energy, p.margin) for m, p in paths.items()}, models, out / "frontier.png",
-                      title=f"{cfg.dataset} ({cfg.split}): margin-energy frontier (T7) and trained models")
+                      title=f"{first.data.name} ({cfg.split}): margin-energy frontier (T7) and trained models")
     return summary

@@ -1,6 +1,6 @@
 """Prevention, collapse and rescue: the certificate through three training phases.
 
-Protocol (ours; every phase is ``empirical.train.train``, chained with ``init_from``, which
+Protocol (ours; every phase is ``empirical.training.loop.train``, chained with ``init_from``, which
 starts a new run from a checkpoint's weights with a fresh optimizer):
 
 1. **Prevent**: ``rst`` (alignment on, ``kl_weight`` = 1) for ``epochs_prevent`` epochs. Claim:
@@ -22,11 +22,11 @@ summary, exit status 1 from the command); assertions are never loosened to make 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from empirical import io as eio
-from empirical.experiments.escape import _csv, _markdown
+from empirical.report.tables import csv_table, markdown_table
 
 __all__ = ["RescueConfig", "PHASES", "run_rescue_seed", "run_rescue", "phase_outcomes"]
 
@@ -35,10 +35,8 @@ PHASES = ("1-prevent", "2-collapse", "3-rescue")
 
 @dataclass
 class RescueConfig:
-    """The three-phase protocol; the network, optimiser and teacher settings are the data set's
-    training configuration (``empirical.configs.config_for``), changed by ``train_overrides``."""
-    dataset: str = "digits"
-    seeds: int = 5
+    """The three-phase protocol's own settings (``--set rescue.KEY=VALUE``); the network,
+    optimiser and teacher settings are the config tree's."""
     epochs_prevent: int = 15
     epochs_collapse: int = 25
     epochs_rescue: int = 15
@@ -46,26 +44,15 @@ class RescueConfig:
     kl_stress: float = 8.0            # phase 2 (vanilla)
     alpha: float = 1.0                # alignment weight of phases 1 and 3
     collapse_tol_fraction: float = 0.01  # constant-student regime: L_TS >= I_T - fraction * I_T
-    limit: int | None = None
-    device: str = "cpu"
-    fresh: bool = False               # retrain every phase (default: resume/reuse finished runs)
-    runs_dir: str | None = None       # None -> runs/rescue/<dataset>
-    out_dir: str | None = None        # None -> results/<dataset>/rescue
-    train_overrides: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _phase_config(cfg: RescueConfig, seed: int, phase: str):
-    from empirical.configs import config_for
-    from empirical.training.loop import apply_overrides
-
+def _phase_config(base, cfg: RescueConfig, seed: int, phase: str, runs: Path):
     method, kl, epochs = {"1-prevent": ("rst", cfg.kl_weight, cfg.epochs_prevent),
                           "2-collapse": ("vanilla", cfg.kl_stress, cfg.epochs_collapse),
                           "3-rescue": ("rst", cfg.kl_weight, cfg.epochs_rescue)}[phase]
-    runs = Path(cfg.runs_dir) if cfg.runs_dir else Path("runs/rescue") / cfg.dataset
-    base = config_for(cfg.dataset, method=method, kl_weight=kl, alpha=cfg.alpha, epochs=epochs, seed=seed,
-                      device=cfg.device, limit=cfg.limit, eval_every=1, eval_split="test",
-                      out_dir=str(runs / f"seed{seed}" / phase))
-    return apply_overrides(base, list(cfg.train_overrides))
+    config = base.replace(method_name=method, train__kl_weight=kl, train__epochs=epochs, train__seed=seed,
+                          train__eval_every=1, train__eval_split="test", out_dir=str(Path(runs) / f"seed{seed}" / phase))
+    return config.replace(method__alpha=cfg.alpha) if hasattr(config.method, "alpha") else config
 
 
 def _row(seed, phase, phase_epoch, offset, ev) -> dict:
@@ -75,19 +62,20 @@ def _row(seed, phase, phase_epoch, offset, ev) -> dict:
             "t8_bound": ev["size_bound"], "energy": ev["energy"]}
 
 
-def run_rescue_seed(cfg: RescueConfig, seed: int, experiment, *, progress: bool = False) -> list[dict]:
+def run_rescue_seed(base, cfg: RescueConfig, seed: int, experiment, runs: Path, *, fresh: bool = False,
+                    progress: bool = False) -> list[dict]:
     """Train the three phases for one seed; returns one row per evaluation (per epoch)."""
     from empirical.training.loop import train
 
     rows, init, offset = [], None, 0
     for phase in PHASES:
-        config = _phase_config(cfg, seed, phase)
-        result = train(config, experiment=experiment, init_from=init, resume=not cfg.fresh, progress=progress)
+        config = _phase_config(base, cfg, seed, phase, runs)
+        result = train(config, experiment=experiment, init_from=init, resume=not fresh, progress=progress)
         for h in result.history:
             if "eval" in h:
                 rows.append(_row(seed, phase, h["epoch"], offset, h["eval"]))
         init = result.out_dir / "checkpoint.pt"
-        offset += config.epochs
+        offset += config.train.epochs
     return rows
 
 
@@ -129,38 +117,39 @@ def phase_outcomes(rows: list[dict], cfg: RescueConfig) -> tuple[dict, list[str]
     return out, failures
 
 
-def run_rescue(cfg: RescueConfig, *, progress: bool = False, make_plots: bool = True) -> dict:
+def run_rescue(base, cfg: RescueConfig, *, seeds, out_dir, runs_dir, fresh: bool = False, progress: bool = False,
+               make_plots: bool = True) -> dict:
     """All seeds; writes rows (CSV/JSON), the per-seed table (markdown/CSV/JSON) and the plot."""
-    from empirical.training.loop import prepare
+    from empirical.training.experiment import prepare
 
-    out = Path(cfg.out_dir) if cfg.out_dir else Path("results") / cfg.dataset / "rescue"
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    experiment = prepare(_phase_config(cfg, 0, "1-prevent"))
+    experiment = prepare(_phase_config(base, cfg, 0, "1-prevent", runs_dir))
     all_rows, outcomes, failures = [], [], []
-    for seed in range(cfg.seeds):
-        rows = run_rescue_seed(cfg, seed, experiment, progress=progress)
+    for seed in seeds:
+        rows = run_rescue_seed(base, cfg, seed, experiment, runs_dir, fresh=fresh, progress=progress)
         all_rows += rows
         o, f = phase_outcomes(rows, cfg)
         outcomes.append(o)
         failures += f
     row_cols = ["seed", "phase", "phase_epoch", "global_epoch", "G_T", "L_TS", "I_T", "certified", "active_units",
                 "kl", "rec", "t8_bound", "energy"]
-    eio.atomic_write_text(out / "epochs.csv", _csv(all_rows, row_cols))
+    eio.atomic_write_text(out / "epochs.csv", csv_table(all_rows, row_cols))
     cols = ["seed", "p1_min_margin", "p1_all_certified", "p1_active_units", "p2_epochs_to_uncertified",
             "p2_epochs_to_constant_regime", "p2_final_margin", "p2_final_LTS_minus_IT", "p2_active_units",
             "p3_epochs_to_certified", "p3_final_margin", "p3_final_certified", "p3_active_units"]
-    eio.atomic_write_text(out / "outcomes.md", _markdown(outcomes, cols))
-    eio.atomic_write_text(out / "outcomes.csv", _csv(outcomes, cols))
-    summary = {"config": cfg, "phase_configs": {ph: _phase_config(cfg, 0, ph) for ph in PHASES},
-               "teacher": getattr(experiment.teacher_result, "path", None),
-               "dataset": cfg.dataset, "protocol": __doc__, "outcomes": outcomes,
+    eio.atomic_write_text(out / "outcomes.md", markdown_table(outcomes, cols))
+    eio.atomic_write_text(out / "outcomes.csv", csv_table(outcomes, cols))
+    summary = {"config": cfg, "phase_configs": {ph: _phase_config(base, cfg, 0, ph, runs_dir) for ph in PHASES},
+               "teacher": getattr(experiment.teacher_result, "path", None), "seeds": list(seeds),
+               "dataset": base.data.name, "protocol": __doc__, "outcomes": outcomes,
                "all_phases_as_claimed": not failures, "failures": failures,
                "versions": eio.library_versions()}
     eio.atomic_write_json(out / "outcomes.json", summary)
     eio.atomic_write_json(out / "epochs.json", all_rows)
     if make_plots:
-        from empirical.report.dynamics_figures import plot_rescue_margins
+        from empirical.report.figures import plot_rescue_margins
         plot_rescue_margins(all_rows, out / "margins.png",
-                            title=f"{cfg.dataset}: prevent (rst) / collapse (vanilla, kl_weight {cfg.kl_stress:g}) "
+                            title=f"{base.data.name}: prevent (rst) / collapse (vanilla, kl_weight {cfg.kl_stress:g}) "
                                   f"/ rescue (rst)")
     return summary

@@ -1,0 +1,110 @@
+"""The argument block every experiment command shares, and how it becomes a config tree.
+
+Every command takes the same ``--dataset``, ``--root``, ``--device``, ``--set`` (dotted keys of
+the config tree, ``empirical.config``), ``--quick``, ``--out``, ``--runs``, ``--fresh`` and
+``--progress``; grid commands add ``--seeds``, single-run commands ``--method``. An experiment
+with its own settings (``claims``, ``escape``, ...) takes them as ``--set <command>.key=value``;
+any other key goes to the config tree, where an unknown key is an error listing the valid ones.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from empirical.config import ExperimentConfig, apply_section_overrides, resolve
+
+__all__ = ["add_common_arguments", "experiment_config", "parse_seeds", "output_dirs", "dataset_tag",
+           "seeds_or_default"]
+
+
+def parse_seeds(text: str | int) -> tuple[int, ...]:
+    """``--seeds``: ``5`` (seeds 0..4), ``100-104`` (a range, inclusive) or ``3,7,11`` (a list);
+    ranges and single seeds combine: ``0-2,9``."""
+    s = str(text).strip()
+    if re.fullmatch(r"\d+", s):
+        n = int(s)
+        if n < 1:
+            raise ValueError(f"--seeds {s}: a count must be >= 1 (e.g. --seeds 5 for seeds 0..4)")
+        return tuple(range(n))
+    seeds: list[int] = []
+    for part in s.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)-(\d+)", part)
+        if m and int(m[1]) <= int(m[2]):
+            seeds += range(int(m[1]), int(m[2]) + 1)
+        elif re.fullmatch(r"\d+", part):
+            seeds.append(int(part))
+        else:
+            raise ValueError(f"--seeds {s!r}: expected a count (5), a range (100-104) or a list (3,7,11)")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds {s!r}: a seed is listed twice")
+    return tuple(seeds)
+
+
+def add_common_arguments(p: argparse.ArgumentParser, *, seeds: int | None = None, method: bool = False,
+                         device: str | None = None, section: str | None = None, runs: bool = True) -> None:
+    """The shared block. ``seeds``: the default count for a grid command (None: no --seeds);
+    ``method``: add --method; ``device``: the command's default device (None: the config's);
+    ``section``: the command's own settings, set as ``--set <section>.key=value``."""
+    p.add_argument("--dataset", default="digits", help="data set name or a .npy/.npz path (default: digits)")
+    p.add_argument("--root", default=None, help="directory searched first for on-disk data sets (data.root)")
+    if method:
+        from empirical.methods import method_names
+        p.add_argument("--method", default="vanilla", choices=method_names(), metavar="METHOD",
+                       help="training method (python -m empirical methods lists them; default: vanilla)")
+    if seeds is not None:
+        p.add_argument("--seeds", default=None, type=parse_seeds,
+                       help=f"seeds: a count (5 = 0..4), a range (100-104) or a list (3,7,11) (default: {seeds})")
+    p.add_argument("--device", default=device, help=f"auto | cpu | cuda (default: {device or 'the config, auto'})")
+    own = f"; the {section} settings as {section}.KEY=VALUE" if section else ""
+    p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help=f"dotted config keys, e.g. --set train.epochs=5 method.alpha=2 teacher.pca_dims=8{own}")
+    p.add_argument("--quick", action="store_true", help="reduced CI run (the data set's quick settings)")
+    p.add_argument("--out", default=None, help="results directory")
+    if runs:
+        p.add_argument("--runs", default=None, help="run directory for checkpoints")
+        p.add_argument("--fresh", action="store_true", help="retrain runs that already have a checkpoint")
+    p.add_argument("--progress", action="store_true", help="show per-run progress bars")
+
+
+def experiment_config(args, *, method: str | None = None, section: str | None = None,
+                      section_config: Any = None) -> tuple[ExperimentConfig, Any]:
+    """(the resolved config tree, the command's own config with its ``section.`` overrides)."""
+    own = [o for o in args.overrides if section and o.strip().startswith(section + ".")]
+    tree = [o for o in args.overrides if o not in own]
+    dataset_keys = {"data.root": args.root} if args.root else {}
+    base = resolve(args.dataset, method or getattr(args, "method", None) or "vanilla", quick=args.quick,
+                   overrides=[*(f"{k}={v}" for k, v in dataset_keys.items()),
+                              *([f"train.device={args.device}"] if args.device else []), *tree])
+    if section_config is not None:
+        section_config = apply_section_overrides(section_config, own, section)
+    return base, section_config
+
+
+def dataset_tag(dataset: str) -> str:
+    """A run-directory name for a data set: its registry name, or a path's file stem."""
+    from empirical.data.teacher import _safe_name
+    return _safe_name(dataset)
+
+
+def output_dirs(args, command: str, *, results_sub: str | None = None) -> tuple[Path, Path]:
+    """(results directory, runs directory) of a command: ``--out``/``--runs`` or the defaults
+    ``results/<data>[/<sub>]`` and ``runs/<command>/<data>``; ``--quick`` writes under
+    ``results/tmp/`` and ``runs/quick/`` so recorded results are never overwritten by CI runs."""
+    tag = dataset_tag(args.dataset)
+    if args.quick:
+        out = Path("results/tmp") / f"{tag}-quick" / (results_sub or "")
+        runs = Path("runs/quick") / command / tag
+    else:
+        out = Path("results") / tag / (results_sub or "")
+        runs = Path("runs") / command / tag
+    return (Path(args.out) if args.out else out), (Path(getattr(args, "runs", None) or runs))
+
+
+def seeds_or_default(args, default: int, quick_default: int | None = None) -> tuple[int, ...]:
+    if getattr(args, "seeds", None) is not None:
+        return args.seeds
+    return tuple(range(quick_default if args.quick and quick_default is not None else default))
+

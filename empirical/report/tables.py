@@ -1,0 +1,104 @@
+"""Tables (markdown, CSV, JSON) and results READMEs: the one place reports are written.
+
+Experiments hand over rows (dicts) and get text back; nothing here computes a metric.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from empirical import io as eio
+
+__all__ = ["fmt", "csv_table", "markdown_table", "write_results_readme", "write_tables", "summary_table",
+           "mean_sd"]
+
+
+def fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "" if v is None else str(v)
+
+
+def csv_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    lines = [",".join(columns)]
+    for r in rows:
+        lines.append(",".join(fmt(r.get(c)) for c in columns))
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        lines.append("| " + " | ".join(fmt(r.get(c)) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(out_dir, stem: str, rows: Sequence[dict], columns: Sequence[str]) -> list[Path]:
+    """``stem.md``, ``stem.csv`` and ``stem.json`` of the same rows, atomically."""
+    out = Path(out_dir)
+    return [eio.atomic_write_text(out / f"{stem}.md", markdown_table(rows, columns)),
+            eio.atomic_write_text(out / f"{stem}.csv", csv_table(rows, columns)),
+            eio.atomic_write_json(out / f"{stem}.json", list(rows))]
+
+
+def mean_sd(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and sample sd (0 for a single value); NaN-free input expected."""
+    v = np.asarray([float(x) for x in values], dtype=np.float64)
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def summary_table(records: Sequence[dict], group_keys: Sequence[str], columns: Sequence[tuple[str, str, str]],
+                  *, order=None) -> tuple[str, str, list[dict]]:
+    """Markdown, CSV and JSON rows of ``records`` grouped by ``group_keys``: per group the
+    certified count and, per (label, key, format) column, mean ± sample sd over the group
+    (min and max in the CSV/JSON). ``order`` sorts the groups (a key function of the group tuple)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault(tuple(r[k] for k in group_keys), []).append(r)
+    keys = sorted(groups, key=order) if order else list(groups)
+    head = [*group_keys, "certified", *(c for c, _, _ in columns)]
+    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    csv = [",".join([*group_keys, "n_seeds", "n_certified"]
+                    + [f"{c}_{s}" for c, _, _ in columns for s in ("mean", "sd", "min", "max")])]
+    rows = []
+    for key in keys:
+        rs = groups[key]
+        n_cert = sum(bool(r.get("certified")) for r in rs)
+        cells = [fmt_key(k) for k in key] + [f"{n_cert}/{len(rs)}"]
+        line = [fmt_key(k) for k in key] + [str(len(rs)), str(n_cert)]
+        row = {**dict(zip(group_keys, key)), "n_seeds": len(rs), "n_certified": n_cert}
+        for label, metric, f in columns:
+            vals = [r.get(metric) for r in rs]
+            if any(v is None for v in vals):
+                cells.append("n/a")
+                line += ["", "", "", ""]
+                continue
+            m, sd = mean_sd(vals)
+            cells.append(f"{m:{f}} ± {sd:{f}}")
+            v = np.asarray(vals, dtype=np.float64)
+            line += [f"{m:.6g}", f"{sd:.6g}", f"{v.min():.6g}", f"{v.max():.6g}"]
+            row.update({f"{label}_mean": m, f"{label}_sd": sd, f"{label}_min": float(v.min()),
+                        f"{label}_max": float(v.max())})
+        md.append("| " + " | ".join(cells) + " |")
+        csv.append(",".join(line))
+        rows.append(row)
+    return "\n".join(md) + "\n", "\n".join(csv) + "\n", rows
+
+
+def fmt_key(k) -> str:
+    return f"{k:g}" if isinstance(k, float) else str(k)
+
+
+def write_results_readme(out_dir, title: str, command_name: str, body: str) -> Path:
+    """README.md of a results directory: what it holds and the exact command that produced it
+    (``sys.argv`` when run as ``python -m empirical <command_name> ...``)."""
+    if sys.argv[1:2] == [command_name]:
+        command = "python -m empirical " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    else:
+        command = f"(empirical.cli.main called from Python; {command_name} config in the JSON files)"
+    text = f"# {title}\n\nProduced by (from the repository root):\n\n    {command}\n\n{body.rstrip()}\n"
+    return eio.atomic_write_text(Path(out_dir) / "README.md", text)
