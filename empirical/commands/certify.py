@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from empirical.experiments.certify import certify_codes, check_table, load_codes
     from empirical.io import atomic_write_json, library_versions
 
+    experiment_config(args)  # a bad --set key fails first, naming the valid keys
     if (args.codes is None) == (args.checkpoint is None):
         raise ValueError("pass exactly one of --codes FILE or --checkpoint PATH")
     log_var = frame = None

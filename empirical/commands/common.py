@@ -9,6 +9,7 @@ any other key goes to the config tree, where an unknown key is an error listing 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,15 @@ def experiment_config(args, *, method: str | None = None, section: str | None = 
     own = [o for o in args.overrides if section and o.strip().startswith(section + ".")]
     tree = [o for o in args.overrides if o not in own]
     dataset_keys = {"data.root": args.root} if args.root else {}
-    base = resolve(args.dataset, method or getattr(args, "method", None) or "vanilla", quick=args.quick,
-                   overrides=[*(f"{k}={v}" for k, v in dataset_keys.items()),
-                              *([f"train.device={args.device}"] if args.device else []), *tree])
+    try:
+        base = resolve(args.dataset, method or getattr(args, "method", None) or "vanilla", quick=args.quick,
+                       overrides=[*(f"{k}={v}" for k, v in dataset_keys.items()),
+                                  *([f"train.device={args.device}"] if args.device else []), *tree])
+    except ValueError as exc:
+        if section_config is None or "unknown key" not in str(exc):
+            raise
+        own_keys = ", ".join(f"{section}.{f.name}" for f in dataclasses.fields(section_config))
+        raise ValueError(f"{exc}; and this command's own keys: {own_keys}") from None
     if section_config is not None:
         section_config = apply_section_overrides(section_config, own, section)
     return base, section_config
