@@ -16,6 +16,7 @@ COMMANDS = {
     "certify": "empirical.commands.certify",
     "train": "empirical.commands.train",
     "claims": "empirical.commands.claims",
+    "compare": "empirical.commands.compare",
     "config": "empirical.commands.config",
     "methods": "empirical.commands.methods",
     "escape": "empirical.commands.escape",

@@ -63,6 +63,7 @@ class ModelConfig:
     hidden: tuple[int, ...] = (256, 128)            # MLP widths (conv nets: hidden[0] is the fc width)
     conv_channels: tuple[int, ...] = (32, 64, 128)  # used for (3, 32, 32) inputs only
     decoder: str = "bernoulli"                      # bernoulli | gaussian | gaussian-learned
+    decoder_variance: float = 1.0                   # sigma^2 of the fixed-variance "gaussian" decoder
 
 
 @dataclass
@@ -304,6 +305,8 @@ def validate(c: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"train.lr and witness.scale must be > 0, got {t.lr}, {c.witness.scale}")
     if t.kl_weight < 0:
         raise ValueError(f"train.kl_weight must be >= 0, got {t.kl_weight}")
+    if not m.decoder_variance > 0:
+        raise ValueError(f"model.decoder_variance must be > 0, got {m.decoder_variance}")
     if not m.hidden:
         raise ValueError("model.hidden must name at least one layer width, e.g. model.hidden=256,128")
     if c.data.limit is not None and c.data.limit < 1:

@@ -220,7 +220,7 @@ def test_certify_command_default_teacher_train_split(digits_teacher, teacher_cac
     np.save(codes, np.zeros((digits_teacher.T_train.shape[0], 16), dtype=np.float32))
     out = tmp_path / "out.json"
     rc = main(["certify", "--dataset", "digits", "--codes", str(codes), "--split", "train",
-               "--cache-dir", str(teacher_cache), "--out", str(out)])
+               "--set", f"teacher.cache={teacher_cache}", "--out", str(out)])
     assert rc == 0, capsys.readouterr()
     result = json.loads(out.read_text())
     assert result["verdict"] == "not certified" and result["n"] == digits_teacher.T_train.shape[0]
@@ -238,8 +238,8 @@ def test_certify_command_validates_codes(digits_teacher, tmp_path, capsys, shape
 
 
 def _run_certify(argv):
-    """Run the certify command through its own parser only: faking ``empirical.train`` in
-    sys.modules must not break the other commands' argument parsers (train imports it)."""
+    """Run the certify command through its own parser only: faking ``empirical.training.evaluation``
+    in sys.modules must not break the other commands' argument parsers (train imports it)."""
     import argparse
 
     from empirical.commands import certify as command
@@ -263,7 +263,8 @@ def test_certify_command_checkpoint(digits_teacher, tmp_path, monkeypatch, capsy
         return {"codes": codes, "log_var": np.zeros_like(codes), "teacher": T, "witness_scale": 4.0,
                 "frame": np.eye(16, T.shape[1] - 1)}
 
-    monkeypatch.setitem(sys.modules, "empirical.training.loop", types.SimpleNamespace(encode_checkpoint=encode_checkpoint))
+    monkeypatch.setitem(sys.modules, "empirical.training.evaluation",
+                        types.SimpleNamespace(encode_checkpoint=encode_checkpoint))
     ckpt = tmp_path / "vae.pt"
     ckpt.write_bytes(b"stub")
     rc = _run_certify(["--checkpoint", str(ckpt)])
@@ -274,11 +275,36 @@ def test_certify_command_checkpoint(digits_teacher, tmp_path, monkeypatch, capsy
 
 
 def test_certify_command_checkpoint_without_train_module(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "empirical.training.loop", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "empirical.training.evaluation", None)  # import raises ImportError
     ckpt = tmp_path / "vae.pt"
     ckpt.write_bytes(b"stub")
     assert _run_certify(["--checkpoint", str(ckpt)]) == 2
     assert "encode_checkpoint" in capsys.readouterr().err
+
+
+def test_certify_command_checkpoint_of_a_real_run(tmp_path, capsys):
+    """No stub: a real (tiny) training run's checkpoint, encoded by encode_checkpoint and certified
+    by the command, gives the run's own final test certificate to the last bit."""
+    from empirical.config import resolve
+    from empirical.training.loop import train
+
+    config = resolve("digits", "rst", overrides={"train.epochs": 1, "data.limit": 300, "model.hidden": (32,),
+                                                 "train.device": "cpu", "teacher.cache": str(tmp_path / "teachers"),
+                                                 "out_dir": str(tmp_path / "run")})
+    result = train(config, progress=False)
+    ckpt = result.out_dir / "checkpoint.pt"
+    rc = main(["certify", "--checkpoint", str(ckpt)])
+    assert rc == 0, capsys.readouterr()
+    cert = json.loads((result.out_dir / "checkpoint.test.certificate.json").read_text())
+    assert cert["G_T"] == result.final["G_T"] and cert["I_T"] == result.final["I_T"]
+    assert cert["n"] == result.final["n"] and "T10" in [c["id"] for c in cert["checks"]]
+
+
+def test_certify_command_rejects_removed_options(tmp_path, capsys):
+    """--cache-dir is gone (the teacher cache is --set teacher.cache=DIR): argparse exits 2."""
+    with pytest.raises(SystemExit) as info:
+        main(["certify", "--codes", str(tmp_path / "c.npy"), "--cache-dir", str(tmp_path)])
+    assert info.value.code == 2 and "--cache-dir" in capsys.readouterr().err
 
 
 def test_certify_command_needs_codes_or_checkpoint(capsys):

@@ -11,8 +11,9 @@ import json
 import pytest
 import torch
 
-from empirical.experiments.claims import ClaimsConfig, certificate_table, evaluate_claims
 from empirical.cli import main
+from empirical.config import config_from_dict, resolve
+from empirical.experiments.claims import ClaimsConfig, certificate_table, claims_trials, evaluate_claims
 
 torch.set_num_threads(1)
 
@@ -64,16 +65,37 @@ def test_certificate_table_rows_and_spread():
     assert len(csv.strip().splitlines()) == 1 + 4 + 3 * 2  # header + 4 methods at kl 1 + 2 methods x 3 stresses
 
 
+def test_claims_grid_keeps_the_data_set_settings(tmp_path):
+    """Every trial of the grid is the base tree with only method, kl_weight, seed and run
+    directory changed: a method's own settings come from the data set's registry entry (digits
+    --quick: prefit_epochs 2), exactly as when that method is resolved directly."""
+    base = resolve("digits", "vanilla", quick=True, overrides={"train.device": "cpu"})
+    trials = claims_trials(base, ClaimsConfig(), (0, 3), tmp_path)
+    assert len(trials) == 2 * (4 + 3 * 2)
+    for t in trials:
+        c = t.config
+        direct = resolve("digits", c.method_name, quick=True, overrides={"train.device": "cpu"})
+        assert c.method == direct.method, (c.method_name, c.method, direct.method)
+        assert (c.data, c.teacher, c.witness, c.model) == (base.data, base.teacher, base.witness, base.model)
+        assert c.train == base.train.__class__(**{**vars(base.train), "kl_weight": c.train.kl_weight,
+                                                    "seed": c.train.seed})
+        assert c.out_dir == str(tmp_path / f"{c.method_name}-kl{c.train.kl_weight:g}-seed{c.train.seed}")
+    stress = {(t.config.method_name, t.config.train.kl_weight) for t in trials if t.config.train.kl_weight != 1.0}
+    assert stress == {(m, k) for m in ("vanilla", "rst-alpha-prefit") for k in (2.0, 4.0, 8.0)}
+
+
 def test_quick_claims_end_to_end(tmp_path, capsys):
     """Tiny run through the command line: files, bounds, and a failing claim under --strict.
 
     alpha=0 turns rst into vanilla, so C2 must fail; --strict must then exit 1."""
     args = ["claims", "--dataset", "digits", "--quick", "--seeds", "1", "--out", str(tmp_path / "out"),
             "--runs", str(tmp_path / "runs"), "--device", "cpu",
-            "--set", "epochs=1", "--set", "prefit_epochs=1", "--set", "hidden=32", "--set", "limit=300",
-            "--set", f"teacher_cache={tmp_path / 'teachers'}", "--set", "alpha=0", "--strict"]
-    assert main(args) == 1
-    printed = capsys.readouterr().out
+            "--set", "train.epochs=1", "method.prefit_epochs=1", "model.hidden=32", "data.limit=300",
+            "--set", f"teacher.cache={tmp_path / 'teachers'}", "--set", "method.alpha=0", "--strict"]
+    rc = main(args)
+    captured = capsys.readouterr()
+    assert rc == 1, captured.err
+    printed = captured.out
     assert "C2: DOES NOT HOLD" in printed
     out = tmp_path / "out"
     for name in ("certificate_table.md", "certificate_table.csv", "runs.jsonl", "summary.json",
@@ -82,5 +104,10 @@ def test_quick_claims_end_to_end(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_runs"] == 10 and summary["bound_violations"] == [] and summary["claims"]["bounds"]["holds"]
     assert not summary["claims"]["C2"]["holds"] and not summary["all_hold"]
+    # the overrides reached every run (the resolved tree each run wrote)
+    for rec in (json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()):
+        c = config_from_dict(json.loads((tmp_path / "runs" / rec["run_dir"].split("/")[-1] / "config.json").read_text()))
+        assert (c.train.epochs, c.model.hidden, c.data.limit) == (1, (32,), 300)
+        assert getattr(c.method, "alpha", 0.0) == 0.0 and getattr(c.method, "prefit_epochs", 1) == 1
     # without --strict the same outcome exits 0 (and reuses the finished runs)
     assert main(args[:-1]) == 0

@@ -24,15 +24,17 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def digits():
-    from empirical.training.loop import prepare
+    from empirical.config import resolve
+    from empirical.training.experiment import prepare
 
-    cfg = escape.EscapeConfig(seeds=1)
-    config = escape._train_config(cfg, 0, "unused")
+    base = resolve("digits", "rst", overrides={"train.device": "cpu"})
+    config = escape._train_config(base, escape.EscapeConfig(), 0, "unused")
+    assert config.method_name == "rst" and config.train.epochs == escape.EscapeConfig().epochs
     return prepare(config), config
 
 
 def _collapsed(config, exp, seed=0):
-    from empirical.training.loop import build_model
+    from empirical.training.experiment import build_model
 
     torch.manual_seed(seed)
     model = build_model(config, exp.dataset.image_shape)
@@ -93,10 +95,12 @@ def test_one_escape_step_certifies_digits(digits):
 
 
 def test_one_escape_step_certifies_fashion_mnist(missing_resource):
-    from empirical.training.loop import prepare
+    from empirical.config import resolve
+    from empirical.training.experiment import prepare
 
     try:
-        exp = prepare(escape._train_config(escape.EscapeConfig(dataset="fashion-mnist", limit=3000), 0, "unused"))
+        base = resolve("fashion-mnist", "rst", overrides={"data.limit": 3000, "train.device": "cpu"})
+        exp = prepare(escape._train_config(base, escape.EscapeConfig(), 0, "unused"))
     except FileNotFoundError as exc:
         missing_resource(f"Fashion-MNIST not installed: {exc}")
     out = escape.escape_step_check(exp.teacher_np("train"), exp.witness)
@@ -116,8 +120,11 @@ def test_escape_step_check_fails_on_a_broken_guarantee(digits):
 def test_escape_command_quick(tmp_path, capsys):
     """The CI run: 1 seed of the quick escape, through the command line."""
     rc = main(["escape", "--quick", "--seeds", "1", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")])
-    assert rc == 0, capsys.readouterr().out
+    assert rc == 0, capsys.readouterr()
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    # --quick: 2 epochs, a record every 3 steps (escape.epochs / escape.record_every), method rst
+    assert summary["config"] == {"epochs": 2, "record_every": 3}
+    assert summary["train_config"]["method_name"] == "rst" and summary["train_config"]["train"]["epochs"] == 2
     traj = summary["trajectories"][0]
     assert summary["all_escaped"] and not traj["initial_certified"] and traj["initial_margin"] <= 0
     assert traj["final_certified"] and traj["final_margin"] > 0
@@ -127,3 +134,22 @@ def test_escape_command_quick(tmp_path, capsys):
     # the first record is the collapsed point itself: L_TS = I_T up to float32 rounding of mubar
     first = dict(zip(rows[0].split(","), rows[1].split(",")))
     assert float(first["step"]) == 0 and abs(float(first["L_TS"]) - float(first["I_T"])) < 1e-6
+    steps = [int(float(r.split(",")[1])) for r in rows[1:]]
+    assert steps[:-1] == list(range(0, steps[-2] + 1, 3))
+
+
+def test_escape_command_own_settings(tmp_path, capsys):
+    """--set escape.KEY=VALUE sets the experiment's own settings; an unknown escape key is a
+    one-line error listing the valid ones (exit 2), before anything is trained."""
+    rc = main(["escape", "--seeds", "1", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"),
+               "--set", "escape.epochs=1", "escape.record_every=5", "data.limit=400", "model.hidden=32"])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert rc == (0 if summary["all_escaped"] else 1), capsys.readouterr()
+    assert summary["config"] == {"epochs": 1, "record_every": 5}
+    assert summary["train_config"]["train"]["epochs"] == 1 and summary["train_config"]["model"]["hidden"] == [32]
+    assert summary["n_train"] <= 400 and len(summary["trajectories"]) == 1
+    capsys.readouterr()
+    assert main(["escape", "--seeds", "1", "--out", str(tmp_path / "bad"), "--set", "escape.epoch=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "escape.epoch" in err[0] and "escape.record_every" in err[0]
+    assert not (tmp_path / "bad").exists()

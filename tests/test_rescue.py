@@ -87,9 +87,32 @@ def test_rescue_command_quick(quick_rescue):
         assert (out / name).stat().st_size > 0
 
 
+def test_rescue_phase_configs(tmp_path):
+    """Each phase is the base tree with the protocol's method, KL weight, epochs, alpha and seed
+    (--set rescue.KEY=VALUE), evaluated every epoch on the test split, in its own directory."""
+    from empirical.config import resolve
+
+    base = resolve("digits", "rst", overrides={"train.device": "cpu", "model.hidden": (32,), "train.eval_every": 5})
+    cfg = rescue.RescueConfig(epochs_prevent=2, epochs_collapse=3, epochs_rescue=4, kl_stress=6.0, alpha=2.5)
+    want = {"1-prevent": ("rst", 1.0, 2), "2-collapse": ("vanilla", 6.0, 3), "3-rescue": ("rst", 1.0, 4)}
+    for phase, (method, kl, epochs) in want.items():
+        c = rescue._phase_config(base, cfg, 7, phase, tmp_path)
+        assert (c.method_name, c.train.kl_weight, c.train.epochs, c.train.seed) == (method, kl, epochs, 7)
+        assert (c.train.eval_every, c.train.eval_split, c.model) == (1, "test", base.model)
+        assert c.out_dir == str(tmp_path / "seed7" / phase)
+        assert getattr(c.method, "alpha", 2.5) == 2.5
+
+
+def test_rescue_command_rejects_unknown_own_key(tmp_path, capsys):
+    assert main(["rescue", "--out", str(tmp_path / "out"), "--set", "rescue.epochs_colapse=3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rescue.epochs_colapse" in err[0] and "rescue.epochs_collapse" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_frontier_on_trained_models(quick_rescue, tmp_path):
     _, _, runs = quick_rescue
-    summary = frontier.run_frontier(frontier.FrontierConfig(claims_dir=str(runs), out_dir=str(tmp_path)))
+    summary = frontier.run_frontier("digits", frontier.FrontierConfig(), claims_dir=runs, out_dir=tmp_path)
     assert len(summary["models"]) == 3  # the three phases of the one quick seed
     for m in summary["models"]:
         # the re-encoded certificate is the run's own final evaluation, to the last bit
@@ -104,3 +127,19 @@ def test_frontier_on_trained_models(quick_rescue, tmp_path):
     assert (tmp_path / "frontier.png").stat().st_size > 1000
     rows = (tmp_path / "paths.csv").read_text().splitlines()
     assert rows[0] == "mode,s,margin,energy" and len(rows) == 1 + 2 * 401
+    with pytest.raises(ValueError, match="runs under .* are on digits"):
+        frontier.run_frontier("fashion-mnist", frontier.FrontierConfig(), claims_dir=runs, out_dir=tmp_path / "x")
+
+
+def test_frontier_command_own_settings(quick_rescue, tmp_path, capsys):
+    """The command: --claims DIR and --set frontier.n_points / frontier.split."""
+    _, _, runs = quick_rescue
+    out = tmp_path / "f"
+    assert main(["frontier", "--claims", str(runs), "--out", str(out), "--set", "frontier.n_points=11",
+                 "frontier.split=train"]) == 0, capsys.readouterr()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["split"] == "train" and summary["config"] == {"split": "train", "n_points": 11}
+    assert len((out / "paths.csv").read_text().splitlines()) == 1 + 2 * 11 and len(summary["models"]) == 3
+    assert main(["frontier", "--claims", str(runs), "--out", str(tmp_path / "g"),
+                 "--set", "frontier.n_points=2"]) == 2
+    assert "frontier.n_points must be >= 3" in capsys.readouterr().err

@@ -250,8 +250,8 @@ def test_fashion_mnist_reduced_search(missing_resource):
 
 def test_teacher_command_writes_teacher_and_reports(tmp_path, capsys):
     out = tmp_path / "t"
-    rc = main(["teacher", "--dataset", "digits", "--out", str(out), "--no-progress",
-               "--set", "n_components=6,10", "--set", "pca_dims=8", "--checks"])
+    rc = main(["teacher", "--dataset", "digits", "--out", str(out),
+               "--set", "teacher.n_components=6,10", "--set", "teacher.pca_dims=8", "--checks"])
     printed = capsys.readouterr().out
     assert rc == 0, printed
     for name in ("teacher.npz", "report.json", "report.md", "real_data_checks.json", "margin_energy_path.png"):
@@ -266,6 +266,11 @@ def test_teacher_command_writes_teacher_and_reports(tmp_path, capsys):
 
 
 def test_teacher_command_rejects_unknown_override(tmp_path, capsys):
-    rc = main(["teacher", "--dataset", "digits", "--out", str(tmp_path), "--set", "n_clusters=3"])
+    rc = main(["teacher", "--dataset", "digits", "--out", str(tmp_path / "t"), "--set", "teacher.n_clusters=3"])
     assert rc == 2
-    assert "not a field of TeacherConfig" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--set teacher.n_clusters: unknown key; valid keys" in err[0]
+    assert "teacher.n_components" in err[0] and not (tmp_path / "t").exists()
+    # the search takes beta and d from the witness and the model: setting them on the teacher is refused
+    assert main(["teacher", "--dataset", "digits", "--out", str(tmp_path / "t"), "--set", "teacher.latent_dim=8"]) == 2
+    assert "model.latent_dim" in capsys.readouterr().err

@@ -5,9 +5,10 @@ Tiny configs on digits (400 rows, 1-layer MLP of width 32) keep this file under 
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,9 +16,14 @@ import torch
 
 import witness_theory as wt
 from empirical import io as eio
+from empirical.cli import main
+from empirical.config import apply_overrides, config_from_dict, config_to_dict, resolve, valid_keys
+from empirical.methods import Batch, Run, get_method, method_names
+from empirical.models.vae import gaussian_kl_terms
+from empirical.training.evaluation import encode_checkpoint, evaluate
+from empirical.training.experiment import build_model, prepare
+from empirical.training.loop import make_method, train
 from empirical.training.metrics import active_units, gaussian_log_density, ledger_checks, mutual_information, report_violations
-from empirical.training.loop import (METHODS, TrainConfig, alignment_weight, apply_overrides, build_model, encode_checkpoint,
-                             evaluate, loss_terms, prepare, train)
 
 torch.set_num_threads(1)
 
@@ -25,60 +31,277 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     cache = tmp_path_factory.mktemp("teachers")
-    config = TrainConfig(dataset="digits", limit=400, hidden=(32,), epochs=3, batch_size=64, prefit_epochs=1,
-                         device="cpu", teacher_cache=str(cache))
+    config = resolve("digits", "vanilla", overrides={
+        "data.limit": 400, "model.hidden": (32,), "train.epochs": 3, "train.batch_size": 64,
+        "train.device": "cpu", "teacher.cache": str(cache)})
     return config, prepare(config)
 
 
-def _cfg(tiny, tmp_path, **kw):
-    return dataclasses.replace(tiny[0], out_dir=str(tmp_path / "run"), **kw)
+def _cfg(tiny, tmp_path, method="vanilla", **kw):
+    """The tiny config with ``method`` (prefit methods: 1 prefit epoch) and ``section__key`` changes."""
+    config = tiny[0].replace(method_name=method, out_dir=str(tmp_path / "run"))
+    if hasattr(config.method, "prefit_epochs"):
+        config = config.replace(method__prefit_epochs=1)
+    return config.replace(**kw) if kw else config
 
 
 # ---------------------------------------------------------------------------------------
-# Config overrides
+# Config tree and overrides
 # ---------------------------------------------------------------------------------------
 
 def test_overrides_parse_types_and_reject_unknown_keys():
-    c = apply_overrides(TrainConfig(), ["kl_weight=4", "hidden=64,32", "limit=none", "epochs=3", "method=rst",
-                                        "data_root=/x", "lr=1e-3"])
-    assert (c.kl_weight, c.hidden, c.limit, c.epochs, c.method, c.data_root, c.lr) == \
-        (4.0, (64, 32), None, 3, "rst", "/x", 1e-3)
-    with pytest.raises(ValueError, match="--set beta: not a field of TrainConfig; valid keys: dataset, method"):
-        apply_overrides(TrainConfig(), ["beta=2"])
+    c = resolve("digits", "rst", overrides=["train.kl_weight=4", "model.hidden=64,32", "data.limit=none",
+                                            "train.epochs=3", "data.root=/x", "train.lr=1e-3", "method.alpha=2",
+                                            "teacher.whiten=true", "teacher.covariance_types=full,diag",
+                                            "out_dir=/tmp/run"])
+    assert (c.train.kl_weight, c.model.hidden, c.data.limit, c.train.epochs, c.data.root, c.train.lr,
+            c.method.alpha, c.teacher.whiten, c.teacher.covariance_types, c.out_dir) == \
+        (4.0, (64, 32), None, 3, "/x", 1e-3, 2.0, True, ("full", "diag"), "/tmp/run")
+    assert type(c.train.kl_weight) is float and type(c.train.epochs) is int and type(c.method.alpha) is float
+    assert c.method_name == "rst" and c.data.name == "digits"
+    # the data set's registry defaults are applied before the overrides (digits: lr 3e-3, 20 epochs)
+    d = resolve("digits", "rst-prefit")
+    assert (d.train.lr, d.train.epochs, d.method.prefit_epochs, d.model.hidden) == (3e-3, 20, 3, (256, 128))
+    q = resolve("digits", "rst-prefit", quick=True)
+    assert (q.train.epochs, q.method.prefit_epochs) == (8, 2)
+    # apply_overrides on a built tree: a copy, strings or typed values
+    e = apply_overrides(c, ["train.epochs=5", "witness.scale=2"])
+    assert (e.train.epochs, e.witness.scale, c.train.epochs, c.witness.scale) == (5, 2.0, 3, 4.0)
+    assert apply_overrides(c, {"train.seed": 9, "model.latent_dim": 8}).train.seed == 9
+    # unknown keys fail with the list of valid keys (the method's own keys included)
+    keys = valid_keys(c)
+    assert {"out_dir", "data.limit", "train.epochs", "method.alpha", "teacher.pca_dims"} <= set(keys)
+    assert "teacher.witness_scale" not in keys and "method.alpha" not in valid_keys(resolve("digits", "vanilla"))
+    with pytest.raises(ValueError, match=r"--set train\.beta: unknown key; valid keys: out_dir, data\.name, "
+                                         r"data\.root") as info:
+        apply_overrides(c, ["train.beta=2"])
+    assert all(k in str(info.value) for k in keys)
+    with pytest.raises(ValueError, match=r"--set method\.alpha: unknown key; valid keys"):
+        resolve("digits", "vanilla", overrides=["method.alpha=1"])   # vanilla has no alpha
+    with pytest.raises(ValueError, match=r"--set bogus\.x: unknown key"):
+        apply_overrides(c, {"bogus.x": 1})
+    with pytest.raises(ValueError, match="take.* from witness.scale"):
+        apply_overrides(c, ["teacher.witness_scale=2"])
     with pytest.raises(ValueError, match="expected int"):
-        apply_overrides(TrainConfig(), ["epochs=many"])
-    with pytest.raises(ValueError, match="expects KEY=VALUE"):
-        apply_overrides(TrainConfig(), ["epochs"])
-    with pytest.raises(ValueError, match="method must be one of"):
-        apply_overrides(TrainConfig(), ["method=aligned"])
+        apply_overrides(c, ["train.epochs=many"])
+    with pytest.raises(ValueError, match="expected bool"):
+        apply_overrides(c, ["teacher.whiten=maybe"])
+    with pytest.raises(ValueError, match="expects SECTION.KEY=VALUE"):
+        apply_overrides(c, ["train.epochs"])
+    with pytest.raises(ValueError, match="unknown method 'aligned'; valid methods: vanilla"):
+        resolve("digits", "aligned")
+    with pytest.raises(ValueError, match="model.decoder must be one of"):
+        apply_overrides(c, ["model.decoder=poisson"])
+    with pytest.raises(ValueError, match="train.epochs must be >= 1"):
+        apply_overrides(c, ["train.epochs=0"])
+    with pytest.raises(ValueError, match="method.alpha must be >= 0"):
+        apply_overrides(c, ["method.alpha=-1"])
+    # replace: sections by ``section__key``; a new method keeps the keys both methods share
+    r = c.replace(method_name="rst-prefit", train__seed=3)
+    assert r.method_name == "rst-prefit" and r.method.alpha == 2.0 and r.train.seed == 3 and c.train.seed == 0
+    assert type(r.method) is get_method("rst-prefit").Config
+    # the JSON round trip every run writes
+    back = config_from_dict(json.loads(json.dumps(config_to_dict(r))))
+    assert back == r
+    with pytest.raises(ValueError, match="unknown keys"):
+        config_from_dict({**config_to_dict(r), "train": {**config_to_dict(r)["train"], "beta": 1}})
+
+
+def test_config_command_set_and_unknown_key(capsys):
+    assert main(["config", "--method", "rst", "--set", "train.epochs=5", "model.hidden=64,32",
+                 "--set", "method.alpha=2"]) == 0
+    tree = json.loads(capsys.readouterr().out)
+    assert tree["method_name"] == "rst" and tree["train"]["epochs"] == 5
+    assert tree["model"]["hidden"] == [64, 32] and tree["method"]["alpha"] == 2.0
+    assert main(["config", "--set", "train.bogus=1"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --set train.bogus: unknown key; valid keys: out_dir")
+    assert captured.out == ""
+    # the same through the module entry point (its exit status, no traceback)
+    proc = subprocess.run([sys.executable, "-m", "empirical", "config", "--set", "train.bogus=1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "unknown key; valid keys" in proc.stderr
+    assert main(["config", "--keys", "--method", "rst"]) == 0
+    assert "method.alpha" in capsys.readouterr().out.split()
 
 
 # ---------------------------------------------------------------------------------------
-# Loss terms: the methods differ only here
+# Loss terms: the methods differ only here (each total checked against its formula by hand)
 # ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method", METHODS)
-def test_loss_terms_per_method(tiny, method):
+KL_WEIGHT, ALPHA, N_BATCHES = 2.0, 3.0, 5
+BUILTIN_METHODS = ("vanilla", "rst", "rst-prefit", "rst-alpha-prefit", "kl-anneal", "free-bits", "aggressive")
+
+
+def _small_batch(exp, n=8):
+    idx = torch.arange(n)
+    return Batch(exp.x_train[idx], exp.T_train[idx], exp.exact_codes_train[idx], idx)
+
+
+def _method_and_run(tiny, name, **method_kw):
     config, exp = tiny
-    config = dataclasses.replace(config, method=method, kl_weight=2.0, alpha=3.0)
+    c = config.replace(method_name=name, train__kl_weight=KL_WEIGHT)
+    if hasattr(c.method, "alpha"):
+        c = c.replace(method__alpha=ALPHA)
+    if method_kw:
+        c = c.replace(**{f"method__{k}": v for k, v in method_kw.items()})
     torch.manual_seed(0)
-    model = build_model(config, exp.dataset.image_shape)
-    x, T, codes = exp.x_train[:50], exp.T_train[:50], exp.exact_codes_train[:50]
-    torch.manual_seed(1)
-    t = loss_terms(model, x, T, exp.head, config, epoch=config.prefit_epochs, target_codes=codes)
-    alpha_eff = alignment_weight(config)
-    assert alpha_eff == {"vanilla": 0.0, "rst": 3.0, "rst-prefit": 3.0, "rst-alpha-prefit": 6.0}[method]
-    want = t["rec"] + 2.0 * t["kl"] + alpha_eff * t["align"]
-    assert torch.allclose(t["total"], want, rtol=1e-6)
-    assert t["align"].requires_grad == (method != "vanilla")   # vanilla: the witness only measures
-    if method.endswith("prefit"):
-        p = loss_terms(model, x, T, exp.head, config, epoch=0, target_codes=codes)
-        mu, _ = model.encode(x)
-        assert torch.allclose(p["total"], 0.5 * (mu - codes).pow(2).sum(1).mean(), rtol=1e-6)
-        with pytest.raises(ValueError, match="target_codes"):
-            loss_terms(model, x, T, exp.head, config, epoch=0)
-    # alpha rule of rst-alpha-prefit: alpha * max(1, kl_weight) * boost
-    assert alignment_weight(dataclasses.replace(config, method="rst-alpha-prefit", kl_weight=0.5), 4.0) == 12.0
+    model = build_model(c, exp.dataset.image_shape)
+    batch = _small_batch(exp)
+    run = Run(head=exp.head, kl_weight=KL_WEIGHT, teacher_information_train=exp.teacher_information_train,
+              optimizer=torch.optim.Adam(model.parameters(), lr=1e-3), n_batches=N_BATCHES,
+              sample_batch=lambda: batch, evaluate=lambda **kw: pytest.fail("loss must not evaluate"),
+              device=torch.device("cpu"))
+    method = get_method(name)(c.method, c.train.kl_weight)
+    assert type(method) is type(make_method(c)) and method.kl_weight == KL_WEIGHT
+    return c, exp, model, batch, run, method
+
+
+def _hand_terms(model, batch, head, seed):
+    """rec, kl, align and the per-dimension KL of one forward pass with torch seed ``seed``."""
+    torch.manual_seed(seed)
+    out, mu, log_var = model(batch.x)
+    kl_dims = gaussian_kl_terms(mu, log_var)
+    return {"rec": model.reconstruction_nll(batch.x, out).mean(), "kl": kl_dims.sum(1).mean(),
+            "align": head.alignment_loss(mu, batch.teacher), "mu": mu, "kl_dims": kl_dims}
+
+
+def _loss(method, model, batch, epoch, run, seed):
+    torch.manual_seed(seed)
+    return method.loss(model, batch, epoch, run)
+
+
+def _check_terms(t, hand):
+    """The method's rec / kl / align are the ELBO terms of the same forward pass (same z draw)."""
+    for k in ("rec", "kl", "align"):
+        assert torch.allclose(t[k], hand[k], rtol=1e-6, atol=0), (k, t[k], hand[k])
+    assert all(float(hand[k].detach()) > 0 for k in ("rec", "kl", "align"))
+
+
+def test_every_registered_builtin_method_has_a_loss_test():
+    builtin = {n for n in method_names() if get_method(n).__module__.startswith("empirical.")}
+    assert builtin == set(BUILTIN_METHODS)
+
+
+@pytest.mark.parametrize("name", ["vanilla", "rst", "rst-prefit", "rst-alpha-prefit"])
+def test_loss_terms_witness_methods(tiny, name):
+    c, exp, model, batch, run, method = _method_and_run(tiny, name)
+    prefit = getattr(c.method, "prefit_epochs", 0)
+    assert method.extra_epochs() == prefit
+    t = _loss(method, model, batch, prefit, run, seed=1)          # the first ELBO epoch
+    hand = _hand_terms(model, batch, exp.head, seed=1)
+    _check_terms(t, hand)
+    alpha_eff = {"vanilla": 0.0, "rst": ALPHA, "rst-prefit": ALPHA, "rst-alpha-prefit": ALPHA * KL_WEIGHT}[name]
+    assert (method.alignment_weight() if name != "vanilla" else 0.0) == alpha_eff
+    want = hand["rec"] + KL_WEIGHT * hand["kl"] + alpha_eff * hand["align"]
+    assert torch.allclose(t["total"], want, rtol=1e-6, atol=0)
+    assert "prefit" not in t
+    assert t["align"].requires_grad == (name != "vanilla")   # vanilla: the witness only measures
+    if prefit:
+        assert method.phase(prefit - 1) == "prefit" and method.phase(prefit) == "elbo"
+        p = _loss(method, model, batch, 0, run, seed=1)
+        mu, _ = model.encode(batch.x)
+        want_p = 0.5 * (mu - batch.exact_codes).pow(2).sum(1).mean()   # (1/2)||mu - mu*(T_i)||^2
+        assert torch.allclose(p["prefit"], want_p, rtol=1e-6, atol=0) and float(want_p.detach()) > 0
+        assert torch.equal(p["total"], p["prefit"])
+        _check_terms(p, hand)                                        # measured, not in the loss
+        assert not p["align"].requires_grad
+        p["total"].backward()                                        # only the encoder mean is trained
+        assert all(q.grad is None for q in model.decoder.parameters())
+        assert model.mean_layer.weight.grad is not None and model.encoder.log_var_layer.weight.grad is None
+
+
+def test_alpha_rule_of_rst_alpha_prefit(tiny):
+    """alpha_eff = alpha * max(1, kl_weight) * boost; the boost doubles after a low-margin ELBO
+    epoch (running margin < alpha_margin_floor * I_T(train)) up to alpha_boost_max."""
+    cls = get_method("rst-alpha-prefit")
+    m = cls(cls.Config(alpha=3.0), 0.5)
+    m.boost = 4.0
+    assert m.alignment_weight() == 12.0                              # max(1, 0.5) = 1
+    assert cls(cls.Config(alpha=3.0), 2.0).alignment_weight() == 6.0
+    c, exp, model, batch, run, method = _method_and_run(tiny, "rst-alpha-prefit", prefit_epochs=1,
+                                                        alpha_boost_max=8.0)
+    i_t = run.teacher_information_train
+    low, high = {"running_margin": 0.49 * i_t}, {"running_margin": 0.51 * i_t}
+    assert method.end_epoch(0, low, run) == {"phase": "prefit", "alpha_eff": 0.0} and method.boost == 1.0
+    assert method.end_epoch(1, high, run)["alpha_eff"] == 6.0 and method.boost == 1.0
+    method.end_epoch(1, low, run)
+    assert method.boost == 2.0 and method.alignment_weight() == 12.0
+    method.end_epoch(2, low, run), method.end_epoch(3, low, run)
+    assert method.boost == 8.0                                       # capped at alpha_boost_max
+    t = _loss(method, model, batch, 1, run, seed=2)
+    hand = _hand_terms(model, batch, exp.head, seed=2)
+    assert torch.allclose(t["total"], hand["rec"] + KL_WEIGHT * hand["kl"] + 48.0 * hand["align"], rtol=1e-6)
+    assert method.state_dict() == {"boost": 8.0}
+
+
+def test_loss_terms_kl_anneal(tiny):
+    """w_t = min(target, kl_start + t (target - kl_start) / (warm_up * n_batches)), t counted from 1."""
+    c, exp, model, batch, run, method = _method_and_run(tiny, "kl-anneal", kl_start=0.1, warm_up=2)
+    seen = []
+    for step in range(1, 2 * N_BATCHES + 3):
+        t = _loss(method, model, batch, 0, run, seed=step)
+        hand = _hand_terms(model, batch, exp.head, seed=step)
+        _check_terms(t, hand)
+        w = min(KL_WEIGHT, 0.1 + step * (KL_WEIGHT - 0.1) / (2 * N_BATCHES))
+        assert torch.allclose(t["total"], hand["rec"] + w * hand["kl"], rtol=1e-6, atol=0), step
+        assert not t["align"].requires_grad
+        seen.append(w)
+    assert seen[0] == pytest.approx(0.29) and seen[-1] == KL_WEIGHT and seen[2 * N_BATCHES - 2] < KL_WEIGHT
+    assert method.state_dict() == {"steps": 2 * N_BATCHES + 2}
+    assert method.end_epoch(0, {}, run)["kl_weight_eff"] == KL_WEIGHT
+    # warm_up 0: the target weight from the first step
+    _, _, model0, _, _, flat = _method_and_run(tiny, "kl-anneal", kl_start=0.1, warm_up=0)
+    t = _loss(flat, model0, batch, 0, run, seed=1)
+    hand = _hand_terms(model0, batch, exp.head, seed=1)
+    assert torch.allclose(t["total"], hand["rec"] + KL_WEIGHT * hand["kl"], rtol=1e-6, atol=0)
+
+
+def test_loss_terms_free_bits(tiny):
+    """KL replaced by sum_j max(target_kl, KL_j), KL_j the batch mean of dimension j's KL."""
+    _, exp, model, batch, _, _ = _method_and_run(tiny, "free-bits")
+    with torch.no_grad():
+        mu, log_var = model.encode(batch.x)
+        kl_j = gaussian_kl_terms(mu, log_var).mean(0)                # (d,)
+    target = float(kl_j.median())                                    # some dimensions below, some above
+    assert (kl_j < target).any() and (kl_j > target).any()
+    c, exp, model, batch, run, method = _method_and_run(tiny, "free-bits", target_kl=target)
+    t = _loss(method, model, batch, 0, run, seed=1)
+    hand = _hand_terms(model, batch, exp.head, seed=1)
+    _check_terms(t, hand)
+    free = sum(max(target, float(k)) for k in kl_j)
+    assert float(t["kl_free_bits"].detach()) == pytest.approx(free, rel=1e-6)
+    assert free > float(hand["kl"].detach())                                  # the floor binds
+    assert float(t["total"].detach()) == pytest.approx(float(hand["rec"].detach()) + KL_WEIGHT * free, rel=1e-6)
+
+
+def test_loss_terms_and_gradients_aggressive(tiny):
+    """rec + kl_weight KL; after_backward clips the whole gradient norm to clip_grad and, while
+    aggressive, drops the encoder's gradients (the decoder-only step of He et al.)."""
+    clip = 0.01
+    for aggressive in (True, False):
+        c, exp, model, batch, run, method = _method_and_run(tiny, "aggressive", clip_grad=clip)
+        method.aggressive = aggressive
+        t = _loss(method, model, batch, 0, run, seed=1)
+        hand = _hand_terms(model, batch, exp.head, seed=1)
+        _check_terms(t, hand)
+        assert torch.allclose(t["total"], hand["rec"] + KL_WEIGHT * hand["kl"], rtol=1e-6, atol=0)
+        t["total"].backward()
+        params = list(model.parameters())
+        raw = [p.grad.detach().clone() for p in params]
+        norm = float(torch.sqrt(sum(g.double().pow(2).sum() for g in raw)))
+        assert norm > 10 * clip                                      # clipping binds
+        method.after_backward(model, 0, run)
+        encoder = {id(p) for p in model.encoder.parameters()}
+        for p, g in zip(params, raw):
+            if aggressive and id(p) in encoder:
+                assert p.grad is None
+            else:
+                assert torch.allclose(p.grad, g * (clip / (norm + 1e-6)), rtol=1e-5, atol=1e-12)
+        kept = float(torch.sqrt(sum(p.grad.double().pow(2).sum() for p in params if p.grad is not None)))
+        assert kept < clip if aggressive else kept == pytest.approx(clip, rel=1e-4)
 
 
 def test_exact_codes_are_the_reference_embedding(tiny):
@@ -103,10 +326,11 @@ def test_resume_after_kill_gives_identical_numbers(tiny, tmp_path):
     evaluation draws from its own fixed-seed generator. A difference means state was lost.
     """
     config, exp = tiny
-    base = dataclasses.replace(config, method="rst-alpha-prefit", epochs=3, prefit_epochs=1, kl_weight=4.0,
-                               alpha_margin_floor=0.99)  # floor near I_T: the boost state changes and must resume
-    straight = train(dataclasses.replace(base, out_dir=str(tmp_path / "a")), experiment=exp, progress=False)
-    n_batches = math.ceil(exp.x_train.shape[0] / base.batch_size)
+    base = _cfg(tiny, tmp_path, "rst-alpha-prefit", train__epochs=3, train__kl_weight=4.0,
+                method__alpha_margin_floor=0.99)  # floor near I_T: the boost state changes and must resume
+    assert base.method.prefit_epochs == 1
+    straight = train(base.replace(out_dir=str(tmp_path / "a")), experiment=exp, progress=False)
+    n_batches = math.ceil(exp.x_train.shape[0] / base.train.batch_size)
 
     class Kill(Exception):
         pass
@@ -115,7 +339,7 @@ def test_resume_after_kill_gives_identical_numbers(tiny, tmp_path):
         if step == 2 * n_batches + 1:  # in the middle of epoch 3
             raise Kill
 
-    killed_cfg = dataclasses.replace(base, out_dir=str(tmp_path / "b"))
+    killed_cfg = base.replace(out_dir=str(tmp_path / "b"))
     with pytest.raises(Kill):
         train(killed_cfg, experiment=exp, step_callback=kill, progress=False)
     assert len(eio.read_jsonl(tmp_path / "b" / "metrics.jsonl")) == 2
@@ -135,10 +359,11 @@ def test_run_writes_files_and_satisfies_bounds(tiny, tmp_path):
     def callback(step, model, losses):  # after backward, before the optimiser step: grads exist
         seen.append((step, model.mean_layer.weight.grad is not None, float(losses["total"].detach())))
 
-    result = train(_cfg(tiny, tmp_path, method="rst"), experiment=exp, step_callback=callback, progress=False)
+    result = train(_cfg(tiny, tmp_path, "rst"), experiment=exp, step_callback=callback, progress=False)
     out = result.out_dir
     for name in ("config.json", "versions.json", "metrics.jsonl", "summary.json", "checkpoint.pt"):
         assert (out / name).exists(), name
+    assert config_from_dict(json.loads((out / "config.json").read_text())) == result.config  # the resolved tree
     assert [s for s, _, _ in seen] == list(range(len(seen))) and all(g for _, g, _ in seen)
     assert len(eio.read_jsonl(out / "metrics.jsonl")) == 3
     summary = json.loads((out / "summary.json").read_text())
@@ -147,25 +372,25 @@ def test_run_writes_files_and_satisfies_bounds(tiny, tmp_path):
     assert all(f["checks"].values()) and set(f["checks"]) == {"T2", "T8", "T5", "T10", "AU"}
     assert f["G_T"] <= f["I_T"] and f["G_T"] <= f["size_bound"] + 1e-12
     assert f["kl"] >= f["energy"] >= f["energy_subspace"] >= 0
-    assert 0 <= f["active_units"] <= config.latent_dim and f["active_fraction"] == f["active_units"] / 16
+    assert 0 <= f["active_units"] <= config.model.latent_dim and f["active_fraction"] == f["active_units"] / 16
     assert len(f["kl_per_dim"]) == 16 and abs(sum(f["kl_per_dim"]) - f["kl"]) < 1e-9 * (1 + f["kl"])
     # the reported certificate is exactly witness_theory.certify on the float64 means
     enc = encode_checkpoint(out / "checkpoint.pt", experiment=exp)
     cert = wt.certify(enc["teacher"], enc["codes"], exp.witness)
     assert cert.margin == f["G_T"] and cert.alignment_loss == f["L_TS"]
     assert enc["codes"].dtype == np.float64 and enc["frame"].shape == (16, exp.witness.K - 1)
-    assert enc["witness_scale"] == 4.0 and enc["config"].method == "rst"
+    assert enc["witness_scale"] == 4.0 and enc["config"].method_name == "rst"
 
 
 def test_init_from_starts_a_new_run(tiny, tmp_path):
     config, exp = tiny
-    first = train(_cfg(tiny, tmp_path, method="vanilla", epochs=1), experiment=exp, progress=False)
-    second = train(dataclasses.replace(config, method="rst", epochs=1, out_dir=str(tmp_path / "second")),
+    first = train(_cfg(tiny, tmp_path, "vanilla", train__epochs=1), experiment=exp, progress=False)
+    second = train(config.replace(method_name="rst", train__epochs=1, out_dir=str(tmp_path / "second")),
                    experiment=exp, init_from=first.out_dir / "checkpoint.pt", progress=False)
     assert [h["epoch"] for h in second.history] == [1]  # epoch counter reset
     # a different config in an existing run directory is refused, not silently mixed
     with pytest.raises(ValueError, match="different config"):
-        train(_cfg(tiny, tmp_path, method="rst", epochs=1), experiment=exp, progress=False)
+        train(_cfg(tiny, tmp_path, "rst", train__epochs=1), experiment=exp, progress=False)
 
 
 def test_collapsed_encoder_is_not_certified_and_has_no_active_units(tiny):
@@ -239,8 +464,7 @@ def test_ledger_checks_pass_on_random_codes():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_cuda_run(tiny, tmp_path):
-    config, _ = tiny
-    result = train(_cfg(tiny, tmp_path, device="cuda", method="rst", epochs=1), progress=False)
+    result = train(_cfg(tiny, tmp_path, "rst", train__device="cuda", train__epochs=1), progress=False)
     assert result.bound_violations == []
 
 
@@ -248,18 +472,18 @@ def test_device_cuda_without_cuda_is_a_clear_error(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
     with pytest.raises(ValueError, match="use --device cpu"):
-        prepare(TrainConfig(device="cuda"))
+        prepare(resolve("digits", overrides={"train.device": "cuda"}))
 
 
 def test_fashion_mnist_smoke(tmp_path, missing_resource):
-    from empirical.configs import config_for
     from empirical.data.loaders import load_dataset
     try:
         load_dataset("fashion-mnist", limit=1)
     except FileNotFoundError as exc:
         missing_resource(f"Fashion-MNIST not installed: {exc}")
-    config = config_for("fashion-mnist", method="rst", epochs=1, prefit_epochs=0, limit=1000, hidden=(64,),
-                        device="cpu", teacher_cache=str(tmp_path / "teachers"), out_dir=str(tmp_path / "run"))
+    config = resolve("fashion-mnist", "rst", overrides={
+        "train.epochs": 1, "data.limit": 1000, "model.hidden": (64,), "train.device": "cpu",
+        "teacher.cache": str(tmp_path / "teachers"), "out_dir": str(tmp_path / "run")})
     result = train(config, progress=False)
     assert result.final["n"] == 1000 and result.bound_violations == []
     assert np.isfinite(result.final["G_T"]) and np.isfinite(result.final["rec"])
@@ -268,7 +492,8 @@ def test_fashion_mnist_smoke(tmp_path, missing_resource):
 @pytest.mark.parametrize("decoder", ["bernoulli", "gaussian", "gaussian-learned"])
 def test_conv_vae_for_colour_images(decoder):
     """(3, 32, 32) inputs get the conv network; every decoder gives a finite per-sample NLL."""
-    config = TrainConfig(dataset="cifar10", hidden=(64,), conv_channels=(8, 16, 16), latent_dim=12, decoder=decoder)
+    config = resolve("cifar10", overrides={"model.hidden": (64,), "model.conv_channels": (8, 16, 16),
+                                           "model.latent_dim": 12, "model.decoder": decoder})
     model = build_model(config, (3, 32, 32))
     assert model.conv and isinstance(model.mean_layer, torch.nn.Linear) and model.mean_layer.out_features == 12
     x = torch.rand(5, 3 * 32 * 32)

@@ -58,6 +58,8 @@ class Run:
     sample_batch: Callable[[], Batch]           # a random training batch (methods' inner loops)
     evaluate: Callable[..., dict]               # evaluate(split=..., full_mi=...) -> metrics of the model
     device: torch.device
+    model: Any = None                           # the model being trained
+    heldout_x: Any = None                       # inputs of the run's evaluation split (held-out scores)
 
 
 def elbo_terms(model: VAE, batch: Batch, head, *, align_in_loss: bool) -> dict[str, torch.Tensor]:
@@ -72,13 +74,14 @@ def elbo_terms(model: VAE, batch: Batch, head, *, align_in_loss: bool) -> dict[s
     kl_dims = gaussian_kl_terms(mu, log_var)
     return {"rec": model.reconstruction_nll(batch.x, out).mean(), "kl": kl_dims.sum(1).mean(),
             "align": head.alignment_loss(mu if align_in_loss else mu.detach(), batch.teacher),
-            "_mu": mu, "_kl_dims": kl_dims}
+            "_mu": mu, "_log_var": log_var, "_kl_dims": kl_dims}
 
 
 class Method:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     source: ClassVar[str] = ""
+    label: ClassVar[str] = ""          # shown next to the name in every table (e.g. "reconstruction of ...")
     Config: ClassVar[type] = MethodConfig
 
     def __init__(self, config: Any, kl_weight: float) -> None:

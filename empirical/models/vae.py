@@ -9,7 +9,9 @@ Decoders (``decoder=``):
   [0, 1] but not binary; we use the continuous-target binary cross-entropy, as
   pytorch/examples vae/main.py does. Its value is not a normalised log-likelihood for
   non-binary x (it does not reach 0), which is harmless for comparing methods.
-- ``"gaussian"``: N(x; xhat, I) with a fixed unit variance: -log p = 0.5||x - xhat||^2 + (D/2) log 2 pi.
+- ``"gaussian"``: N(x; xhat, sigma^2 I) with a fixed variance ``decoder_variance`` (default 1):
+  -log p = ||x - xhat||^2 / (2 sigma^2) + (D/2) log(2 pi sigma^2) (the linear-VAE analysis of
+  Lucas et al. 2019 and the T12 threshold are stated for this decoder).
 - ``"gaussian-learned"``: N(x; xhat, diag exp(log_scale)^2) with one learned log standard
   deviation per pixel (a parameter of the decoder, shared over data points).
 
@@ -109,8 +111,12 @@ class VAE(nn.Module):
     """Gaussian-encoder VAE on flattened inputs (the conv variant reshapes internally)."""
 
     def __init__(self, input_shape: tuple, latent_dim: int, hidden: tuple[int, ...] = (256, 256),
-                 decoder: str = "bernoulli", conv_channels: tuple[int, ...] = (32, 64, 128)):
+                 decoder: str = "bernoulli", conv_channels: tuple[int, ...] = (32, 64, 128),
+                 decoder_variance: float = 1.0):
         super().__init__()
+        if not decoder_variance > 0:
+            raise ValueError(f"decoder_variance must be > 0, got {decoder_variance}")
+        self.decoder_variance = float(decoder_variance)
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
         if latent_dim < 1:
@@ -158,14 +164,20 @@ class VAE(nn.Module):
         z = self.reparameterize(mu, log_var, generator)
         return self.decode(z), mu, log_var
 
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """E[x | z] in data space: sigmoid of the logits (Bernoulli) or the Gaussian mean."""
+        out = self.decode(z)
+        return torch.sigmoid(out) if self.decoder_kind == "bernoulli" else out
+
     def reconstruction_nll(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """-log p(x|z) per sample, summed over pixels: (B,)."""
         x = x.flatten(1)
         if self.decoder_kind == "bernoulli":
             return F.binary_cross_entropy_with_logits(out, x, reduction="none").sum(1)
         if self.decoder_kind == "gaussian":
-            # -log N(x; xhat, I) = 0.5 ||x - xhat||^2 + (D/2) log 2 pi
-            return 0.5 * (x - out).pow(2).sum(1) + 0.5 * x.shape[1] * math.log(2 * math.pi)
+            # -log N(x; xhat, s2 I) = ||x - xhat||^2 / (2 s2) + (D/2) log(2 pi s2)
+            s2 = self.decoder_variance
+            return (x - out).pow(2).sum(1) / (2 * s2) + 0.5 * x.shape[1] * math.log(2 * math.pi * s2)
         # -log N(x; xhat, s^2) = 0.5 ((x - xhat)/s)^2 + log s + 0.5 log 2 pi, per pixel
         s = self.log_scale
         return (0.5 * ((x - out) * torch.exp(-s)).pow(2) + s + 0.5 * math.log(2 * math.pi)).sum(1)

@@ -88,4 +88,4 @@ def check_experiment(config: ExperimentConfig, exp: Experiment) -> None:
 def build_model(config: ExperimentConfig, input_shape) -> VAE:
     m = config.model
     return VAE(tuple(input_shape), m.latent_dim, hidden=tuple(m.hidden), decoder=m.decoder,
-               conv_channels=tuple(m.conv_channels))
+               conv_channels=tuple(m.conv_channels), decoder_variance=m.decoder_variance)

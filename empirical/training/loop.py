@@ -136,7 +136,8 @@ def _train(config, experiment, init_from, resume, step_callback, progress) -> Ru
               optimizer=optimizer, n_batches=-(-n // tc.batch_size), device=exp.device,
               sample_batch=lambda: batch_of(torch.randperm(n)[:tc.batch_size]),
               evaluate=lambda split=tc.eval_split, full_mi=n_eval <= tc.mi_full_max_epoch: evaluate(
-                  model, exp, split, context=f"{out} method", full_mi=full_mi))
+                  model, exp, split, context=f"{out} method", full_mi=full_mi),
+              model=model, heldout_x=exp.x_train if tc.eval_split == "train" else exp.x_test)
     bar = tqdm(range(start, n_epochs), initial=start, total=n_epochs, disable=not progress,
                desc=f"{config.data.name}/{config.method_name}/seed{tc.seed}", file=sys.stderr)
     for epoch in bar:

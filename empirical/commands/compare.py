@@ -1,0 +1,38 @@
+"""``python -m empirical compare``: every method of the registry judged by the certificate (C4),
+and the rival methods' own claims (``--set compare.grid=c5`` LR-VAE, ``compare.grid=c6`` HCT)."""
+from __future__ import annotations
+
+from empirical.commands.common import add_common_arguments, experiment_config, output_dirs, seeds_or_default
+
+HELP = "C4-C6: every method (vanilla, remedies, rivals, witness methods) under the certificate, one table"
+
+
+def add_arguments(p) -> None:
+    add_common_arguments(p, seeds=5, section="compare")
+
+
+def run(args) -> int:
+    import json
+
+    from empirical.experiments.compare import CompareConfig, run_compare
+    from empirical.io import to_jsonable
+    from empirical.report.tables import write_results_readme
+
+    base, cfg = experiment_config(args, section="compare", section_config=CompareConfig())
+    sub = "compare" if cfg.grid == "c4" or cfg.entries else f"compare-{cfg.grid}"
+    out, runs = output_dirs(args, sub, results_sub=sub)
+    summary = run_compare(base, cfg, seeds=seeds_or_default(args, 5, quick_default=1), out_dir=out, runs_dir=runs,
+                          fresh=args.fresh, progress=args.progress)
+    table = (out / "compare_table.md").read_text()
+    verdicts = "\n".join(f"- **{k}** {'holds' if c['holds'] else 'DOES NOT HOLD'}: {c['statement']}"
+                         for k, c in summary["claims"].items())
+    write_results_readme(out, f"Methods under the certificate ({cfg.grid}): {base.data.name}", "compare",
+                         f"{verdicts}\n\nFiles: `compare_table.{{md,csv,json}}`, `runs.jsonl` (one line per run), "
+                         f"`summary.json` (claims with per-seed evidence), `margin_by_method.png`, `au_vs_margin.png`."
+                         f"\n\nWall time {summary['wall_seconds']:.0f} s for {summary['n_runs']} runs.\n\n{table}")
+    print(table)
+    for name, c in summary["claims"].items():
+        print(f"{name}: {'HOLDS' if c['holds'] else 'DOES NOT HOLD'} -- {c['statement']}")
+        print(f"    {json.dumps(to_jsonable(c['evidence']))[:2000]}")
+    print(f"wall time {summary['wall_seconds']:.1f}s for {summary['n_runs']} runs; results in {out}")
+    return 0
