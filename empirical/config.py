@@ -59,6 +59,7 @@ class WitnessConfig:
 
 @dataclass
 class ModelConfig:
+    kind: str = "auto"                              # auto (MLP; conv net for 3x32x32) | linear (T12's linear VAE)
     latent_dim: int = 16                            # d; the teacher has K <= d + 1 outcomes
     hidden: tuple[int, ...] = (256, 128)            # MLP widths (conv nets: hidden[0] is the fc width)
     conv_channels: tuple[int, ...] = (32, 64, 128)  # used for (3, 32, 32) inputs only
@@ -93,6 +94,9 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     method_name: str = "vanilla"    # registry name of the method (empirical.methods)
     out_dir: str | None = None      # run directory (None: runs/train/<data>/<method>-kl<w>-seed<s>)
+    # every method.* setting given so far (data set defaults, quick settings, --set), kept so that
+    # a grid switching methods (claims, compare) gives each method the keys it has; not written
+    method_settings: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def replace(self, **sections) -> "ExperimentConfig":
         """A copy with whole sections or ``section__key`` values changed, e.g.
@@ -179,6 +183,7 @@ def apply_overrides(config: ExperimentConfig, overrides: Sequence[str] | Mapping
     items = list(overrides.items()) if isinstance(overrides, Mapping) else [(None, s) for s in overrides or ()]
     changes: dict[str, dict[str, Any]] = {}
     top: dict[str, Any] = {}
+    settings = dict(config.method_settings)
     for key, value in items:
         if key is None:
             key, value = _split_key(value)
@@ -194,12 +199,20 @@ def apply_overrides(config: ExperimentConfig, overrides: Sequence[str] | Mapping
         if section == "teacher" and name in _DERIVED_TEACHER_KEYS:
             raise ValueError(f"--set {key}: the teacher search takes it from "
                              f"{'witness.scale' if name == 'witness_scale' else 'model.latent_dim'}; set that instead")
-        if name not in fields:
-            if not strict and section == "method":
+        if section == "method":
+            known = _method_keys()
+            if name not in known:
+                if not strict:
+                    continue
+                raise ValueError(f"--set {key}: unknown key; valid keys: {', '.join(valid_keys(config))} (and the "
+                                 f"method keys of other methods: {', '.join(sorted(known))})")
+            settings[name] = (value, typed)
+            if name not in fields:       # a key of another method: kept for a grid that switches to it
                 continue
+        elif name not in fields:
             raise ValueError(f"--set {key}: unknown key; valid keys: {', '.join(valid_keys(config))}")
         changes.setdefault(section, {})[name] = value if typed else parse_value(fields[name], value, key)
-    new = dataclasses.replace(config, **top)
+    new = dataclasses.replace(config, **top, method_settings=settings)
     for section, values in changes.items():
         new = dataclasses.replace(new, **{section: dataclasses.replace(getattr(new, section), **values)})
     return validate(new)
@@ -225,20 +238,32 @@ def _replace(config: ExperimentConfig, sections: dict) -> ExperimentConfig:
     whole = {k: v for k, v in sections.items() if "__" not in k}
     new = dataclasses.replace(config, **whole)
     if "method_name" in whole and "method" not in whole and type(new.method) is not get_method(new.method_name).Config:
-        new = dataclasses.replace(new, method=_carry_method_keys(config.method, get_method(new.method_name).Config()))
+        new = dataclasses.replace(new, method=method_config(new.method_name, new.method_settings))
     for k, v in sections.items():
         if "__" in k:
             section, name = k.split("__", 1)
+            if section == "method":
+                new = dataclasses.replace(new, method_settings={**new.method_settings, name: (v, True)})
             new = dataclasses.replace(new, **{section: dataclasses.replace(getattr(new, section), **{name: v})})
     return validate(new)
 
 
-def _carry_method_keys(old, new):
-    """Keys two method configs share keep their value when the method changes (alpha, ...)."""
-    if old is None:
-        return new
-    shared = {k: getattr(old, k) for k in _fields(new) if k in _fields(old)}
-    return dataclasses.replace(new, **shared)
+def _method_keys() -> set[str]:
+    from empirical.methods import METHODS, method_names
+    method_names()  # loads the built-in methods
+    return {f.name for cls in METHODS.values() for f in dataclasses.fields(cls.Config)}
+
+
+def method_config(name: str, settings: Mapping[str, tuple[Any, bool]]):
+    """The Config of method ``name`` with the recorded ``method.*`` settings it has applied
+    (values are (value, already_typed) pairs; strings are parsed by the field's annotation)."""
+    from empirical.methods import get_method
+
+    cfg = get_method(name).Config()
+    fields = _fields(cfg)
+    values = {k: v if typed else parse_value(fields[k], v, f"method.{k}")
+              for k, (v, typed) in settings.items() if k in fields}
+    return dataclasses.replace(cfg, **values)
 
 
 def search_config(config: ExperimentConfig) -> TeacherConfig:
@@ -250,7 +275,7 @@ def search_config(config: ExperimentConfig) -> TeacherConfig:
 
 def config_to_dict(config: ExperimentConfig) -> dict:
     """JSON-ready nested dict (the resolved config every run writes)."""
-    out: dict[str, Any] = {"method_name": config.method_name}
+    out: dict[str, Any] = {"method_name": config.method_name}  # method_settings: derivation state, not written
     for section in SECTIONS:
         out[section] = dataclasses.asdict(getattr(config, section))
     out["out_dir"] = config.out_dir
@@ -288,6 +313,10 @@ def validate(c: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"method config is {type(c.method).__name__}, but method {c.method_name!r} takes "
                          f"{method_cls.Config.__name__}; build configs with empirical.config.resolve")
     t, m = c.train, c.model
+    if m.kind not in ("auto", "linear"):
+        raise ValueError(f"model.kind must be auto or linear, got {m.kind!r}")
+    if m.kind == "linear" and m.decoder != "gaussian":
+        raise ValueError("model.kind=linear needs model.decoder=gaussian (a fixed-variance Gaussian likelihood)")
     if m.decoder not in DECODERS:
         raise ValueError(f"model.decoder must be one of {', '.join(DECODERS)}, got {m.decoder!r}")
     if t.device not in ("auto", "cpu", "cuda") and not str(t.device).startswith("cuda:"):

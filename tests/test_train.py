@@ -132,7 +132,8 @@ def test_config_command_set_and_unknown_key(capsys):
 # ---------------------------------------------------------------------------------------
 
 KL_WEIGHT, ALPHA, N_BATCHES = 2.0, 3.0, 5
-BUILTIN_METHODS = ("vanilla", "rst", "rst-prefit", "rst-alpha-prefit", "kl-anneal", "free-bits", "aggressive")
+BUILTIN_METHODS = ("vanilla", "rst", "rst-prefit", "rst-alpha-prefit", "kl-anneal", "free-bits", "aggressive",
+                   "lr-vae", "hct")
 
 
 def _small_batch(exp, n=8):
@@ -303,6 +304,67 @@ def test_loss_terms_and_gradients_aggressive(tiny):
         kept = float(torch.sqrt(sum(p.grad.double().pow(2).sum() for p in params if p.grad is not None)))
         assert kept < clip if aggressive else kept == pytest.approx(clip, rel=1e-4)
 
+
+def test_loss_terms_lr_vae(tiny):
+    """rec + kl_weight KL + alpha(t) E_{z~N(0,I)} ||mu_enc(E[x|z]) - z||^2 with
+    alpha(t) = alpha_T min(1, t / (warm_up n_batches)), t counted from 1; z drawn after the ELBO's z."""
+    c, exp, model, batch, run, method = _method_and_run(tiny, "lr-vae", alpha_T=0.4, warm_up=2)
+    d = c.model.latent_dim
+    for step in range(1, 2 * N_BATCHES + 3):
+        t = _loss(method, model, batch, 0, run, seed=step)
+        hand = _hand_terms(model, batch, exp.head, seed=step)      # consumes the ELBO's eps draw ...
+        z = torch.randn(batch.x.shape[0], d)                         # ... then the prior samples
+        mu_hat, _ = model.encode(torch.sigmoid(model.decode(z)))     # Bernoulli decoder: E[x|z] = sigmoid(logits)
+        latent = (mu_hat - z).pow(2).sum(1).mean()
+        _check_terms(t, hand)
+        assert torch.allclose(t["latent_rec"], latent, rtol=1e-6, atol=0) and float(latent.detach()) > 0
+        a = 0.4 * min(1.0, step / (2 * N_BATCHES))
+        assert torch.allclose(t["total"], hand["rec"] + KL_WEIGHT * hand["kl"] + a * latent, rtol=1e-6, atol=0)
+    assert a == 0.4 and method.state_dict() == {"steps": 2 * N_BATCHES + 2}
+    # prior_samples sets the number of z; gradient= decides which network the latent term trains
+    for gradient, enc_grad, dec_grad in (("both", True, True), ("encoder", True, False), ("decoder", False, True)):
+        _, _, model, batch, run, method = _method_and_run(tiny, "lr-vae", prior_samples=3, gradient=gradient)
+        torch.manual_seed(5)
+        latent = method.latent_reconstruction(model, 3, torch.device("cpu"))
+        torch.manual_seed(5)
+        z = torch.randn(3, d)
+        want = (model.encode(torch.sigmoid(model.decode(z)))[0] - z).pow(2).sum(1).mean()
+        assert torch.allclose(latent, want, rtol=1e-6, atol=0)
+        latent.backward()
+        assert (model.mean_layer.weight.grad is not None) == enc_grad, gradient
+        assert (model.decoder.out.weight.grad is not None) == dec_grad, gradient
+    with pytest.raises(ValueError, match="method.gradient must be both, encoder or decoder"):
+        tiny[0].replace(method_name="lr-vae", method__gradient="sideways")
+
+
+def test_loss_terms_hct(tiny):
+    """rec + kl_weight KL_mc(q(z|x) || GMM prior), the prior cycling over the surviving candidates
+    batch by batch; KL_mc recomputed here with torch.distributions from the same draws."""
+    from torch.distributions import Normal
+
+    from empirical.methods.rivals import candidate_priors
+
+    c, exp, model, batch, run, method = _method_and_run(tiny, "hct", n_components=(2, 4), seeds_per_K=1,
+                                                        mc_samples=3, radius=1.5)
+    d = c.model.latent_dim
+    priors = candidate_priors(d, (2, 4), 1, 1.5, 0.0)
+    assert [p.means.shape for p in priors] == [(2, d), (4, d)]
+    assert method.extra_epochs() == 1 and method.phase(0) == "consensus" and method.phase(1) == "elbo"
+    for step in range(3):
+        t = _loss(method, model, batch, 0, run, seed=10 + step)
+        hand = _hand_terms(model, batch, exp.head, seed=10 + step)
+        eps = torch.randn(3, batch.x.shape[0], d)                    # the MC draws come after the ELBO's
+        mu, log_var = model.encode(batch.x)
+        z = mu + torch.exp(0.5 * log_var) * eps
+        log_q = Normal(mu, torch.exp(0.5 * log_var)).log_prob(z).sum(-1)           # (S, B)
+        prior = priors[step % 2]
+        comps = torch.stack([Normal(m, 1.0).log_prob(z).sum(-1) for m in prior.means], -1)  # (S, B, K)
+        log_p = torch.logsumexp(comps + torch.log(torch.full((len(prior.means),), 1.0 / len(prior.means))), -1)
+        kl_mc = (log_q - log_p).mean(0).mean()
+        _check_terms(t, hand)
+        assert torch.allclose(t["kl_prior"], kl_mc, rtol=1e-5, atol=1e-5)
+        assert torch.allclose(t["total"], hand["rec"] + KL_WEIGHT * kl_mc, rtol=1e-5, atol=1e-5)
+    assert method.state_dict()["batch_counter"] == 3
 
 def test_exact_codes_are_the_reference_embedding(tiny):
     config, exp = tiny
@@ -504,4 +566,8 @@ def test_conv_vae_for_colour_images(decoder):
     if decoder == "gaussian":  # fixed unit variance: -log N(x; xhat, I) by hand
         want = 0.5 * (x - out).pow(2).sum(1) + 0.5 * x.shape[1] * math.log(2 * math.pi)
         assert torch.allclose(nll, want)
+        # model.decoder_variance = s2: -log N(x; xhat, s2 I) = ||x - xhat||^2 / (2 s2) + (D/2) log(2 pi s2)
+        narrow = build_model(config.replace(model__decoder_variance=0.25), (3, 32, 32))
+        want = 2.0 * (x - out).pow(2).sum(1) + 0.5 * x.shape[1] * math.log(2 * math.pi * 0.25)
+        assert torch.allclose(narrow.reconstruction_nll(x, out), want)
     assert (model.log_scale is not None) == (decoder == "gaussian-learned")
