@@ -18,6 +18,7 @@ COMMANDS = {
     "claims": "empirical.commands.claims",
     "compare": "empirical.commands.compare",
     "config": "empirical.commands.config",
+    "linear": "empirical.commands.linear",
     "methods": "empirical.commands.methods",
     "escape": "empirical.commands.escape",
     "rescue": "empirical.commands.rescue",
