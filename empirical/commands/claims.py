@@ -1,7 +1,7 @@
 """``python -m empirical claims``: the certificate claims C1-C3 with the certificate table."""
 from __future__ import annotations
 
-from empirical.commands.common import add_common_arguments, experiment_config, output_dirs, seeds_or_default
+from empirical.commands.common import add_common_arguments, experiment_command
 
 HELP = "claims C1-C3: vanilla not certified, rst/rst-prefit certified, rst-alpha-prefit survives KL stress"
 
@@ -14,10 +14,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from empirical.experiments.claims import ClaimsConfig, format_claims, run_claims
 
-    base, cfg = experiment_config(args, section="claims", section_config=ClaimsConfig())
-    out, runs = output_dirs(args, "claims")
-    summary = run_claims(base, cfg, seeds=seeds_or_default(args, 5, quick_default=2), out_dir=out, runs_dir=runs,
-                         fresh=args.fresh, progress=args.progress)
+    base, cfg, out, runs, seeds = experiment_command(args, "claims", ClaimsConfig(), quick_seeds=2)
+    summary = run_claims(base, cfg, seeds=seeds, out_dir=out, runs_dir=runs, fresh=args.fresh, progress=args.progress)
     print((out / "certificate_table.md").read_text())
     print(format_claims(summary))
     print(f"wall time {summary['wall_seconds']:.1f}s for {summary['n_runs']} runs; results in {out}")

@@ -12,12 +12,12 @@ import argparse
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from empirical.config import ExperimentConfig, apply_section_overrides, resolve
 
 __all__ = ["add_common_arguments", "experiment_config", "parse_seeds", "output_dirs", "dataset_tag",
-           "seeds_or_default"]
+           "seeds_or_default", "experiment_command"]
 
 
 def parse_seeds(text: str | int) -> tuple[int, ...]:
@@ -115,3 +115,14 @@ def seeds_or_default(args, default: int, quick_default: int | None = None) -> tu
         return args.seeds
     return tuple(range(quick_default if args.quick and quick_default is not None else default))
 
+
+
+def experiment_command(args, command: str, section_config: Any, *, quick: Sequence[str] = (), method: str | None = None,
+                       results_sub: str | None = None, quick_seeds: int = 1):
+    """What an experiment command starts from: (config tree, its own config, results dir, runs
+    dir, seeds). ``quick`` are the command's own ``--quick`` overrides (the user's --set wins)."""
+    if args.quick:
+        args.overrides = [*quick, *args.overrides]
+    base, cfg = experiment_config(args, method=method, section=command, section_config=section_config)
+    out, runs = output_dirs(args, command, results_sub=results_sub)
+    return base, cfg, out, runs, seeds_or_default(args, 5, quick_default=quick_seeds)

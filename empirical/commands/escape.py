@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from empirical.commands.common import add_common_arguments, experiment_config, output_dirs, seeds_or_default
+from empirical.commands.common import add_common_arguments, experiment_command
 
 HELP = "T6 on real models: gradients at the collapsed point, one escape step, escape trajectories"
 
@@ -16,13 +16,10 @@ def run(args) -> int:
     from empirical.experiments.escape import EscapeConfig, EscapeFailure, run_escape
     from empirical.report.tables import write_results_readme
 
-    quick = ["escape.epochs=2", "escape.record_every=3"] if args.quick else []
-    args.overrides = quick + args.overrides
-    base, cfg = experiment_config(args, method="rst", section="escape", section_config=EscapeConfig())
-    out, runs = output_dirs(args, "escape", results_sub="escape")
+    base, cfg, out, runs, seeds = experiment_command(args, "escape", EscapeConfig(), method="rst", results_sub="escape",
+                                                     quick=["escape.epochs=2", "escape.record_every=3"], quick_seeds=2)
     try:
-        summary = run_escape(base, cfg, seeds=seeds_or_default(args, 5, quick_default=2), out_dir=out,
-                             runs_dir=runs, progress=args.progress)
+        summary = run_escape(base, cfg, seeds=seeds, out_dir=out, runs_dir=runs, progress=args.progress)
     except EscapeFailure as exc:
         print(f"ESCAPE CLAIM FAILED: {exc}")
         return 1

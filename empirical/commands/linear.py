@@ -1,7 +1,7 @@
 """``python -m empirical linear``: T12 on digits, linear VAEs keep the directions the threshold predicts."""
 from __future__ import annotations
 
-from empirical.commands.common import add_common_arguments, experiment_config, output_dirs, seeds_or_default
+from empirical.commands.common import add_common_arguments, experiment_command
 
 HELP = "T12: linear VAEs across kl_weight * sigma^2 thresholds; active directions against the prediction"
 
@@ -14,12 +14,10 @@ def run(args) -> int:
     from empirical.experiments.linear_threshold import LinearConfig, run_linear_threshold
     from empirical.report.tables import write_results_readme
 
-    quick = ["linear.thresholds=0.02,1.0", "linear.kl_weights=1,4", "linear.epochs=40"] if args.quick else []
-    args.overrides = quick + args.overrides
-    base, cfg = experiment_config(args, section="linear", section_config=LinearConfig())
-    out, runs = output_dirs(args, "linear", results_sub="linear")
-    summary = run_linear_threshold(base, cfg, seeds=seeds_or_default(args, 5, quick_default=1), out_dir=out,
-                                   runs_dir=runs, fresh=args.fresh, progress=args.progress)
+    quick = ["linear.thresholds=0.02,1.0", "linear.kl_weights=1,4", "linear.epochs=40"]
+    base, cfg, out, runs, seeds = experiment_command(args, "linear", LinearConfig(), results_sub="linear", quick=quick)
+    summary = run_linear_threshold(base, cfg, seeds=seeds, out_dir=out, runs_dir=runs, fresh=args.fresh,
+                                   progress=args.progress)
     table = (out / "linear_threshold.md").read_text()
     verdict = ("Every run keeps exactly the predicted number of directions." if summary["holds"] else
                f"{len(summary['mismatches'])} of {summary['n_runs']} runs do NOT match the prediction (see runs.md).")

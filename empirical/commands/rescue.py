@@ -1,7 +1,7 @@
 """``python -m empirical rescue``: prevention (rst), collapse (vanilla under KL stress), rescue (rst)."""
 from __future__ import annotations
 
-from empirical.commands.common import add_common_arguments, experiment_config, output_dirs, seeds_or_default
+from empirical.commands.common import add_common_arguments, experiment_command
 
 HELP = "certificate through prevent (rst) -> collapse (vanilla, KL stress) -> rescue (rst), per seed"
 
@@ -14,12 +14,10 @@ def run(args) -> int:
     from empirical.experiments.rescue import RescueConfig, run_rescue
     from empirical.report.tables import write_results_readme
 
-    quick = ["rescue.epochs_prevent=4", "rescue.epochs_collapse=15", "rescue.epochs_rescue=4"] if args.quick else []
-    args.overrides = quick + args.overrides
-    base, cfg = experiment_config(args, method="rst", section="rescue", section_config=RescueConfig())
-    out, runs = output_dirs(args, "rescue", results_sub="rescue")
-    summary = run_rescue(base, cfg, seeds=seeds_or_default(args, 5, quick_default=1), out_dir=out, runs_dir=runs,
-                         fresh=args.fresh, progress=args.progress)
+    quick = ["rescue.epochs_prevent=4", "rescue.epochs_collapse=15", "rescue.epochs_rescue=4"]
+    base, cfg, out, runs, seeds = experiment_command(args, "rescue", RescueConfig(), method="rst", results_sub="rescue",
+                                                     quick=quick)
+    summary = run_rescue(base, cfg, seeds=seeds, out_dir=out, runs_dir=runs, fresh=args.fresh, progress=args.progress)
     for o in summary["outcomes"]:
         print(f"seed {o['seed']}: prevent min G_T {o.get('p1_min_margin', float('nan')):+.4f} "
               f"(all certified: {o.get('p1_all_certified')}), collapse: uncertified after "
@@ -32,7 +30,7 @@ def run(args) -> int:
     verdict = ("All phases behaved as claimed." if summary["all_phases_as_claimed"] else
                "Claims NOT met:\n\n" + "\n".join(f"- {f}" for f in summary["failures"]))
     write_results_readme(out, f"Prevent / collapse / rescue: {base.data.name}", "rescue",
-                         f"Protocol: see `empirical/rescue.py` (also in `outcomes.json`). Phase epochs "
+                         f"Protocol: see `empirical/experiments/rescue.py` (also in `outcomes.json`). Phase epochs "
                          f"{cfg.epochs_prevent}/{cfg.epochs_collapse}/{cfg.epochs_rescue}, KL stress "
                          f"{cfg.kl_stress:g}, collapse tolerance {cfg.collapse_tol_fraction:g} I_T"
                          f"{', limit ' + str(base.data.limit) + ' rows' if base.data.limit else ''}.\n\n{verdict}\n\n"

@@ -8,8 +8,8 @@ Built in: ``vanilla`` (beta-VAE via ``train.kl_weight``), the witness methods ``
 Adding a method: subclass :class:`Method`, give it ``name``, ``summary``, ``source``, a
 ``Config`` dataclass and a ``loss``; decorate it with :func:`register`. Nothing else changes.
 """
-from empirical.methods.base import Batch, Method, MethodConfig, Run, elbo_terms
+from empirical.methods.base import Batch, Method, MethodConfig, Run, elbo_terms, public_terms
 from empirical.methods.registry import METHODS, get_method, method_names, register
 
-__all__ = ["Batch", "Method", "MethodConfig", "Run", "elbo_terms", "METHODS", "get_method", "method_names",
+__all__ = ["Batch", "Method", "MethodConfig", "Run", "elbo_terms", "public_terms", "METHODS", "get_method", "method_names",
            "register"]

@@ -31,7 +31,7 @@ import torch
 
 from empirical.models.vae import VAE, gaussian_kl_terms
 
-__all__ = ["Method", "MethodConfig", "Batch", "Run", "elbo_terms"]
+__all__ = ["Method", "MethodConfig", "Batch", "Run", "elbo_terms", "public_terms"]
 
 
 @dataclass
@@ -75,6 +75,11 @@ def elbo_terms(model: VAE, batch: Batch, head, *, align_in_loss: bool) -> dict[s
     return {"rec": model.reconstruction_nll(batch.x, out).mean(), "kl": kl_dims.sum(1).mean(),
             "align": head.alignment_loss(mu if align_in_loss else mu.detach(), batch.teacher),
             "_mu": mu, "_log_var": log_var, "_kl_dims": kl_dims}
+
+
+def public_terms(terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The loss terms the loop logs and sums: everything but the private ``_``-prefixed tensors."""
+    return {k: v for k, v in terms.items() if not k.startswith("_")}
 
 
 class Method:

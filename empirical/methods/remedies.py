@@ -13,14 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from empirical.methods.base import Batch, Method, MethodConfig, Run, elbo_terms
+from empirical.methods.base import Batch, Method, MethodConfig, Run, elbo_terms, public_terms
 from empirical.methods.registry import register
 
 __all__ = ["KLAnneal", "FreeBits", "Aggressive"]
-
-
-def _public(terms: dict) -> dict:
-    return {k: v for k, v in terms.items() if not k.startswith("_")}
 
 
 @register
@@ -51,7 +47,7 @@ class KLAnneal(Method):
         w = self.current_weight(run.n_batches)
         t = elbo_terms(model, batch, run.head, align_in_loss=False)
         t["total"] = t["rec"] + w * t["kl"]
-        return _public(t)
+        return public_terms(t)
 
     def end_epoch(self, epoch: int, record: dict, run: Run) -> dict:
         return {"phase": "elbo", "alpha_eff": 0.0, "kl_weight_eff": self.current_weight(run.n_batches)}
@@ -85,7 +81,7 @@ class FreeBits(Method):
         kl_j = t["_kl_dims"].mean(0)                                   # (d,) KL_j averaged over the batch
         t["kl_free_bits"] = torch.clamp(kl_j, min=self.config.target_kl).sum()   # sum_j max(lambda, KL_j)
         t["total"] = t["rec"] + self.kl_weight * t["kl_free_bits"]
-        return _public(t)
+        return public_terms(t)
 
     def end_epoch(self, epoch: int, record: dict, run: Run) -> dict:
         return {"phase": "elbo", "alpha_eff": 0.0}
@@ -123,7 +119,7 @@ class Aggressive(Method):
     def loss(self, model, batch: Batch, epoch: int, run: Run) -> dict:
         t = elbo_terms(model, batch, run.head, align_in_loss=False)
         t["total"] = t["rec"] + self.kl_weight * t["kl"]
-        return _public(t)
+        return public_terms(t)
 
     def before_step(self, model, batch: Batch, epoch: int, run: Run) -> None:
         """He et al.'s inner loop: encoder-only steps on fresh random batches (the first is the

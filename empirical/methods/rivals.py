@@ -20,17 +20,13 @@ from dataclasses import dataclass
 
 import torch
 
-from empirical.methods.base import Batch, Method, MethodConfig, Run, elbo_terms
+from empirical.methods.base import Batch, Method, MethodConfig, Run, elbo_terms, public_terms
 from empirical.methods.registry import register
 
 __all__ = ["LRVAE", "HCT", "GMMPrior", "candidate_priors", "mixture_log_prob", "kl_to_mixture_mc",
            "select_better_half", "HCT_LABEL"]
 
 HCT_LABEL = "reconstruction of HCT v1, not the authors' code"
-
-
-def _public(terms: dict) -> dict:
-    return {k: v for k, v in terms.items() if not k.startswith("_")}
 
 
 @register
@@ -83,7 +79,7 @@ class LRVAE(Method):
         n = self.config.prior_samples or batch.x.shape[0]
         t["latent_rec"] = self.latent_reconstruction(model, n, batch.x.device)
         t["total"] = t["rec"] + self.kl_weight * t["kl"] + self.alpha(run.n_batches) * t["latent_rec"]
-        return _public(t)
+        return public_terms(t)
 
     def end_epoch(self, epoch: int, record: dict, run: Run) -> dict:
         return {"phase": "elbo", "alpha_eff": 0.0, "lr_alpha": self.alpha(run.n_batches)}
@@ -210,7 +206,7 @@ class HCT(Method):
         t["kl_prior"] = kl_to_mixture_mc(t["_mu"], t["_log_var"], self.current_prior(), self.config.mc_samples).mean()
         self.batch_counter += 1
         t["total"] = t["rec"] + self.kl_weight * t["kl_prior"]      # negative ELBO with the mixture prior
-        return _public(t)
+        return public_terms(t)
 
     @torch.no_grad()
     def heldout_elbo(self, model, x: torch.Tensor, prior: GMMPrior, seed: int = 2019) -> float:

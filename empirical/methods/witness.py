@@ -8,14 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from empirical.methods.base import Batch, Method, MethodConfig, Run, elbo_terms
+from empirical.methods.base import Batch, Method, MethodConfig, Run, elbo_terms, public_terms
 from empirical.methods.registry import register
 
 __all__ = ["Vanilla", "Rst", "RstPrefit", "RstAlphaPrefit"]
-
-
-def _public(terms: dict) -> dict:
-    return {k: v for k, v in terms.items() if not k.startswith("_")}
 
 
 @register
@@ -32,7 +28,7 @@ class Vanilla(Method):
     def loss(self, model, batch: Batch, epoch: int, run: Run) -> dict:
         t = elbo_terms(model, batch, run.head, align_in_loss=False)
         t["total"] = t["rec"] + self.kl_weight * t["kl"]       # negative ELBO with KL weight (beta-VAE)
-        return _public(t)
+        return public_terms(t)
 
     def end_epoch(self, epoch: int, record: dict, run: Run) -> dict:
         return {"phase": "elbo", "alpha_eff": 0.0}
@@ -58,7 +54,7 @@ class Rst(Method):
             t["total"] = t["rec"] + self.kl_weight * t["kl"]
         else:                  # rec + kl_weight KL + alpha L_TS (ours)
             t["total"] = t["rec"] + self.kl_weight * t["kl"] + alpha_eff * t["align"]
-        return _public(t)
+        return public_terms(t)
 
     def loss(self, model, batch: Batch, epoch: int, run: Run) -> dict:
         return self.elbo_loss(model, batch, run)
@@ -92,7 +88,7 @@ class RstPrefit(Rst):
         # prefit: (1/2)||mu - mu*(T_i)||^2, the exact code of T4 as the regression target (ours)
         t["prefit"] = 0.5 * (t["_mu"] - batch.exact_codes).pow(2).sum(1).mean()
         t["total"] = t["prefit"]
-        return _public(t)
+        return public_terms(t)
 
     def end_epoch(self, epoch: int, record: dict, run: Run) -> dict:
         phase = self.phase(epoch)

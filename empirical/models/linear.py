@@ -13,6 +13,8 @@ import math
 import torch
 from torch import nn
 
+from empirical.models.vae import VAE
+
 __all__ = ["LinearVAE"]
 
 
@@ -27,11 +29,12 @@ class _LinearEncoder(nn.Module):
         return mu, self.log_var.expand_as(mu)
 
 
-class LinearVAE(nn.Module):
-    conv = False
+class LinearVAE(VAE):
+    """Shares the VAE's reparameterisation, forward pass, decoder mean and Gaussian likelihood;
+    only the networks differ (both linear)."""
 
     def __init__(self, input_shape: tuple, latent_dim: int, decoder: str = "gaussian", decoder_variance: float = 1.0):
-        super().__init__()
+        nn.Module.__init__(self)     # not VAE.__init__: no MLP or conv networks are built
         if decoder != "gaussian":
             raise ValueError(f"model.kind=linear needs model.decoder=gaussian (fixed variance), got {decoder!r}")
         if not decoder_variance > 0:
@@ -41,32 +44,7 @@ class LinearVAE(nn.Module):
         self.latent_dim = int(latent_dim)
         self.decoder_kind = decoder
         self.decoder_variance = float(decoder_variance)
+        self.conv = False
+        self.log_scale = None
         self.encoder = _LinearEncoder(self.input_dim, self.latent_dim)
         self.decoder = nn.Linear(self.latent_dim, self.input_dim)      # E[x | z] = W z + b
-
-    @property
-    def mean_layer(self) -> nn.Linear:
-        return self.encoder.mean_layer
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    decode_mean = decode
-
-    @staticmethod
-    def reparameterize(mu, log_var, generator: torch.Generator | None = None):
-        # z = mu + sigma * eps (Kingma & Welling 2014, eq. 10)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        return mu + torch.exp(0.5 * log_var) * eps
-
-    def forward(self, x, generator: torch.Generator | None = None):
-        mu, log_var = self.encode(x)
-        return self.decode(self.reparameterize(mu, log_var, generator)), mu, log_var
-
-    def reconstruction_nll(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        # -log N(x; xhat, s2 I) = ||x - xhat||^2 / (2 s2) + (D/2) log(2 pi s2)
-        x, s2 = x.flatten(1), self.decoder_variance
-        return (x - out).pow(2).sum(1) / (2 * s2) + 0.5 * x.shape[1] * math.log(2 * math.pi * s2)

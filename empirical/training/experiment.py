@@ -89,7 +89,6 @@ def build_model(config: ExperimentConfig, input_shape) -> VAE:
     m = config.model
     if m.kind == "linear":
         from empirical.models.linear import LinearVAE
-        return LinearVAE(tuple(input_shape), m.latent_dim, decoder=m.decoder,  # type: ignore[return-value]
-                         decoder_variance=m.decoder_variance)
+        return LinearVAE(tuple(input_shape), m.latent_dim, decoder=m.decoder, decoder_variance=m.decoder_variance)
     return VAE(tuple(input_shape), m.latent_dim, hidden=tuple(m.hidden), decoder=m.decoder,
                conv_channels=tuple(m.conv_channels), decoder_variance=m.decoder_variance)
