@@ -92,10 +92,14 @@ def test_toy_method_trains_through_train_and_claims(teacher_cache, tmp_path, cap
 
 
 def test_every_command_accepts_the_same_tree_keys_and_rejects_unknown_ones(capsys):
-    for command in ("train", "claims", "escape", "rescue", "certify", "teacher", "config", "frontier"):
+    for command in ("train", "claims", "compare", "escape", "rescue", "linear", "config"):
         assert main([command, "--set", "train.epochz=3"]) == 2, command
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "unknown key" in err[0] and "train.epochs" in err[0], (command, err)
+    for command in ("certify", "teacher", "frontier"):       # these never train: a train.* key would be ignored
+        assert main([command, "--set", "train.epochs=3"]) == 2, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "does not use it" in err[0], (command, err)
     assert main(["claims", "--set", "escape.epochs=3"]) == 2
     assert "this command's own keys: claims.methods" in capsys.readouterr().err
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from empirical.commands.common import add_common_arguments, experiment_config
 
+_USES = ("data", "teacher", "witness", "model")   # the tree sections certify reads
 HELP = "certify encoder means (or a VAE checkpoint) against the data set's teacher"
 
 
@@ -48,7 +49,7 @@ def _teacher_rows(args, n_codes: int) -> tuple[np.ndarray, str]:
     from empirical.data.loaders import load_dataset
     from empirical.data.teacher import FittedTeacher, teacher_for
 
-    config, _ = experiment_config(args)
+    config, _ = experiment_config(args, uses=_USES)
     ds = load_dataset(config.data.name, config.data.root)  # the default split, as the VAE training uses
     x = ds.x_train if args.split == "train" else ds.x_test
     if n_codes != x.shape[0]:
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from empirical.experiments.certify import certify_codes, check_table, load_codes
     from empirical.io import atomic_write_json, library_versions
 
-    experiment_config(args)  # a bad --set key fails first, naming the valid keys
+    experiment_config(args, uses=_USES)  # a bad or unused --set key fails first
     if (args.codes is None) == (args.checkpoint is None):
         raise ValueError("pass exactly one of --codes FILE or --checkpoint PATH")
     log_var = frame = None
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         codes = load_codes(args.codes)
         T, source = _teacher_rows(args, codes.shape[0])
-        witness_scale = experiment_config(args)[0].witness.scale
+        witness_scale = experiment_config(args, uses=_USES)[0].witness.scale
         default_out = Path(args.codes).with_suffix("").as_posix() + ".certificate.json"
     K = T.shape[1]
     if codes.shape[1] < K - 1:

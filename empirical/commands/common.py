@@ -71,10 +71,19 @@ def add_common_arguments(p: argparse.ArgumentParser, *, seeds: int | None = None
 
 
 def experiment_config(args, *, method: str | None = None, section: str | None = None,
-                      section_config: Any = None) -> tuple[ExperimentConfig, Any]:
-    """(the resolved config tree, the command's own config with its ``section.`` overrides)."""
+                      section_config: Any = None, uses: Sequence[str] | None = None) -> tuple[ExperimentConfig, Any]:
+    """(the resolved config tree, the command's own config with its ``section.`` overrides).
+
+    ``uses``: the tree sections the command reads (None: all); an override of another section
+    would be silently ignored, so it is an error."""
     own = [o for o in args.overrides if section and o.strip().startswith(section + ".")]
     tree = [o for o in args.overrides if o not in own]
+    if uses is not None:
+        unused = [o for o in tree if o.split("=", 1)[0].strip().partition(".")[0] not in uses]
+        if unused:
+            reads = [f"{u}.*" for u in uses] + ([f"{section}.*"] if section else [])
+            raise ValueError(f"--set {unused[0].split('=', 1)[0].strip()}: this command does not use it (it reads "
+                             f"only {', '.join(reads) or 'no --set keys'}); drop the override")
     dataset_keys = {"data.root": args.root} if args.root else {}
     try:
         base = resolve(args.dataset, method or getattr(args, "method", None) or "vanilla", quick=args.quick,

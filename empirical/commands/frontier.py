@@ -21,7 +21,7 @@ def run(args) -> int:
 
     quick = ["frontier.n_points=101"] if args.quick else []
     args.overrides = quick + args.overrides
-    _, cfg = experiment_config(args, section="frontier", section_config=FrontierConfig())
+    _, cfg = experiment_config(args, section="frontier", section_config=FrontierConfig(), uses=())
     if cfg.n_points < 3:
         raise ValueError(f"--set frontier.n_points must be >= 3, got {cfg.n_points}")
     if cfg.split not in ("train", "test"):

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from empirical.config import search_config
     from empirical.data.teacher import report_markdown, teacher_for, _safe_name
 
-    tree, _ = experiment_config(args)
+    tree, _ = experiment_config(args, uses=("data", "teacher", "witness", "model"))
     ds = load_dataset(tree.data.name, tree.data.root, limit=tree.data.limit)  # default split
     config = search_config(tree)
     out = Path(args.out) if args.out else Path("runs") / "teacher" / _safe_name(ds.name)

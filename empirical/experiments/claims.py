@@ -30,7 +30,7 @@ from empirical import io as eio
 from empirical.config import ExperimentConfig
 from empirical.experiments.grid import Trial, method_order, run_trials, trial_name
 from empirical.report import figures
-from empirical.report.tables import summary_table
+from empirical.report.tables import summary_table, write_experiment_summary
 from empirical.training.experiment import prepare
 
 __all__ = ["ClaimsConfig", "run_claims", "evaluate_claims", "certificate_table", "format_claims", "TABLE_COLUMNS",
@@ -81,16 +81,8 @@ def run_claims(base: ExperimentConfig, cfg: ClaimsConfig, *, seeds: Sequence[int
     summary = {"dataset": base.data.name, "claims": claims,
                "all_hold": all(c["holds"] for c in claims.values()),
                "wall_seconds": time.perf_counter() - t_start, "n_runs": len(records), "seeds": list(seeds),
-               "teacher_K": experiment.witness.K, "claims_config": cfg, "config": base,
-               "bound_violations": [dict(v, method=r["method"], kl_weight=r["kl_weight"], seed=r["seed"])
-                                    for r in records for v in r["bound_violations"]],
-               "versions": eio.library_versions()}
-    try:
-        summary["plots"] = [str(p) for p in _plots(records, out, base.train.kl_weight)]
-    except Exception as exc:  # a plotting failure must not hide the numbers; recorded, not dropped
-        summary["plots_error"] = repr(exc)
-    eio.atomic_write_json(out / "summary.json", summary)
-    return summary
+               "teacher_K": experiment.witness.K, "claims_config": cfg, "config": base}
+    return write_experiment_summary(out, summary, records, lambda: _plots(records, out, base.train.kl_weight))
 
 
 def _group(records, method, kl_weight):

@@ -35,7 +35,7 @@ from empirical import io as eio
 from empirical.config import ExperimentConfig, apply_overrides
 from empirical.experiments.grid import Trial, run_trials
 from empirical.report import figures
-from empirical.report.tables import summary_table
+from empirical.report.tables import summary_table, write_experiment_summary
 from empirical.training.experiment import prepare
 
 __all__ = ["CompareConfig", "GRIDS", "parse_entry", "compare_trials", "run_compare", "evaluate_c4", "evaluate_c5",
@@ -165,16 +165,8 @@ def run_compare(base: ExperimentConfig, cfg: CompareConfig, *, seeds: Sequence[i
                                    base.model.latent_dim)
     summary = {"dataset": base.data.name, "grid": cfg.grid, "entries": list(_entries(cfg)), "seeds": list(seeds),
                "claims": claims, "n_runs": len(records), "wall_seconds": time.perf_counter() - t0,
-               "config": base, "compare_config": cfg, "table": rows,
-               "bound_violations": [dict(v, group=r["group"], seed=r["seed"]) for r in records
-                                    for v in r["bound_violations"]],
-               "versions": eio.library_versions()}
-    try:
-        summary["plots"] = [str(p) for p in _plots(records, out, base.data.name)]
-    except Exception as exc:  # a plotting failure must not hide the numbers; recorded, not dropped
-        summary["plots_error"] = repr(exc)
-    eio.atomic_write_json(out / "summary.json", summary)
-    return summary
+               "config": base, "compare_config": cfg, "table": rows}
+    return write_experiment_summary(out, summary, records, lambda: _plots(records, out, base.data.name))
 
 
 def _plots(records: list[dict], out: Path, name: str) -> list[Path]:

@@ -102,3 +102,18 @@ def write_results_readme(out_dir, title: str, command_name: str, body: str) -> P
         command = f"(empirical.cli.main called from Python; {command_name} config in the JSON files)"
     text = f"# {title}\n\nProduced by (from the repository root):\n\n    {command}\n\n{body.rstrip()}\n"
     return eio.atomic_write_text(Path(out_dir) / "README.md", text)
+
+
+def write_experiment_summary(out_dir, summary: dict, records: Sequence[dict], plot) -> dict:
+    """Complete and write ``summary.json`` of a grid experiment: every run's bound violations
+    (with the run's group and seed), library versions, and the plots ``plot()`` draws (a plotting
+    failure is recorded in ``plots_error``, never allowed to hide the numbers)."""
+    summary["bound_violations"] = [dict(v, group=r.get("group"), method=r.get("method"), kl_weight=r.get("kl_weight"),
+                                        seed=r.get("seed")) for r in records for v in r.get("bound_violations", [])]
+    summary["versions"] = eio.library_versions()
+    try:
+        summary["plots"] = [str(p) for p in plot()]
+    except Exception as exc:  # noqa: BLE001 -- recorded in the summary, not dropped
+        summary["plots_error"] = repr(exc)
+    eio.atomic_write_json(Path(out_dir) / "summary.json", summary)
+    return summary
