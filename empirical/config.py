@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from empirical.data.teacher import TeacherConfig
 
@@ -98,7 +99,7 @@ class ExperimentConfig:
     # a grid switching methods (claims, compare) gives each method the keys it has; not written
     method_settings: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    def replace(self, **sections) -> "ExperimentConfig":
+    def replace(self, **sections) -> ExperimentConfig:
         """A copy with whole sections or ``section__key`` values changed, e.g.
         ``cfg.replace(train__seed=3, method_name="rst")`` (a new method name re-derives ``method``)."""
         return _replace(self, sections)

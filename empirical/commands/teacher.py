@@ -23,11 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from empirical.experiments.certify import CONTROL_FLAGS, real_data_checks
-    from empirical.data.loaders import load_dataset
-    from empirical.io import atomic_write_json, atomic_write_text
     from empirical.config import search_config
-    from empirical.data.teacher import report_markdown, teacher_for, _safe_name
+    from empirical.data.loaders import load_dataset
+    from empirical.data.teacher import _safe_name, report_markdown, teacher_for
+    from empirical.experiments.certify import CONTROL_FLAGS, real_data_checks
+    from empirical.io import atomic_write_json, atomic_write_text
 
     tree, _ = experiment_config(args, uses=("data", "teacher", "witness", "model"))
     ds = load_dataset(tree.data.name, tree.data.root, limit=tree.data.limit)  # default split

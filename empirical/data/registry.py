@@ -17,8 +17,9 @@ is still evaluated end to end. A path to a ``.npy``/``.npz`` array gets the gene
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from empirical.data.teacher import DEFAULT_CONFIGS, TeacherConfig
 

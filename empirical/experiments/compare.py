@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -226,9 +226,9 @@ def evaluate_c6(records: list[dict], eigenvalues: np.ndarray, latent_dim: int) -
         c = rs[0]
         threshold = c["kl_weight"] * float(label.split("decoder_variance=")[1].split("+")[0])
         per[label] = {"linear_vae_active_directions": int(min(latent_dim, (eigenvalues > threshold).sum())),
-                      "threshold_kl_sigma2": threshold,"active_units": [r["active_units"] for r in rs], "certified": sum(bool(r["certified"]) for r in rs),
-                      "G_T_mean": float(np.mean([r["G_T"] for r in rs])), "kl_mean": float(np.mean([r["kl"] for r in rs])),
-                      "n": len(rs)}
+                      "threshold_kl_sigma2": threshold, "active_units": [r["active_units"] for r in rs],
+                      "certified": sum(bool(r["certified"]) for r in rs), "G_T_mean": float(np.mean([r["G_T"] for r in rs])),
+                      "kl_mean": float(np.mean([r["kl"] for r in rs])), "n": len(rs)}
     hct = {k: v for k, v in per.items() if k.startswith("hct")}
     return {"statement": "HCT (reconstruction of v1) gives non-collapsed representations (active units > 0 in "
                          "every seed) at every decoder variance and kl_weight (arXiv:2603.10935 v1)",

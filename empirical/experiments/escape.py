@@ -52,9 +52,9 @@ import numpy as np
 import torch
 
 import witness_theory as wt
-from witness_theory import theorems
 from empirical import io as eio
 from empirical.report.tables import csv_table, markdown_table
+from witness_theory import theorems
 
 __all__ = ["EscapeConfig", "GRAD_RTOL", "collapse_model", "save_collapsed_init", "collapse_checks",
            "escape_step_check", "escape_trajectory", "run_escape", "EscapeFailure"]

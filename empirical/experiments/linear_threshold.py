@@ -19,9 +19,9 @@ every run's count equals min(d, #{lambda_i > t}); the measured variances are als
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

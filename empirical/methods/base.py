@@ -24,8 +24,9 @@ head, the training teacher information, the optimizer, a batch sampler and the e
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import torch
 

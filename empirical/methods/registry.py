@@ -33,6 +33,6 @@ def method_names() -> tuple[str, ...]:
 
 
 def _load_builtin() -> None:
-    import empirical.methods.witness  # noqa: F401  (registers vanilla, rst, rst-prefit, rst-alpha-prefit)
     import empirical.methods.remedies  # noqa: F401  (registers kl-anneal, free-bits, aggressive)
     import empirical.methods.rivals  # noqa: F401  (registers lr-vae, hct)
+    import empirical.methods.witness  # noqa: F401  (registers vanilla, rst, rst-prefit, rst-alpha-prefit)

@@ -7,8 +7,8 @@ returns the path it wrote. Figures are rendered into memory and written with
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 import numpy as np

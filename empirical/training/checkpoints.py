@@ -16,19 +16,20 @@ __all__ = ["seed_everything", "rng_state", "set_rng_state", "save_checkpoint", "
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 -- the legacy global RNG, for library code that draws from it
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
 def rng_state(shuffle: torch.Generator) -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+    return {"python": random.getstate(), "numpy": np.random.get_state(),  # noqa: NPY002
+            "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "shuffle": shuffle.get_state()}
 
 
 def set_rng_state(state: dict, shuffle: torch.Generator) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002 -- restores the legacy global RNG
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

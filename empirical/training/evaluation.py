@@ -79,8 +79,8 @@ def evaluate(model: VAE, experiment: Experiment, split: str = "test", *, context
 def encode_checkpoint(path, split: str = "test", *, experiment: Experiment | None = None) -> dict:
     """Encode a split with a saved model: codes (N, d) and log_var (float64), the teacher (N, K),
     the witness scale and frame (d, K-1), and the run's config."""
-    from empirical.training.checkpoints import load_checkpoint
     from empirical.config import config_from_dict
+    from empirical.training.checkpoints import load_checkpoint
 
     ck = load_checkpoint(Path(path), "cpu")
     config = config_from_dict(ck["config"]).replace(train__device="cpu")
