@@ -94,7 +94,7 @@ def experiment_config(args, *, method: str | None = None, section: str | None = 
             raise
         own_keys = ", ".join(f"{section}.{f.name}" for f in dataclasses.fields(section_config))
         raise ValueError(f"{exc}; and this command's own keys: {own_keys}") from None
-    if section_config is not None:
+    if section_config is not None and section is not None:
         section_config = apply_section_overrides(section_config, own, section)
     return base, section_config
 

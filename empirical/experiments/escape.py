@@ -163,7 +163,7 @@ def collapse_checks(model, experiment, *, chunk: int = 8192) -> dict:
     G = torch.cat(per_sample).numpy()                               # (N, d) autograd per-sample gradients
     H = torch.cat(h_all).numpy()                                    # (N, H)
     MU = torch.cat(mu_all).numpy()                                  # (N, d)
-    grad_w, grad_b = grad_w.cpu().numpy(), grad_b.cpu().numpy()
+    grad_w_np, grad_b_np = grad_w.cpu().numpy(), grad_b.cpu().numpy()
 
     out: dict = {"N": N, "K": K, "d": witness.d, "witness_scale": beta, "grad_rtol": GRAD_RTOL,
                  "tolerance_grad": tol_grad}
@@ -179,7 +179,7 @@ def collapse_checks(model, experiment, *, chunk: int = 8192) -> dict:
         "max |autograd grad_i - beta A (S(mu_i) - T_i)|": (float(np.abs(G - closed_form).max()), 0.0, tol_grad),
         "max |autograd grad_i - beta A (Tbar - T_i)|": (float(np.abs(G - at_best).max()), 0.0, tol_grad),
         "max |sum_i w_i grad_i| (weighted mean gradient)": (float(np.abs(G.mean(axis=0)).max()), 0.0, tol_grad),
-        "max |grad of mean_layer.bias|": (float(np.abs(grad_b).max()), 0.0, tol_grad),
+        "max |grad of mean_layer.bias|": (float(np.abs(grad_b_np).max()), 0.0, tol_grad),
     }
     tbar = wt.teacher_marginal(T)
     R_bar = float(np.mean(((T - tbar) ** 2).sum(axis=1)))           # sum_i w_i ||T_i - Tbar||^2
@@ -199,11 +199,11 @@ def collapse_checks(model, experiment, *, chunk: int = 8192) -> dict:
     C = (T - tbar).T @ Hc / N                                       # (K, H)
     grad_w_chain = at_best.T @ H / N                                # (d, H) = (1/N) sum_i g_i h_i^T
     c_norm = float(np.linalg.norm(C))
-    gw_norm = float(np.linalg.norm(grad_w))
+    gw_norm = float(np.linalg.norm(grad_w_np))
     h_scale = float(np.abs(H).max()) if H.size else 0.0
     # grad_W entries are means of g_i h_i: the per-sample tolerance scaled by the feature size
     checks["max |autograd grad_W - (1/N) sum_i g_i h_i^T|"] = (
-        float(np.abs(grad_w - grad_w_chain).max()), 0.0, tol_grad * (1 + h_scale))
+        float(np.abs(grad_w_np - grad_w_chain).max()), 0.0, tol_grad * (1 + h_scale))
     # the norm identity, in float64 on the chain-rule gradient (the autograd gradient is tied to
     # it entrywise just above): ||(1/N) sum g_i h_i^T||_F = beta sqrt(kappa) ||C||_F
     ref_norm = beta * math.sqrt(kappa) * c_norm
@@ -220,7 +220,7 @@ def collapse_checks(model, experiment, *, chunk: int = 8192) -> dict:
         "teacher_feature_crosscov_frobenius": c_norm,
         "teacher_feature_max_abs_correlation": float(np.abs(corr).max()),
         "grad_mean_layer_weight_frobenius": gw_norm,
-        "grad_mean_layer_bias_maxabs": float(np.abs(grad_b).max()),
+        "grad_mean_layer_bias_maxabs": float(np.abs(grad_b_np).max()),
         "active_features": int((Hc.std(axis=0) > 0).sum()), "features": int(H.shape[1]),
         "t6_ledger": t6.as_dict(),
     })

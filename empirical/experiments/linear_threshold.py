@@ -28,6 +28,7 @@ import numpy as np
 from empirical import io as eio
 from empirical.config import ExperimentConfig
 from empirical.report.tables import markdown_table, summary_table
+from empirical.training.experiment import Experiment
 
 __all__ = ["LinearConfig", "predicted_active", "optimal_variances", "run_linear_threshold"]
 
@@ -62,7 +63,7 @@ def run_linear_threshold(base: ExperimentConfig, cfg: LinearConfig, *, seeds: Se
     out, runs = Path(out_dir), Path(runs_dir)
     t0 = time.perf_counter()
     records = []
-    experiment = None
+    experiment: Experiment | None = None
     for t in cfg.thresholds:
         for kl in cfg.kl_weights:
             for seed in seeds:
@@ -74,8 +75,8 @@ def run_linear_threshold(base: ExperimentConfig, cfg: LinearConfig, *, seeds: Se
                     experiment = prepare(c)
                     x = np.asarray(experiment.dataset.x_train, dtype=np.float64).reshape(len(experiment.dataset.x_train), -1)
                     lam = np.linalg.eigvalsh(np.cov(x.T))      # data-covariance spectrum of the training split
-                r = train(c, experiment=experiment, resume=not fresh, progress=progress)
-                mu, _ = encode_split(r.model, experiment.x_train)
+                result = train(c, experiment=experiment, resume=not fresh, progress=progress)
+                mu, _ = encode_split(result.model, experiment.x_train)
                 var = np.sort(np.linalg.eigvalsh(np.cov(mu.T)))[::-1]
                 d = mu.shape[1]
                 pred = predicted_active(lam, t, d)
@@ -83,8 +84,8 @@ def run_linear_threshold(base: ExperimentConfig, cfg: LinearConfig, *, seeds: Se
                 rec = {"threshold": t, "kl_weight": kl, "sigma2": t / kl, "seed": seed, "predicted": pred,
                        "measured": count, "match": count == pred,
                        "max_variance_deviation": float(np.abs(var - optimal_variances(lam, t, d)).max()),
-                       "variances": var, "G_T": r.final["G_T"], "certified": r.final["certified"],
-                       "active_units": r.final["active_units"], "kl": r.final["kl"]}
+                       "variances": var, "G_T": result.final["G_T"], "certified": result.final["certified"],
+                       "active_units": result.final["active_units"], "kl": result.final["kl"]}
                 records.append(rec)
                 log(f"  t={t:g} kl={kl:g} sigma2={t / kl:.4g} seed={seed}: predicted {pred}, measured {count}"
                     f" ({'match' if count == pred else 'MISMATCH'}), max |var - optimum| {rec['max_variance_deviation']:.3f}")

@@ -77,7 +77,7 @@ def summary_table(records: Sequence[dict], group_keys: Sequence[str], columns: S
                 cells.append("n/a")
                 line += ["", "", "", ""]
                 continue
-            m, sd = mean_sd(vals)
+            m, sd = mean_sd(float(v) for v in vals if v is not None)
             cells.append(f"{m:{f}} ± {sd:{f}}")
             v = np.asarray(vals, dtype=np.float64)
             line += [f"{m:.6g}", f"{sd:.6g}", f"{v.min():.6g}", f"{v.max():.6g}"]

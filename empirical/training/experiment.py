@@ -8,6 +8,8 @@ import torch
 
 import witness_theory as wt
 from empirical.config import ExperimentConfig, search_config, validate
+from empirical.data.loaders import Dataset
+from empirical.data.teacher import TeacherResult
 from empirical.models.vae import VAE
 from empirical.models.witness_head import TorchWitness
 
@@ -17,8 +19,8 @@ __all__ = ["Experiment", "prepare", "build_model", "resolve_device", "check_expe
 @dataclass
 class Experiment:
     config: ExperimentConfig
-    dataset: object                 # empirical.data.Dataset
-    teacher_result: object          # empirical.data.teacher.TeacherResult
+    dataset: Dataset
+    teacher_result: TeacherResult
     witness: wt.Witness
     head: TorchWitness
     x_train: torch.Tensor           # (N_train, D) float32 on device
