@@ -9,7 +9,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import witness_theory, empirical, torch, sklearn, sympy, hypothesis, pytest, xdist, matplotlib, tqdm, mpmath" 2>/dev/null; then
+if ! .venv/bin/python -c "import witness_theory, empirical, torch, sklearn, sympy, hypothesis, pytest, xdist, matplotlib, tqdm, mpmath, ruff, mypy" 2>/dev/null; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     .venv/bin/python -m pip install -q "torch==2.13.0"
     .venv/bin/python -m pip install -q -e ".[dev]"

@@ -16,6 +16,9 @@ and Rec (test split). Named grids:
 - ``c5``: LR-VAE over alpha_T in {0.4, 1.0} x kl_weight in {0.1, 0.2, 1.0} and vanilla at the
   same kl_weights. Published (arXiv:2508.12530, through its summary): AU fraction 0.93-0.96 for
   LR-VAE against about 0.13 for a standard VAE on Fashion-MNIST with shallow networks.
+- ``c7`` (ours): vanilla at kl_weight 1, 4 and 8 under the three certificates (raw, fitted
+  witness, probe): models with no active unit fail all three; vanilla at kl_weight 1 (active
+  units > 0) passes the held-out ones while failing the raw one.
 - ``c6``: vanilla, hct and rst-alpha-prefit with a Gaussian decoder of fixed variance sigma^2 on
   both sides of linear-VAE collapse thresholds (T12: a direction is active at the linear
   optimum iff its data-covariance eigenvalue exceeds kl_weight * sigma^2), kl_weight in {1, 2,
@@ -40,7 +43,7 @@ from empirical.report.tables import summary_table, write_experiment_summary
 from empirical.training.experiment import prepare
 
 __all__ = ["CompareConfig", "GRIDS", "parse_entry", "compare_trials", "run_compare", "evaluate_c4", "evaluate_c5",
-           "evaluate_c6", "COMPARE_COLUMNS", "WITNESS_METHODS", "C5_PUBLISHED"]
+           "evaluate_c6", "evaluate_c7", "COMPARE_COLUMNS", "WITNESS_METHODS", "C5_PUBLISHED"]
 
 WITNESS_METHODS = ("rst", "rst-prefit", "rst-alpha-prefit")
 
@@ -60,12 +63,13 @@ def c6_entries(sigma2: Sequence[float], kl_weights=(1, 2, 4, 8)) -> tuple[str, .
                  for s in sigma2 for k in kl_weights for m in ("vanilla", "hct", "rst-alpha-prefit"))
 
 
-GRIDS = {"c4": C4_ENTRIES, "c5": C5_ENTRIES}
+C7_ENTRIES = ("vanilla@1", "vanilla@4", "vanilla@8")
+GRIDS = {"c4": C4_ENTRIES, "c5": C5_ENTRIES, "c7": C7_ENTRIES}
 
 
 @dataclass
 class CompareConfig:
-    grid: str = "c4"                         # c4 | c5 | c6 | custom (then `entries`)
+    grid: str = "c4"                         # c4 | c5 | c6 | c7 | custom (then `entries`)
     entries: tuple[str, ...] = ()            # METHOD[@KL][:key=value+...]; empty: the named grid's
     c6_sigma2: tuple[float, ...] = (0.02, 0.3)   # c6: decoder variances; on digits kl_weight * sigma^2 then
                                                  # crosses the data-covariance spectrum (0.71 ... 0.04)
@@ -101,7 +105,7 @@ def _entries(cfg: CompareConfig) -> tuple[str, ...]:
     if cfg.grid == "c6":
         return c6_entries(cfg.c6_sigma2)
     if cfg.grid not in GRIDS:
-        raise ValueError(f"compare.grid must be one of c4, c5, c6 (or give compare.entries), got {cfg.grid!r}")
+        raise ValueError(f"compare.grid must be one of c4, c5, c6, c7 (or give compare.entries), got {cfg.grid!r}")
     return GRIDS[cfg.grid]
 
 
@@ -163,6 +167,8 @@ def run_compare(base: ExperimentConfig, cfg: CompareConfig, *, seeds: Sequence[i
         claims["C4"] = evaluate_c4(records)
     if cfg.grid == "c5" and not cfg.entries:
         claims["C5"] = evaluate_c5(records, base.model.latent_dim)
+    if cfg.grid == "c7" and not cfg.entries:
+        claims["C7"] = evaluate_c7(records)
     if cfg.grid == "c6" and not cfg.entries:
         x = next(iter(experiments.values())).dataset.x_train
         claims["C6"] = evaluate_c6(records, np.linalg.eigvalsh(np.cov(np.asarray(x, np.float64).reshape(len(x), -1).T)),
@@ -237,3 +243,29 @@ def evaluate_c6(records: list[dict], eigenvalues: np.ndarray, latent_dim: int) -
     return {"statement": "HCT (reconstruction of v1) gives non-collapsed representations (active units > 0 in "
                          "every seed) at every decoder variance and kl_weight (arXiv:2603.10935 v1)",
             "holds": bool(hct) and all(min(v["active_units"]) > 0 for v in hct.values()), "evidence": per}
+
+
+def evaluate_c7(records: list[dict]) -> dict:
+    """C7 (ours): no active unit -> all three certificates fail; active units > 0 at kl_weight 1 ->
+    the fitted-witness and probe certificates pass while the raw one fails. Per entry and seed."""
+    per, holds = {}, True
+    for label in dict.fromkeys(r["group"] for r in records):
+        rs = [r for r in records if r["group"] == label]
+        rows = [{"seed": r["seed"], "active_units": r["active_units"], "raw": bool(r["certified"]),
+                 "fitted": r.get("certified_fitted"), "probe": r.get("certified_probe"),
+                 "G_T": r["G_T"], "G_fitted": r.get("G_fitted"), "G_probe": r.get("G_probe")} for r in rs]
+        for row in rows:
+            if row["active_units"] == 0:
+                row["expected"] = "all three fail"
+                row["holds"] = not row["raw"] and row["fitted"] is False and row["probe"] is False
+            elif rs[0]["kl_weight"] == 1.0:
+                row["expected"] = "raw fails, fitted and probe pass"
+                row["holds"] = not row["raw"] and row["fitted"] is True and row["probe"] is True
+            else:
+                row["expected"] = "(active units > 0 at kl_weight > 1: no prediction)"
+                row["holds"] = True
+            holds &= bool(row["holds"])
+        per[label] = rows
+    return {"statement": "models with no active unit fail all three certificates; vanilla at kl_weight 1 with active "
+                         "units passes the fitted-witness and probe certificates while failing the raw one (ours)",
+            "holds": holds, "evidence": per}
