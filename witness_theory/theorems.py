@@ -301,7 +301,7 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
     C = np.repeat(c[None], N, 0)
     q = witness.probs(c)[0]
     b2k = witness.scale ** 2 * witness.kappa
-    R = core._wsum(w, ((T - q) ** 2).sum(axis=1))
+    R = core.teacher_residual(T, q, w)
     grads = core.alignment_gradient(T, C, witness)               # (N, d)
     field_ = core.escape_field(T, c, witness)                    # (N, d)
     deriv = core._wsum(w, (grads * field_).sum(axis=1))
@@ -323,7 +323,7 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
         info = core.teacher_information(T, w)
         tbar = core._marginal(T, w)
         force = core.escape_force(T, C, witness, w)
-        R_bar = core._wsum(w, ((T - tbar) ** 2).sum(axis=1))
+        R_bar = core.teacher_residual(T, tbar, w)
         parts += [
             relation("max |sum_i w_i grad_i| at the best constant", _maxabs(core._weighted_mean(w, grads)), "==", 0.0, rtol,
                      _maxabs(grads) * N),
