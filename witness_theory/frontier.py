@@ -36,7 +36,7 @@ from . import core
 from ._validation import check_distributions, check_weights
 
 __all__ = ["frontier_logits", "frontier_codes", "Frontier", "margin_energy_frontier", "frontier_dual",
-           "min_energy", "default_frontier_lambdas"]
+           "min_energy", "min_energy_point", "default_frontier_lambdas"]
 
 _EPS = np.finfo(np.float64).eps
 
@@ -73,18 +73,27 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
         a = core.clr(check_distributions(T, "teacher", full_support=True))
         return np.atleast_2d(a), 0.0
     a = np.zeros_like(T) if start is None else np.array(start, dtype=np.float64, copy=True)
+    a -= a.mean(axis=1, keepdims=True)                                 # the solution is centred
     f = _objective(a, T, c)
     for _ in range(max_iter):
         ls = core.log_softmax(a)
         S = np.exp(ls)
         g = a / c + S - T                                              # gradient of f
-        m_inv = c / (1.0 + c * S)                                      # (diag(S) + I/c)^{-1}
-        Mg, Ms = m_inv * g, m_inv * S
-        denom = (S / (1.0 + c * S)).sum(axis=1, keepdims=True)
-        delta = Mg + Ms * (np.einsum("ik,ik->i", S, Mg)[:, None] / denom)   # H^{-1} g
+        one_cs = 1.0 + c * S
+        Mg, Ms = (c / one_cs) * g, (c / one_cs) * S                    # M^{-1} g, M^{-1} S; M = diag(S) + I/c
+        denom = (S / one_cs).sum(axis=1, keepdims=True)                # 1 - S^T M^{-1} S
+        # S^T M^{-1} g = sum_k g_k c S_k / (1 + c S_k) = 1^T g - sum_k g_k / (1 + c S_k), and
+        # 1^T g = 0 (a is centred, S and T sum to 1): the second form does not amplify the
+        # rounding of 1^T g by 1 / denom ~ c / K
+        sMg = -(g / one_cs).sum(axis=1, keepdims=True)
+        delta = Mg + Ms * (sMg / denom)                                # H^{-1} g (Sherman-Morrison)
+        # the solution is centred (1^T a = c (1^T T - 1^T S) = 0); along 1 the curvature is only
+        # 1/c, so rounding in 1^T (S - T) would drive a along 1 by ~c eps: keep the step centred
+        delta -= delta.mean(axis=1, keepdims=True)
         if np.abs(delta).max() <= 4 * _EPS * (1.0 + np.abs(a).max()):
             break
         gd = np.einsum("ik,ik->i", g, delta)
+        allowance = 16 * _EPS * (1.0 + np.abs(f) + np.abs(a).max(axis=1) + np.log(T.shape[1]))
         step = np.ones(T.shape[0])
         todo = np.ones(T.shape[0], dtype=bool)
         new_a, new_f = a.copy(), f.copy()
@@ -94,8 +103,9 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
                 break
             trial = a[idx] - step[idx, None] * delta[idx]
             ft = _objective(trial, T[idx], c)
-            # Armijo, with a rounding allowance so that steps at machine precision are taken
-            ok = ft <= f[idx] - 1e-4 * step[idx] * gd[idx] + 8 * _EPS * (1.0 + np.abs(f[idx]))
+            # Armijo, with a rounding allowance: f = ||a||^2/2c + lse(a) - T.a cancels terms of
+            # size ~max|a| + log K, so it is only known to ~that many ulps near the optimum
+            ok = ft <= f[idx] - 1e-4 * step[idx] * gd[idx] + allowance[idx]
             new_a[idx[ok]], new_f[idx[ok]] = trial[ok], ft[ok]
             todo[idx[ok]] = False
             step[idx[~ok]] *= 0.5
@@ -118,7 +128,8 @@ def frontier_codes(teacher, witness: core.Witness, lam: float, start=None) -> np
 class Frontier:
     """Points of the T11 frontier: for each multiplier lambda, the loss L = L_TS and the energy
     E = (1/2) E||mu||^2 of the optimal codes, the dual value D = E + lambda L and the largest
-    stationarity residual. ``loss_at_zero`` = I_T + KL(Tbar||uniform) (lambda = 0, E = 0);
+    stationarity residual max_i |mu_i + lambda grad KL(T_i||S(mu_i))| / (1 + max |mu|), computed
+    from the codes and the reported lambda with core.alignment_gradient. ``loss_at_zero`` = I_T + KL(Tbar||uniform) (lambda = 0, E = 0);
     ``exact_energy`` = the T5 energy (lambda = inf, L = 0), None without full support."""
     lam: np.ndarray
     loss: np.ndarray
@@ -155,11 +166,14 @@ def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas
     losses, energies, kkts = [], [], []
     a = None
     for lam in lams:
-        a, kkt = frontier_logits(T, _lam_to_c(lam, witness), start=a)
+        a, _ = frontier_logits(T, _lam_to_c(lam, witness), start=a)
         mu = a @ witness.A.T / (witness.scale * witness.kappa)
         losses.append(core.alignment_loss(tch, mu, witness))
         energies.append(core.code_energy(mu, w))
-        kkts.append(kkt)
+        # KKT in code space, from the reported lambda and the codes alone (not the solver's c):
+        # grad of (1/2)||mu||^2 + lambda KL(T_i||S(mu)) = mu + lambda beta A (S - T_i) = 0
+        kkt = mu + lam * core.alignment_gradient(T, mu, witness)
+        kkts.append(float(np.abs(kkt).max() / (1.0 + np.abs(mu).max())))
     L, E = np.array(losses), np.array(energies)
     return Frontier(lam=lams, loss=L, energy=E, dual=E + lams * L, kkt_residual=np.array(kkts),
                     loss_at_zero=loss0, exact_energy=exact_e)
@@ -177,12 +191,21 @@ def frontier_dual(teacher, witness: core.Witness, lam: float, weights=None, star
 
 
 def min_energy(teacher, witness: core.Witness, loss: float, weights=None) -> float:
+    """E_min(L) (T11); see :func:`min_energy_point`, which also returns the multiplier."""
+    return min_energy_point(teacher, witness, loss, weights)[0]
+
+
+def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) -> tuple[float, float]:
     """E_min(L), the least mean energy (1/2) E||mu||^2 of any code with L_TS <= ``loss`` (T11).
 
     Returned as the dual value D(lambda*) - lambda* L at the lambda* where the frontier's loss
     equals L (brentq on log lambda, warm-started Newton solves). By weak duality this is a lower
     bound on E_min(L) for ANY lambda*, so an inexact root never makes it too large; at the root
-    it equals E_min(L). 0 when L >= L_0 (the code mu = 0 is feasible).
+    it equals E_min(L). 0 when L >= L_0 (the code mu = 0 is feasible). Returns (E_min, lambda*).
+
+    Root tolerance: D(lambda) - lambda L is concave in lambda with its maximum at the root, so a
+    relative error delta in lambda* costs only O(delta^2) in the bound; xtol 1e-8 on log lambda
+    leaves ~1e-16 relative.
     """
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
@@ -191,7 +214,7 @@ def min_energy(teacher, witness: core.Witness, loss: float, weights=None) -> flo
     tch = core.Teacher(T, w)
     loss0 = tch.information + float(core.kl_rows(tch.marginal, np.full(K, -np.log(K)))[0])
     if L >= loss0:
-        return 0.0
+        return 0.0, 0.0
     b2k = witness.scale ** 2 * witness.kappa
     cache = {"a": None}
 
@@ -204,10 +227,10 @@ def min_energy(teacher, witness: core.Witness, loss: float, weights=None) -> flo
     lo, hi = np.log(1e-8), np.log(1e12)
     D_hi, L_hi, lam_hi = solve(hi)
     if L_hi >= L:            # L below what c = 1e12 reaches: the bound at the largest multiplier
-        return float(max(0.0, D_hi - lam_hi * L))
+        return float(max(0.0, D_hi - lam_hi * L)), float(lam_hi)
     D_lo, L_lo, lam_lo = solve(lo)
     if L_lo <= L:
-        return float(max(0.0, D_lo - lam_lo * L))
-    root = brentq(lambda x: solve(x)[1] - L, lo, hi, xtol=1e-12, rtol=1e-12)
+        return float(max(0.0, D_lo - lam_lo * L)), float(lam_lo)
+    root = brentq(lambda x: solve(x)[1] - L, lo, hi, xtol=1e-8, rtol=1e-10)
     D, _, lam = solve(root)
-    return float(max(0.0, D - lam * L))
+    return float(max(0.0, D - lam * L)), float(lam)

@@ -484,16 +484,16 @@ def _check_t11(teacher, witness, weights=None, codes=None, log_var=None, lambdas
     """The frontier on a grid of multipliers, the T7 paths against it and, with ``codes``
     (and ``log_var``), a model: mean KL >= (1/2)E||mu||^2 >= E_min(L_TS(mu)).
 
-    Tolerances: the stationarity residual max |a/c - (T - S(a))| compares probabilities (<= 1),
-    so it is held to rtol in absolute terms (Newton stops at a few ulps; a multiplier off by 1%
-    leaves 1e-2 |T - S|). Weak-duality relations E + lambda L >= D(lambda) are sums of
+    Tolerances: the stationarity residual max |mu + lambda beta A (S - T)| / (1 + max |mu|) is
+    held to rtol (Newton stops at a few ulps; the gradient carries ~lambda beta ulps; a
+    multiplier off by 1% leaves ~1e-2 |mu|). Weak-duality relations E + lambda L >= D(lambda) are sums of
     nonnegative terms of size |E| + lambda |L|, held to rtol relative to that.
     """
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
     F = _frontier.margin_energy_frontier(T, witness, w, lambdas)
     lam, L, E, D = F.lam, F.loss, F.energy, F.dual
-    parts = [relation("stationarity: max |a/c - (T_i - S(a_i))| over the grid", float(F.kkt_residual.max()),
+    parts = [relation("stationarity: max |mu_i - lambda beta A (T_i - S(mu_i))| / (1 + max|mu|) over the grid", float(F.kkt_residual.max()),
                       "==", 0.0, rtol)]
     if len(lam) > 1:
         parts.append(relation("L(lambda) nonincreasing: max increment <= 0", float(np.diff(L).max()), "<=", 0.0,
