@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import core, frontier as _frontier
+from . import collapse_metrics as _cm, core, frontier as _frontier
 from ._validation import check_codes, check_distributions, check_weights, as_float_array
 
 DEFAULT_RTOL = 1e-9
@@ -401,6 +401,14 @@ def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
         parts.append(relation("max per-coordinate variance >= certified spread / (K-1)",
                               float(core._weighted_mean(w, (z - core._weighted_mean(w, z)) ** 2).max()), ">=",
                               core.certified_spread(G, witness) / (witness.K - 1), rtol))
+        if T.shape[0] >= 2:
+            # active units: s_G <= tr Cov_w(P^T mu) <= sum_u Var(mu_u) < AU V_max + (d - AU) delta
+            # (collapse_metrics.active_units_lower_bound); the unbiased variance of uniform
+            # weights dominates the 1/N one, other weights use the weighted variance
+            uniform = bool(np.all(w == w[0]))
+            au, var = _cm.active_units(mu, weights=None if uniform else w)
+            parts.append(relation("active units (Var >= 0.01) >= ceil((s_G - d delta) / (V_max - delta))",
+                                  au, ">=", _cm.active_units_lower_bound(G, witness, var), rtol))
     return tuple(parts)
 
 
@@ -556,7 +564,9 @@ T7 = Theorem("T7", "Margin-energy path",
              "Along scaled and interpolated exact codes, G(s) is concave and nondecreasing from G(0) to I_T while the energy grows as s^2; interpolated G(s) >= s I_T.",
              ("teacher has full support",), _check_t7)
 T8 = Theorem("T8", "Quantitative non-collapse (size bound)",
-             "G_T <= beta sqrt(2 kappa) E||P^T(mu - mbar)|| <= beta sqrt(2 kappa) sqrt(tr Cov_w(P^T mu)).",
+             "G_T <= beta sqrt(2 kappa) E||P^T(mu - mbar)|| <= beta sqrt(2 kappa) sqrt(tr Cov_w(P^T mu)); "
+             "a margin G_T > 0 certifies tr Cov_w(P^T mu) >= s_G = (G_T/beta)^2/(2 kappa) and at least "
+             "ceil((s_G - d delta)/(V_max - delta)) active units (Var >= delta = 0.01).",
              ("any codes",), _check_t8)
 T9 = Theorem("T9", "View gap",
              "An encoder that sees only the view x' = g(x) has L_TS >= Gamma = sum_i w_i KL(T_i||Tbar_g(i)); the largest certifiable margin is I_T - Gamma.",
