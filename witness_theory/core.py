@@ -1,4 +1,4 @@
-"""The exact functions of the witness theory (``shared/THEORY.md``), float64, one place each.
+"""The exact functions of the witness theory (``docs/theory.md``), float64, one place each.
 
 Conventions (ours, stated here once):
 
@@ -30,7 +30,7 @@ from ._validation import (
 __all__ = [
     "simplex_vertices", "default_frame", "witness_matrix", "Witness",
     "clr", "clr_from_log", "kl_rows", "teacher_marginal", "teacher_information",
-    "alignment_loss", "certificate_margin", "Certificate", "certify",
+    "alignment_loss", "certificate_margin", "Certificate", "certify", "Teacher", "teacher_residual",
     "exact_code", "exact_embedding", "best_constant_code", "logodds_energy", "code_energy",
     "subspace_energy", "exact_code_energy", "alignment_gradient", "escape_field",
     "escape_force", "escape_step_size", "escape_step", "escape_step_bound",
@@ -270,23 +270,163 @@ def _log_marginal(T: np.ndarray, w: np.ndarray) -> np.ndarray:
     return log_tbar
 
 
+def _row_sq_norms(X: np.ndarray) -> np.ndarray:
+    """||X_i||^2 per row (einsum: one pass, no (N, d) temporary)."""
+    return np.einsum("ij,ij->i", X, X)
+
+
+class Teacher:
+    """A validated weighted teacher with everything that does not depend on the codes
+    precomputed once: Tbar, log Tbar, sum_k T_ik log T_ik, the rows of I_T and I_T itself.
+
+    Certifying a new set of codes against a ``Teacher`` (``certify(teacher, codes, witness)``
+    or ``teacher.certify(codes, witness)``) then only evaluates the witness. Every function
+    that takes ``teacher`` accepts a ``Teacher`` in place of the (N, K) array (pass no
+    ``weights`` then: they are part of the object).
+    """
+
+    def __init__(self, teacher, weights=None):
+        T = check_distributions(teacher, "teacher")
+        w = check_weights(weights, T.shape[0])
+        self.T, self.w = T, w                                          # (N, K), (N,) summing to 1
+        self.n, self.K = T.shape
+        self.log_marginal = _log_marginal(T, w)                        # (K,) log Tbar
+        self.marginal = _marginal(T, w)                                # (K,) Tbar
+        self.neg_entropy_rows = _neg_entropy_rows(T)                   # (N,) sum_k T log T
+        cross_bar = _cross_rows(T, self.log_marginal)                  # (N,) sum_k T log Tbar
+        # KL(T_i || Tbar) per row (T1); I_T is their weighted sum (no cancellation of entropies)
+        self.information_rows = self.neg_entropy_rows - cross_bar
+        self.information = _wsum(w, self.information_rows)
+        # every log is <= 0: sum_k T (|log T| + |log Tbar|), the teacher's share of the size of
+        # what the margin sums (used by the floating-point error bound of certify)
+        self.magnitude_rows = -self.neg_entropy_rows - cross_bar
+
+    def __repr__(self) -> str:
+        return f"Teacher(N={self.n}, K={self.K}, I_T={self.information:.6g})"
+
+    def certify(self, codes, witness: "Witness") -> "Certificate":
+        return certify(self, codes, witness)
+
+
+def _as_teacher(teacher, weights=None) -> Teacher:
+    if isinstance(teacher, Teacher):
+        if weights is not None:
+            raise ValueError("weights are part of a Teacher object; pass weights=None with a Teacher")
+        return teacher
+    return Teacher(teacher, weights)
+
+
+@dataclass(frozen=True)
+class _WitnessRows:
+    """Per-row results of the witness kernel (all (N,))."""
+    loss: np.ndarray        # KL(T_i || S(mu_i))
+    magnitude: np.ndarray   # sum_k T_ik (|log T_ik| + |log S_ik| + |log Tbar_k|)
+    force: np.ndarray       # ||grad_mu KL(T_i || S(mu_i))||^2
+    code_sq: np.ndarray     # ||mu_i||^2
+    mean_subspace_sq: float  # ||P^T mbar||^2, mbar = sum_i w_i mu_i
+    spread_sq: np.ndarray   # ||P^T (mu_i - mbar)||^2
+
+
+def _weighted_mean_rows(w: np.ndarray, X: np.ndarray, block: int = 256) -> np.ndarray:
+    """sum_i w_i X_i (d,) for a wide (N, d) matrix, one pass: BLAS products on blocks of
+    ``block`` rows (error <= ~block ulps), then a pairwise sum over the block sums (O(log N)).
+
+    :func:`_weighted_mean` transposes a weighted copy to get NumPy's pairwise sum, which costs
+    more than the whole witness evaluation on 70,000 x 107 codes; this bound is as good in
+    practice (256 + log2 N ulps against log2 N) at a fraction of the time.
+    """
+    n, d = X.shape
+    full = (n // block) * block
+    parts = []
+    if full:
+        wb = w[:full].reshape(-1, 1, block)                             # (nb, 1, block)
+        parts.append(np.matmul(wb, X[:full].reshape(-1, block, d))[:, 0, :])   # (nb, d)
+    if full < n:
+        parts.append((w[full:] @ X[full:])[None, :])
+    sums = np.concatenate(parts, axis=0)                               # (nb, d)
+    return np.ascontiguousarray(sums.T).sum(axis=1)                    # pairwise over the blocks
+
+
+def _witness_rows(teacher: Teacher, codes, witness: "Witness") -> _WitnessRows:
+    """THE witness kernel: every per-row quantity of the certificate from ONE product A^T mu.
+
+    certify, alignment_loss and escape_force all call this function. Rows are processed in
+    blocks of ``_KERNEL_ROWS`` with reused buffers (fresh (N, K) temporaries cost more than
+    the arithmetic). With l_i = beta A^T mu_i (the logits, centred by T3):
+
+    - log S(mu_i) = l_i - max - log sum exp(l_i - max)          (log-softmax, max-shifted)
+    - KL(T_i || S(mu_i)) = sum_k T log T - sum_k T log S        (T log T precomputed)
+    - ||grad_i||^2 = ||beta A (S - T_i)||^2 = beta^2 kappa ||S - T_i||^2, since
+      A^T A = kappa (I - 11^T/K) (T3) and 1^T (S - T_i) = 0 (both rows sum to 1)
+    - ||P^T (mu_i - mbar)||^2 = ||l_i - beta A^T mbar||^2 / (beta^2 kappa)   (A A^T = kappa P P^T, T3)
+    so no second product with P or V is needed. The subspace energy needs no row pass:
+    sum_i w_i ||P^T mu_i||^2 = sum_i w_i ||P^T (mu_i - mbar)||^2 + ||P^T mbar||^2 (certify).
+    """
+    mu = check_codes(codes, witness.d, teacher.n)
+    _check_K_match(teacher.T, witness)
+    T, n, K = teacher.T, teacher.n, teacher.K
+    beta, kappa = witness.scale, witness.kappa
+    loss, mag, force, spread_sq = (np.empty(n) for _ in range(4))
+    mbar = _weighted_mean_rows(teacher.w, mu)                                         # (d,)
+    lbar = beta * (mbar @ witness.A)                                                  # (K,) beta A^T mbar
+    B = min(_KERNEL_ROWS, n)
+    logits, shifted, expd = (np.empty((B, K)) for _ in range(3))                     # reused (B, K) buffers
+    for a in range(0, n, B):
+        b = min(a + B, n)
+        m = b - a
+        l, ls, e, Tc = logits[:m], shifted[:m], expd[:m], T[a:b]
+        np.matmul(mu[a:b], witness.A, out=l)                         # A^T mu, then times beta: the
+        l *= beta                                                      # rounding of Witness.logits
+        top = l.max(axis=1, keepdims=True)
+        if not np.isfinite(top).all():
+            raise ValueError("codes are so large that the witness logits overflow float64")
+        np.subtract(l, lbar, out=e)
+        spread_sq[a:b] = _row_sq_norms(e)
+        np.subtract(l, top, out=ls)
+        np.exp(ls, out=e)
+        total = e.sum(axis=1, keepdims=True)
+        ls -= np.log(total)                                            # log S, finite (max-shifted)
+        cross_s = np.einsum("ik,ik->i", Tc, ls)                        # sum_k T log S
+        loss[a:b] = teacher.neg_entropy_rows[a:b] - cross_s
+        mag[a:b] = teacher.magnitude_rows[a:b] - cross_s
+        e /= total                                                     # S
+        e -= Tc                                                        # r = S - T_i
+        force[a:b] = _row_sq_norms(e)
+    b2k = beta ** 2 * kappa
+    return _WitnessRows(loss=loss, magnitude=mag, force=b2k * force, code_sq=_row_sq_norms(mu),
+                        mean_subspace_sq=float(lbar @ lbar) / b2k, spread_sq=spread_sq / b2k)
+
+
+_KERNEL_ROWS = 1024  # rows per kernel block: three (1024, K) buffers stay in L2 for K <= 100
+
+
 def teacher_information(teacher, weights=None) -> float:
     """I_T = sum_i w_i KL(T_i || Tbar) = H(Tbar) - sum_i w_i H(T_i) (T1).
 
-    Computed as the weighted KL sum (no cancellation between two large entropies).
+    Computed as the weighted KL sum (no cancellation between two large entropies), by
+    :class:`Teacher` (the same precomputation certify uses).
     """
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
-    return _wsum(w, _neg_entropy_rows(T) - _cross_rows(T, _log_marginal(T, w)))
+    return _as_teacher(teacher, weights).information
+
+
+def teacher_residual(teacher, q, weights=None) -> float:
+    """R = sum_i w_i ||T_i - q||^2 (T6): the teacher residual around a constant prediction q (K,).
+
+    The one place R is computed: row norms by einsum, the weighted sum pairwise (a BLAS
+    ``w @ x`` accumulates O(N) ulps; see :func:`_weighted_mean`).
+    """
+    tch = _as_teacher(teacher, weights)
+    qv = as_float_array(q, "q", (1, 2)).reshape(-1)
+    if qv.shape[0] != tch.K:
+        raise ValueError(f"q has {qv.shape[0]} entries but the teacher has K = {tch.K}")
+    diff = tch.T - qv                                                  # (N, K)
+    return _wsum(tch.w, _row_sq_norms(diff))
 
 
 def alignment_loss(teacher, codes, witness: Witness, weights=None) -> float:
-    """L_TS = sum_i w_i KL(T_i || S(mu_i)) (KL, not cross-entropy)."""
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
-    mu = check_codes(codes, witness.d, T.shape[0])
-    _check_K_match(T, witness)
-    return _wsum(w, _neg_entropy_rows(T) - _cross_rows(T, witness.log_probs(mu)))
+    """L_TS = sum_i w_i KL(T_i || S(mu_i)) (KL, not cross-entropy); the kernel of :func:`certify`."""
+    tch = _as_teacher(teacher, weights)
+    return _wsum(tch.w, _witness_rows(tch, codes, witness).loss)
 
 
 def certificate_margin(teacher, codes, witness: Witness, weights=None) -> float:
@@ -304,9 +444,12 @@ class Certificate:
     """Result of :func:`certify` on one weighted data set (exact for that empirical set).
 
     ``float_error`` is an a-priori bound on the floating-point error of G_T (standard
-    summation analysis: about (K + log2 N + 8) unit roundoffs times the sum of absolute
-    terms); the verdict is "certified" only when G_T exceeds it. A negative margin means
-    "not certified", never "collapsed".
+    summation analysis): (K + log2 N + 8) unit roundoffs times the sum of absolute terms,
+    plus the rounding of the logits, 2 (d + 2) u beta sum_i w_i ||mu_i|| (each logit
+    beta <A_k, mu_i> is a d-term dot product with error <= (d + 2) u beta ||mu_i|| ||A_k||,
+    ||A_k|| = 1, and a logit error delta moves KL(T_i||S) by at most 2 max|delta|). The
+    verdict is "certified" only when G_T exceeds it. A negative margin means "not certified",
+    never "collapsed".
     """
     teacher_information: float
     alignment_loss: float
@@ -339,47 +482,37 @@ class Certificate:
         return out
 
 
+def certify_error_bound(magnitude: float, n: int, K: int, d: int, beta: float, mean_code_norm: float) -> float:
+    """The floating-point error bound of G_T used by :func:`certify` (see :class:`Certificate`):
+    (K + log2 N + 8) u (magnitude + 1) + 2 (d + 2) u beta E||mu||, u = float64 epsilon."""
+    return float((K + np.log2(n) + 8) * EPS * (magnitude + 1.0) + 2 * (d + 2) * EPS * beta * mean_code_norm)
+
+
 def certify(teacher, codes, witness: Witness, weights=None) -> Certificate:
     """Every certificate quantity for encoder means ``codes`` (N, d) against ``teacher``.
 
-    Validates once and evaluates the formulas of teacher_information, alignment_loss,
-    escape_force, code_energy and size_bound in blocks of rows that share the per-block
-    intermediates (log S, sum T log T). Blocking keeps the (N, K) temporaries out of main
-    memory: fresh full-size arrays cost more than the arithmetic on these machines.
-    Per-row results are then combined with pairwise sums.
+    ``teacher`` is an (N, K) array (with optional ``weights``) or a precomputed
+    :class:`Teacher` (then only the witness is evaluated). All per-row quantities come from
+    the one kernel :func:`_witness_rows` that alignment_loss and escape_force also use; the
+    per-row results are combined with pairwise sums.
     """
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
-    mu = check_codes(codes, witness.d, T.shape[0])
-    _check_K_match(T, witness)
-    n, K = T.shape
-    log_tbar = _log_marginal(T, w)
-    info_rows, loss_rows, mag_rows, force_rows = (np.empty(n) for _ in range(4))
-    z = mu @ witness.P                                                 # (N, K-1), P^T mu
-    for a in range(0, n, _CHUNK_ROWS):
-        b = min(a + _CHUNK_ROWS, n)
-        Tc = T[a:b]
-        log_s = log_softmax(witness.scale * (z[a:b] @ witness.V))       # (B, K); A^T mu = V^T P^T mu
-        neg_h = _neg_entropy_rows(Tc)                                  # sum_k T log T
-        cross_bar = _cross_rows(Tc, log_tbar)                          # sum_k T log Tbar
-        cross_s = _cross_rows(Tc, log_s)                               # sum_k T log S
-        info_rows[a:b] = neg_h - cross_bar
-        loss_rows[a:b] = neg_h - cross_s
-        # every log is <= 0, so this is sum_k T (|log T| + |log S| + |log Tbar|): the size of what is summed
-        mag_rows[a:b] = -neg_h - cross_s - cross_bar
-        # ||grad_i|| = ||beta A (S - T_i)|| = ||beta V (S - T_i)|| since P has orthonormal columns
-        grads = witness.scale * (np.exp(log_s) - Tc) @ witness.V.T      # (B, K-1): P^T grad
-        force_rows[a:b] = np.einsum("ij,ij->i", grads, grads)
-    info, loss = _wsum(w, info_rows), _wsum(w, loss_rows)
+    tch = _as_teacher(teacher, weights)
+    rows = _witness_rows(tch, codes, witness)
+    w, n, K = tch.w, tch.n, tch.K
+    info, loss = tch.information, _wsum(w, rows.loss)
     margin = info - loss
-    float_error = (K + np.log2(n) + 8) * EPS * (_wsum(w, mag_rows) + 1.0)
-    b_mean, b_trace = _size_bound_from_coordinates(z, witness, w)
+    float_error = certify_error_bound(_wsum(w, rows.magnitude), n, K, witness.d, witness.scale,
+                                      _wsum(w, np.sqrt(rows.code_sq)))
+    c = witness.scale * np.sqrt(2 * witness.kappa)     # T8: G_T <= c E||P^T(mu - mbar)|| <= c sqrt(tr Cov)
     return Certificate(
         teacher_information=info, alignment_loss=loss, margin=margin,
-        float_error=float(float_error), certified=bool(margin > float_error),
-        size_bound=b_mean, size_bound_trace=b_trace, escape_force=_wsum(w, force_rows),
-        code_energy=0.5 * _wsum(w, np.einsum("ij,ij->i", mu, mu)),
-        subspace_energy=0.5 * _wsum(w, np.einsum("ij,ij->i", z, z)),
+        float_error=float_error, certified=bool(margin > float_error),
+        size_bound=float(c * _wsum(w, np.sqrt(rows.spread_sq))),
+        size_bound_trace=float(c * np.sqrt(_wsum(w, rows.spread_sq))),
+        escape_force=_wsum(w, rows.force),
+        code_energy=0.5 * _wsum(w, rows.code_sq),
+        # E||P^T mu||^2 = E||P^T (mu - mbar)||^2 + ||P^T mbar||^2 (mbar is the weighted mean)
+        subspace_energy=0.5 * (_wsum(w, rows.spread_sq) + rows.mean_subspace_sq),
         n=n, K=K, d=witness.d, witness_scale=witness.scale,
     )
 
@@ -424,7 +557,7 @@ def code_energy(codes, weights=None) -> float:
     mu = as_float_array(codes, "codes", (1, 2))
     mu = mu[None, :] if mu.ndim == 1 else mu
     w = check_weights(weights, mu.shape[0])
-    return 0.5 * _wsum(w, (mu ** 2).sum(axis=1))
+    return 0.5 * _wsum(w, _row_sq_norms(mu))
 
 
 def subspace_energy(codes, witness: Witness, weights=None) -> float:
@@ -463,10 +596,9 @@ def escape_field(teacher, center, witness: Witness) -> np.ndarray:
 
 def escape_force(teacher, codes, witness: Witness, weights=None) -> float:
     """sum_i w_i ||grad_i||^2, the escape force; at the best constant it equals
-    beta^2 kappa sum_i w_i ||T_i - Tbar||^2 (T6)."""
-    g = alignment_gradient(teacher, codes, witness)
-    w = check_weights(weights, g.shape[0])
-    return _wsum(w, (g ** 2).sum(axis=1))
+    beta^2 kappa sum_i w_i ||T_i - Tbar||^2 (T6). Evaluated by the kernel of :func:`certify`."""
+    tch = _as_teacher(teacher, weights)
+    return _wsum(tch.w, _witness_rows(tch, codes, witness).force)
 
 
 def escape_step_size(witness: Witness) -> float:
@@ -489,8 +621,7 @@ def escape_step_bound(teacher, center, witness: Witness, step: float | None = No
     w = check_weights(weights, T.shape[0])
     c = check_codes(center, witness.d, 1, name="center")
     eps = escape_step_size(witness) if step is None else float(step)
-    q = witness.probs(c)
-    R = _wsum(w, ((T - q) ** 2).sum(axis=1))
+    R = teacher_residual(T, witness.probs(c)[0], w)
     b2k = witness.scale ** 2 * witness.kappa
     L0 = alignment_loss(T, np.repeat(c, T.shape[0], axis=0), witness, w)
     return L0 - eps * b2k * R + eps ** 2 * b2k ** 2 * R / 4

@@ -1,4 +1,4 @@
-"""The theorem ledger: T1..T10 of ``shared/THEORY.md`` as executable checks.
+"""The theorem ledger: T1..T12 of ``docs/theory.md`` as executable checks.
 
 Each :class:`Theorem` has an id, a one-line statement, the conditions it needs and a
 ``check(...)`` that evaluates every relation the theorem states on the given instance and
@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import core
+from . import collapse_metrics as _cm, core, frontier as _frontier
 from ._validation import check_codes, check_distributions, check_weights, as_float_array
 
 DEFAULT_RTOL = 1e-9
@@ -301,7 +301,7 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
     C = np.repeat(c[None], N, 0)
     q = witness.probs(c)[0]
     b2k = witness.scale ** 2 * witness.kappa
-    R = core._wsum(w, ((T - q) ** 2).sum(axis=1))
+    R = core.teacher_residual(T, q, w)
     grads = core.alignment_gradient(T, C, witness)               # (N, d)
     field_ = core.escape_field(T, c, witness)                    # (N, d)
     deriv = core._wsum(w, (grads * field_).sum(axis=1))
@@ -323,7 +323,7 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
         info = core.teacher_information(T, w)
         tbar = core._marginal(T, w)
         force = core.escape_force(T, C, witness, w)
-        R_bar = core._wsum(w, ((T - tbar) ** 2).sum(axis=1))
+        R_bar = core.teacher_residual(T, tbar, w)
         parts += [
             relation("max |sum_i w_i grad_i| at the best constant", _maxabs(core._weighted_mean(w, grads)), "==", 0.0, rtol,
                      _maxabs(grads) * N),
@@ -401,6 +401,14 @@ def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
         parts.append(relation("max per-coordinate variance >= certified spread / (K-1)",
                               float(core._weighted_mean(w, (z - core._weighted_mean(w, z)) ** 2).max()), ">=",
                               core.certified_spread(G, witness) / (witness.K - 1), rtol))
+        if T.shape[0] >= 2:
+            # active units: s_G <= tr Cov_w(P^T mu) <= sum_u Var(mu_u) < AU V_max + (d - AU) delta
+            # (collapse_metrics.active_units_lower_bound); the unbiased variance of uniform
+            # weights dominates the 1/N one, other weights use the weighted variance
+            uniform = bool(np.all(w == w[0]))
+            au, var = _cm.active_units(mu, weights=None if uniform else w)
+            parts.append(relation("active units (Var >= 0.01) >= ceil((s_G - d delta) / (V_max - delta))",
+                                  au, ">=", _cm.active_units_lower_bound(G, witness, var), rtol))
     return tuple(parts)
 
 
@@ -467,6 +475,73 @@ def _check_t10(mu, log_var, rtol=DEFAULT_RTOL):
     return tuple(parts)
 
 
+
+# ---------------------------------------------------------------------------------------
+# T11 optimal margin-energy frontier
+# ---------------------------------------------------------------------------------------
+
+def _duality_gap(lam, D, L, E) -> float:
+    """min over (j, k) of (E_k + lambda_j L_k - D_j) / (1 + |E_k| + lambda_j |L_k| + |D_j|): weak
+    duality says every entry is >= 0 (D_j = min over codes of E + lambda_j L)."""
+    lam, D = np.asarray(lam)[:, None], np.asarray(D)[:, None]
+    L, E = np.asarray(L)[None, :], np.asarray(E)[None, :]
+    return float(((E + lam * L - D) / (1 + np.abs(E) + lam * np.abs(L) + np.abs(D))).min())
+
+
+def _check_t11(teacher, witness, weights=None, codes=None, log_var=None, lambdas=None, rtol=DEFAULT_RTOL):
+    """The frontier on a grid of multipliers, the T7 paths against it and, with ``codes``
+    (and ``log_var``), a model: mean KL >= (1/2)E||mu||^2 >= E_min(L_TS(mu)).
+
+    Tolerances: the stationarity residual max |mu + lambda beta A (S - T)| / (1 + max |mu|) is
+    held to rtol (Newton stops at a few ulps; the gradient carries ~lambda beta ulps; a
+    multiplier off by 1% leaves ~1e-2 |mu|). Weak-duality relations E + lambda L >= D(lambda) are sums of
+    nonnegative terms of size |E| + lambda |L|, held to rtol relative to that.
+    """
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    F = _frontier.margin_energy_frontier(T, witness, w, lambdas)
+    lam, L, E, D = F.lam, F.loss, F.energy, F.dual
+    parts = [relation("stationarity: max |mu_i - lambda beta A (T_i - S(mu_i))| / (1 + max|mu|) over the grid", float(F.kkt_residual.max()),
+                      "==", 0.0, rtol)]
+    if len(lam) > 1:
+        parts.append(relation("L(lambda) nonincreasing: max increment <= 0", float(np.diff(L).max()), "<=", 0.0,
+                              rtol, float(np.abs(L).max())))
+        parts.append(relation("E(lambda) nondecreasing: min increment >= 0", float(np.diff(E).min()), ">=", 0.0,
+                              rtol, float(np.abs(E).max())))
+    # supporting lines: E_k + lambda_j L_k >= D(lambda_j) for every pair (j, k) -- weak duality;
+    # it makes E_min convex with slope -lambda_j at L_j. The end (L_0, 0) is a point too. Each
+    # pair's gap is divided by the size of its terms, 1 + E_k + lambda_j L_k + D_j.
+    Lk = np.concatenate([L, [F.loss_at_zero]])
+    Ek = np.concatenate([E, [0.0]])
+    parts.append(relation("supporting lines: min_jk (E_k + lambda_j L_k - D_j) / size >= 0 (convex, slope -lambda)",
+                          _duality_gap(lam, D, Lk, Ek), ">=", 0.0, rtol))
+    parts.append(relation("lambda = 0 end: L_0 == I_T + KL(Tbar||uniform) >= every frontier loss",
+                          float(L.max()), "<=", F.loss_at_zero, rtol))
+    if F.exact_energy is not None:
+        # the exact codes (L = 0, T5 energy) are feasible for every L: E_min <= T5 energy and
+        # D(lambda) <= T5 energy + lambda * 0
+        parts.append(relation("E_min(L) <= T5 exact-code energy", float(E.max()), "<=", F.exact_energy, rtol))
+        parts.append(relation("D(lambda) <= T5 exact-code energy (weak duality at the exact codes)",
+                              float(D.max()), "<=", F.exact_energy, rtol))
+        for mode in ("scaled", "interpolate"):
+            path = core.margin_energy_path(T, witness, w, mode=mode)
+            codes_star = core.exact_embedding(T, witness)
+            base = core.best_constant_code(T, witness, w) if mode == "interpolate" else np.zeros(witness.d)
+            e_tot = np.array([core.code_energy((1 - s) * base + s * codes_star, w) for s in path.s])
+            # every path point lies on or above the frontier: E(s) + lambda_j L(s) >= D_j for all j
+            parts.append(relation(f"T7 {mode} path on or above the frontier: min (E(s) + lambda_j L(s) - D_j) / size >= 0",
+                                  _duality_gap(lam, D, path.alignment_loss, e_tot), ">=", 0.0, rtol))
+    if codes is not None:
+        mu = check_codes(codes, witness.d, T.shape[0])
+        L_m = core.alignment_loss(T, mu, witness, w)
+        E_m = core.code_energy(mu, w)
+        e_min = _frontier.min_energy(T, witness, L_m, w)
+        parts.append(relation("codes: (1/2)E||mu||^2 >= E_min(L_TS(mu))", E_m, ">=", e_min, rtol))
+        if log_var is not None:
+            kl = core._wsum(w, core.gaussian_kl(mu, log_var))
+            parts.append(relation("codes: mean KL(q(z|x)||N(0,I)) >= (1/2)E||mu||^2", kl, ">=", E_m, rtol))
+    return tuple(parts)
+
 T1 = Theorem("T1", "Constant baseline equals teacher information",
              "sum_i w_i KL(T_i||q) = I_T + KL(Tbar||q); the best constant is Tbar, with loss I_T; 0 <= I_T <= min(log K, H(w)).",
              ("q_k > 0 wherever Tbar_k > 0", "one-hot and zero teacher entries allowed"), _check_t1)
@@ -489,7 +564,9 @@ T7 = Theorem("T7", "Margin-energy path",
              "Along scaled and interpolated exact codes, G(s) is concave and nondecreasing from G(0) to I_T while the energy grows as s^2; interpolated G(s) >= s I_T.",
              ("teacher has full support",), _check_t7)
 T8 = Theorem("T8", "Quantitative non-collapse (size bound)",
-             "G_T <= beta sqrt(2 kappa) E||P^T(mu - mbar)|| <= beta sqrt(2 kappa) sqrt(tr Cov_w(P^T mu)).",
+             "G_T <= beta sqrt(2 kappa) E||P^T(mu - mbar)|| <= beta sqrt(2 kappa) sqrt(tr Cov_w(P^T mu)); "
+             "a margin G_T > 0 certifies tr Cov_w(P^T mu) >= s_G = (G_T/beta)^2/(2 kappa) and at least "
+             "ceil((s_G - d delta)/(V_max - delta)) active units (Var >= delta = 0.01).",
              ("any codes",), _check_t8)
 T9 = Theorem("T9", "View gap",
              "An encoder that sees only the view x' = g(x) has L_TS >= Gamma = sum_i w_i KL(T_i||Tbar_g(i)); the largest certifiable margin is I_T - Gamma.",
@@ -498,7 +575,15 @@ T10 = Theorem("T10", "Gaussian KL and energy",
               "KL(N(mu, diag sigma^2)||N(0, I)) >= (1/2)||mu||^2, equality iff sigma = 1.",
               ("any mu, any sigma > 0",), _check_t10)
 
-LEDGER: tuple[Theorem, ...] = (T1, T2, T3, T4, T5, T6, T7, T8, T9, T10)
+T11 = Theorem("T11", "Optimal margin-energy frontier",
+              "E_min(L) = min (1/2)E||mu||^2 s.t. L_TS <= L is convex and nonincreasing from E_min(L_0) = 0, "
+              "L_0 = I_T + KL(Tbar||uniform), to E_min(0) = ((K-1)/(2K beta^2)) E_T; its optimal codes solve "
+              "mu_i = lambda beta A (T_i - S(mu_i)) with slope dE_min/dL = -lambda; every code (the T7 paths, "
+              "trained models) has mean KL >= (1/2)E||mu||^2 >= E_min(L_TS).",
+              ("any teacher rows (the L -> 0 end and the T7 paths need full support)", "any codes and log variances"),
+              _check_t11)
+
+LEDGER: tuple[Theorem, ...] = (T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11)
 
 
 def get(theorem_id: str) -> Theorem:

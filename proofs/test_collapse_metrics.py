@@ -1,0 +1,165 @@
+"""Honest collapse metrics (witness_theory.collapse_metrics) and the T8 active-unit bound.
+
+Routes: He et al.'s estimator against empirical.metrics (torch) on the same z; the matched
+form against scipy's multivariate normal log-density (log q(z_i|x_i) + H_i is the difference
+of the two estimators, row by row); exact 0 at identical posteriors; the T8 lower bound on
+active units through its chain s_G <= tr Cov_w(P^T mu) <= sum_u Var_w <= sum_u Var_unbiased,
+on codes built to sit near the 0.01 threshold. A wrong bound (sub-threshold units ignored)
+is caught.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import Phase, example, given, settings, strategies as st
+from scipy.stats import multivariate_normal, norm
+
+import witness_theory as wt
+import witness_theory.collapse_metrics as cm
+from witness_theory.theorems import T8
+
+from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, count_example,
+                         instances, seeds)
+
+torch.set_num_threads(1)
+
+
+@st.composite
+def posteriors(draw, max_n=40, max_d=6):
+    n = draw(st.integers(2, max_n), label="N")
+    d = draw(st.integers(1, max_d), label="d")
+    seed = draw(seeds, label="seed")
+    spread = draw(st.sampled_from([0.0, 1e-6, 0.1, 1.0, 5.0]), label="mean spread")
+    lv_spread = draw(st.sampled_from([0.0, 0.1, 1.0]), label="log-variance spread")
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(size=(1, d)) + spread * rng.normal(size=(n, d))
+    lv = rng.normal(size=(1, d)) * 0.5 + lv_spread * rng.normal(size=(n, d))
+    return mu, lv, seed
+
+
+@given(post=posteriors(), batch=st.sampled_from([1, 7, 128]))
+def test_he_estimator_matches_empirical_and_matched_form_is_consistent(post, batch):
+    count_example()
+    from empirical.metrics import _mi_on
+    mu, lv, seed = post
+    z = cm._draw(mu, lv, np.random.default_rng(seed + 1), None)
+    he = cm.he_mutual_information(mu, lv, z=z, batch_size=batch)
+    ref = _mi_on(torch.from_numpy(mu), torch.from_numpy(lv), torch.from_numpy(z))
+    # same formula, numpy vs torch float64: both expand the quadratic form (cancellation
+    # ~eps (|z|^2 + |mu|^2) / v), 1e-9 relative to the size of the log-densities
+    size = 1.0 + float(np.max((z ** 2 + mu ** 2) * np.exp(-lv)).sum() + np.abs(lv).sum())
+    assert_close("MI He numpy == empirical torch (full)", he["mi_full"], ref, 1e-9 * size)
+    # matched - He = mean_i [log q(z_i|x_i) + H(q(.|x_i))]: scipy's density and norm.entropy
+    mt = cm.matched_mutual_information(mu, lv, z=z, batch_size=batch)
+    own = np.array([multivariate_normal(mu[i], np.diag(np.exp(lv[i]))).logpdf(z[i]) for i in range(len(mu))])
+    ent = norm(scale=np.exp(0.5 * lv)).entropy().sum(axis=1)
+    assert_close("MI matched - He == mean(log q(z_i|x_i) + H_i)", mt["mi_full"] - he["mi_full"],
+                 float(np.mean(own + ent)), 1e-9 * size)
+    assert_le("MI matched <= log M", mt["mi_full"], math.log(len(mu)), 1e-12)
+
+
+@given(n=st.integers(2, 60), d=st.integers(1, 8), seed=seeds)
+def test_matched_form_is_exactly_zero_at_collapse(n, d, seed):
+    """Identical posteriors: the matched estimator is exactly 0 (every log ratio is 0 bit for
+    bit); He et al.'s reports noise whose size the spread shows."""
+    count_example()
+    rng = np.random.default_rng(seed)
+    mu = np.repeat(rng.normal(size=(1, d)), n, 0)
+    lv = np.repeat(rng.normal(size=(1, d)), n, 0)
+    mt = cm.matched_mutual_information(mu, lv, seed=seed, batch_size=7)
+    assert mt["mi_full"] == 0.0 and mt["mi_minibatch"] == 0.0
+    assert cm.mean_gaussian_kl(mu, lv) >= 0.0
+
+
+def test_he_estimator_at_collapse_is_flagged_as_noise():
+    """The issue's case: a collapsed model (mean KL ~ 4e-4) where He et al.'s one-sample
+    estimate is noise far above the mean KL (flagged), while the matched form is ~0."""
+    rng = np.random.default_rng(0)
+    n, d = 2000, 16
+    mu = 0.01 * rng.normal(size=(n, d))
+    lv = 0.001 * rng.normal(size=(n, d))
+    kl = cm.mean_gaussian_kl(mu, lv)
+    spread = cm.mutual_information_spread(mu, lv, repeats=5, seed=3)
+    he = spread["he_minibatch"]
+    mt = spread["matched_minibatch"]
+    print(f"mean KL {kl:.2e}; He {he['mean']:.3g} +- {he['std']:.2g}; matched {mt['mean']:.3g} +- {mt['std']:.2g}")
+    flags = [cm.mi_noise_flag(v, mu, lv)["estimator_noise"] for v in he["values"]]
+    assert any(flags)                       # He's estimate exceeds the bound: noise, flagged
+    assert he["std"] > 10 * kl              # its own spread dwarfs the true MI (<= mean KL)
+    assert mt["mean"] <= kl + 4 * mt["std"] / math.sqrt(5)   # matched: consistent with MI <= mean KL
+
+
+def test_matched_full_mean_respects_mi_le_mean_kl():
+    """E_z[matched full] = I_q(x; z) exactly for the rows given, and I_q <= mean KL: the mean of
+    R = 64 seeded draws stays below mean KL + 4 standard errors (fixed seed: deterministic)."""
+    rng = np.random.default_rng(1)
+    mu = rng.normal(size=(60, 3)) * 0.5
+    lv = rng.normal(size=(60, 3)) * 0.3 - 0.5
+    s = cm.mutual_information_spread(mu, lv, repeats=64, seed=2, full=True)["matched_full"]
+    kl = cm.mean_gaussian_kl(mu, lv)
+    assert s["mean"] <= kl + 4 * s["std"] / 8.0, (s["mean"], kl)
+
+
+# ------------------------------------------------------------------ active-unit bound (T8)
+
+def _near_threshold_codes(inst, seed, target_var):
+    """Exact codes (or Gaussian ones) rescaled so that the largest unit variance is target_var."""
+    rng = np.random.default_rng(seed)
+    base = wt.exact_embedding(inst.T, inst.witness) if np.all(inst.T > 0) else rng.normal(size=(inst.N, inst.d))
+    var = base.var(axis=0, ddof=1).max() if inst.N > 1 else 0.0
+    return base * (math.sqrt(target_var / var) if var > 0 else 1.0) + rng.normal(size=base.shape) * 1e-9
+
+
+@given(inst=instances(full_support=False, min_N=2, max_K=16, max_N=48), seed=seeds,
+       target=st.sampled_from([0.005, 0.0099, 0.02, 0.1, 1.0, 10.0]))
+@example(inst=build_instance(InstanceSpec(seed=1, N=48, K=16, extra_d=8, beta=20.0, floor=1e-3,
+                                          weight_kind="none")), seed=0, target=0.0099)
+def test_t8_active_unit_bound(inst, seed, target):
+    mu = _near_threshold_codes(inst, seed, target)
+    assert_ledger(T8.check(inst.T, mu, inst.witness, inst.w), "T8 ledger (active units)")
+    G = wt.certificate_margin(inst.T, mu, inst.witness, inst.w)
+    if G <= 0:
+        return
+    w = inst.weights
+    # the chain of the bound, each link on its own: s_G <= tr Cov_w(P^T mu) <= sum_u Var_w <= sum Var_unbiased
+    s = wt.certified_spread(G, inst.witness)
+    z = mu @ inst.witness.P
+    tr_sub = float(w @ ((z - w @ z) ** 2).sum(1))
+    var_w = w @ (mu - w @ mu) ** 2
+    assert_le("AU chain s_G <= tr Cov_w(P^T mu)", s, tr_sub, 1e-9 * (1 + tr_sub))
+    assert_le("AU chain tr Cov_w(P^T mu) <= sum Var_w", tr_sub, float(var_w.sum()), 1e-9 * (1 + tr_sub))
+    if inst.w is None:
+        var_u = mu.var(axis=0, ddof=1)
+        assert_le("AU chain sum Var_w <= sum Var_unbiased", float(var_w.sum()), float(var_u.sum()), 1e-12 * (1 + var_u.sum()))
+        au = int((var_u >= 0.01).sum())
+        assert au >= cm.active_units_lower_bound(G, inst.witness, var_u)
+
+
+def _wrong_bound(margin, witness, var, threshold=0.01):
+    """WRONG: AU >= ceil(s_G / V_max), forgetting that sub-threshold units carry variance too."""
+    s = wt.certified_spread(margin, witness)
+    return int(math.ceil(s / var.max())) if s > 0 else 0
+
+
+def test_bound_ignoring_subthreshold_units_is_caught():
+    found = []
+
+    @settings(phases=[Phase.generate], database=None, report_multiple_bugs=False)
+    @given(inst=instances(full_support=True, min_N=2, max_K=16, max_N=48, weight_kinds=["none"]), seed=seeds)
+    def run(inst, seed):
+        count_example()
+        mu = _near_threshold_codes(inst, seed, 0.0099)
+        G = wt.certificate_margin(inst.T, mu, inst.witness)
+        au, var = cm.active_units(mu)
+        if au < _wrong_bound(G, inst.witness, var):
+            found.append((inst, au, _wrong_bound(G, inst.witness, var), cm.active_units_lower_bound(G, inst.witness, var)))
+            raise AssertionError("wrong active-unit bound violated")
+
+    with pytest.raises(AssertionError):
+        run()
+    inst, au, wrong, right = found[-1]
+    print(f"caught on {inst}: AU = {au} < wrong bound {wrong}; the right bound is {right}")
+    assert au >= right

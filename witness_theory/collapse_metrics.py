@@ -1,0 +1,210 @@
+"""Honest collapse metrics, float64 NumPy references (issue 11, part 4).
+
+Mutual information I_q(x; z) between the data index and the latent of a Gaussian encoder
+q(z|x_i) = N(mu_i, diag exp(log_var_i)), over the empirical data distribution (x uniform on
+the rows, the aggregate posterior q(z) = (1/M) sum_j q(z|x_j)):
+
+- :func:`he_mutual_information`: the estimator of He et al. (2019, "Lagging inference networks"),
+  the same maths as ``empirical.metrics.mutual_information`` so the numbers are comparable:
+  E_i[-H(q(z|x_i))] (analytic entropy) - E_i[log q(z_i)], ONE z_i ~ q(z|x_i) per row. Its two
+  terms use different information (an analytic expectation against one sample), so at exact
+  collapse (all posteriors equal) it reports Monte Carlo noise, not 0.
+- :func:`matched_mutual_information`: the matched-sample form E_i[log q(z_i|x_i) - log q(z_i)]
+  at the SAME z_i. It is exactly 0 when every posterior is the same (every log ratio is 0 to
+  the last bit), and its expectation over the draws is exactly I_q(x; z) for the rows given.
+- :func:`mutual_information_spread`: both estimators over R independent draws (mean, standard
+  deviation, values): the estimator's own Monte Carlo spread.
+- :func:`mi_noise_flag`: I_q(x; z) = E_x KL(q(z|x) || p(z)) - KL(q(z) || p(z)) <= E_x KL(q(z|x) || p(z))
+  (Hoffman & Johnson 2016, "ELBO surgery"), so an estimate above the mean KL is estimator noise.
+
+z is drawn from a ``numpy.random.Generator`` the caller passes (or seeds with ``seed``): each
+run draws its own z from its own seed, so the spread over seeds includes the estimator's noise.
+
+Active units: :func:`active_units_lower_bound` is the lower bound on the number of active units
+that T8 implies for a certified margin (derivation in docs/theory.md, T8):
+
+    s_G = (G_T/beta)^2 / (2 kappa) <= tr Cov_w(P^T mu) <= tr Cov_w(mu) = sum_u Var_w(mu_u)
+        <= sum_u Var(mu_u) < AU V_max + (d - AU) delta,
+
+(P P^T <= I since P has orthonormal columns; Var is the variance the AU count uses -- the
+unbiased one dominates the 1/N one of uniform weights; active units have Var >= delta, the
+others < delta; V_max = max_u Var(mu_u)), so AU >= (s_G - d delta) / (V_max - delta) when
+V_max > delta, and AU >= 1 as soon as s_G >= d delta.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import logsumexp
+
+from . import core
+from ._validation import as_float_array
+
+__all__ = ["he_mutual_information", "matched_mutual_information", "mutual_information_spread",
+           "mi_noise_flag", "mean_gaussian_kl", "active_units", "active_units_lower_bound",
+           "ACTIVE_UNIT_THRESHOLD"]
+
+#: Var_x(mu_u) threshold for an active unit (Burda et al. 2016), as in empirical.metrics.
+ACTIVE_UNIT_THRESHOLD = 0.01
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def _codes(mu, log_var):
+    m = as_float_array(mu, "mu", 2)
+    lv = as_float_array(log_var, "log_var", 2)
+    if lv.shape != m.shape:
+        raise ValueError(f"log_var has shape {lv.shape} but mu has shape {m.shape}")
+    return m, lv
+
+
+def _draw(mu, log_var, rng, seed):
+    if rng is None:
+        if seed is None:
+            raise ValueError("pass a numpy Generator (rng=) or a seed (seed=): z is drawn from the run's own seed")
+        rng = np.random.default_rng(seed)
+    # z_i = mu_i + sigma_i eps_i, eps_i ~ N(0, I): one draw per row (reparameterisation)
+    return mu + np.exp(0.5 * log_var) * rng.standard_normal(mu.shape)
+
+
+def _log_density_pairs(z, mu, log_var):
+    """log N(z_i; mu_j, diag exp(log_var_j)) for all pairs (len(z), len(mu)), the quadratic form
+    expanded into ONE matrix product as in empirical.metrics.gaussian_log_density:
+    log N = -(1/2) [d log 2 pi + sum_u log v_u + sum_u z^2/v - 2 z mu/v + mu^2/v]."""
+    d = z.shape[1]
+    inv_var = np.exp(-log_var)                                                    # (M, d)
+    const = (mu ** 2 * inv_var).sum(1) + log_var.sum(1)                           # (M,)
+    left = np.concatenate([z ** 2, z, np.ones((z.shape[0], 1))], axis=1)          # (Nz, 2d+1)
+    right = np.concatenate([inv_var, -2 * mu * inv_var, const[:, None]], axis=1)  # (M, 2d+1)
+    return -0.5 * (d * _LOG_2PI + left @ right.T)
+
+
+def _he_on(mu, log_var, z, chunk=1024) -> float:
+    """He et al. (2019) with the mixture over exactly the rows given (M = len(mu))."""
+    n, d = mu.shape
+    # E[-H(q(z|x))] = E[-(d/2) log 2 pi e - (1/2) sum log_var]
+    neg_entropy = float(np.mean(-0.5 * d * _LOG_2PI - 0.5 * (1 + log_var).sum(1)))
+    log_qz = [logsumexp(_log_density_pairs(z[a:a + chunk], mu, log_var), axis=1) - math.log(n)
+              for a in range(0, n, chunk)]
+    return neg_entropy - float(np.mean(np.concatenate(log_qz)))
+
+
+def _matched_on(mu, log_var, z, max_elems=2_000_000) -> float:
+    """mean_i log [q(z_i|x_i) / ((1/M) sum_j q(z_i|x_j))] = -mean_i log mean_j exp(l_ij - l_ii),
+    with l_ij - l_ii = -(1/2) sum_u [log v_ju - log v_iu + (z_iu - mu_ju)^2/v_ju - (z_iu - mu_iu)^2/v_iu]
+    computed term by term (not from the expanded product), so identical posteriors give exactly 0.
+    Cost O(N M d) in chunks of rows (<= max_elems floats per temporary)."""
+    n, d = mu.shape
+    inv_var = np.exp(-log_var)
+    own = (log_var + (z - mu) ** 2 * inv_var)                                     # (N, d): i's own terms
+    rows = max(1, max_elems // max(1, n * d))
+    out = []
+    for a in range(0, n, rows):
+        zc = z[a:a + rows, None, :]                                               # (B, 1, d)
+        terms = log_var[None] + (zc - mu[None]) ** 2 * inv_var[None] - own[a:a + rows, None, :]   # (B, M, d)
+        diff = -0.5 * terms.sum(axis=2)                                           # (B, M): l_ij - l_ii
+        out.append(logsumexp(diff, axis=1) - math.log(n))
+    return -float(np.mean(np.concatenate(out)))
+
+
+def _batched(fn, mu, log_var, z, batch_size):
+    n = mu.shape[0]
+    total = 0.0
+    for a in range(0, n, batch_size):
+        sl = slice(a, a + batch_size)
+        total += mu[sl].shape[0] * fn(mu[sl], log_var[sl], z[sl])
+    return total / n
+
+
+def he_mutual_information(mu, log_var, *, rng=None, seed=None, batch_size: int = 128, full: bool = True,
+                          z=None) -> dict:
+    """He et al. (2019) I_q(x; z): minibatch (weighted average over batches of ``batch_size``)
+    and full-data variants, one z ~ q(z|x_i) per row from ``rng`` / ``seed`` (or the given z)."""
+    m, lv = _codes(mu, log_var)
+    z = _draw(m, lv, rng, seed) if z is None else as_float_array(z, "z", 2)
+    return {"mi_minibatch": _batched(_he_on, m, lv, z, batch_size), "mi_batch_size": int(min(batch_size, len(m))),
+            "mi_full": _he_on(m, lv, z) if full else None, "mi_full_size": int(len(m)) if full else None}
+
+
+def matched_mutual_information(mu, log_var, *, rng=None, seed=None, batch_size: int = 128, full: bool = True,
+                               z=None) -> dict:
+    """Matched-sample I_q(x; z) = mean_i [log q(z_i|x_i) - log (1/M) sum_j q(z_i|x_j)] at the same
+    z_i: minibatch and full-data variants. Exactly 0 when all posteriors are the same; its
+    expectation over z is exactly I_q(x; z) of the rows in the mixture (<= log M)."""
+    m, lv = _codes(mu, log_var)
+    z = _draw(m, lv, rng, seed) if z is None else as_float_array(z, "z", 2)
+    return {"mi_minibatch": _batched(_matched_on, m, lv, z, batch_size), "mi_batch_size": int(min(batch_size, len(m))),
+            "mi_full": _matched_on(m, lv, z) if full else None, "mi_full_size": int(len(m)) if full else None}
+
+
+def mutual_information_spread(mu, log_var, *, repeats: int = 8, seed: int = 0, batch_size: int = 128,
+                              full: bool = False) -> dict:
+    """Both estimators over ``repeats`` independent z draws (a Generator seeded with ``seed``):
+    per estimator and variant the mean, the standard deviation (ddof=1) and the values."""
+    m, lv = _codes(mu, log_var)
+    rng = np.random.default_rng(seed)
+    vals = {"he_minibatch": [], "matched_minibatch": [], "he_full": [], "matched_full": []}
+    for _ in range(int(repeats)):
+        z = _draw(m, lv, rng, None)
+        he = he_mutual_information(m, lv, z=z, batch_size=batch_size, full=full)
+        mt = matched_mutual_information(m, lv, z=z, batch_size=batch_size, full=full)
+        vals["he_minibatch"].append(he["mi_minibatch"])
+        vals["matched_minibatch"].append(mt["mi_minibatch"])
+        if full:
+            vals["he_full"].append(he["mi_full"])
+            vals["matched_full"].append(mt["mi_full"])
+    out = {"repeats": int(repeats), "batch_size": int(min(batch_size, len(m)))}
+    for k, v in vals.items():
+        if v:
+            arr = np.array(v)
+            out[k] = {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+                      "values": arr.tolist()}
+    return out
+
+
+def mean_gaussian_kl(mu, log_var) -> float:
+    """E_x KL(q(z|x) || N(0, I)) = mean of core.gaussian_kl over the rows."""
+    m, lv = _codes(mu, log_var)
+    return float(np.mean(core.gaussian_kl(m, lv)))
+
+
+def mi_noise_flag(mi_estimate: float, mu, log_var) -> dict:
+    """Flag an MI estimate above the mean KL(q(z|x) || p(z)) as estimator noise: the true
+    I_q(x; z) = E_x KL(q(z|x)||p(z)) - KL(q(z)||p(z)) <= E_x KL(q(z|x)||p(z)) (Hoffman & Johnson 2016)."""
+    kl = mean_gaussian_kl(mu, log_var)
+    return {"mi": float(mi_estimate), "mean_kl": kl, "estimator_noise": bool(float(mi_estimate) > kl)}
+
+
+def active_units(codes, threshold: float = ACTIVE_UNIT_THRESHOLD, weights=None) -> tuple[int, np.ndarray]:
+    """(number of units with Var(mu_u) >= threshold, the per-unit variances). Uniform weights
+    (the default): the unbiased variance, as empirical.metrics.active_units; otherwise the
+    weighted variance sum_i w_i (mu_iu - mbar_u)^2."""
+    mu = as_float_array(codes, "codes", 2)
+    if weights is None:
+        if mu.shape[0] < 2:
+            raise ValueError("active units need N >= 2 rows for an unbiased variance")
+        var = mu.var(axis=0, ddof=1)
+    else:
+        w = np.asarray(weights, dtype=float) / np.sum(weights)
+        mbar = core._weighted_mean(w, mu)
+        var = core._weighted_mean(w, (mu - mbar) ** 2)
+    return int((var >= threshold).sum()), var
+
+
+def active_units_lower_bound(margin: float, witness: core.Witness, unit_variances,
+                             threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
+    """The least number of active units (Var >= threshold) consistent with a margin G_T (T8):
+    ceil((s_G - d delta) / (V_max - delta)) with s_G = (G_T/beta)^2/(2 kappa), delta the threshold,
+    V_max the largest unit variance (0 when not positive). ``unit_variances`` must dominate the
+    weighted variances of T8 (the unbiased ones do for uniform weights).
+
+    The division is rounded with a relative allowance of 1e-12 before ceil, so a quotient that
+    is an integer up to rounding is not rounded up past it.
+    """
+    var = as_float_array(unit_variances, "unit_variances", 1)
+    s = core.certified_spread(margin, witness)
+    d, vmax, delta = var.shape[0], float(var.max()), float(threshold)
+    if s <= d * delta or vmax <= delta:
+        return 0
+    q = (s - d * delta) / (vmax - delta)
+    return max(0, int(math.ceil(q * (1 - 1e-12) - 1e-12)))

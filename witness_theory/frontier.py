@@ -1,0 +1,236 @@
+"""T11: the optimal margin-energy frontier (ours; beyond the source papers).
+
+    E_min(L) = min over codes of (1/2) sum_i w_i ||mu_i||^2   subject to   L_TS(mu) <= L.
+
+Derivation (docs/theory.md, T11). Only P^T mu reaches the witness (T4), so an optimal code
+lies in the witness subspace and is determined by its centred logits a_i = beta A^T mu_i:
+mu_i = A a_i / (beta kappa) and (1/2)||mu_i||^2 = ||a_i||^2 / (2 beta^2 kappa) (T3). In the
+logits the problem is convex: KL(t || softmax(a)) = sum t log t - t.a + logsumexp(a) is convex
+and the energy is a positive quadratic. Slater's condition holds for L > 0 (the exact codes
+of a full-support teacher have L_TS = 0 < L), so strong duality holds and the Lagrangian
+separates over rows:
+
+    min_a ||a||^2 / (2 beta^2 kappa) + lambda KL(T_i || S(a)),
+
+strongly convex, with the unique minimiser a_i(lambda) solving the stationarity condition
+
+    a = c (T_i - softmax(a)),   c = lambda beta^2 kappa      (equivalently mu = lambda beta A (T_i - S(mu))).
+
+One multiplier lambda >= 0 traces the curve: lambda = 0 gives a = 0 (mu = 0), L = L_0 =
+I_T + KL(Tbar || uniform) (T1 with q uniform), E = 0; lambda -> inf gives a -> clr(T_i), L -> 0,
+E -> ((K-1)/(2 K beta^2)) E_T (T5). Along it E_min is convex and nonincreasing with slope
+dE_min/dL = -lambda (envelope theorem), and for every lambda and EVERY code mu (weak duality)
+
+    (1/2) E||mu||^2 + lambda L_TS(mu) >= D(lambda) = E(a(lambda)) + lambda L(a(lambda)),
+
+so E_min(L) = max_lambda D(lambda) - lambda L, and any lambda gives a lower bound on E_min(L).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from . import core
+from ._validation import check_distributions, check_weights
+
+__all__ = ["frontier_logits", "frontier_codes", "Frontier", "margin_energy_frontier", "frontier_dual",
+           "min_energy", "min_energy_point", "default_frontier_lambdas"]
+
+_EPS = np.finfo(np.float64).eps
+
+
+def _lse(a: np.ndarray) -> np.ndarray:
+    top = a.max(axis=1, keepdims=True)
+    return (top + np.log(np.exp(a - top).sum(axis=1, keepdims=True)))[:, 0]
+
+
+def _objective(a: np.ndarray, T: np.ndarray, c: float) -> np.ndarray:
+    """Per row ||a||^2/(2c) + logsumexp(a) - T.a: the Lagrangian divided by lambda, less sum T log T."""
+    return np.einsum("ik,ik->i", a, a) / (2 * c) + _lse(a) - np.einsum("ik,ik->i", T, a)
+
+
+def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple[np.ndarray, float]:
+    """Solve a_i = c (T_i - softmax(a_i)) for every row: (N, K) centred logits and the largest
+    stationarity residual max_ik |a_ik / c - (T_ik - S_ik)|.
+
+    Damped Newton on the strongly convex f(a) = ||a||^2/(2c) + logsumexp(a) - T.a, vectorised
+    over rows. Hand-written because scipy's minimisers solve one problem at a time (N calls
+    on 70,000 rows); the Hessian I/c + diag(S) - S S^T is diagonal plus rank one, so each
+    Newton step is an O(K) Sherman-Morrison solve, with
+    1 - S^T (diag(S) + I/c)^{-1} S = sum_k S_k / (1 + c S_k) (no cancellation). A backtracking
+    (Armijo) line search makes it converge from any start. c = 0 gives a = 0; c = inf the
+    exact logits clr(T_i) (full support needed).
+    """
+    T = check_distributions(teacher, "teacher")
+    c = float(c)
+    if not c >= 0:
+        raise ValueError(f"c = lambda beta^2 kappa must be >= 0, got {c}")
+    if c == 0:
+        return np.zeros_like(T), 0.0
+    if np.isinf(c):
+        a = core.clr(check_distributions(T, "teacher", full_support=True))
+        return np.atleast_2d(a), 0.0
+    a = np.zeros_like(T) if start is None else np.array(start, dtype=np.float64, copy=True)
+    a -= a.mean(axis=1, keepdims=True)                                 # the solution is centred
+    f = _objective(a, T, c)
+    for _ in range(max_iter):
+        ls = core.log_softmax(a)
+        S = np.exp(ls)
+        g = a / c + S - T                                              # gradient of f
+        one_cs = 1.0 + c * S
+        Mg, Ms = (c / one_cs) * g, (c / one_cs) * S                    # M^{-1} g, M^{-1} S; M = diag(S) + I/c
+        denom = (S / one_cs).sum(axis=1, keepdims=True)                # 1 - S^T M^{-1} S
+        # S^T M^{-1} g = sum_k g_k c S_k / (1 + c S_k) = 1^T g - sum_k g_k / (1 + c S_k), and
+        # 1^T g = 0 (a is centred, S and T sum to 1): the second form does not amplify the
+        # rounding of 1^T g by 1 / denom ~ c / K
+        sMg = -(g / one_cs).sum(axis=1, keepdims=True)
+        delta = Mg + Ms * (sMg / denom)                                # H^{-1} g (Sherman-Morrison)
+        # the solution is centred (1^T a = c (1^T T - 1^T S) = 0); along 1 the curvature is only
+        # 1/c, so rounding in 1^T (S - T) would drive a along 1 by ~c eps: keep the step centred
+        delta -= delta.mean(axis=1, keepdims=True)
+        if np.abs(delta).max() <= 4 * _EPS * (1.0 + np.abs(a).max()):
+            break
+        gd = np.einsum("ik,ik->i", g, delta)
+        allowance = 16 * _EPS * (1.0 + np.abs(f) + np.abs(a).max(axis=1) + np.log(T.shape[1]))
+        step = np.ones(T.shape[0])
+        todo = np.ones(T.shape[0], dtype=bool)
+        new_a, new_f = a.copy(), f.copy()
+        for _ls in range(60):
+            idx = np.flatnonzero(todo)
+            if idx.size == 0:
+                break
+            trial = a[idx] - step[idx, None] * delta[idx]
+            ft = _objective(trial, T[idx], c)
+            # Armijo, with a rounding allowance: f = ||a||^2/2c + lse(a) - T.a cancels terms of
+            # size ~max|a| + log K, so it is only known to ~that many ulps near the optimum
+            ok = ft <= f[idx] - 1e-4 * step[idx] * gd[idx] + allowance[idx]
+            new_a[idx[ok]], new_f[idx[ok]] = trial[ok], ft[ok]
+            todo[idx[ok]] = False
+            step[idx[~ok]] *= 0.5
+        a, f = new_a, new_f
+    S = np.exp(core.log_softmax(a))
+    return a, float(np.abs(a / c - (T - S)).max())
+
+
+def _lam_to_c(lam: float, witness: core.Witness) -> float:
+    return float(lam) * witness.scale ** 2 * witness.kappa
+
+
+def frontier_codes(teacher, witness: core.Witness, lam: float, start=None) -> np.ndarray:
+    """The optimal codes mu_i(lambda) = A a_i / (beta kappa) (N, d) for multiplier ``lam``."""
+    a, _ = frontier_logits(teacher, _lam_to_c(lam, witness), start)
+    return a @ witness.A.T / (witness.scale * witness.kappa)
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """Points of the T11 frontier: for each multiplier lambda, the loss L = L_TS and the energy
+    E = (1/2) E||mu||^2 of the optimal codes, the dual value D = E + lambda L and the largest
+    stationarity residual max_i |mu_i + lambda grad KL(T_i||S(mu_i))| / (1 + max |mu|), computed
+    from the codes and the reported lambda with core.alignment_gradient. ``loss_at_zero`` = I_T + KL(Tbar||uniform) (lambda = 0, E = 0);
+    ``exact_energy`` = the T5 energy (lambda = inf, L = 0), None without full support."""
+    lam: np.ndarray
+    loss: np.ndarray
+    energy: np.ndarray
+    dual: np.ndarray
+    kkt_residual: np.ndarray
+    loss_at_zero: float
+    exact_energy: float | None
+
+    def min_energy_bound(self, loss: float) -> float:
+        """max_j D(lambda_j) - lambda_j L (and 0): a lower bound on E_min(L) from the grid alone."""
+        return float(max(0.0, np.max(self.dual - self.lam * float(loss))))
+
+
+def default_frontier_lambdas(witness: core.Witness, n: int = 13) -> np.ndarray:
+    """lambda with c = lambda beta^2 kappa log-spaced in [1e-2, 1e4] (covers L from ~L_0 to ~0)."""
+    return np.logspace(-2, 4, n) / (witness.scale ** 2 * witness.kappa)
+
+
+def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas=None) -> Frontier:
+    """E_min along a grid of multipliers (increasing, warm-started). L and E of each point are
+    evaluated on the optimal CODES with core.alignment_loss and core.code_energy (the kernel
+    of certify), not from the logits."""
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    lams = default_frontier_lambdas(witness) if lambdas is None else np.sort(np.asarray(lambdas, dtype=float))
+    if (lams < 0).any():
+        raise ValueError("lambdas must be >= 0")
+    tch = core.Teacher(T, w)
+    K = T.shape[1]
+    loss0 = tch.information + float(core.kl_rows(tch.marginal, np.full(K, -np.log(K)))[0])
+    full = bool(np.all(T > 0))
+    exact_e = core.exact_code_energy(T, witness, w) if full else None
+    losses, energies, kkts = [], [], []
+    a = None
+    for lam in lams:
+        a, _ = frontier_logits(T, _lam_to_c(lam, witness), start=a)
+        mu = a @ witness.A.T / (witness.scale * witness.kappa)
+        losses.append(core.alignment_loss(tch, mu, witness))
+        energies.append(core.code_energy(mu, w))
+        # KKT in code space, from the reported lambda and the codes alone (not the solver's c):
+        # grad of (1/2)||mu||^2 + lambda KL(T_i||S(mu)) = mu + lambda beta A (S - T_i) = 0
+        kkt = mu + lam * core.alignment_gradient(T, mu, witness)
+        kkts.append(float(np.abs(kkt).max() / (1.0 + np.abs(mu).max())))
+    L, E = np.array(losses), np.array(energies)
+    return Frontier(lam=lams, loss=L, energy=E, dual=E + lams * L, kkt_residual=np.array(kkts),
+                    loss_at_zero=loss0, exact_energy=exact_e)
+
+
+def frontier_dual(teacher, witness: core.Witness, lam: float, weights=None, start=None) -> tuple[float, float, float, np.ndarray]:
+    """(D(lambda), L, E, logits) at one multiplier: D = E + lambda L = min over codes of the Lagrangian."""
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    a, _ = frontier_logits(T, _lam_to_c(lam, witness), start)
+    mu = a @ witness.A.T / (witness.scale * witness.kappa)
+    L = core.alignment_loss(T, mu, witness, w)
+    E = core.code_energy(mu, w)
+    return E + lam * L, L, E, a
+
+
+def min_energy(teacher, witness: core.Witness, loss: float, weights=None) -> float:
+    """E_min(L) (T11); see :func:`min_energy_point`, which also returns the multiplier."""
+    return min_energy_point(teacher, witness, loss, weights)[0]
+
+
+def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) -> tuple[float, float]:
+    """E_min(L), the least mean energy (1/2) E||mu||^2 of any code with L_TS <= ``loss`` (T11).
+
+    Returned as the dual value D(lambda*) - lambda* L at the lambda* where the frontier's loss
+    equals L (brentq on log lambda, warm-started Newton solves). By weak duality this is a lower
+    bound on E_min(L) for ANY lambda*, so an inexact root never makes it too large; at the root
+    it equals E_min(L). 0 when L >= L_0 (the code mu = 0 is feasible). Returns (E_min, lambda*).
+
+    Root tolerance: D(lambda) - lambda L is concave in lambda with its maximum at the root, so a
+    relative error delta in lambda* costs only O(delta^2) in the bound; xtol 1e-8 on log lambda
+    leaves ~1e-16 relative.
+    """
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    L = float(loss)
+    K = T.shape[1]
+    tch = core.Teacher(T, w)
+    loss0 = tch.information + float(core.kl_rows(tch.marginal, np.full(K, -np.log(K)))[0])
+    if L >= loss0:
+        return 0.0, 0.0
+    b2k = witness.scale ** 2 * witness.kappa
+    cache = {"a": None}
+
+    def solve(log_c):
+        lam = np.exp(log_c) / b2k
+        D, Lc, Ec, a = frontier_dual(T, witness, lam, w, start=cache["a"])
+        cache["a"] = a
+        return D, Lc, lam
+
+    lo, hi = np.log(1e-8), np.log(1e12)
+    D_hi, L_hi, lam_hi = solve(hi)
+    if L_hi >= L:            # L below what c = 1e12 reaches: the bound at the largest multiplier
+        return float(max(0.0, D_hi - lam_hi * L)), float(lam_hi)
+    D_lo, L_lo, lam_lo = solve(lo)
+    if L_lo <= L:
+        return float(max(0.0, D_lo - lam_lo * L)), float(lam_lo)
+    root = brentq(lambda x: solve(x)[1] - L, lo, hi, xtol=1e-8, rtol=1e-10)
+    D, _, lam = solve(root)
+    return float(max(0.0, D - lam * L)), float(lam)
