@@ -64,6 +64,8 @@ def run_check(args) -> int:
         raise ValueError(f"--latent-dim/--witness-scale with K = {K} from teacher file {args.file}: {exc}") from None
     if codes is not None:
         codes = _in_file(args.codes, "codes", _validation.check_codes, codes, witness.d, N)
+        _in_file(args.codes, "codes", witness.logits, codes)        # logits that overflow float64
+        _in_file(args.codes, "codes", witness.subspace_coordinates, codes)
     groups = None
     if args.groups:
         groups = load_matrix(args.groups, "groups").ravel()

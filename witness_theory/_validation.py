@@ -138,7 +138,8 @@ def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:
         raise ValueError(f"{name} has length {w.shape[0]} but there are {n} data points; pass one weight per row")
     if (w < 0).any():
         raise ValueError(f"{name} has negative entries; weights must be >= 0")
-    total = w.sum()  # 1-D np.sum is pairwise: O(log N) ulps
+    with np.errstate(over="ignore"):
+        total = w.sum()  # 1-D np.sum is pairwise: O(log N) ulps
     if not total > 0:
         raise ValueError(f"{name} sum to {total}; at least one weight must be positive")
     if not np.isfinite(total):
@@ -188,6 +189,6 @@ def check_log_probs(log_q, name: str = "log_q") -> np.ndarray:
     bad = ~(np.abs(lse) <= ROW_SUM_ATOL)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{name} row {i} is not normalised: exp({name}) sums to {np.exp(lse[i])!r}, not 1 "
+        raise ValueError(f"{name} row {i} is not normalised: exp({name}) sums to {float(np.exp(lse[i]))!r}, not 1 "
                          f"(tolerance {ROW_SUM_ATOL}); pass log-probabilities, e.g. a log_softmax")
     return LQ

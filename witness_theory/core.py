@@ -126,7 +126,8 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
         raise ValueError(
             "codes are too large: the witness logits witness_scale * A^T mu overflow float64 "
             f"(largest finite |logit| is {np.finfo(np.float64).max:.3g}); scale the codes or witness_scale down")
-    out -= out.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):   # a gap beyond 1.8e308 rounds to -inf: probability 0, as it should
+        out -= out.max(axis=1, keepdims=True)
     lse = np.log(np.exp(out).sum(axis=1, keepdims=True))
     out -= lse
     return out
@@ -487,6 +488,8 @@ def code_energy(codes, weights=None) -> float:
     """Mean latent energy (1/2) sum_i w_i ||mu_i||^2."""
     mu = as_float_array(codes, "codes", (1, 2))
     mu = mu[None, :] if mu.ndim == 1 else mu
+    if mu.shape[0] == 0:
+        raise ValueError(f"codes has no rows (shape {mu.shape}); pass at least one code")
     w = check_weights(weights, mu.shape[0])
     return 0.5 * _wsum(w, (mu ** 2).sum(axis=1))
 

@@ -148,7 +148,13 @@ def load_array(path, role: str, *, allowed=(".npy", ".npz", ".csv"), max_bytes: 
     refuses anything but bool/int/float data (labels may set it False to admit text).
     ``ndmin`` is the least number of dimensions of an array read from text.
     """
+    if not isinstance(role, str):
+        raise TypeError(f"role must be a string naming what the file holds, got {type(role).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{role} file path must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
+    if "\0" in str(path):
+        raise ValueError(f"{role} file {str(path)!r}: the path contains a NUL byte")
     prefix = f"{role} file {path}"
     try:
         try:
