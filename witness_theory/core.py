@@ -229,10 +229,9 @@ def clr_from_log(log_p) -> np.ndarray:
 
 def clr(p) -> np.ndarray:
     """Centred log-odds clr(p) = log p - mean_k(log p_k) of full-support rows; sums to 0."""
-    arr = np.asarray(p)
     P = check_distributions(p, "p", full_support=True)
     out = clr_from_log(np.log(P))
-    return out[0] if arr.ndim == 1 else out
+    return out[0] if np.ndim(p) == 1 else out   # p is a valid array here
 
 
 def entropy(p) -> np.ndarray:
@@ -454,11 +453,10 @@ def exact_code(p, witness: Witness) -> np.ndarray:
     ``p`` is one full-support row (K,) -> (d,), or rows (N, K) -> (N, d).
     """
     _check_witness(witness)
-    arr = np.asarray(p)
     P = check_distributions(p, "p", full_support=True)
     _check_K_match(P, witness, "p")
     codes = ((witness.K - 1) / (witness.K * witness.scale)) * (clr_from_log(np.log(P)) @ witness.A.T)
-    return codes[0] if arr.ndim == 1 else codes
+    return codes[0] if np.ndim(p) == 1 else codes   # p is a valid array here
 
 
 def exact_embedding(teacher, witness: Witness) -> np.ndarray:
@@ -534,8 +532,16 @@ def escape_field(teacher, center, witness: Witness) -> np.ndarray:
     T = check_distributions(teacher, "teacher")
     _check_K_match(T, witness)
     c = check_codes(center, witness.d, 1, name="center")
-    q = witness.probs(c)  # (1, K)
+    q = _center_probs(c, witness)  # (1, K)
     return witness.scale * (T - q) @ witness.A.T
+
+
+def _center_probs(c: np.ndarray, witness: Witness) -> np.ndarray:
+    """S(center), with an overflow reported against ``center`` (the caller's argument)."""
+    try:
+        return witness.probs(c)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("codes are too large", "center is too large", 1)) from None
 
 
 def escape_force(teacher, codes, witness: Witness, weights=None) -> float:
@@ -590,7 +596,7 @@ def escape_step_bound(teacher, center, witness: Witness, step: float | None = No
     w = check_weights(weights, T.shape[0])
     c = check_codes(center, witness.d, 1, name="center")
     eps = _check_step(step, witness)
-    q = witness.probs(c)
+    q = _center_probs(c, witness)
     R = _wsum(w, ((T - q) ** 2).sum(axis=1))
     L0 = alignment_loss(T, np.repeat(c, T.shape[0], axis=0), witness, w)
     if R == 0:
@@ -627,6 +633,8 @@ def margin_energy_path(teacher, witness: Witness, weights=None, s=None,
     if not isinstance(mode, str) or mode not in ("scaled", "interpolate"):
         raise ValueError(f"mode must be 'scaled' or 'interpolate', got {mode!r}")
     s = np.linspace(0.0, 1.0, 21) if s is None else as_float_array(s, "s", 1)
+    if s.size == 0:
+        raise ValueError("s is empty; pass at least one path parameter in [0, 1]")
     if (s < 0).any() or (s > 1).any():
         raise ValueError("s must lie in [0, 1]")
     codes = exact_embedding(T, witness)
