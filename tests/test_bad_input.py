@@ -386,6 +386,7 @@ def test_cli_bad_files_one_line_exit_2(tmp_path, capsys):
     (["check", "{t}", "--latent-dim", "0"], r"argument --latent-dim: must be an integer >= 1"),
     (["check", "{t}", "--witness-scale", "nan"], r"argument --witness-scale: must be a finite number > 0"),
     (["check", "{t}", "--witness-scale", "-1"], r"argument --witness-scale: must be a finite number > 0"),
+    (["check", "{t}", "--witness-scale", "1e-200"], r"argument --witness-scale: must lie in \[1e-50, 1e\+50\]"),
     (["check", "{t}", "--codes", "{c}", "--latent-dim", "4"],
      r"^error: codes file .*: codes has latent dimension 5 but the witness expects d = 4"),
     (["check", "{t}", "--codes", "{cbig}", "--witness-scale", "10"], r"^error: codes file .*: codes are too large"),
@@ -393,6 +394,7 @@ def test_cli_bad_files_one_line_exit_2(tmp_path, capsys):
     (["check", "{t}", "--groups", "{w}"], r"^error: groups file .*: groups must be a 1-D array"),
     (["check", "{t}", "--weights", "{t}"], r"^error: weights file .*: weights has length 6 but"),
     (["check", "{bad}"], r"^error: teacher file .*: teacher row 0 sums to"),
+    (["check", "{t}", "--key", "T"], r"^error: teacher file .*: --key names an array inside an \.npz"),
     (["bogus"], r"invalid choice: 'bogus'"),
 ])
 def test_cli_user_errors(tmp_path, capsys, argv, msg):

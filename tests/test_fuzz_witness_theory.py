@@ -307,6 +307,10 @@ def test_fuzz_public_function(fname, data):
             lambda v, p=p: (fname, p.name, v[2]) not in KNOWN_GAPS), label=p.name)
         kwargs[p.name] = value
         injected.append((p.name, must_raise, label))
+    if fname == "check_all" and kwargs["codes"] is None:
+        # known gap (theorems.py): check_all uses log_var only together with codes and does not
+        # look at it otherwise, so an invalid log_var without codes is not refused there
+        injected = [(n, m and n != "log_var", lab) for n, m, lab in injected]
     if fname.startswith("Witness."):
         call = lambda: getattr(inst["witness"], fname.split(".")[1])(**kwargs)  # noqa: E731
     else:
@@ -457,6 +461,8 @@ def _assert_one_line_error(rc, err, *needles):
 @given(f=bad_files(), role=st.sampled_from(["teacher", "codes", "weights"]))
 @example(f=(".npy", _header([10 ** 12, 10 ** 12]), "huge header"), role="teacher")
 @example(f=(".npy", b"", "zero"), role="teacher")
+@example(f=(".npy", _npy(T_GOOD).replace(b"{'descr'", b"z'descr'"), "bitflip npy"), role="teacher")  # SyntaxError
+@example(f=(".npy", _npy(T_GOOD).replace(b"(3, 3)", b"(3, 3("), "bitflip npy"), role="teacher")   # TokenError
 def test_fuzz_load_array(f, role):
     """load_array: a bad file is a one-line ValueError starting with the role and the path,
     or (content the reader cannot judge: NaN, unnormalised, 1-D) a real finite-dtype array."""
@@ -487,6 +493,8 @@ _OPTIONS = st.sampled_from([
 @given(f=bad_files(), role=st.sampled_from(["teacher", "codes", "weights", "groups"]), opts=_OPTIONS)
 @example(f=(".npy", _header([10 ** 9, 10 ** 9]), "huge header"), role="teacher", opts=[])
 @example(f=(".npz", b"PK\x03\x04", "truncated npz"), role="codes", opts=[])
+@example(f=(".npy", _npy(T_GOOD[0]), "1-D"), role="weights", opts=["--witness-scale", "1e-200"])  # was ZeroDivisionError in T5
+@example(f=(".npy", _npy(T_GOOD[0]), "1-D"), role="weights", opts=["--key", "nope"])  # --key was ignored for .npy
 def test_fuzz_cli_in_process(f, role, opts):
     """``check`` with one bad file in one role: exit 2, one line naming that file (or the bad option)."""
     suffix, content, label = f
@@ -505,7 +513,7 @@ def test_fuzz_cli_in_process(f, role, opts):
         # only a file whose content happens to be valid in that role may pass, and only with
         # valid options: e.g. a 1-D teacher row as weights is not that (3 rows), so the
         # accepted cases are rare; the verdict must then be a normal 0/1 run.
-        assert rc in (0, 1) and opts in ([], ["--json"], ["--witness-scale", "1e-200"]), (rc, err, label, opts)
+        assert rc in (0, 1) and opts in ([], ["--json"]), (rc, err, label, opts)
         assert err == "" or "error" not in err, err
         return
     option_names = [o for o in opts if o.startswith("-") or o == "extra"] + ["--latent-dim", "--witness-scale"]

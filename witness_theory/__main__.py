@@ -45,6 +45,9 @@ def print_ledger(out=sys.stdout) -> None:
 
 
 def run_check(args) -> int:
+    if args.key is not None and Path(args.file).suffix.lower() != ".npz":
+        raise ValueError(f"teacher file {args.file}: --key names an array inside an .npz, "
+                         f"but this is a {Path(args.file).suffix or 'suffix-less'} file; drop --key")
     T = load_matrix(args.file, "teacher", args.key)
     if T.ndim != 2:
         raise ValueError(f"teacher file {args.file}: teacher must be an (N, K) matrix, got shape {T.shape}")
@@ -113,6 +116,13 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{message} (see {self.prog} -h)")
 
 
+# --witness-scale range on the command line: the ledger checks raise beta to the 4th power
+# (T6's step bound) and divide by beta^2 (T5, T6), so beta^4 must stay well inside float64
+# (1e-308 .. 1e308): 1e-50 .. 1e50 keeps it within 1e-200 .. 1e200. The library itself accepts
+# any finite beta > 0 and reports what overflows.
+SCALE_RANGE = (1e-50, 1e50)
+
+
 def _finite_float(text: str) -> float:
     try:
         v = float(text)
@@ -120,6 +130,9 @@ def _finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not np.isfinite(v) or v <= 0:
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    if not SCALE_RANGE[0] <= v <= SCALE_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must lie in [{SCALE_RANGE[0]:g}, {SCALE_RANGE[1]:g}] (the ledger "
+                                         f"checks use beta^4, which would leave float64's range), got {text!r}")
     return v
 
 

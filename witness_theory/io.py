@@ -75,8 +75,9 @@ def _read_npy_header(fp, what: str):
         raise _Refused(f"{what} format version {version[0]}.{version[1]} is not supported (1.0 and 2.0 are)")
     except _Refused:
         raise
-    except (ValueError, EOFError, OSError, SyntaxError, TypeError) as exc:
-        raise _Refused(f"corrupt {what} header ({_first_line(exc)})") from None
+    except Exception as exc:  # noqa: BLE001  the header is untrusted text: any parse failure (ValueError,
+        # SyntaxError, tokenize.TokenError, ...) means a corrupt header
+        raise _Refused(f"corrupt {what} header ({type(exc).__name__}: {_first_line(exc)})") from None
 
 
 def _first_line(exc: BaseException) -> str:
