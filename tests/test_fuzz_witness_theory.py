@@ -345,6 +345,32 @@ def test_frozen_counterexamples(fname, kwargs, outcome):
     assert _check_outcome(fname, call, params, [(k, must, "frozen") for k in kwargs]) == outcome
 
 
+# Negative controls: the outcome check must catch each kind of failure it is there to catch.
+_P = [inspect.Parameter("teacher", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+
+
+def _raise(exc):
+    raise exc
+
+
+@pytest.mark.parametrize("call,injected,why", [
+    (lambda: _raise(ValueError("something is wrong")), [], "names no argument"),
+    (lambda: _raise(ValueError("teachers are wrong")), [], "names no argument"),          # whole words only
+    (lambda: _raise(ZeroDivisionError("float division by zero")), [], "float division by zero"),
+    (lambda: _raise(AttributeError("'NoneType' object has no attribute 'K'")), [], "has no attribute"),
+    (lambda: np.array([1.0, np.nan]), [], "returned NaN"),
+    (lambda: {"x": 1.0}, [("teacher", True, "NaN")], "accepted invalid input"),
+])
+def test_outcome_check_catches(call, injected, why):
+    with pytest.raises((AssertionError, ZeroDivisionError, AttributeError), match=why):
+        _check_outcome("f", call, _P, injected)
+
+
+def test_outcome_check_passes_good_outcomes():
+    assert _check_outcome("f", lambda: _raise(ValueError("teacher row 0 sums to 2")), _P, [("teacher", True, "x")]) == "error"
+    assert _check_outcome("f", lambda: (1.0, np.inf, np.zeros(2)), _P, [("teacher", False, "x")]) == "result"
+
+
 @pytest.mark.xfail(strict=True, raises=AttributeError,
                    reason="theorems.py (outside this change) does not type-check witness/result yet")
 @pytest.mark.parametrize("call", [lambda: wt.check_all([[0.5, 0.5]], None), lambda: wt.assert_holds(None)])

@@ -122,12 +122,15 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     faster on (70000, 100) certificate evaluations (bench/bench_certify.py).
     """
     out = np.array(logits, dtype=np.float64, copy=True)
-    if not np.isfinite(out).all():
+    row_max = out.max(axis=1, keepdims=True)
+    # +inf or NaN anywhere in a row shows in its max (O(N) to check, not O(NK)); a -inf entry
+    # beside a finite max is harmless (probability 0). inf - inf would make the row NaN.
+    if not np.isfinite(row_max).all():
         raise ValueError(
             "codes are too large: the witness logits witness_scale * A^T mu overflow float64 "
             f"(largest finite |logit| is {np.finfo(np.float64).max:.3g}); scale the codes or witness_scale down")
     with np.errstate(over="ignore"):   # a gap beyond 1.8e308 rounds to -inf: probability 0, as it should
-        out -= out.max(axis=1, keepdims=True)
+        out -= row_max
     lse = np.log(np.exp(out).sum(axis=1, keepdims=True))
     out -= lse
     return out
@@ -508,9 +511,12 @@ def exact_code_energy(teacher, witness: Witness, weights=None) -> float:
     T = check_distributions(teacher, "teacher", full_support=True)
     _check_K_match(T, witness)
     K = T.shape[1]
-    with np.errstate(over="ignore"):
-        # divide by beta twice: beta^2 underflows to 0 for beta < 1e-162
-        return float(np.float64((K - 1) / (2 * K)) * logodds_energy(T, weights) / witness.scale / witness.scale)
+    energy = logodds_energy(T, weights)
+    beta2 = witness.scale ** 2
+    if 0 < beta2 < np.inf:
+        return (K - 1) / (2 * K * beta2) * energy
+    with np.errstate(over="ignore"):   # beta^2 under/overflowed: divide by beta twice instead
+        return float(np.float64((K - 1) / (2 * K)) * energy / witness.scale / witness.scale)
 
 
 # ---------------------------------------------------------------------------------------
@@ -559,8 +565,12 @@ def escape_step_size(witness: Witness) -> float:
     Raises ValueError when the step exceeds float64's range (witness_scale below ~1e-154):
     an infinite step would turn every later code into inf or NaN."""
     _check_witness(witness)
-    with np.errstate(over="ignore"):
-        eps = np.float64(2.0 / witness.kappa) / witness.scale / witness.scale  # beta^2 may underflow
+    beta2 = witness.scale ** 2
+    if 0 < beta2 < np.inf:
+        eps = 2.0 / (beta2 * witness.kappa)
+    else:
+        with np.errstate(over="ignore"):   # beta^2 under/overflowed: divide by beta twice instead
+            eps = np.float64(2.0 / witness.kappa) / witness.scale / witness.scale
     if not np.isfinite(eps):
         raise ValueError(f"witness_scale {witness.scale!r} is too small: the escape step 2/(beta^2 kappa) "
                          "overflows float64; use a witness_scale above 1e-150")
@@ -588,8 +598,8 @@ def escape_step_bound(teacher, center, witness: Witness, step: float | None = No
     """Upper bound L_TS(c) - eps beta^2 kappa R + eps^2 beta^4 kappa^2 R / 4 on L_TS(c + eps d)
     (Hessian of KL(t || softmax(a)) has largest eigenvalue <= 1/2), R = sum w ||T_i - q||^2.
 
-    Written with x = eps beta^2 kappa as L_TS(c) + R x (x/4 - 1): a huge step gives +inf (a
-    true, if useless, bound), never an OverflowError or inf - inf."""
+    When that overflows (a huge step), it is evaluated as L_TS(c) + R x (x/4 - 1) with
+    x = eps beta^2 kappa: +inf (a true, if useless, bound), never an OverflowError or inf - inf."""
     _check_witness(witness)
     T = check_distributions(teacher, "teacher")
     _check_K_match(T, witness)
@@ -601,9 +611,13 @@ def escape_step_bound(teacher, center, witness: Witness, step: float | None = No
     L0 = alignment_loss(T, np.repeat(c, T.shape[0], axis=0), witness, w)
     if R == 0:
         return L0
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
+        b2k = np.float64(witness.scale) ** 2 * witness.kappa
+        bound = L0 - eps * b2k * R + np.float64(eps) ** 2 * b2k ** 2 * R / 4
+        if np.isfinite(bound):
+            return float(bound)
         x = np.float64(eps) * witness.scale * witness.scale * witness.kappa
-        return float(L0 + R * (x * (x / 4 - 1)))   # x (x/4 - 1) >= -1: never -inf
+        return float(L0 + R * (x * (x / 4 - 1)))   # x (x/4 - 1) >= -1: never -inf or NaN
 
 
 # ---------------------------------------------------------------------------------------
