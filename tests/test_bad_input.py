@@ -421,3 +421,24 @@ def test_cli_subprocess_fifo_and_truncated(tmp_path):
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 2 and "Traceback" not in out.stderr
         assert out.stderr.count("\n") == 1 and str(tmp_path / name) in out.stderr
+
+
+@pytest.mark.parametrize("call", [lambda W: wt.escape_field(T_OK[:, :2] / T_OK[:, :2].sum(1, keepdims=True), [1e308, 0.0], W),
+                                  lambda W: wt.escape_step_bound([[0.5, 0.5]], [1e308, 0.0], W, step=1.0)])
+def test_center_overflow_names_center(call):
+    """The overflow inside S(center) was reported as 'codes', which is not an argument there."""
+    with pytest.raises(ValueError, match=r"^center is too large: witness_scale \* A\^T mu overflows"):
+        call(wt.Witness(2, 2, 10.0))
+
+
+@pytest.mark.parametrize("p", [[[1.0], [1.0, 2.0]], "abc", None])
+def test_clr_ragged_names_p(p):
+    """clr and exact_code looked at np.asarray(p) before validating it (a raw numpy error)."""
+    for call in (lambda: wt.clr(p), lambda: wt.exact_code(p, W3)):
+        with pytest.raises((ValueError, TypeError), match=r"^p must be a numeric array"):
+            call()
+
+
+def test_empty_path_parameter():
+    with pytest.raises(ValueError, match=r"^s is empty"):
+        wt.margin_energy_path(T_OK, W3, s=[])

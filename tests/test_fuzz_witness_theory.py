@@ -330,6 +330,10 @@ def test_fuzz_public_function(fname, data):
     ("code_energy", dict(codes=np.zeros((0, 3))), "error"),
     ("kl_rows", dict(p=[[0.5, 0.5]], log_q=[0.0, 0.0]), "error"),
     ("view_gap", dict(teacher=[[0.5, 0.5], [0.2, 0.8]], groups=[None, "a"]), "result"),
+    ("clr", dict(p=[[1.0], [1.0, 2.0]]), "error"),                      # found by the fuzz: raw numpy error
+    ("exact_code", dict(p=[[1.0], [1.0, 2.0]]), "error"),               # same
+    ("escape_field", dict(center=[1e308, 0.0], witness=wt.Witness(2, 2, 10.0)), "error"),  # message named codes
+    ("margin_energy_path", dict(s=[]), "error"),                        # found: an empty path was returned
 ])
 def test_frozen_counterexamples(fname, kwargs, outcome):
     W = wt.Witness(2, 2, 1.0)
