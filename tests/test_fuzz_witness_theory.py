@@ -313,9 +313,9 @@ def test_fuzz_public_function(fname, data):
         # look at it otherwise, so an invalid log_var without codes is not refused there
         injected = [(n, m and n != "log_var", lab) for n, m, lab in injected]
     if fname.startswith("Witness."):
-        call = lambda: getattr(inst["witness"], fname.split(".")[1])(**kwargs)  # noqa: E731
+        call = lambda: getattr(inst["witness"], fname.split(".")[1])(**kwargs)
     else:
-        call = lambda: PUBLIC[fname](**kwargs)                                  # noqa: E731
+        call = lambda: PUBLIC[fname](**kwargs)                                
     _check_outcome(fname, call, params, injected)
 
 
@@ -339,12 +339,12 @@ def test_frozen_counterexamples(fname, kwargs, outcome):
     W = wt.Witness(2, 2, 1.0)
     base = {"teacher": [[0.5, 0.5]], "center": [0.0, 0.0], "witness": W}
     if fname.startswith("Witness."):
-        call = lambda: getattr(W, fname.split(".")[1])(**kwargs)  # noqa: E731
+        call = lambda: getattr(W, fname.split(".")[1])(**kwargs)
         params = _params(fname)
     else:
         params = _params(fname)
         full = {p.name: base[p.name] for p in params if p.name in base and p.name not in kwargs}
-        call = lambda: PUBLIC[fname](**full, **kwargs)  # noqa: E731
+        call = lambda: PUBLIC[fname](**full, **kwargs)
     must = outcome == "error"
     assert _check_outcome(fname, call, params, [(k, must, "frozen") for k in kwargs]) == outcome
 
@@ -539,7 +539,7 @@ def test_fuzz_cli_in_process(f, role, opts):
         if role != "teacher":
             argv += [f"--{role}", bad]
         argv += opts
-        rc, out, err = _run_main(argv)
+        rc, _, err = _run_main(argv)
     if rc != 2:
         # only a file whose content happens to be valid in that role may pass, and only with
         # valid options: e.g. a 1-D teacher row as weights is not that (3 rows), so the
@@ -567,7 +567,7 @@ def test_fuzz_cli_valid_run_still_works():
 def test_fuzz_cli_subprocess(f, fifo_role):
     """The real entry point: one FIFO (no writer: opening it would block) and one bad file;
     exit 2 within 60 s (a hang fails), one stderr line naming a file, no traceback."""
-    suffix, content, label = f
+    suffix, content, _ = f
     with tempfile.TemporaryDirectory() as tmp:
         good = os.path.join(tmp, "teacher.npy")
         np.save(good, T_GOOD)
@@ -582,5 +582,5 @@ def test_fuzz_cli_subprocess(f, fifo_role):
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(wt.__file__)),
                                                              os.environ.get("PYTHONPATH", "")]))
         out = subprocess.run([sys.executable, "-m", "witness_theory", *argv], capture_output=True, text=True,
-                             timeout=60, env=env)
+                             timeout=60, env=env, check=False)
     _assert_one_line_error(out.returncode, out.stderr, fifo, bad)

@@ -145,7 +145,7 @@ class Witness:
     ``P``, ``V`` and ``A`` return copies, so the matrices the methods use cannot be edited.
     """
 
-    __slots__ = ("K", "d", "scale", "kappa", "_P", "_V", "_A")
+    __slots__ = ("K", "_A", "_P", "_V", "d", "kappa", "scale")
 
     def __init__(self, K: int, d: int | None = None, scale: float = 1.0, frame=None):
         K = _check_K(K)
@@ -205,7 +205,7 @@ class Witness:
         return z
 
 
-def _check_witness(witness, name: str = "witness") -> "Witness":
+def _check_witness(witness, name: str = "witness") -> Witness:
     if not isinstance(witness, Witness):
         raise TypeError(f"{name} must be a witness_theory.Witness, got {type(witness).__name__}; "
                         "build one with Witness(K, d, scale)")

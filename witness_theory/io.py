@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npformat
 
-__all__ = ["load_array", "MAX_BYTES"]
+__all__ = ["MAX_BYTES", "load_array"]
 
 # Largest array a command line reads: 4 GiB of data. Larger inputs are refused before any
 # allocation (the data sets here are at most a few hundred MB: 70,000 x 100 float64 = 56 MB).
