@@ -162,6 +162,15 @@ def test_tiny_scale():
     assert np.isfinite(wt.alignment_loss(T_OK, CODES, W))
 
 
+def test_huge_scale():
+    """witness_scale = 1e300: beta ** 2 on a Python float raised OverflowError; the step size
+    (~1e-600) and the exact-code energy round to 0."""
+    W = wt.Witness(3, 4, 1e300)
+    assert wt.escape_step_size(W) == 0.0
+    assert wt.exact_code_energy(T_OK, W) == 0.0
+    assert np.isfinite(wt.escape_step_bound(T_OK, np.zeros(4), W))
+
+
 def test_small_scale_step_exact():
     W = wt.Witness(3, 4, 1e-100)
     assert wt.escape_step_size(W) == pytest.approx(2 / (1e-200 * 1.5), rel=1e-15)

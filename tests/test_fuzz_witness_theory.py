@@ -91,7 +91,9 @@ NOT_FUZZED = {
 # (function, parameter) pairs and (function, parameter, malformed value) triples left out of
 # the fuzz, with the same reason: theorems.py (outside this change) does not type-check the
 # witness, and T9 sorts the labels with np.unique (mixed labels such as None fail there).
-KNOWN_GAPS = {("check_all", "witness"), ("check_all", "groups", "None labels")}
+# T10 subtracts the energy from the Gaussian KL, inf - inf = NaN once ||mu||^2 overflows.
+KNOWN_GAPS = {("check_all", "witness"), ("check_all", "groups", "None labels"),
+              ("check_all", "codes", "huge"), ("check_all", "codes", "1e308"), ("check_all", "codes", "1e200")}
 
 PUBLIC = {name: getattr(wt, name) for name in wt.__all__
           if callable(getattr(wt, name)) and name not in NOT_FUZZED}
@@ -334,6 +336,8 @@ def test_fuzz_public_function(fname, data):
     ("exact_code", dict(p=[[1.0], [1.0, 2.0]]), "error"),               # same
     ("escape_field", dict(center=[1e308, 0.0], witness=wt.Witness(2, 2, 10.0)), "error"),  # message named codes
     ("margin_energy_path", dict(s=[]), "error"),                        # found: an empty path was returned
+    ("escape_step_size", dict(witness=wt.Witness(2, 1, 1e300)), "result"),  # found: OverflowError in beta ** 2
+    ("exact_code_energy", dict(witness=wt.Witness(2, 2, 1e300)), "result"),
 ])
 def test_frozen_counterexamples(fname, kwargs, outcome):
     W = wt.Witness(2, 2, 1.0)
@@ -380,6 +384,13 @@ def test_outcome_check_passes_good_outcomes():
 @pytest.mark.parametrize("call", [lambda: wt.check_all([[0.5, 0.5]], None), lambda: wt.assert_holds(None)])
 def test_known_gap_theorems_type_checks(call):
     call()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="theorems._check_t10 (outside this change): KL - energy is inf - inf for |mu| ~ 1e308")
+def test_known_gap_t10_huge_codes():
+    res = wt.check_all(np.array([[0.4, 0.6]]), wt.Witness(2, 1), codes=[[1e308]], log_var=[[0.0]])
+    assert not _nan_paths(res)
 
 
 @pytest.mark.xfail(strict=True, raises=TypeError,

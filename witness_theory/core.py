@@ -512,7 +512,8 @@ def exact_code_energy(teacher, witness: Witness, weights=None) -> float:
     _check_K_match(T, witness)
     K = T.shape[1]
     energy = logodds_energy(T, weights)
-    beta2 = witness.scale ** 2
+    with np.errstate(over="ignore", under="ignore"):
+        beta2 = float(np.float64(witness.scale) ** 2)   # a Python float ** 2 raises OverflowError
     if 0 < beta2 < np.inf:
         return (K - 1) / (2 * K * beta2) * energy
     with np.errstate(over="ignore"):   # beta^2 under/overflowed: divide by beta twice instead
@@ -565,7 +566,8 @@ def escape_step_size(witness: Witness) -> float:
     Raises ValueError when the step exceeds float64's range (witness_scale below ~1e-154):
     an infinite step would turn every later code into inf or NaN."""
     _check_witness(witness)
-    beta2 = witness.scale ** 2
+    with np.errstate(over="ignore", under="ignore"):
+        beta2 = float(np.float64(witness.scale) ** 2)   # a Python float ** 2 raises OverflowError
     if 0 < beta2 < np.inf:
         eps = 2.0 / (beta2 * witness.kappa)
     else:
