@@ -207,9 +207,10 @@ def bad_values(param: inspect.Parameter, inst: dict):
         ])
     if name in INTEGERS:
         low = {"K": 2, "d": inst["K"] - 1, "n_clusters": 1, "seed": 0}[name]
+        too_small = {"K": 1, "d": 0, "n_clusters": 0, "seed": -1}[name]   # whatever else was changed
         return st.sampled_from(common + [
             (np.nan, True, "NaN"), (2.5, True, "float"), ("3", True, "number as text"), (True, True, "bool"),
-            (3 + 0j, True, "complex"), (low - 1, True, "too small"), (-(10 ** 30), True, "huge negative"),
+            (3 + 0j, True, "complex"), (too_small, True, "too small"), (-(10 ** 30), True, "huge negative"),
             (10 ** 9, name in {"K", "d"}, "huge"), (10 ** 30, name in {"K", "d", "seed"}, "enormous"),
             (np.int64(low), False, "numpy int"),
         ])
@@ -337,6 +338,7 @@ def test_fuzz_public_function(fname, data):
     ("escape_field", dict(center=[1e308, 0.0], witness=wt.Witness(2, 2, 10.0)), "error"),  # message named codes
     ("margin_energy_path", dict(s=[]), "error"),                        # found: an empty path was returned
     ("escape_step_size", dict(witness=wt.Witness(2, 1, 1e300)), "result"),  # found: OverflowError in beta ** 2
+    ("witness_matrix", dict(K=2, d=1 + 0j, frame=np.eye(1)), "error"),    # found (thorough): d unchecked with a frame
     ("exact_code_energy", dict(witness=wt.Witness(2, 2, 1e300)), "result"),
 ])
 def test_frozen_counterexamples(fname, kwargs, outcome):

@@ -119,6 +119,8 @@ def test_d_smaller_than_K_minus_1(K, d):
 def test_d_not_an_integer():
     with pytest.raises(ValueError, match=r"d \(latent dimension\) must be an integer"):
         wt.default_frame(3.5, 3)
+    with pytest.raises(ValueError, match=r"d \(latent dimension\) must be an integer"):
+        wt.witness_matrix(3, 2 + 0j, np.eye(2))    # was accepted because 2 + 0j == 2 with a frame
 
 
 # ------------------------------------------------------------------------------ frames

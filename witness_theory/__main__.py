@@ -1,5 +1,8 @@
 """``python -m witness_theory`` prints the theorem ledger;
 ``python -m witness_theory check FILE`` checks a teacher matrix against every theorem that applies.
+
+Exit status: 0 when every check holds, 1 when one fails, 2 for bad input (an unreadable or
+invalid file, an unknown option): then one line "error: ..." on stderr names the file or option.
 """
 from __future__ import annotations
 

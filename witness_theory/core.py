@@ -101,6 +101,8 @@ def _resolve_frame(K: int, d: int | None, frame) -> np.ndarray:
         if d is None:
             d = K - 1
         return default_frame(d, K)
+    if d is not None:
+        d = _check_d(d, K)          # an integer even when the frame fixes it (3 + 0j is not one)
     P = as_float_array(frame, "frame", 2)
     if d is not None and P.shape[0] != d:
         raise ValueError(f"frame has {P.shape[0]} rows but d = {d}; the frame must be (d, K-1)")
