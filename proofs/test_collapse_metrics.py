@@ -1,6 +1,6 @@
 """Honest collapse metrics (witness_theory.collapse_metrics) and the T8 active-unit bound.
 
-Routes: He et al.'s estimator against empirical.metrics (torch) on the same z; the matched
+Routes: He et al.'s estimator against empirical.training.metrics (torch) on the same z; the matched
 form against scipy's multivariate normal log-density (log q(z_i|x_i) + H_i is the difference
 of the two estimators, row by row); exact 0 at identical posteriors; the T8 lower bound on
 active units through its chain s_G <= tr Cov_w(P^T mu) <= sum_u Var_w <= sum_u Var_unbiased,
@@ -43,7 +43,7 @@ def posteriors(draw, max_n=40, max_d=6):
 @given(post=posteriors(), batch=st.sampled_from([1, 7, 128]))
 def test_he_estimator_matches_empirical_and_matched_form_is_consistent(post, batch):
     count_example()
-    from empirical.metrics import _mi_on
+    from empirical.training.metrics import _mi_on
     mu, lv, seed = post
     z = cm._draw(mu, lv, np.random.default_rng(seed + 1), None)
     he = cm.he_mutual_information(mu, lv, z=z, batch_size=batch)

@@ -119,6 +119,8 @@ def test_d_smaller_than_K_minus_1(K, d):
 def test_d_not_an_integer():
     with pytest.raises(ValueError, match=r"d \(latent dimension\) must be an integer"):
         wt.default_frame(3.5, 3)
+    with pytest.raises(ValueError, match=r"d \(latent dimension\) must be an integer"):
+        wt.witness_matrix(3, 2 + 0j, np.eye(2))    # was accepted because 2 + 0j == 2 with a frame
 
 
 # ------------------------------------------------------------------------------ frames
@@ -159,9 +161,10 @@ def test_bad_witness_scale(scale):
         wt.Witness(3, 4, scale)
 
 
-def test_non_numeric_witness_scale():
-    with pytest.raises(ValueError, match=r"witness_scale must be a positive number"):
-        wt.Witness(3, 4, "big")
+@pytest.mark.parametrize("scale", ["big", None, True, 1j])
+def test_non_numeric_witness_scale(scale):
+    with pytest.raises(TypeError, match=r"witness_scale must be a positive number"):
+        wt.Witness(3, 4, scale)
 
 
 # ------------------------------------------------------------------------------ weights
@@ -207,15 +210,19 @@ def test_center_wrong_dim():
         wt.escape_field(T_OK, np.zeros(3), W3)
 
 
-@pytest.mark.parametrize("call", [
-    lambda W: wt.alignment_loss(T_OK, CODES, W),
-    lambda W: wt.exact_code(T_OK, W),
-    lambda W: wt.alignment_gradient(T_OK, CODES, W),
-    lambda W: wt.exact_code_energy(T_OK, W),
+@pytest.mark.parametrize("name,call", [
+    ("teacher", lambda W: wt.alignment_loss(T_OK, CODES, W)),
+    ("p", lambda W: wt.exact_code(T_OK, W)),
+    ("teacher", lambda W: wt.alignment_gradient(T_OK, CODES, W)),
+    ("teacher", lambda W: wt.exact_code_energy(T_OK, W)),
+    ("teacher", lambda W: wt.exact_embedding(T_OK, W)),
+    ("teacher", lambda W: wt.escape_step_bound(T_OK, np.zeros(4), W)),   # was a raw broadcast error
 ])
-def test_K_mismatch_teacher_witness(call):
+def test_K_mismatch_teacher_witness(name, call):
     W4 = wt.Witness(4, 4, 1.0)
-    with pytest.raises(ValueError, match=r"teacher has K = 3 outcomes but the witness was built for K = 4"):
+    with pytest.raises(ValueError, match=rf"^{name} has K = 3 outcomes but the witness was built for K = 4 "
+                                         rf"\({name} shape \(2, 3\), Witness\(K=4, d=4, scale=1.0\)\); "
+                                         r"build the witness with Witness\(3, d, scale\)"):
         call(W4)
 
 

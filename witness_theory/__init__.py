@@ -11,8 +11,11 @@ from .theorems import (  # noqa: F401
     CheckResult, Relation, Theorem, TheoremViolation, assert_holds, check_all,
 )
 
+from .io import load_array  # noqa: F401
+
 __version__ = "0.1.0"
 __all__ = list(_core_all) + [
     "LEDGER", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10",
     "CheckResult", "Relation", "Theorem", "TheoremViolation", "assert_holds", "check_all",
+    "load_array",
 ]

@@ -1,5 +1,8 @@
 """``python -m witness_theory`` prints the theorem ledger;
 ``python -m witness_theory check FILE`` checks a teacher matrix against every theorem that applies.
+
+Exit status: 0 when every check holds, 1 when one fails, 2 for bad input (an unreadable or
+invalid file, an unknown option): then one line "error: ..." on stderr names the file or option.
 """
 from __future__ import annotations
 
@@ -10,35 +13,28 @@ from pathlib import Path
 
 import numpy as np
 
-from . import core
+from . import _validation, core
+from .io import load_array
 from .theorems import LEDGER, check_all
 
 
 def load_matrix(path: str | Path, name: str, key: str | None = None) -> np.ndarray:
-    """Read a matrix from .npy, .npz (``key``, else 'teacher'/'T', else the only array) or .csv."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{name} file {path} does not exist")
-    suffix = path.suffix.lower()
+    """Read a matrix from .npy, .npz (``key``, else 'teacher'/'T', else the only array) or .csv.
+
+    A thin wrapper of :func:`witness_theory.io.load_array`: every problem is a ValueError
+    that starts with "``name`` file ``path``:" (no traceback, no pickle, no hang on a FIFO).
+    """
+    return load_array(path, name, allowed=(".npy", ".npz", ".csv", ".txt"), key=key,
+                      prefer=("teacher", "T") if name == "teacher" else (),
+                      numeric=name != "groups", ndmin=2 if name == "teacher" else 1)
+
+
+def _in_file(path, role: str, check, *args, **kwargs):
+    """Run a validator on an array read from ``path``; its ValueError/TypeError then names the file."""
     try:
-        if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                keys = list(z.keys())
-                for k in ([key] if key else []) + ["teacher", "T"]:
-                    if k in z:
-                        return z[k]
-                if key:
-                    raise ValueError(f"{name} file {path} has no array {key!r}; it has {keys}")
-                if len(keys) == 1:
-                    return z[keys[0]]
-                raise ValueError(f"{name} file {path} holds several arrays {keys}; name one with --key")
-        if suffix in (".csv", ".txt"):
-            return np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=2 if name == "teacher" else 1)
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"could not read {name} file {path}: {exc}") from None
-    raise ValueError(f"{name} file {path} must be .npy, .npz or .csv, got {suffix!r}")
+        return check(*args, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{role} file {path}: {exc}") from None
 
 
 def print_ledger(out=sys.stdout) -> None:
@@ -52,16 +48,34 @@ def print_ledger(out=sys.stdout) -> None:
 
 
 def run_check(args) -> int:
+    if args.key is not None and Path(args.file).suffix.lower() != ".npz":
+        raise ValueError(f"teacher file {args.file}: --key names an array inside an .npz, "
+                         f"but this is a {Path(args.file).suffix or 'suffix-less'} file; drop --key")
     T = load_matrix(args.file, "teacher", args.key)
     if T.ndim != 2:
-        raise ValueError(f"teacher must be an (N, K) matrix, got shape {T.shape}")
-    weights = load_matrix(args.weights, "weights").ravel() if args.weights else None
-    K = T.shape[1]
-    d = args.latent_dim if args.latent_dim is not None else K - 1
-    witness = core.Witness(K, d, args.witness_scale)
+        raise ValueError(f"teacher file {args.file}: teacher must be an (N, K) matrix, got shape {T.shape}")
+    T = _in_file(args.file, "teacher", _validation.check_distributions, T, "teacher")
+    N, K = T.shape
+    weights = None
+    if args.weights:
+        weights = load_matrix(args.weights, "weights").ravel()
+        _in_file(args.weights, "weights", _validation.check_weights, weights, N)
     codes = load_matrix(args.codes, "codes") if args.codes else None
-    groups = load_matrix(args.groups, "groups").ravel() if args.groups else None
-    T = T.astype(np.float64)
+    d = args.latent_dim
+    if d is None:
+        d = int(np.atleast_2d(codes).shape[1]) if codes is not None else K - 1
+    try:
+        witness = core.Witness(K, d, args.witness_scale)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"--latent-dim/--witness-scale with K = {K} from teacher file {args.file}: {exc}") from None
+    if codes is not None:
+        codes = _in_file(args.codes, "codes", _validation.check_codes, codes, witness.d, N)
+        _in_file(args.codes, "codes", witness.logits, codes)        # logits that overflow float64
+        _in_file(args.codes, "codes", witness.subspace_coordinates, codes)
+    groups = None
+    if args.groups:
+        groups = load_matrix(args.groups, "groups").ravel()
+        _in_file(args.groups, "groups", core._group_indices, groups, N)
     full = bool(np.all(T > 0))
     summary = {
         "file": str(args.file), "N": T.shape[0], "K": K, "d": d, "witness_scale": witness.scale,
@@ -90,9 +104,54 @@ def run_check(args) -> int:
     return 0 if all(r.holds for r in results) else 1
 
 
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (exit status 2 from main), and does not
+    accept abbreviations (``--wei`` for ``--weights``): an option is named in full or refused."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message):
+        raise _UsageError(f"{message} (see {self.prog} -h)")
+
+
+# --witness-scale range on the command line: the ledger checks raise beta to the 4th power
+# (T6's step bound) and divide by beta^2 (T5, T6), so beta^4 must stay well inside float64
+# (1e-308 .. 1e308): 1e-50 .. 1e50 keeps it within 1e-200 .. 1e200. The library itself accepts
+# any finite beta > 0 and reports what overflows.
+SCALE_RANGE = (1e-50, 1e50)
+
+
+def _finite_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    if not SCALE_RANGE[0] <= v <= SCALE_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must lie in [{SCALE_RANGE[0]:g}, {SCALE_RANGE[1]:g}] (the ledger "
+                                         f"checks use beta^4, which would leave float64's range), got {text!r}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return v
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m witness_theory", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
+    parser = _Parser(prog="python -m witness_theory", description=__doc__)
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     sub.add_parser("ledger", help="print the theorem ledger (the default)")
     c = sub.add_parser("check", help="check a teacher matrix (.npy/.npz/.csv) against every theorem that applies")
     c.add_argument("file", help="teacher matrix (N, K): rows are probability vectors")
@@ -100,19 +159,24 @@ def main(argv=None) -> int:
     c.add_argument("--weights", help="optional weights (N,) file")
     c.add_argument("--codes", help="optional encoder means (N, d) file: adds T2/T8 on them and the certificate")
     c.add_argument("--groups", help="optional discrete view labels (N,) file: adds T9")
-    c.add_argument("--witness-scale", type=float, default=1.0, help="witness scale beta (default 1)")
-    c.add_argument("--latent-dim", type=int, default=None, help="latent dimension d (default K-1, or the codes' d)")
+    c.add_argument("--witness-scale", type=_finite_float, default=1.0, help="witness scale beta (default 1)")
+    c.add_argument("--latent-dim", type=_positive_int, default=None,
+                   help="latent dimension d (default K-1, or the codes' d)")
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args(argv)
-    if args.command in (None, "ledger"):
-        print_ledger()
-        return 0
     try:
-        if args.codes and args.latent_dim is None:
-            args.latent_dim = int(np.atleast_2d(load_matrix(args.codes, "codes")).shape[1])
+        args = parser.parse_args(argv)
+        if args.command in (None, "ledger"):
+            print_ledger()
+            return 0
         return run_check(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except _UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory while checking; the inputs are too large for this machine", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, OSError) as exc:
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)   # one line
         return 2
 
 

@@ -14,10 +14,51 @@ ROW_SUM_ATOL = 1e-6
 FRAME_ATOL = 1e-8
 
 
-def as_float_array(x, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+# Largest number of float64 entries one witness matrix ((K-1, K), (d, K-1) or (d, K)) may
+# have: 2**27 entries = 1 GiB. Teachers have tens to thousands of outcomes (K = 16,384 is at
+# the limit); anything larger is a mistyped size that would otherwise end in MemoryError.
+MAX_MATRIX_ENTRIES = 2 ** 27
+
+
+def _kind_of(raw: np.ndarray) -> str:
+    """'complex', 'text', 'object' or 'numeric' for an array from np.asarray without a dtype."""
+    if raw.dtype.kind == "c":
+        return "complex"
+    if raw.dtype.kind in "USV":
+        return "text"
+    if raw.dtype.kind == "O":
+        for v in raw.flat:
+            if isinstance(v, (complex, np.complexfloating)):
+                return "complex"
+        return "object"
+    return "numeric"
+
+
+def as_float_array(x, name: str, ndim: int | tuple[int, ...] | None = None, *,
+                   allow_neg_inf: bool = False) -> np.ndarray:
+    """``x`` as a float64 array of finite reals, or a ValueError/TypeError naming ``name``.
+
+    Complex input is a TypeError (casting would drop the imaginary part); None, text and
+    objects that are not numbers are refused before any cast. ``allow_neg_inf`` admits -inf
+    (log-probabilities of impossible outcomes).
+    """
+    if x is None:
+        raise TypeError(f"{name} must be a numeric array, got None")
+    if isinstance(x, (str, bytes)):
+        raise ValueError(f"{name} must be a numeric array, got the text {x[:40]!r}")
     try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+        raw = np.asarray(x)
+    except (TypeError, ValueError) as exc:  # ragged nested lists and the like
+        raise ValueError(f"{name} must be a numeric array ({exc})") from None
+    kind = _kind_of(raw)
+    if kind == "complex":
+        raise TypeError(f"{name} must be real, got complex values; pass the real part explicitly "
+                        f"(np.real({name})) if the imaginary part is known to be zero")
+    if kind == "text":
+        raise ValueError(f"{name} must be a numeric array, got text (dtype {raw.dtype})")
+    try:
+        arr = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{name} must be a numeric array ({exc})") from None
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
@@ -26,8 +67,29 @@ def as_float_array(x, name: str, ndim: int | tuple[int, ...] | None = None) -> n
     if not np.isfinite(arr).all():  # one pass in the common case; say which kind on failure
         if np.isnan(arr).any():
             raise ValueError(f"{name} contains NaN; remove or impute those entries first")
-        raise ValueError(f"{name} contains infinite values; all entries must be finite")
+        if not (allow_neg_inf and not np.isposinf(arr).any()):
+            raise ValueError(f"{name} contains infinite values; all entries must be finite")
     return arr
+
+
+def check_finite_number(x, name: str, *, positive: bool = False) -> float:
+    """A real finite Python float (> 0 with ``positive``), or a TypeError/ValueError naming ``name``."""
+    if x is None or isinstance(x, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        raise TypeError(f"{name} must be a real number, got {x!r}")
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r:.60}") from None
+    if not np.isfinite(v) or (positive and v <= 0):
+        raise ValueError(f"{name} must be a finite number{' > 0' if positive else ''}, got {x!r}")
+    return v
+
+
+def check_matrix_size(name: str, rows: int, cols: int) -> None:
+    """Refuse a (rows, cols) float64 matrix with more than MAX_MATRIX_ENTRIES entries, before allocating."""
+    if rows * cols > MAX_MATRIX_ENTRIES:
+        raise ValueError(f"{name} would be a ({rows}, {cols}) matrix of {rows * cols * 8 / 2 ** 30:.3g} GiB, "
+                         f"over the limit of {MAX_MATRIX_ENTRIES:,} entries (1 GiB); check K and d")
 
 
 def check_distributions(p, name: str = "teacher", *, full_support: bool = False,
@@ -67,6 +129,8 @@ def check_distributions(p, name: str = "teacher", *, full_support: bool = False,
 
 def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:
     """Return normalised float64 weights of length n (uniform 1/n when ``weights`` is None)."""
+    if n < 1:
+        raise ValueError(f"there are no data points to weight ({name} for 0 rows); pass at least one row")
     if weights is None:
         return np.full(n, 1.0 / n)
     w = as_float_array(weights, name, 1)
@@ -74,17 +138,25 @@ def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:
         raise ValueError(f"{name} has length {w.shape[0]} but there are {n} data points; pass one weight per row")
     if (w < 0).any():
         raise ValueError(f"{name} has negative entries; weights must be >= 0")
-    total = w.sum()  # 1-D np.sum is pairwise: O(log N) ulps
+    with np.errstate(over="ignore"):
+        total = w.sum()  # 1-D np.sum is pairwise: O(log N) ulps
     if not total > 0:
         raise ValueError(f"{name} sum to {total}; at least one weight must be positive")
+    if not np.isfinite(total):
+        # weights near 1e308 overflow the sum: divide by the largest weight first (exact for
+        # powers of two, one rounding otherwise), then normalise; the ratios are unchanged
+        w = w / w.max()
+        total = w.sum()
     return w / total
 
 
 def check_scale(scale, name: str = "witness_scale") -> float:
+    if scale is None or isinstance(scale, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        raise TypeError(f"{name} must be a positive number, got {scale!r}")
     try:
         s = float(scale)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {scale!r}") from None
+        raise TypeError(f"{name} must be a positive number, got {type(scale).__name__}") from None
     if not np.isfinite(s) or s <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {scale!r}")
     return s
@@ -95,8 +167,28 @@ def check_codes(mu, d: int, n: int | None = None, name: str = "codes") -> np.nda
     arr = as_float_array(mu, name, (1, 2))
     if arr.ndim == 1:
         arr = arr[None, :]
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} has no rows (shape {arr.shape}); pass at least one code")
     if arr.shape[1] != d:
         raise ValueError(f"{name} has latent dimension {arr.shape[1]} but the witness expects d = {d}")
     if n is not None and arr.shape[0] != n:
         raise ValueError(f"{name} has {arr.shape[0]} rows but the teacher has {n}; pass one code per data point")
     return arr
+
+
+def check_log_probs(log_q, name: str = "log_q") -> np.ndarray:
+    """Rows of log-probabilities (-inf allowed): each row's logsumexp must be 0 within
+    ROW_SUM_ATOL (the row of exp(log_q) sums to 1 within ROW_SUM_ATOL, to first order)."""
+    from scipy.special import logsumexp
+
+    LQ = as_float_array(log_q, name, (1, 2), allow_neg_inf=True)
+    if LQ.size == 0:
+        raise ValueError(f"{name} is empty (shape {LQ.shape}); pass log-probabilities")
+    with np.errstate(divide="ignore"):
+        lse = np.atleast_1d(logsumexp(LQ, axis=-1))
+    bad = ~(np.abs(lse) <= ROW_SUM_ATOL)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{name} row {i} is not normalised: exp({name}) sums to {float(np.exp(lse[i]))!r}, not 1 "
+                         f"(tolerance {ROW_SUM_ATOL}); pass log-probabilities, e.g. a log_softmax")
+    return LQ

@@ -23,6 +23,9 @@ from ._validation import (
     as_float_array,
     check_codes,
     check_distributions,
+    check_finite_number,
+    check_log_probs,
+    check_matrix_size,
     check_scale,
     check_weights,
 )
@@ -78,6 +81,7 @@ def _check_K(K) -> int:
         raise ValueError(f"K (number of teacher outcomes) must be an integer >= 2, got {K!r}")
     if K < 2:
         raise ValueError(f"K (number of teacher outcomes) must be >= 2, got {K}")
+    check_matrix_size(f"the simplex vertices for K = {K} (number of teacher outcomes)", int(K) - 1, int(K))
     return int(K)
 
 
@@ -87,6 +91,7 @@ def _check_d(d, K: int) -> int:
     if d < K - 1:
         raise ValueError(f"d (latent dimension) = {d} is smaller than K-1 = {K - 1}; "
                          "the witness needs d >= K-1: use a larger latent space or fewer outcomes")
+    check_matrix_size(f"the witness matrix A for d = {d} (latent dimension) and K = {K}", int(d), K)
     return int(d)
 
 
@@ -96,6 +101,8 @@ def _resolve_frame(K: int, d: int | None, frame) -> np.ndarray:
         if d is None:
             d = K - 1
         return default_frame(d, K)
+    if d is not None:
+        d = _check_d(d, K)          # an integer even when the frame fixes it (3 + 0j is not one)
     P = as_float_array(frame, "frame", 2)
     if d is not None and P.shape[0] != d:
         raise ValueError(f"frame has {P.shape[0]} rows but d = {d}; the frame must be (d, K-1)")
@@ -117,7 +124,15 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     faster on (70000, 100) certificate evaluations (bench/bench_certify.py).
     """
     out = np.array(logits, dtype=np.float64, copy=True)
-    out -= out.max(axis=1, keepdims=True)
+    row_max = out.max(axis=1, keepdims=True)
+    # +inf or NaN anywhere in a row shows in its max (O(N) to check, not O(NK)); a -inf entry
+    # beside a finite max is harmless (probability 0). inf - inf would make the row NaN.
+    if not np.isfinite(row_max).all():
+        raise ValueError(
+            "codes are too large: the witness logits witness_scale * A^T mu overflow float64 "
+            f"(largest finite |logit| is {np.finfo(np.float64).max:.3g}); scale the codes or witness_scale down")
+    with np.errstate(over="ignore"):   # a gap beyond 1.8e308 rounds to -inf: probability 0, as it should
+        out -= row_max
     lse = np.log(np.exp(out).sum(axis=1, keepdims=True))
     out -= lse
     return out
@@ -127,25 +142,52 @@ class Witness:
     """The fixed simplex witness S(mu) = softmax(scale * A^T mu) on the encoder mean.
 
     ``scale`` is beta in THEORY.md (kept apart from the KL weight of a beta-VAE). The
-    witness is never trained: A is fixed by K, d and the frame.
+    witness is never trained: A is fixed by K, d and the frame. It is immutable: every
+    attribute is validated once here and cannot be reassigned (build a new Witness instead);
+    ``P``, ``V`` and ``A`` return copies, so the matrices the methods use cannot be edited.
     """
 
+    __slots__ = ("K", "_A", "_P", "_V", "d", "kappa", "scale")
+
     def __init__(self, K: int, d: int | None = None, scale: float = 1.0, frame=None):
-        self.K = _check_K(K)
-        self.P = _resolve_frame(self.K, d, frame)     # (d, K-1)
-        self.d = self.P.shape[0]
-        self.scale = check_scale(scale, "witness_scale")
-        self.V = simplex_vertices(self.K)             # (K-1, K)
-        self.A = self.P @ self.V                      # (d, K)
-        self.kappa = self.K / (self.K - 1)
+        K = _check_K(K)
+        P = _resolve_frame(K, d, frame).copy()            # (d, K-1)
+        scale = check_scale(scale, "witness_scale")
+        V = simplex_vertices(K)                           # (K-1, K)
+        A = P @ V                                         # (d, K)
+        for arr in (P, V, A):
+            arr.flags.writeable = False
+        for name, value in (("K", K), ("d", P.shape[0]), ("scale", scale), ("kappa", K / (K - 1)),
+                            ("_P", P), ("_V", V), ("_A", A)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Witness is immutable: cannot set {name!r}; build a new one, "
+                             "e.g. Witness(K, d, scale=..., frame=...)")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"Witness is immutable: cannot delete {name!r}")
+
+    def __reduce__(self):
+        return (Witness, (self.K, self.d, self.scale, self._P))
 
     def __repr__(self) -> str:
         return f"Witness(K={self.K}, d={self.d}, scale={self.scale})"
 
+    P = property(lambda self: self._P.copy(), doc="The frame (d, K-1) with orthonormal columns (a copy).")
+    V = property(lambda self: self._V.copy(), doc="The simplex vertices (K-1, K) (a copy).")
+    A = property(lambda self: self._A.copy(), doc="A = P V (d, K) (a copy).")
+
     def logits(self, codes) -> np.ndarray:
         """scale * A^T mu for each code: (N, K). Always centred (T3)."""
         mu = check_codes(codes, self.d)
-        return self.scale * (mu @ self.A)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self.scale * (mu @ self._A)
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"codes are too large: witness_scale * A^T mu overflows float64 (largest |code| entry "
+                f"{np.abs(mu).max():.3g}, witness_scale {self.scale:.3g}); scale the codes or witness_scale down")
+        return out
 
     def log_probs(self, codes) -> np.ndarray:
         """log S(mu): (N, K), computed with log_softmax so it never overflows."""
@@ -156,7 +198,20 @@ class Witness:
 
     def subspace_coordinates(self, codes) -> np.ndarray:
         """P^T mu: (N, K-1), the only part of the code the witness sees (T4)."""
-        return check_codes(codes, self.d) @ self.P
+        mu = check_codes(codes, self.d)
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = mu @ self._P
+        if not np.isfinite(z).all():
+            raise ValueError(f"codes are too large: P^T mu overflows float64 (largest |code| entry "
+                             f"{np.abs(mu).max():.3g}); scale the codes down")
+        return z
+
+
+def _check_witness(witness, name: str = "witness") -> Witness:
+    if not isinstance(witness, Witness):
+        raise TypeError(f"{name} must be a witness_theory.Witness, got {type(witness).__name__}; "
+                        "build one with Witness(K, d, scale)")
+    return witness
 
 
 # ---------------------------------------------------------------------------------------
@@ -166,15 +221,22 @@ class Witness:
 def clr_from_log(log_p) -> np.ndarray:
     """Centred log-odds from log-probabilities: log p - mean_k log p_k."""
     lp = as_float_array(log_p, "log_p", (1, 2))
-    return lp - lp.mean(axis=-1, keepdims=True)
+    if lp.shape[-1] == 0:
+        raise ValueError(f"log_p has no entries per row (shape {lp.shape})")
+    with np.errstate(over="ignore"):
+        mean = lp.mean(axis=-1, keepdims=True)
+    if not np.isfinite(mean).all():   # entries near 1e308 overflow the sum: average lp / max|lp|
+        big = np.abs(lp).max(axis=-1, keepdims=True)
+        mean = big * (lp / np.where(big > 0, big, 1.0)).mean(axis=-1, keepdims=True)
+    with np.errstate(over="ignore"):
+        return lp - mean
 
 
 def clr(p) -> np.ndarray:
     """Centred log-odds clr(p) = log p - mean_k(log p_k) of full-support rows; sums to 0."""
-    arr = np.asarray(p)
     P = check_distributions(p, "p", full_support=True)
     out = clr_from_log(np.log(P))
-    return out[0] if arr.ndim == 1 else out
+    return out[0] if np.ndim(p) == 1 else out   # p is a valid array here
 
 
 def entropy(p) -> np.ndarray:
@@ -235,11 +297,10 @@ def kl_rows(p, log_q) -> np.ndarray:
     finite. Where p_ik = 0 the term is 0 whatever q_ik is; where p_ik > 0 = q_ik, KL = inf.
     """
     P = check_distributions(p, "p")
-    LQ = np.asarray(log_q, dtype=np.float64)
+    LQ = check_log_probs(log_q, "log_q")
     if LQ.shape not in (P.shape, P.shape[1:]):
-        raise ValueError(f"log_q has shape {LQ.shape}; expected {P.shape} or {P.shape[1:]}")
-    if np.isnan(LQ).any() or np.isposinf(LQ).any():
-        raise ValueError("log_q contains NaN or +inf; pass log-probabilities")
+        raise ValueError(f"log_q has shape {LQ.shape} but p has shape {P.shape}; "
+                         f"pass log_q of shape {P.shape} (one row per row of p) or {P.shape[1:]} (one q for all)")
     return _neg_entropy_rows(P) - _cross_rows(P, LQ)
 
 
@@ -425,6 +486,7 @@ def teacher_residual(teacher, q, weights=None) -> float:
 
 def alignment_loss(teacher, codes, witness: Witness, weights=None) -> float:
     """L_TS = sum_i w_i KL(T_i || S(mu_i)) (KL, not cross-entropy); the kernel of :func:`certify`."""
+    _check_witness(witness)
     tch = _as_teacher(teacher, weights)
     return _wsum(tch.w, _witness_rows(tch, codes, witness).loss)
 
@@ -434,9 +496,10 @@ def certificate_margin(teacher, codes, witness: Witness, weights=None) -> float:
     return teacher_information(teacher, weights) - alignment_loss(teacher, codes, witness, weights)
 
 
-def _check_K_match(T: np.ndarray, witness: Witness) -> None:
+def _check_K_match(T: np.ndarray, witness: Witness, name: str = "teacher") -> None:
     if T.shape[1] != witness.K:
-        raise ValueError(f"teacher has K = {T.shape[1]} outcomes but the witness was built for K = {witness.K}")
+        raise ValueError(f"{name} has K = {T.shape[1]} outcomes but the witness was built for K = {witness.K} "
+                         f"({name} shape {T.shape}, {witness!r}); build the witness with Witness({T.shape[1]}, d, scale)")
 
 
 @dataclass(frozen=True)
@@ -496,6 +559,7 @@ def certify(teacher, codes, witness: Witness, weights=None) -> Certificate:
     the one kernel :func:`_witness_rows` that alignment_loss and escape_force also use; the
     per-row results are combined with pairwise sums.
     """
+    _check_witness(witness)
     tch = _as_teacher(teacher, weights)
     rows = _witness_rows(tch, codes, witness)
     w, n, K = tch.w, tch.n, tch.K
@@ -526,21 +590,25 @@ def exact_code(p, witness: Witness) -> np.ndarray:
 
     ``p`` is one full-support row (K,) -> (d,), or rows (N, K) -> (N, d).
     """
-    arr = np.asarray(p)
+    _check_witness(witness)
     P = check_distributions(p, "p", full_support=True)
-    _check_K_match(P, witness)
+    _check_K_match(P, witness, "p")
     codes = ((witness.K - 1) / (witness.K * witness.scale)) * (clr_from_log(np.log(P)) @ witness.A.T)
-    return codes[0] if arr.ndim == 1 else codes
+    return codes[0] if np.ndim(p) == 1 else codes   # p is a valid array here
 
 
 def exact_embedding(teacher, witness: Witness) -> np.ndarray:
     """The embedding of a teacher: the (N, d) matrix of rows mu*(T_i) (T4)."""
+    _check_witness(witness)
     T = check_distributions(teacher, "teacher", full_support=True)
+    _check_K_match(T, witness)
     return exact_code(T, witness)
 
 
 def best_constant_code(teacher, witness: Witness, weights=None) -> np.ndarray:
     """mubar = mu*(Tbar) (d,): the constant code whose witness output is the teacher marginal."""
+    _check_witness(witness)
+    _check_K_match(check_distributions(teacher, "teacher"), witness)
     tbar = teacher_marginal(teacher, weights)
     return exact_code(check_distributions(tbar, "teacher marginal", full_support=True)[0], witness)
 
@@ -556,21 +624,35 @@ def code_energy(codes, weights=None) -> float:
     """Mean latent energy (1/2) sum_i w_i ||mu_i||^2."""
     mu = as_float_array(codes, "codes", (1, 2))
     mu = mu[None, :] if mu.ndim == 1 else mu
+    if mu.shape[0] == 0:
+        raise ValueError(f"codes has no rows (shape {mu.shape}); pass at least one code")
     w = check_weights(weights, mu.shape[0])
     return 0.5 * _wsum(w, _row_sq_norms(mu))
 
 
 def subspace_energy(codes, witness: Witness, weights=None) -> float:
     """(1/2) sum_i w_i ||P^T mu_i||^2: the energy inside the protected witness subspace."""
+    _check_witness(witness)
     return code_energy(witness.subspace_coordinates(codes), weights)
 
 
 def exact_code_energy(teacher, witness: Witness, weights=None) -> float:
     """(1/2) sum_i w_i ||mu*(T_i)||^2 = ((K-1)/(2 K beta^2)) E_T (T5): the least mean energy
-    of any code with zero alignment error."""
-    K = check_distributions(teacher, "teacher", full_support=True).shape[1]
-    _check_K_match(np.empty((1, K)), witness)
-    return (K - 1) / (2 * K * witness.scale ** 2) * logodds_energy(teacher, weights)
+    of any code with zero alignment error.
+
+    For a tiny witness_scale the energy can exceed float64's range: it is then +inf (the
+    correctly rounded value), never a ZeroDivisionError from beta^2 underflowing to 0."""
+    _check_witness(witness)
+    T = check_distributions(teacher, "teacher", full_support=True)
+    _check_K_match(T, witness)
+    K = T.shape[1]
+    energy = logodds_energy(T, weights)
+    with np.errstate(over="ignore", under="ignore"):
+        beta2 = float(np.float64(witness.scale) ** 2)   # a Python float ** 2 raises OverflowError
+    if 0 < beta2 < np.inf:
+        return (K - 1) / (2 * K * beta2) * energy
+    with np.errstate(over="ignore"):   # beta^2 under/overflowed: divide by beta twice instead
+        return float(np.float64((K - 1) / (2 * K)) * energy / witness.scale / witness.scale)
 
 
 # ---------------------------------------------------------------------------------------
@@ -579,6 +661,7 @@ def exact_code_energy(teacher, witness: Witness, weights=None) -> float:
 
 def alignment_gradient(teacher, codes, witness: Witness) -> np.ndarray:
     """Per-sample grad_mu KL(T_i || S(mu_i)) = beta A (S(mu_i) - T_i): (N, d)."""
+    _check_witness(witness)
     T = check_distributions(teacher, "teacher")
     mu = check_codes(codes, witness.d, T.shape[0])
     _check_K_match(T, witness)
@@ -587,44 +670,89 @@ def alignment_gradient(teacher, codes, witness: Witness) -> np.ndarray:
 
 def escape_field(teacher, center, witness: Witness) -> np.ndarray:
     """Teacher-residual field d_i = beta A (T_i - q), q = S(center): (N, d) (T6)."""
+    _check_witness(witness)
     T = check_distributions(teacher, "teacher")
     _check_K_match(T, witness)
     c = check_codes(center, witness.d, 1, name="center")
-    q = witness.probs(c)  # (1, K)
+    q = _center_probs(c, witness)  # (1, K)
     return witness.scale * (T - q) @ witness.A.T
+
+
+def _center_probs(c: np.ndarray, witness: Witness) -> np.ndarray:
+    """S(center), with an overflow reported against ``center`` (the caller's argument)."""
+    try:
+        return witness.probs(c)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("codes are too large", "center is too large", 1)) from None
 
 
 def escape_force(teacher, codes, witness: Witness, weights=None) -> float:
     """sum_i w_i ||grad_i||^2, the escape force; at the best constant it equals
     beta^2 kappa sum_i w_i ||T_i - Tbar||^2 (T6). Evaluated by the kernel of :func:`certify`."""
+    _check_witness(witness)
     tch = _as_teacher(teacher, weights)
     return _wsum(tch.w, _witness_rows(tch, codes, witness).force)
 
 
 def escape_step_size(witness: Witness) -> float:
-    """eps = 2 / (beta^2 kappa): the step that guarantees L_TS drops by at least R (T6)."""
-    return 2.0 / (witness.scale ** 2 * witness.kappa)
+    """eps = 2 / (beta^2 kappa): the step that guarantees L_TS drops by at least R (T6).
+
+    Raises ValueError when the step exceeds float64's range (witness_scale below ~1e-154):
+    an infinite step would turn every later code into inf or NaN."""
+    _check_witness(witness)
+    with np.errstate(over="ignore", under="ignore"):
+        beta2 = float(np.float64(witness.scale) ** 2)   # a Python float ** 2 raises OverflowError
+    if 0 < beta2 < np.inf:
+        eps = 2.0 / (beta2 * witness.kappa)
+    else:
+        with np.errstate(over="ignore"):   # beta^2 under/overflowed: divide by beta twice instead
+            eps = np.float64(2.0 / witness.kappa) / witness.scale / witness.scale
+    if not np.isfinite(eps):
+        raise ValueError(f"witness_scale {witness.scale!r} is too small: the escape step 2/(beta^2 kappa) "
+                         "overflows float64; use a witness_scale above 1e-150")
+    return float(eps)
+
+
+def _check_step(step, witness) -> float:
+    return escape_step_size(witness) if step is None else check_finite_number(step, "step", positive=True)
 
 
 def escape_step(teacher, center, witness: Witness, step: float | None = None) -> np.ndarray:
     """Codes c + eps d_i after one explicit step along the escape field: (N, d)."""
-    eps = escape_step_size(witness) if step is None else float(step)
+    _check_witness(witness)
+    eps = _check_step(step, witness)
     c = check_codes(center, witness.d, 1, name="center")
-    return c + eps * escape_field(teacher, c, witness)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = c + eps * escape_field(teacher, c, witness)
+    if not np.isfinite(out).all():
+        raise ValueError(f"step {eps!r} is too large: the codes c + step * d overflow float64; use a smaller step")
+    return out
 
 
 def escape_step_bound(teacher, center, witness: Witness, step: float | None = None,
                       weights=None) -> float:
     """Upper bound L_TS(c) - eps beta^2 kappa R + eps^2 beta^4 kappa^2 R / 4 on L_TS(c + eps d)
-    (Hessian of KL(t || softmax(a)) has largest eigenvalue <= 1/2), R = sum w ||T_i - q||^2."""
+    (Hessian of KL(t || softmax(a)) has largest eigenvalue <= 1/2), R = sum w ||T_i - q||^2.
+
+    When that overflows (a huge step), it is evaluated as L_TS(c) + R x (x/4 - 1) with
+    x = eps beta^2 kappa: +inf (a true, if useless, bound), never an OverflowError or inf - inf."""
+    _check_witness(witness)
     T = check_distributions(teacher, "teacher")
+    _check_K_match(T, witness)
     w = check_weights(weights, T.shape[0])
     c = check_codes(center, witness.d, 1, name="center")
-    eps = escape_step_size(witness) if step is None else float(step)
-    R = teacher_residual(T, witness.probs(c)[0], w)
-    b2k = witness.scale ** 2 * witness.kappa
+    eps = _check_step(step, witness)
+    R = teacher_residual(T, _center_probs(c, witness), w)
     L0 = alignment_loss(T, np.repeat(c, T.shape[0], axis=0), witness, w)
-    return L0 - eps * b2k * R + eps ** 2 * b2k ** 2 * R / 4
+    if R == 0:
+        return L0
+    with np.errstate(over="ignore", invalid="ignore"):
+        b2k = np.float64(witness.scale) ** 2 * witness.kappa
+        bound = L0 - eps * b2k * R + np.float64(eps) ** 2 * b2k ** 2 * R / 4
+        if np.isfinite(bound):
+            return float(bound)
+        x = np.float64(eps) * witness.scale * witness.scale * witness.kappa
+        return float(L0 + R * (x * (x / 4 - 1)))   # x (x/4 - 1) >= -1: never -inf or NaN
 
 
 # ---------------------------------------------------------------------------------------
@@ -648,11 +776,14 @@ def margin_energy_path(teacher, witness: Witness, weights=None, s=None,
                        mode: Literal["scaled", "interpolate"] = "scaled") -> MarginEnergyPath:
     """Margin and energy along mu_i(s) = s mu*(T_i) ("scaled") or
     (1-s) mu*(Tbar) + s mu*(T_i) ("interpolate"), s in [0, 1] (T7)."""
+    _check_witness(witness)
     T = check_distributions(teacher, "teacher", full_support=True)
     w = check_weights(weights, T.shape[0])
-    if mode not in ("scaled", "interpolate"):
+    if not isinstance(mode, str) or mode not in ("scaled", "interpolate"):
         raise ValueError(f"mode must be 'scaled' or 'interpolate', got {mode!r}")
     s = np.linspace(0.0, 1.0, 21) if s is None else as_float_array(s, "s", 1)
+    if s.size == 0:
+        raise ValueError("s is empty; pass at least one path parameter in [0, 1]")
     if (s < 0).any() or (s > 1).any():
         raise ValueError("s must lie in [0, 1]")
     codes = exact_embedding(T, witness)
@@ -677,6 +808,7 @@ def size_bound(codes, witness: Witness, weights=None) -> tuple[float, float]:
 
     Both upper-bound G_T for any encoder means; the second is the looser one.
     """
+    _check_witness(witness)
     z = witness.subspace_coordinates(codes)  # (N, K-1)
     return _size_bound_from_coordinates(z, witness, check_weights(weights, z.shape[0]))
 
@@ -693,16 +825,46 @@ def _size_bound_from_coordinates(z: np.ndarray, witness: Witness, w: np.ndarray)
 
 def certified_spread(margin: float, witness: Witness) -> float:
     """Lower bound (G_T / beta)^2 / (2 kappa) on tr Cov_w(P^T mu) certified by a margin G_T > 0
-    (T8); 0 when the margin is not positive."""
-    return 0.0 if margin <= 0 else (margin / witness.scale) ** 2 / (2 * witness.kappa)
+    (T8); 0 when the margin is not positive. +inf (the correctly rounded value) when the
+    bound exceeds float64's range (a tiny witness_scale)."""
+    _check_witness(witness)
+    margin = check_finite_number(margin, "margin")
+    if margin <= 0:
+        return 0.0
+    with np.errstate(over="ignore"):
+        return float((np.float64(margin) / witness.scale) ** 2 / (2 * witness.kappa))
 
 
 def _group_indices(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
-    g = np.asarray(groups)
+    """Integer class ids 0..G-1 for any hashable labels (None, strings, tuples, numbers).
+
+    Numeric and text arrays go through np.unique; object arrays (mixed types, None) are mapped
+    in order of first appearance, since np.unique cannot sort None against other labels."""
+    if groups is None or isinstance(groups, (str, bytes)):
+        raise ValueError(f"groups must be a 1-D array with one view label per data point ({n}), got {groups!r:.40}")
+    try:
+        g = np.asarray(groups)
+    except (TypeError, ValueError):
+        g = np.empty(len(groups), dtype=object) if hasattr(groups, "__len__") else np.asarray(None)
+        if g.ndim == 1:
+            g[:] = list(groups)
     if g.ndim != 1 or g.shape[0] != n:
         raise ValueError(f"groups must be a 1-D array with one view label per data point ({n}), got shape {g.shape}")
-    labels, inverse = np.unique(g, return_inverse=True)
-    return labels, inverse
+    if g.dtype.kind == "f" and np.isnan(g).any() or (g.dtype.kind == "c" and np.isnan(g).any()):
+        raise ValueError(f"groups has NaN labels (first at row {int(np.argmax(np.isnan(g)))}); give every data point a label")
+    if g.dtype.kind != "O":
+        return np.unique(g, return_inverse=True)
+    ids: dict = {}
+    inverse = np.empty(n, dtype=np.intp)
+    for i, label in enumerate(g):
+        if isinstance(label, (float, np.floating)) and np.isnan(label):
+            raise ValueError(f"groups has a NaN label at row {i}; give every data point a label")
+        try:
+            inverse[i] = ids.setdefault(label, len(ids))
+        except TypeError:
+            raise TypeError(f"groups label at row {i} is {type(label).__name__}, which is not hashable; "
+                            "use numbers, strings, tuples or None as labels") from None
+    return np.array(list(ids), dtype=object), inverse
 
 
 def _group_means(T: np.ndarray, w: np.ndarray, inv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -770,6 +932,12 @@ def view_gap_estimate(teacher, view_features, weights=None, n_clusters: int = 32
     T = check_distributions(teacher, "teacher")
     if X.shape[0] != T.shape[0]:
         raise ValueError(f"view_features has {X.shape[0]} rows but the teacher has {T.shape[0]}")
+    if isinstance(n_clusters, (bool, np.bool_)) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
+        raise ValueError(f"n_clusters must be an integer >= 1, got {n_clusters!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"view_features is empty (shape {X.shape}); pass one feature row per data point")
     k = min(int(n_clusters), X.shape[0])
     labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(X)
     return view_gap(T, labels, weights)

@@ -1,0 +1,599 @@
+"""Hypothesis fuzz of the public witness_theory API and of ``python -m witness_theory check``
+with malformed inputs (issue 13, "bad input gets a clear error").
+
+Every public callable in ``witness_theory.__all__`` is found by introspection, so a new
+function is fuzzed as soon as it is exported (a parameter name this file has no strategy
+for fails :func:`test_every_parameter_has_a_strategy`, so the table below must grow with it).
+Each example starts from a valid instance (teacher, codes, witness, weights, ...) and replaces
+one or two arguments with a malformed value: NaN, +-inf, negative, wrong shape, wrong K,
+empty, complex, None, text, objects, huge or tiny values, unnormalised rows, a wrong witness.
+The outcome must be one of
+
+- a ValueError/TypeError whose message names an argument of the function (a parameter name
+  from ``inspect.signature`` as a whole word, or a documented role such as ``witness_scale``);
+- a result without NaN anywhere in it, and only when no injected value is invalid for that
+  argument ("never a verdict from invalid input").
+
+Any other exception fails. The command line is fuzzed in-process through
+``witness_theory.__main__.main(argv)`` (corrupt, truncated, zero-byte, huge-header, object,
+complex and text files, bad options): exit status 2 and one stderr line naming the file or
+option, never a traceback. A few subprocess runs (with a FIFO among the inputs) check the real
+entry point under a 60 s timeout: a hang is a failure.
+
+Example counts scale with ``HYPOTHESIS_PROFILE`` (as proofs/conftest.py selects it): per
+function ``_N_FUNC`` examples, ``_N_CLI`` for the in-process CLI, ``_N_FILES`` for load_array
+and ``_N_SUBPROCESS`` subprocess runs. Under ``ci`` that is 38 x 60 + 400 + 300 + 6 = 2,986
+examples (>= 2,000; ~60 s on a shared 2-core machine), under ``thorough`` 38 x 600 + 4,000 +
+3,000 + 30 = 29,830 (>= 20,000); the 38 are the 34 public callables plus 4 Witness methods.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import warnings
+import zipfile
+from dataclasses import fields, is_dataclass
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import witness_theory as wt
+from witness_theory.__main__ import main
+
+# ---------------------------------------------------------------------------------------
+# Example counts per profile
+# ---------------------------------------------------------------------------------------
+
+_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _CI else "dev")
+_COUNTS = {  # (per function, in-process CLI, load_array files, subprocess runs)
+    "dev": (8, 40, 30, 2),
+    "ci": (60, 400, 300, 6),
+    "thorough": (600, 4000, 3000, 30),
+}
+_N_FUNC, _N_CLI, _N_FILES, _N_SUBPROCESS = _COUNTS.get(PROFILE, _COUNTS["dev"])
+
+
+def _settings(n: int):
+    return settings(max_examples=n, deadline=None, derandomize=PROFILE == "ci", database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+
+
+# ---------------------------------------------------------------------------------------
+# The public callables
+# ---------------------------------------------------------------------------------------
+
+# Frozen result records: their constructors store what they are given by design (they are
+# built by certify / margin_energy_path / the ledger from validated numbers), so they are
+# not input-validating functions. load_array reads files: fuzzed by test_fuzz_load_array.
+NOT_FUZZED = {
+    "Certificate": "frozen result record built by certify()",
+    "MarginEnergyPath": "frozen result record built by margin_energy_path()",
+    "CheckResult": "frozen result record built by Theorem.check()",
+    "Relation": "frozen result record built by the ledger",
+    "Theorem": "ledger entry, built once in theorems.py",
+    "TheoremViolation": "exception type",
+    "load_array": "reads files: fuzzed by test_fuzz_load_array and the CLI fuzz",
+    # theorems.py does not type-check these arguments yet (an AttributeError on None); the
+    # gap is pinned by test_known_gap_theorems_type_checks (strict xfail) until it is fixed.
+    "assert_holds": "argument is a CheckResult; not type-checked by theorems.py (known gap)",
+}
+# (function, parameter) pairs and (function, parameter, malformed value) triples left out of
+# the fuzz, with the same reason: theorems.py (outside this change) does not type-check the
+# witness, and T9 sorts the labels with np.unique (mixed labels such as None fail there).
+# T10 subtracts the energy from the Gaussian KL, inf - inf = NaN once ||mu||^2 overflows.
+KNOWN_GAPS = {("check_all", "witness"), ("check_all", "groups", "None labels"),
+              ("check_all", "codes", "huge"), ("check_all", "codes", "1e308"), ("check_all", "codes", "1e200")}
+
+PUBLIC = {name: getattr(wt, name) for name in wt.__all__
+          if callable(getattr(wt, name)) and name not in NOT_FUZZED}
+# the Witness methods take codes directly
+_W_METHODS = ("logits", "log_probs", "probs", "subspace_coordinates")
+PUBLIC.update({f"Witness.{m}": m for m in _W_METHODS})
+
+
+def _params(name: str) -> list[inspect.Parameter]:
+    f = getattr(wt.Witness, name.split(".")[1]) if name.startswith("Witness.") else PUBLIC[name]
+    ps = list(inspect.signature(f).parameters.values())
+    return [p for p in ps if p.name != "self"]
+
+
+# ---------------------------------------------------------------------------------------
+# Valid instances and malformed values
+# ---------------------------------------------------------------------------------------
+
+ARRAYS = {"teacher", "p", "log_p", "log_q", "codes", "center", "weights", "frame", "s",
+          "view_features", "mu", "log_var"}
+DISTRIBUTIONS = {"teacher", "p"}
+SCALARS = {"scale", "step", "margin"}
+INTEGERS = {"K", "d", "n_clusters", "seed"}
+OTHERS = {"witness", "groups", "mode"}
+KNOWN_PARAMS = ARRAYS | SCALARS | INTEGERS | OTHERS
+# Roles a message may name instead of the parameter (documented in core/_validation):
+# Witness(scale=...) reports 'witness_scale'; the K and d checks report 'K (number of
+# teacher outcomes)' and 'd (latent dimension)'; a Witness method reports its 'codes'.
+ALIASES = {"scale": ("witness_scale",), "witness": ("witness_scale", "K", "d"), "codes": ("codes",)}
+
+
+@st.composite
+def instances(draw):
+    """A valid instance: every argument any public function takes, consistent with each other."""
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    K = draw(st.integers(2, 5))
+    d = K - 1 + draw(st.integers(0, 2))
+    N = draw(st.integers(1, 6))
+    scale = draw(st.sampled_from([1.0, 0.3, 2.5]))
+    T = rng.dirichlet(np.ones(K), N) * (1 - 1e-3) + 1e-3 / K            # full support
+    frame = None if draw(st.booleans()) else np.linalg.qr(rng.normal(size=(d, K - 1)))[0]
+    W = wt.Witness(K, d, scale, frame)
+    mu = rng.normal(size=(N, d))
+    return {
+        "K": K, "d": d, "scale": scale, "frame": frame, "witness": W,
+        "teacher": T, "p": T, "log_p": np.log(T), "log_q": np.log(T),
+        "codes": mu, "center": mu[0], "mu": mu, "log_var": rng.normal(scale=0.3, size=(N, d)),
+        "weights": None if draw(st.booleans()) else rng.uniform(0.1, 1.0, N),
+        "s": None if draw(st.booleans()) else np.array([0.0, 0.5, 1.0]),
+        "step": None if draw(st.booleans()) else 0.5, "margin": 0.1,
+        "groups": rng.integers(0, 2, N), "mode": draw(st.sampled_from(["scaled", "interpolate"])),
+        "view_features": rng.normal(size=(N, 2)), "n_clusters": 2, "seed": 0,
+    }
+
+
+def _poke(v, value):
+    """A float copy of array ``v`` with one entry set to ``value``."""
+    a = np.array(v, dtype=float, copy=True)
+    if a.size:
+        a.flat[a.size // 2] = value
+    return a
+
+
+def bad_values(param: inspect.Parameter, inst: dict):
+    """Strategy of (value, must_raise, label) for one parameter of a valid instance."""
+    name = param.name
+    v = inst[name]
+    none_ok = param.default is None
+    common = [(None, not none_ok, "None"), ("abc", True, "text"), (object(), True, "object"),
+              ({"a": 1}, True, "dict")]
+    if name in ARRAYS:
+        n = inst["teacher"].shape[0]
+        defaults = {"weights": np.ones(n), "s": np.array([0.0, 0.5, 1.0]), "frame": np.eye(inst["d"], inst["K"] - 1)}
+        base = np.asarray(v if v is not None else defaults[name], dtype=float)
+        opts = common + [
+            (_poke(base, np.nan), True, "NaN"),
+            (_poke(base, np.inf), True, "+inf"),
+            (_poke(base, -np.inf), name != "log_q", "-inf"),
+            (base + 0j, True, "complex"),
+            (base.astype(str), True, "numbers as text"),
+            (base[None, None], True, "3-D"),
+            (base[:0], name not in {"mu", "log_var", "log_p"}, "empty"),
+            ([[1.0], [1.0, 2.0]], True, "ragged"),
+            (base * 1e300, name in DISTRIBUTIONS | {"log_q", "s", "frame"}, "huge"),
+            (base * 1e-300, name in DISTRIBUTIONS | {"log_q", "frame"}, "tiny"),
+            (-np.abs(base) - 1.0, name in DISTRIBUTIONS | {"weights", "s", "log_q", "frame"}, "negative"),
+            (np.full_like(base, 1e308), name in DISTRIBUTIONS | {"log_q", "s", "frame"}, "1e308"),
+            (np.concatenate([base, base[..., :1]], axis=-1) if base.ndim else base,
+             name in DISTRIBUTIONS | {"weights", "frame", "log_q"}, "extra column"),
+        ]
+        if name in DISTRIBUTIONS:
+            wrongK = np.full((max(1, base.shape[0] if base.ndim == 2 else 1), inst["K"] + 1), 1.0 / (inst["K"] + 1))
+            opts += [(2 * base, True, "unnormalised"), (base.astype(bool), True, "bool"),
+                     (wrongK, False, "other K")]   # right for teacher_information, wrong beside a witness
+        if name == "weights":
+            opts += [(np.zeros_like(base), True, "all zero"), (np.full_like(base, 1e308), False, "near 1e308"),
+                     (np.ones(base.shape[0] + 1), True, "wrong length")]
+        if name == "log_q":
+            opts += [(base + np.log(2.0), True, "unnormalised")]
+        if name in {"codes", "center", "mu"}:
+            opts += [(np.full_like(base, 1e200), False, "1e200"), (base[..., :-1] if base.shape[-1] > 1 else base[..., :0],
+                                                                   name == "center", "wrong d")]
+        return st.sampled_from(opts)
+    if name in SCALARS:
+        positive = name in {"scale", "step"}
+        return st.sampled_from(common + [
+            (np.nan, True, "NaN"), (np.inf, True, "inf"), (-np.inf, True, "-inf"), (1j, True, "complex"),
+            (True, True, "bool"), ("1.0", True, "number as text"), ([1.0], True, "list"),
+            (0.0, positive, "zero"), (-1.0, positive, "negative"), (1e300, False, "huge"),
+            (1e-200, False, "tiny"), (np.float32(0.5), False, "float32"),
+        ])
+    if name in INTEGERS:
+        low = {"K": 2, "d": inst["K"] - 1, "n_clusters": 1, "seed": 0}[name]
+        too_small = {"K": 1, "d": 0, "n_clusters": 0, "seed": -1}[name]   # whatever else was changed
+        return st.sampled_from(common + [
+            (np.nan, True, "NaN"), (2.5, True, "float"), ("3", True, "number as text"), (True, True, "bool"),
+            (3 + 0j, True, "complex"), (too_small, True, "too small"), (-(10 ** 30), True, "huge negative"),
+            (10 ** 9, name in {"K", "d"}, "huge"), (10 ** 30, name in {"K", "d", "seed"}, "enormous"),
+            (np.int64(low), False, "numpy int"),
+        ])
+    if name == "witness":
+        K = inst["K"]
+        return st.sampled_from(common + [
+            (inst["witness"].A, True, "its matrix"), (3, True, "int"),
+            (wt.Witness(K + 1, K + 1), False, "other K"), (wt.Witness(K, K + 3), False, "other d"),
+            (wt.Witness(K, inst["d"], 1e-200), False, "tiny scale"), (wt.Witness(K, inst["d"], 1e300), False, "huge scale"),
+        ])
+    if name == "groups":
+        n = inst["teacher"].shape[0]
+        return st.sampled_from(common[1:] + [
+            (None, not none_ok, "None"), (np.full(n, np.nan), True, "NaN"), (np.arange(n + 1), True, "wrong length"),
+            (np.zeros((n, 2)), True, "2-D"), ([None] * n, False, "None labels"), (["a"] * n, False, "text labels"),
+            ([[i] for i in range(n)], True, "list labels"), (np.arange(n) + 0.5j, False, "complex labels"),
+            ([{"a": 1}] * n, True, "unhashable"),
+        ])
+    if name == "mode":
+        return st.sampled_from([(None, True, "None"), ("linear", True, "unknown"), (3, True, "int"),
+                                (["scaled"], True, "list"), ("Scaled", True, "case")])
+    raise AssertionError(f"no strategy for parameter {name!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# Outcome checks
+# ---------------------------------------------------------------------------------------
+
+def _nan_paths(x, path="result", depth=0):
+    """Where NaN occurs in a result (floats, arrays, tuples/lists, dataclasses, Witness)."""
+    if depth > 6:
+        return []
+    if isinstance(x, (float, np.floating)):
+        return [path] if math.isnan(x) else []
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind in "fc" and np.isnan(x).any():
+            return [path]
+        return []
+    if isinstance(x, (list, tuple)):
+        return [p for i, y in enumerate(x) for p in _nan_paths(y, f"{path}[{i}]", depth + 1)]
+    if is_dataclass(x):
+        return [p for f in fields(x) for p in _nan_paths(getattr(x, f.name), f"{path}.{f.name}", depth + 1)]
+    if isinstance(x, wt.Witness):
+        return _nan_paths((x.scale, x.A), f"{path}(witness)", depth + 1)
+    return []
+
+
+def _names(params: list[inspect.Parameter]) -> set[str]:
+    out = {p.name for p in params}
+    for p in params:
+        out.update(ALIASES.get(p.name, ()))
+    return out
+
+
+def _check_outcome(fname, call, params, injected):
+    """Run ``call``; assert a clean error naming an argument, or a NaN-free legitimate result."""
+    must_raise = [lab for lab in injected if lab[1]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # overflow warnings are fine; the outcome is what counts
+        try:
+            result = call()
+        except (ValueError, TypeError) as exc:
+            msg = str(exc)
+            named = [n for n in _names(params) if re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", msg)]
+            assert named, f"{fname}: {type(exc).__name__} names no argument of {sorted(_names(params))}: {msg!r}"
+            assert "\n" not in msg.strip() or fname == "check_all", f"{fname}: multi-line message {msg!r}"
+            return "error"
+    assert not must_raise, f"{fname} accepted invalid input {must_raise} and returned {result!r:.300}"
+    bad = _nan_paths(result)
+    assert not bad, f"{fname} returned NaN at {bad} for input {injected}"
+    return "result"
+
+
+# ---------------------------------------------------------------------------------------
+# The fuzz over every public function
+# ---------------------------------------------------------------------------------------
+
+def test_every_parameter_has_a_strategy():
+    missing = {(f, p.name) for f in PUBLIC for p in _params(f) if p.name not in KNOWN_PARAMS}
+    assert not missing, f"add strategies for {sorted(missing)} (a new public function?)"
+    assert len(PUBLIC) >= 38
+
+
+@pytest.mark.parametrize("fname", sorted(PUBLIC))
+@_settings(_N_FUNC)
+@given(data=st.data())
+def test_fuzz_public_function(fname, data):
+    inst = data.draw(instances(), label="instance")
+    params = _params(fname)
+    free = [p for p in params if (fname, p.name) not in KNOWN_GAPS]
+    n_bad = data.draw(st.integers(1, min(2, len(free))), label="how many malformed") if free else 0
+    chosen = data.draw(st.lists(st.sampled_from(free), min_size=n_bad, max_size=n_bad,
+                                unique_by=lambda p: p.name), label="malformed") if free else []
+    kwargs = {p.name: inst[p.name] for p in params}
+    injected = []
+    for p in chosen:
+        value, must_raise, label = data.draw(bad_values(p, inst).filter(
+            lambda v, p=p: (fname, p.name, v[2]) not in KNOWN_GAPS), label=p.name)
+        kwargs[p.name] = value
+        injected.append((p.name, must_raise, label))
+    if fname == "check_all" and kwargs["codes"] is None:
+        # known gap (theorems.py): check_all uses log_var only together with codes and does not
+        # look at it otherwise, so an invalid log_var without codes is not refused there
+        injected = [(n, m and n != "log_var", lab) for n, m, lab in injected]
+    if fname.startswith("Witness."):
+        call = lambda: getattr(inst["witness"], fname.split(".")[1])(**kwargs)
+    else:
+        call = lambda: PUBLIC[fname](**kwargs)                                
+    _check_outcome(fname, call, params, injected)
+
+
+# Counterexamples the fuzz found while this change was written, frozen as plain tests (the
+# fuzz above draws through st.data(), which @example cannot pin).
+@pytest.mark.parametrize("fname,kwargs,outcome", [
+    ("Witness.probs", dict(codes=[[1e308, 0.0]]), "result"),            # huge but finite: exact one-hot
+    ("certified_spread", dict(margin=np.nan), "error"),
+    ("certified_spread", dict(margin=None), "error"),
+    ("escape_step", dict(step=np.inf), "error"),
+    ("escape_step_bound", dict(step=1e300), "result"),
+    ("code_energy", dict(codes=np.zeros((0, 3))), "error"),
+    ("kl_rows", dict(p=[[0.5, 0.5]], log_q=[0.0, 0.0]), "error"),
+    ("view_gap", dict(teacher=[[0.5, 0.5], [0.2, 0.8]], groups=[None, "a"]), "result"),
+    ("clr", dict(p=[[1.0], [1.0, 2.0]]), "error"),                      # found by the fuzz: raw numpy error
+    ("exact_code", dict(p=[[1.0], [1.0, 2.0]]), "error"),               # same
+    ("escape_field", dict(center=[1e308, 0.0], witness=wt.Witness(2, 2, 10.0)), "error"),  # message named codes
+    ("margin_energy_path", dict(s=[]), "error"),                        # found: an empty path was returned
+    ("escape_step_size", dict(witness=wt.Witness(2, 1, 1e300)), "result"),  # found: OverflowError in beta ** 2
+    ("witness_matrix", dict(K=2, d=1 + 0j, frame=np.eye(1)), "error"),    # found (thorough): d unchecked with a frame
+    ("exact_code_energy", dict(witness=wt.Witness(2, 2, 1e300)), "result"),
+])
+def test_frozen_counterexamples(fname, kwargs, outcome):
+    W = wt.Witness(2, 2, 1.0)
+    base = {"teacher": [[0.5, 0.5]], "center": [0.0, 0.0], "witness": W}
+    if fname.startswith("Witness."):
+        call = lambda: getattr(W, fname.split(".")[1])(**kwargs)
+        params = _params(fname)
+    else:
+        params = _params(fname)
+        full = {p.name: base[p.name] for p in params if p.name in base and p.name not in kwargs}
+        call = lambda: PUBLIC[fname](**full, **kwargs)
+    must = outcome == "error"
+    assert _check_outcome(fname, call, params, [(k, must, "frozen") for k in kwargs]) == outcome
+
+
+# Negative controls: the outcome check must catch each kind of failure it is there to catch.
+_P = [inspect.Parameter("teacher", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+
+
+def _raise(exc):
+    raise exc
+
+
+@pytest.mark.parametrize("call,injected,why", [
+    (lambda: _raise(ValueError("something is wrong")), [], "names no argument"),
+    (lambda: _raise(ValueError("teachers are wrong")), [], "names no argument"),          # whole words only
+    (lambda: _raise(ZeroDivisionError("float division by zero")), [], "float division by zero"),
+    (lambda: _raise(AttributeError("'NoneType' object has no attribute 'K'")), [], "has no attribute"),
+    (lambda: np.array([1.0, np.nan]), [], "returned NaN"),
+    (lambda: {"x": 1.0}, [("teacher", True, "NaN")], "accepted invalid input"),
+])
+def test_outcome_check_catches(call, injected, why):
+    with pytest.raises((AssertionError, ZeroDivisionError, AttributeError), match=why):
+        _check_outcome("f", call, _P, injected)
+
+
+def test_outcome_check_passes_good_outcomes():
+    assert _check_outcome("f", lambda: _raise(ValueError("teacher row 0 sums to 2")), _P, [("teacher", True, "x")]) == "error"
+    assert _check_outcome("f", lambda: (1.0, np.inf, np.zeros(2)), _P, [("teacher", False, "x")]) == "result"
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError,
+                   reason="theorems.py (outside this change) does not type-check witness/result yet")
+@pytest.mark.parametrize("call", [lambda: wt.check_all([[0.5, 0.5]], None), lambda: wt.assert_holds(None)])
+def test_known_gap_theorems_type_checks(call):
+    call()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="theorems._check_t10 (outside this change): KL - energy is inf - inf for |mu| ~ 1e308")
+def test_known_gap_t10_huge_codes():
+    res = wt.check_all(np.array([[0.4, 0.6]]), wt.Witness(2, 1), codes=[[1e308]], log_var=[[0.0]])
+    assert not _nan_paths(res)
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError,
+                   reason="theorems._check_t9 (outside this change) labels groups with np.unique, not core's mapping")
+def test_known_gap_t9_mixed_labels():
+    T = np.array([[0.5, 0.5], [0.2, 0.8]])
+    wt.check_all(T, wt.Witness(2, 1), codes=np.zeros((2, 1)), groups=[None, "a"])
+
+
+# ---------------------------------------------------------------------------------------
+# Files: load_array and the command line
+# ---------------------------------------------------------------------------------------
+
+def _npy(arr, allow_pickle=False) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+def _npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _header(shape, descr="<f8") -> bytes:
+    d = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (descr, tuple(shape))
+    d = d + " " * (-(len(d) + 11) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(d).to_bytes(2, "little") + d.encode()
+
+
+T_GOOD = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6], [0.25, 0.25, 0.5]])
+
+
+@st.composite
+def bad_files(draw):
+    """(suffix, bytes, label) of a file that must be refused."""
+    kind = draw(st.sampled_from(["random", "truncated npy", "truncated npz", "zero", "huge header",
+                                 "header vs data", "objects", "complex", "text", "bad csv", "nan",
+                                 "unnormalised", "1-D", "corrupt npz member", "structured", "bitflip npy"]))
+    good_npy, good_npz = _npy(T_GOOD), _npz(teacher=T_GOOD)
+    if kind == "random":
+        return draw(st.sampled_from([".npy", ".npz", ".csv"])), draw(st.binary(min_size=1, max_size=300)), kind
+    if kind == "truncated npy":
+        return ".npy", good_npy[: draw(st.integers(1, len(good_npy) - 1))], kind
+    if kind == "truncated npz":
+        return ".npz", good_npz[: draw(st.integers(1, len(good_npz) - 1))], kind
+    if kind == "zero":
+        return draw(st.sampled_from([".npy", ".npz", ".csv"])), b"", kind
+    if kind == "huge header":
+        shape = draw(st.lists(st.integers(1, 10 ** 12), min_size=1, max_size=4))
+        data = draw(st.binary(max_size=64))
+        if 8 * math.prod(shape) == len(data):
+            data += b"\0"
+        return ".npy", _header(shape) + data, kind
+    if kind == "header vs data":
+        shape = draw(st.lists(st.integers(0, 40), min_size=1, max_size=3))
+        n = draw(st.integers(0, 400))
+        need = 8 * math.prod(shape)
+        if n == need:
+            n += 8
+        return ".npy", _header(shape) + b"\0" * n, kind
+    if kind == "objects":
+        return ".npy", _npy(np.array([None, {"x": 1}, "s"], dtype=object), allow_pickle=True), kind
+    if kind == "complex":
+        return draw(st.sampled_from([".npy", ".npz"])), (_npy(T_GOOD + 1j), _npz(teacher=T_GOOD + 1j))[0], kind
+    if kind == "text":
+        return ".npy", _npy(np.array([["a", "b"], ["c", "d"]])), kind
+    if kind == "bad csv":
+        return ".csv", draw(st.sampled_from([b"a,b\n", b"1,2\n3\n", b"\x00\x01", b"1;2\n", b"1,2j\n"])), kind
+    if kind == "nan":
+        return ".npy", _npy(np.where(T_GOOD > 0.5, np.nan, T_GOOD)), kind
+    if kind == "unnormalised":
+        return ".npy", _npy(T_GOOD * draw(st.sampled_from([2.0, 1e300, -1.0, 0.0]))), kind
+    if kind == "1-D":
+        return ".npy", _npy(T_GOOD[0]), kind
+    if kind == "corrupt npz member":
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("teacher.npy", draw(st.binary(max_size=200)))
+        return ".npz", buf.getvalue(), kind
+    if kind == "structured":
+        return ".npy", _npy(np.zeros(3, dtype=[("a", "<f8"), ("b", "<i4")])), kind
+    # a flipped byte in the header or data
+    raw = bytearray(good_npy)
+    i = draw(st.integers(0, 127))
+    raw[i] ^= draw(st.integers(1, 255))
+    return ".npy", bytes(raw), kind
+
+
+def _run_main(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            rc = main(argv)
+        except SystemExit as exc:                       # argparse -h; never expected here
+            rc = exc.code
+    return rc, out.getvalue(), err.getvalue()
+
+
+def _assert_one_line_error(rc, err, *needles):
+    assert rc == 2, f"exit status {rc}, stderr {err!r}"
+    assert "Traceback" not in err and "allow_pickle" not in err, err
+    assert err.startswith("error: ") and err.count("\n") == 1, f"not one line: {err!r}"
+    assert any(n in err for n in needles), f"{err!r} names none of {needles}"
+
+
+@_settings(_N_FILES)
+@given(f=bad_files(), role=st.sampled_from(["teacher", "codes", "weights"]))
+@example(f=(".npy", _header([10 ** 12, 10 ** 12]), "huge header"), role="teacher")
+@example(f=(".npy", b"", "zero"), role="teacher")
+@example(f=(".npy", _npy(T_GOOD).replace(b"{'descr'", b"z'descr'"), "bitflip npy"), role="teacher")  # SyntaxError
+@example(f=(".npy", _npy(T_GOOD).replace(b"(3, 3)", b"(3, 3("), "bitflip npy"), role="teacher")   # TokenError
+def test_fuzz_load_array(f, role):
+    """load_array: a bad file is a one-line ValueError starting with the role and the path,
+    or (content the reader cannot judge: NaN, unnormalised, 1-D) a real finite-dtype array."""
+    suffix, content, label = f
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "in" + suffix)
+        with open(path, "wb") as fh:
+            fh.write(content)
+        try:
+            arr = wt.load_array(path, role)
+        except ValueError as exc:
+            msg = str(exc)
+            assert msg.startswith(f"{role} file {path}: ") and "\n" not in msg and "allow_pickle" not in msg, msg
+            return
+    assert label in {"random", "nan", "unnormalised", "1-D", "bitflip npy", "bad csv", "corrupt npz member",
+                     "truncated npz"}, f"{label} file was read: {arr!r:.200}"
+    assert isinstance(arr, np.ndarray) and arr.dtype.kind in "biuf", arr.dtype
+
+
+_OPTIONS = st.sampled_from([
+    [], ["--json"], ["--bogus"], ["--wei", "X"], ["--latent-dim", "1000000000"], ["--latent-dim", "0"],
+    ["--latent-dim", "abc"], ["--witness-scale", "nan"], ["--witness-scale", "-1"], ["--witness-scale", "inf"],
+    ["--witness-scale", "1e-200"], ["--key", "nope"], ["--weights"], ["extra"],
+])
+
+
+@_settings(_N_CLI)
+@given(f=bad_files(), role=st.sampled_from(["teacher", "codes", "weights", "groups"]), opts=_OPTIONS)
+@example(f=(".npy", _header([10 ** 9, 10 ** 9]), "huge header"), role="teacher", opts=[])
+@example(f=(".npz", b"PK\x03\x04", "truncated npz"), role="codes", opts=[])
+@example(f=(".npy", _npy(T_GOOD[0]), "1-D"), role="weights", opts=["--witness-scale", "1e-200"])  # was ZeroDivisionError in T5
+@example(f=(".npy", _npy(T_GOOD[0]), "1-D"), role="weights", opts=["--key", "nope"])  # --key was ignored for .npy
+def test_fuzz_cli_in_process(f, role, opts):
+    """``check`` with one bad file in one role: exit 2, one line naming that file (or the bad option)."""
+    suffix, content, label = f
+    with tempfile.TemporaryDirectory() as tmp:
+        good = os.path.join(tmp, "teacher.npy")
+        np.save(good, T_GOOD)
+        bad = os.path.join(tmp, "bad" + suffix)
+        with open(bad, "wb") as fh:
+            fh.write(content)
+        argv = ["check", bad if role == "teacher" else good]
+        if role != "teacher":
+            argv += [f"--{role}", bad]
+        argv += opts
+        rc, _, err = _run_main(argv)
+    if rc != 2:
+        # only a file whose content happens to be valid in that role may pass, and only with
+        # valid options: e.g. a 1-D teacher row as weights is not that (3 rows), so the
+        # accepted cases are rare; the verdict must then be a normal 0/1 run.
+        assert rc in (0, 1) and opts in ([], ["--json"]), (rc, err, label, opts)
+        assert err == "" or "error" not in err, err
+        return
+    option_names = [o for o in opts if o.startswith("-") or o == "extra"] + ["--latent-dim", "--witness-scale"]
+    _assert_one_line_error(rc, err, bad, *option_names)
+
+
+def test_fuzz_cli_valid_run_still_works():
+    """Control: the fuzz harness sees exit status 0 and no stderr for a valid file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "t.npy")
+        np.save(path, T_GOOD)
+        rc, out, err = _run_main(["check", path])
+    assert rc == 0 and err == "" and "T1" in out
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@_settings(_N_SUBPROCESS)
+@given(f=bad_files(), fifo_role=st.sampled_from(["teacher", "codes", "weights", "groups"]))
+@example(f=(".npy", b"", "zero"), fifo_role="teacher")
+def test_fuzz_cli_subprocess(f, fifo_role):
+    """The real entry point: one FIFO (no writer: opening it would block) and one bad file;
+    exit 2 within 60 s (a hang fails), one stderr line naming a file, no traceback."""
+    suffix, content, _ = f
+    with tempfile.TemporaryDirectory() as tmp:
+        good = os.path.join(tmp, "teacher.npy")
+        np.save(good, T_GOOD)
+        bad = os.path.join(tmp, "bad" + suffix)
+        with open(bad, "wb") as fh:
+            fh.write(content)
+        fifo = os.path.join(tmp, "pipe.npy")
+        os.mkfifo(fifo)
+        argv = ["check", fifo if fifo_role == "teacher" else bad]
+        if fifo_role != "teacher":
+            argv += [f"--{fifo_role}", fifo]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(wt.__file__)),
+                                                             os.environ.get("PYTHONPATH", "")]))
+        out = subprocess.run([sys.executable, "-m", "witness_theory", *argv], capture_output=True, text=True,
+                             timeout=60, env=env, check=False)
+    _assert_one_line_error(out.returncode, out.stderr, fifo, bad)
