@@ -768,7 +768,7 @@ def _scale(x_tr: np.ndarray, x_te: np.ndarray, mode: str, where: str) -> tuple[n
         if divisor != 1.0:
             x_tr, x_te = x_tr / divisor, x_te / divisor
             feature_max = x_tr.max(axis=0)
-            if x_tr.shape[1] > 1 and float(np.median(feature_max)) < 0.01:
+            if x_tr.shape[1] > 1 and float(np.median(feature_max)) < 0.1:
                 warnings.warn(
                     f"{where}: after dividing by the largest value {divisor:g}, half of the features stay below "
                     f"{float(np.median(feature_max)):.3g}: the features are on very different scales and most "
