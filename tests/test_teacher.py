@@ -79,6 +79,16 @@ def test_default_digits_search_follows_the_rule(digits, digits_default):
     assert 0 < chosen["I_T"] <= np.log(res.K)
 
 
+def test_train_rule_reproduces_the_format_1_digits_teacher(digits_default):
+    """selection="train" is the rule of teacher format 1: on the default digits grid it picks the
+    teacher the old code chose (K=15, PCA 16, full, seed 1; checked bit for bit against the
+    pre-change code when the held-out rule was added), so old runs can be reproduced."""
+    idx, within = select_teacher(digits_default.report, 1.5, 1e-3, key="I_T")
+    r = digits_default.report[idx]
+    assert within and (r["K"], r["pca_dim"], r["covariance_type"], r["seed"]) == (15, 16, "full", 1)
+    assert r["I_T"] == pytest.approx(2.581998588544878, rel=1e-9)
+
+
 def test_cache_hit_returns_identical_teacher_without_refitting(digits, digits_default, monkeypatch):
     assert digits_default.path is not None and digits_default.path.exists()
 
