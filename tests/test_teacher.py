@@ -316,6 +316,14 @@ def test_fashion_mnist_reduced_search(missing_resource):
     assert res.K <= 17 and res.teacher.n_features == 784
     chosen = next(r for r in res.report if r["chosen"])
     assert 1.5 < chosen["I_T"] <= np.log(res.K)  # a 10-14 cluster GMM of clothing images is informative
+    # fitted on a subsample, the chosen teacher's numbers are those of all training rows, within budget
+    witness = wt.Witness(res.K, cfg.latent_dim, cfg.witness_scale)
+    assert chosen["metrics_on"] == "all training rows"
+    assert chosen["I_T"] == pytest.approx(wt.teacher_information(res.T_train), rel=1e-12)
+    assert chosen["exact_code_energy"] == pytest.approx(wt.exact_code_energy(res.T_train, witness), rel=1e-12)
+    assert chosen["exact_code_energy"] <= cfg.energy_budget
+    assert all(r["metrics_on"] == "fitting rows" for r in res.report if not r["chosen"]
+               and r["exact_code_energy"] <= cfg.energy_budget)
 
 
 # ---------------------------------------------------------------------------------------

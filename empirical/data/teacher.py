@@ -21,7 +21,9 @@ Selection rule (ours; THEORY.md leaves the teacher open):
 2. For each candidate compute, on the fitting rows (all training rows unless ``subsample``
    is set), I_T (teacher information), H(Tbar), E_T (log-odds energy) and the exact-code
    energy ((K-1)/(2 K beta^2)) E_T at the witness scale beta (T5), all with the
-   ``witness_theory`` functions.
+   ``witness_theory`` functions. (With a subsample, the chosen candidate's numbers are then
+   recomputed on all training rows; if its energy there exceeds the budget, it drops out
+   and the rule picks again, so the returned teacher is within budget on its own split.)
 3. For each candidate within the energy budget (exact-code energy <= ``energy_budget``
    nats), the held-out teacher information I_T_heldout: ``cv_folds``-fold cross-validation of
    the fitting rows (sklearn KFold, shuffled by the seed); the mixture is refitted on the
@@ -690,8 +692,36 @@ class TeacherSearch(BaseEstimator):
             report[-1]["within_budget"] = bool(report[-1]["exact_code_energy"] <= budget)
             models.append(gmm)
 
-        best, within = select_teacher(report, budget, float(self.tie_tolerance),
-                                      key="I_T_heldout" if heldout else "I_T")
+        def build(j: int) -> FittedTeacher:
+            gmm = models[j]
+            mean, comps, ev, _ = views[report[j]["pca_dim"]]
+            return FittedTeacher(
+                pca_mean=mean, pca_components=comps, pca_explained_variance=ev, whiten=bool(self.whiten),
+                weights=gmm.weights_, means=gmm.means_, covariances=gmm.covariances_,
+                precisions_cholesky=gmm.precisions_cholesky_, covariance_type=report[j]["covariance_type"],
+                floor=float(self.floor))
+
+        for r in report:
+            r["metrics_on"] = "fitting rows" if fit_idx.size < N else "all training rows"
+        key = "I_T_heldout" if heldout else "I_T"
+        while True:
+            best, within = select_teacher(report, budget, float(self.tie_tolerance), key=key)
+            teacher = build(best)
+            T_train = teacher.responsibilities(X)
+            if fit_idx.size == N:
+                break
+            # With a subsample, the chosen teacher's numbers are recomputed on all training rows;
+            # if its energy there exceeds the budget it is out, and the rule picks again.
+            r = report[best]
+            witness = wt.Witness(r["K"], int(self.latent_dim), float(self.witness_scale))
+            r.update(I_T=wt.teacher_information(T_train), H_Tbar=float(wt.entropy(wt.teacher_marginal(T_train))[0]),
+                     E_T=wt.logodds_energy(T_train), exact_code_energy=wt.exact_code_energy(T_train, witness),
+                     metrics_on="all training rows")
+            r["within_budget"] = bool(r["exact_code_energy"] <= budget)
+            if r["I_T_heldout"] is not None:
+                r["I_T_gap"] = r["I_T"] - r["I_T_heldout"]
+            if r["within_budget"] or not within:
+                break
         report[best]["chosen"] = True
         if not within:
             warnings.warn(
@@ -707,14 +737,8 @@ class TeacherSearch(BaseEstimator):
                 f"{chosen['I_T_gap']:.3f} > gap_warning = {self.gap_warning}): it may not generalise to the test "
                 "split; use more rows, smaller K or pca_dims, or covariance_types=('diag',)",
                 TeacherGeneralisationWarning, stacklevel=2)
-        gmm = models[best]
-        mean, comps, ev, _ = views[chosen["pca_dim"]]
-        self.teacher_ = FittedTeacher(
-            pca_mean=mean, pca_components=comps, pca_explained_variance=ev, whiten=bool(self.whiten),
-            weights=gmm.weights_, means=gmm.means_, covariances=gmm.covariances_,
-            precisions_cholesky=gmm.precisions_cholesky_, covariance_type=chosen["covariance_type"],
-            floor=float(self.floor))
-        self.T_train_ = self.teacher_.responsibilities(X)
+        self.teacher_ = teacher
+        self.T_train_ = T_train
         self.report_ = report
         self.best_index_ = best
         self.within_budget_ = within
