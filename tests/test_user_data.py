@@ -352,3 +352,38 @@ def test_too_few_rows_for_a_teacher():
     X = np.random.default_rng(0).random((12, 4))
     with pytest.raises(ValueError, match="too few for a teacher"):
         TeacherSearch(n_components=(3,)).fit(X)
+
+
+# ------------------------------------------------------------------------------ broken user files
+
+
+def test_broken_user_files_through_load_dataset(tmp_path):
+    import os
+
+    good = tmp_path / "good.npz"
+    np.savez(good, x=np.random.default_rng(0).random((40, 4)))
+    cases = {"trunc.npz": good.read_bytes()[:200], "zero.npy": b""}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    for name in (*cases, "pipe.npz"):
+        with pytest.raises(ValueError) as exc:
+            load_dataset(str(tmp_path / name))
+        msg = str(exc.value)
+        assert f"data set file '{tmp_path / name}'" in msg and "\n" not in msg and "allow_pickle" not in msg
+
+
+def test_teacher_search_runs_on_tabular_data_with_13_features(tmp_path):
+    """The issue's failure: pca_dims (8, 16, 32) exceed the number of features 13."""
+    x, _ = _tabular(n=178, d=13, seed=2)
+    np.save(tmp_path / "wine.npy", x)
+    ds = load_dataset(str(tmp_path / "wine.npy"), scaling="minmax")
+    cfg = dataclasses.replace(default_config(ds.name), covariance_types=("diag",))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        res = teacher_for(ds, cache_dir=tmp_path / "cache", config=cfg)
+    assert res.teacher.n_features == 13 and res.teacher.pca_dim in (8, 13)
+    assert res.K <= ds.x_train.shape[0] * 2 // 3 // 10
+    loaded = load_teacher_file(res.path, ds)
+    assert loaded.content_hash == res.teacher.content_hash

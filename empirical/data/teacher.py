@@ -823,8 +823,10 @@ def _cache_key(dataset, config: TeacherConfig, seed: int) -> dict:
 
 
 def _safe_name(name: str) -> str:
-    stem = Path(str(name)).stem if str(name).lower().endswith((".npy", ".npz")) else str(name)
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) or "data"
+    """Flat file-name stem of a data set name or path (``empirical.io.run_name``)."""
+    from empirical.io import run_name
+
+    return run_name(name)
 
 
 def teacher_for(dataset, *, witness_scale: float = 4.0, latent_dim: int = 16, seed: int = 0,
