@@ -96,8 +96,15 @@ _umask_lock = threading.Lock()
 
 
 def _current_umask() -> int:
-    # os.umask can only be read by setting it; the lock keeps two threads of this module from
-    # interleaving the set/restore pair.
+    # Linux >= 4.7 reports it without changing it; elsewhere os.umask can only be read by
+    # setting it, and the lock keeps two threads of this module from interleaving set/restore.
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     with _umask_lock:
         mask = os.umask(0o022)
         os.umask(mask)

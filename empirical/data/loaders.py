@@ -1,7 +1,9 @@
-"""Data set loaders: real image data as float32 arrays in [0, 1], labels kept aside.
+"""Data set loaders: real image and tabular data as float32 arrays, labels kept aside.
 
-Every loader returns a :class:`Dataset` whose ``x_*`` arrays are flattened float32 rows in
-[0, 1] and whose ``y_*`` arrays are int64 labels (``-1`` where unknown). The labels are kept
+Every loader returns a :class:`Dataset` whose ``x_*`` arrays are flattened float32 rows (in
+[0, 1] for every named data set and for the default scaling of user arrays; see
+:func:`load_array` for the ``scaling`` options and the expected range) and whose ``y_*``
+arrays are int64 labels (``-1`` where unknown). The labels are kept
 only for reporting: the teacher search and the certificate never read them, so the
 experiments stay unsupervised and a missing label file can never change a result.
 
@@ -19,8 +21,12 @@ Why these choices:
 - **Cheap to import.** Only NumPy and the standard library are imported at module level;
   scikit-learn is imported inside the functions that need it and torch/torchvision never.
 
+- **Explicit locations win.** An explicit ``root`` is the only place searched; without it
+  ``$WITNESS_DATA``; without either, the system copy (the Debian Fashion-MNIST package).
+
 Public API: :class:`Dataset`, :data:`DATASETS`, :func:`load_dataset`, :func:`load_array`,
-:func:`read_idx`.
+:func:`read_idx`, :func:`load_tiny_imagenet` (:data:`TINY_IMAGENET`, :data:`TINY_IMAGENET_32`),
+:func:`split_hash`, :data:`SCALINGS`.
 """
 from __future__ import annotations
 
@@ -65,7 +71,7 @@ DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
-    """A train/test pair of flattened float32 images in [0, 1] with labels kept aside.
+    """A train/test pair of flattened float32 rows (images or table rows) with labels kept aside.
 
     ``eq=False`` because element-wise array comparison has no single truth value; two
     ``Dataset`` objects compare (and hash) by identity. ``image_shape`` is the shape of one
@@ -80,7 +86,7 @@ class Dataset:
     """
 
     name: str
-    x_train: np.ndarray  # (N_train, D) float32 in [0, 1]
+    x_train: np.ndarray  # (N_train, D) float32 (in [0, 1] unless scaling says otherwise)
     y_train: np.ndarray  # (N_train,) int64, -1 if unknown
     x_test: np.ndarray  # (N_test, D) float32 in [0, 1]
     y_test: np.ndarray  # (N_test,) int64, -1 if unknown
