@@ -1,9 +1,24 @@
-"""Run bookkeeping shared by every experiment: atomic files, JSON lines, run metadata.
+"""Run bookkeeping shared by every experiment: atomic files, JSON lines, run metadata,
+safe reading of user array files, seed lists and run names.
 
 A crash mid-run must lose nothing already written, so every result file is written to a
 temporary file in the same directory and moved into place with ``os.replace`` (atomic on
 POSIX). JSON-lines logs are appended line by line and flushed, so a killed run keeps every
 complete line.
+
+Temporary files and permissions. The temporary file of a target ``DIR/NAME`` is
+``DIR/.NAME.<pid>.<8 random chars>.tmp`` (``tempfile.mkstemp``; ``<pid>`` is the writing
+process). A run killed between creating and renaming it leaves that file behind; the next
+atomic write of the same target deletes every such orphan whose process is no longer running
+(or, whatever the pid, that is older than :data:`ORPHAN_MAX_AGE_S`), and also the
+pid-less ``.NAME.<8 chars>.tmp`` files of older versions of this module once they are older
+than :data:`LEGACY_ORPHAN_AGE_S`. ``mkstemp`` creates files with mode 0600; the finished
+file gets ``0666 & ~umask`` instead, as ``open()`` would give it, so results are readable by
+whoever the user's umask lets read them.
+
+User array files (``.npy``/``.npz``: data sets, codes, teachers) are read only through
+:func:`read_array_file`, which checks the file before NumPy touches it, so that every
+broken file is one ``ValueError`` naming the file, its role and the problem.
 """
 from __future__ import annotations
 
@@ -12,8 +27,14 @@ import json
 import math
 import os
 import platform
+import re
+import stat
 import sys
 import tempfile
+import threading
+import time
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -28,6 +49,10 @@ __all__ = [
     "read_jsonl",
     "to_jsonable",
     "library_versions",
+    "read_array_file",
+    "parse_seeds",
+    "run_name",
+    "clean_orphaned_temp_files",
 ]
 
 
@@ -62,15 +87,96 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+#: An orphaned temporary file older than this is removed even if its pid is alive (pid reuse).
+ORPHAN_MAX_AGE_S = 24 * 3600.0
+#: Pid-less temporary files (written by older versions of this module) are removed after this.
+LEGACY_ORPHAN_AGE_S = 600.0
+
+_umask_lock = threading.Lock()
+
+
+def _current_umask() -> int:
+    # Linux >= 4.7 reports it without changing it; elsewhere os.umask can only be read by
+    # setting it, and the lock keeps two threads of this module from interleaving set/restore.
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def clean_orphaned_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Remove temporary files that killed atomic writes of ``path`` left behind.
+
+    Recognised names (see the module docstring): ``.NAME.<pid>.<8 chars>.tmp`` whose process
+    is gone or that is older than :data:`ORPHAN_MAX_AGE_S`, and legacy ``.NAME.<8 chars>.tmp``
+    older than :data:`LEGACY_ORPHAN_AGE_S`. Returns the removed paths; never raises for a file
+    that vanished meanwhile (another writer cleaned it).
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pattern = re.compile(r"^\." + re.escape(path.name) + r"\.(?:(\d+)\.)?[a-z0-9_]{8}\.tmp$")
+    removed = []
+    now = time.time()
+    for entry in os.scandir(path.parent):
+        m = pattern.match(entry.name)
+        if m is None:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        age = now - st.st_mtime
+        pid = m.group(1)
+        if pid is None:
+            stale = age > LEGACY_ORPHAN_AGE_S
+        else:
+            stale = age > ORPHAN_MAX_AGE_S or (int(pid) != os.getpid() and not _pid_running(int(pid)))
+        if stale:
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except FileNotFoundError:
+                pass
+    return removed
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory + os.replace)."""
+    """Write ``data`` to ``path`` atomically (temp file in the same directory + os.replace).
+
+    The file gets mode ``0666 & ~umask``; orphaned temp files of ``path`` from killed runs
+    are removed first (:func:`clean_orphaned_temp_files`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    clean_orphaned_temp_files(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_current_umask())  # mkstemp made it 0600
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -135,3 +241,173 @@ def library_versions(extra: Iterable[str] = ()) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Safe reading of user array files
+# ---------------------------------------------------------------------------------------
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty archive
+
+
+def _npy_header(fh, where: str, size: int) -> tuple[tuple, np.dtype, int]:
+    """(shape, dtype, header length) of an .npy stream, validated against ``size`` bytes.
+
+    Reading the header first (numpy.lib.format, the .npy format spec NEP 1) lets a shape that
+    the payload cannot hold be refused before NumPy tries to allocate it (a corrupt header
+    claiming 10^12 rows would otherwise raise MemoryError or hang on a huge allocation).
+    """
+    from numpy.lib import format as npformat
+
+    try:
+        version = npformat.read_magic(fh)
+        if version == (1, 0):
+            shape, _fortran, dtype = npformat.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _fortran, dtype = npformat.read_array_header_2_0(fh)
+        else:  # 3.0 (utf-8 field names) has no public reader; np.load validates it below
+            shape, _fortran, dtype = npformat._read_array_header(fh, version)  # noqa: SLF001
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError, zlib.error, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{where}: corrupt .npy header ({type(exc).__name__}: {exc})") from None
+    header_len = fh.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{where}: holds Python objects (dtype {dtype}), which are never loaded; "
+                         "save a numeric array (e.g. x.astype('float32')) instead")
+    count = 1
+    for s in shape:
+        count *= int(s)
+    need = count * dtype.itemsize
+    have = size - header_len
+    if need > have:
+        raise ValueError(f"{where}: truncated or corrupt: header says shape {tuple(shape)} {dtype} "
+                         f"({need} data bytes) but only {max(have, 0)} bytes follow; write the file again")
+    return tuple(int(s) for s in shape), dtype, header_len
+
+
+def read_array_file(path: str | os.PathLike, role: str) -> "np.ndarray | dict[str, np.ndarray]":
+    """Read a user ``.npy`` (returns the array) or ``.npz`` (returns ``{key: array}``) safely.
+
+    ``role`` says what the file is for ("data set", "codes", "teacher", ...) and appears in
+    every message. Checks, in order, each a one-line ``ValueError`` naming the file and role:
+    not a regular file (a directory, device or named pipe: ``stat.S_ISREG`` is checked before
+    the file is opened, so a FIFO can never block the run), empty, neither .npy nor zip magic
+    bytes, a corrupt or truncated zip (``BadZipFile``, CRC errors), a corrupt .npy header,
+    a header shape larger than the bytes that follow (no allocation is attempted), object
+    (pickled) arrays, and anything NumPy still refuses. Pickles are never loaded. A missing
+    file is ``FileNotFoundError`` naming the file and role.
+    """
+    p = Path(path).expanduser()
+    label = f"{role} file {str(p)!r}"
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{label} does not exist") from None
+    except OSError as exc:
+        raise ValueError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode)
+                else "a device or socket")
+        raise ValueError(f"{label} is {kind}, not a regular file; pass a .npy or .npz file")
+    if st.st_size == 0:
+        raise ValueError(f"{label} is empty (0 bytes); write the file again")
+    try:
+        fh = open(p, "rb")
+    except OSError as exc:
+        raise ValueError(f"{label}: cannot be opened ({exc.strerror or exc})") from None
+    with fh:
+        head = fh.read(6)
+        fh.seek(0)
+        if head.startswith(_NPY_MAGIC):
+            _npy_header(fh, label, st.st_size)
+            fh.seek(0)
+            try:
+                return np.load(fh, allow_pickle=False)
+            except (ValueError, OSError, EOFError, MemoryError) as exc:
+                raise ValueError(f"{label}: unreadable .npy ({type(exc).__name__}: {exc})") from None
+        if head[:4] not in _ZIP_MAGICS:
+            raise ValueError(f"{label} is neither a .npy array nor a .npz archive (starts with {head!r}); "
+                             "save it with numpy.save or numpy.savez")
+        try:
+            zf = zipfile.ZipFile(fh)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise ValueError(f"{label}: corrupt or truncated .npz archive ({exc}); write the file again") from None
+        out: dict[str, np.ndarray] = {}
+        with zf:
+            for info in zf.infolist():
+                key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                where = f"{label}, member {key!r}"
+                try:
+                    with zf.open(info) as member:
+                        _npy_header(member, where, info.file_size)
+                    with zf.open(info) as member:
+                        from numpy.lib import format as npformat
+
+                        out[key] = npformat.read_array(member, allow_pickle=False)
+                except ValueError as exc:
+                    if str(exc).startswith(where):
+                        raise
+                    raise ValueError(f"{where}: unreadable ({exc})") from None
+                except (zipfile.BadZipFile, OSError, EOFError, zlib.error, MemoryError, NotImplementedError) as exc:
+                    raise ValueError(f"{where}: corrupt or truncated .npz archive ({type(exc).__name__}: {exc}); "
+                                     "write the file again") from None
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+# Seeds and run names
+# ---------------------------------------------------------------------------------------
+
+_SEEDS_FORMS = ('accepted forms: a count "5" (seeds 0..4), an inclusive range "100-104", '
+                'a list "3,7,11", or ranges and seeds combined "0-2,9"')
+
+
+def parse_seeds(text: "str | int") -> tuple[int, ...]:
+    """Seeds from the text of ``--seeds``: ``"5"`` -> (0, 1, 2, 3, 4); ``"100-104"`` -> 100..104
+    (inclusive); ``"3,7,11"``; ``"0-2,9"`` -> (0, 1, 2, 9). A single number alone is a count
+    (>= 1); inside a list it is a seed. Seeds are non-negative, in the order given, without
+    duplicates. Anything else raises ``ValueError`` naming --seeds and the accepted forms.
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"--seeds: expected text, got {text!r}; {_SEEDS_FORMS}")
+    raw = str(text).strip()
+    if re.fullmatch(r"\d+", raw):
+        n = int(raw)
+        if n < 1:
+            raise ValueError(f"--seeds {raw!r}: a count must be >= 1; {_SEEDS_FORMS}")
+        return tuple(range(n))
+    seeds: list[int] = []
+    parts = raw.split(",")
+    for part in parts:
+        item = part.strip()
+        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", item)
+        if m:
+            a, b = int(m.group(1)), int(m.group(2))
+            if a > b:
+                raise ValueError(f"--seeds {raw!r}: range {item!r} runs backwards (write {b}-{a}); {_SEEDS_FORMS}")
+            seeds.extend(range(a, b + 1))
+        elif re.fullmatch(r"\d+", item):
+            seeds.append(int(item))
+        else:
+            raise ValueError(f"--seeds {raw!r}: cannot read {item!r}; {_SEEDS_FORMS}")
+    dupes = sorted({s for s in seeds if seeds.count(s) > 1})
+    if dupes:
+        raise ValueError(f"--seeds {raw!r}: seed(s) {dupes} given twice; {_SEEDS_FORMS}")
+    return tuple(seeds)
+
+
+def run_name(dataset: "str | os.PathLike") -> str:
+    """A safe, flat name for the run directory of a data set name or a data file path.
+
+    Registered names pass through (``"fashion-mnist"``); a path (absolute or relative, with or
+    without .npy/.npz) gives its file stem (``"/data/wine.npz"`` -> ``"wine"``). Characters
+    outside ``[A-Za-z0-9_.-]`` become ``_`` and leading dots are stripped, so the result is
+    never absolute, never contains a separator, never is ``.``/``..``; ``"data"`` if nothing is left.
+    """
+    text = os.fspath(dataset).strip()
+    text = text.rstrip("/\\")
+    base = re.split(r"[/\\]", text)[-1]
+    if base.lower().endswith((".npy", ".npz")):
+        base = base[:-4]
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", base).lstrip(".")
+    return safe or "data"

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 import witness_theory as wt
-from empirical.experiments.certify import CONTROL_FLAGS, certify_codes, load_codes, real_data_checks
+from empirical.experiments.certify import (
+    CONTROL_FLAGS, CodesOrderWarning, certify_codes, load_codes, read_codes_file, real_data_checks, write_codes,
+)
 from empirical.cli import main
 from empirical.data.loaders import load_dataset
 from empirical.data.teacher import default_config, teacher_for
@@ -192,6 +194,78 @@ def test_load_codes_formats(tmp_path):
         load_codes(tmp_path / "d.npy")
     with pytest.raises(FileNotFoundError):
         load_codes(tmp_path / "missing.npy")
+
+
+def test_codes_file_round_trip_and_reordering(digits, digits_teacher, tmp_path):
+    """A permutation of a model's codes changes G_T completely; with row ids it is undone."""
+    T = digits_teacher.T_test
+    codes = _exact_codes(T) + np.random.default_rng(0).normal(0, 0.3, size=(T.shape[0], 16))
+    right = certify_codes(T, codes, 4.0)["G_T"]
+    perm = np.random.default_rng(1).permutation(T.shape[0])
+    wrong = certify_codes(T, codes[perm], 4.0)["G_T"]
+    assert right > 0 and wrong < right - 1.0  # row order matters: the negative control
+    # written in data-set order, and written shuffled with their row ids: both load in split order
+    a = write_codes(tmp_path / "a.npz", codes, dataset=digits, split="test", teacher_hash="abc")
+    b = write_codes(tmp_path / "b.npz", codes[perm], dataset=digits, split="test", row_ids=perm)
+    for path in (a, b):
+        loaded = load_codes(path, digits, "test", require_ids=True)
+        assert np.array_equal(loaded, codes)
+        assert certify_codes(T, loaded, 4.0)["G_T"] == right
+    f = read_codes_file(a)
+    assert f.has_ids and f.split == "test" and f.teacher_hash == "abc" and f.dataset == "digits"
+    assert f.split_hash == digits.split_hash("test") and f.n_split_rows == T.shape[0]
+    lv = np.full_like(codes, -1.0)
+    lv[:, 0] = np.arange(T.shape[0])
+    c = write_codes(tmp_path / "c.npz", codes[perm], dataset=digits, split="test", row_ids=perm, log_var=lv[perm])
+    _, cf = load_codes(c, digits, "test", return_file=True)
+    assert np.array_equal(cf.log_var, lv) and np.array_equal(cf.codes, codes)
+
+
+def test_codes_file_mismatches_are_errors_naming_the_file(digits, tmp_path):
+    n = digits.x_test.shape[0]
+    codes = np.zeros((n, 16))
+    path = write_codes(tmp_path / "codes.npz", codes, dataset=digits, split="test")
+    with pytest.raises(ValueError, match=r"codes.npz' holds codes of the test split.*--split test"):
+        load_codes(path, digits, "train")
+    other = load_dataset("digits", seed=1)  # same shape, other rows
+    with pytest.raises(ValueError, match=r"codes.npz' was computed on other rows.*split hash differs"):
+        load_codes(path, other, "test")
+    part = write_codes(tmp_path / "part.npz", codes[:10], dataset=digits, split="test")
+    with pytest.raises(ValueError, match=r"part.npz' encodes 10 of the 360 rows"):
+        load_codes(part, digits, "test")
+    with pytest.raises(ValueError, match="repeat a row"):
+        write_codes(tmp_path / "dup.npz", codes[:2], dataset=digits, split="test", row_ids=[3, 3])
+    with pytest.raises(ValueError, match=r"must lie in 0\.\.359"):
+        write_codes(tmp_path / "far.npz", codes[:2], dataset=digits, split="test", row_ids=[0, 360])
+    np.savez(tmp_path / "half.npz", codes=codes, row_ids=np.arange(n))  # ids without a hash
+    with pytest.raises(ValueError, match="has row_ids but not split_hash"):
+        load_codes(tmp_path / "half.npz")
+
+
+def test_bare_codes_warn_or_are_refused(digits, tmp_path):
+    n = digits.x_test.shape[0]
+    np.save(tmp_path / "bare.npy", np.zeros((n, 16)))
+    with pytest.warns(CodesOrderWarning, match=r"bare.npy' has no row ids or split hash"):
+        assert load_codes(tmp_path / "bare.npy", digits, "test").shape == (n, 16)
+    with pytest.raises(ValueError, match=r"row order cannot be checked.*write_codes"):
+        load_codes(tmp_path / "bare.npy", digits, "test", require_ids=True)
+    with pytest.raises(ValueError, match=r"has 360 rows but the train split"):
+        load_codes(tmp_path / "bare.npy", digits, "train")
+
+
+def test_broken_codes_files_are_one_line_errors(tmp_path):
+    good = tmp_path / "good.npz"
+    np.savez(good, codes=np.zeros((20, 4)))
+    cases = {"trunc.npz": good.read_bytes()[:60], "empty.npy": b"", "junk.npz": b"PK\x03\x04garbage"}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError) as exc:
+            load_codes(tmp_path / name)
+        msg = str(exc.value)
+        assert "codes file" in msg and name in msg and "\n" not in msg and "allow_pickle" not in msg
+    np.save(tmp_path / "nan.npy", np.full((3, 2), np.nan))
+    with pytest.raises(ValueError, match="NaN"):
+        load_codes(tmp_path / "nan.npy")
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import witness_theory as wt
 from empirical.cli import main
 from empirical.data.loaders import load_dataset
 from empirical.data.teacher import (
-    FittedTeacher, TeacherBudgetWarning, TeacherConfig, TeacherSearch, default_config,
+    FittedTeacher, TeacherBudgetWarning, TeacherConfig, TeacherSearch, default_config, load_teacher_file,
     report_markdown, select_teacher, teacher_for,
 )
 
@@ -58,11 +58,15 @@ def test_default_digits_search_follows_the_rule(digits, digits_default):
     assert sum(r["chosen"] for r in res.report) == 1
     chosen = next(r for r in res.report if r["chosen"])
     assert res.K == chosen["K"] == res.teacher.K <= cfg.latent_dim + 1
-    # the rule, recomputed independently of select_teacher: max I_T within budget
+    # the rule, recomputed independently of select_teacher: max held-out I_T within budget
     within = [r for r in res.report if r["exact_code_energy"] <= cfg.energy_budget]
     assert within, "the default digits grid must have candidates within the energy budget"
     assert chosen in within
-    assert chosen["I_T"] >= max(r["I_T"] for r in within) - cfg.tie_tolerance
+    assert all(r["I_T_heldout"] is not None for r in within)
+    assert all(r["I_T_heldout"] is None for r in res.report if r not in within)  # not refitted: cannot win
+    assert chosen["I_T_heldout"] >= max(r["I_T_heldout"] for r in within) - cfg.tie_tolerance
+    assert chosen["I_T_gap"] == pytest.approx(chosen["I_T"] - chosen["I_T_heldout"], abs=1e-12)
+    assert len(chosen["I_T_heldout_folds"]) == cfg.cv_folds
     # a budget that binds: some candidate has more information but too much energy
     assert any(r["I_T"] > chosen["I_T"] and not r["within_budget"] for r in res.report)
     _assert_teacher_rows(res.T_train, digits.x_train.shape[0], res.K, cfg.floor)
@@ -73,6 +77,16 @@ def test_default_digits_search_follows_the_rule(digits, digits_default):
     assert chosen["E_T"] == pytest.approx(wt.logodds_energy(res.T_train), rel=1e-12)
     assert chosen["exact_code_energy"] == pytest.approx(wt.exact_code_energy(res.T_train, witness), rel=1e-12)
     assert 0 < chosen["I_T"] <= np.log(res.K)
+
+
+def test_train_rule_reproduces_the_format_1_digits_teacher(digits_default):
+    """selection="train" is the rule of teacher format 1: on the default digits grid it picks the
+    teacher the old code chose (K=15, PCA 16, full, seed 1; checked bit for bit against the
+    pre-change code when the held-out rule was added), so old runs can be reproduced."""
+    idx, within = select_teacher(digits_default.report, 1.5, 1e-3, key="I_T")
+    r = digits_default.report[idx]
+    assert within and (r["K"], r["pca_dim"], r["covariance_type"], r["seed"]) == (15, 16, "full", 1)
+    assert r["I_T"] == pytest.approx(2.581998588544878, rel=1e-9)
 
 
 def test_cache_hit_returns_identical_teacher_without_refitting(digits, digits_default, monkeypatch):
@@ -188,7 +202,9 @@ def test_K_is_limited_by_latent_dim(digits):
 @pytest.mark.parametrize("change, match", [
     ({"floor": 0.0}, "floor"), ({"floor": 1.0}, "floor"),
     ({"covariance_types": ("banana",)}, "covariance_types"),
-    ({"pca_dims": (100,)}, "pca_dims"), ({"n_components": (1,)}, "n_components"),
+    ({"pca_dims": (0,)}, "pca_dims"), ({"n_components": (1,)}, "n_components"),
+    ({"cv_folds": 1}, "cv_folds"), ({"selection": "best"}, "selection"),
+    ({"min_rows_per_component": 0}, "min_rows_per_component"),
     ({"energy_budget": 0.0}, "energy_budget"), ({"witness_scale": -1.0}, "witness_scale"),
     ({"subsample": 1}, "subsample"),
 ])
@@ -218,6 +234,64 @@ def test_teacher_rejects_wrong_feature_count_and_bad_files(digits_default, tmp_p
         digits_default.teacher.save(tmp_path / "teacher.bin")
 
 
+def test_content_hash_is_stable_across_save_load_and_tells_teachers_apart(digits, digits_default, tmp_path):
+    t = digits_default.teacher
+    h = t.content_hash
+    assert len(h) == 64 and int(h, 16) >= 0
+    again = FittedTeacher.load(t.save(tmp_path / "t.npz"))
+    assert again.content_hash == h
+    assert digits_default.teacher.metadata["content_hash"] == h
+    other = teacher_for(digits, cache_dir=None, config=SMALL)
+    assert other.teacher.content_hash != h
+    # one changed parameter changes the hash (the floor)
+    bumped = FittedTeacher(pca_mean=t.pca_mean, pca_components=t.pca_components,
+                           pca_explained_variance=t.pca_explained_variance, whiten=t.whiten, weights=t.weights,
+                           means=t.means, covariances=t.covariances, precisions_cholesky=t.precisions_cholesky,
+                           covariance_type=t.covariance_type, floor=t.floor * 1.5)
+    assert bumped.content_hash != h
+
+
+def test_load_teacher_file_checks_the_data_set(digits, digits_default, tmp_path):
+    path = digits_default.teacher.save(tmp_path / "teacher.npz")
+    assert load_teacher_file(path, digits).content_hash == digits_default.teacher.content_hash
+    other_split = load_dataset("digits", seed=1)  # same shapes, other rows
+    with pytest.raises(ValueError, match=r"teacher.npz.*stored T_train does not match.*another split seed"):
+        load_teacher_file(path, other_split)
+    with pytest.raises(ValueError, match=r"stores T_train for 1437 rows but the train split .* has 500"):
+        load_teacher_file(path, load_dataset("digits", limit=500))
+    x = np.random.default_rng(0).random((50, 10))
+    np.save(tmp_path / "ten.npy", x)
+    with pytest.raises(ValueError, match=r"fitted on 64 features but data set 'ten' has 10"):
+        load_teacher_file(path, load_dataset(str(tmp_path / "ten.npy")))
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=r"teacher file .*broken.npz.*corrupt or truncated"):
+        load_teacher_file(bad, digits)
+    np.save(tmp_path / "bare.npy", np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="bare .npy array, not a teacher file"):
+        load_teacher_file(tmp_path / "bare.npy", digits)
+
+
+def test_parallel_and_serial_searches_give_the_same_teacher(digits):
+    a = TeacherSearch.from_config(SMALL, n_jobs=1).fit(digits.x_train)
+    b = TeacherSearch.from_config(SMALL, n_jobs=2).fit(digits.x_train)
+    assert np.array_equal(a.T_train_, b.T_train_)
+    assert a.teacher_.content_hash == b.teacher_.content_hash
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "fit_time_s"} for r in rows]  # noqa: E731
+    assert strip(a.report_) == strip(b.report_)
+
+
+def test_large_train_heldout_gap_warns(digits):
+    # a full-covariance K=17 teacher on 150 rows of 16 PCA dims overfits badly
+    cfg = dataclasses.replace(SMALL, pca_dims=(16,), n_components=(17,), covariance_types=("full",),
+                              min_rows_per_component=1, energy_budget=100.0, gap_warning=0.05)
+    from empirical.data.teacher import TeacherGeneralisationWarning
+
+    with pytest.warns(TeacherGeneralisationWarning, match="held-out rows"):
+        est = TeacherSearch.from_config(cfg).fit(digits.x_train[:150])
+    assert est.report_[0]["I_T_gap"] > 0.05
+
+
 def test_report_markdown_marks_the_chosen_row(digits_default):
     md = report_markdown(digits_default.report, witness_scale=4.0, energy_budget=1.5)
     rows = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line][1:]
@@ -242,6 +316,14 @@ def test_fashion_mnist_reduced_search(missing_resource):
     assert res.K <= 17 and res.teacher.n_features == 784
     chosen = next(r for r in res.report if r["chosen"])
     assert 1.5 < chosen["I_T"] <= np.log(res.K)  # a 10-14 cluster GMM of clothing images is informative
+    # fitted on a subsample, the chosen teacher's numbers are those of all training rows, within budget
+    witness = wt.Witness(res.K, cfg.latent_dim, cfg.witness_scale)
+    assert chosen["metrics_on"] == "all training rows"
+    assert chosen["I_T"] == pytest.approx(wt.teacher_information(res.T_train), rel=1e-12)
+    assert chosen["exact_code_energy"] == pytest.approx(wt.exact_code_energy(res.T_train, witness), rel=1e-12)
+    assert chosen["exact_code_energy"] <= cfg.energy_budget
+    assert all(r["metrics_on"] == "fitting rows" for r in res.report if not r["chosen"]
+               and r["exact_code_energy"] <= cfg.energy_budget)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Data set loaders: real image data as float32 arrays in [0, 1], labels kept aside.
+"""Data set loaders: real image and tabular data as float32 arrays, labels kept aside.
 
-Every loader returns a :class:`Dataset` whose ``x_*`` arrays are flattened float32 rows in
-[0, 1] and whose ``y_*`` arrays are int64 labels (``-1`` where unknown). The labels are kept
+Every loader returns a :class:`Dataset` whose ``x_*`` arrays are flattened float32 rows (in
+[0, 1] for every named data set and for the default scaling of user arrays; see
+:func:`load_array` for the ``scaling`` options and the expected range) and whose ``y_*``
+arrays are int64 labels (``-1`` where unknown). The labels are kept
 only for reporting: the teacher search and the certificate never read them, so the
 experiments stay unsupervised and a missing label file can never change a result.
 
@@ -19,27 +21,43 @@ Why these choices:
 - **Cheap to import.** Only NumPy and the standard library are imported at module level;
   scikit-learn is imported inside the functions that need it and torch/torchvision never.
 
+- **Explicit locations win.** An explicit ``root`` is the only place searched; without it
+  ``$WITNESS_DATA``; without either, the system copy (the Debian Fashion-MNIST package).
+
 Public API: :class:`Dataset`, :data:`DATASETS`, :func:`load_dataset`, :func:`load_array`,
-:func:`read_idx`.
+:func:`read_idx`, :func:`load_tiny_imagenet` (:data:`TINY_IMAGENET`, :data:`TINY_IMAGENET_32`),
+:func:`split_hash`, :data:`SCALINGS`.
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import hashlib
+import math
 import os
 import pickle
 import struct
 import zlib
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["Dataset", "DATASETS", "load_dataset", "load_array", "read_idx"]
+__all__ = ["Dataset", "DATASETS", "load_dataset", "load_array", "read_idx", "SCALINGS",
+           "TINY_IMAGENET", "TINY_IMAGENET_32", "load_tiny_imagenet", "split_hash"]
+
+#: Tiny-ImageNet-200 at its native 64x64 (3x64x64 channels-first) and box-downsampled to 32x32.
+TINY_IMAGENET = "tiny-imagenet"
+TINY_IMAGENET_32 = "tiny-imagenet-32"
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100")
 
-#: Environment variable naming an extra data root searched after the explicit ``root``.
+#: Scalings of user arrays (see :func:`load_array`).
+SCALINGS = ("none", "max", "minmax", "standardize")
+
+#: Environment variable naming the data root searched when no explicit ``root`` is given.
 DATA_ENV_VAR = "WITNESS_DATA"
 
 #: Where the Debian/Ubuntu package ``dataset-fashion-mnist`` installs the four IDX files.
@@ -53,21 +71,29 @@ DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
-    """A train/test pair of flattened float32 images in [0, 1] with labels kept aside.
+    """A train/test pair of flattened float32 rows (images or table rows) with labels kept aside.
 
     ``eq=False`` because element-wise array comparison has no single truth value; two
     ``Dataset`` objects compare (and hash) by identity. ``image_shape`` is the shape of one
-    row before flattening (``(8, 8)``, ``(28, 28)``, ``(3, 32, 32)`` in CHW order, or ``()``
-    for user arrays of non-image data), so ``x_train[i].reshape(image_shape)`` is the image.
+    row before flattening (``(8, 8)``, ``(28, 28)``, ``(3, 32, 32)`` in CHW order, or ``(D,)``
+    for tabular data), so ``x_train[i].reshape(image_shape)`` is the image and
+    ``VAE(image_shape, ...)`` gets an MLP for 1-D and 2-D shapes, the conv net for CHW. An
+    empty ``image_shape`` (older callers) is turned into ``(D,)``.
+
+    ``scaling`` records how raw values were mapped to the model input (``{"mode": ...}`` plus
+    its statistics; write it into every run), ``notes`` what the loader changed or noticed
+    (e.g. a channels-last array transposed), one sentence each.
     """
 
     name: str
-    x_train: np.ndarray  # (N_train, D) float32 in [0, 1]
+    x_train: np.ndarray  # (N_train, D) float32 (in [0, 1] unless scaling says otherwise)
     y_train: np.ndarray  # (N_train,) int64, -1 if unknown
     x_test: np.ndarray  # (N_test, D) float32 in [0, 1]
     y_test: np.ndarray  # (N_test,) int64, -1 if unknown
     image_shape: tuple
     source: str
+    scaling: dict = field(default_factory=dict)
+    notes: tuple = ()
 
     def __post_init__(self) -> None:
         # Cheap structural checks so a loader bug cannot hand malformed data downstream.
@@ -83,7 +109,11 @@ class Dataset:
             raise ValueError(
                 f"Dataset {self.name!r}: train has {self.x_train.shape[1]} features, test has {self.x_test.shape[1]}"
             )
-        if self.image_shape and int(np.prod(self.image_shape)) != self.x_train.shape[1]:
+        if not tuple(self.image_shape):  # tabular rows: one feature axis (an MLP input)
+            object.__setattr__(self, "image_shape", (int(self.x_train.shape[1]),))
+        object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
+        object.__setattr__(self, "notes", tuple(self.notes))
+        if int(np.prod(self.image_shape)) != self.x_train.shape[1]:
             raise ValueError(
                 f"Dataset {self.name!r}: image_shape {self.image_shape} does not match {self.x_train.shape[1]} features"
             )
@@ -95,8 +125,26 @@ class Dataset:
     def __repr__(self) -> str:  # the arrays themselves are too large to be useful in a repr
         return (
             f"Dataset(name={self.name!r}, train={self.x_train.shape}, test={self.x_test.shape}, "
-            f"image_shape={self.image_shape}, source={self.source!r})"
+            f"image_shape={self.image_shape}, source={self.source!r}, scaling={self.scaling.get('mode')!r})"
         )
+
+    def split_hash(self, split: str) -> str:
+        """SHA-256 (hex) of one split's rows; see :func:`split_hash`."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        return split_hash(self.x_train if split == "train" else self.x_test)
+
+
+def split_hash(x: np.ndarray) -> str:
+    """SHA-256 (hex) of a split's rows in order: shape, dtype and the C-order float32 bytes.
+
+    A codes file stores it, so codes can only be certified against the very rows (same
+    values, same order) they were computed from.
+    """
+    a = np.ascontiguousarray(x, dtype=np.float32)
+    h = hashlib.sha256(f"{a.shape}|float32|".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,34 +159,63 @@ def load_dataset(
     seed: int = 0,
     test_fraction: float = 0.2,
     limit: int | None = None,
+    scaling: str | None = None,
 ) -> Dataset:
-    """Load a data set by name (one of :data:`DATASETS`) or from a ``.npy``/``.npz`` path.
+    """Load a data set by name (one of :data:`DATASETS`, :data:`TINY_IMAGENET`,
+    :data:`TINY_IMAGENET_32`) or from a ``.npy``/``.npz`` path.
 
-    ``root`` is where on-disk data sets are looked for first (see the per-format loaders for
-    the full search order, which also includes ``$WITNESS_DATA``). ``seed`` and
+    Where files are looked for: an explicit ``root`` is the only place searched (a missing
+    data set there is an error naming ``root``); without ``root``, ``$WITNESS_DATA``; without
+    either, the system copy (Fashion-MNIST from the Debian package). ``seed`` and
     ``test_fraction`` only matter for data sets without an official split (``digits`` and
-    user arrays without ``x_test``); MNIST, Fashion-MNIST and CIFAR always use the official
-    split. ``limit`` keeps at most ``limit`` train and ``limit`` test rows (the first rows
-    after the deterministic split), for smoke tests.
+    user arrays without ``x_test``); MNIST, Fashion-MNIST, CIFAR and Tiny-ImageNet always use
+    the official split. ``limit`` keeps at most ``limit`` train and ``limit`` test rows (the
+    first rows after the deterministic split), for smoke tests.
+
+    ``scaling`` (one of :data:`SCALINGS`; see :func:`load_array`): for user arrays ``None``
+    means ``"max"``; for named data sets ``None``, ``"none"`` and ``"max"`` keep the native
+    [0, 1] pixels (uint8 / 255, digits / 16), ``"minmax"`` and ``"standardize"`` are applied on
+    top with training-split statistics. The result is in ``Dataset.scaling``.
     """
     _check_split_args(test_fraction, limit)
+    _check_scaling(scaling)
+    if root is not None and not str(root).strip():
+        raise ValueError("root is empty; pass a directory (or leave root unset to use $WITNESS_DATA "
+                         "or the system copy)")
     key = str(name).strip()
     if key.lower().endswith((".npy", ".npz")):
-        return _apply_limit(load_array(key, seed=seed, test_fraction=test_fraction), limit)
+        ds = load_array(key, seed=seed, test_fraction=test_fraction, scaling=scaling or "max")
+        return _apply_limit(ds, limit)
     canon = key.lower().replace("_", "-")
-    canon = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100"}.get(canon, canon)
+    canon = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100",
+             "tinyimagenet": TINY_IMAGENET, "tiny-imagenet-200": TINY_IMAGENET}.get(canon, canon)
     if canon == "digits":
         ds = _load_digits(seed=seed, test_fraction=test_fraction)
     elif canon in ("mnist", "fashion-mnist"):
         ds = _load_mnist_like(canon, root)
     elif canon in ("cifar10", "cifar100"):
         ds = _load_cifar(canon, root)
+    elif canon in (TINY_IMAGENET, TINY_IMAGENET_32):
+        size = 32 if canon == TINY_IMAGENET_32 else 64
+        ds = load_tiny_imagenet(root, size=size, limit=limit)
     else:
         raise ValueError(
-            f"unknown dataset {name!r}; valid names are {', '.join(DATASETS)} "
+            f"unknown dataset {name!r}; valid names are {', '.join(DATASETS + (TINY_IMAGENET, TINY_IMAGENET_32))} "
             "or a path to a .npy/.npz file"
         )
-    return _apply_limit(ds, limit)
+    ds = _apply_limit(ds, limit)
+    if scaling in ("minmax", "standardize"):
+        x_tr, x_te, info = _scale(ds.x_train.astype(np.float64), ds.x_test.astype(np.float64), scaling, ds.name)
+        info["applied_after"] = ds.scaling
+        ds = dataclasses.replace(ds, x_train=np.ascontiguousarray(x_tr, dtype=np.float32),
+                                 x_test=np.ascontiguousarray(x_te, dtype=np.float32),
+                                 scaling=_jsonable_scaling(info))
+    return ds
+
+
+def _check_scaling(scaling: str | None) -> None:
+    if scaling is not None and scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {', '.join(SCALINGS)} (or None for the default), got {scaling!r}")
 
 
 def _check_split_args(test_fraction: float, limit: int | None) -> None:
@@ -160,6 +237,8 @@ def _apply_limit(ds: Dataset, limit: int | None) -> Dataset:
         y_test=ds.y_test[:n].copy(),
         image_shape=ds.image_shape,
         source=ds.source,
+        scaling=ds.scaling,
+        notes=ds.notes,
     )
 
 
@@ -173,6 +252,16 @@ def _split(x: np.ndarray, y: np.ndarray, seed: int, test_fraction: float):
         x, y, test_size=float(test_fraction), random_state=int(seed), shuffle=True
     )
     return x_tr, x_te, y_tr, y_te
+
+
+def _split_indices(n: int, seed: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of :func:`_split` (same permutation: train_test_split on arange)."""
+    from sklearn.model_selection import train_test_split
+
+    if n < 2:
+        raise ValueError(f"need at least 2 rows to make a train/test split, got {n}")
+    tr, te = train_test_split(np.arange(n), test_size=float(test_fraction), random_state=int(seed), shuffle=True)
+    return tr, te
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,6 +285,7 @@ def _load_digits(*, seed: int, test_fraction: float) -> Dataset:
         y_test=np.ascontiguousarray(y_te),
         image_shape=(8, 8),
         source="sklearn.datasets.load_digits",
+        scaling={"mode": "fixed", "divisor": 16.0, "note": "integer counts 0..16 divided by 16"},
     )
 
 
@@ -304,19 +394,26 @@ def _dedup(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
+def _explicit_root(root: str | os.PathLike) -> Path:
+    r = Path(root).expanduser()
+    if not r.is_dir():
+        raise FileNotFoundError(f"data root {str(r)!r} (root=... / --root) is not an existing directory; "
+                                "pass the directory holding the data set, or leave it unset to use "
+                                f"${DATA_ENV_VAR} or the system copy")
+    return r
+
+
 def _mnist_candidate_dirs(name: str, root: str | os.PathLike | None) -> list[Path]:
-    """Search order: root, <root>/<TV>/raw, Debian dir (Fashion-MNIST only), $WITNESS_DATA."""
+    """Search order: an explicit root only (root, <root>/<TV>/raw, <root>/<name>); else
+    $WITNESS_DATA (same three); else the Debian dir (Fashion-MNIST only)."""
     tv = _TORCHVISION_DIR[name]
-    dirs: list[Path] = []
     if root is not None:
-        r = Path(root).expanduser()
-        dirs += [r, r / tv / "raw"]
-    if name == "fashion-mnist":
-        dirs.append(DEBIAN_FASHION_MNIST_DIR)
+        r = _explicit_root(root)
+        return _dedup([r, r / tv / "raw", r / name])
     env = _env_root()
     if env is not None:
-        dirs += [env, env / tv / "raw", env / name]
-    return _dedup(dirs)
+        return _dedup([env, env / tv / "raw", env / name])
+    return [DEBIAN_FASHION_MNIST_DIR] if name == "fashion-mnist" else []
 
 
 def _find_idx_files(directory: Path) -> tuple[dict[str, Path], list[str]]:
@@ -351,7 +448,7 @@ def _mnist_missing_message(name: str, searched: list[tuple[Path, list[str]]]) ->
     if name == "fashion-mnist":
         lines.append(
             "To get them: `apt-get install dataset-fashion-mnist` (installs them into "
-            f"{DEBIAN_FASHION_MNIST_DIR}, searched automatically); or on a machine with internet "
+            f"{DEBIAN_FASHION_MNIST_DIR}, searched when neither root nor $WITNESS_DATA is given); or on a machine with internet "
             "`python -c \"import torchvision; torchvision.datasets.FashionMNIST('ROOT', download=True)\"` "
             f"(writes ROOT/{tv}/raw/) and copy them over; official source: "
             "https://github.com/zalandoresearch/fashion-mnist "
@@ -423,6 +520,7 @@ def _load_mnist_like(name: str, root: str | os.PathLike | None) -> Dataset:
         y_test=te_lab.astype(np.int64),
         image_shape=image_shape,
         source=str(directory),
+        scaling={"mode": "fixed", "divisor": 255.0, "note": "uint8 pixels divided by 255"},
     )
 
 
@@ -537,11 +635,10 @@ def _cifar_candidate_dirs(name: str, root: str | os.PathLike | None) -> list[Pat
     folder = _CIFAR[name]["folder"]
     dirs: list[Path] = []
     bases: list[Path] = []
-    if root is not None:
-        bases.append(Path(root).expanduser())
-    env = _env_root()
-    if env is not None:
-        bases.append(env)
+    if root is not None:  # an explicit root is the only place searched
+        bases.append(_explicit_root(root))
+    elif _env_root() is not None:
+        bases.append(_env_root())
     for b in bases:
         dirs += [b / folder, b]  # standard layout, or root pointing at the batches folder
     return _dedup(dirs)
@@ -594,6 +691,7 @@ def _load_cifar(name: str, root: str | os.PathLike | None) -> Dataset:
         y_test=y_te,
         image_shape=(3, 32, 32),
         source=str(directory),
+        scaling={"mode": "fixed", "divisor": 255.0, "note": "uint8 pixels divided by 255"},
     )
 
 
@@ -614,16 +712,100 @@ def _check_user_x(x: Any, path: Path, key: str) -> np.ndarray:
         )
     if x.shape[0] == 0:
         raise ValueError(f"{path}: {key} has no rows")
+    if math.prod(x.shape[1:]) == 0:
+        raise ValueError(f"{path}: {key} has rows of shape {x.shape[1:]} with no features")
     xf = x.astype(np.float64, copy=False)
     if not np.all(np.isfinite(xf)):
         n_bad = int(np.size(xf) - np.count_nonzero(np.isfinite(xf)))
         raise ValueError(f"{path}: {key} contains {n_bad} NaN or infinite value(s)")
-    if xf.size and xf.min() < 0:
-        raise ValueError(
-            f"{path}: {key} has negative values (min {xf.min():g}); data must be non-negative "
-            "(values > 1 are divided by the maximum, negative values are not rescaled; shift them first)"
-        )
     return xf
+
+
+def _row_layout(shape: tuple, path: Path) -> tuple[tuple, tuple | None, list[str]]:
+    """(image_shape, axes to transpose one row by or None, notes) of a user array's row shape.
+
+    Rules (documented in :func:`load_array`): (D,) tabular; (H, W) grey images; 4-D arrays
+    with 1 or 3 channels are recognised on either side: channels-last (N, H, W, C) is
+    transposed to channels-first (C, H, W) as the conv net expects; one channel is squeezed
+    to (H, W) (grey, MLP); a row shape with 1 or 3 on both sides is read as channels-first.
+    Any other 4-D shape is kept as given.
+    """
+    notes: list[str] = []
+    if len(shape) < 3:
+        return tuple(shape), None, notes
+    a, h, w = shape
+    first, last = a in (1, 3), w in (1, 3)
+    if last and not first:
+        notes.append(f"{path.name}: rows of shape {shape} read as channels-last (H, W, C); "
+                     f"transposed to channels-first {(w, a, h)}")
+        if w == 1:
+            notes.append(f"{path.name}: one channel squeezed, rows are grey images {(a, h)}")
+            return (a, h), (2, 0, 1), notes
+        return (w, a, h), (2, 0, 1), notes
+    if first and last:
+        notes.append(f"{path.name}: rows of shape {shape} have {a} and {w} on both sides; read as "
+                     "channels-first (C, H, W). Transpose the array yourself if it is channels-last")
+    if a == 1:
+        notes.append(f"{path.name}: one channel squeezed, rows are grey images {(h, w)}")
+        return (h, w), None, notes
+    if not first:
+        notes.append(f"{path.name}: rows of shape {shape} are not recognised as images with 1 or 3 channels; "
+                     "kept as given")
+    return tuple(shape), None, notes
+
+
+def _scale(x_tr: np.ndarray, x_te: np.ndarray, mode: str, where: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Apply a scaling (float64 in, float64 out) and describe it; statistics from train only
+    for the per-feature modes (the test split must not leak into the model input)."""
+    info: dict = {"mode": mode}
+    if mode == "none":
+        pass
+    elif mode == "max":
+        if min(float(x_tr.min()), float(x_te.min())) < 0:
+            raise ValueError(
+                f"{where}: negative values (min {min(float(x_tr.min()), float(x_te.min())):g}) cannot be scaled "
+                "by the maximum; pass scaling='minmax' (per feature to [0, 1]) or scaling='standardize'"
+            )
+        vmax = max(float(x_tr.max()), float(x_te.max()))
+        # One common factor over train and test together (kept from earlier versions, so
+        # results reproduce): 0..255 images map to 0..1; data already in [0, 1] is untouched.
+        divisor = vmax if vmax > 1.0 else 1.0
+        info.update(divisor=divisor, statistics_from="train+test")
+        if divisor != 1.0:
+            x_tr, x_te = x_tr / divisor, x_te / divisor
+            feature_max = x_tr.max(axis=0)
+            if x_tr.shape[1] > 1 and float(np.median(feature_max)) < 0.1:
+                warnings.warn(
+                    f"{where}: after dividing by the largest value {divisor:g}, half of the features stay below "
+                    f"{float(np.median(feature_max)):.3g}: the features are on very different scales and most "
+                    "carry almost no signal. Pass scaling='minmax' (per feature to [0, 1], train statistics)",
+                    UserWarning, stacklevel=4)
+    elif mode == "minmax":
+        lo, hi = x_tr.min(axis=0), x_tr.max(axis=0)
+        span = np.where(hi > lo, hi - lo, 1.0)  # a constant feature maps to 0
+        x_tr = (x_tr - lo) / span
+        x_te = (x_te - lo) / span
+        outside = int(np.count_nonzero((x_te < 0) | (x_te > 1)))
+        x_te = np.clip(x_te, 0.0, 1.0)  # test values beyond the training range
+        x_tr = np.clip(x_tr, 0.0, 1.0)  # rounding only
+        info.update(statistics_from="train", min=lo, max=hi, n_test_values_clipped=outside)
+    elif mode == "standardize":
+        mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
+        std = np.where(std > 0, std, 1.0)  # a constant feature maps to 0
+        x_tr = (x_tr - mean) / std
+        x_te = (x_te - mean) / std
+        info.update(statistics_from="train", mean=mean, std=std)
+    else:  # pragma: no cover - checked by the callers
+        raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}, got {mode!r}")
+    lo = min(float(x_tr.min()), float(x_te.min()))
+    hi = max(float(x_tr.max()), float(x_te.max()))
+    info.update(range=[lo, hi])
+    if lo < 0.0 or hi > 1.0:
+        warnings.warn(
+            f"{where}: model input after scaling={mode!r} lies in [{lo:.4g}, {hi:.4g}], outside [0, 1]: the "
+            "default Bernoulli decoder expects values in [0, 1] (pass scaling='minmax'); this range is "
+            "only suitable for a Gaussian decoder", UserWarning, stacklevel=4)
+    return x_tr, x_te, info
 
 
 def _check_user_y(y: Any, n: int, path: Path, key: str) -> np.ndarray:
@@ -638,7 +820,7 @@ def _check_user_y(y: Any, n: int, path: Path, key: str) -> np.ndarray:
 
 
 def load_array(
-    path: str | os.PathLike, *, seed: int = 0, test_fraction: float = 0.2
+    path: str | os.PathLike, *, seed: int = 0, test_fraction: float = 0.2, scaling: str = "max"
 ) -> Dataset:
     """Load a user data set from ``.npy`` or ``.npz``.
 
@@ -647,48 +829,62 @@ def load_array(
       ``y_test``. Missing labels become ``-1``; ``y_test`` without ``x_test`` is an error.
 
     Without ``x_test`` the rows are split by ``seed`` / ``test_fraction`` exactly as for
-    ``digits``. Rows are flattened in C order; ``image_shape`` is the per-row shape
-    (``()`` for (N, D) arrays, kept as given, e.g. HWC, otherwise).
+    ``digits``. Rows are flattened in C order after the layout rules below.
 
-    Scaling: values must be finite and non-negative. If the maximum over train and test
-    together exceeds 1, every value is divided by that maximum (one common factor, so train
-    and test stay comparable and 0..255 images map to 0..1); otherwise values are kept as
-    they are. Pickled object arrays are never loaded (``allow_pickle=False``).
+    Layout (``image_shape``, what the VAE gets): (N, D) is tabular, ``image_shape = (D,)``
+    and the model is an MLP over D features (150 rows and 4 features are enough);
+    (N, H, W) are grey images (MLP); (N, H, W, 3) channels-last colour images are transposed
+    to channels-first (3, H, W) for the conv net (which needs square sides divisible by 8),
+    and a note says so in ``Dataset.notes``; (N, H, W, 1) and (N, 1, H, W) are squeezed to
+    (H, W). (N, 3, H, W) is already channels-first; an ambiguous (N, 3, H, 3) is read as
+    channels-first with a note.
+
+    Expected range and ``scaling``: the default Bernoulli decoder models values in [0, 1]
+    (pixel intensities). Values must be finite.
+
+    - ``"max"`` (default, the behaviour of earlier versions, so old runs reproduce): if the
+      largest value over train and test exceeds 1, every value is divided by it (one common
+      factor: 0..255 images map to 0..1); data in [0, 1] are kept as they are; negative
+      values are an error. Warns when most features end up near 0 (features on very
+      different scales: use ``"minmax"``).
+    - ``"minmax"``: per feature, (x - min) / (max - min) with min and max of the training
+      split; test values beyond the training range are clipped to [0, 1] (the count is
+      recorded). Constant features become 0. The choice for tabular data.
+    - ``"standardize"``: per feature, (x - mean) / std with training mean and std (ddof 0);
+      constant features become 0. Not in [0, 1]: for a Gaussian decoder.
+    - ``"none"``: values as stored.
+
+    Any scaling whose result leaves [0, 1] warns (``UserWarning``) that the Bernoulli decoder
+    expects [0, 1]. ``Dataset.scaling`` records the mode and its statistics (per-feature
+    arrays as lists), ``range`` the final [min, max]. Files are read by
+    :func:`empirical.io.read_array_file`: pickled object arrays are never loaded, and every
+    corrupt file is a one-line ``ValueError`` naming it.
     """
+    from empirical.io import read_array_file
+
     _check_split_args(test_fraction, None)
+    _check_scaling(scaling)
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise FileNotFoundError(f"user array file not found: {p} (expected an existing .npy or .npz file)")
     suffix = p.suffix.lower()
-    try:
-        loaded = np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zlib.error) as exc:
-        raise ValueError(f"{p}: cannot read as {suffix} ({type(exc).__name__}: {exc})") from exc
-    y = y_test = x_test = None
-    if suffix == ".npz" or hasattr(loaded, "files"):
-        if not hasattr(loaded, "files"):
-            raise ValueError(f"{p}: expected an .npz archive")
-        with loaded as z:
-            keys = set(z.files)
-            if "x" not in keys:
-                raise ValueError(f"{p}: .npz must contain key 'x' (optional 'y', 'x_test', 'y_test'); has {sorted(keys)}")
-            try:
-                x = z["x"]
-                y = z["y"] if "y" in keys else None
-                x_test = z["x_test"] if "x_test" in keys else None
-                y_test = z["y_test"] if "y_test" in keys else None
-            except (ValueError, OSError, EOFError, zlib.error) as exc:  # object arrays, corrupt members
-                raise ValueError(f"{p}: cannot read archive member ({type(exc).__name__}: {exc})") from exc
-    elif suffix == ".npy":
-        x = loaded
-    else:
+    if suffix not in (".npy", ".npz"):
         raise ValueError(f"{p}: user arrays must be .npy or .npz, got {suffix!r}")
+    if not p.exists():
+        raise FileNotFoundError(f"user array file not found: {p} (expected an existing .npy or .npz file)")
+    loaded = read_array_file(p, "data set")
+    y = y_test = x_test = None
+    if isinstance(loaded, dict):
+        keys = set(loaded)
+        if "x" not in keys:
+            raise ValueError(f"{p}: .npz must contain key 'x' (optional 'y', 'x_test', 'y_test'); has {sorted(keys)}")
+        x, y, x_test, y_test = loaded["x"], loaded.get("y"), loaded.get("x_test"), loaded.get("y_test")
+    else:
+        x = loaded
 
     x = _check_user_x(x, p, "x")
     y = _check_user_y(y, x.shape[0], p, "y") if y is not None else np.full(x.shape[0], -1, np.int64)
     if x_test is None and y_test is not None:
         raise ValueError(f"{p}: 'y_test' given without 'x_test'")
-    image_shape = tuple(int(s) for s in x.shape[1:]) if x.ndim > 2 else ()
+    image_shape, axes, notes = _row_layout(tuple(int(s) for s in x.shape[1:]), p)
     if x_test is not None:
         x_test = _check_user_x(x_test, p, "x_test")
         if x_test.shape[1:] != x.shape[1:]:
@@ -702,12 +898,15 @@ def load_array(
     else:
         x_tr, x_te, y_tr, y_te = _split(x, y, seed, test_fraction)
 
+    if axes is not None:  # channels-last rows -> channels-first
+        x_tr = np.transpose(x_tr, (0, *(a + 1 for a in axes)))
+        x_te = np.transpose(x_te, (0, *(a + 1 for a in axes)))
     x_tr = x_tr.reshape(x_tr.shape[0], -1)
     x_te = x_te.reshape(x_te.shape[0], -1)
-    vmax = max(float(x_tr.max()), float(x_te.max()))
-    if vmax > 1.0:
-        x_tr = x_tr / vmax
-        x_te = x_te / vmax
+    x_tr, x_te, info = _scale(x_tr, x_te, scaling, str(p))
+    for note in notes:  # ambiguous layouts are worth a warning; the others are only recorded
+        if "not recognised" in note or "both sides" in note:
+            warnings.warn(note, UserWarning, stacklevel=2)
     return Dataset(
         name=p.stem,
         x_train=np.ascontiguousarray(x_tr, dtype=np.float32),
@@ -716,4 +915,130 @@ def load_array(
         y_test=np.ascontiguousarray(y_te, dtype=np.int64),
         image_shape=image_shape,
         source=str(p),
+        scaling=_jsonable_scaling(info),
+        notes=tuple(notes),
+    )
+
+
+def _jsonable_scaling(info: dict) -> dict:
+    return {k: (v.astype(float).tolist() if isinstance(v, np.ndarray) else v) for k, v in info.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Tiny-ImageNet-200 (standard layout, JPEG files read with Pillow)
+# --------------------------------------------------------------------------------------------
+
+# Layout of http://cs231n.stanford.edu/tiny-imagenet-200.zip (Le & Yang 2015, CS231N):
+#   tiny-imagenet-200/wnids.txt                       200 WordNet ids, one a line
+#   tiny-imagenet-200/train/<wnid>/images/*.JPEG      500 64x64 images per class
+#   tiny-imagenet-200/val/images/*.JPEG               10,000 images
+#   tiny-imagenet-200/val/val_annotations.txt         "<file>\t<wnid>\t<x0>\t<y0>\t<x1>\t<y1>"
+# The test/ folder has no labels and is not used: the validation set is our test split.
+_TINY_FOLDER = "tiny-imagenet-200"
+
+
+def _tiny_candidate_dirs(root: str | os.PathLike | None) -> list[Path]:
+    if root is not None:
+        bases = [_explicit_root(root)]
+    elif _env_root() is not None:
+        bases = [_env_root()]
+    else:
+        bases = []
+    return _dedup([d for b in bases for d in (b / _TINY_FOLDER, b)])
+
+
+def _read_jpeg(path: Path, size: int) -> np.ndarray:
+    """One image as uint8 (3, size, size): RGB, channels-first.
+
+    Downsampling 64 -> 32 uses Pillow's BOX filter: each output pixel is the mean of a 2x2
+    block (exact area averaging for an integer factor, no aliasing from skipped pixels).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.size != (64, 64):
+                raise ValueError(f"{path}: Tiny-ImageNet images are 64x64, this one is {im.size[0]}x{im.size[1]}")
+            rgb = im.convert("RGB")  # a few Tiny-ImageNet JPEGs are greyscale
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"{path}: not a readable JPEG image ({type(exc).__name__}: {exc})") from None
+    if size != 64:
+        rgb = rgb.resize((size, size), Image.Resampling.BOX)
+    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def load_tiny_imagenet(root: str | os.PathLike | None = None, *, size: int = 64,
+                       limit: int | None = None) -> Dataset:
+    """Tiny-ImageNet-200 from its standard layout: train (100,000 rows) and val (10,000) as test.
+
+    Rows are channels-first float32 RGB in [0, 1] (uint8 / 255), ``image_shape`` (3, 64, 64),
+    or (3, 32, 32) with ``size=32`` (2x2 box average) so the conv VAE and memory stay as for
+    CIFAR (64x64: 100,000 x 12,288 float32 = 4.9 GB; 32x32: 1.2 GB). Labels are the line
+    index of the wnid in ``wnids.txt``. Training rows are interleaved over classes (image 0
+    of every class, then image 1, ...; file names sorted), so ``limit`` keeps every class;
+    test rows follow ``val_annotations.txt``. ``limit`` reads only the rows kept.
+
+    Searched: ``root`` (or ``root/tiny-imagenet-200``) only when given; else ``$WITNESS_DATA``
+    likewise. Never downloads; a missing folder is a ``FileNotFoundError`` saying where to put it.
+    """
+    if size not in (32, 64):
+        raise ValueError(f"size must be 64 (native) or 32 (2x2 box-downsampled), got {size!r}")
+    if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
+        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+    candidates = _tiny_candidate_dirs(root)
+    directory = next((d for d in candidates if (d / "wnids.txt").is_file() and (d / "train").is_dir()
+                      and (d / "val" / "val_annotations.txt").is_file()), None)
+    if directory is None:
+        where = ", ".join(str(d) for d in candidates) or f"nowhere (pass root=... or set ${DATA_ENV_VAR})"
+        raise FileNotFoundError(
+            f"Tiny-ImageNet-200 not found; searched {where}. Put the extracted folder {_TINY_FOLDER}/ "
+            f"(wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG, val/val_annotations.txt) in a "
+            f"directory DIR and pass root=DIR (--root DIR) or set {DATA_ENV_VAR}=DIR. To get it: download "
+            "http://cs231n.stanford.edu/tiny-imagenet-200.zip on a machine with internet and unzip it into DIR. "
+            "This loader never downloads anything."
+        )
+    wnids = [w.strip() for w in (directory / "wnids.txt").read_text().splitlines() if w.strip()]
+    if not wnids or len(set(wnids)) != len(wnids):
+        raise ValueError(f"{directory / 'wnids.txt'}: expected distinct WordNet ids, one a line; got {len(wnids)} "
+                         f"lines with {len(set(wnids))} distinct")
+    label = {w: i for i, w in enumerate(wnids)}
+    per_class = []
+    for w in wnids:
+        folder = directory / "train" / w / "images"
+        files = sorted(folder.glob("*.JPEG")) if folder.is_dir() else []
+        if not files:
+            raise ValueError(f"{folder}: no *.JPEG training images for wnid {w} (listed in wnids.txt)")
+        per_class.append(files)
+    train = []  # (path, label), interleaved over classes
+    for j in range(max(len(f) for f in per_class)):
+        train += [(files[j], c) for c, files in enumerate(per_class) if j < len(files)]
+    test = []
+    ann = directory / "val" / "val_annotations.txt"
+    for n, line in enumerate(ann.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2 or parts[1] not in label:
+            raise ValueError(f"{ann}, line {n}: expected '<file>\\t<wnid>\\t...' with a wnid from wnids.txt, "
+                             f"got {line[:80]!r}")
+        test.append((directory / "val" / "images" / parts[0], label[parts[1]]))
+    if limit is not None:
+        train, test = train[:int(limit)], test[:int(limit)]
+
+    def read(rows):
+        x = np.empty((len(rows), 3 * size * size), np.float32)
+        for i, (path, _) in enumerate(rows):
+            x[i] = _read_jpeg(path, size).reshape(-1)
+        x /= np.float32(255.0)
+        return x, np.array([c for _, c in rows], dtype=np.int64)
+
+    x_tr, y_tr = read(train)
+    x_te, y_te = read(test)
+    return Dataset(
+        name=TINY_IMAGENET if size == 64 else TINY_IMAGENET_32,
+        x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te,
+        image_shape=(3, size, size), source=str(directory),
+        scaling={"mode": "fixed", "divisor": 255.0, "note": "uint8 pixels divided by 255"
+                 + ("; 64x64 box-downsampled to 32x32" if size == 32 else "")},
     )

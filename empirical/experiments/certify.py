@@ -12,6 +12,9 @@ exact codes (G_T = I_T), exact codes plus growing noise (decreasing margin) and 
 """
 from __future__ import annotations
 
+import dataclasses
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -22,7 +25,8 @@ from witness_theory import theorems
 
 from empirical.io import atomic_write_json
 
-__all__ = ["certify_codes", "real_data_checks", "load_codes", "check_table", "NOISE_LEVELS", "CONTROL_FLAGS"]
+__all__ = ["certify_codes", "real_data_checks", "load_codes", "check_table", "NOISE_LEVELS", "CONTROL_FLAGS",
+           "write_codes", "read_codes_file", "CodesFile", "CodesOrderWarning", "CODES_FORMAT_VERSION"]
 
 #: Standard deviations of the Gaussian noise added to the exact codes in the noise control.
 NOISE_LEVELS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
@@ -92,29 +96,196 @@ def check_table(checks: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def load_codes(path: str | Path) -> np.ndarray:
-    """Encoder means from an (N, d) ``.npy`` or an ``.npz`` with key ``codes`` or ``mu``."""
+#: Layout version of codes files written by :func:`write_codes`.
+CODES_FORMAT_VERSION = 1
+
+
+class CodesOrderWarning(UserWarning):
+    """A codes file without row ids or split hash: its row order cannot be checked."""
+
+
+@dataclass(frozen=True, eq=False)
+class CodesFile:
+    """The contents of a codes file (see :func:`write_codes` for the format).
+
+    ``row_ids``, ``split``, ``split_hash``, ``n_split_rows``, ``dataset``, ``teacher_hash``
+    and ``log_var`` are ``None`` for bare arrays (an (N, d) ``.npy``, or an ``.npz`` holding
+    only ``codes``/``mu``) and for optional fields not written.
+    """
+    path: Path
+    codes: np.ndarray                 # (N, d) float64, in file order
+    row_ids: np.ndarray | None        # (N,) int64: row i of codes encodes split row row_ids[i]
+    split: str | None
+    split_hash: str | None
+    n_split_rows: int | None
+    dataset: str | None
+    teacher_hash: str | None
+    log_var: np.ndarray | None        # (N, d) float64
+
+    @property
+    def has_ids(self) -> bool:
+        return self.row_ids is not None and self.split_hash is not None
+
+
+def write_codes(path: str | Path, codes, *, dataset, split: str, row_ids=None, log_var=None,
+                teacher_hash: str | None = None) -> Path:
+    """Write encoder means as a codes file that carries which data rows they encode.
+
+    Format (``.npz``, no pickles, written atomically): ``codes`` (N, d) float64; ``row_ids``
+    (N,) int64, the indices into the ``split`` of ``dataset`` that each code row encodes
+    (default ``arange(N)``: codes in data-set order); ``split`` ("train"/"test");
+    ``split_hash`` = ``dataset.split_hash(split)`` (SHA-256 of the split's float32 rows in
+    order, :func:`empirical.data.loaders.split_hash`); ``n_split_rows``; ``dataset`` (name);
+    ``format_version``; optionally ``log_var`` (N, d) and ``teacher_hash``
+    (``FittedTeacher.content_hash``). :func:`load_codes` checks all of them.
+    """
+    from empirical.io import atomic_save_npz
+
     path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"codes path must end in .npz (codes plus row ids), got {str(path)!r}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    mu = np.asarray(codes, dtype=np.float64)
+    if mu.ndim != 2:
+        raise ValueError(f"codes must be (N, d) encoder means, got shape {mu.shape}")
+    n_split = (dataset.x_train if split == "train" else dataset.x_test).shape[0]
+    ids = np.arange(mu.shape[0], dtype=np.int64) if row_ids is None else np.asarray(row_ids)
+    _check_row_ids(ids, mu.shape[0], n_split, f"row_ids for {str(path)!r}")
+    arrays = dict(format_version=np.array(CODES_FORMAT_VERSION), codes=mu, row_ids=ids.astype(np.int64),
+                  split=np.array(split), split_hash=np.array(dataset.split_hash(split)),
+                  n_split_rows=np.array(n_split), dataset=np.array(str(dataset.name)))
+    if log_var is not None:
+        lv = np.asarray(log_var, dtype=np.float64)
+        if lv.shape != mu.shape:
+            raise ValueError(f"log_var must have the shape of codes {mu.shape}, got {lv.shape}")
+        arrays["log_var"] = lv
+    if teacher_hash is not None:
+        arrays["teacher_hash"] = np.array(str(teacher_hash))
+    return atomic_save_npz(path, **arrays)
+
+
+def _check_row_ids(ids: np.ndarray, n_codes: int, n_split: int, where: str) -> None:
+    if ids.ndim != 1 or ids.shape[0] != n_codes or (ids.size and ids.dtype.kind not in "iu"):
+        raise ValueError(f"{where}: row_ids must be {n_codes} integers (one per code row), got {ids.dtype} {ids.shape}")
+    if ids.size and (ids.min() < 0 or ids.max() >= n_split):
+        raise ValueError(f"{where}: row_ids must lie in 0..{n_split - 1} (rows of the split), "
+                         f"got {ids.min()}..{ids.max()}")
+    if np.unique(ids).size != ids.size:
+        raise ValueError(f"{where}: row_ids repeat a row; each split row may be encoded once")
+
+
+def read_codes_file(path: str | Path) -> CodesFile:
+    """Read a codes file (:func:`write_codes` format, or a bare (N, d) array) without checking
+    it against a data set; every broken file is a one-line ``ValueError`` naming it."""
+    from empirical.io import read_array_file
+
+    path = Path(path)
+    if path.suffix not in (".npy", ".npz"):
+        raise ValueError(f"codes file must be .npy or .npz, got {str(path)!r}")
     if not path.exists():
         raise FileNotFoundError(f"codes file {str(path)!r} does not exist")
-    try:
-        if path.suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        elif path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as f:
-                key = next((k for k in ("codes", "mu") if k in f.files), None)
-                if key is None:
-                    raise ValueError(f"{str(path)!r} has arrays {f.files} but no 'codes' or 'mu'; "
-                                     "save the encoder means under the key 'codes'")
-                arr = f[key]
-        else:
-            raise ValueError(f"codes file must be .npy or .npz, got {str(path)!r}")
-    except OSError as exc:
-        raise ValueError(f"cannot read codes from {str(path)!r} ({exc})") from None
+    data = read_array_file(path, "codes")
+    where = f"codes file {str(path)!r}"
+    meta: dict = dict(row_ids=None, split=None, split_hash=None, n_split_rows=None, dataset=None,
+                      teacher_hash=None, log_var=None)
+    if isinstance(data, dict):
+        key = next((k for k in ("codes", "mu") if k in data), None)
+        if key is None:
+            raise ValueError(f"{where} has arrays {sorted(data)} but no 'codes' or 'mu'; "
+                             "save the encoder means under the key 'codes' (empirical.experiments.certify.write_codes)")
+        arr = data[key]
+        for k in ("split", "split_hash", "dataset", "teacher_hash"):
+            if k in data:
+                meta[k] = str(data[k])
+        if "n_split_rows" in data:
+            meta["n_split_rows"] = int(data["n_split_rows"])
+        if "row_ids" in data:
+            meta["row_ids"] = np.asarray(data["row_ids"])
+        if "log_var" in data:
+            meta["log_var"] = np.asarray(data["log_var"], dtype=np.float64)
+        if "format_version" in data and int(data["format_version"]) != CODES_FORMAT_VERSION:
+            raise ValueError(f"{where} has codes format {int(data['format_version'])}, this code reads "
+                             f"{CODES_FORMAT_VERSION}; export the codes again")
+        if (meta["row_ids"] is None) != (meta["split_hash"] is None):
+            raise ValueError(f"{where}: has {'row_ids' if meta['split_hash'] is None else 'split_hash'} but not "
+                             f"{'split_hash' if meta['split_hash'] is None else 'row_ids'}; write both "
+                             "(empirical.experiments.certify.write_codes)")
+    else:
+        arr = data
     arr = np.asarray(arr)
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
         raise ValueError(f"codes in {str(path)!r} must be a numeric (N, d) array, got {arr.dtype} {arr.shape}")
-    return arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{where}: codes contain NaN or infinite values")
+    if meta["row_ids"] is not None:
+        n_split = meta["n_split_rows"] if meta["n_split_rows"] is not None else arr.shape[0]
+        _check_row_ids(meta["row_ids"], arr.shape[0], n_split, where)
+        meta["row_ids"] = meta["row_ids"].astype(np.int64)
+    if meta["log_var"] is not None and meta["log_var"].shape != arr.shape:
+        raise ValueError(f"{where}: log_var has shape {meta['log_var'].shape}, codes {arr.shape}")
+    return CodesFile(path=path, codes=arr.astype(np.float64), **meta)
+
+
+def load_codes(path: str | Path, dataset=None, split: str | None = None, *, require_ids: bool = False,
+               return_file: bool = False):
+    """Encoder means of ``split`` of ``dataset``, in the split's row order, checked against it.
+
+    Without ``dataset`` (the old call ``load_codes(path)``): the codes as stored, (N, d)
+    float64. With ``dataset`` and ``split``:
+
+    - a codes file with ``row_ids`` and ``split_hash`` (:func:`write_codes`): its split must
+      be ``split``, its hash must equal ``dataset.split_hash(split)`` (same rows, same
+      order, same scaling) and its row ids must cover every row of the split once; the codes
+      are returned reordered so that row i encodes split row i. Any mismatch is a
+      ``ValueError`` naming the file.
+    - a bare array (``.npy``, or ``.npz`` with only ``codes``/``mu``): its row order cannot
+      be checked (a permutation of a model's codes changes G_T completely), so it is refused
+      when ``require_ids`` is true and otherwise accepted with a :class:`CodesOrderWarning`
+      (the CLI prints it) when its row count matches the split.
+
+    ``return_file=True`` returns ``(codes, CodesFile)`` (for ``log_var`` and ``teacher_hash``).
+    """
+    f = read_codes_file(path)
+    codes = f.codes
+    where = f"codes file {str(f.path)!r}"
+    if dataset is not None:
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test' to check {where} against a data set, got {split!r}")
+        x = dataset.x_train if split == "train" else dataset.x_test
+        n = x.shape[0]
+        if f.has_ids:
+            if f.split is not None and f.split != split:
+                raise ValueError(f"{where} holds codes of the {f.split} split, not of the {split} split "
+                                 f"(pass --split {f.split})")
+            if f.split_hash != dataset.split_hash(split):
+                raise ValueError(f"{where} was computed on other rows than the {split} split of "
+                                 f"{dataset.name!r} (split hash differs: another data file, split seed, "
+                                 "limit or scaling); export the codes again from this data set")
+            _check_row_ids(f.row_ids, codes.shape[0], n, where)
+            if f.row_ids.size != n:
+                raise ValueError(f"{where} encodes {f.row_ids.size} of the {n} rows of the {split} split; "
+                                 "the certificate needs one code per row")
+            ordered = np.empty_like(codes)
+            ordered[f.row_ids] = codes  # row i of the result encodes split row i
+            codes = ordered
+            lv = None
+            if f.log_var is not None:
+                lv = np.empty_like(f.log_var)
+                lv[f.row_ids] = f.log_var
+            f = dataclasses.replace(f, log_var=lv, codes=codes, row_ids=np.arange(n, dtype=np.int64))
+        else:
+            if require_ids:
+                raise ValueError(f"{where} has no row_ids/split_hash, so its row order cannot be checked; "
+                                 "export the codes with empirical.experiments.certify.write_codes")
+            if codes.shape[0] != n:
+                raise ValueError(f"{where} has {codes.shape[0]} rows but the {split} split of {dataset.name!r} has "
+                                 f"{n}; export one encoder mean per {split} row, in data-set order")
+            warnings.warn(f"{where} has no row ids or split hash: assuming its {codes.shape[0]} rows are the "
+                          f"{split} split of {dataset.name!r} in order (a permuted file gives a wrong G_T); "
+                          "write codes with empirical.experiments.certify.write_codes", CodesOrderWarning,
+                          stacklevel=2)
+    return (codes, f) if return_file else codes
 
 
 # ---------------------------------------------------------------------------------------
