@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from empirical.data.teacher import DEFAULT_CONFIGS, TeacherConfig
+from empirical.data.teacher import TeacherConfig
 
 __all__ = ["DatasetEntry", "REGISTRY", "dataset_entry", "canonical_name"]
 
@@ -49,6 +49,21 @@ def _loader(kind: str) -> Callable:
     return load
 
 
+#: Teacher grids. Fashion-MNIST/MNIST: PCA + GMM fitted on a training subsample, K dense near
+#: 14-17 where the default energy budget binds; digits: all 1,437 training rows. The selection
+#: rule is the held-out one (K and PCA dimension by cross-validated I_T within the training split)
+#: everywhere except digits and Fashion-MNIST, which keep the training-I_T rule on the rows of the
+#: recorded results (`results/`), so those stay reproducible: there the held-out rule picks the
+#: same K, PCA dimension and covariance (digits: another GMM seed; test I_T 2.5104 instead of
+#: 2.5039), and the teacher report gives their held-out I_T and train/held-out gap.
+_DIGITS_GRID = TeacherConfig(pca_dims=(8, 16), n_components=(6, 8, 10, 12, 14, 15, 16, 17),
+                             covariance_types=("full", "diag"), seeds=(0, 1), selection="train")
+_MNIST_GRID = TeacherConfig(pca_dims=(16, 32), n_components=(10, 12, 14, 15, 16, 17),
+                            covariance_types=("full", "diag"), seeds=(0,), subsample=6_000, cv_folds=2)
+_FASHION_GRID = dataclasses.replace(_MNIST_GRID, subsample=10_000, selection="train")
+_CIFAR_GRID = TeacherConfig(pca_dims=(32, 64), n_components=(10, 12, 14, 17), covariance_types=("full", "diag"),
+                            seeds=(0,), subsample=10_000)
+
 _SMALL_MLP = {"model.hidden": (256, 128), "model.latent_dim": 16, "method.alpha": 1.0}
 _GPU_CONV = {"model.hidden": (512,), "model.conv_channels": (32, 64, 128), "model.latent_dim": 32,
              "model.decoder": "gaussian-learned", "train.epochs": 100, "train.batch_size": 128, "train.lr": 1e-3,
@@ -57,24 +72,24 @@ _GPU_QUICK = {"train.epochs": 2, "method.prefit_epochs": 1, "data.limit": 2000}
 
 REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in (
     DatasetEntry("digits", "scikit-learn's 8x8 digits (bundled; the embedded default)",
-                 teacher_grid=DEFAULT_CONFIGS["digits"], loader=_loader("digits"),
+                 teacher_grid=_DIGITS_GRID, loader=_loader("digits"),
                  defaults={**_SMALL_MLP, "train.epochs": 20, "train.batch_size": 128, "train.lr": 3e-3,
                            "method.prefit_epochs": 3},
                  quick={"train.epochs": 8, "method.prefit_epochs": 2}),
     DatasetEntry("fashion-mnist", "Fashion-MNIST, 28x28 (IDX files)", aliases=("fashionmnist", "fashion_mnist"),
-                 teacher_grid=DEFAULT_CONFIGS["fashion-mnist"], loader=_loader("mnist-like"),
+                 teacher_grid=_FASHION_GRID, loader=_loader("mnist-like"),
                  defaults={**_SMALL_MLP, "train.epochs": 3, "train.batch_size": 256, "train.lr": 2e-3,
                            "method.prefit_epochs": 1},
                  quick={"train.epochs": 2, "method.prefit_epochs": 1, "data.limit": 3000}),
     DatasetEntry("mnist", "MNIST, 28x28 (IDX files; full-scale settings for a GPU)",
-                 teacher_grid=DEFAULT_CONFIGS["mnist"], loader=_loader("mnist-like"),
+                 teacher_grid=_MNIST_GRID, loader=_loader("mnist-like"),
                  defaults={"model.hidden": (512, 256), "model.latent_dim": 16, "train.epochs": 50,
                            "train.batch_size": 128, "train.lr": 1e-3, "method.alpha": 1.0, "method.prefit_epochs": 5},
                  quick={"train.epochs": 2, "method.prefit_epochs": 1, "data.limit": 3000}),
     DatasetEntry("cifar10", "CIFAR-10, 3x32x32 (python pickle layout; GPU settings)", aliases=("cifar-10",),
-                 teacher_grid=DEFAULT_CONFIGS["cifar10"], loader=_loader("cifar"), defaults=_GPU_CONV, quick=_GPU_QUICK),
+                 teacher_grid=_CIFAR_GRID, loader=_loader("cifar"), defaults=_GPU_CONV, quick=_GPU_QUICK),
     DatasetEntry("cifar100", "CIFAR-100, 3x32x32 (python pickle layout; GPU settings)", aliases=("cifar-100",),
-                 teacher_grid=DEFAULT_CONFIGS["cifar100"], loader=_loader("cifar"), defaults=_GPU_CONV,
+                 teacher_grid=_CIFAR_GRID, loader=_loader("cifar"), defaults=_GPU_CONV,
                  quick=_GPU_QUICK),
 )}
 

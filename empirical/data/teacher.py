@@ -76,7 +76,7 @@ import witness_theory as wt
 from empirical.io import atomic_save_npz, library_versions, to_jsonable
 
 __all__ = [
-    "TeacherConfig", "DEFAULT_CONFIGS", "default_config", "TeacherSearch", "FittedTeacher",
+    "TeacherConfig", "default_config", "TeacherSearch", "FittedTeacher",
     "TeacherResult", "teacher_for", "select_teacher", "apply_floor", "TeacherBudgetWarning",
     "report_markdown", "config_hash", "load_teacher_file", "TeacherGeneralisationWarning",
 ]
@@ -133,33 +133,18 @@ class TeacherConfig:
     gap_warning: float = 0.25        # nats: warn when I_T(train) - I_T(held-out) of the choice exceeds this
 
 
-#: Default grids per data set. Fashion-MNIST/MNIST: PCA + GMM fitted on 6,000 training rows
-#: (24 candidates, each fitted on all 6,000; those within the energy budget also on 2 folds of
-#: 3,000 for the held-out I_T; the fits run in parallel on all cores; about 36 CPU seconds),
-#: K dense near 14-17 where the default budget binds; digits: all 1,437 training rows (64 candidates, seconds). BIC (the last tie-break)
-#: is computed on each candidate's own PCA view, so it compares like with like only within
-#: one PCA dimension. The generic default (user arrays) starts at K = 3; the grid is cut to
-#: the data's shape at fit time (see ``TeacherSearch``).
-DEFAULT_CONFIGS: dict[str, TeacherConfig] = {
-    "digits": TeacherConfig(pca_dims=(8, 16), n_components=(6, 8, 10, 12, 14, 15, 16, 17),
-                            covariance_types=("full", "diag"), seeds=(0, 1)),
-    "fashion-mnist": TeacherConfig(pca_dims=(16, 32), n_components=(10, 12, 14, 15, 16, 17),
-                                   covariance_types=("full", "diag"), seeds=(0,), subsample=6_000, cv_folds=2),
-    "mnist": TeacherConfig(pca_dims=(16, 32), n_components=(10, 12, 14, 15, 16, 17),
-                           covariance_types=("full", "diag"), seeds=(0,), subsample=6_000, cv_folds=2),
-    "cifar10": TeacherConfig(pca_dims=(32, 64), n_components=(10, 12, 14, 17),
-                             covariance_types=("full", "diag"), seeds=(0,), subsample=10_000),
-    "cifar100": TeacherConfig(pca_dims=(32, 64), n_components=(10, 12, 14, 17),
-                              covariance_types=("full", "diag"), seeds=(0,), subsample=10_000),
-}
 
 
 _DEFAULT = TeacherConfig()
 
 
 def default_config(dataset_name: str) -> TeacherConfig:
-    """The default :class:`TeacherConfig` of a data set (the generic one for user arrays)."""
-    return DEFAULT_CONFIGS.get(str(dataset_name).lower(), TeacherConfig())
+    """The default :class:`TeacherConfig` of a data set: its registry entry's teacher grid
+    (``empirical.data.registry``), the generic one for user arrays."""
+    from empirical.data.registry import canonical_name, REGISTRY
+
+    canon = canonical_name(dataset_name)
+    return REGISTRY[canon].teacher_grid if canon else TeacherConfig()
 
 
 def config_hash(payload: dict) -> str:
