@@ -76,8 +76,12 @@ def test_overrides_parse_types_and_reject_unknown_keys():
                                          r"data\.root") as info:
         apply_overrides(c, ["train.beta=2"])
     assert all(k in str(info.value) for k in keys)
-    with pytest.raises(ValueError, match=r"--set method\.alpha: unknown key; valid keys"):
-        resolve("digits", "vanilla", overrides=["method.alpha=1"])   # vanilla has no alpha
+    # vanilla has no alpha: the key is kept for a grid that switches to a method that has one
+    v = resolve("digits", "vanilla", overrides=["method.alpha=0.25"])
+    assert v.method == get_method("vanilla").Config() and v.replace(method_name="rst").method.alpha == 0.25
+    with pytest.raises(ValueError, match=r"--set method\.alphx: unknown key; valid keys.*method keys of other methods: "
+                                         r"alpha, alpha_T"):
+        resolve("digits", "vanilla", overrides=["method.alphx=1"])   # no method has it
     with pytest.raises(ValueError, match=r"--set bogus\.x: unknown key"):
         apply_overrides(c, {"bogus.x": 1})
     with pytest.raises(ValueError, match="take.* from witness.scale"):

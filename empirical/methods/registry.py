@@ -8,6 +8,10 @@ __all__ = ["METHODS", "register", "get_method", "method_names"]
 
 METHODS: dict[str, type[Method]] = {}
 
+#: The order of the built-in methods in listings and tables (plug-ins follow in registration order).
+BUILTIN_ORDER = ("vanilla", "rst", "rst-prefit", "rst-alpha-prefit", "kl-anneal", "free-bits", "aggressive",
+                 "lr-vae", "hct")
+
 
 def register(cls: type[Method]) -> type[Method]:
     """Class decorator: add ``cls`` under ``cls.name`` (a second class with the same name replaces
@@ -23,13 +27,13 @@ def get_method(name: str) -> type[Method]:
     try:
         return METHODS[str(name)]
     except KeyError:
-        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)} "
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(method_names())} "
                          "(python -m empirical methods lists them)") from None
 
 
 def method_names() -> tuple[str, ...]:
     _load_builtin()
-    return tuple(METHODS)
+    return tuple(n for n in BUILTIN_ORDER if n in METHODS) + tuple(n for n in METHODS if n not in BUILTIN_ORDER)
 
 
 def _load_builtin() -> None:
