@@ -37,10 +37,12 @@ __all__ = [
 
 EPS = np.finfo(np.float64).eps
 DEFAULT_SCALES = (0.5, 1.0, 2.0, 4.0, 8.0)
-# The Procrustes targets are exact codes mu*(T_i), which need full support (T4). GMM
-# responsibilities underflow to exact zeros, so the targets (only the targets: margins use the
-# teacher as given) are built from (1 - f) T + f/K with f = 1e-6: that bounds |clr| by
-# log(K/f) ~ 16 for K = 10 and moves no row by more than 1e-6 in total variation.
+# The Procrustes targets are exact codes mu*(T_i), which need full support (T4). A teacher with
+# exact zeros (raw GMM responsibilities underflow to 0) gets targets (only the targets: margins
+# use the teacher as given) from (1 - f) T + f/K with f = 1e-6: that bounds |clr| by
+# log(K/f) ~ 16 for K = 10 and moves no row by more than 1e-6 in total variation. A teacher with
+# full support (the package's teachers are floored) is used as it is, so exact codes are
+# recovered exactly.
 PROCRUSTES_TARGET_FLOOR = 1e-6
 
 
@@ -191,7 +193,7 @@ def _procrustes_frame(X, T, w, seed: int) -> np.ndarray:
     n, d = X.shape
     K = T.shape[1]
     f = PROCRUSTES_TARGET_FLOOR
-    Tf = (1.0 - f) * T + f / K
+    Tf = T if np.all(T > 0) else (1.0 - f) * T + f / K
     Z = core.exact_embedding(Tf, core.Witness(K, K - 1, 1.0))        # (n, K-1): z*_i at beta = 1
     sw = np.sqrt(w)[:, None]
     A = sw * (X - core._weighted_mean(w, X))                          # (n, d) weighted, centred
@@ -350,7 +352,7 @@ class ProbeFit:
 
 
 def fit_probe(teacher_fit, codes_fit, *, weights=None, C: float = 1.0, max_iter: int = 1000,
-              seed: int = 0, fit_ids=None) -> ProbeFit:
+              tol: float = 1e-10, seed: int = 0, fit_ids=None) -> ProbeFit:
     """Multinomial logistic regression of the teacher rows on the codes, with soft targets.
 
     scikit-learn's LogisticRegression takes hard labels only. Soft targets come exactly from
@@ -360,6 +362,9 @@ def fit_probe(teacher_fit, codes_fit, *, weights=None, C: float = 1.0, max_iter:
     split plus sklearn's L2 penalty ||W||^2 / (2 C) (the weights sum to n, so C means what it
     means for n unweighted rows). Every label appears, so sklearn sees all K classes even when a
     class has zero teacher mass. lbfgs is deterministic; ``seed`` is passed as random_state.
+    ``tol`` (lbfgs gradient tolerance, default 1e-10 so that the fit is converged well below the
+    size of any margin worth reporting) and ``max_iter`` only change which h is chosen: the
+    certificate is sound for any h chosen on the fit split (T2H).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -374,7 +379,7 @@ def fit_probe(teacher_fit, codes_fit, *, weights=None, C: float = 1.0, max_iter:
     Xr = np.repeat(X, K, axis=0)                                      # (n K, d): row i, K times
     yr = np.tile(np.arange(K), n)                                     # labels 0..K-1 for each row
     sw = (n * w[:, None] * T).ravel()                                 # (n K,) sample weights n w_i T_ik
-    model = LogisticRegression(C=C, max_iter=int(max_iter), tol=1e-10, random_state=int(seed))
+    model = LogisticRegression(C=C, max_iter=int(max_iter), tol=_positive(tol, "tol"), random_state=int(seed))
     model.fit(Xr, yr, sample_weight=sw)
     if K == 2:   # binary sklearn: p_1 = sigmoid(f), f = coef mu + b, i.e. softmax of logits (0, f)
         coef = np.vstack([np.zeros((1, X.shape[1])), model.coef_])
