@@ -534,10 +534,12 @@ def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, e
     if T_fit.shape[1] != T_eval.shape[1]:
         raise ValueError(f"teacher_fit has K = {T_fit.shape[1]} outcomes but teacher_eval has K = {T_eval.shape[1]}")
     X_fit = as_float_array(codes_fit, "codes_fit", 2)
+    # the callers' rows go on as given (validation renormalises rows that sum to 1 within the
+    # tolerance; doing it twice could move the last bit), so this equals the direct calls exactly
     if method == "witness":
-        predictor = fit_witness(T_fit, X_fit, weights=weights_fit, fit_ids=f_ids, **fit_kwargs)
+        predictor = fit_witness(teacher_fit, X_fit, weights=weights_fit, fit_ids=f_ids, **fit_kwargs)
     elif method == "probe":
-        predictor = fit_probe(T_fit, X_fit, weights=weights_fit, fit_ids=f_ids, **fit_kwargs)
+        predictor = fit_probe(teacher_fit, X_fit, weights=weights_fit, fit_ids=f_ids, **fit_kwargs)
     elif method == "raw":
         if not isinstance(witness, core.Witness):
             raise ValueError("method='raw' certifies a fixed witness: pass witness=witness_theory.Witness(K, d, scale)")
@@ -548,7 +550,7 @@ def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, e
         raise ValueError(f"method must be 'raw', 'witness' or 'probe', got {method!r}")
     w_fit = check_weights(weights_fit, T_fit.shape[0], "weights_fit")
     fit_info, fit_loss, fit_margin, _ = _evaluate(predictor, T_fit, X_fit, w_fit)
-    return evaluate_heldout(predictor, T_eval, codes_eval, e_ids, weights_eval=weights_eval,
+    return evaluate_heldout(predictor, teacher_eval, codes_eval, e_ids, weights_eval=weights_eval,
                             fit_summary=(fit_info, fit_loss, fit_margin, T_fit.shape[0]))
 
 
