@@ -243,27 +243,35 @@ class CertificateMonitor:
             idx = _as_index(index)
         if isinstance(mu, torch.Tensor) and (mu.device.type != "cpu" or self._defer_cpu):
             # stays on the device: a detached copy is queued like any other kernel, no sync
-            self._check_index(idx, shape[0])
+            self._check_index(idx, shape[0], mark=True)
             self._pending.append((idx, mu.detach().clone()))
-            self._seen[idx] = True
             self._n_seen += idx.size
             self._mode = mode
             return
         if isinstance(mu, torch.Tensor):
-            # float32 -> float64 is exact, so the stored codes are the model's values
-            codes = mu.detach().to(torch.float64).numpy()
+            # a view of the CPU tensor in its own dtype; the scatter below widens it to float64,
+            # and float32 -> float64 is exact, so the stored codes are the model's values
+            codes = mu.detach()
+            codes = codes.numpy() if codes.dtype in _NUMPY_FLOATS else codes.to(torch.float64).numpy()
         else:
-            codes = np.asarray(mu, dtype=np.float64)
-        self._check_index(idx, codes.shape[0])
-        _check_finite(codes, idx)
+            codes = np.asarray(mu)
+            if codes.dtype.kind not in "fiu":
+                codes = np.asarray(mu, dtype=np.float64)   # e.g. lists, object arrays: validated below
+        self._check_index(idx, codes.shape[0], mark=True)  # marks the rows seen (undone on error)
+        try:
+            _check_finite(codes, idx)
+        except ValueError:
+            self._seen[idx] = False
+            raise
         self._codes[idx] = codes
-        self._seen[idx] = True
         self._n_seen += idx.size
         self._mode = mode
 
     append = update  # ``monitor.append(mu)``: the ordered form under its own name
 
-    def _check_index(self, idx: np.ndarray, rows: int) -> None:
+    def _check_index(self, idx: np.ndarray, rows: int, mark: bool = False) -> None:
+        """Range, repeats within the batch, rows already recorded; with ``mark`` the rows are
+        then marked seen (the caller unmarks them if a later check fails)."""
         if rows != idx.shape[0]:
             raise ValueError(f"index has {idx.shape[0]} entries but mu has {rows} rows; "
                              "pass one data-set index per code")
@@ -271,15 +279,24 @@ class CertificateMonitor:
             bad = idx[(idx < 0) | (idx >= self.n)]
             raise ValueError(f"index out of range 0..{self.n - 1} (the teacher has N = {self.n} rows): "
                              f"{_few(bad)}")
-        ordered = np.sort(idx)  # (B,); cheaper than np.unique for the common no-duplicate case
-        repeated = ordered[1:] == ordered[:-1]
-        if repeated.any():
-            raise ValueError(f"index repeats data-set indices within one batch: "
-                             f"{_few(np.unique(ordered[1:][repeated]))}; each row may be recorded once per epoch")
         already = self._seen[idx]
         if already.any():
-            raise ValueError(f"data-set indices already recorded since the last reset(): {_few(idx[already])}; "
-                             "call reset() at the start of each epoch")
+            if np.unique(idx).size == idx.size:      # repeats within the batch are reported first
+                raise ValueError(f"data-set indices already recorded since the last reset(): "
+                                 f"{_few(idx[already])}; call reset() at the start of each epoch")
+        else:
+            # no row seen before: mark them and count; fewer new rows than entries = a repeat
+            # (one O(N/64) popcount instead of sorting the batch)
+            self._seen[idx] = True
+            if np.count_nonzero(self._seen) - self._n_seen == idx.size:
+                if not mark:
+                    self._seen[idx] = False
+                return
+            self._seen[idx] = False
+        ordered = np.sort(idx)
+        repeated = ordered[1:] == ordered[:-1]
+        raise ValueError(f"index repeats data-set indices within one batch: "
+                         f"{_few(np.unique(ordered[1:][repeated]))}; each row may be recorded once per epoch")
 
     def _flush(self) -> None:
         """Copy the codes kept on the device to the host: one transfer per device and epoch."""
@@ -399,6 +416,9 @@ class CertificateMonitor:
                              "pass every row once per epoch (drop_last=False), or build the monitor on the subset")
 
 
+_NUMPY_FLOATS = (torch.float32, torch.float64, torch.float16)   # dtypes numpy can view (not bfloat16)
+
+
 def _check_finite(codes: np.ndarray, idx: np.ndarray) -> None:
     if not np.isfinite(codes).all():  # fast path first; the per-row scan only on failure
         finite = np.isfinite(codes).all(axis=1)
@@ -410,7 +430,9 @@ def _as_index(index) -> np.ndarray:
     if isinstance(index, torch.Tensor):
         if index.dtype.is_floating_point or index.dtype == torch.bool:
             raise ValueError(f"index must hold integer data-set indices, got a {index.dtype} tensor")
-        idx = index.detach().to("cpu").numpy()
+        # a DataLoader's indices are CPU tensors (a view, no copy); an index on an accelerator
+        # costs one synchronisation here, so keep indices on the host
+        idx = index.numpy() if index.device.type == "cpu" else index.detach().to("cpu").numpy()
     else:
         idx = np.asarray(index)
         if idx.dtype.kind not in "iu":
