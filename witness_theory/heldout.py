@@ -304,7 +304,7 @@ def fit_witness(teacher_fit, codes_fit, *, weights=None, scales=DEFAULT_SCALES, 
         if res.fun < loss:
             loss, beta = float(res.fun), float(np.exp(res.x))
     witness = core.Witness(K, d, beta, P)
-    fit_margin = core.certificate_margin(T, X, witness, w)           # the reference formula
+    fit_margin = core.certificate_margin(teacher_fit, X, witness, weights)  # the reference, on the caller's rows
     start_margin = info - start_loss
     return WitnessFit(witness, float(fit_margin), float(start_margin), float(start_scale), int(iterations), ids)
 
@@ -474,13 +474,16 @@ def _method_of(predictor) -> str:
     raise TypeError(f"predictor must be a WitnessFit, ProbeFit or Witness, got {type(predictor).__name__}")
 
 
-def _evaluate(predictor, T, X, w):
-    """(I_T, L_h, G_h, float_error) of a predictor on rows (T, X, w)."""
+def _evaluate(predictor, teacher, codes, weights):
+    """(I_T, L_h, G_h, float_error) of a predictor on the caller's rows (validated here, once:
+    validation renormalises rows and weights, and doing it twice could move the last bit)."""
     wit = predictor if isinstance(predictor, core.Witness) else getattr(predictor, "witness", None)
     if wit is not None:
-        cert = core.certify(T, X, wit, w)             # the reference certificate (bit-identical to certify)
+        cert = core.certify(teacher, codes, wit, weights)   # the reference: bit-identical to certify
         return cert.teacher_information, cert.alignment_loss, cert.margin, cert.float_error
-    X = check_codes(X, predictor.coef.shape[1], T.shape[0])
+    T = check_distributions(teacher, "teacher", allow_1d=False)
+    w = check_weights(weights, T.shape[0])
+    X = check_codes(codes, predictor.coef.shape[1], T.shape[0])
     return _margin_from_log_probs(T, w, predictor.log_probs(X), predictor.logit_error(X))
 
 
@@ -502,9 +505,9 @@ def evaluate_heldout(predictor, teacher_eval, codes_eval, eval_ids, *, weights_e
         raise ValueError("the predictor was fitted without fit_ids, so its evaluation rows cannot be checked "
                          "disjoint from its fit rows; refit it with fit_ids= (the data-set ids of the fit rows)")
     _refuse_overlap(np.asarray(predictor.fit_ids), ids, "evaluation rows were used to fit the predictor")
-    w = check_weights(weights_eval, n_eval, "weights_eval")
+    check_weights(weights_eval, n_eval, "weights_eval")
     X = as_float_array(codes_eval, "codes_eval", 2)
-    info, loss, margin, float_error = _evaluate(predictor, T, X, w)
+    info, loss, margin, float_error = _evaluate(predictor, teacher_eval, X, weights_eval)
     if fit_summary is None:
         fit_summary = (np.nan, np.nan, getattr(predictor, "fit_margin", np.nan), len(predictor.fit_ids))
     K = T.shape[1]
@@ -548,8 +551,8 @@ def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, e
         predictor = _RawWitness(witness)
     else:
         raise ValueError(f"method must be 'raw', 'witness' or 'probe', got {method!r}")
-    w_fit = check_weights(weights_fit, T_fit.shape[0], "weights_fit")
-    fit_info, fit_loss, fit_margin, _ = _evaluate(predictor, T_fit, X_fit, w_fit)
+    check_weights(weights_fit, T_fit.shape[0], "weights_fit")
+    fit_info, fit_loss, fit_margin, _ = _evaluate(predictor, teacher_fit, X_fit, weights_fit)
     return evaluate_heldout(predictor, teacher_eval, codes_eval, e_ids, weights_eval=weights_eval,
                             fit_summary=(fit_info, fit_loss, fit_margin, T_fit.shape[0]))
 
@@ -574,6 +577,7 @@ def heldout_certify(teacher, codes, split: HeldoutSplit, *, method: Literal["raw
     if w is not None and w.shape[0] != T.shape[0]:
         raise ValueError(f"weights has length {w.shape[0]} but there are {T.shape[0]} rows")
     f, e = split.fit, split.eval
+    T = np.asarray(teacher, dtype=np.float64)   # the caller's rows as given (validated above): equals the explicit form
     return certify_heldout(T[f], X[f], T[e], X[e], f, e, method=method, witness=witness,
                            weights_fit=None if w is None else w[f], weights_eval=None if w is None else w[e],
                            **fit_kwargs)
