@@ -535,6 +535,7 @@ def check_all(teacher, witness, weights=None, codes=None, log_var=None, groups=N
         out.append(T10.check(codes, log_var))
     return sorted(out, key=lambda r: int(r.theorem[1:]))
 
+
 # ---------------------------------------------------------------------------------------
 # Extensions of the ledger (one block each, appended here so that merges stay simple)
 # ---------------------------------------------------------------------------------------
