@@ -2,7 +2,10 @@
 
 For each configuration, epochs with and without the monitor (update every batch + compute()
 at epoch end) are interleaved, so that load drift on a shared machine hits both alike, and
-the ratio of medians is reported (aim: <= 1.05). Times are this process's CPU time
+the ratio of medians is reported against its target (issue 10: <= 1.03 on the MNIST-size
+epoch, <= 1.05 on the digits-size epoch; printed, never asserted). The cost is split into
+its two parts, the update() calls of one epoch and one compute() (= witness_theory.certify),
+each timed alone, so that a ratio above target says which part to work on. Times are this process's CPU time
 (``time.process_time``, one torch thread), which other jobs on a shared machine do not
 inflate the way they inflate wall-clock time; wall-clock ratios are printed beside them.
 
@@ -21,10 +24,10 @@ import torch.nn.functional as F
 
 from empirical.monitor import CertificateMonitor
 
-# name: (N, D, hidden, latent d, K, batch)
+# name: (N, D, hidden, latent d, K, batch, target ratio)
 CONFIGS = {
-    "digits-size (N=1797, D=64, h=128)": (1797, 64, 128, 16, 10, 128),
-    "mnist-size (N=6000, D=784, h=512)": (6000, 784, 512, 16, 10, 128),
+    "digits-size (N=1797, D=64, h=128)": (1797, 64, 128, 16, 10, 128, 1.05),
+    "mnist-size (N=6000, D=784, h=512)": (6000, 784, 512, 16, 10, 128, 1.03),
 }
 
 
@@ -67,7 +70,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.repeats} interleaved epoch pairs per config")
-    for name, (N, D, h, d, K, B) in CONFIGS.items():
+    for name, (N, D, h, d, K, B, target) in CONFIGS.items():
         rng = np.random.default_rng(0)
         torch.manual_seed(0)
         X = torch.from_numpy(rng.uniform(size=(N, D)).astype(np.float32))
@@ -87,12 +90,28 @@ def main() -> None:
         cpu = [statistics.median(t[0] for t in ts) for ts in (plain, monitored)]
         wall = [statistics.median(t[1] for t in ts) for ts in (plain, monitored)]
         c0 = time.process_time()
-        for _ in range(5):
+        for _ in range(20):
             monitor.compute()
-        t_compute = (time.process_time() - c0) / 5
+        t_compute = (time.process_time() - c0) / 20
+        # the update() calls of one epoch alone, on the batches the loader yields (median of 20)
+        with torch.no_grad():
+            batches = [(index, model(x)[1]) for index, x in loader]
+        t_updates = []
+        for _ in range(20):
+            monitor.reset()
+            c0 = time.process_time()
+            for index, mu in batches:
+                monitor.update(index, mu)
+            t_updates.append(time.process_time() - c0)
+        ratio = cpu[1] / cpu[0]
+        # the fastest epoch of each kind is the one least disturbed by other jobs on the machine
+        ratio_min = min(t[0] for t in monitored) / min(t[0] for t in plain)
         print(f"{name}: plain {cpu[0] * 1e3:.1f} ms/epoch, monitored {cpu[1] * 1e3:.1f} ms/epoch (CPU time), "
-              f"ratio {cpu[1] / cpu[0]:.3f}; wall-clock ratio {wall[1] / wall[0]:.3f}; "
-              f"compute() alone {t_compute * 1e3:.2f} ms, {len(loader)} update() calls per epoch")
+              f"ratio {ratio:.3f} (target <= {target}: {'met' if ratio <= target else 'NOT met'}; "
+              f"ratio of the fastest epochs {ratio_min:.3f}); "
+              f"wall-clock ratio {wall[1] / wall[0]:.3f}; parts: {len(loader)} update() calls "
+              f"{statistics.median(t_updates) * 1e3:.2f} ms + compute() {t_compute * 1e3:.2f} ms "
+              f"= {(statistics.median(t_updates) + t_compute) / cpu[0]:.3f} of a plain epoch")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import witness_theory, empirical, torch, sklearn, sympy, hypothesis, pytest, xdist, matplotlib, tqdm, mpmath, ruff, mypy" 2>/dev/null; then
+if ! .venv/bin/python -c "import witness_theory, empirical, torch, sklearn, sympy, hypothesis, pytest, xdist, matplotlib, tqdm, mpmath, ruff, mypy, lightning" 2>/dev/null; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     .venv/bin/python -m pip install -q "torch==2.13.0"
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    .venv/bin/python -m pip install -q -e ".[dev,lightning]" "torch==2.13.0"   # the pin keeps Lightning off a CUDA torch
 fi
 # Real Fashion-MNIST (Debian package) for the data tests; optional outside CI.
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -193,3 +193,123 @@ class TestErrors:
             CertificateMonitor(T, latent_dim=5, witness=wt.Witness(3, 4))
         with pytest.raises(ValueError, match="weights has length 3"):
             CertificateMonitor(T, 4.0, 4, weights=np.ones(3))
+
+
+# ---------------------------------------------------------------------------------------
+# Ordered passes (no indices), codes kept on the device, held-out certificates (issue 10)
+# ---------------------------------------------------------------------------------------
+
+def test_ordered_pass_without_indices_equals_certify_bit_for_bit():
+    rng = np.random.default_rng(9)
+    n, K, d = 203, 4, 6
+    T = _teacher(rng, n, K)
+    codes32 = torch.from_numpy(rng.normal(size=(n, d))).float()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(codes32), batch_size=50)  # no index
+    monitor = CertificateMonitor(T, 2.0, d)
+    for (mu,) in loader:
+        monitor.update(mu)
+    _assert_same_certificate(monitor.compute().certificate, wt.certify(T, codes32.double().numpy(), monitor.witness))
+    monitor.reset()
+    for (mu,) in loader:
+        monitor.append(mu)                                   # the same, under its own name
+    np.testing.assert_array_equal(monitor.codes(), codes32.double().numpy())
+
+
+def test_ordered_pass_errors():
+    T = _teacher(np.random.default_rng(10), 10, 3)
+    monitor = CertificateMonitor(T, 4.0, 2)
+    monitor.update(torch.zeros(8, 2))
+    with pytest.raises(ValueError, match=r"8 \+ 3 codes exceed the teacher's N = 10 rows"):
+        monitor.update(torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="do not mix"):
+        monitor.update(torch.tensor([8, 9]), torch.zeros(2, 2))
+    monitor.update(torch.zeros(2, 2))
+    assert monitor.n_seen == 10
+    monitor.reset()                                          # a new epoch may use the other form
+    monitor.update(torch.arange(10), torch.zeros(10, 2))
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_device_path_keeps_codes_until_compute_bit_for_bit(ordered):
+    """The accelerator path (codes kept on their device, one host copy in compute()), run on
+    the CPU with the test switch: same certificate to the last bit as certify()."""
+    rng = np.random.default_rng(11)
+    n, K, d = 300, 5, 7
+    T = _teacher(rng, n, K, zeros=True)
+    codes32 = torch.from_numpy(rng.normal(size=(n, d))).float()
+    monitor = CertificateMonitor(T, 3.0, d)
+    monitor._defer_cpu = True
+    if ordered:
+        for start in range(0, n, 64):
+            monitor.update(codes32[start:start + 64])
+    else:
+        _feed(monitor, codes32, 64, rng)
+    assert len(monitor._pending) == 5                        # nothing was copied yet
+    reference = wt.certify(T, codes32.double().numpy(), monitor.witness)
+    _assert_same_certificate(monitor.compute().certificate, reference)
+    assert not monitor._pending
+
+
+def test_device_path_copies_detach_and_names_nan_rows_at_compute():
+    rng = np.random.default_rng(12)
+    T = _teacher(rng, 6, 3)
+    monitor = CertificateMonitor(T, 4.0, 2)
+    monitor._defer_cpu = True
+    mu = torch.from_numpy(rng.normal(size=(6, 2))).requires_grad_(True)
+    before = mu.detach().numpy().copy()
+    monitor.update(torch.arange(6), mu * 1.0)
+    with torch.no_grad():
+        mu.add_(100.0)                                       # a later in-place change is not recorded
+    np.testing.assert_array_equal(monitor.codes(), before)
+    monitor.reset()
+    bad = torch.zeros(6, 2)
+    bad[4, 1] = float("nan")
+    monitor.update(torch.tensor([5, 4, 3, 2, 1, 0]), bad)   # a device cannot be checked without a sync ...
+    with pytest.raises(ValueError, match=r"NaN or inf for data-set indices \[1\]"):
+        monitor.compute()                                    # ... so compute() names the row
+    with pytest.raises(ValueError, match="6 of 6 data-set indices have no code"):
+        monitor.compute()                                    # and the failed transfer recorded nothing
+
+
+def test_compute_heldout_equals_certify_heldout():
+    rng = np.random.default_rng(13)
+    n, K, d = 240, 3, 5
+    T = _teacher(rng, n, K)
+    W0 = wt.Witness(K, d, 2.0, np.linalg.qr(rng.normal(size=(d, K - 1)))[0])
+    codes = wt.exact_embedding(np.clip(T, 1e-6, None) / np.clip(T, 1e-6, None).sum(1, keepdims=True), W0)
+    monitor = CertificateMonitor(T, 4.0, d)
+    monitor.update(np.arange(n), codes)
+    split = wt.heldout_split(n, fraction=0.25, seed=3)
+    result = monitor.compute_heldout(split, witness_kwargs={"max_iter": 20})
+    f, e = split.fit, split.eval
+    for method, kw in (("raw", {"witness": monitor.witness}), ("witness", {"max_iter": 20}), ("probe", {})):
+        ref = wt.certify_heldout(T[f], codes[f], T[e], codes[e], f, e, method=method, **kw)
+        got = getattr(result, method)
+        assert (got.margin, got.teacher_information, got.loss, got.certified) == \
+            (ref.margin, ref.teacher_information, ref.loss, ref.certified)
+    assert result.witness.certified and result.probe.certified and not result.raw.certified
+    assert set(result.as_dict()) == {"step", "raw", "witness", "probe"} and "probe: G(eval)=" in result.summary()
+    same = monitor.compute_heldout(fit_ids=f, eval_ids=e, methods=("raw",))
+    assert same.raw.margin == result.raw.margin and same.witness is None
+    with pytest.raises(ValueError, match=r"share 2 row id\(s\) \[%d, %d\]" % tuple(sorted(e[:2]))):
+        monitor.compute_heldout(fit_ids=np.concatenate([f, e[:2]]), eval_ids=e)
+
+
+def test_compute_heldout_with_a_separate_fit_pass():
+    rng = np.random.default_rng(14)
+    K, d = 3, 4
+    T_train, T_test = _teacher(rng, 150, K), _teacher(rng, 60, K)
+    X_train, X_test = rng.normal(size=(150, d)), rng.normal(size=(60, d))
+    train, test = CertificateMonitor(T_train, 4.0, d), CertificateMonitor(T_test, 4.0, d)
+    train.update(np.arange(150), X_train)
+    test.update(np.arange(60), X_test)
+    result = test.compute_heldout(fit_monitor=train, methods=("witness", "probe"))
+    fit = wt.fit_probe(T_train, X_train)
+    ref = wt.evaluate_heldout(wt.fit_probe(T_train, X_train, fit_ids=np.arange(150)), T_test, X_test,
+                              150 + np.arange(60))
+    assert result.probe.margin == ref.margin and result.probe.fit_margin == fit.fit_margin
+    assert result.probe.n_fit == 150 and result.probe.n_eval == 60
+    with pytest.raises(ValueError, match="fit_monitor is this monitor"):
+        test.compute_heldout(fit_monitor=test)
+    with pytest.raises(ValueError, match="needs the rows to fit on"):
+        test.compute_heldout()

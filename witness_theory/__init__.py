@@ -10,6 +10,8 @@ from .theorems import (  # noqa: F401
     LEDGER, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10,
     CheckResult, Relation, Theorem, TheoremViolation, assert_holds, check_all,
 )
+from .heldout import *  # noqa: F401,F403,E402  held-out certificates and T2H (after .theorems: it imports them)
+from .heldout import __all__ as _heldout_all
 
 from .io import load_array  # noqa: F401
 
@@ -18,4 +20,4 @@ __all__ = list(_core_all) + [
     "LEDGER", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10",
     "CheckResult", "Relation", "Theorem", "TheoremViolation", "assert_holds", "check_all",
     "load_array",
-]
+] + list(_heldout_all)

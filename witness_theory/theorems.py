@@ -619,3 +619,13 @@ def check_all(teacher, witness, weights=None, codes=None, log_var=None, groups=N
     if log_var is not None and codes is not None:
         out.append(T10.check(codes, log_var))
     return sorted(out, key=lambda r: int(r.theorem[1:]))
+
+
+# ---------------------------------------------------------------------------------------
+# Extensions of the ledger (one block each, appended here so that merges stay simple)
+# ---------------------------------------------------------------------------------------
+
+# T2H, the held-out certificate (T2 for a predictor fitted on a disjoint split): heldout.py.
+from .heldout import T2H  # noqa: E402  (heldout imports Theorem and relation from this module)
+
+LEDGER = LEDGER + (T2H,)

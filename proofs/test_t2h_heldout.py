@@ -1,0 +1,368 @@
+"""T2H held-out certificate: a latent-only predictor fitted on a fit split, certified on a disjoint split.
+
+Routes: the ledger ``T2H.check``; the certificate of constant evaluation codes against
+T1 (L_h - I_T = KL(Tbar || h(c)) >= 0, whatever was fitted); exact codes recovered by the
+fitted witness (Procrustes recovers the generating frame) and by the probe (the true
+conditional is inside the logistic model); the Procrustes start against the closed-form SVD
+solution; hand computations for K = 2 of all three certificates (raw, fitted witness, probe);
+and a negative control (a probe fitted on the evaluation rows certifies teacher-independent
+noise codes; the overlap refusal is what stops it).
+
+Sizes are small (N <= 32, K <= 5, d <= K + 7, at most 6 descent steps per scale) so that the whole file
+runs in seconds under the ``ci`` profile: every fit is a few milliseconds.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, example, given, strategies as st
+
+import witness_theory as wt
+from witness_theory import heldout
+from witness_theory.heldout import T2H
+
+from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, codes_for,
+                         instances, seeds)
+
+SMALL = dict(min_K=2, max_K=5, min_N=4, max_N=32,
+             weight_kinds=["dirichlet", "uniform", "none", "spiky"])   # each split keeps positive mass
+# three grid scales and 6 descent steps per scale keep a fit at a few milliseconds; the
+# properties hold for any grid and any number of steps (the start is Procrustes, steps are monotone)
+GRID = (0.5, 2.0, 8.0)
+FAST = dict(max_iter=6, scales=GRID)
+PROBE_FAST = dict(max_iter=30, tol=1e-6)   # any fitted probe will do for soundness and refusal
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """One BLAS thread: the fits here are tiny, and on a loaded 2-core machine OpenBLAS threads
+    made each lbfgs step of the probe 5x slower (13 ms -> 71 ms per fit, measured)."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1):
+        yield
+
+
+def _split(inst, seed, fraction):
+    return wt.heldout_split(inst.N, fraction=fraction, seed=seed)
+
+
+def _fit(method, T, X, w, ids, seed, cheap=False):
+    """A fitted predictor; ``cheap``: Procrustes start only / 5 lbfgs steps (refusal does not
+    depend on what was fitted, only on the rows it was fitted on)."""
+    if method == "witness":
+        kw = dict(max_iter=0, scales=GRID, refine_scale=False) if cheap else FAST
+        return wt.fit_witness(T, X, weights=w, fit_ids=ids, seed=seed, **kw)
+    return wt.fit_probe(T, X, weights=w, fit_ids=ids, seed=seed, **(dict(max_iter=5, tol=1e-4) if cheap else PROBE_FAST))
+
+
+fractions = st.sampled_from([0.2, 0.5, 0.8])
+methods = st.sampled_from(["witness", "probe"])
+fit_code_kinds = st.sampled_from(["gaussian", "constant", "exact", "jitter"])
+
+
+# ---------------------------------------------------------------------------------------
+# Soundness: constant evaluation codes are never certified, whatever was fitted
+# ---------------------------------------------------------------------------------------
+
+@given(inst=instances(full_support=False, **SMALL), seed=seeds, fraction=fractions, method=methods,
+       fit_kind=fit_code_kinds)
+@example(inst=build_instance(InstanceSpec(seed=3, N=6, K=2, beta=20.0, row_kind="near_degenerate")),
+         seed=0, fraction=0.5, method="probe", fit_kind="gaussian")
+def test_t2h_constant_eval_codes_never_certified(inst, seed, fraction, method, fit_kind):
+    split = _split(inst, seed, fraction)
+    w = inst.weights
+    assume(w[split.fit].sum() > 0 and w[split.eval].sum() > 0)
+    X_fit = codes_for(inst, seed, fit_kind)[split.fit]                 # anything at all on the fit split
+    predictor = _fit(method, inst.T[split.fit], X_fit, w[split.fit], split.fit, seed % 7)
+    c = np.random.default_rng(seed).normal(size=(1, inst.d)) * 3.0 / inst.beta
+    X_eval = np.repeat(c, split.eval.size, axis=0)                    # constant evaluation codes
+    T_eval, w_eval = inst.T[split.eval], w[split.eval]
+    assert_ledger(T2H.check(T_eval, X_eval, predictor, w_eval, eval_ids=split.eval))
+    cert = wt.evaluate_heldout(predictor, T_eval, X_eval, split.eval, weights_eval=w_eval)
+    assert not cert.certified, f"constant codes certified: {cert.summary()}"
+    # independent route (T1 with q = h(c)): L_h - I_T == KL(Tbar_eval || h(c)) >= 0, recomputed
+    # from the fitted parameters with plain numpy (no package log-softmax)
+    if method == "witness":
+        logits = predictor.witness.scale * (c @ predictor.witness.P @ predictor.witness.V)[0]
+    else:
+        logits = (c @ predictor.coef.T + predictor.intercept)[0]
+    log_q = logits - logits.max() - math.log(np.exp(logits - logits.max()).sum())
+    tbar = (w_eval / w_eval.sum()) @ T_eval
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_bar = float(np.sum(np.where(tbar > 0, tbar * (np.log(tbar) - log_q), 0.0)))
+    mag = 1.0 + float(np.abs(log_q).max()) + cert.teacher_information
+    # 1e-10 relative: both sides are float64 sums of O(N K) terms of size <= mag (rounding ~1e-14)
+    assert_close("T2H L_h(const) - I_T == KL(Tbar||h(c))", cert.loss - cert.teacher_information, kl_bar,
+                 1e-10 * mag)
+    assert_le("T2H constant eval codes: G_h <= float error", cert.margin, cert.float_error, 0.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Completeness on exact codes: the fitted witness and the probe certify them
+# ---------------------------------------------------------------------------------------
+
+def _rank_ok(T, w, k1):
+    """The weighted centred clr rows of the fit teacher span R^{K-1} (Procrustes is then unique)."""
+    Z = wt.clr(T) @ wt.simplex_vertices(T.shape[1]).T                  # (n, K-1)
+    Zc = np.sqrt(w)[:, None] * (Z - (w / w.sum()) @ Z)
+    sv = np.linalg.svd(Zc, compute_uv=False)
+    return sv.size == k1 and sv[-1] > 1e-6 * sv[0]
+
+
+@given(inst=instances(full_support=True, **{**SMALL, "min_N": 12}), seed=seeds, fraction=fractions,
+       beta=st.sampled_from(GRID))
+def test_t2h_fitted_witness_certifies_exact_codes(inst, seed, fraction, beta):
+    """Codes mu*(T_i) of a witness with any frame P0 and a scale beta in the grid are certified:
+    the Procrustes frame is P0 (M = P0 Zc^T W Zc, whose polar factor is P0, when the centred fit
+    log-odds span R^{K-1}), so L_TS(eval) = 0 up to rounding and G(eval) = I_T(eval)."""
+    split = _split(inst, seed, fraction)
+    w = inst.weights
+    W0 = wt.Witness(inst.K, inst.d, beta, inst.witness.P)
+    X = wt.exact_embedding(inst.T, W0)
+    assume(_rank_ok(inst.T[split.fit], w[split.fit], inst.K - 1))
+    info_eval = wt.teacher_information(inst.T[split.eval], w[split.eval])
+    cert = wt.certify_heldout(inst.T[split.fit], X[split.fit], inst.T[split.eval], X[split.eval],
+                              split.fit, split.eval, method="witness", weights_fit=w[split.fit],
+                              weights_eval=w[split.eval], **FAST)
+    # exact codes: L_TS is rounding of log S - log T (a few ulps of |log T| per entry, T2 proof
+    # uses 1e-10 of that); the Procrustes frame is P0 to ~1e-12 for well-ranked targets, which
+    # moves logits by ~1e-12 |logit|: 1e-8 relative to (1 + max |log T|) covers both
+    mag = 1.0 + float(np.abs(np.log(inst.T)).max())
+    assert_close("T2H fitted witness on exact codes: G(eval) == I_T(eval)", cert.margin, info_eval, 1e-8 * mag)
+    if info_eval > 1e-8 * mag + cert.float_error:
+        assert cert.certified
+    P = cert.parameters["frame"]
+    assert_close("T2H fitted frame == generating frame (Procrustes)", P, inst.witness.P, 1e-6)
+
+
+@pytest.mark.parametrize("seed,K,extra_d,beta,fraction", [
+    (0, 2, 0, 1.0, 0.25), (1, 2, 3, 2.0, 0.5), (2, 3, 0, 1.0, 0.5), (3, 3, 2, 2.0, 0.25),
+    (4, 4, 0, 2.0, 0.5), (5, 4, 3, 1.0, 0.25), (6, 3, 1, 1.0, 0.25), (7, 4, 1, 2.0, 0.5),
+])
+def test_t2h_probe_certifies_exact_codes_when_well_conditioned(seed, K, extra_d, beta, fraction):
+    """The probe certifies exact codes under a stated condition: the true conditional
+    softmax(beta A^T mu) is a multinomial logistic model (coef beta A^T, intercept 0), so it is
+    inside the probe's model class. We test it on eight fixed well-conditioned cases only (a
+    Hypothesis search would mostly time sklearn): N = 80 rows,
+    softmax rows at temperature 1 (|log-odds| of a few nats), weak L2 penalty (C = 1e4), and
+    I_T(eval) >= 0.05. Then the fitted probe loses <= half of I_T(eval) on the evaluation split.
+    It is not claimed for tiny or near-degenerate fit splits, where the penalty and lbfgs
+    tolerance dominate."""
+    inst = build_instance(InstanceSpec(seed=seed, N=80, K=K, extra_d=extra_d, beta=beta, weight_kind="uniform"))
+    split = wt.heldout_split(inst.N, fraction=fraction, seed=seed % 1000)
+    X = wt.exact_embedding(inst.T, inst.witness)
+    info_eval = wt.teacher_information(inst.T[split.eval])
+    assert info_eval >= 0.05                                         # the stated condition holds here
+    cert = wt.certify_heldout(inst.T[split.fit], X[split.fit], inst.T[split.eval], X[split.eval],
+                              split.fit, split.eval, method="probe", C=1e4)
+    assert_le("T2H probe on exact codes: L(eval) <= I_T(eval)/2", cert.loss, 0.5 * info_eval, 0.0)
+    assert cert.certified
+
+
+# ---------------------------------------------------------------------------------------
+# Refusal: a predictor is never evaluated on its own fit rows
+# ---------------------------------------------------------------------------------------
+
+@given(inst=instances(full_support=False, **SMALL), seed=seeds, method=methods, n_shared=st.integers(1, 4))
+def test_t2h_predictor_fitted_on_eval_rows_is_refused(inst, seed, method, n_shared):
+    split = _split(inst, seed, 0.5)
+    rng = np.random.default_rng(seed)
+    shared = np.sort(rng.choice(split.fit, size=min(n_shared, split.fit.size), replace=False))
+    eval_ids = np.concatenate([split.eval, shared])                  # some fit rows come back
+    X = codes_for(inst, seed, "gaussian")
+    w = inst.weights
+    assume(w[split.fit].sum() > 0 and w[eval_ids].sum() > 0)
+    predictor = _fit(method, inst.T[split.fit], X[split.fit], w[split.fit], split.fit, 0, cheap=True)
+    first = ", ".join(str(i) for i in shared[:10])
+    with pytest.raises(ValueError, match=rf"share {shared.size} row id\(s\) \[{first}"):
+        wt.evaluate_heldout(predictor, inst.T[eval_ids], X[eval_ids], eval_ids, weights_eval=w[eval_ids])
+    with pytest.raises(ValueError, match=rf"share {shared.size} row id\(s\) \[{first}"):
+        wt.certify_heldout(inst.T[split.fit], X[split.fit], inst.T[eval_ids], X[eval_ids], split.fit, eval_ids,
+                           method=method, weights_fit=w[split.fit], weights_eval=w[eval_ids])
+    # the ledger states the condition too: the disjointness relation fails
+    assert not T2H.check(inst.T[eval_ids], X[eval_ids], predictor, w[eval_ids], eval_ids=eval_ids).holds
+
+
+# ---------------------------------------------------------------------------------------
+# fit_witness: deterministic, orthonormal frame, monotone improvement over the Procrustes start
+# ---------------------------------------------------------------------------------------
+
+@given(inst=instances(full_support=False, **SMALL), seed=seeds, kind=fit_code_kinds)
+def test_fit_witness_deterministic_orthonormal_and_monotone(inst, seed, kind):
+    X = codes_for(inst, seed, kind)
+    a = wt.fit_witness(inst.T, X, weights=inst.w, seed=seed % 100, **FAST)
+    b = wt.fit_witness(inst.T, X, weights=inst.w, seed=seed % 100, **FAST)
+    np.testing.assert_array_equal(a.witness.P, b.witness.P)
+    assert a.witness.scale == b.witness.scale and a.fit_margin == b.fit_margin
+    P = a.witness.P
+    # P^T P = I: the polar retraction's SVD is backward stable, so ~d * 1e-16; 1e-12 is headroom
+    assert_close("fit_witness frame orthonormal: P^T P == I", P.T @ P, np.eye(inst.K - 1), 1e-12)
+    # every accepted step lowers L_TS (Armijo) and the scale search keeps the better value:
+    # the fit margin is >= the best Procrustes-only margin over the grid, up to the rounding of
+    # two evaluations of the same sum (1e-12 relative to the loss magnitude)
+    mag = 1.0 + abs(a.start_margin) + wt.teacher_information(inst.T, inst.w)
+    assert_le("fit_witness monotone: start margin <= fit margin", a.start_margin, a.fit_margin, 1e-12 * mag)
+    assert a.start_scale in GRID
+
+
+@given(inst=instances(full_support=True, **SMALL), seed=seeds)
+def test_procrustes_start_matches_closed_form(inst, seed):
+    """Independent route for the start: the Stiefel Procrustes optimum U W^T, M = U S W^T,
+    M = Xc^T W Zc (Schoenemann 1966), against the scipy route with zero-padded targets."""
+    X = codes_for(inst, seed, "gaussian")
+    w = inst.weights
+    P = heldout._procrustes_frame(X, inst.T, w, 0)
+    Z = wt.clr(inst.T) @ wt.simplex_vertices(inst.K).T                # ((K-1)/K) V clr up to the scale
+    M = (X - w @ X).T @ (w[:, None] * (Z - w @ Z))
+    U, s, Wt = np.linalg.svd(M, full_matrices=False)
+    assume(s[-1] > 1e-6 * s[0])                                      # unique optimum
+    # the optimum is unique, and differences come from rounding in two SVDs of a matrix with
+    # condition number <= 1e6: 1e-6 is the float64 sensitivity bound (1e-16 * 1e6 * 10 headroom)
+    assert_close("Procrustes frame == U W^T", P, U @ Wt, 1e-6)
+
+
+def test_fit_witness_refuses_d_below_k_minus_1():
+    T = np.full((5, 4), 0.25)
+    with pytest.raises(ValueError, match=r"d = 2 < K-1 = 3"):
+        wt.fit_witness(T, np.zeros((5, 2)))
+
+
+# ---------------------------------------------------------------------------------------
+# Hand computations, K = 2: raw, fitted witness, probe
+# ---------------------------------------------------------------------------------------
+# K = 2: V = [[1, -1]] (unit columns summing to 0), so S(mu) = (sigma(2 beta p.mu), sigma(-2 beta p.mu))
+# for a frame p (unit vector). Teacher rows (0.8, 0.2) and (0.2, 0.8), equal weights:
+# Tbar = (1/2, 1/2), I_T = log 2 - H(0.8) = log 2 + 0.8 log 0.8 + 0.2 log 0.2.
+
+def _sigma(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+I_HAND = math.log(2) + 0.8 * math.log(0.8) + 0.2 * math.log(0.2)   # 0.19274475702175742
+T_HAND = np.array([[0.8, 0.2], [0.2, 0.8]])
+
+
+def _kl2(t, s):
+    return t * math.log(t / s) + (1 - t) * math.log((1 - t) / (1 - s))
+
+
+def test_hand_raw_certificate_k2():
+    # default frame p = e_1, beta = 1: codes (x, y) -> S_0 = sigma(2 x)
+    W = wt.Witness(2, 2, 1.0)
+    X = np.array([[0.25, 7.0], [-0.25, -7.0]])                       # y is invisible to the raw witness
+    loss = 0.5 * (_kl2(0.8, _sigma(0.5)) + _kl2(0.2, _sigma(-0.5)))   # = 0.07366860...
+    cert = wt.certify(T_HAND, X, W)
+    assert cert.teacher_information == pytest.approx(I_HAND, abs=1e-15)
+    assert cert.alignment_loss == pytest.approx(loss, abs=1e-15)
+    assert cert.margin == pytest.approx(I_HAND - loss, abs=1e-15) and cert.certified
+    # at x = log 2: sigma(2 log 2) = 4/5, so S = T and G = I_T exactly
+    cert = wt.certify(T_HAND, np.array([[math.log(2), 0.0], [-math.log(2), 0.0]]), W)
+    assert cert.margin == pytest.approx(I_HAND, abs=1e-15)
+    # constant code x = 0: S = (1/2, 1/2) = Tbar, L = I_T, G = 0, not certified
+    assert not wt.certify(T_HAND, np.zeros((2, 2)), W).certified
+
+
+def test_hand_fitted_witness_k2():
+    """Fit codes (+-1, +1) for (0.8, 0.2) and (+-1, -1) for (0.2, 0.8): the teacher signal is in
+    the second coordinate, the first is noise balanced against the teacher. Procrustes onto the
+    1-D targets z*_i = log(T_i0/T_i1) / (2 beta) gives p = e_2 (the cross-covariance with x is 0,
+    with y is 4 log 2 / beta). The loss is 0 iff p.x_i = log(2)/beta for every fit row, i.e.
+    p = e_2 and beta = log 2 = 0.6931 (between the grid scales 0.5 and 1): found by the bounded
+    scale search (xatol 1e-6 in log beta). By symmetry the frame gradient at p = e_2 is 0 for every
+    beta, so the descent keeps p = e_2. Evaluation codes (5, 1) and (-3, -1): the first
+    coordinate is invisible to p = e_2, S = T, so G(eval) = I_T."""
+    T_fit = T_HAND[[0, 0, 1, 1]]
+    X_fit = np.array([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])
+    fit = wt.fit_witness(T_fit, X_fit, fit_ids=np.arange(4))
+    np.testing.assert_allclose(fit.witness.P[:, 0], [0.0, 1.0], atol=1e-12)
+    # |beta - log 2| <= xatol-scale relative error; the loss is flat (quadratic) near the optimum
+    assert fit.witness.scale == pytest.approx(math.log(2), rel=1e-5)
+    assert fit.fit_margin == pytest.approx(I_HAND, abs=1e-9)       # loss ~ (1e-5)^2 at worst
+    X_eval = np.array([[5.0, 1.0], [-3.0, -1.0]])
+    cert = wt.evaluate_heldout(fit, T_HAND, X_eval, np.array([4, 5]))
+    assert cert.teacher_information == pytest.approx(I_HAND, abs=1e-15)
+    assert cert.margin == pytest.approx(I_HAND, abs=1e-9) and cert.certified
+    # the raw witness (p = e_1, beta = 1) on the same evaluation codes, by hand: S_0 = sigma(10), sigma(-6)
+    raw = 0.5 * (_kl2(0.8, _sigma(10.0)) + _kl2(0.2, _sigma(-6.0)))
+    raw_cert = wt.evaluate_heldout(wt.Witness(2, 2, 1.0), T_HAND, X_eval, np.array([4, 5]))
+    assert raw_cert.loss == pytest.approx(raw, rel=1e-12)
+    assert raw_cert.margin == pytest.approx(I_HAND - raw, rel=1e-12) and not raw_cert.certified
+
+
+def test_hand_probe_k2():
+    """Fit codes +1 -> (0.8, 0.2), -1 -> (0.2, 0.8); logits (0, a mu + b). The soft-target optimum
+    has sigma(a + b) = 0.2 and sigma(-a + b) = 0.8: a = -log 4, b = 0. Evaluation codes +2, -2
+    with teacher rows (16/17, 1/17), (1/17, 16/17) = the probe's own outputs sigma(2 log 4) = 16/17,
+    so L(eval) = 0 and G(eval) = I_T(eval) = log 2 - H(16/17). C = 1e8 makes the L2 penalty's
+    bias ~1e-8 and lbfgs stops at tol 1e-10: 1e-6 absolute covers both."""
+    X_fit = np.array([[1.0], [-1.0]])
+    probe = wt.fit_probe(T_HAND, X_fit, C=1e8, fit_ids=np.array([0, 1]))
+    np.testing.assert_allclose(probe.coef[1] - probe.coef[0], [-math.log(4)], atol=1e-6)
+    np.testing.assert_allclose(probe.intercept[1] - probe.intercept[0], 0.0, atol=1e-6)
+    assert probe.fit_margin == pytest.approx(I_HAND, abs=1e-6)
+    p = 16 / 17
+    T_eval = np.array([[p, 1 - p], [1 - p, p]])
+    info = math.log(2) + p * math.log(p) + (1 - p) * math.log(1 - p)   # 0.4709...
+    cert = wt.evaluate_heldout(probe, T_eval, np.array([[2.0], [-2.0]]), np.array([5, 6]))
+    assert cert.teacher_information == pytest.approx(info, abs=1e-15)
+    assert cert.loss == pytest.approx(0.0, abs=1e-6) and cert.margin == pytest.approx(info, abs=1e-6)
+    assert cert.certified
+
+
+# ---------------------------------------------------------------------------------------
+# Negative controls: what the conditions are for
+# ---------------------------------------------------------------------------------------
+
+def test_negative_control_probe_fitted_on_eval_rows_certifies_noise():
+    """Codes that carry no teacher information (Gaussian noise drawn independently of T, d > N)
+    are 'certified' by a probe fitted and evaluated on the same rows: it memorises the rows
+    (in-sample margin ~ I_T). Held out, the same probe class is not certified, and the
+    in-sample evaluation is refused. (T2 itself is not violated in-sample: the codes are not
+    constant. The split is what makes a positive margin mean the code carries teacher
+    information that generalises beyond the rows h was chosen on.)"""
+    rng = np.random.default_rng(0)
+    n, K, d = 30, 3, 40
+    T = rng.dirichlet(np.full(K, 0.3), n)
+    X = rng.normal(size=(n, d))                                       # teacher-independent
+    ids = np.arange(n)
+    in_sample = wt.fit_probe(T, X, C=1e3, max_iter=200, fit_ids=ids)
+    assert in_sample.fit_margin > 0.9 * wt.teacher_information(T)     # the in-sample 'certificate'
+    split = wt.heldout_split(n, fraction=0.5, seed=0)
+    held = wt.heldout_certify(T, X, split, method="probe", C=1e3, max_iter=200)
+    assert not held.certified and held.margin < 0
+    first = ", ".join(str(i) for i in split.eval[:3])
+    with pytest.raises(ValueError, match=rf"share 15 row id\(s\) \[{first}"):
+        wt.evaluate_heldout(in_sample, T[split.eval], X[split.eval], split.eval)
+
+
+def test_negative_control_cross_entropy_margin_certifies_a_constant_code():
+    """A deliberately wrong margin, H(Tbar) - L_TS (cross-entropy of the best constant instead of
+    I_T), is positive for the best constant code, so the soundness property above (constant
+    codes never certified) would catch it; the KL margin of the same code is 0."""
+    inst = build_instance(InstanceSpec(seed=5, N=30, K=4, beta=2.0, floor=1e-3))
+    split = wt.heldout_split(inst.N, seed=1)
+    fit = wt.fit_witness(inst.T[split.fit], codes_for(inst, 1, "gaussian")[split.fit], fit_ids=split.fit, **FAST)
+    T_eval = inst.T[split.eval]
+    q_log = np.log(T_eval.mean(axis=0))
+    c = wt.exact_code(T_eval.mean(axis=0), fit.witness)               # h(c) = Tbar_eval
+    X_eval = np.repeat(c[None], split.eval.size, 0)
+    cert = wt.evaluate_heldout(fit, T_eval, X_eval, split.eval)
+    wrong_margin = -float(T_eval.mean(axis=0) @ q_log) - cert.loss
+    assert wrong_margin > 0.1 and abs(cert.margin) < 1e-12 and not cert.certified
+
+
+def test_split_is_deterministic_sorted_disjoint_and_covering():
+    a, b = wt.heldout_split(101, fraction=0.3, seed=7), wt.heldout_split(101, fraction=0.3, seed=7)
+    np.testing.assert_array_equal(a.fit, b.fit)
+    np.testing.assert_array_equal(a.eval, b.eval)
+    assert a.eval.size == 30 and np.intersect1d(a.fit, a.eval).size == 0
+    np.testing.assert_array_equal(np.sort(np.concatenate([a.fit, a.eval])), np.arange(101))
+    assert np.all(np.diff(a.fit) > 0) and np.all(np.diff(a.eval) > 0)
+    assert not np.array_equal(a.eval, wt.heldout_split(101, fraction=0.3, seed=8).eval)
+    with pytest.raises(ValueError, match="fraction"):
+        wt.heldout_split(10, fraction=1.0)
+    with pytest.raises(ValueError, match="n"):
+        wt.heldout_split(1)

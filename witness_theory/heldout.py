@@ -1,0 +1,630 @@
+"""Held-out certificates: a latent-only predictor fitted on one split, certified on another (T2H).
+
+The raw certificate (:func:`witness_theory.certify`) uses a fixed witness, by default on the
+first K-1 latent coordinates. For a model that was not trained with that witness a negative
+raw margin says little. T2 holds for *any* latent-only predictor h that does not depend on the
+evaluation data (``docs/theory-heldout.md``, theorem T2H), so we may choose h on a fit split
+and certify on a disjoint evaluation split:
+
+- **fitted witness** (:func:`fit_witness`): the simplex witness S(mu) = softmax(beta A^T mu),
+  A = P V, with its frame P (d, K-1) and scale beta fitted on the fit split: orthogonal
+  Procrustes initialisation, then descent of L_TS over the Stiefel manifold, then a 1-D search
+  over beta;
+- **probe** (:func:`fit_probe`): a multinomial logistic regression h(mu) = softmax(W mu + b)
+  fitted with the teacher rows as soft targets (scikit-learn).
+
+:func:`heldout_certify` (split form) and :func:`certify_heldout` (explicit form) fit on the fit
+rows and certify on the evaluation rows; :func:`evaluate_heldout` certifies an already fitted
+predictor. Every evaluation refuses rows that the predictor was fitted on, naming them.
+
+Shapes: teacher rows (N, K), codes (N, d), weights (N,), row ids (N,) integers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from . import core
+from ._validation import as_float_array, check_codes, check_distributions, check_weights
+from .theorems import DEFAULT_RTOL, Theorem, relation
+
+__all__ = [
+    "HeldoutSplit", "heldout_split", "WitnessFit", "fit_witness", "ProbeFit", "fit_probe",
+    "HeldoutCertificate", "evaluate_heldout", "certify_heldout", "heldout_certify", "T2H",
+]
+
+EPS = np.finfo(np.float64).eps
+DEFAULT_SCALES = (0.5, 1.0, 2.0, 4.0, 8.0)
+# The Procrustes targets are exact codes mu*(T_i), which need full support (T4). A teacher with
+# exact zeros (raw GMM responsibilities underflow to 0) gets targets (only the targets: margins
+# use the teacher as given) from (1 - f) T + f/K with f = 1e-6: that bounds |clr| by
+# log(K/f) ~ 16 for K = 10 and moves no row by more than 1e-6 in total variation. A teacher with
+# full support (the package's teachers are floored) is used as it is, so exact codes are
+# recovered exactly.
+PROCRUSTES_TARGET_FLOOR = 1e-6
+
+
+# ---------------------------------------------------------------------------------------
+# Splits and row ids
+# ---------------------------------------------------------------------------------------
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=np.int64)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True)
+class HeldoutSplit:
+    """Sorted, disjoint integer row ids: ``fit`` (predictor chosen here) and ``eval`` (certified here)."""
+    fit: np.ndarray
+    eval: np.ndarray
+    n: int
+    fraction: float
+    seed: int
+
+    def __repr__(self) -> str:
+        return (f"HeldoutSplit(n={self.n}, n_fit={self.fit.size}, n_eval={self.eval.size}, "
+                f"fraction={self.fraction}, seed={self.seed})")
+
+
+def heldout_split(n: int, *, fraction: float = 0.2, seed: int = 0) -> HeldoutSplit:
+    """Split rows 0..n-1 at random into a fit split and an evaluation split of round(fraction n) rows.
+
+    Deterministic for a seed (``numpy.random.default_rng(seed).permutation``); both index
+    arrays are sorted, disjoint, read-only, and together cover 0..n-1. Each split gets >= 1 row.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n (number of rows) must be an integer >= 2 so that both splits get a row, got {n!r}")
+    f = float(fraction)
+    if not 0.0 < f < 1.0:
+        raise ValueError(f"fraction (share of rows held out for evaluation) must lie in (0, 1), got {fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    n_eval = min(max(int(round(f * n)), 1), int(n) - 1)
+    perm = np.random.default_rng(int(seed)).permutation(int(n))
+    return HeldoutSplit(fit=_readonly(np.sort(perm[n_eval:])), eval=_readonly(np.sort(perm[:n_eval])),
+                        n=int(n), fraction=f, seed=int(seed))
+
+
+def _few(values, k: int = 10) -> str:
+    values = np.asarray(values).ravel().tolist()
+    head = ", ".join(str(v) for v in values[:k])
+    return f"[{head}{', ...' if len(values) > k else ''}] ({len(values)} in all)"
+
+
+def _check_ids(ids, n_rows: int, name: str) -> np.ndarray:
+    idx = np.asarray(ids)
+    if idx.ndim != 1 or idx.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be a 1-D array of integer row ids, got dtype {idx.dtype} shape {idx.shape}")
+    if idx.shape[0] != n_rows:
+        raise ValueError(f"{name} has {idx.shape[0]} ids but there are {n_rows} rows; pass one row id per row")
+    idx = idx.astype(np.int64)
+    s = np.sort(idx)
+    dup = s[1:] == s[:-1]
+    if dup.any():
+        raise ValueError(f"{name} repeats row ids {_few(np.unique(s[1:][dup]))}; each data row may appear once")
+    return idx
+
+
+def _refuse_overlap(fit_ids: np.ndarray, eval_ids: np.ndarray, what: str) -> None:
+    common = np.intersect1d(fit_ids, eval_ids)
+    if common.size:
+        raise ValueError(
+            f"{what}: fit_ids and eval_ids share {common.size} row id(s) {_few(common)}; the held-out "
+            "certificate (T2H) needs a predictor chosen without the evaluation rows: make the splits "
+            "disjoint, e.g. with heldout_split(n)")
+
+
+# ---------------------------------------------------------------------------------------
+# Margin of a predictor given by its log-probabilities, with a floating-point error bound
+# ---------------------------------------------------------------------------------------
+
+def _margin_from_log_probs(T: np.ndarray, w: np.ndarray, log_h: np.ndarray, logit_error: float = 0.0):
+    """(I_T, L_h, G_h, float_error) for sum_i w_i KL(T_i || h_i) given log h (N, K).
+
+    ``float_error`` follows :func:`witness_theory.certify`: (K + log2 N + 8) unit roundoffs times
+    the sum of absolute terms, plus ``logit_error`` (a bound on the rounding of the logits that
+    produced log h; a change of every logit by <= e changes each KL by <= 2 e).
+    """
+    n, K = T.shape
+    log_tbar = core._log_marginal(T, w)
+    neg_h = core._neg_entropy_rows(T)                       # sum_k T log T
+    cross_bar = core._cross_rows(T, log_tbar)               # sum_k T log Tbar
+    cross_h = core._cross_rows(T, log_h)                    # sum_k T log h
+    info = core._wsum(w, neg_h - cross_bar)                 # I_T = sum w KL(T_i || Tbar)
+    loss = core._wsum(w, neg_h - cross_h)                   # L_h = sum w KL(T_i || h_i)
+    mag = core._wsum(w, -neg_h - cross_h - cross_bar)       # every log <= 0: sum of |terms|
+    float_error = (K + np.log2(max(n, 1)) + 8) * EPS * (mag + 1.0) + 2.0 * logit_error
+    return info, loss, info - loss, float(float_error)
+
+
+# ---------------------------------------------------------------------------------------
+# Fitted witness: Procrustes start, Stiefel descent, 1-D scale search
+# ---------------------------------------------------------------------------------------
+
+class WitnessFit(NamedTuple):
+    """A witness fitted on rows ``fit_ids`` (None: rows not named, then it cannot be evaluated
+    with :func:`evaluate_heldout`). ``start_margin`` is the best fit margin of the Procrustes
+    frame alone over the scale grid (at ``start_scale``); ``fit_margin >= start_margin``."""
+    witness: core.Witness
+    fit_margin: float
+    start_margin: float
+    start_scale: float
+    iterations: int
+    fit_ids: np.ndarray | None
+
+    def log_probs(self, codes) -> np.ndarray:
+        return self.witness.log_probs(codes)
+
+    @property
+    def parameters(self) -> dict:
+        return {"frame": self.witness.P.copy(), "witness_scale": self.witness.scale}
+
+
+def _frame_loss(X, T, w, neg_h, P, V, beta):
+    """L_TS(P, beta) = sum_i w_i KL(T_i || softmax(beta V^T P^T x_i)) and the pieces for gradients."""
+    logits = beta * ((X @ P) @ V)                           # (n, K)
+    log_s = core.log_softmax(logits)
+    loss = core._wsum(w, neg_h - core._cross_rows(T, log_s))
+    return loss, log_s, logits
+
+
+def _polar(M: np.ndarray) -> np.ndarray:
+    """Polar retraction onto the Stiefel manifold: the orthonormal factor U W^T of M = U S W^T
+    (Absil, Mahony & Sepulchre 2008, Example 4.1.3), the closest frame to M in Frobenius norm."""
+    U, _, Wt = np.linalg.svd(M, full_matrices=False)
+    return U @ Wt
+
+
+def _procrustes_frame(X, T, w, seed: int) -> np.ndarray:
+    """argmin_P sum_i w_i ||P^T (x_i - xbar) - (z*_i - zbar*)||^2 over frames P (d, K-1), z*_i =
+    P^T mu*(T_i) = ((K-1)/(K beta)) V clr(T_i) (T4: the same in every frame, so we work in the
+    frame's (K-1)-dim coordinates). A positive rescaling of the target does not move the
+    argmin, so the frame does not depend on beta. Solved by scipy.linalg.orthogonal_procrustes
+    on the target padded with d-(K-1) zero columns: for orthogonal R (d, d),
+    ||A R - [B 0]||^2 = const - 2 tr(R[:, :K-1]^T A^T B), so R[:, :K-1] is the Stiefel optimum.
+    When A^T B has rank r < K-1 the optimum is not unique; the missing directions are then
+    completed from a Gaussian drawn with ``seed`` (deterministic for a seed)."""
+    from scipy.linalg import orthogonal_procrustes
+
+    n, d = X.shape
+    K = T.shape[1]
+    f = PROCRUSTES_TARGET_FLOOR
+    Tf = T if np.all(T > 0) else (1.0 - f) * T + f / K
+    Z = core.exact_embedding(Tf, core.Witness(K, K - 1, 1.0))        # (n, K-1): z*_i at beta = 1
+    sw = np.sqrt(w)[:, None]
+    A = sw * (X - core._weighted_mean(w, X))                          # (n, d) weighted, centred
+    B = sw * (Z - core._weighted_mean(w, Z))                          # (n, K-1)
+    M = A.T @ B                                                       # (d, K-1)
+    sv = np.linalg.svd(M, compute_uv=False)
+    rank = int((sv > max(d, K) * EPS * (sv[0] if sv.size else 0.0)).sum()) if sv.size and sv[0] > 0 else 0
+    if rank == K - 1:
+        R, _ = orthogonal_procrustes(A, np.hstack([B, np.zeros((n, d - (K - 1)))]))
+        return _polar(R[:, :K - 1])        # R is orthogonal to rounding; polar makes P^T P = I to ~1e-15
+    U, _, Wt = np.linalg.svd(M)
+    U_r, W_r = U[:, :rank], Wt[:rank].T                               # (d, r), (K-1, r)
+    W_null = Wt[rank:].T                                              # (K-1, K-1-r)
+    G = np.random.default_rng(seed).standard_normal((d, K - 1 - rank))
+    G -= U_r @ (U_r.T @ G)                                            # orthogonal to the used directions
+    Q, Rq = np.linalg.qr(G)
+    Q *= np.where(np.diag(Rq) < 0, -1.0, 1.0)
+    return _polar(U_r @ W_r.T + Q @ W_null.T)                         # still maximises tr(P^T M)
+
+
+def _stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
+    """Riemannian gradient descent of L_TS over frames P with the polar retraction and Armijo
+    backtracking (Absil et al. 2008, Alg. 1). Every accepted step lowers L_TS, so the result is
+    never worse than the start. Euclidean gradient: dL/dP = beta X^T [w (S - T)] V^T (d, K-1);
+    Riemannian gradient on the Stiefel manifold (embedded metric): G - P sym(P^T G)."""
+    kappa = T.shape[1] / (T.shape[1] - 1)
+    loss, log_s, _ = _frame_loss(X, T, w, neg_h, P, V, beta)
+    # Lipschitz bound of the gradient: Hessian of KL(t || softmax(a)) <= 1/2 in a (T6), and
+    # ||d logits|| <= beta sqrt(kappa) ||x|| ||dP||: step 1/L with L = beta^2 kappa lambda_max(X^T W X)/2
+    lam = float(np.linalg.eigvalsh((X * w[:, None]).T @ X)[-1]) if X.size else 0.0
+    step = 2.0 / (beta ** 2 * kappa * lam) if lam > 0 else 1.0
+    it = 0
+    for it in range(1, max_iter + 1):
+        R = w[:, None] * (np.exp(log_s) - T)                          # (n, K): w_i (S_i - T_i)
+        G = beta * X.T @ (R @ V.T)                                    # (d, K-1) Euclidean gradient
+        sym = P.T @ G
+        rgrad = G - P @ (0.5 * (sym + sym.T))                         # (d, K-1) Riemannian gradient
+        g2 = float((rgrad ** 2).sum())
+        if g2 <= gtol ** 2:
+            break
+        accepted = False
+        for _ in range(40):
+            P_new = _polar(P - step * rgrad)
+            loss_new, log_s_new, _ = _frame_loss(X, T, w, neg_h, P_new, V, beta)
+            if loss_new <= loss - 1e-4 * step * g2:                   # Armijo sufficient decrease
+                accepted = True
+                break
+            step *= 0.5
+        if not accepted:
+            break
+        P, loss, log_s = P_new, loss_new, log_s_new
+        step *= 2.0                                                   # try a longer step next time
+    return P, loss, it
+
+
+def fit_witness(teacher_fit, codes_fit, *, weights=None, scales=DEFAULT_SCALES, seed: int = 0,
+                max_iter: int = 100, refine_scale: bool = True, fit_ids=None) -> WitnessFit:
+    """Fit the witness frame P (d, K-1) and scale beta on the fit split only.
+
+    1. Procrustes start: the frame that best rotates the centred fit codes onto the centred
+       exact codes mu*(T_i) (see ``_procrustes_frame``; the same frame for every beta).
+    2. For each beta in ``scales``: Riemannian descent of the fit-split L_TS over the Stiefel
+       manifold from the Procrustes frame (``max_iter`` steps at most, monotone).
+    3. The (P, beta) with the best fit margin; with ``refine_scale``, a bounded 1-D search of
+       log beta (scipy ``minimize_scalar``, method "bounded") between the neighbouring grid
+       scales with P fixed, kept only if it lowers L_TS.
+
+    Deterministic for a seed (the seed only matters when the Procrustes problem is degenerate).
+    Needs d >= K-1. Returns a :class:`WitnessFit`; ``fit_ids`` (the data-set ids of the fit rows)
+    lets :func:`evaluate_heldout` refuse evaluation rows that the witness was fitted on.
+    """
+    T = check_distributions(teacher_fit, "teacher_fit", allow_1d=False)
+    n, K = T.shape
+    X = as_float_array(codes_fit, "codes_fit", 2)
+    if X.shape[0] != n:
+        raise ValueError(f"codes_fit has {X.shape[0]} rows but teacher_fit has {n}; pass one code per fit row")
+    d = X.shape[1]
+    if d < K - 1:
+        raise ValueError(f"codes_fit has latent dimension d = {d} < K-1 = {K - 1}: a witness frame needs "
+                         "d >= K-1 orthonormal directions; use the probe certificate (fit_probe) or fewer outcomes")
+    w = check_weights(weights, n, "weights")
+    ids = None if fit_ids is None else _readonly(_check_ids(fit_ids, n, "fit_ids"))
+    grid = tuple(_check_scale_grid(scales))
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
+        raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}")
+    V = core.simplex_vertices(K)
+    neg_h = core._neg_entropy_rows(T)
+    info = core.teacher_information(T, w)
+    P0 = _procrustes_frame(X, T, w, int(seed))
+    # gtol: stop when the Riemannian gradient is at rounding level of the loss's gradient
+    gtol = 1e-10 * (1.0 + info)
+    best = None
+    start_loss, start_scale = np.inf, grid[0]
+    for beta in grid:
+        loss0 = _frame_loss(X, T, w, neg_h, P0, V, beta)[0]
+        if loss0 < start_loss:
+            start_loss, start_scale = loss0, beta
+        P, loss, it = _stiefel_descent(X, T, w, neg_h, P0, V, beta, int(max_iter), gtol)
+        if best is None or loss < best[1]:
+            best = (P, loss, beta, it)
+    P, loss, beta, iterations = best
+    if refine_scale and len(grid) > 1:
+        from scipy.optimize import minimize_scalar
+        j = grid.index(beta)
+        lo, hi = np.log(grid[max(j - 1, 0)]), np.log(grid[min(j + 1, len(grid) - 1)])
+        res = minimize_scalar(lambda s: _frame_loss(X, T, w, neg_h, P, V, float(np.exp(s)))[0],
+                              bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
+        if res.fun < loss:
+            loss, beta = float(res.fun), float(np.exp(res.x))
+    witness = core.Witness(K, d, beta, P)
+    fit_margin = core.certificate_margin(teacher_fit, X, witness, weights)  # the reference, on the caller's rows
+    start_margin = info - start_loss
+    return WitnessFit(witness, float(fit_margin), float(start_margin), float(start_scale), int(iterations), ids)
+
+
+def _check_scale_grid(scales) -> list[float]:
+    arr = np.atleast_1d(np.asarray(scales, dtype=np.float64)) if np.size(scales) else np.array([])
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"scales must be a non-empty sequence of finite witness scales > 0, got {scales!r}")
+    return sorted(set(float(s) for s in arr))
+
+
+# ---------------------------------------------------------------------------------------
+# Probe: multinomial logistic regression with soft targets
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProbeFit:
+    """h(mu) = softmax(coef mu + intercept), coef (K, d), intercept (K,), fitted on ``fit_ids``."""
+    coef: np.ndarray
+    intercept: np.ndarray
+    C: float
+    fit_margin: float
+    fit_loss: float
+    fit_ids: np.ndarray | None = field(default=None)
+
+    def logits(self, codes) -> np.ndarray:
+        mu = check_codes(codes, self.coef.shape[1])
+        return mu @ self.coef.T + self.intercept                      # (N, K)
+
+    def log_probs(self, codes) -> np.ndarray:
+        return core.log_softmax(self.logits(codes))
+
+    def logit_error(self, codes) -> float:
+        """Bound on the rounding error of ``logits``: (d + 2) unit roundoffs times
+        max_i sum_j |mu_ij coef_kj| + |b_k| (Higham 2002, eq. 3.5 for inner products)."""
+        mu = check_codes(codes, self.coef.shape[1])
+        if mu.size == 0:
+            return 0.0
+        size = np.abs(mu) @ np.abs(self.coef).T + np.abs(self.intercept)
+        return float((self.coef.shape[1] + 2) * EPS * size.max())
+
+    @property
+    def parameters(self) -> dict:
+        return {"coef": self.coef.copy(), "intercept": self.intercept.copy(), "C": self.C}
+
+
+def fit_probe(teacher_fit, codes_fit, *, weights=None, C: float = 1.0, max_iter: int = 1000,
+              tol: float = 1e-10, seed: int = 0, fit_ids=None) -> ProbeFit:
+    """Multinomial logistic regression of the teacher rows on the codes, with soft targets.
+
+    scikit-learn's LogisticRegression takes hard labels only. Soft targets come exactly from
+    repetition: each fit row i appears K times, with label k and sample weight n w_i T_ik. Its
+    weighted log-loss is then sum_i n w_i sum_k T_ik (-log h_k(mu_i)) = n sum_i w_i CE(T_i, h(mu_i))
+    = n sum_i w_i [KL(T_i || h(mu_i)) + H(T_i)], so the fit minimises the KL loss L_h on the fit
+    split plus sklearn's L2 penalty ||W||^2 / (2 C) (the weights sum to n, so C means what it
+    means for n unweighted rows). Every label appears, so sklearn sees all K classes even when a
+    class has zero teacher mass. lbfgs is deterministic; ``seed`` is passed as random_state.
+    ``tol`` (lbfgs gradient tolerance, default 1e-10 so that the fit is converged well below the
+    size of any margin worth reporting) and ``max_iter`` only change which h is chosen: the
+    certificate is sound for any h chosen on the fit split (T2H).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    T = check_distributions(teacher_fit, "teacher_fit", allow_1d=False)
+    n, K = T.shape
+    X = as_float_array(codes_fit, "codes_fit", 2)
+    if X.shape[0] != n:
+        raise ValueError(f"codes_fit has {X.shape[0]} rows but teacher_fit has {n}; pass one code per fit row")
+    w = check_weights(weights, n, "weights")
+    ids = None if fit_ids is None else _readonly(_check_ids(fit_ids, n, "fit_ids"))
+    C = _positive(C, "C")
+    Xr = np.repeat(X, K, axis=0)                                      # (n K, d): row i, K times
+    yr = np.tile(np.arange(K), n)                                     # labels 0..K-1 for each row
+    sw = (n * w[:, None] * T).ravel()                                 # (n K,) sample weights n w_i T_ik
+    model = LogisticRegression(C=C, max_iter=int(max_iter), tol=_positive(tol, "tol"), random_state=int(seed))
+    model.fit(Xr, yr, sample_weight=sw)
+    if K == 2:   # binary sklearn: p_1 = sigmoid(f), f = coef mu + b, i.e. softmax of logits (0, f)
+        coef = np.vstack([np.zeros((1, X.shape[1])), model.coef_])
+        intercept = np.concatenate([[0.0], model.intercept_])
+    else:
+        coef, intercept = model.coef_.copy(), model.intercept_.copy()
+    probe = ProbeFit(coef=coef, intercept=intercept, C=float(C), fit_margin=np.nan, fit_loss=np.nan, fit_ids=ids)
+    info, loss, margin, _ = _margin_from_log_probs(T, w, probe.log_probs(X))
+    return ProbeFit(coef=coef, intercept=intercept, C=float(C), fit_margin=float(margin), fit_loss=float(loss),
+                    fit_ids=ids)
+
+
+def _positive(x, name: str) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number, got {x!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {x!r}")
+    return v
+
+
+# ---------------------------------------------------------------------------------------
+# Held-out certificate
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HeldoutCertificate:
+    """A certificate of the evaluation split for a predictor chosen on the fit split (T2H).
+
+    ``teacher_information``, ``loss`` (E_eval KL(T_i || h(mu_i))) and ``margin`` are over the
+    evaluation rows; ``certified`` iff margin > ``float_error`` (an a-priori rounding bound, as
+    in :func:`witness_theory.certify`). ``fit_*`` are the same quantities on the fit rows
+    (they are what chose h and prove nothing about the evaluation rows). ``parameters`` holds the
+    fitted predictor (frame and scale for witnesses; coef, intercept and C for the probe).
+    """
+    method: str
+    teacher_information: float
+    loss: float
+    margin: float
+    float_error: float
+    certified: bool
+    fit_teacher_information: float
+    fit_loss: float
+    fit_margin: float
+    n_fit: int
+    n_eval: int
+    K: int
+    d: int
+    parameters: dict = field(repr=False)
+    predictor: object = field(repr=False, default=None)
+
+    @property
+    def verdict(self) -> str:
+        return "certified" if self.certified else "not certified"
+
+    def as_dict(self) -> dict:
+        params = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.parameters.items()}
+        return {"method": self.method, "I_T_eval": self.teacher_information, "loss_eval": self.loss,
+                "margin_eval": self.margin, "float_error": self.float_error, "certified": self.certified,
+                "verdict": self.verdict, "I_T_fit": self.fit_teacher_information, "loss_fit": self.fit_loss,
+                "margin_fit": self.fit_margin, "n_fit": self.n_fit, "n_eval": self.n_eval, "K": self.K,
+                "d": self.d, "parameters": params}
+
+    def summary(self) -> str:
+        return (f"{self.method}: I_T(eval)={self.teacher_information:.4f} L(eval)={self.loss:.4f} "
+                f"G(eval)={self.margin:+.4f} ({self.verdict}); fit margin {self.fit_margin:+.4f}, "
+                f"n_fit={self.n_fit}, n_eval={self.n_eval}")
+
+
+class _RawWitness(NamedTuple):
+    """A fixed witness wrapped as a 'fitted' predictor (it was fitted on no rows)."""
+    witness: core.Witness
+
+    def log_probs(self, codes):
+        return self.witness.log_probs(codes)
+
+    fit_ids = np.empty(0, dtype=np.int64)
+
+    @property
+    def parameters(self) -> dict:
+        return {"frame": self.witness.P.copy(), "witness_scale": self.witness.scale}
+
+
+def _method_of(predictor) -> str:
+    if isinstance(predictor, WitnessFit):
+        return "witness"
+    if isinstance(predictor, ProbeFit):
+        return "probe"
+    if isinstance(predictor, (_RawWitness, core.Witness)):
+        return "raw"
+    raise TypeError(f"predictor must be a WitnessFit, ProbeFit or Witness, got {type(predictor).__name__}")
+
+
+def _evaluate(predictor, teacher, codes, weights):
+    """(I_T, L_h, G_h, float_error) of a predictor on the caller's rows (validated here, once:
+    validation renormalises rows and weights, and doing it twice could move the last bit)."""
+    wit = predictor if isinstance(predictor, core.Witness) else getattr(predictor, "witness", None)
+    if wit is not None:
+        cert = core.certify(teacher, codes, wit, weights)   # the reference: bit-identical to certify
+        return cert.teacher_information, cert.alignment_loss, cert.margin, cert.float_error
+    T = check_distributions(teacher, "teacher", allow_1d=False)
+    w = check_weights(weights, T.shape[0])
+    X = check_codes(codes, predictor.coef.shape[1], T.shape[0])
+    return _margin_from_log_probs(T, w, predictor.log_probs(X), predictor.logit_error(X))
+
+
+def evaluate_heldout(predictor, teacher_eval, codes_eval, eval_ids, *, weights_eval=None,
+                     fit_summary: tuple[float, float, float, int] | None = None) -> HeldoutCertificate:
+    """Certify an already fitted predictor on evaluation rows ``eval_ids`` (T2H).
+
+    Refuses (ValueError naming the rows) evaluation rows that the predictor was fitted on, and
+    a fitted predictor whose fit rows are unknown (fit it with ``fit_ids=``). A plain
+    :class:`witness_theory.Witness` is a fixed predictor (fitted on no rows): the raw certificate.
+    """
+    if isinstance(predictor, core.Witness):
+        predictor = _RawWitness(predictor)
+    method = _method_of(predictor)
+    T = check_distributions(teacher_eval, "teacher_eval", allow_1d=False)
+    n_eval = T.shape[0]
+    ids = _check_ids(eval_ids, n_eval, "eval_ids")
+    if predictor.fit_ids is None:
+        raise ValueError("the predictor was fitted without fit_ids, so its evaluation rows cannot be checked "
+                         "disjoint from its fit rows; refit it with fit_ids= (the data-set ids of the fit rows)")
+    _refuse_overlap(np.asarray(predictor.fit_ids), ids, "evaluation rows were used to fit the predictor")
+    check_weights(weights_eval, n_eval, "weights_eval")
+    X = as_float_array(codes_eval, "codes_eval", 2)
+    info, loss, margin, float_error = _evaluate(predictor, teacher_eval, X, weights_eval)
+    if fit_summary is None:
+        fit_summary = (np.nan, np.nan, getattr(predictor, "fit_margin", np.nan), len(predictor.fit_ids))
+    K = T.shape[1]
+    return HeldoutCertificate(
+        method=method, teacher_information=float(info), loss=float(loss), margin=float(margin),
+        float_error=float(float_error), certified=bool(margin > float_error),
+        fit_teacher_information=float(fit_summary[0]), fit_loss=float(fit_summary[1]),
+        fit_margin=float(fit_summary[2]), n_fit=int(fit_summary[3]), n_eval=n_eval, K=K, d=X.shape[1],
+        parameters=predictor.parameters, predictor=predictor)
+
+
+def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, eval_ids, *,
+                    method: Literal["raw", "witness", "probe"] = "witness", witness: core.Witness | None = None,
+                    weights_fit=None, weights_eval=None, **fit_kwargs) -> HeldoutCertificate:
+    """Explicit form: fit a predictor on (teacher_fit, codes_fit) and certify (teacher_eval, codes_eval).
+
+    ``fit_ids``/``eval_ids`` are the data-set ids of the rows; overlapping ids are refused with a
+    ValueError naming them (first few). ``method``: "witness" (:func:`fit_witness`), "probe"
+    (:func:`fit_probe`) or "raw" (the fixed ``witness``, required then; its fit-split numbers are
+    reported but nothing is fitted). ``fit_kwargs`` go to the fitting function.
+    """
+    T_fit = check_distributions(teacher_fit, "teacher_fit", allow_1d=False)
+    f_ids = _check_ids(fit_ids, T_fit.shape[0], "fit_ids")
+    T_eval = check_distributions(teacher_eval, "teacher_eval", allow_1d=False)
+    e_ids = _check_ids(eval_ids, T_eval.shape[0], "eval_ids")
+    _refuse_overlap(f_ids, e_ids, "overlapping splits")
+    if T_fit.shape[1] != T_eval.shape[1]:
+        raise ValueError(f"teacher_fit has K = {T_fit.shape[1]} outcomes but teacher_eval has K = {T_eval.shape[1]}")
+    X_fit = as_float_array(codes_fit, "codes_fit", 2)
+    # the callers' rows go on as given (validation renormalises rows that sum to 1 within the
+    # tolerance; doing it twice could move the last bit), so this equals the direct calls exactly
+    if method == "witness":
+        predictor = fit_witness(teacher_fit, X_fit, weights=weights_fit, fit_ids=f_ids, **fit_kwargs)
+    elif method == "probe":
+        predictor = fit_probe(teacher_fit, X_fit, weights=weights_fit, fit_ids=f_ids, **fit_kwargs)
+    elif method == "raw":
+        if not isinstance(witness, core.Witness):
+            raise ValueError("method='raw' certifies a fixed witness: pass witness=witness_theory.Witness(K, d, scale)")
+        if fit_kwargs:
+            raise ValueError(f"method='raw' fits nothing; unexpected arguments {sorted(fit_kwargs)}")
+        predictor = _RawWitness(witness)
+    else:
+        raise ValueError(f"method must be 'raw', 'witness' or 'probe', got {method!r}")
+    check_weights(weights_fit, T_fit.shape[0], "weights_fit")
+    fit_info, fit_loss, fit_margin, _ = _evaluate(predictor, teacher_fit, X_fit, weights_fit)
+    return evaluate_heldout(predictor, teacher_eval, codes_eval, e_ids, weights_eval=weights_eval,
+                            fit_summary=(fit_info, fit_loss, fit_margin, T_fit.shape[0]))
+
+
+def heldout_certify(teacher, codes, split: HeldoutSplit, *, method: Literal["raw", "witness", "probe"] = "witness",
+                    weights=None, witness: core.Witness | None = None, **fit_kwargs) -> HeldoutCertificate:
+    """Split form: rows ``split.fit`` choose the predictor, rows ``split.eval`` are certified.
+
+    ``teacher`` (N, K), ``codes`` (N, d), ``weights`` (N,) cover all rows; each split's weights
+    are renormalised on that split. See :func:`certify_heldout` for ``method``.
+    """
+    T = check_distributions(teacher, "teacher", allow_1d=False)
+    X = as_float_array(codes, "codes", 2)
+    if X.shape[0] != T.shape[0]:
+        raise ValueError(f"codes has {X.shape[0]} rows but the teacher has {T.shape[0]}; pass one code per row")
+    if not isinstance(split, HeldoutSplit):
+        raise TypeError(f"split must be a HeldoutSplit (from heldout_split(n)), got {type(split).__name__}")
+    if split.n != T.shape[0]:
+        raise ValueError(f"split was made for n = {split.n} rows but the teacher has {T.shape[0]}; "
+                         f"use heldout_split({T.shape[0]})")
+    w = None if weights is None else as_float_array(weights, "weights", 1)
+    if w is not None and w.shape[0] != T.shape[0]:
+        raise ValueError(f"weights has length {w.shape[0]} but there are {T.shape[0]} rows")
+    f, e = split.fit, split.eval
+    T = np.asarray(teacher, dtype=np.float64)   # the caller's rows as given (validated above): equals the explicit form
+    return certify_heldout(T[f], X[f], T[e], X[e], f, e, method=method, witness=witness,
+                           weights_fit=None if w is None else w[f], weights_eval=None if w is None else w[e],
+                           **fit_kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# T2H: the held-out certificate (an extension of T2)
+# ---------------------------------------------------------------------------------------
+
+def _check_t2h(teacher_eval, codes_eval, predictor, weights=None, eval_ids=None, rtol=DEFAULT_RTOL):
+    """Relations of T2H for a latent-only predictor (anything with ``log_probs(codes)``) on an
+    evaluation split: the constant code at the weighted mean code loses >= I_T(eval) (and the
+    excess is KL(Tbar || h(c)), T1); codes that are all equal give G_h <= 0; G_h <= I_T(eval);
+    and, when both are known, the fit rows and eval rows are disjoint (the theorem's condition)."""
+    if isinstance(predictor, core.Witness):
+        predictor = _RawWitness(predictor)
+    T = check_distributions(teacher_eval, "teacher_eval", allow_1d=False)
+    w = check_weights(weights, T.shape[0])
+    X = as_float_array(codes_eval, "codes_eval", 2)
+    if X.shape[0] != T.shape[0]:
+        raise ValueError(f"codes_eval has {X.shape[0]} rows but teacher_eval has {T.shape[0]}")
+    info = core.teacher_information(T, w)
+    log_h = predictor.log_probs(X)
+    loss = core._wsum(w, core.kl_rows(T, log_h))
+    mbar = core._weighted_mean(w, X)
+    log_hc = predictor.log_probs(mbar[None])[0]                       # (K,) h at the constant code
+    const_loss = core._wsum(w, core.kl_rows(T, log_hc))
+    kl_bar = float(core.kl_rows(core._marginal(T, w), log_hc)[0])
+    parts = [
+        relation("constant code at the mean code: L_h(eval) >= I_T(eval)", const_loss, ">=", info, rtol),
+        relation("constant code: L_h(eval) - I_T(eval) == KL(Tbar_eval || h(c)) (T1)", const_loss - info, "==",
+                 kl_bar, rtol, magnitude=info + abs(const_loss)),
+        relation("G_h(eval) <= I_T(eval)", info - loss, "<=", info, rtol),
+    ]
+    if np.all(X == X[0]):
+        parts.append(relation("codes are constant: L_h(eval) >= I_T(eval) (G_h <= 0)", loss, ">=", info, rtol))
+    fit_ids = getattr(predictor, "fit_ids", None)
+    if eval_ids is not None and fit_ids is not None:
+        common = np.intersect1d(np.asarray(fit_ids), np.asarray(eval_ids))
+        parts.append(relation("rows shared by the fit and evaluation splits == 0", common.size, "==", 0.0, 0.0))
+    return tuple(parts)
+
+
+T2H = Theorem(
+    "T2H", "Held-out certificate",
+    "If a latent-only predictor h is chosen using only a fit split, constant codes give "
+    "E_eval KL(T_i||h(mu)) >= I_T(eval) on a disjoint evaluation split, so a margin "
+    "I_T(eval) - L_h(eval) > 0 certifies that the encoder mean is not constant on the evaluation split.",
+    ("fit and evaluation splits disjoint", "h depends on the fit split only, and on the codes only through mu"),
+    _check_t2h)
