@@ -51,6 +51,7 @@ class TeacherSettings(TeacherConfig):
     and ``model.latent_dim`` (setting them here is an error)."""
     seed: int = 0                          # search seed: subsample, PCA and GMM initialisations
     cache: str | None = "runs/teachers"    # teacher cache directory (None: search every time)
+    file: str | None = None                # a saved teacher (the `teacher` command's teacher.npz): no search
 
 
 @dataclass
@@ -83,6 +84,7 @@ class TrainConfig:
     eval_split: str = "test"        # train | test
     mi_batch_size: int = 128        # He et al. (2019) minibatch MI estimator batch size
     mi_full_max_epoch: int = 5000   # per-epoch evals compute the O(N^2) full-data MI only up to this many rows
+    heldout_fit_rows: int = 2000    # training rows the held-out certificates' predictors are fitted on (final eval)
 
 
 @dataclass
@@ -324,7 +326,7 @@ def validate(c: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"train.device must be auto, cpu or cuda, got {t.device!r}")
     if t.eval_split not in ("train", "test"):
         raise ValueError(f"train.eval_split must be 'train' or 'test', got {t.eval_split!r}")
-    for name in ("epochs", "batch_size", "eval_every", "mi_batch_size", "mi_full_max_epoch"):
+    for name in ("epochs", "batch_size", "eval_every", "mi_batch_size", "mi_full_max_epoch", "heldout_fit_rows"):
         if getattr(t, name) < 1:
             raise ValueError(f"train.{name} must be >= 1, got {getattr(t, name)}")
     if m.latent_dim < 1:

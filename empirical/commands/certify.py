@@ -21,87 +21,111 @@ HELP = "certify encoder means (or a VAE checkpoint) against the data set's teach
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, runs=False)
-    parser.add_argument("--codes", default=None, help="encoder means: (N, d) .npy, or .npz with key codes/mu")
+    parser.add_argument("--codes", default=None,
+                        help="encoder means of one split: an .npz written by write_codes (codes + row ids), or a bare "
+                             "(N, d) .npy/.npz in the split's row order (accepted with a warning)")
+    parser.add_argument("--fit-codes", default=None,
+                        help="encoder means of the training split (same format): adds the held-out certificates "
+                             "(fitted witness, probe) fitted on them and scored on --codes (--split test)")
     parser.add_argument("--checkpoint", default=None,
-                        help="a trained VAE checkpoint (instead of --codes): encoded with empirical.training")
+                        help="a trained VAE checkpoint (instead of --codes): both splits are encoded, all three "
+                             "certificates reported")
     parser.add_argument("--split", choices=("test", "train"), default="test", help="split of the codes (default test)")
-    parser.add_argument("--teacher", default=None, help="teacher .npz (default: the cached default teacher)")
 
 
-def _encode_checkpoint(path: str, split: str) -> dict:
-    try:
-        from empirical.training.evaluation import encode_checkpoint
-    except ImportError as exc:
-        raise ValueError(f"--checkpoint needs empirical.training.evaluation.encode_checkpoint, which is not available "
-                         f"({exc}); export the encoder means to a .npy and pass --codes instead") from None
-    if not Path(path).exists():
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
-    enc = encode_checkpoint(path, split=split)
-    missing = [k for k in ("codes", "teacher", "witness_scale") if k not in enc]
-    if missing:
-        raise ValueError(f"encode_checkpoint({path!r}) returned no {missing}; expected keys codes, log_var, "
-                         "teacher, witness_scale, frame")
-    return enc
-
-
-def _teacher_rows(args, n_codes: int) -> tuple[np.ndarray, str]:
+def _data_and_teacher(args) -> tuple:
+    """(data set, TeacherResult, description) of the resolved config: --teacher FILE or the search."""
     from empirical.config import search_config
     from empirical.data.loaders import load_dataset
-    from empirical.data.teacher import FittedTeacher, teacher_for
+    from empirical.data.teacher import teacher_for
+    from empirical.training.experiment import teacher_from_file
 
     config, _ = experiment_config(args, uses=_USES)
-    ds = load_dataset(config.data.name, config.data.root)  # the default split, as the VAE training uses
-    x = ds.x_train if args.split == "train" else ds.x_test
-    if n_codes != x.shape[0]:
-        raise ValueError(f"codes have {n_codes} rows but the {args.split} split of {ds.name} has {x.shape[0]}; "
-                         f"export one encoder mean per {args.split} image, in data-set order (or change --split)")
-    if args.teacher:
-        teacher = FittedTeacher.load(args.teacher)
-        stored = teacher.T_train if args.split == "train" else teacher.T_test
-        if stored is not None and stored.shape[0] == x.shape[0]:
-            return stored, f"{args.teacher} (stored {args.split} responsibilities)"
-        return teacher.responsibilities(x), f"{args.teacher} (recomputed on {args.split})"
+    ds = load_dataset(config.data.name, config.data.root, limit=config.data.limit)
+    if config.teacher.file:
+        return ds, teacher_from_file(config.teacher.file, ds), f"teacher file {config.teacher.file}", config
     res = teacher_for(ds, witness_scale=config.witness.scale, latent_dim=config.model.latent_dim,
                       seed=config.teacher.seed, cache_dir=config.teacher.cache, config=search_config(config),
                       progress=True)
-    return (res.T_train if args.split == "train" else res.T_test), f"default teacher {res.path or '(not cached)'}"
+    return ds, res, f"default teacher {res.path or '(not cached)'}", config
+
+
+def _heldout_from_codes(T_fit, codes_fit, T_eval, codes_eval, seed: int = 0) -> dict:
+    import witness_theory as wt
+
+    n = T_fit.shape[0]
+    fit_ids, eval_ids = np.arange(n), n + np.arange(T_eval.shape[0])   # training rows, then test rows: disjoint
+    out: dict = {"heldout_split": f"fit: the {n} training rows of --fit-codes; eval: the {T_eval.shape[0]} rows of --codes"}
+    for name, kwargs in (("fitted", {"method": "witness", "seed": seed}),
+                         ("probe", {"method": "probe", "seed": seed, "tol": 1e-6})):
+        c = wt.certify_heldout(T_fit, codes_fit, T_eval, codes_eval, fit_ids, eval_ids, **kwargs)
+        out.update({f"G_{name}": c.margin, f"certified_{name}": c.certified, f"L_{name}": c.loss,
+                    f"I_T_{name}": c.teacher_information})
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
     from empirical.experiments.certify import certify_codes, check_table, load_codes
     from empirical.io import atomic_write_json, library_versions
 
-    experiment_config(args, uses=_USES)  # a bad or unused --set key fails first
+    config, _ = experiment_config(args, uses=_USES)  # a bad or unused --set key fails first
     if (args.codes is None) == (args.checkpoint is None):
         raise ValueError("pass exactly one of --codes FILE or --checkpoint PATH")
+    if args.fit_codes and not args.codes:
+        raise ValueError("--fit-codes goes with --codes (a --checkpoint is encoded on both splits itself)")
+    if args.fit_codes and args.split != "test":
+        raise ValueError("--fit-codes needs --split test: the held-out certificate scores the test split")
     log_var = frame = None
+    heldout: dict = {}
     if args.checkpoint:
-        enc = _encode_checkpoint(args.checkpoint, args.split)
+        from empirical.training.evaluation import encode_checkpoint
+
+        if not Path(args.checkpoint).exists():
+            raise FileNotFoundError(f"checkpoint {args.checkpoint!r} does not exist")
+        enc = encode_checkpoint(args.checkpoint, split=args.split, heldout=True, teacher_file=args.teacher)
         codes = np.asarray(enc["codes"], dtype=np.float64)
         T = np.asarray(enc["teacher"], dtype=np.float64)
-        log_var = None if enc.get("log_var") is None else np.asarray(enc["log_var"], dtype=np.float64)
-        frame = enc.get("frame")
+        log_var = np.asarray(enc["log_var"], dtype=np.float64)
+        frame, heldout = enc.get("frame"), enc["heldout"]
         witness_scale = float(enc["witness_scale"])
-        source = f"checkpoint {args.checkpoint}"
+        source = f"checkpoint {args.checkpoint} (teacher {enc['teacher_hash'][:16]}...)"
         default_out = Path(args.checkpoint).with_suffix("").as_posix() + f".{args.split}.certificate.json"
     else:
-        codes = load_codes(args.codes)
-        T, source = _teacher_rows(args, codes.shape[0])
-        witness_scale = experiment_config(args, uses=_USES)[0].witness.scale
+        ds, res, source, config = _data_and_teacher(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            codes = load_codes(args.codes, ds, args.split)
+            fit_codes = load_codes(args.fit_codes, ds, "train") if args.fit_codes else None
+        for w in caught:
+            print(f"warning: {w.message}")
+        T = np.asarray(res.T_train if args.split == "train" else res.T_test, dtype=np.float64)
+        if fit_codes is not None:
+            heldout = _heldout_from_codes(np.asarray(res.T_train, np.float64), fit_codes, T, codes)
+        witness_scale = config.witness.scale
         default_out = Path(args.codes).with_suffix("").as_posix() + ".certificate.json"
     K = T.shape[1]
     if codes.shape[1] < K - 1:
         raise ValueError(f"codes have latent dimension d = {codes.shape[1]} < K-1 = {K - 1} of the teacher; "
                          "the witness needs d >= K-1 (use --set model.latent_dim=D to search a teacher with fewer outcomes)")
     result = certify_codes(T, codes, witness_scale, frame=frame, log_var=log_var)
-    result.update(source=source, split=args.split, dataset=args.dataset, versions=library_versions())
+    result.update(source=source, split=args.split, dataset=args.dataset, heldout=heldout, versions=library_versions())
     out = Path(args.out) if args.out else Path(default_out)
     atomic_write_json(out, result)
 
     print(f"teacher: {source}; codes: {codes.shape[0]} x {codes.shape[1]}, K = {K}, beta = {witness_scale:g}")
     print(f"I_T  = {result['I_T']:.6f} nats   (teacher information: the largest reachable margin)")
     print(f"L_TS = {result['L_TS']:.6f} nats   (teacher-witness alignment loss)")
-    print(f"G_T  = {result['G_T']:.6f} nats   -> {result['verdict']} (float error bound {result['float_error']:.2g})")
+    print(f"G_T  = {result['G_T']:.6f} nats   -> {result['verdict']} (raw certificate, fixed witness; float error "
+          f"bound {result['float_error']:.2g})")
+    for name, what in (("fitted", "fitted witness"), ("probe", "logistic probe")):
+        if f"G_{name}" in heldout:
+            verdict = "certified" if heldout[f"certified_{name}"] else "not certified"
+            print(f"G_{name:7s}= {heldout[f'G_{name}']:.6f} nats   -> {verdict} (held-out certificate, {what}; "
+                  f"{heldout['heldout_split']})")
+    if not heldout:
+        print("held-out certificates: pass --fit-codes (training-split codes) or --checkpoint to add them")
     print(f"T8 size bound {result['size_bound']:.6f} (slack {result['size_bound_slack']:.6f}); "
           f"certified spread tr Cov(P^T mu) >= {result['certified_spread']:.6g}")
     print(check_table(result["checks"]))

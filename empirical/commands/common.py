@@ -51,6 +51,8 @@ def add_common_arguments(p: argparse.ArgumentParser, *, seeds: int | None = None
     ``section``: the command's own settings, set as ``--set <section>.key=value``."""
     p.add_argument("--dataset", default="digits", help="data set name or a .npy/.npz path (default: digits)")
     p.add_argument("--root", default=None, help="directory searched first for on-disk data sets (data.root)")
+    p.add_argument("--teacher", default=None, metavar="FILE",
+                   help="a saved teacher (the `teacher` command's teacher.npz) instead of the search (teacher.file)")
     if method:
         from empirical.methods import method_names
         p.add_argument("--method", default="vanilla", choices=method_names(), metavar="METHOD",
@@ -85,6 +87,8 @@ def experiment_config(args, *, method: str | None = None, section: str | None = 
             raise ValueError(f"--set {unused[0].split('=', 1)[0].strip()}: this command does not use it (it reads "
                              f"only {', '.join(reads) or 'no --set keys'}); drop the override")
     dataset_keys = {"data.root": args.root} if args.root else {}
+    if getattr(args, "teacher", None):
+        dataset_keys["teacher.file"] = args.teacher
     try:
         base = resolve(args.dataset, method or getattr(args, "method", None) or "vanilla", quick=args.quick,
                        overrides=[*(f"{k}={v}" for k, v in dataset_keys.items()),

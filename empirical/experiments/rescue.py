@@ -74,6 +74,8 @@ def run_rescue_seed(base, cfg: RescueConfig, seed: int, experiment, runs: Path, 
         for h in result.history:
             if "eval" in h:
                 rows.append(_row(seed, phase, h["epoch"], offset, h["eval"]))
+        # the phase's final evaluation also carries the held-out certificates (fitted witness, probe)
+        rows[-1].update({k: result.final.get(k) for k in ("G_fitted", "certified_fitted", "G_probe", "certified_probe")})
         init = result.out_dir / "checkpoint.pt"
         offset += config.train.epochs
     return rows
@@ -93,6 +95,9 @@ def phase_outcomes(rows: list[dict], cfg: RescueConfig) -> tuple[dict, list[str]
     if p1:
         out.update(p1_min_margin=min(r["G_T"] for r in p1), p1_all_certified=all(r["certified"] for r in p1),
                    p1_final_margin=p1[-1]["G_T"], p1_active_units=p1[-1]["active_units"], I_T=p1[-1]["I_T"])
+    for tag, rs in (("p1", p1), ("p2", p2), ("p3", p3)):
+        if rs and "G_fitted" in rs[-1]:
+            out.update({f"{tag}_G_fitted": rs[-1]["G_fitted"], f"{tag}_G_probe": rs[-1]["G_probe"]})
         if not out["p1_all_certified"]:
             bad = [(r["phase_epoch"], round(r["G_T"], 5)) for r in p1 if not r["certified"]]
             failures.append(f"seed {seed} phase 1 (prevent): not certified at (epoch, G_T) {bad}")
@@ -137,7 +142,8 @@ def run_rescue(base, cfg: RescueConfig, *, seeds, out_dir, runs_dir, fresh: bool
     eio.atomic_write_text(out / "epochs.csv", csv_table(all_rows, row_cols))
     cols = ["seed", "p1_min_margin", "p1_all_certified", "p1_active_units", "p2_epochs_to_uncertified",
             "p2_epochs_to_constant_regime", "p2_final_margin", "p2_final_LTS_minus_IT", "p2_active_units",
-            "p3_epochs_to_certified", "p3_final_margin", "p3_final_certified", "p3_active_units"]
+            "p3_epochs_to_certified", "p3_final_margin", "p3_final_certified", "p3_active_units",
+            "p1_G_fitted", "p1_G_probe", "p2_G_fitted", "p2_G_probe", "p3_G_fitted", "p3_G_probe"]
     eio.atomic_write_text(out / "outcomes.md", markdown_table(outcomes, cols))
     eio.atomic_write_text(out / "outcomes.csv", csv_table(outcomes, cols))
     summary = {"config": cfg, "phase_configs": {ph: _phase_config(base, cfg, 0, ph, runs_dir) for ph in PHASES},

@@ -52,17 +52,19 @@ def mean_sd(values: Iterable[float]) -> tuple[float, float]:
 
 
 def summary_table(records: Sequence[dict], group_keys: Sequence[str], columns: Sequence[tuple[str, str, str]],
-                  *, order=None) -> tuple[str, str, list[dict]]:
+                  *, order=None, counts: Sequence[tuple[str, str]] = ()) -> tuple[str, str, list[dict]]:
     """Markdown, CSV and JSON rows of ``records`` grouped by ``group_keys``: per group the
-    certified count and, per (label, key, format) column, mean ± sample sd over the group
-    (min and max in the CSV/JSON). ``order`` sorts the groups (a key function of the group tuple)."""
+    certified count (and one more count per (label, boolean key) of ``counts``, e.g. the held-out
+    certificates; "n/a" where a record lacks the key) and, per (label, key, format) column, mean ±
+    sample sd over the group (min and max in the CSV/JSON). ``order`` sorts the groups (a key
+    function of the group tuple)."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault(tuple(r[k] for k in group_keys), []).append(r)
     keys = sorted(groups, key=order) if order else list(groups)
-    head = [*group_keys, "certified", *(c for c, _, _ in columns)]
+    head = [*group_keys, "certified", *(label for label, _ in counts), *(c for c, _, _ in columns)]
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    csv = [",".join([*group_keys, "n_seeds", "n_certified"]
+    csv = [",".join([*group_keys, "n_seeds", "n_certified", *(f"n_{label}" for label, _ in counts)]
                     + [f"{c}_{s}" for c, _, _ in columns for s in ("mean", "sd", "min", "max")])]
     rows = []
     for key in keys:
@@ -71,6 +73,12 @@ def summary_table(records: Sequence[dict], group_keys: Sequence[str], columns: S
         cells = [fmt_key(k) for k in key] + [f"{n_cert}/{len(rs)}"]
         line = [fmt_key(k) for k in key] + [str(len(rs)), str(n_cert)]
         row = {**dict(zip(group_keys, key)), "n_seeds": len(rs), "n_certified": n_cert}
+        for label, flag in counts:
+            vals = [r.get(flag) for r in rs]
+            n_true = None if any(v is None for v in vals) else sum(bool(v) for v in vals)
+            cells.append("n/a" if n_true is None else f"{n_true}/{len(rs)}")
+            line.append("" if n_true is None else str(n_true))
+            row[f"n_{label}"] = n_true
         for label, metric, f in columns:
             vals = [r.get(metric) for r in rs]
             if any(v is None for v in vals):

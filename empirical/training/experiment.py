@@ -13,7 +13,7 @@ from empirical.data.teacher import TeacherResult
 from empirical.models.vae import VAE
 from empirical.models.witness_head import TorchWitness
 
-__all__ = ["Experiment", "prepare", "build_model", "resolve_device", "check_experiment"]
+__all__ = ["Experiment", "prepare", "build_model", "resolve_device", "check_experiment", "teacher_from_file"]
 
 
 @dataclass
@@ -52,9 +52,15 @@ def prepare(config: ExperimentConfig) -> Experiment:
     config = validate(config)
     device = resolve_device(config.train.device)
     ds = load_dataset(config.data.name, config.data.root, limit=config.data.limit)
-    tr = teacher_for(ds, witness_scale=config.witness.scale, latent_dim=config.model.latent_dim,
-                     seed=config.teacher.seed, cache_dir=config.teacher.cache, config=search_config(config),
-                     progress=False)
+    if config.teacher.file:
+        tr = teacher_from_file(config.teacher.file, ds)
+    else:
+        tr = teacher_for(ds, witness_scale=config.witness.scale, latent_dim=config.model.latent_dim,
+                         seed=config.teacher.seed, cache_dir=config.teacher.cache, config=search_config(config),
+                         progress=False)
+    if tr.K > config.model.latent_dim + 1:
+        raise ValueError(f"the teacher has K = {tr.K} outcomes but model.latent_dim = {config.model.latent_dim}; the "
+                         f"witness needs K <= latent_dim + 1 (set model.latent_dim >= {tr.K - 1})")
     witness = wt.Witness(tr.K, d=config.model.latent_dim, scale=config.witness.scale)
     T_train = np.asarray(tr.T_train, dtype=np.float64)
 
@@ -70,6 +76,20 @@ def prepare(config: ExperimentConfig) -> Experiment:
         teacher_information_train=wt.teacher_information(T_train),
         device=device,
     )
+
+
+def teacher_from_file(path, dataset) -> TeacherResult:
+    """A saved teacher (``--teacher FILE``) checked against the data set, with its float64
+    responsibilities on both splits (stored ones when they match the split, else recomputed)."""
+    from pathlib import Path
+
+    from empirical.data.teacher import load_teacher_file
+
+    fitted = load_teacher_file(path, dataset)
+    T_train = fitted.T_train if fitted.T_train is not None else fitted.responsibilities(dataset.x_train)
+    T_test = fitted.T_test if fitted.T_test is not None else fitted.responsibilities(dataset.x_test)
+    return TeacherResult(teacher=fitted, T_train=np.asarray(T_train, np.float64), T_test=np.asarray(T_test, np.float64),
+                         K=fitted.K, report=[], path=Path(path))
 
 
 #: What an Experiment fixes: a config that differs here needs prepare() again.

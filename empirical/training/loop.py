@@ -58,7 +58,7 @@ def run_dir(config: ExperimentConfig) -> Path:
 
 #: Keys a resumed run may change (they do not change what is computed, or only extend it).
 _RESUME_IGNORED = ("out_dir", "train.device", "train.epochs", "train.eval_every", "train.cpu_threads",
-                   "train.mi_full_max_epoch")
+                   "train.mi_full_max_epoch", "train.heldout_fit_rows")
 
 
 def _config_diff(saved: dict, config: ExperimentConfig) -> dict:
@@ -171,14 +171,18 @@ def _train(config, experiment, init_from, resume, step_callback, progress) -> Ru
         eio.append_jsonl(out / "metrics.jsonl", record)
         save_checkpoint(ckpt_path, config=config_to_dict(config), epoch=epoch + 1, step=step,
                         model=model.state_dict(), optimizer=optimizer.state_dict(),
+                        teacher_hash=exp.teacher_result.teacher.content_hash,
                         method_state=method.state_dict(), rng=rng_state(shuffle), history=history)
     bar.close()
 
-    final = evaluate(model, exp, tc.eval_split, context=f"{out} final")
+    final = evaluate(model, exp, tc.eval_split, context=f"{out} final", final=True)
     violations = [dict(v, epoch=h["epoch"]) for h in history for v in h.get("eval", {}).get("bound_violations", [])]
     violations += final["bound_violations"]
     eio.atomic_write_json(out / "summary.json", {"config": config_to_dict(config), "final": final,
                                                  "epochs": n_epochs, "bound_violations": violations,
-                                                 "teacher": getattr(exp.teacher_result, "path", None)})
+                                                 "teacher": getattr(exp.teacher_result, "path", None),
+                                                 "teacher_hash": exp.teacher_result.teacher.content_hash,
+                                                 "dataset": {"scaling": getattr(exp.dataset, "scaling", None),
+                                                             "notes": list(getattr(exp.dataset, "notes", ()))}})
     return RunResult(config=config, model=model, history=history, final=final, out_dir=out,
                      bound_violations=violations)
