@@ -35,8 +35,16 @@ def digits():
 
 @pytest.fixture(scope="module")
 def digits_default(digits, tmp_path_factory):
-    """The default digits search (the chosen real teacher), cached in a temporary directory."""
-    return teacher_for(digits, cache_dir=tmp_path_factory.mktemp("teachers"))
+    """The digits search with the held-out rule (the default rule; the digits registry entry keeps
+    the training-I_T rule of the recorded results, tested in test_registry_digits_keeps_the_recorded_rule),
+    cached in a temporary directory."""
+    cfg = dataclasses.replace(default_config("digits"), selection="heldout")
+    return teacher_for(digits, cache_dir=tmp_path_factory.mktemp("teachers"), config=cfg)
+
+
+def test_registry_digits_keeps_the_recorded_rule():
+    assert default_config("digits").selection == "train" and default_config("fashion-mnist").selection == "train"
+    assert default_config("mnist").selection == "heldout" and default_config("x.npz").selection == "heldout"
 
 
 def _assert_teacher_rows(T, n, K, floor):
@@ -51,7 +59,7 @@ def _assert_teacher_rows(T, n, K, floor):
 # ---------------------------------------------------------------------------------------
 
 def test_default_digits_search_follows_the_rule(digits, digits_default):
-    res, cfg = digits_default, default_config("digits")
+    res, cfg = digits_default, dataclasses.replace(default_config("digits"), selection="heldout")
     grid = len(cfg.pca_dims) * len(cfg.n_components) * len(cfg.covariance_types) * len(cfg.seeds)
     assert len(res.report) == grid
     assert all(REPORT_KEYS <= set(r) for r in res.report)
@@ -96,7 +104,8 @@ def test_cache_hit_returns_identical_teacher_without_refitting(digits, digits_de
         raise AssertionError("teacher_for refitted although a cached teacher exists")
 
     monkeypatch.setattr(TeacherSearch, "fit", no_fit)
-    again = teacher_for(digits, cache_dir=digits_default.path.parent)
+    again = teacher_for(digits, cache_dir=digits_default.path.parent,
+                        config=dataclasses.replace(default_config("digits"), selection="heldout"))
     assert again.path == digits_default.path
     assert np.array_equal(again.T_train, digits_default.T_train)
     assert np.array_equal(again.T_test, digits_default.T_test)
