@@ -41,6 +41,8 @@ class DataConfig:
     name: str = "digits"            # a registry name (see `python -m empirical datasets`) or a .npy/.npz path
     root: str | None = None         # directory searched first for on-disk data sets
     limit: int | None = None        # keep at most this many train and test rows (smoke runs)
+    scaling: str | None = None      # none | max | minmax | standardize (train statistics); None: the loader's
+                                    # default (named data sets: native [0, 1]; user arrays: divide by the max)
 
 
 @dataclass(frozen=True)

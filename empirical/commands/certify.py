@@ -41,7 +41,7 @@ def _data_and_teacher(args) -> tuple:
     from empirical.training.experiment import teacher_from_file
 
     config, _ = experiment_config(args, uses=_USES)
-    ds = load_dataset(config.data.name, config.data.root, limit=config.data.limit)
+    ds = load_dataset(config.data.name, config.data.root, limit=config.data.limit, scaling=config.data.scaling)
     if config.teacher.file:
         return ds, teacher_from_file(config.teacher.file, ds), f"teacher file {config.teacher.file}", config
     res = teacher_for(ds, witness_scale=config.witness.scale, latent_dim=config.model.latent_dim,

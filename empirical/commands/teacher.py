@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from empirical.io import atomic_write_json, atomic_write_text
 
     tree, _ = experiment_config(args, uses=("data", "teacher", "witness", "model"))
-    ds = load_dataset(tree.data.name, tree.data.root, limit=tree.data.limit)  # default split
+    if tree.teacher.file:
+        raise ValueError("--teacher FILE names a saved teacher; the teacher command searches a new one (drop --teacher)")
+    ds = load_dataset(tree.data.name, tree.data.root, limit=tree.data.limit, scaling=tree.data.scaling)  # default split
     config = search_config(tree)
     out = Path(args.out) if args.out else Path("runs") / "teacher" / _safe_name(ds.name)
     print(f"teacher search on {ds!r}")

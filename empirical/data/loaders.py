@@ -186,23 +186,12 @@ def load_dataset(
     if key.lower().endswith((".npy", ".npz")):
         ds = load_array(key, seed=seed, test_fraction=test_fraction, scaling=scaling or "max")
         return _apply_limit(ds, limit)
-    canon = key.lower().replace("_", "-")
-    canon = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100",
-             "tinyimagenet": TINY_IMAGENET, "tiny-imagenet-200": TINY_IMAGENET}.get(canon, canon)
-    if canon == "digits":
-        ds = _load_digits(seed=seed, test_fraction=test_fraction)
-    elif canon in ("mnist", "fashion-mnist"):
-        ds = _load_mnist_like(canon, root)
-    elif canon in ("cifar10", "cifar100"):
-        ds = _load_cifar(canon, root)
-    elif canon in (TINY_IMAGENET, TINY_IMAGENET_32):
-        size = 32 if canon == TINY_IMAGENET_32 else 64
-        ds = load_tiny_imagenet(root, size=size, limit=limit)
-    else:
-        raise ValueError(
-            f"unknown dataset {name!r}; valid names are {', '.join(DATASETS + (TINY_IMAGENET, TINY_IMAGENET_32))} "
-            "or a path to a .npy/.npz file"
-        )
+    from empirical.data.registry import REGISTRY, canonical_name   # the registry holds each data set's loader
+
+    canon = canonical_name(key)
+    if canon is None:
+        raise ValueError(f"unknown dataset {name!r}; valid names are {', '.join(REGISTRY)} or a path to a .npy/.npz file")
+    ds = REGISTRY[canon].loader(canon, root, seed=seed, test_fraction=test_fraction, limit=limit)
     ds = _apply_limit(ds, limit)
     if scaling in ("minmax", "standardize"):
         x_tr, x_te, info = _scale(ds.x_train.astype(np.float64), ds.x_test.astype(np.float64), scaling, ds.name)

@@ -51,7 +51,7 @@ def prepare(config: ExperimentConfig) -> Experiment:
 
     config = validate(config)
     device = resolve_device(config.train.device)
-    ds = load_dataset(config.data.name, config.data.root, limit=config.data.limit)
+    ds = load_dataset(config.data.name, config.data.root, limit=config.data.limit, scaling=config.data.scaling)
     if config.teacher.file:
         tr = teacher_from_file(config.teacher.file, ds)
     else:
