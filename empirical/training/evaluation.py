@@ -142,7 +142,13 @@ def encode_checkpoint(path, split: str = "test", *, experiment: Experiment | Non
     model = build_model(config, exp.dataset.image_shape)
     model.load_state_dict(ck["model"])
     model.to(exp.device)
-    mu, lv = encode_split(model, exp.x_train if split == "train" else exp.x_test)
+    threads = torch.get_num_threads()
+    if config.train.cpu_threads:   # the run's thread count: float32 kernels (convolutions) round per thread split
+        torch.set_num_threads(config.train.cpu_threads)
+    try:
+        mu, lv = encode_split(model, exp.x_train if split == "train" else exp.x_test)
+    finally:
+        torch.set_num_threads(threads)
     trained_with, now = ck.get("teacher_hash"), exp.teacher_result.teacher.content_hash
     if trained_with is not None and trained_with != now:
         raise ValueError(f"checkpoint {path} was trained against teacher {trained_with[:16]}... but the teacher now "
