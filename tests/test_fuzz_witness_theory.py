@@ -23,7 +23,7 @@ entry point under a 60 s timeout: a hang is a failure.
 Example counts scale with ``HYPOTHESIS_PROFILE`` (as proofs/conftest.py selects it): per
 function ``_N_FUNC`` examples, ``_N_CLI`` for the in-process CLI, ``_N_FILES`` for load_array
 and ``_N_SUBPROCESS`` subprocess runs. Under ``ci`` that is 38 x 60 + 400 + 300 + 6 = 2,986
-examples (>= 2,000; ~60 s on a shared 2-core machine), under ``thorough`` 38 x 600 + 4,000 +
+examples (>= 2,000; ~45 s on a shared 2-core machine), under ``thorough`` 38 x 600 + 4,000 +
 3,000 + 30 = 29,830 (>= 20,000); the 38 are the 34 public callables plus 4 Witness methods.
 """
 from __future__ import annotations
