@@ -543,6 +543,25 @@ def _check_t11(teacher, witness, weights=None, codes=None, log_var=None, lambdas
     return tuple(parts)
 
 
+def check_model_on_frontier(teacher, codes, log_var, witness, weights=None, rtol=DEFAULT_RTOL) -> CheckResult:
+    """T11 on one trained model, without the frontier grid: mean KL(q(z|x)||p(z)) >= (1/2)E||mu||^2
+    >= E_min(L_TS(mu)), plus the model's energy above the frontier at its own L_TS
+    (``excess`` = energy - E_min, in the relation's name) -- the relation to assert on every
+    trained model. ``log_var`` may be None (then only the energy relation)."""
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    mu = check_codes(codes, witness.d, T.shape[0])
+    L_m = core.alignment_loss(T, mu, witness, w)
+    E_m = core.code_energy(mu, w)
+    e_min, lam = _frontier.min_energy_point(T, witness, L_m, w)
+    parts = [relation(f"(1/2)E||mu||^2 >= E_min(L_TS = {L_m:.6g}) (lambda* = {lam:.3g}, excess {E_m - e_min:.6g})",
+                      E_m, ">=", e_min, rtol)]
+    if log_var is not None:
+        kl = core._wsum(w, core.gaussian_kl(mu, log_var))
+        parts.append(relation("mean KL(q(z|x)||N(0,I)) >= (1/2)E||mu||^2", kl, ">=", E_m, rtol))
+    return CheckResult("T11", tuple(parts))
+
+
 # ---------------------------------------------------------------------------------------
 # T12 linear-VAE collapse threshold
 # ---------------------------------------------------------------------------------------
