@@ -161,3 +161,40 @@ def test_frontier_off_by_one_percent_in_lambda_is_caught(monkeypatch):
     assert [p.name.split(":")[0] for p in bad.failures()] == ["stationarity"]
     monkeypatch.setattr(fr, "_lam_to_c", orig)
     assert T11.check(T, wt.Witness(3, 3, 1.5)).holds
+
+
+@given(inst=instances(full_support=False, max_K=8, max_N=12), seed=seeds, kind=code_kinds)
+@example(inst=build_instance(InstanceSpec(seed=1, N=6, K=2, beta=0.05, row_kind="near_degenerate", temperature=0.001,
+                                          weight_kind="uniform")), seed=0, kind="constant")   # ci run: E_min
+#   differed by 3.5e-15 between weights None and the normalised weights (the test once asked for ==)
+def test_t11_model_check_agrees_with_ledger(inst, seed, kind):
+    """check_model_on_frontier (what experiments call per model) holds and gives the same E_min
+    as min_energy; its energy relation is the ledger's."""
+    from witness_theory.theorems import check_model_on_frontier
+    mu = codes_for(inst, seed, kind)
+    log_var = np.random.default_rng(seed).normal(size=mu.shape)
+    res = check_model_on_frontier(inst.T, mu, log_var, inst.witness, inst.w)
+    assert_ledger(res, "T11 model check")
+    L = wt.alignment_loss(inst.T, mu, inst.witness, inst.w)
+    # same computation; the weights are normalised in a different order (None vs the array):
+    # E_min (a root-found dual value) moves by a few ulps, 1e-12 relative is headroom
+    e_min = fr.min_energy(inst.T, inst.witness, L, inst.w)
+    assert_close("T11 model check E_min == min_energy", res.parts[0].rhs, e_min, 1e-12 * (1 + e_min))
+
+
+def test_model_relation_can_fail_on_frontier_codes(monkeypatch):
+    """The model relation is tight: codes ON the frontier have energy == E_min(L_TS) (to the
+    rounding of the dual value), so an E_min 1% too large is caught on them."""
+    from witness_theory.theorems import check_model_on_frontier
+    T = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.3, 0.3, 0.4]])
+    W = wt.Witness(3, 4, 1.5)
+    mu = fr.frontier_codes(T, W, 0.7)
+    good = check_model_on_frontier(T, mu, None, W)
+    assert good.holds
+    assert_close("T11 frontier codes sit on the frontier", good.parts[0].lhs, good.parts[0].rhs,
+                 1e-9 * (1 + good.parts[0].lhs))
+    orig = fr.min_energy_point
+    monkeypatch.setattr(fr, "min_energy_point", lambda *a, **k: (1.01 * orig(*a, **k)[0], orig(*a, **k)[1]))
+    bad = check_model_on_frontier(T, mu, None, W)
+    print(bad)
+    assert not bad.holds

@@ -38,13 +38,14 @@ def _in_file(path, role: str, check, *args, **kwargs):
 
 
 def print_ledger(out=sys.stdout) -> None:
-    print("witness-theory ledger: theorems of shared/THEORY.md, each an executable check\n", file=out)
+    print("witness-theory ledger: theorems of docs/theory.md, each an executable check\n", file=out)
     for t in LEDGER:
         print(f"{t.id:<4} {t.title}", file=out)
         print(f"     {t.statement}", file=out)
         print(f"     needs: {'; '.join(t.conditions)}", file=out)
         print(f"     check: witness_theory.theorems.{t.id}.check(...)", file=out)
-    print("\nCheck a teacher matrix: python -m witness_theory check FILE [--weights FILE]", file=out)
+    print("\nThe theory (definitions, derivations, proofs and experiments per theorem): docs/theory.md", file=out)
+    print("Check a teacher matrix: python -m witness_theory check FILE [--weights FILE]", file=out)
 
 
 def run_check(args) -> int:

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import collapse_metrics as _cm, core, frontier as _frontier
+from . import collapse_metrics as _cm, core, frontier as _frontier, linear_vae as _lvae
 from ._validation import check_codes, check_distributions, check_weights, as_float_array
 
 DEFAULT_RTOL = 1e-9
@@ -542,6 +542,70 @@ def _check_t11(teacher, witness, weights=None, codes=None, log_var=None, lambdas
             parts.append(relation("codes: mean KL(q(z|x)||N(0,I)) >= (1/2)E||mu||^2", kl, ">=", E_m, rtol))
     return tuple(parts)
 
+
+def check_model_on_frontier(teacher, codes, log_var, witness, weights=None, rtol=DEFAULT_RTOL) -> CheckResult:
+    """T11 on one trained model, without the frontier grid: mean KL(q(z|x)||p(z)) >= (1/2)E||mu||^2
+    >= E_min(L_TS(mu)), plus the model's energy above the frontier at its own L_TS
+    (``excess`` = energy - E_min, in the relation's name) -- the relation to assert on every
+    trained model. ``log_var`` may be None (then only the energy relation)."""
+    T = check_distributions(teacher, "teacher")
+    w = check_weights(weights, T.shape[0])
+    mu = check_codes(codes, witness.d, T.shape[0])
+    L_m = core.alignment_loss(T, mu, witness, w)
+    E_m = core.code_energy(mu, w)
+    e_min, lam = _frontier.min_energy_point(T, witness, L_m, w)
+    parts = [relation(f"(1/2)E||mu||^2 >= E_min(L_TS = {L_m:.6g}) (lambda* = {lam:.3g}, excess {E_m - e_min:.6g})",
+                      E_m, ">=", e_min, rtol)]
+    if log_var is not None:
+        kl = core._wsum(w, core.gaussian_kl(mu, log_var))
+        parts.append(relation("mean KL(q(z|x)||N(0,I)) >= (1/2)E||mu||^2", kl, ">=", E_m, rtol))
+    return CheckResult("T11", tuple(parts))
+
+
+# ---------------------------------------------------------------------------------------
+# T12 linear-VAE collapse threshold
+# ---------------------------------------------------------------------------------------
+
+def _probe_linear_vae_params(D, d, seed=0):
+    rng = np.random.default_rng(seed)
+    return dict(W=rng.normal(size=(D, d)), b=rng.normal(size=D), V=rng.normal(size=(d, D)) * 0.5,
+                e=rng.normal(size=d), log_s2=rng.normal(size=d) * 0.5)
+
+
+def _check_t12(data_cov, sigma2, kl_weight, d, data_mean=None, params=None, rtol=DEFAULT_RTOL):
+    """Closed-form optimum of the linear VAE against its exact ELBO. ``params`` (a dict with W, b,
+    V, e, log_s2, e.g. a trained linear VAE) adds ELBO(params) <= the closed-form optimum."""
+    C = as_float_array(data_cov, "data_cov", 2)
+    D = C.shape[0]
+    m = np.zeros(D) if data_mean is None else as_float_array(data_mean, "data_mean", 1)
+    opt = _lvae.linear_vae_optimum(C, sigma2, kl_weight, d, m)
+    elbo = lambda p, s2=sigma2, kw=kl_weight: _lvae.linear_vae_elbo(p["W"], p["b"], p["V"], p["e"], p["log_s2"],  # noqa: E731
+                                                                    m, C, s2, kw)
+    at_opt = elbo(dict(W=opt.W, b=opt.b, V=opt.V, e=opt.e, log_s2=opt.log_s2))
+    mag = abs(opt.elbo) + float(np.abs(opt.eigenvalues).sum()) / (kl_weight * sigma2)
+    parts = [relation("ELBO at W = U(Lambda - b sigma^2)_+^(1/2) == closed-form optimum", at_opt, "==", opt.elbo, rtol, mag)]
+    probe = _probe_linear_vae_params(D, d)
+    const = 0.5 * kl_weight * D * np.log(2 * np.pi * kl_weight * sigma2) - 0.5 * D * np.log(2 * np.pi * sigma2)
+    lhs = elbo(probe)
+    parts.append(relation("ELBO_b(theta; sigma^2) == b ELBO_1(theta; b sigma^2) + const (probe theta)",
+                          lhs, "==", kl_weight * elbo(probe, kl_weight * sigma2, 1.0) + const, rtol, abs(lhs) + mag))
+    parts.append(relation("probe ELBO <= optimum", lhs, "<=", opt.elbo, rtol, abs(lhs) + mag))
+    collapsed = dict(W=np.zeros((D, d)), b=m, V=np.zeros((d, D)), e=np.zeros(d), log_s2=np.zeros(d))
+    e0 = elbo(collapsed)
+    rel = "==" if not opt.active.any() else "<="
+    parts.append(relation(f"collapsed (W = 0, q = prior) ELBO {rel} optimum", e0, rel, opt.elbo, rtol, abs(e0) + mag))
+    # at the optimum: Var_x of an active mean = 1 - b sigma^2 / lambda_j, its variance b sigma^2 / lambda_j
+    lam_d = opt.eigenvalues[:d]
+    var_mean = np.einsum("jk,kl,jl->j", opt.V, C, opt.V)
+    want_var = np.where(opt.active, 1 - kl_weight * sigma2 / np.where(opt.active, lam_d, 1.0), 0.0)
+    want_s2 = np.where(opt.active, kl_weight * sigma2 / np.where(opt.active, lam_d, 1.0), 1.0)
+    parts.append(relation("max |Var_x(mu_j) - (1 - b sigma^2/lambda_j)_+|", _maxabs(var_mean - want_var), "==", 0.0, rtol, 1.0))
+    parts.append(relation("max |s_j^2 - min(1, b sigma^2/lambda_j)|", _maxabs(np.exp(opt.log_s2) - want_s2), "==", 0.0, rtol, 1.0))
+    if params is not None:
+        e_p = elbo(params)
+        parts.append(relation("given parameters: ELBO <= closed-form optimum", e_p, "<=", opt.elbo, rtol, abs(e_p) + mag))
+    return tuple(parts)
+
 T1 = Theorem("T1", "Constant baseline equals teacher information",
              "sum_i w_i KL(T_i||q) = I_T + KL(Tbar||q); the best constant is Tbar, with loss I_T; 0 <= I_T <= min(log K, H(w)).",
              ("q_k > 0 wherever Tbar_k > 0", "one-hot and zero teacher entries allowed"), _check_t1)
@@ -583,7 +647,16 @@ T11 = Theorem("T11", "Optimal margin-energy frontier",
               ("any teacher rows (the L -> 0 end and the T7 paths need full support)", "any codes and log variances"),
               _check_t11)
 
-LEDGER: tuple[Theorem, ...] = (T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11)
+T12 = Theorem("T12", "Linear-VAE collapse threshold (Lucas et al. 2019, with a KL weight)",
+              "For a linear Gaussian VAE (decoder N(Wz + b, sigma^2 I), fixed sigma^2, linear encoder mean, diagonal "
+              "encoder variance) with KL weight b, ELBO_b = b ELBO_1(decoder variance b sigma^2) + const, so at the global "
+              "optimum W = U_d (Lambda_d - b sigma^2)_+^(1/2) R and latent j (of the d largest eigenvalues of the data "
+              "covariance) is active iff lambda_j > b sigma^2; max ELBO_1(s'^2) = -(D/2) log 2pi - (1/2)[sum_active "
+              "(log lambda + 1) + sum_inactive (log s'^2 + lambda/s'^2)].",
+              ("data enter through their mean and (1/N) covariance", "sigma^2 fixed, kl_weight > 0", "d <= D"),
+              _check_t12)
+
+LEDGER: tuple[Theorem, ...] = (T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12)
 
 
 def get(theorem_id: str) -> Theorem:
