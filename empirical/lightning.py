@@ -38,7 +38,7 @@ from typing import Any
 
 from .monitor import CertificateMonitor
 
-__all__ = ["CertificateCallback", "require_lightning"]
+__all__ = ["CertificateCallback", "require_lightning"]  # noqa: F822 -- built lazily by __getattr__
 
 _INSTALL = 'pip install "witness-theory[lightning]"  (or: pip install lightning)'
 
