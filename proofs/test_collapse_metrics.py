@@ -28,7 +28,7 @@ torch.set_num_threads(1)
 
 
 @st.composite
-def posteriors(draw, max_n=40, max_d=6):
+def posteriors(draw, max_n=24, max_d=6):
     n = draw(st.integers(2, max_n), label="N")
     d = draw(st.integers(1, max_d), label="d")
     seed = draw(seeds, label="seed")

@@ -25,10 +25,14 @@ from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, b
 
 
 
-@given(inst=instances(full_support=False, max_K=8, max_N=12), seed=seeds, kind=code_kinds)
+@given(inst=instances(full_support=False, max_K=6, max_N=8), seed=seeds, kind=code_kinds)
 @example(inst=build_instance(InstanceSpec(seed=1, N=12, K=8, extra_d=4, beta=20.0, floor=1e-12,
                                           row_kind="near_degenerate")), seed=0, kind="exact")
 @example(inst=build_instance(InstanceSpec(seed=2, N=1, K=2, beta=0.05)), seed=1, kind="constant")
+@example(inst=build_instance(InstanceSpec(seed=0, N=1, K=5, beta=0.05, temperature=100.0,
+                                          logits=(0.00390625, 0.0, 0.0, 0.0, 0.0))), seed=0, kind="gaussian")
+#   ci run: D(lambda) exceeded the T5 energy by 1.2e-9 at lambda = 3.2e6 -- the rounding of L_TS
+#   times lambda, which the ledger's weak-duality tolerances did not include
 def test_t11_ledger(inst, seed, kind):
     mu = codes_for(inst, seed, kind)
     log_var = np.random.default_rng(seed).normal(size=mu.shape)

@@ -55,9 +55,10 @@ def test_t12_ledger(case):
 
 
 def _exact_data(C, m, rng):
-    """2D points (D = dim) whose mean is exactly m and (1/N) covariance exactly C."""
+    """D + 2 points (the fewest that keep a full-rank, non-degenerate sample) whose mean is
+    exactly m and (1/N) covariance exactly C."""
     D = C.shape[0]
-    Z = rng.normal(size=(2 * D + 2, D))
+    Z = rng.normal(size=(D + 2, D))
     Z -= Z.mean(0)
     L = np.linalg.cholesky(np.atleast_2d(np.cov(Z.T, bias=True)))
     Z = Z @ np.linalg.inv(L).T                                     # empirical covariance exactly I
