@@ -22,6 +22,8 @@ COMMANDS = {
     "escape": "empirical.commands.escape",
     "rescue": "empirical.commands.rescue",
     "frontier": "empirical.commands.frontier",
+    "sweep": "empirical.commands.sweep",
+    "sweep-report": "empirical.commands.sweep_report",
 }
 
 
