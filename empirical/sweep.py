@@ -328,23 +328,35 @@ class _Slurm:
         self.jobs: dict[Path, str] = {}
 
     def submit(self, dirs: list[Path], on_change) -> dict:
-        with self.executor.batch():
-            jobs = [self.executor.submit(run_trial, str(d), self.threads) for d in dirs]
-        self.jobs = {d: str(j.job_id) for d, j in zip(dirs, jobs)}
-        for d, j in self.jobs.items():
-            _write_status(d, "pending", job_id=j)
+        # a trial whose job (from an earlier driver) is still queued or running is waited for, not resubmitted
+        queued = self._queued() or set()
+        adopted = {d: str((_read_json(d / "status.json", {}) or {}).get("job_id")) for d in dirs}
+        adopted = {d: j for d, j in adopted.items() if j in queued}
+        new = [d for d in dirs if d not in adopted]
+        jobs = []
+        if new:
+            with self.executor.batch():
+                jobs = [self.executor.submit(run_trial, str(d), self.threads) for d in new]
+        self.jobs = {**adopted, **{d: str(j.job_id) for d, j in zip(new, jobs)}}
+        for d in new:
+            _write_status(d, "pending", job_id=self.jobs[d])
         return dict(self.jobs)
+
+    @staticmethod
+    def _queued() -> set[str] | None:
+        """Ids of the jobs (array tasks one by one) in squeue; None when squeue does not answer."""
+        try:
+            out = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            return None
+        return {line.strip() for line in out.stdout.splitlines()} if out.returncode == 0 else None
 
     def alive(self) -> set[Path]:
         if not self.jobs:
             return set()
-        try:
-            out = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=60)
-        except subprocess.TimeoutExpired:
-            return set(self.jobs)          # slurmctld busy: ask again at the next poll
-        if out.returncode != 0:
+        queued = self._queued()
+        if queued is None:       # slurmctld busy: ask again at the next poll
             return set(self.jobs)
-        queued = {line.strip() for line in out.stdout.splitlines()}
         self.jobs = {d: j for d, j in self.jobs.items() if j in queued}
         return set(self.jobs)
 
@@ -422,7 +434,8 @@ def run_sweep(trials: Sequence, sweep_dir: str | Path, *, executor: ExecutorSpec
             jobs = runner.submit(todo, show)
             result.job_ids = {d.name: j for d, j in jobs.items()}
             if jobs:
-                log(f"  submitted {len(jobs)} SLURM jobs ({next(iter(jobs.values())).split('_')[0]}_[0-{len(jobs) - 1}])")
+                log(f"  SLURM jobs: {', '.join(sorted(set(j.split('_')[0] for j in jobs.values())))} "
+                    f"({len(jobs)} trials; folder {spec.folder or sweep / 'slurm'})")
             poll = spec.poll_seconds or (5.0 if spec.kind == "slurm" else 0.5)
             while True:
                 alive = runner.alive()
