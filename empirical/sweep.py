@@ -34,12 +34,12 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from empirical import io as eio
 from empirical.config import ExperimentConfig, config_from_dict, config_to_dict
@@ -82,7 +82,8 @@ class ExecutorSpec:
             raise ValueError(f"--threads must be >= 1, got {self.threads}")
         for name in ("time_min", "cpus_per_task", "array_parallelism"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-').replace('-min', '')} must be >= 1, got {getattr(self, name)}")
+                flag = name.replace("_", "-").replace("-min", "")
+                raise ValueError(f"--{flag} must be >= 1, got {getattr(self, name)}")
         if self.gpus_per_node < 0:
             raise ValueError(f"--gpus-per-node must be >= 0, got {self.gpus_per_node}")
 

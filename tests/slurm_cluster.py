@@ -1,14 +1,15 @@
-"""A real one-node SLURM cluster for the tests (no mocks): munged, slurmctld and slurmd started
-from a temporary directory, each on its own socket / ports, so nothing outside it is touched.
+"""A real one-node SLURM cluster for the tests (no mocks): munged, slurmctld and slurmd started from
+a temporary directory, each on its own socket / ports, so nothing outside it is touched.
 
 ``slurm_cluster`` (session scope) installs the Debian packages when they are missing (as root,
 with apt-get), writes ``slurm.conf`` (one node ``localhost`` with this machine's CPUs, partition
 ``debug``, linuxproc process tracking, no cgroups, no accounting; ``KillWait=2``: submitit ignores
-SIGTERM, so a cancelled job is killed 2 s after scancel rather than after the default 30 s), makes a munge key, starts the
-three daemons as background processes (there is no systemd), points ``SLURM_CONF`` at the config
-and waits (bounded) until ``sinfo`` says the node is idle. Teardown cancels what is left of the
-cluster's jobs and stops every daemon it started, by pid. Without root or apt-get the tests are
-skipped with the reason, except under CI (``CI`` set), where that is a failure.
+SIGTERM, so a cancelled job is killed 2 s after scancel rather than the default 30 s), makes a
+munge key, starts the three daemons as background processes (there is no systemd), points
+``SLURM_CONF`` at the config and waits (bounded) until ``sinfo`` says the node is idle. Teardown
+cancels what is left of the cluster's jobs and stops every daemon it started, by pid. Without root
+or apt-get the tests are skipped with the reason, except under CI (``CI`` set), where that is a
+failure.
 """
 from __future__ import annotations
 

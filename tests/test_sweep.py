@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from slurm_cluster import slurm_cluster  # noqa: F401  (session fixture)

@@ -1,8 +1,14 @@
 """``python -m empirical claims``: the certificate claims C1-C3 with the certificate table."""
 from __future__ import annotations
 
-from empirical.commands.common import (add_common_arguments, add_executor_arguments, executor_from_args,
-                                       experiment_config, output_dirs, seeds_or_default)
+from empirical.commands.common import (
+    add_common_arguments,
+    add_executor_arguments,
+    executor_from_args,
+    experiment_config,
+    output_dirs,
+    seeds_or_default,
+)
 
 HELP = "claims C1-C3: vanilla not certified, rst/rst-prefit certified, rst-alpha-prefit survives KL stress"
 
@@ -16,8 +22,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import sys
 
-    from empirical.sweep import SweepError
     from empirical.experiments.claims import ClaimsConfig, format_claims, run_claims
+    from empirical.sweep import SweepError
 
     base, cfg = experiment_config(args, section="claims", section_config=ClaimsConfig())
     out, runs = output_dirs(args, "claims")

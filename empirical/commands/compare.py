@@ -2,8 +2,14 @@
 and the rival methods' own claims (``--set compare.grid=c5`` LR-VAE, ``compare.grid=c6`` HCT)."""
 from __future__ import annotations
 
-from empirical.commands.common import (add_common_arguments, add_executor_arguments, executor_from_args,
-                                       experiment_config, output_dirs, seeds_or_default)
+from empirical.commands.common import (
+    add_common_arguments,
+    add_executor_arguments,
+    executor_from_args,
+    experiment_config,
+    output_dirs,
+    seeds_or_default,
+)
 
 HELP = "C4-C6: every method (vanilla, remedies, rivals, witness methods) under the certificate, one table"
 
@@ -14,14 +20,13 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import sys
-
-    from empirical.sweep import SweepError
     import json
+    import sys
 
     from empirical.experiments.compare import CompareConfig, run_compare
     from empirical.io import to_jsonable
     from empirical.report.tables import write_results_readme
+    from empirical.sweep import SweepError
 
     base, cfg = experiment_config(args, section="compare", section_config=CompareConfig())
     sub = "compare" if cfg.grid == "c4" or cfg.entries else f"compare-{cfg.grid}"

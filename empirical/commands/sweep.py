@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import sys
 
-from empirical.commands.common import (add_common_arguments, add_executor_arguments, executor_from_args,
-                                       experiment_config, output_dirs, seeds_or_default)
+from empirical.commands.common import (
+    add_common_arguments,
+    add_executor_arguments,
+    executor_from_args,
+    experiment_config,
+    output_dirs,
+    seeds_or_default,
+)
 
 HELP = "run a grid of trials (methods x seeds, or --grid claims|compare) locally or on SLURM, resumably"
 

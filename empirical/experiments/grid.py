@@ -7,9 +7,9 @@ comes back (the final evaluation and the bounds)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from empirical.config import ExperimentConfig
 from empirical.sweep import ExecutorSpec, trial_id
