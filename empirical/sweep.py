@@ -48,6 +48,9 @@ __all__ = ["ExecutorSpec", "SweepError", "SweepResult", "trial_id", "config_hash
            "run_trial", "run_sweep", "trial_state", "load_records", "report", "STATES"]
 
 STATES = ("pending", "running", "done", "failed", "interrupted")
+#: What a trial does: ``train`` one run (empirical.training.loop.train); ``rescue`` one seed of the
+#: three-phase protocol (empirical.experiments.rescue.run_rescue_seed, settings in task_config).
+TASKS = ("train", "rescue")
 #: Keys that say where a trial runs, not what it computes: left out of its id.
 _PLACEMENT_KEYS = (("out_dir", None), ("train", "device"), ("teacher", "cache"), ("data", "root"))
 
@@ -104,29 +107,34 @@ class SweepResult:
 # Ids and trial directories
 # ---------------------------------------------------------------------------------------
 
-def _identity(config: ExperimentConfig) -> dict:
+def _identity(config: ExperimentConfig, task: str = "train", task_config: dict | None = None) -> dict:
     d = eio.to_jsonable(config_to_dict(config))
     for section, key in _PLACEMENT_KEYS:
         if key is None:
             d.pop(section, None)
         else:
             d[section].pop(key, None)
+    if task != "train":   # a plain training trial's id is the config's alone
+        d["task"] = {"name": task, "config": eio.to_jsonable(task_config or {})}
     return d
 
 
-def config_hash(config: ExperimentConfig) -> str:
-    """SHA-256 of the resolved config without its placement keys (hex)."""
-    return hashlib.sha256(json.dumps(_identity(config), sort_keys=True).encode()).hexdigest()
+def config_hash(config: ExperimentConfig, task: str = "train", task_config: dict | None = None) -> str:
+    """SHA-256 of the resolved config without its placement keys (hex); a task other than
+    ``train`` (e.g. ``rescue``) and its settings are part of it."""
+    return hashlib.sha256(json.dumps(_identity(config, task, task_config), sort_keys=True).encode()).hexdigest()
 
 
-def trial_id(config: ExperimentConfig) -> str:
-    """``<method>-kl<w>-seed<s>-<10 hex digits of config_hash>``: readable and stable."""
-    return (f"{config.method_name}-kl{config.train.kl_weight:g}-seed{config.train.seed}-"
-            f"{config_hash(config)[:10]}")
+def trial_id(config: ExperimentConfig, task: str = "train", task_config: dict | None = None) -> str:
+    """``<method>-kl<w>-seed<s>-<10 hex digits of config_hash>`` (``rescue-seed<s>-...`` for a
+    rescue trial): readable and stable."""
+    head = (f"{config.method_name}-kl{config.train.kl_weight:g}" if task == "train" else task)
+    return f"{head}-seed{config.train.seed}-{config_hash(config, task, task_config)[:10]}"
 
 
-def trial_dir_for(sweep_dir: str | Path, config: ExperimentConfig) -> Path:
-    return Path(sweep_dir) / trial_id(config)
+def trial_dir_for(sweep_dir: str | Path, config: ExperimentConfig, task: str = "train",
+                  task_config: dict | None = None) -> Path:
+    return Path(sweep_dir) / trial_id(config, task, task_config)
 
 
 def _read_json(path: Path, default=None):
@@ -142,16 +150,21 @@ def _write_status(trial_dir: Path, state: str, **extra) -> None:
     eio.atomic_write_json(trial_dir / "status.json", status)
 
 
-def write_trial(sweep_dir: str | Path, group: str, config: ExperimentConfig) -> Path:
+def write_trial(sweep_dir: str | Path, group: str, config: ExperimentConfig, task: str = "train",
+                task_config: dict | None = None) -> Path:
     """Create (or check) the directory of one trial; returns it."""
-    tdir = trial_dir_for(sweep_dir, config)
+    if task not in TASKS:
+        raise ValueError(f"unknown sweep task {task!r}; valid: {', '.join(TASKS)}")
+    tdir = trial_dir_for(sweep_dir, config, task, task_config)
+    digest = config_hash(config, task, task_config)
     stored = _read_json(tdir / "config.json")
     if stored is not None:
-        if config_hash(config_from_dict(stored)) != config_hash(config):  # only a corrupted directory
+        if config_hash(config_from_dict(stored), task, task_config) != digest:  # only a corrupted directory
             raise ValueError(f"{tdir}/config.json does not match the trial's config; remove that directory")
     else:
         eio.atomic_write_json(tdir / "config.json", config_to_dict(config.replace(out_dir=None)))
-    eio.atomic_write_json(tdir / "trial.json", {"id": tdir.name, "group": group, "config_hash": config_hash(config)})
+    eio.atomic_write_json(tdir / "trial.json", {"id": tdir.name, "group": group, "config_hash": digest,
+                                                "task": task, "task_config": task_config or {}})
     if not (tdir / "status.json").exists():
         _write_status(tdir, "pending")
     return tdir
@@ -186,6 +199,24 @@ def _pin_threads(threads: int | None):
     return threadpool_limits(limits=threads)
 
 
+_WORKER_EXPERIMENT: list = []   # a pool worker keeps its last prepared experiment (data, teacher) for the next trial
+
+
+def _worker_experiment(config, prepare, check_experiment):
+    from empirical.training.experiment import resolve_device
+
+    for exp in _WORKER_EXPERIMENT:
+        try:
+            check_experiment(config, exp)
+            if exp.device == resolve_device(config.train.device):
+                return exp
+        except ValueError:
+            pass
+    exp = prepare(config)
+    _WORKER_EXPERIMENT[:] = [exp]
+    return exp
+
+
 def run_trial(trial_dir: str | Path, threads: int | None = None, experiment=None, progress: bool = False) -> dict:
     """Train the trial in ``trial_dir`` (resuming from its checkpoint) and write ``result.json``.
 
@@ -202,20 +233,28 @@ def run_trial(trial_dir: str | Path, threads: int | None = None, experiment=None
     try:
         with _pin_threads(threads):
             config = config_from_dict(json.loads((tdir / "config.json").read_text())).replace(out_dir=str(tdir / "run"))
-            group = json.loads((tdir / "trial.json").read_text())["group"]
+            meta = json.loads((tdir / "trial.json").read_text())
             if experiment is not None:
                 try:
                     check_experiment(config, experiment)
                 except ValueError:
                     experiment = None
             t0 = time.perf_counter()
-            exp = experiment if experiment is not None else prepare(config)
-            result = train(config, experiment=exp, resume=True, progress=progress)
-            final = {k: v for k, v in result.final.items() if k != "bound_violations"}
-            rec = {"group": group, "method": config.method_name, "kl_weight": config.train.kl_weight,
-                   "seed": config.train.seed, "seconds": time.perf_counter() - t0, "run_dir": str(result.out_dir),
-                   "trial_id": tdir.name, "trial_dir": str(tdir),
-                   "n_violations": len(result.bound_violations), "bound_violations": result.bound_violations, **final}
+            exp = experiment if experiment is not None else _worker_experiment(config, prepare, check_experiment)
+            common = {"group": meta["group"], "method": config.method_name, "kl_weight": config.train.kl_weight,
+                      "seed": config.train.seed, "trial_id": tdir.name, "trial_dir": str(tdir)}
+            if meta.get("task", "train") == "rescue":
+                from empirical.experiments.rescue import RescueConfig, run_rescue_seed
+
+                rows = run_rescue_seed(config, RescueConfig(**meta["task_config"]), config.train.seed, exp,
+                                       tdir / "run", progress=progress)
+                rec = {**common, "seconds": time.perf_counter() - t0, "run_dir": str(tdir / "run"), "rows": rows}
+            else:
+                result = train(config, experiment=exp, resume=True, progress=progress)
+                final = {k: v for k, v in result.final.items() if k != "bound_violations"}
+                rec = {**common, "seconds": time.perf_counter() - t0, "run_dir": str(result.out_dir),
+                       "n_violations": len(result.bound_violations), "bound_violations": result.bound_violations,
+                       **final}
             eio.atomic_write_json(tdir / "result.json", rec)
     except Exception as exc:
         _write_status(tdir, "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
@@ -391,7 +430,7 @@ def run_sweep(trials: Sequence, sweep_dir: str | Path, *, executor: ExecutorSpec
     sweep = Path(sweep_dir).resolve()
     dirs: list[Path] = []
     for t in trials:
-        d = write_trial(sweep, t.group, t.config)
+        d = write_trial(sweep, t.group, t.config, getattr(t, "task", "train"), getattr(t, "task_config", None))
         if d in dirs:
             raise ValueError(f"two trials of the sweep have the same config ({d.name}); give them different seeds")
         dirs.append(d)

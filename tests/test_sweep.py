@@ -120,6 +120,8 @@ def test_ids_ignore_placement_and_separate_settings(base):
     assert trial_id(a.replace(teacher__cache="/other/cache")) == trial_id(base)
     assert trial_id(base.replace(train__seed=1)) != trial_id(base)
     assert trial_id(base.replace(train__kl_weight=2.0)).startswith("vanilla-kl2-seed0-")
+    rescue_id = trial_id(base, "rescue", {"kl_stress": 8.0})
+    assert rescue_id.startswith("rescue-seed0-") and rescue_id != trial_id(base, "rescue", {"kl_stress": 4.0})
 
 
 def test_run_trials_raises_after_the_others_finish(base, tmp_path):

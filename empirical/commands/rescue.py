@@ -1,25 +1,41 @@
 """``python -m empirical rescue``: prevention (rst), collapse (vanilla under KL stress), rescue (rst)."""
 from __future__ import annotations
 
-from empirical.commands.common import add_common_arguments, experiment_config, output_dirs, seeds_or_default
+from empirical.commands.common import (
+    add_common_arguments,
+    add_executor_arguments,
+    executor_from_args,
+    experiment_config,
+    output_dirs,
+    seeds_or_default,
+)
 
 HELP = "certificate through prevent (rst) -> collapse (vanilla, KL stress) -> rescue (rst), per seed"
 
 
 def add_arguments(p) -> None:
     add_common_arguments(p, seeds=5, device="cpu", section="rescue")
+    add_executor_arguments(p)
 
 
 def run(args) -> int:
+    import sys
+
     from empirical.experiments.rescue import RescueConfig, run_rescue
     from empirical.report.tables import write_results_readme
+    from empirical.sweep import SweepError
 
     quick = ["rescue.epochs_prevent=4", "rescue.epochs_collapse=15", "rescue.epochs_rescue=4"] if args.quick else []
     args.overrides = quick + args.overrides
     base, cfg = experiment_config(args, method="rst", section="rescue", section_config=RescueConfig())
     out, runs = output_dirs(args, "rescue", results_sub="rescue")
-    summary = run_rescue(base, cfg, seeds=seeds_or_default(args, 5, quick_default=1), out_dir=out, runs_dir=runs,
-                         fresh=args.fresh, progress=args.progress)
+    try:
+        summary = run_rescue(base, cfg, seeds=seeds_or_default(args, 5, quick_default=1), out_dir=out,
+                             runs_dir=runs, fresh=args.fresh, progress=args.progress,
+                             executor=executor_from_args(args), retry_failed=args.retry_failed)
+    except SweepError as exc:   # some seeds failed: listed, the others kept
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     for o in summary["outcomes"]:
         print(f"seed {o['seed']}: prevent min G_T {o.get('p1_min_margin', float('nan')):+.4f} "
               f"(all certified: {o.get('p1_all_certified')}), collapse: uncertified after "

@@ -22,6 +22,8 @@ __all__ = ["Trial", "trial_name", "run_trials", "method_order", "runs_root"]
 class Trial:
     group: str                 # the table row this trial belongs to (e.g. "vanilla kl 4")
     config: ExperimentConfig
+    task: str = "train"        # train: one run; rescue: one seed of the rescue protocol (empirical.sweep.TASKS)
+    task_config: dict | None = None   # the task's own settings (rescue: RescueConfig as a dict)
 
 
 def trial_name(method: str, kl_weight: float, seed: int) -> str:
@@ -62,13 +64,14 @@ def run_trials(trials: Sequence[Trial], *, experiment: Experiment | Sequence[Exp
     by_id = {r["trial_id"]: r for r in res.records}
     records = []
     for trial in trials:
-        rec = dict(by_id[trial_id(trial.config)], group=trial.group)
+        rec = dict(by_id[trial_id(trial.config, trial.task, trial.task_config)], group=trial.group)
         records.append(rec)
         if on_record is not None:
             on_record(rec)
-        log(f"  {trial.group:24s} seed={rec['seed']}: G_T = {rec['G_T']:+.4f} "
-            f"({'certified' if rec['certified'] else 'not certified'}), rec = {rec['rec']:.3f}, "
-            f"AU = {rec['active_units']}, {rec['seconds']:.1f}s")
+        if "G_T" in rec:
+                log(f"  {trial.group:24s} seed={rec['seed']}: G_T = {rec['G_T']:+.4f} "
+                f"({'certified' if rec['certified'] else 'not certified'}), rec = {rec['rec']:.3f}, "
+                f"AU = {rec['active_units']}, {rec['seconds']:.1f}s")
     return records
 
 
