@@ -7,15 +7,16 @@ that say *where* it runs, not *what* it computes (``out_dir``, ``train.device``,
 on a cluster::
 
     <sweep_dir>/<id>/config.json    the resolved config (config_from_dict reads it back)
-                     trial.json     id and group (the table row)
+                     trial.json     id, group (the table row), task (train | rescue)
                      status.json    pending | running | done | failed | interrupted, with the
                                     error message and traceback of a failure, host, pid, job id
-                     run/           the run directory of empirical.training.loop.train
-                                    (checkpoint.pt, metrics.jsonl, summary.json)
+                     checkpoint.pt, metrics.jsonl, summary.json, versions.json
+                                    the trial is the run directory of empirical.training.loop.train
+                                    (a rescue trial: seed<s>/<phase>/ run directories)
                      result.json    the record (written atomically, last)
 
 :func:`run_trial` is the worker: importable and picklable (submitit pickles it), it rebuilds the
-config from ``config.json``, prepares the experiment, trains (resuming from ``run/checkpoint.pt``)
+config from ``config.json``, prepares the experiment, trains (resuming from ``checkpoint.pt``)
 and writes ``result.json``. :func:`run_sweep` is the driver: a trial with a result is skipped, a
 failed one is listed with its error and re-run only with ``retry_failed``, every other one runs
 (an interrupted one resumes from its checkpoint). Executors: ``local`` (in this process for one
@@ -232,7 +233,7 @@ def run_trial(trial_dir: str | Path, threads: int | None = None, experiment=None
                   started=time.time(), attempts=old.get("attempts", 0) + 1)
     try:
         with _pin_threads(threads):
-            config = config_from_dict(json.loads((tdir / "config.json").read_text())).replace(out_dir=str(tdir / "run"))
+            config = config_from_dict(json.loads((tdir / "config.json").read_text())).replace(out_dir=str(tdir))
             meta = json.loads((tdir / "trial.json").read_text())
             if experiment is not None:
                 try:
@@ -247,8 +248,8 @@ def run_trial(trial_dir: str | Path, threads: int | None = None, experiment=None
                 from empirical.experiments.rescue import RescueConfig, run_rescue_seed
 
                 rows = run_rescue_seed(config, RescueConfig(**meta["task_config"]), config.train.seed, exp,
-                                       tdir / "run", progress=progress)
-                rec = {**common, "seconds": time.perf_counter() - t0, "run_dir": str(tdir / "run"), "rows": rows}
+                                       tdir, progress=progress)
+                rec = {**common, "seconds": time.perf_counter() - t0, "run_dir": str(tdir), "rows": rows}
             else:
                 result = train(config, experiment=exp, resume=True, progress=progress)
                 final = {k: v for k, v in result.final.items() if k != "bound_violations"}
@@ -414,9 +415,14 @@ def _failure_line(trial_dir: Path) -> str:
 
 
 def _reset(trial_dir: Path) -> None:
-    for name in ("result.json",):
-        (trial_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(trial_dir / "run", ignore_errors=True)
+    """``fresh``: forget the trial's run (checkpoint, metrics, result), keep its config."""
+    for p in trial_dir.iterdir():
+        if p.name in ("config.json", "trial.json"):
+            continue
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
     eio.atomic_write_json(trial_dir / "status.json", {"state": "pending", "time": time.time(), "attempts": 0})
 
 

@@ -93,7 +93,7 @@ def test_scancel_mid_run_resumes_to_the_uninterrupted_numbers(base, slurm_cluste
     driver = threading.Thread(target=lambda: box.update(res=run_sweep([long], tmp_path / "slurm",
                                                                        executor=_slurm(), log=lambda m: None)))
     driver.start()
-    ckpt, status = tmp_path / "slurm" / tid / "run" / "checkpoint.pt", tmp_path / "slurm" / tid / "status.json"
+    ckpt, status = tmp_path / "slurm" / tid / "checkpoint.pt", tmp_path / "slurm" / tid / "status.json"
     deadline = time.monotonic() + 150
     while not ckpt.exists() and time.monotonic() < deadline and driver.is_alive():
         time.sleep(0.1)
@@ -105,7 +105,7 @@ def test_scancel_mid_run_resumes_to_the_uninterrupted_numbers(base, slurm_cluste
     first = box["res"]
     assert first.interrupted == [tid] and not first.records, f"not interrupted: {first}"
     assert trial_state(tmp_path / "slurm" / tid) == "interrupted"
-    epochs_done = len((tmp_path / "slurm" / tid / "run" / "metrics.jsonl").read_text().splitlines())
+    epochs_done = len((tmp_path / "slurm" / tid / "metrics.jsonl").read_text().splitlines())
     assert 1 <= epochs_done < 400
 
     resumed = run_sweep([long], tmp_path / "slurm", executor=_slurm(), log=lambda m: None)
