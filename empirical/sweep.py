@@ -243,7 +243,8 @@ def run_trial(trial_dir: str | Path, threads: int | None = None, experiment=None
             t0 = time.perf_counter()
             exp = experiment if experiment is not None else _worker_experiment(config, prepare, check_experiment)
             common = {"group": meta["group"], "method": config.method_name, "kl_weight": config.train.kl_weight,
-                      "seed": config.train.seed, "trial_id": tdir.name, "trial_dir": str(tdir)}
+                      "seed": config.train.seed, "dataset": config.data.name, "trial_id": tdir.name,
+                      "trial_dir": str(tdir)}
             if meta.get("task", "train") == "rescue":
                 from empirical.experiments.rescue import RescueConfig, run_rescue_seed
 
@@ -568,11 +569,11 @@ def report(paths: Sequence[str | Path], out_dir: str | Path, *, kind: str = "aut
     elif kind == "compare":
         from empirical.experiments import compare as cp
 
-        md, csv, rows = cp.compare_table(records)
-        files = {"compare_table.md": md, "compare_table.csv": csv, "compare_table.json": json.dumps(rows, indent=2)}
-        for r in records:
-            r["display"] = cp._display(r["group"])
-        plot = lambda: cp._plots(records, out, "sweep")
+        name = ", ".join(dict.fromkeys(str(r.get("dataset", "")) for r in records))
+        md, csv, rows = cp.compare_table(records, name)   # also sets each record's "display"
+        files = {"compare_table.md": md, "compare_table.csv": csv,
+                 "compare_table.json": json.dumps(eio.to_jsonable(rows), indent=2)}
+        plot = lambda: cp._plots(records, out, name)
     elif kind == "summary":
         from empirical.experiments.claims import TABLE_COLUMNS
         from empirical.experiments.grid import method_order
