@@ -96,6 +96,7 @@ class ExecutorSpec:
 class SweepResult:
     sweep_dir: Path
     records: list[dict]                  # result.json of every done trial, in trial order
+    dirs: list[Path] = field(default_factory=list)         # every trial's directory, in trial order
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)       # done before this call
     failed: dict[str, str] = field(default_factory=dict)   # id -> one-line error
@@ -135,7 +136,11 @@ def trial_id(config: ExperimentConfig, task: str = "train", task_config: dict | 
 
 def trial_dir_for(sweep_dir: str | Path, config: ExperimentConfig, task: str = "train",
                   task_config: dict | None = None) -> Path:
-    return Path(sweep_dir) / trial_id(config, task, task_config)
+    """``config.out_dir`` when the grid names one (claims: ``<runs>/<method>-kl<w>-seed<s>``),
+    else ``<sweep_dir>/<trial id>``."""
+    if config.out_dir:
+        return Path(config.out_dir).resolve()
+    return (Path(sweep_dir) / trial_id(config, task, task_config)).resolve()
 
 
 def _read_json(path: Path, default=None):
@@ -151,6 +156,20 @@ def _write_status(trial_dir: Path, state: str, **extra) -> None:
     eio.atomic_write_json(trial_dir / "status.json", status)
 
 
+def _stored_hash(tdir: Path) -> str | None:
+    """The config hash of what ``tdir`` holds (None: nothing yet)."""
+    meta = _read_json(tdir / "trial.json")
+    if meta and meta.get("config_hash"):
+        return str(meta["config_hash"])
+    stored = _read_json(tdir / "config.json")   # a run directory written by train() alone
+    if stored is None:
+        return None
+    try:
+        return config_hash(config_from_dict(stored))
+    except (ValueError, TypeError, KeyError):
+        return "unreadable"
+
+
 def write_trial(sweep_dir: str | Path, group: str, config: ExperimentConfig, task: str = "train",
                 task_config: dict | None = None) -> Path:
     """Create (or check) the directory of one trial; returns it."""
@@ -158,14 +177,18 @@ def write_trial(sweep_dir: str | Path, group: str, config: ExperimentConfig, tas
         raise ValueError(f"unknown sweep task {task!r}; valid: {', '.join(TASKS)}")
     tdir = trial_dir_for(sweep_dir, config, task, task_config)
     digest = config_hash(config, task, task_config)
-    stored = _read_json(tdir / "config.json")
-    if stored is not None:
-        if config_hash(config_from_dict(stored), task, task_config) != digest:  # only a corrupted directory
-            raise ValueError(f"{tdir}/config.json does not match the trial's config; remove that directory")
-    else:
+    stored = _stored_hash(tdir)
+    if stored is not None and stored != digest:
+        # the directory holds another config's run (an older sweep, or a run from before the sweep
+        # layer): its result does not count, and training decides, as it always has, whether the
+        # checkpoint can be extended (e.g. more epochs) or names a different config (an error)
+        (tdir / "result.json").unlink(missing_ok=True)
+        if (tdir / "status.json").exists():
+            _write_status(tdir, "pending")
+    if stored != digest:
         eio.atomic_write_json(tdir / "config.json", config_to_dict(config.replace(out_dir=None)))
-    eio.atomic_write_json(tdir / "trial.json", {"id": tdir.name, "group": group, "config_hash": digest,
-                                                "task": task, "task_config": task_config or {}})
+    eio.atomic_write_json(tdir / "trial.json", {"id": trial_id(config, task, task_config), "group": group,
+                                                "config_hash": digest, "task": task, "task_config": task_config or {}})
     if not (tdir / "status.json").exists():
         _write_status(tdir, "pending")
     return tdir
@@ -243,7 +266,7 @@ def run_trial(trial_dir: str | Path, threads: int | None = None, experiment=None
             t0 = time.perf_counter()
             exp = experiment if experiment is not None else _worker_experiment(config, prepare, check_experiment)
             common = {"group": meta["group"], "method": config.method_name, "kl_weight": config.train.kl_weight,
-                      "seed": config.train.seed, "dataset": config.data.name, "trial_id": tdir.name,
+                      "seed": config.train.seed, "dataset": config.data.name, "trial_id": meta["id"],
                       "trial_dir": str(tdir)}
             if meta.get("task", "train") == "rescue":
                 from empirical.experiments.rescue import RescueConfig, run_rescue_seed
@@ -436,22 +459,29 @@ def run_sweep(trials: Sequence, sweep_dir: str | Path, *, executor: ExecutorSpec
     t0 = time.perf_counter()
     sweep = Path(sweep_dir).resolve()
     dirs: list[Path] = []
+
+    def label(d: Path) -> str:   # the trial's name in messages: its path under the sweep directory
+        try:
+            return str(d.relative_to(sweep))
+        except ValueError:
+            return str(d)
+
     for t in trials:
         d = write_trial(sweep, t.group, t.config, getattr(t, "task", "train"), getattr(t, "task_config", None))
         if d in dirs:
-            raise ValueError(f"two trials of the sweep have the same config ({d.name}); give them different seeds")
+            raise ValueError(f"two trials of the sweep have the same config ({label(d)}); give them different seeds")
         dirs.append(d)
-    result = SweepResult(sweep_dir=sweep, records=[])
+    result = SweepResult(sweep_dir=sweep, records=[], dirs=list(dirs))
     todo = []
     for d in dirs:
         if fresh:
             _reset(d)
         state = trial_state(d)
         if state == "done":
-            result.skipped.append(d.name)
+            result.skipped.append(label(d))
         elif state == "failed" and not retry_failed:
-            result.failed[d.name] = _failure_line(d)
-            log(f"  {d.name}: failed earlier ({result.failed[d.name]}); --retry-failed runs it again")
+            result.failed[label(d)] = _failure_line(d)
+            log(f"  {label(d)}: failed earlier ({result.failed[label(d)]}); --retry-failed runs it again")
         else:
             todo.append(d)
     log(f"sweep {sweep}: {len(dirs)} trials, {len(result.skipped)} done before, {len(todo)} to run "
@@ -479,7 +509,7 @@ def run_sweep(trials: Sequence, sweep_dir: str | Path, *, executor: ExecutorSpec
             runner = _Pool(spec, progress)
         try:
             jobs = runner.submit(todo, show)
-            result.job_ids = {d.name: j for d, j in jobs.items()}
+            result.job_ids = {label(d): j for d, j in jobs.items()}
             if jobs:
                 log(f"  SLURM jobs: {', '.join(sorted(set(j.split('_')[0] for j in jobs.values())))} "
                     f"({len(jobs)} trials; folder {spec.folder or sweep / 'slurm'})")
@@ -496,12 +526,12 @@ def run_sweep(trials: Sequence, sweep_dir: str | Path, *, executor: ExecutorSpec
         for d in todo:
             state = trial_state(d)
             if state == "done":
-                result.done.append(d.name)
+                result.done.append(label(d))
             elif state == "failed":
-                result.failed[d.name] = _failure_line(d)
+                result.failed[label(d)] = _failure_line(d)
             else:   # left the queue (or the pool) without a result: cancelled, timed out, killed
-                _write_status(d, "interrupted", job_id=result.job_ids.get(d.name))
-                result.interrupted.append(d.name)
+                _write_status(d, "interrupted", job_id=result.job_ids.get(label(d)))
+                result.interrupted.append(label(d))
     for d in dirs:
         if trial_state(d) == "done":
             result.records.append(_read_record(d))
@@ -525,7 +555,7 @@ def _trial_dirs(paths: Sequence[str | Path]) -> list[Path]:
         if (p / "trial.json").exists():
             out.append(p)
         elif p.is_dir():
-            out += sorted(q.parent for q in p.glob("*/trial.json"))
+            out += sorted(q.parent for q in p.rglob("trial.json"))
         else:
             raise FileNotFoundError(f"sweep-report: {p} is neither a trial nor a sweep directory")
     return list(dict.fromkeys(q.resolve() for q in out))
@@ -538,7 +568,7 @@ def load_records(paths: Sequence[str | Path]) -> tuple[list[dict], dict[str, str
         if trial_state(d) == "done":
             records.append(_read_record(d))
         else:
-            missing[d.name] = trial_state(d)
+            missing[str(d)] = trial_state(d)
     return records, missing
 
 

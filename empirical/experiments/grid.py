@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from empirical.config import ExperimentConfig
-from empirical.sweep import ExecutorSpec, trial_id
+from empirical.sweep import ExecutorSpec
 from empirical.training.experiment import Experiment
 
 __all__ = ["Trial", "trial_name", "run_trials", "method_order", "runs_root"]
@@ -61,10 +61,10 @@ def run_trials(trials: Sequence[Trial], *, experiment: Experiment | Sequence[Exp
         raise SweepError(f"{len(lines)} of {len(trials)} trials have no result "
                          f"(failed trials re-run with --retry-failed; statuses in {res.sweep_dir}):\n  "
                          + "\n  ".join(lines))
-    by_id = {r["trial_id"]: r for r in res.records}
+    by_dir = {r["trial_dir"]: r for r in res.records}
     records = []
-    for trial in trials:
-        rec = dict(by_id[trial_id(trial.config, trial.task, trial.task_config)], group=trial.group)
+    for trial, tdir in zip(trials, res.dirs):
+        rec = dict(by_dir[str(tdir)], group=trial.group)
         records.append(rec)
         if on_record is not None:
             on_record(rec)
