@@ -3,10 +3,11 @@
 A *trial* is a full config of the tree (``empirical.config``) and the table row it belongs to.
 Its id is a readable prefix plus a short SHA-256 of its resolved config, leaving out the keys
 that say *where* it runs, not *what* it computes (``out_dir``, ``train.device``,
-``teacher.cache``, ``data.root``), so the same trial gets the same directory on a laptop and
-on a cluster::
+``teacher.cache``, ``data.root``), so the same trial has the same id on a laptop and on a
+cluster. Its directory is the run directory the grid names (``config.out_dir``: claims and
+compare keep their layouts), else ``<sweep_dir>/<id>``::
 
-    <sweep_dir>/<id>/config.json    the resolved config (config_from_dict reads it back)
+    <trial dir>/config.json    the resolved config (config_from_dict reads it back)
                      trial.json     id, group (the table row), task (train | rescue)
                      status.json    pending | running | done | failed | interrupted, with the
                                     error message and traceback of a failure, host, pid, job id

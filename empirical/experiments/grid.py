@@ -43,7 +43,7 @@ def run_trials(trials: Sequence[Trial], *, experiment: Experiment | Sequence[Exp
                executor: ExecutorSpec | None = None, retry_failed: bool = False) -> list[dict]:
     """Train every trial through the sweep layer (``empirical.sweep``); one record each, in trial order.
 
-    Each trial gets its directory ``<sweep_dir>/<trial id>/``; a trial with a result is reused
+    Each trial's directory is its ``out_dir`` (else ``<sweep_dir>/<trial id>/``); a trial with a result is reused
     (unless ``fresh``), an interrupted one resumes from its checkpoint. ``sweep_dir`` defaults to
     the common parent of the trials' ``out_dir``s. ``executor``: local (``workers`` processes; 1
     runs here, reusing ``experiment``) or slurm. Raises SweepError when a trial failed or was
