@@ -23,6 +23,8 @@ COMMANDS = {
     "escape": "empirical.commands.escape",
     "rescue": "empirical.commands.rescue",
     "frontier": "empirical.commands.frontier",
+    "sweep": "empirical.commands.sweep",
+    "sweep-report": "empirical.commands.sweep_report",
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from empirical.config import ExperimentConfig, apply_section_overrides, resolve
 
 __all__ = ["add_common_arguments", "experiment_config", "parse_seeds", "output_dirs", "dataset_tag",
-           "seeds_or_default", "experiment_command"]
+           "seeds_or_default", "experiment_command", "add_executor_arguments", "executor_from_args"]
 
 
 def parse_seeds(text: str | int) -> tuple[int, ...]:
@@ -139,3 +139,35 @@ def experiment_command(args, command: str, section_config: Any, *, quick: Sequen
     base, cfg = experiment_config(args, method=method, section=command, section_config=section_config)
     out, runs = output_dirs(args, command, results_sub=results_sub)
     return base, cfg, out, runs, seeds_or_default(args, 5, quick_default=quick_seeds)
+
+
+def add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    """How a grid's trials run (``empirical.sweep``): here in a process pool, or on a SLURM cluster."""
+    g = p.add_argument_group("executor (where the trials run; empirical.sweep)")
+    g.add_argument("--executor", default="local", choices=("local", "slurm"),
+                   help="local: a process pool on this machine; slurm: one submitit job array (default: local)")
+    g.add_argument("--workers", type=int, default=1,
+                   help="local: parallel trial processes, each pinned to cores/workers threads (default: 1, "
+                        "in this process)")
+    g.add_argument("--retry-failed", action="store_true", help="run trials that failed before again")
+    g.add_argument("--partition", default=None, help="slurm: partition (default: the cluster's default)")
+    g.add_argument("--time", dest="time_min", type=int, default=60, metavar="MINUTES",
+                   help="slurm: time limit per trial in minutes (default: 60)")
+    g.add_argument("--cpus-per-task", type=int, default=1,
+                   help="slurm: CPUs per trial, also its torch/BLAS threads (default: 1)")
+    g.add_argument("--gpus-per-node", type=int, default=0, help="slurm: GPUs per trial (default: 0)")
+    g.add_argument("--gres", default=None, help="slurm: generic resources instead, e.g. gpu:a100:1 (default: none)")
+    g.add_argument("--mem-gb", type=int, default=None, help="slurm: memory per trial in GB (default: the cluster's)")
+    g.add_argument("--array-parallelism", type=int, default=64,
+                   help="slurm: at most this many trials running at once (default: 64)")
+    g.add_argument("--slurm-folder", default=None,
+                   help="slurm: submitit logs and pickles (default: <runs>/slurm/%%j)")
+
+
+def executor_from_args(args):
+    """The ExecutorSpec of the executor arguments (ValueError naming the bad one)."""
+    from empirical.sweep import ExecutorSpec
+
+    return ExecutorSpec(kind=args.executor, workers=args.workers, partition=args.partition, time_min=args.time_min,
+                        cpus_per_task=args.cpus_per_task, gpus_per_node=args.gpus_per_node, gres=args.gres,
+                        mem_gb=args.mem_gb, array_parallelism=args.array_parallelism, folder=args.slurm_folder)

@@ -2,27 +2,42 @@
 and the rival methods' own claims (``--set compare.grid=c5`` LR-VAE, ``compare.grid=c6`` HCT)."""
 from __future__ import annotations
 
-from empirical.commands.common import add_common_arguments, experiment_config, output_dirs, seeds_or_default
+from empirical.commands.common import (
+    add_common_arguments,
+    add_executor_arguments,
+    executor_from_args,
+    experiment_config,
+    output_dirs,
+    seeds_or_default,
+)
 
 HELP = "C4-C6: every method (vanilla, remedies, rivals, witness methods) under the certificate, one table"
 
 
 def add_arguments(p) -> None:
     add_common_arguments(p, seeds=5, section="compare")
+    add_executor_arguments(p)
 
 
 def run(args) -> int:
     import json
+    import sys
 
     from empirical.experiments.compare import CompareConfig, run_compare
     from empirical.io import to_jsonable
     from empirical.report.tables import write_results_readme
+    from empirical.sweep import SweepError
 
     base, cfg = experiment_config(args, section="compare", section_config=CompareConfig())
     sub = "compare" if cfg.grid == "c4" or cfg.entries else f"compare-{cfg.grid}"
     out, runs = output_dirs(args, sub, results_sub=sub)
-    summary = run_compare(base, cfg, seeds=seeds_or_default(args, 5, quick_default=1), out_dir=out, runs_dir=runs,
-                          fresh=args.fresh, progress=args.progress)
+    try:
+        summary = run_compare(base, cfg, seeds=seeds_or_default(args, 5, quick_default=1), out_dir=out, runs_dir=runs,
+                              fresh=args.fresh, progress=args.progress, executor=executor_from_args(args),
+                              retry_failed=args.retry_failed)
+    except SweepError as exc:   # some trials failed: listed, the others kept
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     table = (out / "compare_table.md").read_text()
     verdicts = "\n".join(f"- **{k}** {'holds' if c['holds'] else 'DOES NOT HOLD'}: {c['statement']}"
                          for k, c in summary["claims"].items())

@@ -1,23 +1,32 @@
 """``python -m empirical rescue``: prevention (rst), collapse (vanilla under KL stress), rescue (rst)."""
 from __future__ import annotations
 
-from empirical.commands.common import add_common_arguments, experiment_command
+from empirical.commands.common import add_common_arguments, add_executor_arguments, executor_from_args, experiment_command
 
 HELP = "certificate through prevent (rst) -> collapse (vanilla, KL stress) -> rescue (rst), per seed"
 
 
 def add_arguments(p) -> None:
     add_common_arguments(p, seeds=5, device="cpu", section="rescue")
+    add_executor_arguments(p)
 
 
 def run(args) -> int:
+    import sys
+
     from empirical.experiments.rescue import RescueConfig, run_rescue
     from empirical.report.tables import write_results_readme
+    from empirical.sweep import SweepError
 
     quick = ["rescue.epochs_prevent=4", "rescue.epochs_collapse=15", "rescue.epochs_rescue=4"]
     base, cfg, out, runs, seeds = experiment_command(args, "rescue", RescueConfig(), method="rst", results_sub="rescue",
                                                      quick=quick)
-    summary = run_rescue(base, cfg, seeds=seeds, out_dir=out, runs_dir=runs, fresh=args.fresh, progress=args.progress)
+    try:
+        summary = run_rescue(base, cfg, seeds=seeds, out_dir=out, runs_dir=runs, fresh=args.fresh, progress=args.progress,
+                             executor=executor_from_args(args), retry_failed=args.retry_failed)
+    except SweepError as exc:   # some seeds failed: listed, the others kept
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     for o in summary["outcomes"]:
         print(f"seed {o['seed']}: prevent min G_T {o.get('p1_min_margin', float('nan')):+.4f} "
               f"(all certified: {o.get('p1_all_certified')}), collapse: uncertified after "

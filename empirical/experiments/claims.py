@@ -64,8 +64,10 @@ def claims_trials(base: ExperimentConfig, cfg: ClaimsConfig, seeds: Sequence[int
 
 
 def run_claims(base: ExperimentConfig, cfg: ClaimsConfig, *, seeds: Sequence[int], out_dir: str | Path,
-               runs_dir: str | Path, fresh: bool = False, progress: bool = True, log=print) -> dict:
-    """Train every (method, kl_weight, seed), write the table, plots and summary; return the summary."""
+               runs_dir: str | Path, fresh: bool = False, progress: bool = True, log=print,
+               executor=None, retry_failed: bool = False) -> dict:
+    """Train every (method, kl_weight, seed), write the table, plots and summary; return the summary.
+    The trials run through the sweep layer in ``runs_dir`` (``executor``: an empirical.sweep.ExecutorSpec)."""
     if not seeds:
         raise ValueError("seeds must name at least one seed, e.g. --seeds 5")
     t_start = time.perf_counter()
@@ -76,7 +78,8 @@ def run_claims(base: ExperimentConfig, cfg: ClaimsConfig, *, seeds: Sequence[int
         f"witness scale = {base.witness.scale}, {len(trials)} runs -> {out}")
     (out / "runs.jsonl").unlink(missing_ok=True)
     records = run_trials(trials, experiment=experiment, fresh=fresh, progress=progress, log=log,
-                         on_record=lambda r: eio.append_jsonl(out / "runs.jsonl", r))
+                         on_record=lambda r: eio.append_jsonl(out / "runs.jsonl", r), sweep_dir=runs,
+                         executor=executor, retry_failed=retry_failed)
     claims = evaluate_claims(records, cfg, base.train.kl_weight)
     table_md, table_csv = certificate_table(records)
     eio.atomic_write_text(out / "certificate_table.md", table_md)

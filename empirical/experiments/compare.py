@@ -133,8 +133,10 @@ def _display(label: str) -> str:
 
 
 def run_compare(base: ExperimentConfig, cfg: CompareConfig, *, seeds: Sequence[int], out_dir, runs_dir,
-                fresh: bool = False, progress: bool = False, log=print) -> dict:
-    """Train every entry for every seed; write the table (md/csv/json), plots and summary."""
+                fresh: bool = False, progress: bool = False, log=print, executor=None,
+                retry_failed: bool = False) -> dict:
+    """Train every entry for every seed; write the table (md/csv/json), plots and summary.
+    The trials run through the sweep layer in ``runs_dir`` (``executor``: an empirical.sweep.ExecutorSpec)."""
     if not seeds:
         raise ValueError("seeds must name at least one seed, e.g. --seeds 5")
     t0 = time.perf_counter()
@@ -143,32 +145,19 @@ def run_compare(base: ExperimentConfig, cfg: CompareConfig, *, seeds: Sequence[i
     experiments: dict = {}
     log(f"compare on {base.data.name} ({cfg.grid}): {len(trials)} runs -> {out}")
     (out / "runs.jsonl").unlink(missing_ok=True)
-    records = []
     for trial in trials:   # one prepared experiment per (data, teacher, witness, latent size)
         key = json.dumps(eio.to_jsonable([trial.config.data, trial.config.teacher, trial.config.witness,
                                           trial.config.model.latent_dim]))
         if key not in experiments:
             experiments[key] = prepare(trial.config)
-        records += run_trials([trial], experiment=experiments[key], fresh=fresh, progress=progress, log=log,
-                              on_record=lambda r: eio.append_jsonl(out / "runs.jsonl", r))
-    for r in records:
-        r["display"] = _display(r["group"])
-    order = {label: i for i, label in enumerate(dict.fromkeys(r["display"] for r in records))}
-    md, csv, rows = summary_table(records, ("display",), COMPARE_COLUMNS, order=lambda k: order[k[0]],
-                                  counts=COMPARE_COUNTS)
-    note = (f"\n{base.data.name}, test split, mean ± sample sd over {len(seeds)} seeds (seeds {list(seeds)}). "
-            "G_T: raw certificate margin (fixed witness on the first K-1 latent coordinates); certified: G_T > "
-            "its float error bound. G_fitted / G_probe: the held-out certificates (T2H): a witness frame and scale "
-            "(fitted cert.) or a multinomial logistic probe (probe cert.) fitted on training-split codes only, "
-            "scored on the test split. AU: active units (Var_x mu_u >= 0.01), AU frac = AU / d. MI: He et al. "
-            "(2019) estimator over the whole split, z from the run's seed; MI matched: the matched-sample form "
-            "(exactly 0 at exact collapse); MI>KL: seeds whose He et al. estimate exceeds the mean "
-            "KL(q(z|x) || p(z)), an upper bound on the true MI (estimator noise). KL: KL(q(z|x) || N(0, I)) per "
-            "image; Rec: -log p(x|z) per image (nats).\n")
-    eio.atomic_write_text(out / "compare_table.md", md + note)
+    records = run_trials(trials, experiment=list(experiments.values()), fresh=fresh, progress=progress, log=log,
+                         on_record=lambda r: eio.append_jsonl(out / "runs.jsonl", r), sweep_dir=runs,
+                         executor=executor, retry_failed=retry_failed)
+    md, csv, rows = compare_table(records, base.data.name, seeds)
+    eio.atomic_write_text(out / "compare_table.md", md)
     eio.atomic_write_text(out / "compare_table.csv", csv)
     eio.atomic_write_json(out / "compare_table.json", rows)
-    claims = {}
+    claims: dict = {}
     if cfg.grid == "c4" and not cfg.entries:
         claims["C4"] = evaluate_c4(records)
     if cfg.grid == "c5" and not cfg.entries:
@@ -183,6 +172,27 @@ def run_compare(base: ExperimentConfig, cfg: CompareConfig, *, seeds: Sequence[i
                "claims": claims, "n_runs": len(records), "wall_seconds": time.perf_counter() - t0,
                "config": base, "compare_config": cfg, "table": rows}
     return write_experiment_summary(out, summary, records, lambda: _plots(records, out, base.data.name))
+
+
+def compare_table(records: list[dict], dataset: str = "", seeds: Sequence[int] | None = None) -> tuple[str, str, list]:
+    """Markdown (with its note), CSV and JSON rows of the compare table; sets each record's ``display``."""
+    for r in records:
+        r["display"] = _display(r["group"])
+    if seeds is None:
+        seeds = sorted({r["seed"] for r in records})
+    order = {label: i for i, label in enumerate(dict.fromkeys(r["display"] for r in records))}
+    md, csv, rows = summary_table(records, ("display",), COMPARE_COLUMNS, order=lambda k: order[k[0]],
+                                  counts=COMPARE_COUNTS)
+    note = (f"\n{dataset}, test split, mean ± sample sd over {len(seeds)} seeds (seeds {list(seeds)}). "
+            "G_T: raw certificate margin (fixed witness on the first K-1 latent coordinates); certified: G_T > "
+            "its float error bound. G_fitted / G_probe: the held-out certificates (T2H): a witness frame and scale "
+            "(fitted cert.) or a multinomial logistic probe (probe cert.) fitted on training-split codes only, "
+            "scored on the test split. AU: active units (Var_x mu_u >= 0.01), AU frac = AU / d. MI: He et al. "
+            "(2019) estimator over the whole split, z from the run's seed; MI matched: the matched-sample form "
+            "(exactly 0 at exact collapse); MI>KL: seeds whose He et al. estimate exceeds the mean "
+            "KL(q(z|x) || p(z)), an upper bound on the true MI (estimator noise). KL: KL(q(z|x) || N(0, I)) per "
+            "image; Rec: -log p(x|z) per image (nats). n/a: not computed by the code that trained the run.\n")
+    return md + note, csv, rows
 
 
 def _plots(records: list[dict], out: Path, name: str) -> list[Path]:

@@ -1,17 +1,19 @@
-"""A grid of training runs (trials) over one prepared experiment: the layer ``claims`` and
-``compare`` run their grids through. Each trial is a full config of the tree with its own run
-directory (resolved config, per-epoch metrics, checkpoint, atomic summary), so a re-run resumes
-or reuses finished runs; one record per trial comes back (the final evaluation and the bounds)."""
+"""A grid of training runs (trials): the layer ``claims`` and ``compare`` run their grids through.
+Each trial is a full config of the tree; :func:`run_trials` hands them to the sweep layer
+(``empirical.sweep``), which gives each its own directory (resolved config, status, checkpoint,
+atomic result) named by a hash of its config, so a re-run reuses finished trials and resumes
+interrupted ones, on this machine (a process pool) or on a SLURM cluster; one record per trial
+comes back (the final evaluation and the bounds)."""
 from __future__ import annotations
 
-import time
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from empirical.config import ExperimentConfig
-from empirical.training.experiment import Experiment, prepare
-from empirical.training.loop import train
+from empirical.sweep import ExecutorSpec
+from empirical.training.experiment import Experiment
 
 __all__ = ["Trial", "trial_name", "run_trials", "method_order", "runs_root"]
 
@@ -20,6 +22,8 @@ __all__ = ["Trial", "trial_name", "run_trials", "method_order", "runs_root"]
 class Trial:
     group: str                 # the table row this trial belongs to (e.g. "vanilla kl 4")
     config: ExperimentConfig
+    task: str = "train"        # train: one run; rescue: one seed of the rescue protocol (empirical.sweep.TASKS)
+    task_config: dict | None = None   # the task's own settings (rescue: RescueConfig as a dict)
 
 
 def trial_name(method: str, kl_weight: float, seed: int) -> str:
@@ -33,27 +37,49 @@ def method_order(name: str) -> int:
     return names.index(name) if name in names else len(names)
 
 
-def run_trials(trials: Sequence[Trial], *, experiment: Experiment | None = None, fresh: bool = False,
-               progress: bool = False, log: Callable[[str], None] = print,
-               on_record: Callable[[dict], None] | None = None) -> list[dict]:
-    """Train every trial (resuming / reusing its run directory unless ``fresh``); one record each."""
+def run_trials(trials: Sequence[Trial], *, experiment: Experiment | Sequence[Experiment] | None = None,
+               fresh: bool = False, progress: bool = False, log: Callable[[str], None] = print,
+               on_record: Callable[[dict], None] | None = None, sweep_dir: str | Path | None = None,
+               executor: ExecutorSpec | None = None, retry_failed: bool = False) -> list[dict]:
+    """Train every trial through the sweep layer (``empirical.sweep``); one record each, in trial order.
+
+    Each trial's directory is its ``out_dir`` (else ``<sweep_dir>/<trial id>/``); a trial with a result is reused
+    (unless ``fresh``), an interrupted one resumes from its checkpoint. ``sweep_dir`` defaults to
+    the common parent of the trials' ``out_dir``s. ``executor``: local (``workers`` processes; 1
+    runs here, reusing ``experiment``) or slurm. Raises SweepError when a trial failed or was
+    interrupted (after every other trial has run), listing them one a line."""
+    from empirical.sweep import SweepError, run_sweep
+
+    if not trials:
+        return []
+    experiments = [experiment] if isinstance(experiment, Experiment) else list(experiment or [])
+    res = run_sweep(trials, sweep_dir or _default_sweep_dir(trials), executor=executor, retry_failed=retry_failed,
+                    fresh=fresh, experiments=experiments, progress=progress, log=log)
+    if res.failed or res.interrupted:
+        lines = [f"{n}: {e}" for n, e in res.failed.items()]
+        lines += [f"{n}: interrupted (re-run to resume it)" for n in res.interrupted]
+        raise SweepError(f"{len(lines)} of {len(trials)} trials have no result "
+                         f"(failed trials re-run with --retry-failed; statuses in {res.sweep_dir}):\n  "
+                         + "\n  ".join(lines))
+    by_dir = {r["trial_dir"]: r for r in res.records}
     records = []
-    for trial in trials:
-        c = trial.config
-        exp = experiment if experiment is not None else prepare(c)
-        t0 = time.perf_counter()
-        result = train(c, experiment=exp, resume=not fresh, progress=progress)
-        final = {k: v for k, v in result.final.items() if k != "bound_violations"}
-        rec = {"group": trial.group, "method": c.method_name, "kl_weight": c.train.kl_weight, "seed": c.train.seed,
-               "seconds": time.perf_counter() - t0, "run_dir": str(result.out_dir),
-               "n_violations": len(result.bound_violations), "bound_violations": result.bound_violations, **final}
+    for trial, tdir in zip(trials, res.dirs):
+        rec = dict(by_dir[str(tdir)], group=trial.group)
         records.append(rec)
         if on_record is not None:
             on_record(rec)
-        log(f"  {trial.group:24s} seed={c.train.seed}: G_T = {rec['G_T']:+.4f} "
-            f"({'certified' if rec['certified'] else 'not certified'}), rec = {rec['rec']:.3f}, "
-            f"AU = {rec['active_units']}, {rec['seconds']:.1f}s")
+        if "G_T" in rec:
+                log(f"  {trial.group:24s} seed={rec['seed']}: G_T = {rec['G_T']:+.4f} "
+                f"({'certified' if rec['certified'] else 'not certified'}), rec = {rec['rec']:.3f}, "
+                f"AU = {rec['active_units']}, {rec['seconds']:.1f}s")
     return records
+
+
+def _default_sweep_dir(trials: Sequence[Trial]) -> Path:
+    parents = [str(Path(t.config.out_dir).parent) for t in trials if t.config.out_dir]
+    if len(parents) < len(trials):
+        return Path("runs/sweep")
+    return Path(os.path.commonpath(parents))
 
 
 def runs_root(runs_dir: str | Path | None, default: Path) -> Path:

@@ -123,16 +123,25 @@ def phase_outcomes(rows: list[dict], cfg: RescueConfig) -> tuple[dict, list[str]
 
 
 def run_rescue(base, cfg: RescueConfig, *, seeds, out_dir, runs_dir, fresh: bool = False, progress: bool = False,
-               make_plots: bool = True) -> dict:
-    """All seeds; writes rows (CSV/JSON), the per-seed table (markdown/CSV/JSON) and the plot."""
+               make_plots: bool = True, executor=None, retry_failed: bool = False) -> dict:
+    """All seeds; writes rows (CSV/JSON), the per-seed table (markdown/CSV/JSON) and the plot.
+    Each seed (its three phases) is one trial of the sweep layer in ``runs_dir`` (``executor``: an
+    empirical.sweep.ExecutorSpec), so seeds run in parallel or on SLURM and a re-run resumes."""
+    import dataclasses
+
+    from empirical.experiments.grid import Trial, run_trials
     from empirical.training.experiment import prepare
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     experiment = prepare(_phase_config(base, cfg, 0, "1-prevent", runs_dir))
+    trials = [Trial(f"seed{seed}", base.replace(train__seed=seed), task="rescue", task_config=dataclasses.asdict(cfg))
+              for seed in seeds]
+    records = run_trials(trials, experiment=experiment, fresh=fresh, progress=progress, sweep_dir=runs_dir,
+                         executor=executor, retry_failed=retry_failed)
     all_rows, outcomes, failures = [], [], []
-    for seed in seeds:
-        rows = run_rescue_seed(base, cfg, seed, experiment, runs_dir, fresh=fresh, progress=progress)
+    for rec in records:
+        rows = rec["rows"]
         all_rows += rows
         o, f = phase_outcomes(rows, cfg)
         outcomes.append(o)

@@ -1,0 +1,634 @@
+"""Sweeps: a grid of trials run by one layer, on this machine or on a SLURM cluster.
+
+A *trial* is a full config of the tree (``empirical.config``) and the table row it belongs to.
+Its id is a readable prefix plus a short SHA-256 of its resolved config, leaving out the keys
+that say *where* it runs, not *what* it computes (``out_dir``, ``train.device``,
+``teacher.cache``, ``data.root``), so the same trial has the same id on a laptop and on a
+cluster. Its directory is the run directory the grid names (``config.out_dir``: claims and
+compare keep their layouts), else ``<sweep_dir>/<id>``::
+
+    <trial dir>/config.json    the resolved config (config_from_dict reads it back)
+                     trial.json     id, group (the table row), task (train | rescue)
+                     status.json    pending | running | done | failed | interrupted, with the
+                                    error message and traceback of a failure, host, pid, job id
+                     checkpoint.pt, metrics.jsonl, summary.json, versions.json
+                                    the trial is the run directory of empirical.training.loop.train
+                                    (a rescue trial: seed<s>/<phase>/ run directories)
+                     result.json    the record (written atomically, last)
+
+:func:`run_trial` is the worker: importable and picklable (submitit pickles it), it rebuilds the
+config from ``config.json``, prepares the experiment, trains (resuming from ``checkpoint.pt``)
+and writes ``result.json``. :func:`run_sweep` is the driver: a trial with a result is skipped, a
+failed one is listed with its error and re-run only with ``retry_failed``, every other one runs
+(an interrupted one resumes from its checkpoint). Executors: ``local`` (in this process for one
+worker, a spawn process pool with ``workers`` processes otherwise, each pinned to its share of
+the CPU threads) and ``slurm`` (submitit: one job array; the trial directories, not submitit's
+bookkeeping, say how each trial ended, so a cancelled job needs no accounting database).
+
+:func:`load_records` and :func:`report` merge any set of trial (or sweep) directories into the
+tables of an experiment with the experiment's own table code.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from empirical import io as eio
+from empirical.config import ExperimentConfig, config_from_dict, config_to_dict
+
+__all__ = ["ExecutorSpec", "SweepError", "SweepResult", "trial_id", "config_hash", "trial_dir_for", "write_trial",
+           "run_trial", "run_sweep", "trial_state", "load_records", "report", "STATES"]
+
+STATES = ("pending", "running", "done", "failed", "interrupted")
+#: What a trial does: ``train`` one run (empirical.training.loop.train); ``rescue`` one seed of the
+#: three-phase protocol (empirical.experiments.rescue.run_rescue_seed, settings in task_config).
+TASKS = ("train", "rescue")
+#: Keys that say where a trial runs, not what it computes: left out of its id.
+_PLACEMENT_KEYS = (("out_dir", None), ("train", "device"), ("teacher", "cache"), ("data", "root"))
+
+
+class SweepError(RuntimeError):
+    """Some trials of a sweep failed or were interrupted (the message lists them, one a line)."""
+
+
+@dataclass
+class ExecutorSpec:
+    """How a sweep's trials run. ``local``: ``workers`` processes on this machine (1: in this
+    process). ``slurm``: one submitit job array; the ``slurm_*`` settings become sbatch options."""
+    kind: str = "local"                  # local | slurm
+    workers: int = 1                     # local: parallel processes
+    threads: int | None = None           # CPU threads per worker (None: this machine's cores / workers)
+    partition: str | None = None         # slurm: --partition (None: the cluster's default)
+    time_min: int = 60                   # slurm: --time, minutes per trial
+    cpus_per_task: int = 1               # slurm: --cpus-per-task (also the worker's thread count)
+    gpus_per_node: int = 0               # slurm: --gpus-per-node (0: none)
+    gres: str | None = None              # slurm: --gres, e.g. gpu:a100:1 (instead of gpus_per_node)
+    mem_gb: int | None = None            # slurm: --mem in GB (None: the cluster's default)
+    array_parallelism: int = 64          # slurm: at most this many trials of the array at once
+    folder: str | None = None            # slurm: submitit's logs and pickles (None: <sweep_dir>/slurm/%j)
+    poll_seconds: float | None = None    # how often the driver looks at the trials (None: 0.5 local, 5 slurm)
+
+    def __post_init__(self):
+        if self.kind not in ("local", "slurm"):
+            raise ValueError(f"--executor must be local or slurm, got {self.kind!r}")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {self.threads}")
+        for name in ("time_min", "cpus_per_task", "array_parallelism"):
+            if getattr(self, name) < 1:
+                flag = name.replace("_", "-").replace("-min", "")
+                raise ValueError(f"--{flag} must be >= 1, got {getattr(self, name)}")
+        if self.gpus_per_node < 0:
+            raise ValueError(f"--gpus-per-node must be >= 0, got {self.gpus_per_node}")
+
+
+@dataclass
+class SweepResult:
+    sweep_dir: Path
+    records: list[dict]                  # result.json of every done trial, in trial order
+    dirs: list[Path] = field(default_factory=list)         # every trial's directory, in trial order
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)       # done before this call
+    failed: dict[str, str] = field(default_factory=dict)   # id -> one-line error
+    interrupted: list[str] = field(default_factory=list)   # ended without a result (cancelled, killed)
+    job_ids: dict[str, str] = field(default_factory=dict)  # id -> SLURM job id (slurm executor)
+    wall_seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# Ids and trial directories
+# ---------------------------------------------------------------------------------------
+
+def _identity(config: ExperimentConfig, task: str = "train", task_config: dict | None = None) -> dict:
+    d = eio.to_jsonable(config_to_dict(config))
+    for section, key in _PLACEMENT_KEYS:
+        if key is None:
+            d.pop(section, None)
+        else:
+            d[section].pop(key, None)
+    if task != "train":   # a plain training trial's id is the config's alone
+        d["task"] = {"name": task, "config": eio.to_jsonable(task_config or {})}
+    return d
+
+
+def config_hash(config: ExperimentConfig, task: str = "train", task_config: dict | None = None) -> str:
+    """SHA-256 of the resolved config without its placement keys (hex); a task other than
+    ``train`` (e.g. ``rescue``) and its settings are part of it."""
+    return hashlib.sha256(json.dumps(_identity(config, task, task_config), sort_keys=True).encode()).hexdigest()
+
+
+def trial_id(config: ExperimentConfig, task: str = "train", task_config: dict | None = None) -> str:
+    """``<method>-kl<w>-seed<s>-<10 hex digits of config_hash>`` (``rescue-seed<s>-...`` for a
+    rescue trial): readable and stable."""
+    head = (f"{config.method_name}-kl{config.train.kl_weight:g}" if task == "train" else task)
+    return f"{head}-seed{config.train.seed}-{config_hash(config, task, task_config)[:10]}"
+
+
+def trial_dir_for(sweep_dir: str | Path, config: ExperimentConfig, task: str = "train",
+                  task_config: dict | None = None) -> Path:
+    """``config.out_dir`` when the grid names one (claims: ``<runs>/<method>-kl<w>-seed<s>``),
+    else ``<sweep_dir>/<trial id>``."""
+    if config.out_dir:
+        return Path(config.out_dir).resolve()
+    return (Path(sweep_dir) / trial_id(config, task, task_config)).resolve()
+
+
+def _read_json(path: Path, default=None):
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return default
+
+
+def _write_status(trial_dir: Path, state: str, **extra) -> None:
+    old = _read_json(trial_dir / "status.json", {}) or {}
+    status = {"state": state, "time": time.time(), "attempts": old.get("attempts", 0), **extra}
+    eio.atomic_write_json(trial_dir / "status.json", status)
+
+
+def _stored_hash(tdir: Path) -> str | None:
+    """The config hash of what ``tdir`` holds (None: nothing yet)."""
+    meta = _read_json(tdir / "trial.json")
+    if meta and meta.get("config_hash"):
+        return str(meta["config_hash"])
+    stored = _read_json(tdir / "config.json")   # a run directory written by train() alone
+    if stored is None:
+        return None
+    try:
+        return config_hash(config_from_dict(stored))
+    except (ValueError, TypeError, KeyError):
+        return "unreadable"
+
+
+def write_trial(sweep_dir: str | Path, group: str, config: ExperimentConfig, task: str = "train",
+                task_config: dict | None = None) -> Path:
+    """Create (or check) the directory of one trial; returns it."""
+    if task not in TASKS:
+        raise ValueError(f"unknown sweep task {task!r}; valid: {', '.join(TASKS)}")
+    tdir = trial_dir_for(sweep_dir, config, task, task_config)
+    digest = config_hash(config, task, task_config)
+    stored = _stored_hash(tdir)
+    if stored is not None and stored != digest:
+        # the directory holds another config's run (an older sweep, or a run from before the sweep
+        # layer): its result does not count, and training decides, as it always has, whether the
+        # checkpoint can be extended (e.g. more epochs) or names a different config (an error)
+        (tdir / "result.json").unlink(missing_ok=True)
+        if (tdir / "status.json").exists():
+            _write_status(tdir, "pending")
+    if stored != digest:
+        eio.atomic_write_json(tdir / "config.json", config_to_dict(config.replace(out_dir=None)))
+    eio.atomic_write_json(tdir / "trial.json", {"id": trial_id(config, task, task_config), "group": group,
+                                                "config_hash": digest, "task": task, "task_config": task_config or {}})
+    if not (tdir / "status.json").exists():
+        _write_status(tdir, "pending")
+    return tdir
+
+
+def trial_state(trial_dir: Path) -> str:
+    if (trial_dir / "result.json").exists():
+        return "done"
+    return (_read_json(trial_dir / "status.json", {}) or {}).get("state", "pending")
+
+
+# ---------------------------------------------------------------------------------------
+# The worker
+# ---------------------------------------------------------------------------------------
+
+def _job_id() -> str | None:
+    if os.environ.get("SLURM_ARRAY_JOB_ID"):
+        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def _pin_threads(threads: int | None):
+    """torch and BLAS/OpenMP pools limited to ``threads`` (None: leave them)."""
+    import contextlib
+
+    if not threads:
+        return contextlib.nullcontext()
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    return threadpool_limits(limits=threads)
+
+
+_WORKER_EXPERIMENT: list = []   # a pool worker keeps its last prepared experiment (data, teacher) for the next trial
+
+
+def _worker_experiment(config, prepare, check_experiment):
+    from empirical.training.experiment import resolve_device
+
+    for exp in _WORKER_EXPERIMENT:
+        try:
+            check_experiment(config, exp)
+            if exp.device == resolve_device(config.train.device):
+                return exp
+        except ValueError:
+            pass
+    exp = prepare(config)
+    _WORKER_EXPERIMENT[:] = [exp]
+    return exp
+
+
+def run_trial(trial_dir: str | Path, threads: int | None = None, experiment=None, progress: bool = False) -> dict:
+    """Train the trial in ``trial_dir`` (resuming from its checkpoint) and write ``result.json``.
+
+    ``threads``: pin torch and BLAS to this many threads (a worker's share of the machine).
+    ``experiment``: an already prepared Experiment to reuse when it matches (in-process runs).
+    Exceptions are recorded in ``status.json`` (message and traceback) and re-raised."""
+    from empirical.training.experiment import check_experiment, prepare
+    from empirical.training.loop import train
+
+    tdir = Path(trial_dir).resolve()
+    old = _read_json(tdir / "status.json", {}) or {}
+    _write_status(tdir, "running", host=socket.gethostname(), pid=os.getpid(), job_id=_job_id(),
+                  started=time.time(), attempts=old.get("attempts", 0) + 1)
+    try:
+        with _pin_threads(threads):
+            config = config_from_dict(json.loads((tdir / "config.json").read_text())).replace(out_dir=str(tdir))
+            meta = json.loads((tdir / "trial.json").read_text())
+            if experiment is not None:
+                try:
+                    check_experiment(config, experiment)
+                except ValueError:
+                    experiment = None
+            t0 = time.perf_counter()
+            exp = experiment if experiment is not None else _worker_experiment(config, prepare, check_experiment)
+            common = {"group": meta["group"], "method": config.method_name, "kl_weight": config.train.kl_weight,
+                      "seed": config.train.seed, "dataset": config.data.name, "trial_id": meta["id"],
+                      "trial_dir": str(tdir)}
+            if meta.get("task", "train") == "rescue":
+                from empirical.experiments.rescue import RescueConfig, run_rescue_seed
+
+                rows = run_rescue_seed(config, RescueConfig(**meta["task_config"]), config.train.seed, exp,
+                                       tdir, progress=progress)
+                rec = {**common, "seconds": time.perf_counter() - t0, "run_dir": str(tdir), "rows": rows}
+            else:
+                result = train(config, experiment=exp, resume=True, progress=progress)
+                final = {k: v for k, v in result.final.items() if k != "bound_violations"}
+                rec = {**common, "seconds": time.perf_counter() - t0, "run_dir": str(result.out_dir),
+                       "n_violations": len(result.bound_violations), "bound_violations": result.bound_violations,
+                       **final}
+            eio.atomic_write_json(tdir / "result.json", rec)
+    except Exception as exc:
+        _write_status(tdir, "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                      host=socket.gethostname(), pid=os.getpid(), job_id=_job_id())
+        raise
+    except BaseException:   # KeyboardInterrupt, SystemExit: resumable, not failed
+        _write_status(tdir, "interrupted", host=socket.gethostname(), pid=os.getpid(), job_id=_job_id())
+        raise
+    _write_status(tdir, "done", host=socket.gethostname(), pid=os.getpid(), job_id=_job_id(), finished=time.time())
+    return _read_record(tdir)
+
+
+def _unjson(v):
+    return float(v) if isinstance(v, str) and v in ("nan", "inf", "-inf") else v
+
+
+def _read_record(trial_dir: Path) -> dict:
+    rec = json.loads((trial_dir / "result.json").read_text())
+    return {k: _unjson(v) for k, v in rec.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# Executors: submit trial directories, say which are still queued or running
+# ---------------------------------------------------------------------------------------
+
+class _InProcess:
+    """One worker: the trials run here, one after the other (a prepared experiment is reused)."""
+    def __init__(self, experiments, progress):
+        self.experiments, self.progress = list(experiments or []), progress
+
+    def submit(self, dirs: list[Path], on_change: Callable[[], None]) -> dict:
+        from empirical.training.experiment import check_experiment, prepare
+
+        for d in dirs:
+            config = config_from_dict(json.loads((d / "config.json").read_text()))
+            exp = None
+            for e in self.experiments:
+                try:
+                    check_experiment(config, e)
+                    exp = e
+                    break
+                except ValueError:
+                    continue
+            try:
+                if exp is None:
+                    exp = prepare(config)
+                    self.experiments.append(exp)
+                run_trial(d, experiment=exp, progress=self.progress)
+            except Exception as exc:
+                if trial_state(d) != "failed":   # failed before run_trial could record it (prepare)
+                    _write_status(d, "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+            on_change()
+        return {}
+
+    def alive(self) -> set[Path]:
+        return set()
+
+
+class _Pool:
+    """``workers`` spawned processes; each pins torch and BLAS to its share of the cores."""
+    def __init__(self, spec: ExecutorSpec, progress: bool):
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        self.threads = spec.threads or max(1, (os.cpu_count() or 1) // spec.workers)
+        self.pool = cf.ProcessPoolExecutor(max_workers=spec.workers, mp_context=mp.get_context("spawn"))
+        self.futures: dict[Path, Any] = {}
+        self.progress = progress
+
+    def submit(self, dirs: list[Path], on_change) -> dict:
+        self.futures = {d: self.pool.submit(run_trial, str(d), self.threads, None, False) for d in dirs}
+        return {}
+
+    def alive(self) -> set[Path]:
+        out = set()
+        for d, f in self.futures.items():
+            if not f.done():
+                out.add(d)
+            elif f.exception() is not None and trial_state(d) not in ("failed", "done"):
+                exc = f.exception()   # the process died (BrokenProcessPool) or failed before run_trial began
+                _write_status(d, "failed", error=f"{type(exc).__name__}: {exc}")
+        return out
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Slurm:
+    """One submitit job array; a job that has left ``squeue`` has ended (its trial directory says how)."""
+    def __init__(self, spec: ExecutorSpec, sweep_dir: Path):
+        try:
+            import submitit
+        except ImportError:
+            raise ValueError("--executor slurm needs submitit: pip install 'witness-theory[slurm]'") from None
+        if shutil.which("sbatch") is None or shutil.which("squeue") is None:
+            raise ValueError("--executor slurm: sbatch/squeue not found on PATH (is this a SLURM login node?)")
+        folder = spec.folder or str(sweep_dir / "slurm" / "%j")
+        self.executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        params: dict[str, Any] = {"timeout_min": spec.time_min, "cpus_per_task": spec.cpus_per_task,
+                                  "slurm_array_parallelism": spec.array_parallelism, "name": "witness-sweep"}
+        if spec.partition:
+            params["slurm_partition"] = spec.partition
+        if spec.gpus_per_node:
+            params["gpus_per_node"] = spec.gpus_per_node
+        if spec.gres:
+            params["slurm_gres"] = spec.gres
+        if spec.mem_gb:
+            params["mem_gb"] = spec.mem_gb
+        self.executor.update_parameters(**params)
+        self.threads = spec.cpus_per_task
+        self.jobs: dict[Path, str] = {}
+
+    def submit(self, dirs: list[Path], on_change) -> dict:
+        # a trial whose job (from an earlier driver) is still queued or running is waited for, not resubmitted
+        queued = self._queued() or set()
+        adopted = {d: str((_read_json(d / "status.json", {}) or {}).get("job_id")) for d in dirs}
+        adopted = {d: j for d, j in adopted.items() if j in queued}
+        new = [d for d in dirs if d not in adopted]
+        jobs = []
+        if new:
+            with self.executor.batch():
+                jobs = [self.executor.submit(run_trial, str(d), self.threads) for d in new]
+        self.jobs = {**adopted, **{d: str(j.job_id) for d, j in zip(new, jobs)}}
+        for d in new:
+            _write_status(d, "pending", job_id=self.jobs[d])
+        return dict(self.jobs)
+
+    @staticmethod
+    def _queued() -> set[str] | None:
+        """Ids of the jobs (array tasks one by one) in squeue; None when squeue does not answer."""
+        try:
+            out = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            return None
+        return {line.strip() for line in out.stdout.splitlines()} if out.returncode == 0 else None
+
+    def alive(self) -> set[Path]:
+        if not self.jobs:
+            return set()
+        queued = self._queued()
+        if queued is None:       # slurmctld busy: ask again at the next poll
+            return set(self.jobs)
+        self.jobs = {d: j for d, j in self.jobs.items() if j in queued}
+        return set(self.jobs)
+
+    def close(self):
+        pass
+
+
+# ---------------------------------------------------------------------------------------
+# The driver
+# ---------------------------------------------------------------------------------------
+
+def _failure_line(trial_dir: Path) -> str:
+    status = _read_json(trial_dir / "status.json", {}) or {}
+    return str(status.get("error") or "failed (no message recorded)").splitlines()[0][:500]
+
+
+def _reset(trial_dir: Path) -> None:
+    """``fresh``: forget the trial's run (checkpoint, metrics, result), keep its config."""
+    for p in trial_dir.iterdir():
+        if p.name in ("config.json", "trial.json"):
+            continue
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    eio.atomic_write_json(trial_dir / "status.json", {"state": "pending", "time": time.time(), "attempts": 0})
+
+
+def run_sweep(trials: Sequence, sweep_dir: str | Path, *, executor: ExecutorSpec | None = None,
+              retry_failed: bool = False, fresh: bool = False, experiments: Sequence | None = None,
+              progress: bool = False, log: Callable[[str], None] = print) -> SweepResult:
+    """Run every trial (objects with ``.group`` and ``.config``) not already done; returns the
+    records of all done trials in trial order and what failed or was interrupted."""
+    spec = executor or ExecutorSpec()
+    t0 = time.perf_counter()
+    sweep = Path(sweep_dir).resolve()
+    dirs: list[Path] = []
+
+    def label(d: Path) -> str:   # the trial's name in messages: its path under the sweep directory
+        try:
+            return str(d.relative_to(sweep))
+        except ValueError:
+            return str(d)
+
+    for t in trials:
+        d = write_trial(sweep, t.group, t.config, getattr(t, "task", "train"), getattr(t, "task_config", None))
+        if d in dirs:
+            raise ValueError(f"two trials of the sweep have the same config ({label(d)}); give them different seeds")
+        dirs.append(d)
+    result = SweepResult(sweep_dir=sweep, records=[], dirs=list(dirs))
+    todo = []
+    for d in dirs:
+        if fresh:
+            _reset(d)
+        state = trial_state(d)
+        if state == "done":
+            result.skipped.append(label(d))
+        elif state == "failed" and not retry_failed:
+            result.failed[label(d)] = _failure_line(d)
+            log(f"  {label(d)}: failed earlier ({result.failed[label(d)]}); --retry-failed runs it again")
+        else:
+            todo.append(d)
+    log(f"sweep {sweep}: {len(dirs)} trials, {len(result.skipped)} done before, {len(todo)} to run "
+        f"({spec.kind}{f', {spec.workers} workers' if spec.kind == 'local' else ''})")
+
+    last = [""]
+
+    def show(alive=frozenset()):
+        counts = {s: 0 for s in ("done", "running", "failed", "pending")}
+        for d in todo:
+            state = trial_state(d)
+            counts["pending" if state == "interrupted" else state] += 1
+        line = (f"  progress: {counts['done']}/{len(todo)} done, {counts['running']} running, "
+                f"{counts['failed']} failed, {counts['pending']} pending")
+        if line != last[0]:
+            last[0] = line
+            log(line)
+
+    if todo:
+        if spec.kind == "slurm":
+            runner: Any = _Slurm(spec, sweep)
+        elif spec.workers == 1:
+            runner = _InProcess(experiments, progress)
+        else:
+            runner = _Pool(spec, progress)
+        try:
+            jobs = runner.submit(todo, show)
+            result.job_ids = {label(d): j for d, j in jobs.items()}
+            if jobs:
+                log(f"  SLURM jobs: {', '.join(sorted(set(j.split('_')[0] for j in jobs.values())))} "
+                    f"({len(jobs)} trials; folder {spec.folder or sweep / 'slurm'})")
+            poll = spec.poll_seconds or (5.0 if spec.kind == "slurm" else 0.5)
+            while True:
+                alive = runner.alive()
+                show(alive)
+                if not alive:
+                    break
+                time.sleep(poll)
+        finally:
+            if hasattr(runner, "close"):
+                runner.close()
+        for d in todo:
+            state = trial_state(d)
+            if state == "done":
+                result.done.append(label(d))
+            elif state == "failed":
+                result.failed[label(d)] = _failure_line(d)
+            else:   # left the queue (or the pool) without a result: cancelled, timed out, killed
+                _write_status(d, "interrupted", job_id=result.job_ids.get(label(d)))
+                result.interrupted.append(label(d))
+    for d in dirs:
+        if trial_state(d) == "done":
+            result.records.append(_read_record(d))
+    for name, err in result.failed.items():
+        log(f"  FAILED {name}: {err}")
+    for name in result.interrupted:
+        log(f"  INTERRUPTED {name}: no result; re-run the sweep to resume it from its checkpoint")
+    result.wall_seconds = time.perf_counter() - t0
+    log(f"sweep done: {len(result.records)}/{len(dirs)} trials with results, {len(result.failed)} failed, "
+        f"{len(result.interrupted)} interrupted ({result.wall_seconds:.1f}s)")
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Report: any set of trial or sweep directories -> the experiment's tables
+# ---------------------------------------------------------------------------------------
+
+def _trial_dirs(paths: Sequence[str | Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if (p / "trial.json").exists():
+            out.append(p)
+        elif p.is_dir():
+            out += sorted(q.parent for q in p.rglob("trial.json"))
+        else:
+            raise FileNotFoundError(f"sweep-report: {p} is neither a trial nor a sweep directory")
+    return list(dict.fromkeys(q.resolve() for q in out))
+
+
+def load_records(paths: Sequence[str | Path]) -> tuple[list[dict], dict[str, str]]:
+    """(records of every done trial under ``paths``, {trial id: state} of the others)."""
+    records, missing = [], {}
+    for d in _trial_dirs(paths):
+        if trial_state(d) == "done":
+            records.append(_read_record(d))
+        else:
+            missing[str(d)] = trial_state(d)
+    return records, missing
+
+
+def report(paths: Sequence[str | Path], out_dir: str | Path, *, kind: str = "auto") -> dict:
+    """Merge trial directories into ``kind``'s tables and plots in ``out_dir``: ``claims``
+    (certificate table, claims C1-C3), ``compare`` (the compare table) or ``summary`` (one row per
+    group); ``auto`` picks claims when the groups look like ``<method> kl <w>``."""
+    from empirical.report.tables import summary_table
+
+    records, missing = load_records(paths)
+    if not records:
+        raise ValueError(f"sweep-report: no finished trial under {', '.join(map(str, paths))}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if kind == "auto":
+        kind = "claims" if all(r["group"] == f"{r['method']} kl {r['kl_weight']:g}" for r in records) else "summary"
+    eio.atomic_write_text(out / "runs.jsonl", "".join(json.dumps(eio.to_jsonable(r)) + "\n" for r in records))
+    summary: dict[str, Any] = {"kind": kind, "n_runs": len(records), "not_done": missing,
+                               "trials": [r["trial_id"] for r in records]}
+    if kind == "claims":
+        from empirical.experiments import claims as cl
+
+        kl = min(r["kl_weight"] for r in records)
+        md, csv = cl.certificate_table(records)
+        summary["claims"] = cl.evaluate_claims(records, cl.ClaimsConfig(), kl)
+        files = {"certificate_table.md": md, "certificate_table.csv": csv}
+        plot = lambda: cl._plots(records, out, kl)
+    elif kind == "compare":
+        from empirical.experiments import compare as cp
+
+        name = ", ".join(dict.fromkeys(str(r.get("dataset", "")) for r in records))
+        md, csv, rows = cp.compare_table(records, name)   # also sets each record's "display"
+        files = {"compare_table.md": md, "compare_table.csv": csv,
+                 "compare_table.json": json.dumps(eio.to_jsonable(rows), indent=2)}
+        plot = lambda: cp._plots(records, out, name)
+    elif kind == "summary":
+        from empirical.experiments.claims import TABLE_COLUMNS
+        from empirical.experiments.grid import method_order
+
+        order = {g: i for i, g in enumerate(dict.fromkeys(r["group"] for r in records))}
+        md, csv, _ = summary_table(records, ("group",), TABLE_COLUMNS, order=lambda k: order[k[0]])
+        files = {"sweep_table.md": md, "sweep_table.csv": csv}
+        plot = lambda: _summary_plot(records, out, method_order)
+    else:
+        raise ValueError(f"--table must be auto, claims, compare or summary, got {kind!r}")
+    for name, text in files.items():
+        eio.atomic_write_text(out / name, text)
+    summary["tables"] = [str(out / n) for n in files]
+    try:
+        summary["plots"] = [str(p) for p in plot()]
+    except Exception as exc:  # a plotting failure must not hide the numbers; recorded, not dropped
+        summary["plots_error"] = repr(exc)
+    eio.atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def _summary_plot(records, out: Path, method_order) -> list[Path]:
+    from empirical.report import figures
+
+    groups = list(dict.fromkeys(r["group"] for r in records))
+    return [figures.plot_margin_by_group(records, groups, str, out / "margin_by_group.png",
+                                         title="Margin per group and seed", teacher_information=records[0]["I_T"])]
