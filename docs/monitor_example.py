@@ -64,7 +64,7 @@ with torch.no_grad():
 result = monitor.compute()
 print(f"final: {result.summary()}")
 
-# The held-out certificates of the same codes (docs/theory-heldout.md, T2H): a witness frame and
+# The held-out certificates of the same codes (docs/theory.md, T2H): a witness frame and
 # scale, and a logistic probe, fitted on 80% of the rows and certified on the other 20%.
 heldout = monitor.compute_heldout(wt.heldout_split(len(X), fraction=0.2, seed=0))
 print(f"held-out: {heldout.summary()}")

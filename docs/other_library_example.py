@@ -3,7 +3,7 @@
 The model is pythae's ``VAE`` with its default MLP encoder and decoder, trained by pythae's own
 ``TrainingPipeline`` on the fit split of sklearn's digits. Nothing of witness-theory takes part
 in training. Afterwards we read the encoder means mu(x) (pythae's encoder returns them as
-``embedding``) and certify them with the three certificates of ``docs/theory-heldout.md``:
+``embedding``) and certify them with the three certificates of ``docs/theory.md``:
 
 - raw: the fixed witness on the first K-1 latent coordinates (usually negative for a model that
   was not trained with it, which proves nothing);

@@ -331,11 +331,13 @@ def test_certify_command_checkpoint(digits_teacher, tmp_path, monkeypatch, capsy
     T = digits_teacher.T_test
     calls = {}
 
-    def encode_checkpoint(path, split="test"):
-        calls["args"] = (path, split)
+    def encode_checkpoint(path, split="test", **kwargs):
+        calls["args"] = (path, split, kwargs)
         codes = _exact_codes(T)
         return {"codes": codes, "log_var": np.zeros_like(codes), "teacher": T, "witness_scale": 4.0,
-                "frame": np.eye(16, T.shape[1] - 1)}
+                "frame": np.eye(16, T.shape[1] - 1), "teacher_hash": "0" * 64,
+                "heldout": {"G_fitted": 1.0, "certified_fitted": True, "G_probe": 0.5, "certified_probe": True,
+                            "heldout_split": "stub"}}
 
     monkeypatch.setitem(sys.modules, "empirical.training.evaluation",
                         types.SimpleNamespace(encode_checkpoint=encode_checkpoint))
@@ -343,7 +345,7 @@ def test_certify_command_checkpoint(digits_teacher, tmp_path, monkeypatch, capsy
     ckpt.write_bytes(b"stub")
     rc = _run_certify(["--checkpoint", str(ckpt)])
     assert rc == 0, capsys.readouterr()
-    assert calls["args"] == (str(ckpt), "test")
+    assert calls["args"] == (str(ckpt), "test", {"heldout": True, "teacher_file": None})
     result = json.loads((tmp_path / "vae.test.certificate.json").read_text())
     assert result["verdict"] == "certified" and "T10" in [c["id"] for c in result["checks"]]
 

@@ -435,7 +435,9 @@ def test_run_writes_files_and_satisfies_bounds(tiny, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["bound_violations"] == [] and result.bound_violations == []
     f = result.final
-    assert all(f["checks"].values()) and set(f["checks"]) == {"T2", "T8", "T5", "T10", "AU"}
+    # T8 carries the active-unit lower bound (the vacuous 0 <= AU <= d is gone); the final evaluation adds T11
+    assert all(f["checks"].values()) and set(f["checks"]) == {"T2", "T8", "T5", "T10", "T11"}
+    assert all(set(h["eval"]["checks"]) == {"T2", "T8", "T5", "T10"} for h in result.history if "eval" in h)
     assert f["G_T"] <= f["I_T"] and f["G_T"] <= f["size_bound"] + 1e-12
     assert f["kl"] >= f["energy"] >= f["energy_subspace"] >= 0
     assert 0 <= f["active_units"] <= config.model.latent_dim and f["active_fraction"] == f["active_units"] / 16
@@ -520,7 +522,8 @@ def test_ledger_checks_pass_on_random_codes():
     rng = np.random.default_rng(3)
     T = rng.dirichlet(np.ones(5), size=200)
     mu, lv = rng.normal(size=(200, 6)), rng.normal(scale=0.5, size=(200, 6))
-    checks = ledger_checks(T, mu, lv, wt.Witness(5, d=6, scale=4.0), active_units(mu)[0])
+    checks = ledger_checks(T, mu, lv, wt.Witness(5, d=6, scale=4.0), frontier=True)
+    assert [c.theorem for c in checks] == ["T2", "T8", "T5", "T10", "T11"]
     assert all(c.holds for c in checks), [str(c) for c in checks if not c.holds]
 
 

@@ -80,8 +80,11 @@ def run(args: argparse.Namespace) -> int:
     log_var = frame = None
     heldout: dict = {}
     if args.checkpoint:
-        from empirical.training.evaluation import encode_checkpoint
-
+        try:
+            from empirical.training.evaluation import encode_checkpoint
+        except ImportError as exc:
+            raise ValueError(f"--checkpoint needs empirical.training.evaluation.encode_checkpoint, which is not "
+                             f"available ({exc}); export the encoder means and pass --codes instead") from None
         if not Path(args.checkpoint).exists():
             raise FileNotFoundError(f"checkpoint {args.checkpoint!r} does not exist")
         enc = encode_checkpoint(args.checkpoint, split=args.split, heldout=True, teacher_file=args.teacher)
