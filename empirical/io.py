@@ -35,8 +35,9 @@ import threading
 import time
 import zipfile
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, cast
 
 import numpy as np
 
@@ -199,7 +200,8 @@ def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     import io
 
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    # the stubs type ``**kwds`` against savez's ``allow_pickle: bool`` too; every value is an array
+    np.savez(buf, **cast("dict[str, Any]", arrays))
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -267,7 +269,8 @@ def _npy_header(fh, where: str, size: int) -> tuple[tuple, np.dtype, int]:
         elif version == (2, 0):
             shape, _fortran, dtype = npformat.read_array_header_2_0(fh)
         else:  # 3.0 (utf-8 field names) has no public reader; np.load validates it below
-            shape, _fortran, dtype = npformat._read_array_header(fh, version)  # noqa: SLF001
+            # a private reader that numpy's stubs do not declare
+            shape, _fortran, dtype = npformat._read_array_header(fh, version)  # type: ignore[attr-defined]  # noqa: SLF001
     except (ValueError, EOFError, OSError, SyntaxError, TypeError, zlib.error, zipfile.BadZipFile) as exc:
         raise ValueError(f"{where}: corrupt .npy header ({type(exc).__name__}: {exc})") from None
     header_len = fh.tell()
@@ -285,7 +288,7 @@ def _npy_header(fh, where: str, size: int) -> tuple[tuple, np.dtype, int]:
     return tuple(int(s) for s in shape), dtype, header_len
 
 
-def read_array_file(path: str | os.PathLike, role: str) -> "np.ndarray | dict[str, np.ndarray]":
+def read_array_file(path: str | os.PathLike, role: str) -> np.ndarray | dict[str, np.ndarray]:
     """Read a user ``.npy`` (returns the array) or ``.npz`` (returns ``{key: array}``) safely.
 
     ``role`` says what the file is for ("data set", "codes", "teacher", ...) and appears in
@@ -362,7 +365,7 @@ _SEEDS_FORMS = ('accepted forms: a count "5" (seeds 0..4), an inclusive range "1
                 'a list "3,7,11", or ranges and seeds combined "0-2,9"')
 
 
-def parse_seeds(text: "str | int") -> tuple[int, ...]:
+def parse_seeds(text: str | int) -> tuple[int, ...]:
     """Seeds from the text of ``--seeds``: ``"5"`` -> (0, 1, 2, 3, 4); ``"100-104"`` -> 100..104
     (inclusive); ``"3,7,11"``; ``"0-2,9"`` -> (0, 1, 2, 9). A single number alone is a count
     (>= 1); inside a list it is a seed. Seeds are non-negative, in the order given, without
@@ -396,7 +399,7 @@ def parse_seeds(text: "str | int") -> tuple[int, ...]:
     return tuple(seeds)
 
 
-def run_name(dataset: "str | os.PathLike") -> str:
+def run_name(dataset: str | os.PathLike) -> str:
     """A safe, flat name for the run directory of a data set name or a data file path.
 
     Registered names pass through (``"fashion-mnist"``); a path (absolute or relative, with or

@@ -34,7 +34,7 @@ Lightning does before training sees only a few batches, so the callback skips it
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .monitor import CertificateMonitor
 
@@ -52,8 +52,8 @@ def require_lightning():
     except ImportError:
         pass
     try:
-        import pytorch_lightning as pl
-        return pl
+        import pytorch_lightning as pl_legacy
+        return pl_legacy
     except ImportError:
         raise ImportError(f"empirical.lightning needs PyTorch Lightning, which is not installed; {_INSTALL}") from None
 
@@ -63,8 +63,12 @@ _CLASS = None
 
 def _build_class():
     pl = require_lightning()
+    if TYPE_CHECKING:  # the checker sees lightning's Callback; at run time it is the installed one's
+        from lightning.pytorch import Callback
+    else:
+        Callback = pl.Callback
 
-    class CertificateCallback(pl.Callback):
+    class CertificateCallback(Callback):
         """Certify the encoder means of every epoch of one stage ("validate" or "train").
 
         Parameters are those of :class:`empirical.monitor.CertificateMonitor` (``teacher`` holds

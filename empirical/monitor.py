@@ -48,6 +48,7 @@ Depends only on NumPy, torch and :mod:`witness_theory`, so it works outside this
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -56,6 +57,8 @@ import witness_theory as wt
 from witness_theory._validation import check_distributions, check_weights
 
 __all__ = ["CertificateMonitor", "MonitorResult", "HeldoutMonitorResult"]
+
+_HeldoutMethod = Literal["raw", "witness", "probe"]   # the ``method`` of witness_theory.certify_heldout
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,9 @@ class HeldoutMonitorResult:
     and the fitted parameters. A positive evaluation margin proves the encoder mean is not
     constant on the evaluation rows (T2H); a negative one proves nothing.
     """
-    raw: "wt.HeldoutCertificate | None"
-    witness: "wt.HeldoutCertificate | None"
-    probe: "wt.HeldoutCertificate | None"
+    raw: wt.HeldoutCertificate | None
+    witness: wt.HeldoutCertificate | None
+    probe: wt.HeldoutCertificate | None
     step: int
 
     def items(self):
@@ -193,7 +196,7 @@ class CertificateMonitor:
         self._mode: str | None = None                                # "index" | "ordered", fixed per epoch
 
     @classmethod
-    def from_witness(cls, teacher, witness: wt.Witness, weights=None) -> "CertificateMonitor":
+    def from_witness(cls, teacher, witness: wt.Witness, weights=None) -> CertificateMonitor:
         return cls(teacher, weights=weights, witness=witness)
 
     def __repr__(self) -> str:
@@ -251,8 +254,9 @@ class CertificateMonitor:
         if isinstance(mu, torch.Tensor):
             # a view of the CPU tensor in its own dtype; the scatter below widens it to float64,
             # and float32 -> float64 is exact, so the stored codes are the model's values
-            codes = mu.detach()
-            codes = codes.numpy() if codes.dtype in _NUMPY_FLOATS else codes.to(torch.float64).numpy()
+            detached = mu.detach()
+            codes: np.ndarray = (detached.numpy() if detached.dtype in _NUMPY_FLOATS
+                                 else detached.to(torch.float64).numpy())
         else:
             codes = np.asarray(mu)
             if codes.dtype.kind not in "fiu":
@@ -340,10 +344,10 @@ class CertificateMonitor:
         self._computed += 1
         return result
 
-    def compute_heldout(self, split: "wt.HeldoutSplit | None" = None, *, fit_ids=None, eval_ids=None,
-                        fit_monitor: "CertificateMonitor | None" = None,
+    def compute_heldout(self, split: wt.HeldoutSplit | None = None, *, fit_ids=None, eval_ids=None,
+                        fit_monitor: CertificateMonitor | None = None,
                         methods: tuple[str, ...] = ("raw", "witness", "probe"),
-                        witness_kwargs: dict | None = None, probe_kwargs: dict | None = None) -> "HeldoutMonitorResult":
+                        witness_kwargs: dict | None = None, probe_kwargs: dict | None = None) -> HeldoutMonitorResult:
         """Held-out certificates of the accumulated codes (T2H): raw, fitted witness, probe.
 
         Which rows choose the predictor and which are certified, one of:
@@ -402,7 +406,8 @@ class CertificateMonitor:
         for method in methods:
             kw = {"witness": witness_kwargs, "probe": probe_kwargs}.get(method) or {}
             out[method] = wt.certify_heldout(
-                T_fit, X_fit, T_eval, X_eval, f_ids, e_ids, method=method,
+                T_fit, X_fit, T_eval, X_eval, f_ids, e_ids,
+                method=cast(_HeldoutMethod, method),  # checked against the three names above
                 witness=self.witness if method == "raw" else None,
                 weights_fit=w_fit, weights_eval=w_eval, **kw)
         return HeldoutMonitorResult(raw=out.get("raw"), witness=out.get("witness"), probe=out.get("probe"),

@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from empirical.config import ExperimentConfig, apply_section_overrides, resolve
 

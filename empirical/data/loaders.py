@@ -37,11 +37,12 @@ import math
 import os
 import pickle
 import struct
-import zlib
 import warnings
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -186,12 +187,15 @@ def load_dataset(
     if key.lower().endswith((".npy", ".npz")):
         ds = load_array(key, seed=seed, test_fraction=test_fraction, scaling=scaling or "max")
         return _apply_limit(ds, limit)
-    from empirical.data.registry import REGISTRY, canonical_name   # the registry holds each data set's loader
+    from empirical.data.registry import REGISTRY, canonical_name  # the registry holds each data set's loader
 
     canon = canonical_name(key)
     if canon is None:
         raise ValueError(f"unknown dataset {name!r}; valid names are {', '.join(REGISTRY)} or a path to a .npy/.npz file")
-    ds = REGISTRY[canon].loader(canon, root, seed=seed, test_fraction=test_fraction, limit=limit)
+    loader = REGISTRY[canon].loader
+    if loader is None:
+        raise ValueError(f"dataset {canon!r} has no loader in the registry")
+    ds = loader(canon, root, seed=seed, test_fraction=test_fraction, limit=limit)
     ds = _apply_limit(ds, limit)
     if scaling in ("minmax", "standardize"):
         x_tr, x_te, info = _scale(ds.x_train.astype(np.float64), ds.x_test.astype(np.float64), scaling, ds.name)
@@ -286,7 +290,7 @@ def _load_digits(*, seed: int, test_fraction: float) -> Dataset:
 # 0x00 0x00 <type code> <ndim>, then ndim big-endian int32 dimension sizes, then the data in
 # C order, big-endian. MNIST images are magic 0x00000803 (uint8, 3-D: N x rows x cols) and
 # labels 0x00000801 (uint8, 1-D: N).
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -521,7 +525,18 @@ def _load_mnist_like(name: str, root: str | os.PathLike | None) -> Dataset:
 # pickled dict with b"data" -> uint8 array (N, 3072), rows = 1024 red, 1024 green, 1024 blue
 # values of a 32x32 image in row-major order (i.e. CHW), and b"labels" (CIFAR-10) or
 # b"fine_labels" (CIFAR-100, 100 classes) -> list of N ints.
-_CIFAR = {
+class _CifarSpec(TypedDict):
+    folder: str
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+    label_key: bytes
+    n_classes: int
+    archive: str
+    tv: str
+    pretty: str
+
+
+_CIFAR: dict[str, _CifarSpec] = {
     "cifar10": {
         "folder": "cifar-10-batches-py",
         "train": tuple(f"data_batch_{i}" for i in range(1, 6)),
@@ -626,8 +641,8 @@ def _cifar_candidate_dirs(name: str, root: str | os.PathLike | None) -> list[Pat
     bases: list[Path] = []
     if root is not None:  # an explicit root is the only place searched
         bases.append(_explicit_root(root))
-    elif _env_root() is not None:
-        bases.append(_env_root())
+    elif (env_root := _env_root()) is not None:
+        bases.append(env_root)
     for b in bases:
         dirs += [b / folder, b]  # standard layout, or root pointing at the batches folder
     return _dedup(dirs)
@@ -929,8 +944,8 @@ _TINY_FOLDER = "tiny-imagenet-200"
 def _tiny_candidate_dirs(root: str | os.PathLike | None) -> list[Path]:
     if root is not None:
         bases = [_explicit_root(root)]
-    elif _env_root() is not None:
-        bases = [_env_root()]
+    elif (env_root := _env_root()) is not None:
+        bases = [env_root]
     else:
         bases = []
     return _dedup([d for b in bases for d in (b / _TINY_FOLDER, b)])

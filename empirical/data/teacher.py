@@ -60,19 +60,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 import witness_theory as wt
-
 from empirical.io import atomic_save_npz, library_versions, to_jsonable
 
 __all__ = [
@@ -141,7 +140,7 @@ _DEFAULT = TeacherConfig()
 def default_config(dataset_name: str) -> TeacherConfig:
     """The default :class:`TeacherConfig` of a data set: its registry entry's teacher grid
     (``empirical.data.registry``), the generic one for user arrays."""
-    from empirical.data.registry import canonical_name, REGISTRY
+    from empirical.data.registry import REGISTRY, canonical_name
 
     canon = canonical_name(dataset_name)
     return REGISTRY[canon].teacher_grid if canon else TeacherConfig()
@@ -321,7 +320,7 @@ class FittedTeacher:
         return atomic_save_npz(path, **arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> "FittedTeacher":
+    def load(cls, path: str | Path) -> FittedTeacher:
         """Read a teacher written by :meth:`save` (every broken file is a one-line ValueError)."""
         from empirical.io import read_array_file
 
@@ -521,7 +520,7 @@ class TeacherSearch(BaseEstimator):
 
     @classmethod
     def from_config(cls, config: TeacherConfig, random_state: int = 0, progress: bool = False,
-                    n_jobs: int = -1) -> "TeacherSearch":
+                    n_jobs: int = -1) -> TeacherSearch:
         return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)},
                    random_state=random_state, progress=progress, n_jobs=n_jobs)
 
@@ -660,7 +659,8 @@ class TeacherSearch(BaseEstimator):
                                        for j, tr, te in fold_jobs], [cost[j] for j, _, _ in fold_jobs])
         bar.close()
 
-        report, models = [], []
+        report: list[dict[str, Any]] = []
+        models: list[Any] = []
         for j, (p, k, c, s) in enumerate(grid):
             _, gmm, bic, fit_time, metrics = full[j]
             mine = [o for (jj, _, _), o in zip(fold_jobs, folds_out) if jj == j]
@@ -833,11 +833,11 @@ def teacher_for(dataset, *, witness_scale: float = 4.0, latent_dim: int = 16, se
     if path is not None and path.exists():
         teacher = FittedTeacher.load(path)
         meta = teacher.metadata
-        ok = (meta.get("cache_hash") == digest and teacher.T_train is not None and teacher.T_test is not None
-              and teacher.T_train.shape[0] == dataset.x_train.shape[0]
-              and teacher.T_test.shape[0] == dataset.x_test.shape[0])
-        if ok:
-            return TeacherResult(teacher=teacher, T_train=teacher.T_train, T_test=teacher.T_test,
+        T_train_cached, T_test_cached = teacher.T_train, teacher.T_test
+        if (meta.get("cache_hash") == digest and T_train_cached is not None and T_test_cached is not None
+                and T_train_cached.shape[0] == dataset.x_train.shape[0]
+                and T_test_cached.shape[0] == dataset.x_test.shape[0]):
+            return TeacherResult(teacher=teacher, T_train=T_train_cached, T_test=T_test_cached,
                                  K=teacher.K, report=list(meta.get("report", [])), path=path)
         warnings.warn(f"cached teacher {str(path)!r} does not match this data set; recomputing it", stacklevel=2)
     search = TeacherSearch.from_config(cfg, random_state=int(seed), progress=progress).fit(dataset.x_train)

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, cast
 
 import numpy as np
 
 import witness_theory as wt
-from witness_theory import theorems
-
 from empirical.io import atomic_write_json
+from witness_theory import theorems
 
 __all__ = ["certify_codes", "real_data_checks", "load_codes", "check_table", "NOISE_LEVELS", "CONTROL_FLAGS",
            "write_codes", "read_codes_file", "CodesFile", "CodesOrderWarning", "CODES_FORMAT_VERSION"]
@@ -70,7 +70,7 @@ def certify_codes(teacher_T, codes, witness_scale: float, frame=None, weights=No
     cert = wt.certify(T, mu, witness, weights)
     checks = theorems.check_all(T, witness, weights, codes=mu, log_var=log_var)
     full = bool(np.all(T > 0))
-    out = {
+    out: dict[str, Any] = {
         "I_T": cert.teacher_information, "L_TS": cert.alignment_loss, "G_T": cert.margin,
         "verdict": cert.verdict, "certified": cert.certified, "float_error": cert.float_error,
         "size_bound": cert.size_bound, "size_bound_slack": cert.size_bound_slack,
@@ -262,17 +262,18 @@ def load_codes(path: str | Path, dataset=None, split: str | None = None, *, requ
                 raise ValueError(f"{where} was computed on other rows than the {split} split of "
                                  f"{dataset.name!r} (split hash differs: another data file, split seed, "
                                  "limit or scaling); export the codes again from this data set")
-            _check_row_ids(f.row_ids, codes.shape[0], n, where)
-            if f.row_ids.size != n:
-                raise ValueError(f"{where} encodes {f.row_ids.size} of the {n} rows of the {split} split; "
+            row_ids = cast(np.ndarray, f.row_ids)  # has_ids: the file has row ids
+            _check_row_ids(row_ids, codes.shape[0], n, where)
+            if row_ids.size != n:
+                raise ValueError(f"{where} encodes {row_ids.size} of the {n} rows of the {split} split; "
                                  "the certificate needs one code per row")
             ordered = np.empty_like(codes)
-            ordered[f.row_ids] = codes  # row i of the result encodes split row i
+            ordered[row_ids] = codes  # row i of the result encodes split row i
             codes = ordered
             lv = None
             if f.log_var is not None:
                 lv = np.empty_like(f.log_var)
-                lv[f.row_ids] = f.log_var
+                lv[row_ids] = f.log_var
             f = dataclasses.replace(f, log_var=lv, codes=codes, row_ids=np.arange(n, dtype=np.int64))
         else:
             if require_ids:

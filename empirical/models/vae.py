@@ -22,6 +22,7 @@ so a caller can initialise the encoder collapsed (zero weight, bias = a given co
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -129,9 +130,12 @@ class VAE(nn.Module):
         if self.conv:
             c, h, w = self.input_shape
             if h != w or h % (1 << len(conv_channels)):
-                raise ValueError(f"conv VAE needs square images with side divisible by {1 << len(conv_channels)}, got {input_shape}")
-            self.encoder = ConvEncoder(c, tuple(conv_channels), hidden[0], latent_dim, size=h)
-            self.decoder = ConvDecoder(latent_dim, tuple(conv_channels), hidden[0], c, self.encoder.feature_shape)
+                raise ValueError(f"conv VAE needs square images with side divisible by {1 << len(conv_channels)}, "
+                                 f"got {input_shape}")
+            conv_encoder = ConvEncoder(c, tuple(conv_channels), hidden[0], latent_dim, size=h)
+            self.encoder: nn.Module = conv_encoder
+            self.decoder: nn.Module = ConvDecoder(latent_dim, tuple(conv_channels), hidden[0], c,
+                                                  conv_encoder.feature_shape)
         else:
             if self.input_dim < 1:
                 raise ValueError(f"input_shape must describe at least one feature, got {input_shape}")
@@ -143,7 +147,8 @@ class VAE(nn.Module):
     @property
     def mean_layer(self) -> nn.Linear:
         """The final nn.Linear that outputs mu (zero its weight and set its bias to collapse)."""
-        return self.encoder.mean_layer
+        # every encoder (MLPEncoder, ConvEncoder, LinearVAE's) sets mean_layer to an nn.Linear
+        return cast(nn.Linear, self.encoder.mean_layer)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.conv:
@@ -180,4 +185,6 @@ class VAE(nn.Module):
             return (x - out).pow(2).sum(1) / (2 * s2) + 0.5 * x.shape[1] * math.log(2 * math.pi * s2)
         # -log N(x; xhat, s^2) = 0.5 ((x - xhat)/s)^2 + log s + 0.5 log 2 pi, per pixel
         s = self.log_scale
+        if s is None:
+            raise ValueError(f"decoder {self.decoder_kind!r} has no learned log scale")
         return (0.5 * ((x - out) * torch.exp(-s)).pow(2) + s + 0.5 * math.log(2 * math.pi)).sum(1)

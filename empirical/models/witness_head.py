@@ -26,6 +26,9 @@ __all__ = ["TorchWitness"]
 class TorchWitness(nn.Module):
     """Torch twin of :class:`witness_theory.Witness`; the witness sees only the latent mean."""
 
+    A: torch.Tensor       # buffers registered in __init__ (declared for the type checker)
+    frame: torch.Tensor
+
     def __init__(self, witness: wt.Witness, dtype: torch.dtype = torch.float32):
         super().__init__()
         if not isinstance(witness, wt.Witness):

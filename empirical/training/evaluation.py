@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,8 +50,9 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
         codes_fit, T_fit, T_eval, c_eval = codes_eval[fit_ids], T_all[fit_ids], T_all[eval_ids], codes_eval[eval_ids]
         what = f"fit: {len(fit_ids)} training rows; eval: {len(eval_ids)} held-out training rows (seed {seed})"
     out: dict = {"heldout_split": what}
-    for name, kwargs in (("fitted", {"method": "witness", "seed": seed}),
-                         ("probe", {"method": "probe", "seed": seed, "tol": 1e-6})):
+    cases: tuple[tuple[str, dict[str, Any]], ...] = (("fitted", {"method": "witness", "seed": seed}),
+                                                      ("probe", {"method": "probe", "seed": seed, "tol": 1e-6}))
+    for name, kwargs in cases:
         c = wt.certify_heldout(T_fit, codes_fit, T_eval, c_eval, fit_ids, eval_ids, **kwargs)
         out.update({f"G_{name}": c.margin, f"certified_{name}": c.certified, f"L_{name}": c.loss,
                     f"I_T_{name}": c.teacher_information, f"fit_margin_{name}": c.fit_margin})
