@@ -62,12 +62,17 @@ _RESUME_IGNORED = ("out_dir", "train.device", "train.epochs", "train.eval_every"
 
 
 def _config_diff(saved: dict, config: ExperimentConfig) -> dict:
+    """Keys whose saved value differs from ``config``'s. A key the saved config does not have was
+    added to the package after the run was written: the run predates it and is judged on the keys
+    it has (a new key's default describes what the older code did, e.g. teacher.selection)."""
     now = config_to_dict(validate(config_from_dict(saved)))
     new = config_to_dict(config)
     diff = {}
     for section, values in now.items():
         for key, v in (values.items() if isinstance(values, dict) else [("", values)]):
             dotted = f"{section}.{key}" if key else section
+            if key and key not in (saved.get(section) or {}):
+                continue
             w = new[section][key] if key else new[section]
             if dotted not in _RESUME_IGNORED and v != w:
                 diff[dotted] = (v, w)
