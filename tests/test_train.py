@@ -578,3 +578,17 @@ def test_conv_vae_for_colour_images(decoder):
         want = 2.0 * (x - out).pow(2).sum(1) + 0.5 * x.shape[1] * math.log(2 * math.pi * 0.25)
         assert torch.allclose(narrow.reconstruction_nll(x, out), want)
     assert (model.log_scale is not None) == (decoder == "gaussian-learned")
+
+
+def test_resume_judges_a_run_on_the_keys_its_config_has():
+    """A key added to the package after a run was written (absent from its saved config) does not
+    block resuming it; a key the saved config has and that differs does."""
+    from empirical.config import config_to_dict
+    from empirical.training.loop import _config_diff
+
+    c = resolve("digits", "rst")
+    saved = config_to_dict(c)
+    del saved["teacher"]["selection"]                     # written before teacher.selection existed
+    assert _config_diff(saved, c) == {}
+    saved["method"]["alpha"] = 2.0
+    assert _config_diff(saved, c) == {"method.alpha": (2.0, 1.0)}
