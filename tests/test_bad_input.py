@@ -16,6 +16,7 @@ import pytest
 
 import witness_theory as wt
 from witness_theory.__main__ import main
+from witness_theory import collapse_metrics, frontier
 from witness_theory.io import load_array
 
 T_OK = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
@@ -451,3 +452,153 @@ def test_clr_ragged_names_p(p):
 def test_empty_path_parameter():
     with pytest.raises(ValueError, match=r"^s is empty"):
         wt.margin_energy_path(T_OK, W3, s=[])
+
+
+# ------------------------------------------- the h11 witness kernel keeps these guarantees
+# After the merge of h11 (one blocked kernel _witness_rows under certify, alignment_loss and
+# escape_force), the kernel lost h13a's protections: overflowing logits gave a message without
+# the argument name, beta ** 2 on a Python float raised OverflowError (witness_scale 1e300) and
+# beta^2 kappa underflowed to 0 and was divided by (ZeroDivisionError at witness_scale 1e-200).
+
+KERNEL = [lambda T, X, W: wt.certify(T, X, W), lambda T, X, W: wt.alignment_loss(T, X, W),
+          lambda T, X, W: wt.escape_force(T, X, W), lambda T, X, W: wt.certificate_margin(T, X, W)]
+
+
+def _no_nan(x):
+    from dataclasses import astuple, is_dataclass
+    vals = astuple(x) if is_dataclass(x) else (x,)
+    return not any(isinstance(v, float) and np.isnan(v) for v in vals)
+
+
+@pytest.mark.parametrize("fn", KERNEL)
+@pytest.mark.parametrize("scale", [1e-200, 1e-160, 1e160, 1e300])
+def test_kernel_extreme_scales_no_error_no_nan(fn, scale):
+    """Valid extreme witness scales: a number (possibly 0 or inf), never NaN or a raw exception."""
+    assert _no_nan(fn(T_OK, CODES, wt.Witness(3, 4, scale)))
+
+
+def test_kernel_extreme_scales_match_direct_formulas():
+    """The fallback path (beta^2 kappa under/overflows) computes the subspace quantities from P^T mu,
+    as h13a's certify did: they agree with size_bound and subspace_energy."""
+    for scale in (1e-200, 1e200):
+        W = wt.Witness(3, 4, scale)
+        cert = wt.certify(T_OK, CODES, W)
+        assert cert.subspace_energy == pytest.approx(wt.subspace_energy(CODES, W), rel=1e-14)
+        assert (cert.size_bound, cert.size_bound_trace) == pytest.approx(wt.size_bound(CODES, W), rel=1e-14)
+    assert wt.certify(T_OK, CODES, wt.Witness(3, 4, 1e160)).escape_force == np.inf   # the true value ~1e320
+
+
+def test_kernel_zero_teacher_entry_at_minus_inf_log_prob():
+    """Logits 1.4e308 apart: log S = -inf at one outcome; a teacher entry 0 there is 0 log 0 = 0,
+    not 0 * -inf = NaN in the kernel's einsum."""
+    W = wt.Witness(3, 2, 1.0)
+    cert = wt.certify([[0.5, 0.5, 0.0]], [[-1e308, 1e308]], W)
+    assert _no_nan(cert)
+    want = wt.kl_rows([[0.5, 0.5, 0.0]], W.log_probs([[-1e308, 1e308]]))[0]
+    assert cert.alignment_loss == want
+
+
+@pytest.mark.parametrize("fn", KERNEL)
+def test_kernel_bad_witness_and_K(fn):
+    with pytest.raises(TypeError, match=r"^witness must be a witness_theory.Witness"):
+        fn(T_OK, CODES, W3.A)
+    with pytest.raises(ValueError, match=r"^teacher has K = 3 outcomes but the witness was built for K = 4"):
+        fn(T_OK, CODES, wt.Witness(4, 4))
+    with pytest.raises(ValueError, match=r"^codes are too large"):
+        fn(T_OK, np.full((2, 4), 1e308), wt.Witness(3, 4, 10.0))
+
+
+def test_teacher_residual_q():
+    with pytest.raises(ValueError, match=r"^q has 4 entries but the teacher has K = 3"):
+        wt.teacher_residual(T_OK, [0.25] * 4)
+    with pytest.raises(TypeError, match=r"^q must be real"):
+        wt.teacher_residual(T_OK, np.ones(3) + 0j)
+    assert wt.teacher_residual(T_OK, np.full(3, 1e300)) == np.inf
+
+
+# ------------------------------------------------------- held-out certificates (h10 + fuzz)
+TH = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6], [0.25, 0.25, 0.5], [0.1, 0.8, 0.1]])
+XH = np.array([[0.3, -1.0], [1.0, 0.5], [-0.4, 0.0], [0.2, 0.9]])
+CHEAP = dict(max_iter=2, scales=(1.0,), refine_scale=False)
+
+
+@pytest.mark.parametrize("call,exc,msg", [
+    (lambda: wt.heldout_split(10, fraction="0.5"), TypeError, r"^fraction must be a real number"),
+    (lambda: wt.heldout_split(10, fraction=[0.5]), TypeError, r"^fraction must be a real number"),
+    (lambda: wt.heldout_split(10 ** 30), ValueError, r"^n \(number of rows\) = 10+ is over"),
+    (lambda: wt.heldout_split(10, seed=-1), ValueError, r"^seed must be an integer in \[0, 2\*\*32\)"),
+    (lambda: wt.fit_probe(TH, XH, C="1"), TypeError, r"^C must be a real number"),
+    (lambda: wt.fit_probe(TH, XH, C=True), TypeError, r"^C must be a real number"),
+    (lambda: wt.fit_probe(TH, XH, max_iter=10 ** 30), ValueError, r"^max_iter must be an integer in \[1, 2\*\*31\)"),
+    (lambda: wt.fit_probe(TH, XH, seed=2 ** 40), ValueError, r"^seed must be an integer in"),
+    (lambda: wt.fit_witness(TH, XH, refine_scale="yes"), TypeError, r"^refine_scale must be True or False"),
+    (lambda: wt.fit_witness(TH, XH, scales="abc"), ValueError, r"^scales must be a numeric array"),
+    (lambda: wt.fit_witness(TH, XH, scales=[1.0 + 1j]), TypeError, r"^scales must be real"),
+    (lambda: wt.fit_witness(TH, np.full((4, 2), 1e308), **CHEAP), ValueError, r"^codes_fit are too large"),
+    (lambda: wt.evaluate_heldout(wt.Witness(2, 2), TH, XH, np.arange(4)), ValueError,
+     r"^teacher_eval has K = 3 outcomes but the witness was built for K = 2"),
+    (lambda: wt.evaluate_heldout(wt.Witness(3, 2, 10.0), TH, np.full((4, 2), 1e308), np.arange(4)), ValueError,
+     r"^codes_eval are too large"),
+    (lambda: wt.evaluate_heldout(wt.Witness(3, 2), TH, XH, [[1], [1, 2]]), ValueError, r"^eval_ids must be a 1-D array"),
+    (lambda: wt.evaluate_heldout(wt.Witness(3, 2), TH, XH, np.arange(4), fit_summary="abc"), TypeError,
+     r"^fit_summary must be a tuple"),
+    (lambda: wt.evaluate_heldout(wt.Witness(3, 2), TH, XH, np.arange(4), fit_summary=(np.nan, 0, 0, 1)), ValueError,
+     r"^fit_summary I_T fit is NaN"),
+    (lambda: wt.certify_heldout(TH[:2], XH[:2], TH[2:], XH[2:], [0, 1], [2, 3], weights_fit=[-1.0, 1.0]), ValueError,
+     r"^weights_fit has negative entries"),
+    (lambda: wt.certify_heldout(TH[:2], XH[:2], TH[2:], XH[2:], [0, 1], [2, 3], method="raw", witness=W3.A), TypeError,
+     r"^witness must be a witness_theory.Witness or None"),
+    (lambda: wt.certify_heldout(TH[:2], np.full((2, 2), 1e308), TH[2:], XH[2:], [0, 1], [2, 3], method="raw",
+                                witness=wt.Witness(3, 2, 10.0)), ValueError, r"^codes_fit are too large"),
+    (lambda: wt.heldout_certify(TH, XH, wt.heldout_split(4), weights=[1.0, -1.0, 1.0, 1.0]), ValueError,
+     r"^weights has negative entries"),
+    (lambda: wt.heldout_certify(TH, XH, wt.HeldoutSplit(np.array([0]), np.array([9]), 4, 0.5, 0)), ValueError,
+     r"^split.eval must be a 1-D array of integer row ids in \[0, 4\)"),
+    (lambda: wt.heldout_certify(TH, XH, wt.HeldoutSplit(np.arange(4), np.arange(1), 4, 0.5, 0), method="raw",
+                                witness=wt.Witness(3, 2)), ValueError, r"split.fit and split.eval share 1 row id"),
+])
+def test_heldout_bad_input(call, exc, msg):
+    """Found by the fuzz after h10's held-out functions were exported: raw exceptions (OverflowError
+    from sklearn's max_iter, LinAlgError 'SVD did not converge', an inhomogeneous-shape ValueError),
+    accepted text/bool numbers, and messages naming core's 'teacher'/'codes'/'weights' instead of
+    the held-out function's own arguments."""
+    with pytest.raises(exc, match=msg):
+        call()
+
+
+def test_heldout_valid_extremes_no_nan():
+    """fit_witness at witness scale 1e300 raised OverflowError (beta ** 2 on a Python float in the
+    descent's step size); at 1e-200 the step 2 / (beta^2 ...) was infinite."""
+    for scale in (1e300, 1e-200):
+        fit = wt.fit_witness(TH, XH, scales=(scale,), max_iter=2, refine_scale=False)
+        assert not np.isnan([fit.fit_margin, fit.start_margin]).any() and fit.witness.scale == scale
+    cert = wt.heldout_certify(TH, XH, wt.heldout_split(4), method="raw", witness=wt.Witness(3, 2, 1e300))
+    assert _no_nan(cert)
+
+
+# ------------------------------------- frontier (T11) and MI metrics: found by probing (h11)
+@pytest.mark.parametrize("call,exc,msg", [
+    (lambda: frontier.frontier_codes(T_OK, None, 1.0), TypeError, r"^witness must be a witness_theory.Witness"),
+    (lambda: frontier.margin_energy_frontier(T_OK, "abc"), TypeError, r"^witness must be a witness_theory.Witness"),
+    (lambda: frontier.min_energy(T_OK, 3, 0.1), TypeError, r"^witness must be a witness_theory.Witness"),
+    (lambda: frontier.frontier_logits(T_OK, "abc"), TypeError, r"^c must be a real number"),
+    (lambda: frontier.frontier_logits(T_OK, np.nan), ValueError, r"^c must be a number >= 0"),
+    (lambda: frontier.frontier_dual(T_OK, W3, np.inf), ValueError, r"^lam must be a finite number >= 0"),
+    (lambda: frontier.frontier_codes(T_OK, W3, "1"), TypeError, r"^lam must be a real number"),
+    (lambda: frontier.min_energy(T_OK, W3, None), TypeError, r"^loss must be a real number"),
+    (lambda: frontier.margin_energy_frontier(T_OK, W3, lambdas="abc"), ValueError, r"^lambdas must be a numeric array"),
+    (lambda: frontier.default_frontier_lambdas(W3, 2.5), ValueError, r"^n \(number of multipliers\)"),
+    (lambda: collapse_metrics.mutual_information_spread(CODES, np.zeros((2, 4)), repeats=np.inf), ValueError,
+     r"^repeats must be an integer >= 1"),   # was OverflowError (int(inf)); repeats=1e300 looped ~forever
+    (lambda: collapse_metrics.he_mutual_information(CODES, np.zeros((2, 4)), seed=0, batch_size=0.5), ValueError,
+     r"^batch_size must be an integer >= 1"),
+])
+def test_frontier_and_mi_bad_input(call, exc, msg):
+    with pytest.raises(exc, match=msg):
+        call()
+
+
+def test_frontier_huge_scale_no_overflow_error():
+    """beta ** 2 on a Python float raised OverflowError for witness_scale 1e300 (now float64)."""
+    lams = frontier.default_frontier_lambdas(wt.Witness(3, 4, 1e300))
+    assert lams.shape == (13,) and not np.isnan(lams).any()

@@ -107,7 +107,14 @@ def _matched_on(mu, log_var, z, max_elems=2_000_000) -> float:
     return -float(np.mean(np.concatenate(out)))
 
 
+def _check_batch_size(batch_size) -> int:
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r:.60}")
+    return int(batch_size)
+
+
 def _batched(fn, mu, log_var, z, batch_size):
+    batch_size = _check_batch_size(batch_size)
     n = mu.shape[0]
     total = 0.0
     for a in range(0, n, batch_size):
@@ -142,6 +149,9 @@ def mutual_information_spread(mu, log_var, *, repeats: int = 8, seed: int = 0, b
     """Both estimators over ``repeats`` independent z draws (a Generator seeded with ``seed``):
     per estimator and variant the mean, the standard deviation (ddof=1) and the values."""
     m, lv = _codes(mu, log_var)
+    if isinstance(repeats, (bool, np.bool_)) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r:.60}")   # float('inf') looped / overflowed
+    _check_batch_size(batch_size)
     rng = np.random.default_rng(seed)
     vals = {"he_minibatch": [], "matched_minibatch": [], "he_full": [], "matched_full": []}
     for _ in range(int(repeats)):

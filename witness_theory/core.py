@@ -423,41 +423,77 @@ def _witness_rows(teacher: Teacher, codes, witness: "Witness") -> _WitnessRows:
     so no second product with P or V is needed. The subspace energy needs no row pass:
     sum_i w_i ||P^T mu_i||^2 = sum_i w_i ||P^T (mu_i - mbar)||^2 + ||P^T mbar||^2 (certify).
     """
+    _check_witness(witness)
     mu = check_codes(codes, witness.d, teacher.n)
     _check_K_match(teacher.T, witness)
     T, n, K = teacher.T, teacher.n, teacher.K
     beta, kappa = witness.scale, witness.kappa
     loss, mag, force, spread_sq = (np.empty(n) for _ in range(4))
     mbar = _weighted_mean_rows(teacher.w, mu)                                         # (d,)
-    lbar = beta * (mbar @ witness.A)                                                  # (K,) beta A^T mbar
+    with np.errstate(over="ignore", invalid="ignore"):   # huge codes: handled by the fallbacks below
+        lbar = beta * (mbar @ witness.A)                                              # (K,) beta A^T mbar
     B = min(_KERNEL_ROWS, n)
     logits, shifted, expd = (np.empty((B, K)) for _ in range(3))                     # reused (B, K) buffers
     for a in range(0, n, B):
         b = min(a + B, n)
         m = b - a
         l, ls, e, Tc = logits[:m], shifted[:m], expd[:m], T[a:b]
-        np.matmul(mu[a:b], witness.A, out=l)                         # A^T mu, then times beta: the
-        l *= beta                                                      # rounding of Witness.logits
-        top = l.max(axis=1, keepdims=True)
-        if not np.isfinite(top).all():
-            raise ValueError("codes are so large that the witness logits overflow float64")
-        np.subtract(l, lbar, out=e)
-        spread_sq[a:b] = _row_sq_norms(e)
-        np.subtract(l, top, out=ls)
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.matmul(mu[a:b], witness.A, out=l)                     # A^T mu, then times beta: the
+            l *= beta                                                  # rounding of Witness.logits
+            top = l.max(axis=1, keepdims=True)
+            np.subtract(l, lbar, out=e)
+            spread_sq[a:b] = _row_sq_norms(e)
+        # an overflowing logit (+-inf, or NaN from inf - inf) shows in the spread (O(m) to check);
+        # only then are the logits themselves checked (a huge finite spread alone is no error)
+        if not (np.isfinite(top).all() and (np.isfinite(spread_sq[a:b]).all() or np.isfinite(l).all())):
+            _raise_logit_overflow(mu, beta)
+        with np.errstate(over="ignore"):   # a gap beyond 1.8e308 rounds to -inf: probability 0
+            np.subtract(l, top, out=ls)
         np.exp(ls, out=e)
         total = e.sum(axis=1, keepdims=True)
         ls -= np.log(total)                                            # log S, finite (max-shifted)
-        cross_s = np.einsum("ik,ik->i", Tc, ls)                        # sum_k T log S
+        with np.errstate(invalid="ignore"):
+            cross_s = np.einsum("ik,ik->i", Tc, ls)                    # sum_k T log S
+        if not np.isfinite(cross_s).all():                             # log S = -inf: 0 log 0 = 0 (h13a)
+            cross_s = _cross_rows(Tc, ls)
         loss[a:b] = teacher.neg_entropy_rows[a:b] - cross_s
         mag[a:b] = teacher.magnitude_rows[a:b] - cross_s
         e /= total                                                     # S
         e -= Tc                                                        # r = S - T_i
         force[a:b] = _row_sq_norms(e)
-    b2k = beta ** 2 * kappa
-    return _WitnessRows(loss=loss, magnitude=mag, force=b2k * force, code_sq=_row_sq_norms(mu),
-                        mean_subspace_sq=float(lbar @ lbar) / b2k, spread_sq=spread_sq / b2k)
+    with np.errstate(over="ignore", under="ignore"):
+        b2k = float(np.float64(beta) ** 2 * kappa)                   # a Python float ** 2 raises OverflowError
+    with np.errstate(over="ignore", invalid="ignore"):
+        lbar_sq = float(lbar @ lbar)
+    if _NORMAL_MIN <= b2k < np.inf and np.isfinite(lbar_sq) and np.isfinite(spread_sq).all():
+        # the ordinary path (any witness_scale in ~[1e-150, 1e150] and codes that do not overflow)
+        return _WitnessRows(loss=loss, magnitude=mag, force=b2k * force, code_sq=_row_sq_norms(mu),
+                            mean_subspace_sq=lbar_sq / b2k, spread_sq=spread_sq / b2k)
+    # beta^2 under/overflows or the logit-space spread overflows: compute beta^2 kappa ||r||^2 as
+    # (beta sqrt(kappa ||r||^2))^2 and the subspace quantities from P^T mu directly (scaled by
+    # max |mu| so that mu - mbar cannot overflow), never 0/0, inf/inf or 0 * inf
+    with np.errstate(over="ignore", under="ignore"):
+        force_b = np.square(beta * np.sqrt(kappa * force))
+        big = float(np.abs(mu).max())
+        s = big if big > 0 else 1.0
+        P = witness._P
+        z = (mu / s - mbar / s) @ P                                    # (N, K-1): P^T (mu - mbar) / s
+        spread = _row_sq_norms(z) * s * s
+        zbar = (mbar / s) @ P
+        mean_sq = float(zbar @ zbar) * s * s
+    return _WitnessRows(loss=loss, magnitude=mag, force=force_b, code_sq=_row_sq_norms(mu),
+                        mean_subspace_sq=mean_sq, spread_sq=spread)
 
 
+def _raise_logit_overflow(mu: np.ndarray, beta: float):
+    """The error of :meth:`Witness.logits` for logits that overflow float64 (names ``codes``)."""
+    raise ValueError(
+        f"codes are too large: witness_scale * A^T mu overflows float64 (largest |code| entry "
+        f"{np.abs(mu).max():.3g}, witness_scale {beta:.3g}); scale the codes or witness_scale down")
+
+
+_NORMAL_MIN = float(np.finfo(np.float64).tiny)
 _KERNEL_ROWS = 1024  # rows per kernel block: three (1024, K) buffers stay in L2 for K <= 100
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from . import core
-from ._validation import check_distributions, check_weights
+from ._validation import as_float_array, check_distributions, check_weights
 
 __all__ = ["frontier_logits", "frontier_codes", "Frontier", "margin_energy_frontier", "frontier_dual",
            "min_energy", "min_energy_point", "default_frontier_lambdas"]
@@ -64,9 +64,7 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
     exact logits clr(T_i) (full support needed).
     """
     T = check_distributions(teacher, "teacher")
-    c = float(c)
-    if not c >= 0:
-        raise ValueError(f"c = lambda beta^2 kappa must be >= 0, got {c}")
+    c = _nonneg(c, "c", allow_inf=True)    # c = inf: the exact logits
     if c == 0:
         return np.zeros_like(T), 0.0
     if np.isinf(c):
@@ -114,12 +112,37 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
     return a, float(np.abs(a / c - (T - S)).max())
 
 
+def _nonneg(x, name: str, allow_inf: bool = False) -> float:
+    """A real number >= 0 (inf only with ``allow_inf``): text, bools, lists, complex and None are
+    a TypeError naming ``name``, NaN and negatives a ValueError (found by probing with bad input)."""
+    if x is None or isinstance(x, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        raise TypeError(f"{name} must be a real number, got {x!r:.60}")
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__}") from None
+    if not v >= 0 or (v == np.inf and not allow_inf):
+        raise ValueError(f"{name} must be a {'' if allow_inf else 'finite '}number >= 0, got {x!r}")
+    return v
+
+
+def _beta2_kappa(witness) -> float:
+    """beta^2 kappa in float64 (a Python float ** 2 raises OverflowError for witness_scale 1e300)."""
+    core._check_witness(witness)
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.float64(witness.scale) ** 2 * witness.kappa)
+
+
 def _lam_to_c(lam: float, witness: core.Witness) -> float:
-    return float(lam) * witness.scale ** 2 * witness.kappa
+    core._check_witness(witness)
+    lam = _nonneg(lam, "lam")
+    with np.errstate(over="ignore", under="ignore"):
+        return float(lam * np.float64(witness.scale) ** 2 * witness.kappa)
 
 
 def frontier_codes(teacher, witness: core.Witness, lam: float, start=None) -> np.ndarray:
     """The optimal codes mu_i(lambda) = A a_i / (beta kappa) (N, d) for multiplier ``lam``."""
+    core._check_witness(witness)
     a, _ = frontier_logits(teacher, _lam_to_c(lam, witness), start)
     return a @ witness.A.T / (witness.scale * witness.kappa)
 
@@ -146,16 +169,21 @@ class Frontier:
 
 def default_frontier_lambdas(witness: core.Witness, n: int = 13) -> np.ndarray:
     """lambda with c = lambda beta^2 kappa log-spaced in [1e-2, 1e4] (covers L from ~L_0 to ~0)."""
-    return np.logspace(-2, 4, n) / (witness.scale ** 2 * witness.kappa)
+    b2k = _beta2_kappa(witness)
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 10 ** 6:
+        raise ValueError(f"n (number of multipliers) must be an integer in [1, 10**6], got {n!r:.60}")
+    with np.errstate(over="ignore", divide="ignore"):
+        return np.logspace(-2, 4, int(n)) / b2k
 
 
 def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas=None) -> Frontier:
     """E_min along a grid of multipliers (increasing, warm-started). L and E of each point are
     evaluated on the optimal CODES with core.alignment_loss and core.code_energy (the kernel
     of certify), not from the logits."""
+    core._check_witness(witness)
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
-    lams = default_frontier_lambdas(witness) if lambdas is None else np.sort(np.asarray(lambdas, dtype=float))
+    lams = default_frontier_lambdas(witness) if lambdas is None else np.sort(as_float_array(lambdas, "lambdas", (0, 1)).ravel())
     if (lams < 0).any():
         raise ValueError("lambdas must be >= 0")
     tch = core.Teacher(T, w)
@@ -181,6 +209,8 @@ def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas
 
 def frontier_dual(teacher, witness: core.Witness, lam: float, weights=None, start=None) -> tuple[float, float, float, np.ndarray]:
     """(D(lambda), L, E, logits) at one multiplier: D = E + lambda L = min over codes of the Lagrangian."""
+    core._check_witness(witness)
+    lam = _nonneg(lam, "lam")
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
     a, _ = frontier_logits(T, _lam_to_c(lam, witness), start)
@@ -207,15 +237,16 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
     relative error delta in lambda* costs only O(delta^2) in the bound; xtol 1e-8 on log lambda
     leaves ~1e-16 relative.
     """
+    core._check_witness(witness)
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
-    L = float(loss)
+    L = _nonneg(loss, "loss", allow_inf=True)
     K = T.shape[1]
     tch = core.Teacher(T, w)
     loss0 = tch.information + float(core.kl_rows(tch.marginal, np.full(K, -np.log(K)))[0])
     if L >= loss0:
         return 0.0, 0.0
-    b2k = witness.scale ** 2 * witness.kappa
+    b2k = _beta2_kappa(witness)
     cache = {"a": None}
 
     def solve(log_c):

@@ -3,7 +3,7 @@
 The raw certificate (:func:`witness_theory.certify`) uses a fixed witness, by default on the
 first K-1 latent coordinates. For a model that was not trained with that witness a negative
 raw margin says little. T2 holds for *any* latent-only predictor h that does not depend on the
-evaluation data (``docs/theory-heldout.md``, theorem T2H), so we may choose h on a fit split
+evaluation data (``docs/theory.md``, theorem T2H), so we may choose h on a fit split
 and certify on a disjoint evaluation split:
 
 - **fitted witness** (:func:`fit_witness`): the simplex witness S(mu) = softmax(beta A^T mu),
@@ -21,13 +21,14 @@ Shapes: teacher rows (N, K), codes (N, d), weights (N,), row ids (N,) integers.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 import numpy as np
 
 from . import core
-from ._validation import as_float_array, check_codes, check_distributions, check_weights
+from ._validation import as_float_array, check_codes, check_distributions, check_finite_number, check_weights
 from .theorems import DEFAULT_RTOL, Theorem, relation
 
 __all__ = [
@@ -78,15 +79,51 @@ def heldout_split(n: int, *, fraction: float = 0.2, seed: int = 0) -> HeldoutSpl
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n (number of rows) must be an integer >= 2 so that both splits get a row, got {n!r}")
-    f = float(fraction)
+    if n > MAX_ROWS:   # not a row count: its index arrays would not fit in memory (found by the fuzz)
+        raise ValueError(f"n (number of rows) = {n} is over {MAX_ROWS:,}; a split of that many rows cannot be stored")
+    f = check_finite_number(fraction, "fraction")          # text, lists, bools: TypeError naming fraction
     if not 0.0 < f < 1.0:
         raise ValueError(f"fraction (share of rows held out for evaluation) must lie in (0, 1), got {fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+    seed = _check_seed(seed)
     n_eval = min(max(int(round(f * n)), 1), int(n) - 1)
     perm = np.random.default_rng(int(seed)).permutation(int(n))
     return HeldoutSplit(fit=_readonly(np.sort(perm[n_eval:])), eval=_readonly(np.sort(perm[:n_eval])),
                         n=int(n), fraction=f, seed=int(seed))
+
+
+MAX_ROWS = 2 ** 40   # 8 TiB of int64 row ids: any larger n is a mistyped size, not a data set
+
+
+def _check_seed(seed, name: str = "seed") -> int:
+    """An integer seed in [0, 2**32) (what numpy's default_rng and scikit-learn's random_state both take)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {seed!r:.60}")
+    if not 0 <= seed < 2 ** 32:
+        raise ValueError(f"{name} must be an integer in [0, 2**32), got {seed!r}")
+    return int(seed)
+
+
+def _check_max_iter(max_iter, low: int) -> int:
+    if isinstance(max_iter, (bool, np.bool_)) or not isinstance(max_iter, (int, np.integer)) \
+            or not low <= max_iter < 2 ** 31:
+        raise ValueError(f"max_iter must be an integer in [{low}, 2**31), got {max_iter!r:.60}")
+    return int(max_iter)
+
+
+_ROLES = re.compile(r"^(teacher|codes|weights)(?!\w)")
+
+
+def _renamed(exc: Exception, names: dict) -> Exception:
+    """``exc`` (ValueError/TypeError from core) with its leading argument name (teacher, codes,
+    weights) replaced by the caller's argument name, e.g. codes -> codes_eval."""
+    msg = str(exc)
+    m = _ROLES.match(msg)
+    if m and m.group(1) in names:
+        msg = names[m.group(1)] + msg[m.end():]
+    for old, new in names.items():   # the other argument names core mentions, as whole words
+        if old not in ("teacher", "codes", "weights"):
+            msg = re.sub(rf"(?<![\w.]){re.escape(old)}(?!\w)", new, msg)
+    return type(exc)(msg)
 
 
 def _few(values, k: int = 10) -> str:
@@ -96,7 +133,10 @@ def _few(values, k: int = 10) -> str:
 
 
 def _check_ids(ids, n_rows: int, name: str) -> np.ndarray:
-    idx = np.asarray(ids)
+    try:
+        idx = np.asarray(ids)
+    except (TypeError, ValueError):   # ragged nested lists (found by the fuzz)
+        raise ValueError(f"{name} must be a 1-D array of integer row ids, got {ids!r:.60}") from None
     if idx.ndim != 1 or idx.dtype.kind not in "iu":
         raise ValueError(f"{name} must be a 1-D array of integer row ids, got dtype {idx.dtype} shape {idx.shape}")
     if idx.shape[0] != n_rows:
@@ -224,7 +264,10 @@ def _stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
     # Lipschitz bound of the gradient: Hessian of KL(t || softmax(a)) <= 1/2 in a (T6), and
     # ||d logits|| <= beta sqrt(kappa) ||x|| ||dP||: step 1/L with L = beta^2 kappa lambda_max(X^T W X)/2
     lam = float(np.linalg.eigvalsh((X * w[:, None]).T @ X)[-1]) if X.size else 0.0
-    step = 2.0 / (beta ** 2 * kappa * lam) if lam > 0 else 1.0
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):   # beta 1e300: no Python OverflowError
+        step = float(2.0 / (np.float64(beta) ** 2 * kappa * lam)) if lam > 0 else 1.0
+    if not np.isfinite(step):   # beta^2 underflowed to 0: an infinite step would make the frame inf
+        step = 1.0
     it = 0
     for it in range(1, max_iter + 1):
         R = w[:, None] * (np.exp(log_s) - T)                          # (n, K): w_i (S_i - T_i)
@@ -277,8 +320,18 @@ def fit_witness(teacher_fit, codes_fit, *, weights=None, scales=DEFAULT_SCALES, 
     w = check_weights(weights, n, "weights")
     ids = None if fit_ids is None else _readonly(_check_ids(fit_ids, n, "fit_ids"))
     grid = tuple(_check_scale_grid(scales))
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
-        raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}")
+    max_iter = _check_max_iter(max_iter, 0)
+    seed = _check_seed(seed)
+    if not isinstance(refine_scale, (bool, np.bool_)):
+        raise TypeError(f"refine_scale must be True or False, got {refine_scale!r:.60}")
+    try:
+        return _fit_witness(X, T, w, teacher_fit, weights, grid, seed, max_iter, refine_scale, ids, n, K, d)
+    except np.linalg.LinAlgError:   # an SVD of overflowing products (codes near 1e308): found by the fuzz
+        raise ValueError(f"codes_fit are too large to fit a witness on (largest |entry| {np.abs(X).max():.3g}): "
+                         "the Procrustes/descent SVD failed on values that overflow float64; scale the codes down") from None
+
+
+def _fit_witness(X, T, w, teacher_fit, weights, grid, seed, max_iter, refine_scale, ids, n, K, d) -> WitnessFit:
     V = core.simplex_vertices(K)
     neg_h = core._neg_entropy_rows(T)
     info = core.teacher_information(T, w)
@@ -303,15 +356,21 @@ def fit_witness(teacher_fit, codes_fit, *, weights=None, scales=DEFAULT_SCALES, 
                               bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
         if res.fun < loss:
             loss, beta = float(res.fun), float(np.exp(res.x))
-    witness = core.Witness(K, d, beta, P)
-    fit_margin = core.certificate_margin(teacher_fit, X, witness, weights)  # the reference, on the caller's rows
+    if not (np.isfinite(P).all() and np.isfinite(loss)):
+        raise ValueError(f"codes_fit are too large to fit a witness on (largest |entry| {np.abs(X).max():.3g}): "
+                         "the descent overflowed float64; scale the codes down")
+    try:
+        witness = core.Witness(K, d, beta, P)
+        fit_margin = core.certificate_margin(teacher_fit, X, witness, weights)  # the reference, on the caller's rows
+    except (ValueError, TypeError) as exc:
+        raise _renamed(exc, {"teacher": "teacher_fit", "codes": "codes_fit"}) from None
     start_margin = info - start_loss
     return WitnessFit(witness, float(fit_margin), float(start_margin), float(start_scale), int(iterations), ids)
 
 
 def _check_scale_grid(scales) -> list[float]:
-    arr = np.atleast_1d(np.asarray(scales, dtype=np.float64)) if np.size(scales) else np.array([])
-    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+    arr = np.atleast_1d(as_float_array(scales, "scales", (0, 1)))   # text, complex, objects: named errors
+    if arr.size == 0 or np.any(arr <= 0):
         raise ValueError(f"scales must be a non-empty sequence of finite witness scales > 0, got {scales!r}")
     return sorted(set(float(s) for s in arr))
 
@@ -376,30 +435,36 @@ def fit_probe(teacher_fit, codes_fit, *, weights=None, C: float = 1.0, max_iter:
     w = check_weights(weights, n, "weights")
     ids = None if fit_ids is None else _readonly(_check_ids(fit_ids, n, "fit_ids"))
     C = _positive(C, "C")
+    tol = _positive(tol, "tol")
+    max_iter = _check_max_iter(max_iter, 1)
+    seed = _check_seed(seed)
     Xr = np.repeat(X, K, axis=0)                                      # (n K, d): row i, K times
     yr = np.tile(np.arange(K), n)                                     # labels 0..K-1 for each row
     sw = (n * w[:, None] * T).ravel()                                 # (n K,) sample weights n w_i T_ik
-    model = LogisticRegression(C=C, max_iter=int(max_iter), tol=_positive(tol, "tol"), random_state=int(seed))
-    model.fit(Xr, yr, sample_weight=sw)
+    model = LogisticRegression(C=C, max_iter=max_iter, tol=tol, random_state=seed)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        model.fit(Xr, yr, sample_weight=sw)
+    if not (np.isfinite(model.coef_).all() and np.isfinite(model.intercept_).all()):
+        raise ValueError(f"codes_fit are too large to fit a probe on (largest |entry| {np.abs(X).max():.3g}): "
+                         "the logistic regression overflowed float64; scale the codes down")
     if K == 2:   # binary sklearn: p_1 = sigmoid(f), f = coef mu + b, i.e. softmax of logits (0, f)
         coef = np.vstack([np.zeros((1, X.shape[1])), model.coef_])
         intercept = np.concatenate([[0.0], model.intercept_])
     else:
         coef, intercept = model.coef_.copy(), model.intercept_.copy()
     probe = ProbeFit(coef=coef, intercept=intercept, C=float(C), fit_margin=np.nan, fit_loss=np.nan, fit_ids=ids)
-    info, loss, margin, _ = _margin_from_log_probs(T, w, probe.log_probs(X))
+    try:
+        log_h = probe.log_probs(X)
+    except ValueError as exc:
+        raise _renamed(exc, {"codes": "codes_fit"}) from None
+    info, loss, margin, _ = _margin_from_log_probs(T, w, log_h)
     return ProbeFit(coef=coef, intercept=intercept, C=float(C), fit_margin=float(margin), fit_loss=float(loss),
                     fit_ids=ids)
 
 
 def _positive(x, name: str) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {x!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {x!r}")
-    return v
+    """A finite number > 0; text, bools, lists and complex are a TypeError naming ``name``."""
+    return check_finite_number(x, name, positive=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -507,7 +572,12 @@ def evaluate_heldout(predictor, teacher_eval, codes_eval, eval_ids, *, weights_e
     _refuse_overlap(np.asarray(predictor.fit_ids), ids, "evaluation rows were used to fit the predictor")
     check_weights(weights_eval, n_eval, "weights_eval")
     X = as_float_array(codes_eval, "codes_eval", 2)
-    info, loss, margin, float_error = _evaluate(predictor, teacher_eval, X, weights_eval)
+    if fit_summary is not None:
+        fit_summary = _check_fit_summary(fit_summary)
+    try:
+        info, loss, margin, float_error = _evaluate(predictor, teacher_eval, X, weights_eval)
+    except (ValueError, TypeError) as exc:   # core names teacher/codes/weights: say which of ours
+        raise _renamed(exc, {"teacher": "teacher_eval", "codes": "codes_eval", "weights": "weights_eval"}) from None
     if fit_summary is None:
         fit_summary = (np.nan, np.nan, getattr(predictor, "fit_margin", np.nan), len(predictor.fit_ids))
     K = T.shape[1]
@@ -517,6 +587,27 @@ def evaluate_heldout(predictor, teacher_eval, codes_eval, eval_ids, *, weights_e
         fit_teacher_information=float(fit_summary[0]), fit_loss=float(fit_summary[1]),
         fit_margin=float(fit_summary[2]), n_fit=int(fit_summary[3]), n_eval=n_eval, K=K, d=X.shape[1],
         parameters=predictor.parameters, predictor=predictor)
+
+
+def _check_fit_summary(fit_summary) -> tuple[float, float, float, int]:
+    """(I_T(fit), L(fit), G(fit), n_fit): three numbers (not NaN) and a row count >= 0."""
+    if isinstance(fit_summary, (str, bytes, dict)) or not hasattr(fit_summary, "__len__") or len(fit_summary) != 4:
+        raise TypeError(f"fit_summary must be a tuple (I_T fit, loss fit, margin fit, n_fit), got {fit_summary!r:.80}")
+    out = []
+    for label, v in zip(("I_T fit", "loss fit", "margin fit"), fit_summary[:3]):
+        if v is None or isinstance(v, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+            raise TypeError(f"fit_summary {label} must be a real number, got {v!r:.60}")
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise TypeError(f"fit_summary {label} must be a real number, got {type(v).__name__}") from None
+        if np.isnan(f):
+            raise ValueError(f"fit_summary {label} is NaN; pass the fit-split numbers or fit_summary=None")
+        out.append(f)
+    n_fit = fit_summary[3]
+    if isinstance(n_fit, (bool, np.bool_)) or not isinstance(n_fit, (int, np.integer)) or n_fit < 0:
+        raise ValueError(f"fit_summary n_fit must be an integer >= 0, got {n_fit!r:.60}")
+    return out[0], out[1], out[2], int(n_fit)
 
 
 def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, eval_ids, *,
@@ -537,6 +628,9 @@ def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, e
     if T_fit.shape[1] != T_eval.shape[1]:
         raise ValueError(f"teacher_fit has K = {T_fit.shape[1]} outcomes but teacher_eval has K = {T_eval.shape[1]}")
     X_fit = as_float_array(codes_fit, "codes_fit", 2)
+    check_weights(weights_fit, T_fit.shape[0], "weights_fit")   # before fitting: named here, not 'weights'
+    if witness is not None and not isinstance(witness, core.Witness):
+        raise TypeError(f"witness must be a witness_theory.Witness or None, got {type(witness).__name__}")
     # the callers' rows go on as given (validation renormalises rows that sum to 1 within the
     # tolerance; doing it twice could move the last bit), so this equals the direct calls exactly
     if method == "witness":
@@ -552,7 +646,10 @@ def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, e
     else:
         raise ValueError(f"method must be 'raw', 'witness' or 'probe', got {method!r}")
     check_weights(weights_fit, T_fit.shape[0], "weights_fit")
-    fit_info, fit_loss, fit_margin, _ = _evaluate(predictor, teacher_fit, X_fit, weights_fit)
+    try:
+        fit_info, fit_loss, fit_margin, _ = _evaluate(predictor, teacher_fit, X_fit, weights_fit)
+    except (ValueError, TypeError) as exc:   # core names teacher/codes/weights: say which of ours
+        raise _renamed(exc, {"teacher": "teacher_fit", "codes": "codes_fit", "weights": "weights_fit"}) from None
     return evaluate_heldout(predictor, teacher_eval, codes_eval, e_ids, weights_eval=weights_eval,
                             fit_summary=(fit_info, fit_loss, fit_margin, T_fit.shape[0]))
 
@@ -573,14 +670,30 @@ def heldout_certify(teacher, codes, split: HeldoutSplit, *, method: Literal["raw
     if split.n != T.shape[0]:
         raise ValueError(f"split was made for n = {split.n} rows but the teacher has {T.shape[0]}; "
                          f"use heldout_split({T.shape[0]})")
+    for part in ("fit", "eval"):   # a HeldoutSplit built by hand: ids must index the rows
+        ids = np.asarray(getattr(split, part))
+        if ids.ndim != 1 or ids.dtype.kind not in "iu" or (ids.size and not 0 <= ids.min() <= ids.max() < T.shape[0]):
+            raise ValueError(f"split.{part} must be a 1-D array of integer row ids in [0, {T.shape[0]}); "
+                             f"use heldout_split({T.shape[0]})")
     w = None if weights is None else as_float_array(weights, "weights", 1)
     if w is not None and w.shape[0] != T.shape[0]:
         raise ValueError(f"weights has length {w.shape[0]} but there are {T.shape[0]} rows")
+    if w is not None:
+        check_weights(w, T.shape[0], "weights")
     f, e = split.fit, split.eval
     T = np.asarray(teacher, dtype=np.float64)   # the caller's rows as given (validated above): equals the explicit form
-    return certify_heldout(T[f], X[f], T[e], X[e], f, e, method=method, witness=witness,
-                           weights_fit=None if w is None else w[f], weights_eval=None if w is None else w[e],
-                           **fit_kwargs)
+    try:
+        return certify_heldout(T[f], X[f], T[e], X[e], f, e, method=method, witness=witness,
+                               weights_fit=None if w is None else w[f], weights_eval=None if w is None else w[e],
+                               **fit_kwargs)
+    except (ValueError, TypeError) as exc:   # name our arguments, not certify_heldout's
+        raise _renamed(exc, _SPLIT_NAMES) from None
+
+
+_SPLIT_NAMES = {"teacher_fit": "teacher (fit rows)", "teacher_eval": "teacher (evaluation rows)",
+                "codes_fit": "codes (fit rows)", "codes_eval": "codes (evaluation rows)",
+                "weights_fit": "weights (fit rows)", "weights_eval": "weights (evaluation rows)",
+                "fit_ids": "split.fit", "eval_ids": "split.eval"}
 
 
 # ---------------------------------------------------------------------------------------
