@@ -6,14 +6,14 @@ import witness_theory as wt
 from witness_theory.theorems import DEFAULT_RTOL, LEDGER, TheoremViolation, assert_holds, get, relation
 
 
-def test_ledger_has_t1_to_t10_with_statements_and_conditions():
+def test_ledger_has_t1_to_t12_and_t2h_with_statements_and_conditions():
     ids = [t.id for t in LEDGER]
-    assert ids[:10] == [f"T{i}" for i in range(1, 11)] and {"T11", "T2H"} <= set(ids)
+    assert ids == [f"T{i}" for i in range(1, 13)] + ["T2H"]
     for t in LEDGER:
         assert t.statement and t.title and t.conditions
-    assert get("t6") is wt.T6
+    assert get("t6") is wt.T6 and get("t2h") is wt.T2H
     with pytest.raises(ValueError, match="unknown theorem"):
-        get("T11")
+        get("T13")
 
 
 @pytest.mark.parametrize("lhs,rel,rhs,holds", [

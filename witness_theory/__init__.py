@@ -9,14 +9,33 @@ T11's frontier is in :mod:`witness_theory.frontier`, T12's linear VAE in
 """
 from .core import *  # noqa: F401,F403
 from .core import __all__ as _core_all
+from .io import load_array  # noqa: F401
 from .theorems import (  # noqa: F401
-    LEDGER, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12,
-    CheckResult, Relation, Theorem, TheoremViolation, assert_holds, check_all,
+    LEDGER,
+    T1,
+    T2,
+    T3,
+    T4,
+    T5,
+    T6,
+    T7,
+    T8,
+    T9,
+    T10,
+    T11,
+    T12,
+    CheckResult,
+    Relation,
+    Theorem,
+    TheoremViolation,
+    assert_holds,
+    check_all,
 )
+
+# isort: split
+# after .theorems: heldout imports Theorem and relation from it, and theorems imports T2H back
 from .heldout import *  # noqa: F401,F403,E402  held-out certificates and T2H (after .theorems: it imports them)
 from .heldout import __all__ as _heldout_all
-
-from .io import load_array  # noqa: F401
 
 __version__ = "0.1.0"
 __all__ = list(_core_all) + [

@@ -114,7 +114,8 @@ class _Parser(argparse.ArgumentParser):
     accept abbreviations (``--wei`` for ``--weights``): an option is named in full or refused."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, allow_abbrev=False, **kwargs)
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise _UsageError(f"{message} (see {self.prog} -h)")

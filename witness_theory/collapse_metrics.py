@@ -34,6 +34,7 @@ V_max > delta, and AU >= 1 as soon as s_G >= d delta.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy.special import logsumexp
@@ -153,7 +154,7 @@ def mutual_information_spread(mu, log_var, *, repeats: int = 8, seed: int = 0, b
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r:.60}")   # float('inf') looped / overflowed
     _check_batch_size(batch_size)
     rng = np.random.default_rng(seed)
-    vals = {"he_minibatch": [], "matched_minibatch": [], "he_full": [], "matched_full": []}
+    vals: dict[str, list[float]] = {"he_minibatch": [], "matched_minibatch": [], "he_full": [], "matched_full": []}
     for _ in range(int(repeats)):
         z = _draw(m, lv, rng, None)
         he = he_mutual_information(m, lv, z=z, batch_size=batch_size, full=full)
@@ -163,7 +164,7 @@ def mutual_information_spread(mu, log_var, *, repeats: int = 8, seed: int = 0, b
         if full:
             vals["he_full"].append(he["mi_full"])
             vals["matched_full"].append(mt["mi_full"])
-    out = {"repeats": int(repeats), "batch_size": int(min(batch_size, len(m)))}
+    out: dict[str, Any] = {"repeats": int(repeats), "batch_size": int(min(batch_size, len(m)))}
     for k, v in vals.items():
         if v:
             arr = np.array(v)

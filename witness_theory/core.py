@@ -148,6 +148,14 @@ class Witness:
     """
 
     __slots__ = ("K", "_A", "_P", "_V", "d", "kappa", "scale")
+    # the slots' types (set once in __init__ through object.__setattr__; the instance is immutable)
+    K: int
+    d: int
+    scale: float
+    kappa: float
+    _A: np.ndarray
+    _P: np.ndarray
+    _V: np.ndarray
 
     def __init__(self, K: int, d: int | None = None, scale: float = 1.0, frame=None):
         K = _check_K(K)
@@ -365,7 +373,7 @@ class Teacher:
     def __repr__(self) -> str:
         return f"Teacher(N={self.n}, K={self.K}, I_T={self.information:.6g})"
 
-    def certify(self, codes, witness: "Witness") -> "Certificate":
+    def certify(self, codes, witness: Witness) -> Certificate:
         return certify(self, codes, witness)
 
 
@@ -408,7 +416,7 @@ def _weighted_mean_rows(w: np.ndarray, X: np.ndarray, block: int = 256) -> np.nd
     return np.ascontiguousarray(sums.T).sum(axis=1)                    # pairwise over the blocks
 
 
-def _witness_rows(teacher: Teacher, codes, witness: "Witness") -> _WitnessRows:
+def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
     """THE witness kernel: every per-row quantity of the certificate from ONE product A^T mu.
 
     certify, alignment_loss and escape_force all call this function. Rows are processed in
@@ -437,10 +445,10 @@ def _witness_rows(teacher: Teacher, codes, witness: "Witness") -> _WitnessRows:
     for a in range(0, n, B):
         b = min(a + B, n)
         m = b - a
-        l, ls, e, Tc = logits[:m], shifted[:m], expd[:m], T[a:b]
+        l, ls, e, Tc = logits[:m], shifted[:m], expd[:m], T[a:b]  # noqa: E741 -- l: the logits block
         with np.errstate(over="ignore", invalid="ignore"):
             np.matmul(mu[a:b], witness.A, out=l)                     # A^T mu, then times beta: the
-            l *= beta                                                  # rounding of Witness.logits
+            l *= beta  # noqa: E741                                    # rounding of Witness.logits
             top = l.max(axis=1, keepdims=True)
             np.subtract(l, lbar, out=e)
             spread_sq[a:b] = _row_sq_norms(e)
@@ -825,12 +833,13 @@ def margin_energy_path(teacher, witness: Witness, weights=None, s=None,
     codes = exact_embedding(T, witness)
     base = best_constant_code(T, witness, w) if mode == "interpolate" else np.zeros(witness.d)
     info = teacher_information(T, w)
-    losses, energies = [], []
+    loss_list: list[float] = []
+    energies: list[float] = []
     for si in s:
         mu = (1 - si) * base + si * codes
-        losses.append(alignment_loss(T, mu, witness, w))
+        loss_list.append(alignment_loss(T, mu, witness, w))
         energies.append(code_energy(mu - base, w) if mode == "interpolate" else code_energy(mu, w))
-    losses = np.array(losses)
+    losses = np.array(loss_list)
     return MarginEnergyPath(mode=mode, s=s, margin=info - losses, alignment_loss=losses,
                             energy=np.array(energies), teacher_information=info)
 

@@ -152,7 +152,8 @@ class Frontier:
     """Points of the T11 frontier: for each multiplier lambda, the loss L = L_TS and the energy
     E = (1/2) E||mu||^2 of the optimal codes, the dual value D = E + lambda L and the largest
     stationarity residual max_i |mu_i + lambda grad KL(T_i||S(mu_i))| / (1 + max |mu|), computed
-    from the codes and the reported lambda with core.alignment_gradient. ``loss_at_zero`` = I_T + KL(Tbar||uniform) (lambda = 0, E = 0);
+    from the codes and the reported lambda with core.alignment_gradient.
+    ``loss_at_zero`` = I_T + KL(Tbar||uniform) (lambda = 0, E = 0);
     ``exact_energy`` = the T5 energy (lambda = inf, L = 0), None without full support."""
     lam: np.ndarray
     loss: np.ndarray
@@ -247,7 +248,7 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
     if L >= loss0:
         return 0.0, 0.0
     b2k = _beta2_kappa(witness)
-    cache = {"a": None}
+    cache: dict[str, np.ndarray | None] = {"a": None}
 
     def solve(log_c):
         lam = np.exp(log_c) / b2k

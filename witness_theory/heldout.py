@@ -269,7 +269,7 @@ def _stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
     if not np.isfinite(step):   # beta^2 underflowed to 0: an infinite step would make the frame inf
         step = 1.0
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 -- `it` is returned: the number of steps taken
         R = w[:, None] * (np.exp(log_s) - T)                          # (n, K): w_i (S_i - T_i)
         G = beta * X.T @ (R @ V.T)                                    # (d, K-1) Euclidean gradient
         sym = P.T @ G
@@ -338,7 +338,7 @@ def _fit_witness(X, T, w, teacher_fit, weights, grid, seed, max_iter, refine_sca
     P0 = _procrustes_frame(X, T, w, int(seed))
     # gtol: stop when the Riemannian gradient is at rounding level of the loss's gradient
     gtol = 1e-10 * (1.0 + info)
-    best = None
+    best: tuple[np.ndarray, float, float, int] | None = None
     start_loss, start_scale = np.inf, grid[0]
     for beta in grid:
         loss0 = _frame_loss(X, T, w, neg_h, P0, V, beta)[0]
@@ -347,6 +347,7 @@ def _fit_witness(X, T, w, teacher_fit, weights, grid, seed, max_iter, refine_sca
         P, loss, it = _stiefel_descent(X, T, w, neg_h, P0, V, beta, int(max_iter), gtol)
         if best is None or loss < best[1]:
             best = (P, loss, beta, it)
+    assert best is not None   # the scale grid is never empty (_check_scale_grid)
     P, loss, beta, iterations = best
     if refine_scale and len(grid) > 1:
         from scipy.optimize import minimize_scalar
@@ -515,14 +516,15 @@ class HeldoutCertificate:
                 f"n_fit={self.n_fit}, n_eval={self.n_eval}")
 
 
-class _RawWitness(NamedTuple):
+class _RawWitness:
     """A fixed witness wrapped as a 'fitted' predictor (it was fitted on no rows)."""
-    witness: core.Witness
+    fit_ids = np.empty(0, dtype=np.int64)
+
+    def __init__(self, witness: core.Witness) -> None:
+        self.witness = witness
 
     def log_probs(self, codes):
         return self.witness.log_probs(codes)
-
-    fit_ids = np.empty(0, dtype=np.int64)
 
     @property
     def parameters(self) -> dict:
@@ -634,7 +636,8 @@ def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, e
     # the callers' rows go on as given (validation renormalises rows that sum to 1 within the
     # tolerance; doing it twice could move the last bit), so this equals the direct calls exactly
     if method == "witness":
-        predictor = fit_witness(teacher_fit, X_fit, weights=weights_fit, fit_ids=f_ids, **fit_kwargs)
+        predictor: WitnessFit | ProbeFit | _RawWitness = fit_witness(teacher_fit, X_fit, weights=weights_fit,
+                                                                     fit_ids=f_ids, **fit_kwargs)
     elif method == "probe":
         predictor = fit_probe(teacher_fit, X_fit, weights=weights_fit, fit_ids=f_ids, **fit_kwargs)
     elif method == "raw":

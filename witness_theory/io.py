@@ -132,7 +132,8 @@ def _read_text(path: Path, suffix: str, ndmin: int) -> np.ndarray:
             head = fp.read(65536)
         if b"\x00" in head:
             raise _Refused(f"is not a text {suffix} file (it contains NUL bytes)")
-        return np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=ndmin, dtype=np.float64)
+        return np.loadtxt(str(path), delimiter="," if suffix == ".csv" else None, ndmin=ndmin,  # type: ignore[call-overload]
+                          dtype=np.float64)  # ndmin is an int the caller checked (1 or 2); the stubs want a Literal
     except _Refused:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
