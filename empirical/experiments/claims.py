@@ -8,8 +8,8 @@
   of a few percent would mean the alignment is buying its certificate with the data fit.
 - **C3** for every kl_weight in ``kl_stress`` (2, 4, 8): ``vanilla`` is not certified in any
   seed while ``rst-alpha-prefit`` is certified in every seed.
-- **Bounds**: every run's ledger checks (T2, T8, T5, T10, 0 <= AU <= d) hold at every
-  evaluation; a violation is a failed claim too.
+- **Bounds**: every run's ledger checks (T2, T5, T8 with its active-unit lower bound, T10, and
+  T11's frontier at the final evaluation) hold at every evaluation; a violation is a failed claim too.
 
 All metrics are on the test split. A claim that fails is reported as failing, with the numbers;
 ``--strict`` turns that into a non-zero exit in the command. Outputs (in ``out_dir``):
@@ -135,8 +135,8 @@ def evaluate_claims(records: list[dict], cfg: ClaimsConfig, kl_weight: float = 1
                                   "rst-alpha-prefit certified in every seed",
                      "holds": all(s["holds"] for s in stress.values()), "evidence": stress}
     n_viol = sum(r["n_violations"] for r in records)
-    out["bounds"] = {"statement": "every ledger bound (T2, T8, T5, T10, 0 <= AU <= d) holds at every evaluation "
-                                  "of every run", "holds": n_viol == 0, "evidence": {"violations": n_viol,
+    out["bounds"] = {"statement": "every ledger bound (T2, T5, T8 with its active-unit bound, T10; T11 at the final "
+                                  "evaluation) holds at every evaluation of every run", "holds": n_viol == 0, "evidence": {"violations": n_viol,
                                                                                      "runs": len(records)}}
     return out
 
