@@ -232,11 +232,17 @@ def evaluate_c5(records: list[dict], latent_dim: int) -> dict:
                       "certified": sum(bool(r["certified"]) for r in rs), "n": len(rs)}
     lr = {k: v for k, v in per.items() if k.startswith("lr-vae")}
     van = {k: v for k, v in per.items() if k.startswith("vanilla")}
-    reproduced = bool(lr) and all(v["au_fraction_mean"] >= lo for v in lr.values())
+    lr_high = bool(lr) and all(v["au_fraction_mean"] >= lo for v in lr.values())
+    # the published claim is the contrast: LR-VAE high where a standard VAE collapses (about 0.13);
+    # "collapses" here: a mean AU fraction of at most 0.5 at every kl_weight of the grid (ours)
+    vanilla_low = bool(van) and all(v["au_fraction_mean"] <= 0.5 for v in van.values())
+    reproduced = lr_high and vanilla_low
     return {"statement": f"LR-VAE reaches an AU fraction of {lo}-{hi} over the grid where a standard VAE has about "
                          f"{C5_PUBLISHED_VANILLA_AU_FRACTION} (arXiv:2508.12530, published)",
-            "holds": reproduced, "evidence": per,
-            "note": "reproduced means: every LR-VAE grid point has a mean AU fraction >= the published lower end; "
+            "holds": reproduced, "lr_vae_at_least_published": lr_high, "vanilla_collapses_as_published": vanilla_low,
+            "evidence": per,
+            "note": "reproduced means: every LR-VAE grid point has a mean AU fraction >= the published lower end "
+                    "AND the standard VAE's mean AU fraction is <= 0.5 at every kl_weight (the published contrast); "
                     "vanilla AU fractions here: " + ", ".join(f"{k}: {v['au_fraction_mean']:.2f}" for k, v in van.items())}
 
 
