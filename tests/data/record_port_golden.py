@@ -1,4 +1,8 @@
-"""Record short digits runs of the four methods with the pre-refactor code (golden for the port test)."""
+"""Record short digits runs of the four methods with the PRE-REFACTOR code (golden for the port test).
+
+Run once at commit 1a4b26b (before empirical/config.py existed: it imports the old
+empirical.configs / empirical.train API, so it does not run on later commits); kept as the record
+of how tests/data/port_golden.json was made: `python tests/data/record_port_golden.py OUT.json`.
 import json, platform, sys, tempfile
 import numpy as np, torch
 from empirical.configs import config_for
