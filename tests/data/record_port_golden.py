@@ -3,6 +3,7 @@
 Run once at commit 1a4b26b (before empirical/config.py existed: it imports the old
 empirical.configs / empirical.train API, so it does not run on later commits); kept as the record
 of how tests/data/port_golden.json was made: `python tests/data/record_port_golden.py OUT.json`.
+"""
 import json, platform, sys, tempfile
 import numpy as np, torch
 from empirical.configs import config_for
