@@ -136,8 +136,8 @@ def evaluate_claims(records: list[dict], cfg: ClaimsConfig, kl_weight: float = 1
                      "holds": all(s["holds"] for s in stress.values()), "evidence": stress}
     n_viol = sum(r["n_violations"] for r in records)
     out["bounds"] = {"statement": "every ledger bound (T2, T5, T8 with its active-unit bound, T10; T11 at the final "
-                                  "evaluation) holds at every evaluation of every run", "holds": n_viol == 0, "evidence": {"violations": n_viol,
-                                                                                     "runs": len(records)}}
+                                  "evaluation) holds at every evaluation of every run",
+                     "holds": n_viol == 0, "evidence": {"violations": n_viol, "runs": len(records)}}
     return out
 
 
