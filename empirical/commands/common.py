@@ -10,39 +10,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from empirical.config import ExperimentConfig, apply_section_overrides, resolve
+from empirical.io import parse_seeds  # --seeds 5 | 100-104 | 3,7,11 (one parser for the package)
 
 __all__ = ["add_common_arguments", "experiment_config", "parse_seeds", "output_dirs", "dataset_tag",
            "seeds_or_default", "experiment_command", "add_executor_arguments", "executor_from_args"]
 
 
-def parse_seeds(text: str | int) -> tuple[int, ...]:
-    """``--seeds``: ``5`` (seeds 0..4), ``100-104`` (a range, inclusive) or ``3,7,11`` (a list);
-    ranges and single seeds combine: ``0-2,9``."""
-    s = str(text).strip()
-    if re.fullmatch(r"\d+", s):
-        n = int(s)
-        if n < 1:
-            raise ValueError(f"--seeds {s}: a count must be >= 1 (e.g. --seeds 5 for seeds 0..4)")
-        return tuple(range(n))
-    seeds: list[int] = []
-    for part in s.split(","):
-        part = part.strip()
-        m = re.fullmatch(r"(\d+)-(\d+)", part)
-        if m and int(m[1]) <= int(m[2]):
-            seeds += range(int(m[1]), int(m[2]) + 1)
-        elif re.fullmatch(r"\d+", part):
-            seeds.append(int(part))
-        else:
-            raise ValueError(f"--seeds {s!r}: expected a count (5), a range (100-104) or a list (3,7,11)")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds {s!r}: a seed is listed twice")
-    return tuple(seeds)
+def _seeds_argument(text: str) -> tuple[int, ...]:
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:   # argparse prints this message (not "invalid parse_seeds value")
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_common_arguments(p: argparse.ArgumentParser, *, seeds: int | None = None, method: bool = False,
@@ -59,7 +42,7 @@ def add_common_arguments(p: argparse.ArgumentParser, *, seeds: int | None = None
         p.add_argument("--method", default="vanilla", choices=method_names(), metavar="METHOD",
                        help="training method (python -m empirical methods lists them; default: vanilla)")
     if seeds is not None:
-        p.add_argument("--seeds", default=None, type=parse_seeds,
+        p.add_argument("--seeds", default=None, type=_seeds_argument,
                        help=f"seeds: a count (5 = 0..4), a range (100-104) or a list (3,7,11) (default: {seeds})")
     p.add_argument("--device", default=device, help=f"auto | cpu | cuda (default: {device or 'the config, auto'})")
     own = f"; the {section} settings as {section}.KEY=VALUE" if section else ""
