@@ -438,6 +438,8 @@ def test_run_writes_files_and_satisfies_bounds(tiny, tmp_path):
     # T8 carries the active-unit lower bound (the vacuous 0 <= AU <= d is gone); the final evaluation adds T11
     assert all(f["checks"].values()) and set(f["checks"]) == {"T2", "T8", "T5", "T10", "T11"}
     assert all(set(h["eval"]["checks"]) == {"T2", "T8", "T5", "T10"} for h in result.history if "eval" in h)
+    # the MI spread (MI_SPREAD_REPEATS more draws) belongs to the final evaluation only
+    assert f["mi_spread"]["repeats"] == 5 and not any("mi_spread" in h["eval"] for h in result.history if "eval" in h)
     assert f["G_T"] <= f["I_T"] and f["G_T"] <= f["size_bound"] + 1e-12
     assert f["kl"] >= f["energy"] >= f["energy_subspace"] >= 0
     assert 0 <= f["active_units"] <= config.model.latent_dim and f["active_fraction"] == f["active_units"] / 16

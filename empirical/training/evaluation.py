@@ -115,7 +115,7 @@ def evaluate(model: VAE, experiment: Experiment, split: str = "test", *, context
         "mean_sq_norm": 2 * cert.code_energy,
         "exact_code_energy": wt.exact_code_energy(T, exp.witness),
         "active_units": au, "active_fraction": au / mu.shape[1], "unit_variance": var,
-        **honest_mi(mu, lv, seed=mi_seed(tc.seed), batch_size=tc.mi_batch_size, full=full_mi),
+        **honest_mi(mu, lv, seed=mi_seed(tc.seed), batch_size=tc.mi_batch_size, full=full_mi, spread=final),
         **heldout,
         "size_bound": cert.size_bound, "size_bound_trace": cert.size_bound_trace,
         "size_bound_slack": cert.size_bound_slack,
