@@ -161,14 +161,14 @@ betas = st.one_of(st.sampled_from([BETA_MIN, 1.0, BETA_MAX]),
 @st.composite
 def instance_specs(draw, *, full_support: bool, allow_one_hot: bool = True, min_K: int = 2,
                    max_K: int = MAX_K, min_N: int = 1, max_N: int = MAX_N,
-                   full_marginal: bool = False, weight_kinds=None) -> InstanceSpec:
+                   full_marginal: bool = False, weight_kinds=None, row_kinds=None) -> InstanceSpec:
     K = draw(st.integers(min_K, max_K), label="K")
     N = draw(st.integers(min_N, max_N), label="N")
     seed = draw(st.integers(0, 2 ** 32 - 1), label="seed")
     extra_d = draw(st.integers(0, 8), label="extra_d")
     beta = draw(betas, label="beta")
-    row_kind = draw(st.sampled_from(["softmax", "softmax", "softmax", "uniform", "near_uniform",
-                                     "near_degenerate"]), label="row_kind")
+    row_kind = draw(st.sampled_from(row_kinds or ["softmax", "softmax", "softmax", "uniform", "near_uniform",
+                                                  "near_degenerate"]), label="row_kind")
     temperature = draw(st.one_of(st.sampled_from([1e-3, 1.0, 1e2]),
                                  st.floats(math.log(1e-3), math.log(1e2)).map(math.exp)), label="temperature")
     logits = None

@@ -208,7 +208,15 @@ def test_fit_witness_deterministic_orthonormal_and_monotone(inst, seed, kind):
     assert a.start_scale in GRID
 
 
-@given(inst=instances(full_support=True, **SMALL), seed=seeds)
+# The optimum is unique only when M has full column rank K-1, which needs N - 1 >= K - 1 rows
+# (centring costs one) and teacher rows that vary: uniform rows give M = 0. Drawing such
+# instances directly (N >= 8 > K, softmax rows) instead of rejecting them keeps the assume()
+# below for the rare ill-conditioned draw; with the full instance mix 93% of draws were
+# rejected and the test took 30 s under ci.
+PROCRUSTES = dict(SMALL, min_N=8, row_kinds=["softmax"])
+
+
+@given(inst=instances(full_support=True, **PROCRUSTES), seed=seeds)
 def test_procrustes_start_matches_closed_form(inst, seed):
     """Independent route for the start: the Stiefel Procrustes optimum U W^T, M = U S W^T,
     M = Xc^T W Zc (Schoenemann 1966), against the scipy route with zero-padded targets."""

@@ -35,12 +35,13 @@ def _kind_of(raw: np.ndarray) -> str:
 
 
 def as_float_array(x, name: str, ndim: int | tuple[int, ...] | None = None, *,
-                   allow_neg_inf: bool = False) -> np.ndarray:
+                   allow_neg_inf: bool = False, check_finite: bool = True) -> np.ndarray:
     """``x`` as a float64 array of finite reals, or a ValueError/TypeError naming ``name``.
 
     Complex input is a TypeError (casting would drop the imaginary part); None, text and
     objects that are not numbers are refused before any cast. ``allow_neg_inf`` admits -inf
-    (log-probabilities of impossible outcomes).
+    (log-probabilities of impossible outcomes). ``check_finite=False`` leaves the finiteness
+    pass to a caller that proves it more cheaply (it must then call :func:`check_all_finite`).
     """
     if x is None:
         raise TypeError(f"{name} must be a numeric array, got None")
@@ -64,12 +65,19 @@ def as_float_array(x, name: str, ndim: int | tuple[int, ...] | None = None, *,
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if arr.ndim not in allowed:
             raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimension(s), got shape {arr.shape}")
+    if check_finite:
+        check_all_finite(arr, name, allow_neg_inf=allow_neg_inf)
+    return arr
+
+
+def check_all_finite(arr: np.ndarray, name: str, *, allow_neg_inf: bool = False) -> None:
+    """A ValueError naming ``name`` if ``arr`` holds NaN or an infinity (-inf allowed with
+    ``allow_neg_inf``)."""
     if not np.isfinite(arr).all():  # one pass in the common case; say which kind on failure
         if np.isnan(arr).any():
             raise ValueError(f"{name} contains NaN; remove or impute those entries first")
         if not (allow_neg_inf and not np.isposinf(arr).any()):
             raise ValueError(f"{name} contains infinite values; all entries must be finite")
-    return arr
 
 
 def check_finite_number(x, name: str, *, positive: bool = False) -> float:
@@ -162,9 +170,11 @@ def check_scale(scale, name: str = "witness_scale") -> float:
     return s
 
 
-def check_codes(mu, d: int, n: int | None = None, name: str = "codes") -> np.ndarray:
-    """Encoder means as a float64 (N, d) array; a 1-D input of length d is one code."""
-    arr = as_float_array(mu, name, (1, 2))
+def check_codes(mu, d: int, n: int | None = None, name: str = "codes", *,
+                check_finite: bool = True) -> np.ndarray:
+    """Encoder means as a float64 (N, d) array; a 1-D input of length d is one code.
+    ``check_finite=False``: the caller checks finiteness (see :func:`as_float_array`)."""
+    arr = as_float_array(mu, name, (1, 2), check_finite=check_finite)
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.shape[0] == 0:

@@ -21,6 +21,7 @@ from scipy.special import xlogy
 from ._validation import (
     FRAME_ATOL,
     as_float_array,
+    check_all_finite,
     check_codes,
     check_distributions,
     check_finite_number,
@@ -432,7 +433,12 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
     sum_i w_i ||P^T mu_i||^2 = sum_i w_i ||P^T (mu_i - mbar)||^2 + ||P^T mbar||^2 (certify).
     """
     _check_witness(witness)
-    mu = check_codes(codes, witness.d, teacher.n)
+    mu = check_codes(codes, witness.d, teacher.n, check_finite=False)
+    # ||mu_i||^2 is finite only if every entry of mu_i is (NaN^2 = NaN, inf^2 = inf, and a sum of
+    # squares cannot cancel an infinity): one pass proves finiteness and gives the code energy
+    code_sq = _row_sq_norms(mu)
+    if not np.isfinite(code_sq).all():
+        check_all_finite(mu, "codes")   # NaN or inf: the error; huge finite codes pass on
     _check_K_match(teacher.T, witness)
     T, n, K = teacher.T, teacher.n, teacher.K
     beta, kappa = witness.scale, witness.kappa
@@ -441,11 +447,13 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
     with np.errstate(over="ignore", invalid="ignore"):   # huge codes: handled by the fallbacks below
         lbar = beta * (mbar @ witness.A)                                              # (K,) beta A^T mbar
     B = min(_KERNEL_ROWS, n)
-    logits, shifted, expd = (np.empty((B, K)) for _ in range(3))                     # reused (B, K) buffers
+    # two reused (B, K) buffers, updated in place (bench/bench_certify.py: a third buffer for
+    # the shifted logits made the kernel ~10% slower, its block no longer staying in cache)
+    logits, expd = np.empty((B, K)), np.empty((B, K))
     for a in range(0, n, B):
         b = min(a + B, n)
         m = b - a
-        l, ls, e, Tc = logits[:m], shifted[:m], expd[:m], T[a:b]  # noqa: E741 -- l: the logits block
+        l, e, Tc = logits[:m], expd[:m], T[a:b]  # noqa: E741 -- l: the logits block
         with np.errstate(over="ignore", invalid="ignore"):
             np.matmul(mu[a:b], witness.A, out=l)                     # A^T mu, then times beta: the
             l *= beta  # noqa: E741                                    # rounding of Witness.logits
@@ -456,8 +464,9 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
         # only then are the logits themselves checked (a huge finite spread alone is no error)
         if not (np.isfinite(top).all() and (np.isfinite(spread_sq[a:b]).all() or np.isfinite(l).all())):
             _raise_logit_overflow(mu, beta)
+        ls = l                                                         # the logits become log S in place
         with np.errstate(over="ignore"):   # a gap beyond 1.8e308 rounds to -inf: probability 0
-            np.subtract(l, top, out=ls)
+            ls -= top
         np.exp(ls, out=e)
         total = e.sum(axis=1, keepdims=True)
         ls -= np.log(total)                                            # log S, finite (max-shifted)
@@ -476,7 +485,7 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
         lbar_sq = float(lbar @ lbar)
     if _NORMAL_MIN <= b2k < np.inf and np.isfinite(lbar_sq) and np.isfinite(spread_sq).all():
         # the ordinary path (any witness_scale in ~[1e-150, 1e150] and codes that do not overflow)
-        return _WitnessRows(loss=loss, magnitude=mag, force=b2k * force, code_sq=_row_sq_norms(mu),
+        return _WitnessRows(loss=loss, magnitude=mag, force=b2k * force, code_sq=code_sq,
                             mean_subspace_sq=lbar_sq / b2k, spread_sq=spread_sq / b2k)
     # beta^2 under/overflows or the logit-space spread overflows: compute beta^2 kappa ||r||^2 as
     # (beta sqrt(kappa ||r||^2))^2 and the subspace quantities from P^T mu directly (scaled by
@@ -490,7 +499,7 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
         spread = _row_sq_norms(z) * s * s
         zbar = (mbar / s) @ P
         mean_sq = float(zbar @ zbar) * s * s
-    return _WitnessRows(loss=loss, magnitude=mag, force=force_b, code_sq=_row_sq_norms(mu),
+    return _WitnessRows(loss=loss, magnitude=mag, force=force_b, code_sq=code_sq,
                         mean_subspace_sq=mean_sq, spread_sq=spread)
 
 
@@ -502,7 +511,7 @@ def _raise_logit_overflow(mu: np.ndarray, beta: float):
 
 
 _NORMAL_MIN = float(np.finfo(np.float64).tiny)
-_KERNEL_ROWS = 1024  # rows per kernel block: three (1024, K) buffers stay in L2 for K <= 100
+_KERNEL_ROWS = 512  # rows per kernel block: two (512, K) buffers and the (512, K) teacher block stay in L2 for K <= 100
 
 
 def teacher_information(teacher, weights=None) -> float:
