@@ -94,19 +94,12 @@ NOT_FUZZED = {
     "WitnessFit": "result record built by fit_witness()",
     "ProbeFit": "frozen result record built by fit_probe()",
     "HeldoutCertificate": "frozen result record built by evaluate_heldout()",
-    # theorems.py does not type-check these arguments yet (an AttributeError on None); the
-    # gap is pinned by test_known_gap_theorems_type_checks (strict xfail) until it is fixed.
-    "assert_holds": "argument is a CheckResult; not type-checked by theorems.py (known gap)",
+    # its one argument is a CheckResult: test_theorems_type_check_witness_and_result pins the
+    # TypeError for anything else
+    "assert_holds": "argument is a CheckResult (type-checked; pinned by a test of its own)",
 }
-# (function, parameter) pairs and (function, parameter, malformed value) triples left out of
-# the fuzz, with the same reason: theorems.py (outside this change) does not type-check the
-# witness, and T9 sorts the labels with np.unique (mixed labels such as None fail there).
-# T10 subtracts the energy from the Gaussian KL, inf - inf = NaN once ||mu||^2 overflows.
-KNOWN_GAPS = {("check_all", "witness"), ("check_all", "groups", "None labels"),
-              ("check_all", "codes", "huge"), ("check_all", "codes", "1e308"), ("check_all", "codes", "1e200"),
-              # evaluate_heldout(fit_summary=None) reports the fit-split I_T and loss, which it was
-              # not given, as NaN by design (h10: "unknown"); pinned by test_known_gap_fit_summary_nan
-              ("evaluate_heldout", "fit_summary", "None"),
+# (function, parameter, malformed value) triples left out of the fuzz, with the reason.
+KNOWN_GAPS = {
               # valid but expensive, not malformed: heldout_split(10**9) allocates two 8 GB index
               # arrays; fit_witness(max_iter=10**9) may run 10**9 descent steps before converging
               ("heldout_split", "n", "huge"), ("fit_witness", "max_iter", "huge")}
@@ -493,32 +486,67 @@ def test_outcome_check_passes_good_outcomes():
     assert _check_outcome("f", lambda: (1.0, np.inf, np.zeros(2)), _P, [("teacher", False, "x")]) == "result"
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="theorems.py (outside this change) does not type-check witness/result yet")
-@pytest.mark.parametrize("call", [lambda: wt.check_all([[0.5, 0.5]], None), lambda: wt.assert_holds(None)])
-def test_known_gap_theorems_type_checks(call):
-    call()
+@pytest.mark.parametrize("call, names", [
+    (lambda: wt.check_all([[0.5, 0.5]], None), "witness"),
+    (lambda: wt.T3.check("a witness"), "witness"),
+    (lambda: wt.T5.check([[0.5, 0.5]], 2.0), "witness"),
+    (lambda: wt.T9.check([[0.5, 0.5]], [0], witness=[1.0], codes=[[0.0]]), "witness"),
+    (lambda: wt.assert_holds(None), "result"),
+])
+def test_theorems_type_check_witness_and_result(call, names):
+    """Once AttributeError on None (theorems.py did not type-check); now a TypeError naming it."""
+    with pytest.raises(TypeError, match=rf"^{names} must be"):
+        call()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="theorems._check_t10 (outside this change): KL - energy is inf - inf for |mu| ~ 1e308")
-def test_known_gap_t10_huge_codes():
-    res = wt.check_all(np.array([[0.4, 0.6]]), wt.Witness(2, 1), codes=[[1e308]], log_var=[[0.0]])
+@pytest.mark.parametrize("mu", [1e308, 1e200, 1e155])
+def test_t10_huge_codes_hold_without_nan(mu):
+    """||mu||^2 overflows float64 here: KL - energy was inf - inf = NaN and T10 was reported as
+    failing. Those rows are now checked as KL = inf >= energy = inf; T10 holds, no NaN anywhere."""
+    res = wt.check_all(np.array([[0.4, 0.6]]), wt.Witness(2, 1), codes=[[mu]], log_var=[[0.0]])
     assert not _nan_paths(res)
+    t10 = next(r for r in res if r.theorem == "T10")
+    assert t10.holds, str(t10)
+    # mixed rows: the finite row keeps the subtraction check, the huge one the infinity check
+    t10 = wt.T10.check([[0.5], [mu]], [[0.3], [0.0]])
+    assert t10.holds and len(t10.parts) == 3, str(t10)
+    # and the check can still fail: a KL that is finite where the energy overflows
+    from witness_theory import theorems
+    orig = theorems.core.gaussian_kl
+    try:
+        theorems.core.gaussian_kl = lambda m, lv: np.minimum(orig(m, lv), 1e300)
+        assert not wt.T10.check([[mu]], [[0.0]]).holds
+    finally:
+        theorems.core.gaussian_kl = orig
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="evaluate_heldout(fit_summary=None) reports the unknown fit-split I_T and loss as NaN (h10 design)")
-def test_known_gap_fit_summary_nan():
+def test_t5_tiny_scale_checks_without_dividing_by_beta_squared():
+    """beta = 1e-200: beta**2 underflows to 0, and T5 divided by it (ZeroDivisionError)."""
+    res = wt.T5.check(np.array([[0.4, 0.6], [0.1, 0.9]]), wt.Witness(2, 3, 1e-200))
+    assert not _nan_paths(res)
+    assert res.holds, str(res)
+
+
+def test_heldout_without_fit_summary_reports_unknown_as_none():
+    """evaluate_heldout(fit_summary=None) does not know the fit-split I_T and loss: they are
+    None (JSON null), not NaN, and the verdict is computed from the evaluation rows alone."""
     cert = wt.evaluate_heldout(wt.Witness(2, 1), np.array([[0.4, 0.6]]), np.array([[0.3]]), np.array([0]))
     assert not _nan_paths(cert)
+    assert cert.fit_teacher_information is None and cert.fit_loss is None and cert.fit_margin is None
+    assert cert.as_dict()["I_T_fit"] is None and "fit margin unknown" in cert.summary()
+    assert np.isfinite(cert.margin) and cert.verdict in ("certified", "not certified")
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="theorems._check_t9 (outside this change) labels groups with np.unique, not core's mapping")
-def test_known_gap_t9_mixed_labels():
-    T = np.array([[0.5, 0.5], [0.2, 0.8]])
-    wt.check_all(T, wt.Witness(2, 1), codes=np.zeros((2, 1)), groups=[None, "a"])
+def test_t9_mixed_labels():
+    """None among string labels: np.unique cannot sort them (TypeError); the ledger now maps
+    labels as core does (first appearance), and the view-only codes relation is computed."""
+    T = np.array([[0.5, 0.5], [0.2, 0.8], [0.3, 0.7]])
+    res = wt.check_all(T, wt.Witness(2, 1), codes=np.zeros((3, 1)), groups=[None, "a", None])
+    t9 = next(r for r in res if r.theorem == "T9")
+    assert t9.holds and any("view-only" in p.name for p in t9.parts), str(t9)
+    # the same partition with integer labels gives the same numbers
+    t9_int = wt.T9.check(T, [0, 1, 0], witness=wt.Witness(2, 1), codes=np.zeros((3, 1)))
+    assert [p.lhs for p in t9.parts] == [p.lhs for p in t9_int.parts]
 
 
 # ---------------------------------------------------------------------------------------

@@ -1004,5 +1004,7 @@ def gaussian_kl(mu, log_var=None) -> np.ndarray:
     lv = np.zeros_like(m) if log_var is None else as_float_array(log_var, "log_var", (1, 2))
     if lv.shape != m.shape:
         raise ValueError(f"log_var has shape {lv.shape} but mu has shape {m.shape}")
-    # expm1(lv) - lv = sigma^2 - 1 - log sigma^2 without cancellation near sigma = 1
-    return 0.5 * (m ** 2 + np.expm1(lv) - lv).sum(axis=-1)
+    # expm1(lv) - lv = sigma^2 - 1 - log sigma^2 without cancellation near sigma = 1; a KL
+    # beyond float64's range (|mu| ~ 1e155 and up) is +inf, its correct rounding: no warning
+    with np.errstate(over="ignore"):
+        return 0.5 * (m ** 2 + np.expm1(lv) - lv).sum(axis=-1)

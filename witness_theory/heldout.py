@@ -479,7 +479,9 @@ class HeldoutCertificate:
     ``teacher_information``, ``loss`` (E_eval KL(T_i || h(mu_i))) and ``margin`` are over the
     evaluation rows; ``certified`` iff margin > ``float_error`` (an a-priori rounding bound, as
     in :func:`witness_theory.certify`). ``fit_*`` are the same quantities on the fit rows
-    (they are what chose h and prove nothing about the evaluation rows). ``parameters`` holds the
+    (they are what chose h and prove nothing about the evaluation rows); they are None where
+    they are unknown (:func:`evaluate_heldout` without ``fit_summary``), never NaN.
+    ``parameters`` holds the
     fitted predictor (frame and scale for witnesses; coef, intercept and C for the probe).
     """
     method: str
@@ -488,9 +490,9 @@ class HeldoutCertificate:
     margin: float
     float_error: float
     certified: bool
-    fit_teacher_information: float
-    fit_loss: float
-    fit_margin: float
+    fit_teacher_information: float | None
+    fit_loss: float | None
+    fit_margin: float | None
     n_fit: int
     n_eval: int
     K: int
@@ -512,7 +514,8 @@ class HeldoutCertificate:
 
     def summary(self) -> str:
         return (f"{self.method}: I_T(eval)={self.teacher_information:.4f} L(eval)={self.loss:.4f} "
-                f"G(eval)={self.margin:+.4f} ({self.verdict}); fit margin {self.fit_margin:+.4f}, "
+                f"G(eval)={self.margin:+.4f} ({self.verdict}); fit margin "
+                f"{'unknown' if self.fit_margin is None else format(self.fit_margin, '+.4f')}, "
                 f"n_fit={self.n_fit}, n_eval={self.n_eval}")
 
 
@@ -580,14 +583,17 @@ def evaluate_heldout(predictor, teacher_eval, codes_eval, eval_ids, *, weights_e
         info, loss, margin, float_error = _evaluate(predictor, teacher_eval, X, weights_eval)
     except (ValueError, TypeError) as exc:   # core names teacher/codes/weights: say which of ours
         raise _renamed(exc, {"teacher": "teacher_eval", "codes": "codes_eval", "weights": "weights_eval"}) from None
+    def known(v) -> float | None:   # a fit-split number that was not given is None ("unknown")
+        return None if v is None or not np.isfinite(v) else float(v)
+
     if fit_summary is None:
-        fit_summary = (np.nan, np.nan, getattr(predictor, "fit_margin", np.nan), len(predictor.fit_ids))
+        fit_summary = (None, None, getattr(predictor, "fit_margin", None), len(predictor.fit_ids))
     K = T.shape[1]
     return HeldoutCertificate(
         method=method, teacher_information=float(info), loss=float(loss), margin=float(margin),
         float_error=float(float_error), certified=bool(margin > float_error),
-        fit_teacher_information=float(fit_summary[0]), fit_loss=float(fit_summary[1]),
-        fit_margin=float(fit_summary[2]), n_fit=int(fit_summary[3]), n_eval=n_eval, K=K, d=X.shape[1],
+        fit_teacher_information=known(fit_summary[0]), fit_loss=known(fit_summary[1]),
+        fit_margin=known(fit_summary[2]), n_fit=int(fit_summary[3]), n_eval=n_eval, K=K, d=X.shape[1],
         parameters=predictor.parameters, predictor=predictor)
 
 

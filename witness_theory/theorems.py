@@ -119,6 +119,9 @@ class TheoremViolation(AssertionError):
 
 
 def assert_holds(result: CheckResult) -> CheckResult:
+    """``result`` back if it holds, else :class:`TheoremViolation` with the numbers."""
+    if not isinstance(result, CheckResult):
+        raise TypeError(f"result must be a CheckResult (what Theorem.check returns), got {type(result).__name__}")
     if not result.holds:
         raise TheoremViolation(str(result))
     return result
@@ -179,6 +182,7 @@ def _check_t1(teacher, q=None, weights=None, rtol=DEFAULT_RTOL):
 # ---------------------------------------------------------------------------------------
 
 def _check_t2(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
+    core._check_witness(witness)
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
     mu = check_codes(codes, witness.d, T.shape[0])
@@ -204,6 +208,7 @@ def _default_probe_codes(witness, n=8, seed=0):
 
 
 def _check_t3(witness, codes=None, rtol=DEFAULT_RTOL):
+    core._check_witness(witness)
     K, V, A, P, kap, beta = witness.K, witness.V, witness.A, witness.P, witness.kappa, witness.scale
     mu = _default_probe_codes(witness) if codes is None else check_codes(codes, witness.d)
     C = np.eye(K) - np.ones((K, K)) / K
@@ -229,6 +234,7 @@ def _check_t3(witness, codes=None, rtol=DEFAULT_RTOL):
 # ---------------------------------------------------------------------------------------
 
 def _check_t4(p, witness, codes=None, rtol=DEFAULT_RTOL):
+    core._check_witness(witness)
     Pm = check_distributions(p, "p", full_support=True)
     mu_star = core.exact_code(Pm, witness)                        # (N, d)
     log_p = np.log(Pm)
@@ -263,13 +269,17 @@ def _check_t4(p, witness, codes=None, rtol=DEFAULT_RTOL):
 def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEFAULT_RTOL):
     T = check_distributions(teacher, "teacher", full_support=True)
     w = check_weights(weights, T.shape[0])
+    core._check_witness(witness)
     K, beta = witness.K, witness.scale
     mu_star = core.exact_embedding(T, witness)
-    row_energy = 0.5 * (mu_star ** 2).sum(axis=1)
-    row_formula = (K - 1) / (2 * K * beta ** 2) * (core.clr_from_log(np.log(T)) ** 2).sum(axis=1)
+    # T5 per row, multiplied through by beta^2 so that neither side divides by beta^2 (which
+    # underflows to 0 for a valid scale ~1e-200) nor squares codes of size 1/beta (which overflow):
+    # (beta^2/2)||mu*(T_i)||^2 == ((K-1)/(2K))||clr(T_i)||^2
+    row_energy = 0.5 * ((beta * mu_star) ** 2).sum(axis=1)
+    row_formula = (K - 1) / (2 * K) * (core.clr_from_log(np.log(T)) ** 2).sum(axis=1)
     exact_e = core.exact_code_energy(T, witness, w)
     parts = [
-        relation("max_i |(1/2)||mu*(T_i)||^2 - ((K-1)/(2K beta^2))||clr(T_i)||^2|",
+        relation("max_i |(beta^2/2)||mu*(T_i)||^2 - ((K-1)/(2K))||clr(T_i)||^2|",
                  _maxabs(row_energy - row_formula), "==", 0.0, rtol, _maxabs(row_formula)),
         relation("(1/2) sum w ||mu*(T_i)||^2 == ((K-1)/(2K beta^2)) E_T",
                  core.code_energy(mu_star, w), "==", exact_e, rtol),
@@ -297,6 +307,7 @@ def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEF
 # ---------------------------------------------------------------------------------------
 
 def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAULT_RTOL):
+    core._check_witness(witness)
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
     at_best = center is None
@@ -343,6 +354,7 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
 # ---------------------------------------------------------------------------------------
 
 def _check_t7(teacher, witness, weights=None, s=None, rtol=DEFAULT_RTOL):
+    core._check_witness(witness)
     T = check_distributions(teacher, "teacher", full_support=True)
     w = check_weights(weights, T.shape[0])
     s = np.linspace(0.0, 1.0, 11) if s is None else np.unique(np.concatenate([[0.0, 1.0], as_float_array(s, "s", 1)]))
@@ -388,6 +400,7 @@ def _check_t7(teacher, witness, weights=None, s=None, rtol=DEFAULT_RTOL):
 # ---------------------------------------------------------------------------------------
 
 def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
+    core._check_witness(witness)
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
     mu = check_codes(codes, witness.d, T.shape[0])
@@ -434,8 +447,9 @@ def _check_t9(teacher, groups, weights=None, witness=None, codes=None, rtol=DEFA
     if codes is not None:
         if witness is None:
             raise ValueError("pass the witness together with codes")
+        core._check_witness(witness)
         mu = check_codes(codes, witness.d, T.shape[0])
-        _, inv = np.unique(np.asarray(groups), return_inverse=True)
+        _, inv = core._group_indices(groups, T.shape[0])   # any hashable labels (None, mixed types)
         # an encoder that sees only the view is constant within each view class
         mass = np.bincount(inv, weights=w)
         weighted = np.where(mass[inv] > 0, w, 1.0)   # a class of weight 0: plain mean (it contributes 0)
@@ -457,14 +471,25 @@ def _check_t10(mu, log_var, rtol=DEFAULT_RTOL):
     m, lv = np.atleast_2d(m), np.atleast_2d(lv)
     if m.shape != lv.shape:
         raise ValueError(f"log_var has shape {lv.shape} but mu has shape {m.shape}")
-    kl = core.gaussian_kl(m, lv)
-    energy = 0.5 * (m ** 2).sum(axis=1)
-    gap = kl - energy
-    parts = [relation("min_i KL_i - (1/2)||mu_i||^2 >= 0", gap.min(), ">=", 0.0, rtol, float(np.abs(kl).max()))]
+    with np.errstate(over="ignore"):
+        kl = core.gaussian_kl(m, lv)
+        energy = 0.5 * (m ** 2).sum(axis=1)
+    # Rows whose energy overflows float64 (|mu| ~ 1e155 and beyond) cannot be compared by
+    # subtraction (inf - inf): there KL >= energy = inf says KL must be inf too.
+    big = np.isinf(energy)
     unit = np.all(lv == 0, axis=1)
-    if unit.any():
-        parts.append(relation("sigma = 1: max |KL - (1/2)||mu||^2|", _maxabs(gap[unit]), "==", 0.0, rtol,
-                              float(np.abs(kl[unit]).max())))
+    parts = []
+    if (~big).any():
+        gap = kl[~big] - energy[~big]
+        parts.append(relation("min_i KL_i - (1/2)||mu_i||^2 >= 0", gap.min(), ">=", 0.0, rtol,
+                              float(np.abs(kl[~big]).max())))
+        unit_f = unit[~big]
+        if unit_f.any():
+            parts.append(relation("sigma = 1: max |KL - (1/2)||mu||^2|", _maxabs(gap[unit_f]), "==", 0.0, rtol,
+                                  float(np.abs(kl[~big][unit_f]).max())))
+    if big.any():
+        parts.append(relation("rows with (1/2)||mu_i||^2 = inf (float64 overflow): min KL_i >= inf",
+                              kl[big].min(), ">=", np.inf))
     # Strictness for sigma != 1, on the sigma part alone, (1/2) sum_j (sigma_j^2 - 1 - log sigma_j^2):
     # subtracting the energy from the KL would round a gap of 1e-17 away. Rows whose log
     # variances are all below 1e-150 in size have a gap (~lv^2/4) below float64's range and
@@ -511,6 +536,7 @@ def _check_t11(teacher, witness, weights=None, codes=None, log_var=None, lambdas
     multiplier off by 1% leaves ~1e-2 |mu|). Weak-duality relations E + lambda L >= D(lambda) are sums of
     nonnegative terms of size |E| + lambda |L|, held to rtol relative to that.
     """
+    core._check_witness(witness)
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
     F = _frontier.margin_energy_frontier(T, witness, w, lambdas)
@@ -687,6 +713,7 @@ def check_all(teacher, witness, weights=None, codes=None, log_var=None, groups=N
     and T8 on the exact codes, as controls."""
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
+    core._check_witness(witness)
     full = bool(np.all(T > 0))
     tbar_full = bool(np.all(core._marginal(T, w) > 0))
     out = [T1.check(T, weights=w), T3.check(witness)]
