@@ -37,8 +37,18 @@ def _available():
                 raise
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error (unknown option, bad --seeds, missing value) as ONE
+    line on stderr with exit status 2, as every other command-line error here; the usage text
+    stays one ``-h`` away. Subparsers inherit the class (add_subparsers uses type(parent))."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see {self.prog} -h)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m empirical",
         description="Witness-theory experiments on real data sets.",
     )

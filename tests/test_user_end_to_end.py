@@ -64,3 +64,21 @@ def test_teacher_claims_certify_on_user_arrays(tmp_path, monkeypatch, capsys, la
                  "--teacher", str(tmp_path / "other" / "teacher.npz")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "was trained against teacher" in err[0]
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["claims", "--seeds", "5-3"], "runs backwards"),
+    (["claims", "--seeds", "a,b"], "--seeds"),
+    (["claims", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+    (["train", "--seeds"], None),                        # train takes no --seeds: unknown there
+    (["no-such-command"], "invalid choice"),
+])
+def test_usage_errors_are_one_line_exit_2(capsys, argv, says):
+    """argparse's own errors (bad --seeds, unknown options, commands) were the usage text plus
+    an error line; now one line naming the option and pointing at -h, exit status 2."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "error:" in err and "-h)" in err, err
+    assert says is None or says in err, err
