@@ -93,6 +93,31 @@ def check_finite_number(x, name: str, *, positive: bool = False) -> float:
     return v
 
 
+def check_nonneg_number(x, name: str, allow_inf: bool = False) -> float:
+    """A real number >= 0 (inf only with ``allow_inf``): text, bools, lists, complex and None are
+    a TypeError naming ``name``, NaN and negatives a ValueError."""
+    if x is None or isinstance(x, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        raise TypeError(f"{name} must be a real number, got {x!r:.60}")
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__}") from None
+    if not v >= 0 or (v == np.inf and not allow_inf):
+        raise ValueError(f"{name} must be a {'' if allow_inf else 'finite '}number >= 0, got {x!r}")
+    return v
+
+
+def check_integer(x, name: str, low: int, high: int | None = None) -> int:
+    """An integer (Python or NumPy, not bool; floats refused, even integral ones) in [low, high],
+    or a ValueError naming ``name``."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= {low}, got {type(x).__name__} {x!r:.60}")
+    if x < low or (high is not None and x > high):
+        bound = f"in [{low}, {high:,}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be an integer {bound}, got {x!r:.60}")
+    return int(x)
+
+
 def check_matrix_size(name: str, rows: int, cols: int) -> None:
     """Refuse a (rows, cols) float64 matrix with more than MAX_MATRIX_ENTRIES entries, before allocating."""
     if rows * cols > MAX_MATRIX_ENTRIES:

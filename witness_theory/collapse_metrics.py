@@ -40,7 +40,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from . import core
-from ._validation import as_float_array
+from ._validation import as_float_array, check_finite_number, check_integer, check_nonneg_number, check_weights
 
 __all__ = ["he_mutual_information", "matched_mutual_information", "mutual_information_spread",
            "mi_noise_flag", "mean_gaussian_kl", "active_units", "active_units_lower_bound",
@@ -49,6 +49,8 @@ __all__ = ["he_mutual_information", "matched_mutual_information", "mutual_inform
 #: Var_x(mu_u) threshold for an active unit (Burda et al. 2016), as in empirical.metrics.
 ACTIVE_UNIT_THRESHOLD = 0.01
 _LOG_2PI = math.log(2 * math.pi)
+#: Most draws mutual_information_spread takes (each is a full pass of both estimators).
+MAX_REPEATS = 10 ** 6
 
 
 def _codes(mu, log_var):
@@ -56,16 +58,64 @@ def _codes(mu, log_var):
     lv = as_float_array(log_var, "log_var", 2)
     if lv.shape != m.shape:
         raise ValueError(f"log_var has shape {lv.shape} but mu has shape {m.shape}")
+    if m.shape[0] == 0:
+        raise ValueError(f"mu has no rows (shape {m.shape}); pass at least one encoder mean")
     return m, lv
 
 
-def _draw(mu, log_var, rng, seed):
+def _generator(rng, seed) -> np.random.Generator | None:
+    """The Generator z is drawn from: ``rng``, else one seeded with ``seed``, else None. Both are
+    checked even where the other (or a given z) makes them unused: a bad one is never ignored."""
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)) or None, "
+                        f"got {type(rng).__name__}")
+    seeded = None
+    if seed is not None:
+        if isinstance(seed, (bool, np.bool_)):
+            raise TypeError(f"seed must be a non-negative integer (or a sequence of them), got {seed!r}")
+        try:
+            seeded = np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:   # numpy's own type: ValueError for -1, TypeError for 2.5
+            raise type(exc)(f"seed must be a non-negative integer (or a sequence of them), got {seed!r:.60} "
+                            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    return rng if rng is not None else seeded
+
+
+def _check_z(z, mu: np.ndarray) -> np.ndarray:
+    arr = as_float_array(z, "z", 2)
+    if arr.shape != mu.shape:
+        raise ValueError(f"z has shape {arr.shape} but mu has shape {mu.shape}; pass one draw z_i per row of mu")
+    return arr
+
+
+def _check_full(full) -> bool:
+    if not isinstance(full, (bool, np.bool_)):
+        raise TypeError(f"full must be True or False, got {full!r:.60}")
+    return bool(full)
+
+
+def _check_estimate(value: float, *names: str) -> float:
+    """NaN from an estimator means its float64 terms overflowed (inf - inf): refuse it."""
+    if np.isnan(value):
+        raise ValueError(f"the estimate overflows float64 (inf - inf in the log densities) for these {', '.join(names)}; "
+                         "rescale the codes (|mu|, exp(log_var) and z within ~1e150)")
+    return value
+
+
+def _draw(mu, log_var, rng, seed=None):
+    """One z_i ~ q(z|x_i) per row from ``rng`` (a Generator, checked by :func:`_generator`), or
+    from a Generator seeded with ``seed`` when ``rng`` is None."""
+    if rng is None and seed is not None:
+        rng = _generator(None, seed)
     if rng is None:
-        if seed is None:
-            raise ValueError("pass a numpy Generator (rng=) or a seed (seed=): z is drawn from the run's own seed")
-        rng = np.random.default_rng(seed)
+        raise ValueError("pass a numpy Generator (rng=) or a seed (seed=): z is drawn from the run's own seed")
     # z_i = mu_i + sigma_i eps_i, eps_i ~ N(0, I): one draw per row (reparameterisation)
-    return mu + np.exp(0.5 * log_var) * rng.standard_normal(mu.shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = mu + np.exp(0.5 * log_var) * rng.standard_normal(mu.shape)
+    if not np.isfinite(z).all():
+        raise ValueError(f"z = mu + exp(log_var / 2) eps overflows float64 (largest log_var {float(log_var.max()):.3g}, "
+                         f"largest |mu| {float(np.abs(mu).max()):.3g}); rescale the codes")
+    return z
 
 
 def _log_density_pairs(z, mu, log_var):
@@ -109,9 +159,7 @@ def _matched_on(mu, log_var, z, max_elems=2_000_000) -> float:
 
 
 def _check_batch_size(batch_size) -> int:
-    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r:.60}")
-    return int(batch_size)
+    return check_integer(batch_size, "batch_size", 1)
 
 
 def _batched(fn, mu, log_var, z, batch_size):
@@ -128,10 +176,21 @@ def he_mutual_information(mu, log_var, *, rng=None, seed=None, batch_size: int =
                           z=None) -> dict:
     """He et al. (2019) I_q(x; z): minibatch (weighted average over batches of ``batch_size``)
     and full-data variants, one z ~ q(z|x_i) per row from ``rng`` / ``seed`` (or the given z)."""
+    return _estimate(_he_on, mu, log_var, rng, seed, batch_size, full, z)
+
+
+def _estimate(fn, mu, log_var, rng, seed, batch_size, full, z) -> dict:
     m, lv = _codes(mu, log_var)
-    z = _draw(m, lv, rng, seed) if z is None else as_float_array(z, "z", 2)
-    return {"mi_minibatch": _batched(_he_on, m, lv, z, batch_size), "mi_batch_size": int(min(batch_size, len(m))),
-            "mi_full": _he_on(m, lv, z) if full else None, "mi_full_size": int(len(m)) if full else None}
+    gen = _generator(rng, seed)
+    batch_size = _check_batch_size(batch_size)
+    full = _check_full(full)
+    z = _draw(m, lv, gen) if z is None else _check_z(z, m)
+    names = ("mu", "log_var", "z")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        mini = _check_estimate(_batched(fn, m, lv, z, batch_size), *names)
+        whole = _check_estimate(fn(m, lv, z), *names) if full else None
+    return {"mi_minibatch": mini, "mi_batch_size": int(min(batch_size, len(m))),
+            "mi_full": whole, "mi_full_size": int(len(m)) if full else None}
 
 
 def matched_mutual_information(mu, log_var, *, rng=None, seed=None, batch_size: int = 128, full: bool = True,
@@ -139,10 +198,7 @@ def matched_mutual_information(mu, log_var, *, rng=None, seed=None, batch_size: 
     """Matched-sample I_q(x; z) = mean_i [log q(z_i|x_i) - log (1/M) sum_j q(z_i|x_j)] at the same
     z_i: minibatch and full-data variants. Exactly 0 when all posteriors are the same; its
     expectation over z is exactly I_q(x; z) of the rows in the mixture (<= log M)."""
-    m, lv = _codes(mu, log_var)
-    z = _draw(m, lv, rng, seed) if z is None else as_float_array(z, "z", 2)
-    return {"mi_minibatch": _batched(_matched_on, m, lv, z, batch_size), "mi_batch_size": int(min(batch_size, len(m))),
-            "mi_full": _matched_on(m, lv, z) if full else None, "mi_full_size": int(len(m)) if full else None}
+    return _estimate(_matched_on, mu, log_var, rng, seed, batch_size, full, z)
 
 
 def mutual_information_spread(mu, log_var, *, repeats: int = 8, seed: int = 0, batch_size: int = 128,
@@ -150,13 +206,14 @@ def mutual_information_spread(mu, log_var, *, repeats: int = 8, seed: int = 0, b
     """Both estimators over ``repeats`` independent z draws (a Generator seeded with ``seed``):
     per estimator and variant the mean, the standard deviation (ddof=1) and the values."""
     m, lv = _codes(mu, log_var)
-    if isinstance(repeats, (bool, np.bool_)) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r:.60}")   # float('inf') looped / overflowed
+    # float('inf') looped / overflowed; 10**9 repeats would run for days
+    repeats = check_integer(repeats, "repeats", 1, MAX_REPEATS)
     _check_batch_size(batch_size)
-    rng = np.random.default_rng(seed)
+    full = _check_full(full)
+    rng = _generator(None, seed) if seed is not None else np.random.default_rng()
     vals: dict[str, list[float]] = {"he_minibatch": [], "matched_minibatch": [], "he_full": [], "matched_full": []}
     for _ in range(int(repeats)):
-        z = _draw(m, lv, rng, None)
+        z = _draw(m, lv, rng)
         he = he_mutual_information(m, lv, z=z, batch_size=batch_size, full=full)
         mt = matched_mutual_information(m, lv, z=z, batch_size=batch_size, full=full)
         vals["he_minibatch"].append(he["mi_minibatch"])
@@ -176,14 +233,15 @@ def mutual_information_spread(mu, log_var, *, repeats: int = 8, seed: int = 0, b
 def mean_gaussian_kl(mu, log_var) -> float:
     """E_x KL(q(z|x) || N(0, I)) = mean of core.gaussian_kl over the rows."""
     m, lv = _codes(mu, log_var)
-    return float(np.mean(core.gaussian_kl(m, lv)))
+    return float(np.mean(core.gaussian_kl(m, lv)))   # +inf where |mu| or exp(log_var) overflows; never NaN
 
 
 def mi_noise_flag(mi_estimate: float, mu, log_var) -> dict:
     """Flag an MI estimate above the mean KL(q(z|x) || p(z)) as estimator noise: the true
     I_q(x; z) = E_x KL(q(z|x)||p(z)) - KL(q(z)||p(z)) <= E_x KL(q(z|x)||p(z)) (Hoffman & Johnson 2016)."""
+    mi = check_finite_number(mi_estimate, "mi_estimate")
     kl = mean_gaussian_kl(mu, log_var)
-    return {"mi": float(mi_estimate), "mean_kl": kl, "estimator_noise": bool(float(mi_estimate) > kl)}
+    return {"mi": mi, "mean_kl": kl, "estimator_noise": bool(mi > kl)}
 
 
 def active_units(codes, threshold: float = ACTIVE_UNIT_THRESHOLD, weights=None) -> tuple[int, np.ndarray]:
@@ -191,15 +249,32 @@ def active_units(codes, threshold: float = ACTIVE_UNIT_THRESHOLD, weights=None) 
     (the default): the unbiased variance, as empirical.metrics.active_units; otherwise the
     weighted variance sum_i w_i (mu_iu - mbar_u)^2."""
     mu = as_float_array(codes, "codes", 2)
+    delta = check_nonneg_number(threshold, "threshold")
     if weights is None:
         if mu.shape[0] < 2:
-            raise ValueError("active units need N >= 2 rows for an unbiased variance")
-        var = mu.var(axis=0, ddof=1)
+            raise ValueError(f"codes has {mu.shape[0]} row(s): active units need N >= 2 rows for an unbiased variance "
+                             "(or pass weights for the weighted one)")
+        w = None
     else:
-        w = np.asarray(weights, dtype=float) / np.sum(weights)
-        mbar = core._weighted_mean(w, mu)
-        var = core._weighted_mean(w, (mu - mbar) ** 2)
-    return int((var >= threshold).sum()), var
+        w = check_weights(weights, mu.shape[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        var = _variances(mu, w)
+    if not np.isfinite(var).all():
+        # |codes| near 1e308: the sums overflow (inf - inf = NaN); the variance of mu / s times s^2,
+        # s the largest |entry| of the unit, is the same up to rounding and overflows only to +inf
+        bad = ~np.isfinite(var)
+        s = np.abs(mu[:, bad]).max(axis=0)
+        with np.errstate(over="ignore"):
+            var[bad] = (_variances(mu[:, bad] / s, w) * s) * s      # (v s) s: 0 * s^2 would be 0 * inf
+    return int((var >= delta).sum()), var
+
+
+def _variances(mu: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """Per-unit variance: unbiased (w None), else weighted sum_i w_i (mu_iu - mbar_u)^2."""
+    if w is None:
+        return mu.var(axis=0, ddof=1)
+    mbar = core._weighted_mean(w, mu)
+    return core._weighted_mean(w, (mu - mbar) ** 2)
 
 
 def active_units_lower_bound(margin: float, witness: core.Witness, unit_variances,
@@ -212,10 +287,24 @@ def active_units_lower_bound(margin: float, witness: core.Witness, unit_variance
     The division is rounded with a relative allowance of 1e-12 before ceil, so a quotient that
     is an integer up to rounding is not rounded up past it.
     """
+    core._check_witness(witness)
     var = as_float_array(unit_variances, "unit_variances", 1)
+    if var.shape[0] != witness.d:
+        raise ValueError(f"unit_variances has {var.shape[0]} entries but the witness has d = {witness.d} latent units; "
+                         "pass one variance per unit of the codes")
+    if (var < 0).any():
+        raise ValueError("unit_variances has negative entries; variances are >= 0")
+    delta = check_nonneg_number(threshold, "threshold")
     s = core.certified_spread(margin, witness)
-    d, vmax, delta = var.shape[0], float(var.max()), float(threshold)
+    d, vmax = var.shape[0], float(var.max())
     if s <= d * delta or vmax <= delta:
         return 0
-    q = (s - d * delta) / (vmax - delta)
+    with np.errstate(over="ignore"):
+        q = (s - d * delta) / (vmax - delta)
+    if not np.isfinite(q):
+        # s_G = inf (a margin beyond float64 at this witness_scale) or V_max - delta subnormal:
+        # no codes with these unit variances can have this margin (s_G <= d V_max)
+        raise ValueError(f"the margin certifies a spread s_G = {s!r} that the unit_variances (d = {d}, V_max = {vmax!r}, "
+                         f"threshold {delta!r}) cannot hold: the bound overflows float64; pass the variances of the "
+                         "codes that have this margin")
     return max(0, int(math.ceil(q * (1 - 1e-12) - 1e-12)))

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from . import core
-from ._validation import as_float_array, check_distributions, check_weights
+from ._validation import as_float_array, check_distributions, check_integer, check_nonneg_number, check_weights
 
 __all__ = ["frontier_logits", "frontier_codes", "Frontier", "margin_energy_frontier", "frontier_dual",
            "min_energy", "min_energy_point", "default_frontier_lambdas"]
@@ -65,14 +65,23 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
     """
     T = check_distributions(teacher, "teacher")
     c = _nonneg(c, "c", allow_inf=True)    # c = inf: the exact logits
+    a0 = _check_start(start, T)
+    max_iter = check_integer(max_iter, "max_iter", 0)
     if c == 0:
         return np.zeros_like(T), 0.0
     if np.isinf(c):
         a = core.clr(check_distributions(T, "teacher", full_support=True))
         return np.atleast_2d(a), 0.0
-    a = np.zeros_like(T) if start is None else np.array(start, dtype=np.float64, copy=True)
+    a = np.zeros_like(T) if a0 is None else a0.copy()
     a -= a.mean(axis=1, keepdims=True)                                 # the solution is centred
-    f = _objective(a, T, c)
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = _objective(a, T, c)
+    # a start so far out that f overflows (||a||^2 / 2c = inf) gives the line search nothing to
+    # compare against: those rows start from 0 instead (the minimiser is unique; any start is a hint)
+    far = ~np.isfinite(f)
+    if far.any():
+        a[far] = 0.0
+        f[far] = _objective(a[far], T[far], c)
     for _ in range(max_iter):
         ls = core.log_softmax(a)
         S = np.exp(ls)
@@ -107,23 +116,29 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
             new_a[idx[ok]], new_f[idx[ok]] = trial[ok], ft[ok]
             todo[idx[ok]] = False
             step[idx[~ok]] *= 0.5
+        if todo.all():       # no row took a step: every later iteration would repeat this one
+            break
         a, f = new_a, new_f
     S = np.exp(core.log_softmax(a))
     return a, float(np.abs(a / c - (T - S)).max())
 
 
-def _nonneg(x, name: str, allow_inf: bool = False) -> float:
-    """A real number >= 0 (inf only with ``allow_inf``): text, bools, lists, complex and None are
-    a TypeError naming ``name``, NaN and negatives a ValueError (found by probing with bad input)."""
-    if x is None or isinstance(x, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
-        raise TypeError(f"{name} must be a real number, got {x!r:.60}")
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__}") from None
-    if not v >= 0 or (v == np.inf and not allow_inf):
-        raise ValueError(f"{name} must be a {'' if allow_inf else 'finite '}number >= 0, got {x!r}")
-    return v
+# A real number >= 0 (found by probing with bad input); shared with collapse_metrics
+_nonneg = check_nonneg_number
+
+
+def _check_start(start, T: np.ndarray, name: str = "start") -> np.ndarray | None:
+    """A warm start for the logits: None or finite reals of the teacher's shape (N, K); a 1-D
+    start of length K is one row (as a 1-D teacher is)."""
+    if start is None:
+        return None
+    a = as_float_array(start, name, (1, 2))
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.shape != T.shape:
+        raise ValueError(f"{name} has shape {a.shape} but the teacher has shape {T.shape}; "
+                         f"pass one row of K = {T.shape[1]} logits per teacher row (or start=None)")
+    return a
 
 
 def _beta2_kappa(witness) -> float:
@@ -136,6 +151,8 @@ def _beta2_kappa(witness) -> float:
 def _lam_to_c(lam: float, witness: core.Witness) -> float:
     core._check_witness(witness)
     lam = _nonneg(lam, "lam")
+    if lam == 0:             # c = 0 even where beta^2 kappa overflows (0 * inf would be NaN)
+        return 0.0
     with np.errstate(over="ignore", under="ignore"):
         return float(lam * np.float64(witness.scale) ** 2 * witness.kappa)
 
@@ -143,6 +160,8 @@ def _lam_to_c(lam: float, witness: core.Witness) -> float:
 def frontier_codes(teacher, witness: core.Witness, lam: float, start=None) -> np.ndarray:
     """The optimal codes mu_i(lambda) = A a_i / (beta kappa) (N, d) for multiplier ``lam``."""
     core._check_witness(witness)
+    core._check_K_match(check_distributions(teacher, "teacher"), witness)
+    # the teacher as given (not the renormalised copy: renormalising twice moves the last bit)
     a, _ = frontier_logits(teacher, _lam_to_c(lam, witness), start)
     return a @ witness.A.T / (witness.scale * witness.kappa)
 
@@ -173,8 +192,21 @@ def default_frontier_lambdas(witness: core.Witness, n: int = 13) -> np.ndarray:
     b2k = _beta2_kappa(witness)
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 10 ** 6:
         raise ValueError(f"n (number of multipliers) must be an integer in [1, 10**6], got {n!r:.60}")
+    _check_b2k_range(b2k, witness, 1e4)
     with np.errstate(over="ignore", divide="ignore"):
         return np.logspace(-2, 4, int(n)) / b2k
+
+
+def _check_b2k_range(b2k: float, witness: core.Witness, c_max: float) -> None:
+    """The multipliers lambda = c / (beta^2 kappa) for c up to ``c_max`` must be finite: a
+    witness_scale so small that beta^2 kappa underflows (or nearly) gives lambda = inf, which
+    no Newton solve takes (lambda beta^2 kappa = inf * 0 is NaN)."""
+    with np.errstate(over="ignore", divide="ignore"):
+        lam_max = np.float64(c_max) / b2k
+    if not lam_max < np.inf:
+        raise ValueError(f"witness_scale = {witness.scale!r} is too small for the frontier: beta^2 kappa = {b2k!r} "
+                         f"makes the multipliers lambda = c / (beta^2 kappa) (c up to {c_max:g}) overflow float64; "
+                         "use a witness_scale >= 1e-140")
 
 
 def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas=None) -> Frontier:
@@ -184,9 +216,12 @@ def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas
     core._check_witness(witness)
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
+    core._check_K_match(T, witness)
     lams = default_frontier_lambdas(witness) if lambdas is None else np.sort(as_float_array(lambdas, "lambdas", (0, 1)).ravel())
     if (lams < 0).any():
         raise ValueError("lambdas must be >= 0")
+    if lams.size == 0:
+        raise ValueError("lambdas is empty; pass at least one multiplier (or lambdas=None for the default grid)")
     tch = core.Teacher(T, w)
     K = T.shape[1]
     loss0 = tch.information + float(core.kl_rows(tch.marginal, np.full(K, -np.log(K)))[0])
@@ -213,6 +248,7 @@ def frontier_dual(teacher, witness: core.Witness, lam: float, weights=None, star
     core._check_witness(witness)
     lam = _nonneg(lam, "lam")
     T = check_distributions(teacher, "teacher")
+    core._check_K_match(T, witness)
     w = check_weights(weights, T.shape[0])
     a, _ = frontier_logits(T, _lam_to_c(lam, witness), start)
     mu = a @ witness.A.T / (witness.scale * witness.kappa)
@@ -240,6 +276,7 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
     """
     core._check_witness(witness)
     T = check_distributions(teacher, "teacher")
+    core._check_K_match(T, witness)
     w = check_weights(weights, T.shape[0])
     L = _nonneg(loss, "loss", allow_inf=True)
     K = T.shape[1]
@@ -248,6 +285,7 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
     if L >= loss0:
         return 0.0, 0.0
     b2k = _beta2_kappa(witness)
+    _check_b2k_range(b2k, witness, 1e12)
     cache: dict[str, np.ndarray | None] = {"a": None}
 
     def solve(log_c):
@@ -263,6 +301,14 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
     D_lo, L_lo, lam_lo = solve(lo)
     if L_lo <= L:
         return float(max(0.0, D_lo - lam_lo * L)), float(lam_lo)
-    root = brentq(lambda x: solve(x)[1] - L, lo, hi, xtol=1e-8, rtol=1e-10)
+    try:
+        root = brentq(lambda x: solve(x)[1] - L, lo, hi, xtol=1e-8, rtol=1e-10)
+    except ValueError:
+        # brentq solves the ends again, warm-started from elsewhere: where L is within rounding of
+        # an end's loss (L = 0 against L(1e12 / beta^2 kappa) ~ 1e-17, say) the re-solved loss can
+        # land on the other side of L, and the bracket is lost. That end's bound (weak duality
+        # holds at any lambda) is then E_min(L) to rounding.
+        bound, lam_best = max((D_hi - lam_hi * L, lam_hi), (D_lo - lam_lo * L, lam_lo))
+        return float(max(0.0, bound)), float(lam_best)
     D, _, lam = solve(root)
     return float(max(0.0, D - lam * L)), float(lam)

@@ -577,8 +577,9 @@ def evaluate_heldout(predictor, teacher_eval, codes_eval, eval_ids, *, weights_e
     _refuse_overlap(np.asarray(predictor.fit_ids), ids, "evaluation rows were used to fit the predictor")
     check_weights(weights_eval, n_eval, "weights_eval")
     X = as_float_array(codes_eval, "codes_eval", 2)
+    summary: tuple[float | None, float | None, float | None, int] | None = None
     if fit_summary is not None:
-        fit_summary = _check_fit_summary(fit_summary)
+        summary = _check_fit_summary(fit_summary)
     try:
         info, loss, margin, float_error = _evaluate(predictor, teacher_eval, X, weights_eval)
     except (ValueError, TypeError) as exc:   # core names teacher/codes/weights: say which of ours
@@ -586,14 +587,14 @@ def evaluate_heldout(predictor, teacher_eval, codes_eval, eval_ids, *, weights_e
     def known(v) -> float | None:   # a fit-split number that was not given is None ("unknown")
         return None if v is None or not np.isfinite(v) else float(v)
 
-    if fit_summary is None:
-        fit_summary = (None, None, getattr(predictor, "fit_margin", None), len(predictor.fit_ids))
+    if summary is None:
+        summary = (None, None, getattr(predictor, "fit_margin", None), len(predictor.fit_ids))
     K = T.shape[1]
     return HeldoutCertificate(
         method=method, teacher_information=float(info), loss=float(loss), margin=float(margin),
         float_error=float(float_error), certified=bool(margin > float_error),
-        fit_teacher_information=known(fit_summary[0]), fit_loss=known(fit_summary[1]),
-        fit_margin=known(fit_summary[2]), n_fit=int(fit_summary[3]), n_eval=n_eval, K=K, d=X.shape[1],
+        fit_teacher_information=known(summary[0]), fit_loss=known(summary[1]),
+        fit_margin=known(summary[2]), n_fit=int(summary[3]), n_eval=n_eval, K=K, d=X.shape[1],
         parameters=predictor.parameters, predictor=predictor)
 
 

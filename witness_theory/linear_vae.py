@@ -41,22 +41,78 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_float_array
+from ._validation import as_float_array, check_finite_number, check_integer, check_nonneg_number
 
 __all__ = ["linear_vae_elbo", "LinearVAEOptimum", "linear_vae_optimum", "linear_vae_optimal_elbo",
            "linear_vae_active_count"]
 
 _LOG_2PI = float(np.log(2 * np.pi))
+# data_cov must be symmetric to max |C - C^T| <= SYM_RTOL max |C| (rounding in (1/N) X^T X is
+# ~N eps) and positive semi-definite to lambda_min >= -PSD_RTOL max |lambda| (eigh's rounding is
+# ~D eps ||C||); within them C is symmetrised and the rounding-negative eigenvalues are inactive.
+SYM_RTOL = 1e-8
+PSD_RTOL = 1e-8
 
 
-def _moments(data_mean, data_cov):
+def _moments(data_mean, data_cov, check_psd: bool = True):
     C = as_float_array(data_cov, "data_cov", 2)
-    if C.shape[0] != C.shape[1]:
-        raise ValueError(f"data_cov must be square (D, D), got {C.shape}")
+    if C.shape[0] != C.shape[1] or C.shape[0] == 0:
+        raise ValueError(f"data_cov must be a square (D, D) covariance matrix with D >= 1, got shape {C.shape}")
+    with np.errstate(over="ignore"):
+        asym, top = float(np.abs(C - C.T).max()), float(np.abs(C).max())
+    if asym > SYM_RTOL * top:
+        raise ValueError(f"data_cov is not symmetric (max |C - C^T| = {asym:.3g}, max |C| = {top:.3g}); "
+                         "pass a covariance matrix, e.g. (C + C.T) / 2")
     m = np.zeros(C.shape[0]) if data_mean is None else as_float_array(data_mean, "data_mean", 1)
     if m.shape[0] != C.shape[0]:
         raise ValueError(f"data_mean has {m.shape[0]} entries but data_cov is {C.shape}")
-    return m, 0.5 * (C + C.T)
+    # (C + C^T) / 2 without overflow near 1e308: 0.5 C + 0.5 C^T is the same number otherwise
+    S = 0.5 * C + 0.5 * C.T
+    if check_psd:
+        _check_spectrum(np.linalg.eigvalsh(S), "data_cov")
+    return m, S
+
+
+def _check_spectrum(lam: np.ndarray, name: str) -> None:
+    """Eigenvalues of a covariance: finite and >= 0 up to rounding (PSD_RTOL)."""
+    if not np.isfinite(lam).all():
+        raise ValueError(f"{name} is too large: its eigenvalues overflow float64; rescale the data")
+    top = float(np.abs(lam).max())
+    low = float(lam.min())
+    if low < -PSD_RTOL * top:
+        what = "has a negative eigenvalue" if name == "data_cov" else "has a negative entry"
+        raise ValueError(f"{name} {what} ({low:.3g}, largest |eigenvalue| {top:.3g}): a covariance is positive "
+                         "semi-definite; pass (1/N) sum_i (x_i - m)(x_i - m)^T or its spectrum")
+
+
+def _spectrum(eigenvalues) -> np.ndarray:
+    """The spectrum of a covariance, decreasing: 1-D, nonempty, >= 0 up to rounding."""
+    lam = as_float_array(eigenvalues, "eigenvalues", 1)
+    if lam.size == 0:
+        raise ValueError("eigenvalues is empty; pass the D eigenvalues of the data covariance")
+    _check_spectrum(lam, "eigenvalues")
+    return np.sort(lam)[::-1]
+
+
+def _noise(sigma2, kl_weight) -> tuple[float, float, float]:
+    """sigma2 > 0 and kl_weight > 0, finite, and b sigma^2 = kl_weight * sigma2 within float64's range."""
+    sigma2 = check_finite_number(sigma2, "sigma2", positive=True)
+    kl_weight = check_finite_number(kl_weight, "kl_weight", positive=True)
+    s2p = kl_weight * sigma2
+    if not 0 < s2p < np.inf:
+        raise ValueError(f"kl_weight * sigma2 = {kl_weight!r} * {sigma2!r} is outside float64's range; "
+                         "rescale the data so that sigma2 is nearer 1")
+    return sigma2, kl_weight, s2p
+
+
+def _check_latents(d) -> int:
+    return check_integer(d, "d (number of latents)", 1)
+
+
+def _no_nan(value: float, fname: str, names: str) -> float:
+    if np.isnan(value):
+        raise ValueError(f"{fname} overflows float64 (inf - inf) for these {names}; rescale the data and parameters")
+    return value
 
 
 def linear_vae_elbo(W, b, V, e, log_s2, data_mean, data_cov, sigma2: float, kl_weight: float = 1.0) -> float:
@@ -66,16 +122,27 @@ def linear_vae_elbo(W, b, V, e, log_s2, data_mean, data_cov, sigma2: float, kl_w
     W, V = as_float_array(W, "W", 2), as_float_array(V, "V", 2)
     b, e, log_s2 = (as_float_array(x, n, 1) for x, n in ((b, "b"), (e, "e"), (log_s2, "log_s2")))
     D = C.shape[0]
-    s2 = np.exp(log_s2)
-    R = np.eye(D) - W @ V                                              # (D, D): x -> residual map
-    r_mean = R @ m - W @ e - b                                         # mean residual
-    # E_x E_q ||x - W z - b||^2 = ||r_mean||^2 + tr(R C R^T) + tr(W diag(s^2) W^T)
-    sq = r_mean @ r_mean + np.trace(R @ C @ R.T) + float(((W ** 2) * s2).sum())
-    rec = -0.5 * D * (_LOG_2PI + np.log(sigma2)) - sq / (2 * sigma2)
-    mu_mean = V @ m + e
-    # E_x KL(N(Vx + e, diag s^2) || N(0, I)) = (1/2) sum_j [E mu_j^2 + s_j^2 - 1 - log s_j^2]
-    kl = 0.5 * float((mu_mean ** 2 + np.einsum("jk,kl,jl->j", V, C, V) + np.expm1(log_s2) - log_s2).sum())
-    return float(rec - kl_weight * kl)
+    d = W.shape[1]
+    if W.shape[0] != D:
+        raise ValueError(f"W has shape {W.shape} but data_cov is {C.shape}: W must be (D, d) with D = {D}")
+    for name, arr, want in (("V", V, (d, D)), ("b", b, (D,)), ("e", e, (d,)), ("log_s2", log_s2, (d,))):
+        if arr.shape != want:
+            raise ValueError(f"{name} has shape {arr.shape} but must be {want} for W of shape {W.shape} (D = {D}, d = {d})")
+    sigma2 = check_finite_number(sigma2, "sigma2", positive=True)
+    kl_weight = check_nonneg_number(kl_weight, "kl_weight")        # b = 0: the reconstruction term alone
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        s2 = np.exp(log_s2)
+        R = np.eye(D) - W @ V                                              # (D, D): x -> residual map
+        r_mean = R @ m - W @ e - b                                         # mean residual
+        # E_x E_q ||x - W z - b||^2 = ||r_mean||^2 + tr(R C R^T) + tr(W diag(s^2) W^T)
+        sq = r_mean @ r_mean + np.trace(R @ C @ R.T) + float(((W ** 2) * s2).sum())
+        rec = -0.5 * D * (_LOG_2PI + np.log(sigma2)) - sq / (2 * sigma2)
+        mu_mean = V @ m + e
+        # E_x KL(N(Vx + e, diag s^2) || N(0, I)) = (1/2) sum_j [E mu_j^2 + s_j^2 - 1 - log s_j^2]
+        kl = 0.5 * float((mu_mean ** 2 + np.einsum("jk,kl,jl->j", V, C, V) + np.expm1(log_s2) - log_s2).sum())
+        # b = 0 with kl = inf: the KL term is absent (0 * inf would be NaN)
+        elbo = float(rec - kl_weight * kl) if kl_weight else float(rec)
+    return _no_nan(elbo, "linear_vae_elbo", "W, V, log_s2, data_cov, sigma2 and kl_weight")
 
 
 @dataclass(frozen=True)
@@ -93,35 +160,40 @@ class LinearVAEOptimum:
 
 def linear_vae_optimal_elbo(eigenvalues, sigma2: float, kl_weight: float, d: int) -> float:
     """max ELBO_b from the spectrum alone (module docstring): b ELBO_1(b sigma^2) + constant."""
-    lam = np.sort(as_float_array(eigenvalues, "eigenvalues", 1))[::-1]
+    lam = _spectrum(eigenvalues)
+    sigma2, kl_weight, s2p = _noise(sigma2, kl_weight)                 # s'^2 = b sigma^2
+    d = _check_latents(d)
     D = lam.shape[0]
-    s2p = kl_weight * sigma2                                           # s'^2 = b sigma^2
     act = np.zeros(D, dtype=bool)
     act[:d] = lam[:d] > s2p
-    elbo1 = -0.5 * D * _LOG_2PI - 0.5 * (float((np.log(lam[act]) + 1).sum())
-                                         + float((np.log(s2p) + lam[~act] / s2p).sum()))
-    return float(kl_weight * elbo1 + 0.5 * kl_weight * D * (_LOG_2PI + np.log(s2p))
-                 - 0.5 * D * (_LOG_2PI + np.log(sigma2)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        elbo1 = -0.5 * D * _LOG_2PI - 0.5 * (float((np.log(lam[act]) + 1).sum())
+                                             + float((np.log(s2p) + lam[~act] / s2p).sum()))
+        elbo = float(kl_weight * elbo1 + 0.5 * kl_weight * D * (_LOG_2PI + np.log(s2p))
+                     - 0.5 * D * (_LOG_2PI + np.log(sigma2)))
+    return _no_nan(elbo, "linear_vae_optimal_elbo", "eigenvalues, sigma2 and kl_weight")
 
 
 def linear_vae_active_count(eigenvalues, sigma2: float, kl_weight: float, d: int) -> int:
     """Number of active latents at the global optimum: #{j <= d : lambda_j > kl_weight sigma^2}."""
-    lam = np.sort(as_float_array(eigenvalues, "eigenvalues", 1))[::-1]
-    return int((lam[:d] > kl_weight * sigma2).sum())
+    lam = _spectrum(eigenvalues)
+    _, _, s2p = _noise(sigma2, kl_weight)
+    d = _check_latents(d)
+    return int((lam[:d] > s2p).sum())
 
 
 def linear_vae_optimum(data_cov, sigma2: float, kl_weight: float, d: int, data_mean=None) -> LinearVAEOptimum:
     """The closed-form optimum: W = U_d (Lambda_d - b sigma^2)_+^{1/2}, b = m, encoder the exact
     posterior of the b = 1 model with decoder variance b sigma^2 (diagonal since W^T W is)."""
-    m, C = _moments(data_mean, data_cov)
-    if not (sigma2 > 0 and kl_weight > 0):
-        raise ValueError("sigma2 and kl_weight must be > 0")
-    lam, U = np.linalg.eigh(C)                                         # ascending
-    lam, U = lam[::-1], U[:, ::-1]
+    m, C = _moments(data_mean, data_cov, check_psd=False)             # checked below on eigh's spectrum
+    sigma2, kl_weight, s2p = _noise(sigma2, kl_weight)
+    d = _check_latents(d)
     D = C.shape[0]
     if d > D:
         raise ValueError(f"d = {d} latents exceed the data dimension D = {D}")
-    s2p = kl_weight * sigma2
+    lam, U = np.linalg.eigh(C)                                         # ascending
+    _check_spectrum(lam, "data_cov")
+    lam, U = lam[::-1], U[:, ::-1]
     act = lam[:d] > s2p
     scale = np.sqrt(np.where(act, lam[:d] - s2p, 0.0))                 # (Lambda - s'^2)_+^{1/2}
     W = U[:, :d] * scale                                               # (D, d)
@@ -130,5 +202,9 @@ def linear_vae_optimum(data_cov, sigma2: float, kl_weight: float, d: int, data_m
     e = -V @ m
     log_s2 = np.log(s2p / Mdiag)                                       # s'^2 M^{-1}: 1 where inactive
     log_s2[~act] = 0.0
+    for name, arr in (("W", W), ("V", V), ("e", e), ("log_s2", log_s2)):
+        if np.isnan(arr).any():
+            raise ValueError(f"the optimum's {name} overflows float64 (inf - inf) for these data_cov, data_mean, "
+                             "sigma2 and kl_weight; rescale the data")
     return LinearVAEOptimum(W=W, b=m.copy(), V=V, e=e, log_s2=log_s2, eigenvalues=lam, active=act,
                             elbo=linear_vae_optimal_elbo(lam, sigma2, kl_weight, d))
