@@ -215,7 +215,8 @@ def test_K_is_limited_by_latent_dim(digits):
     ({"cv_folds": 1}, "cv_folds"), ({"selection": "best"}, "selection"),
     ({"min_rows_per_component": 0}, "min_rows_per_component"),
     ({"energy_budget": 0.0}, "energy_budget"), ({"witness_scale": -1.0}, "witness_scale"),
-    ({"subsample": 1}, "subsample"),
+    ({"subsample": 1}, "subsample"), ({"heldout": "folds"}, "heldout"), ({"heldout_rows": 0}, "heldout_rows"),
+    ({"heldout": "unused-rows"}, "heldout='unused-rows' needs a subsample"),
 ])
 def test_bad_parameters_raise_value_error(digits, change, match):
     with pytest.raises(ValueError, match=match):
@@ -365,3 +366,28 @@ def test_teacher_command_rejects_unknown_override(tmp_path, capsys):
     # the search takes beta and d from the witness and the model: setting them on the teacher is refused
     assert main(["teacher", "--dataset", "digits", "--out", str(tmp_path / "t"), "--set", "teacher.latent_dim=8"]) == 2
     assert "model.latent_dim" in capsys.readouterr().err
+
+
+def test_heldout_on_unused_rows_when_a_subsample_leaves_them(digits):
+    """heldout="auto" with a subsample that leaves >= 1,000 training rows out measures the
+    held-out I_T of each candidate as fitted on rows the fit never saw (not even PCA), with no
+    refit; without such rows (or heldout="cv") it cross-validates the fitting rows."""
+    X = np.concatenate([digits.x_train, digits.x_test])           # 1,797 rows: 400 fit, 1,397 unused
+    cfg = dataclasses.replace(SMALL, subsample=400, heldout_rows=900, energy_budget=100.0, selection="heldout")
+    search = TeacherSearch.from_config(cfg, n_jobs=1).fit(X)
+    assert search.heldout_method_ == "I_T on 900 unused training rows"
+    val, fit = search.heldout_indices_, search.fit_indices_
+    assert val.size == 900 and np.intersect1d(val, fit).size == 0 and np.unique(val).size == 900
+    for r in search.report_:                                        # every candidate within budget
+        assert r["I_T_heldout_folds"] == [] and r["I_T_heldout"] is not None
+    # the held-out number is the candidate's own I_T on those rows, recomputed here
+    chosen = search.report_[search.best_index_]
+    assert chosen["I_T_heldout"] == pytest.approx(
+        wt.teacher_information(search.teacher_.responsibilities(X[val])), rel=1e-12)
+    # the subsample does not depend on the held-out mode (drawn first, same generator)
+    cv = TeacherSearch.from_config(dataclasses.replace(cfg, heldout="cv"), n_jobs=1).fit(X)
+    np.testing.assert_array_equal(cv.fit_indices_, fit)
+    assert cv.heldout_method_ == f"{cfg.cv_folds}-fold CV of the fitting rows" and cv.heldout_indices_.size == 0
+    # too few unused rows: auto falls back to CV
+    few = TeacherSearch.from_config(dataclasses.replace(cfg, subsample=X.shape[0] - 500), n_jobs=1).fit(X)
+    assert few.heldout_method_.endswith("CV of the fitting rows")

@@ -23,6 +23,13 @@ margin with less energy than the reference path (the path is a reference, not a 
 minimum for non-exact codes). The distance is reported for the mean energy (scaled path) and
 the excess energy (interpolate path), and also with the subspace energy (1/2) E||P^T mu||^2,
 the only part of the code the witness sees (T4).
+
+T11 gives what the T7 paths cannot: the least energy of ANY code at a given alignment loss,
+E_min(L) = min (1/2) E||mu||^2 subject to L_TS <= L (``witness_theory.frontier``). The curve
+(I_T - L, E_min(L)) is drawn on the scaled panel (the scaled path lies on or above it), and for
+each model ``frontier_energy_min`` = E_min(its own L_TS) and ``excess_over_min`` = its mean
+energy minus that. T11 says excess_over_min >= 0; a negative value beyond the stated tolerance
+is counted in ``t11_violations`` (a bound that can fail, unlike the path distances).
 """
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ import numpy as np
 import witness_theory as wt
 from empirical import io as eio
 from empirical.report.tables import csv_table, markdown_table
+from witness_theory import frontier as t11
 
 __all__ = ["FrontierConfig", "frontier_paths", "frontier_energy", "find_runs", "model_point", "run_frontier"]
 
@@ -44,6 +52,7 @@ class FrontierConfig:
     """The frontier's own settings (``--set frontier.KEY=VALUE``)."""
     split: str = "test"
     n_points: int = 401               # s grid of each path
+    n_optimal: int = 41               # multipliers of the T11 curve (geometric grid, default_frontier_lambdas)
 
 
 def frontier_paths(teacher, witness: wt.Witness, n_points: int = 401) -> dict:
@@ -124,6 +133,11 @@ def model_point(run_dir: Path, split: str, experiment, teacher: np.ndarray, witn
     config = summary.get("config", {})
     train_cfg = config.get("train", {})
     excess = wt.code_energy(mu - mubar)
+    # T11: E_min at the model's own alignment loss; the model's mean energy cannot be below it.
+    # Tolerance: E_min is a dual value D - lambda L computed to ~1e-12 relative (brentq xtol 1e-8
+    # on log lambda, O(delta^2) in the bound) and the energies are sums of N terms: 1e-9 (1 + E).
+    e_min = t11.min_energy(teacher, witness, cert.alignment_loss)
+    tol_min = 1e-9 * (1.0 + cert.code_energy)
     e_scaled = frontier_energy(paths["scaled"], cert.margin)
     e_interp = frontier_energy(paths["interpolate"], cert.margin)
     return {
@@ -134,6 +148,8 @@ def model_point(run_dir: Path, split: str, experiment, teacher: np.ndarray, witn
         "frontier_energy_scaled": e_scaled, "distance_scaled": cert.code_energy - e_scaled,
         "distance_scaled_subspace": cert.subspace_energy - e_scaled,
         "frontier_energy_interpolate": e_interp, "distance_interpolate": excess - e_interp,
+        "alignment_loss": cert.alignment_loss, "frontier_energy_min": e_min,
+        "excess_over_min": cert.code_energy - e_min, "t11_holds": bool(cert.code_energy >= e_min - tol_min),
     }
 
 
@@ -154,6 +170,7 @@ def run_frontier(dataset: str, cfg: FrontierConfig, *, claims_dir, out_dir, devi
     witness = wt.Witness(T.shape[1], first.model.latent_dim, scale=first.witness.scale)
     experiment = prepare(first.replace(train__device=device))  # the data set, for encoding
     paths = frontier_paths(T, witness, cfg.n_points)
+    optimal = t11.margin_energy_frontier(T, witness, lambdas=t11.default_frontier_lambdas(witness, n=cfg.n_optimal))
     mubar = wt.best_constant_code(T, witness)
     models = []
     for run in runs:
@@ -170,7 +187,12 @@ def run_frontier(dataset: str, cfg: FrontierConfig, *, claims_dir, out_dir, devi
     path_rows = [{"mode": mode, "s": float(s), "margin": float(g), "energy": float(e)}
                  for mode, p in paths.items() for s, g, e in zip(p.s, p.margin, p.energy)]
     eio.atomic_write_text(out / "paths.csv", csv_table(path_rows, ["mode", "s", "margin", "energy"]))
-    cols = ["method", "kl_weight", "seed", "margin", "certified", "energy", "frontier_energy_scaled",
+    optimal_rows = [{"lambda": float(lam), "loss": float(L), "margin": float(optimal_info - L), "energy_min": float(E)}
+                    for lam, L, E in zip(optimal.lam, optimal.loss, optimal.energy)
+                    for optimal_info in [paths["scaled"].teacher_information]]
+    eio.atomic_write_text(out / "frontier_t11.csv", csv_table(optimal_rows, ["lambda", "loss", "margin", "energy_min"]))
+    cols = ["method", "kl_weight", "seed", "margin", "certified", "energy", "frontier_energy_min", "excess_over_min",
+            "t11_holds", "frontier_energy_scaled",
             "distance_scaled", "subspace_energy", "distance_scaled_subspace", "excess_energy",
             "frontier_energy_interpolate", "distance_interpolate"]
     eio.atomic_write_text(out / "models.csv", csv_table(models, cols + ["run"]))
@@ -181,10 +203,13 @@ def run_frontier(dataset: str, cfg: FrontierConfig, *, claims_dir, out_dir, devi
                "I_T": paths["scaled"].teacher_information,
                "exact_code_energy": wt.exact_code_energy(T, witness),
                "scaled_G0": float(paths["scaled"].margin[0]), "interpolation_step": steps,
+               "t11_violations": sum(not m["t11_holds"] for m in models),
+               "t11_min_excess": min(m["excess_over_min"] for m in models),
                "models": models, "versions": eio.library_versions()}
     eio.atomic_write_json(out / "summary.json", summary)
     if make_plots:
         from empirical.report.figures import plot_frontier
         plot_frontier({m: (p.energy, p.margin) for m, p in paths.items()}, models, out / "frontier.png",
-                      title=f"{first.data.name} ({cfg.split}): margin-energy frontier (T7) and trained models")
+                      optimal=(optimal.energy, paths["scaled"].teacher_information - optimal.loss),
+                      title=f"{first.data.name} ({cfg.split}): T7 paths, the T11 optimal frontier and trained models")
     return summary

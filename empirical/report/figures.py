@@ -139,11 +139,13 @@ def plot_rescue_margins(rows: list[dict], path, title: str = "") -> Path:
     return save_figure(fig, path)
 
 
-def plot_frontier(paths: dict, models: list[dict], path, title: str = "") -> Path:
+def plot_frontier(paths: dict, models: list[dict], path, title: str = "", optimal=None) -> Path:
     """T7 paths as margin against latent energy, trained models as points.
 
     ``paths``: mode -> (energy array, margin array); ``models``: dicts with label, margin,
-    energy (mean energy, for the scaled panel) and optionally excess_energy (interpolate panel)."""
+    energy (mean energy, for the scaled panel) and optionally excess_energy (interpolate panel).
+    ``optimal``: (E_min array, margin array), T11's optimal frontier, drawn on the scaled panel
+    (mean energy): no code lies to its left."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     panels = (("scaled", "energy", "mean energy (1/2) E||mu||^2 (nats)"),
               ("interpolate", "excess_energy", "excess energy (1/2) E||mu - mubar||^2 (nats)"))
@@ -154,6 +156,10 @@ def plot_frontier(paths: dict, models: list[dict], path, title: str = "") -> Pat
             e, g = np.asarray(paths[mode][0]), np.asarray(paths[mode][1])
             pos = e > 0  # log axis: s = 0 (energy 0) is off the plot
             ax.plot(e[pos], g[pos], "k-", lw=2, label=f"T7 path ({mode})")
+        if mode == "scaled" and optimal is not None:
+            e, g = np.asarray(optimal[0]), np.asarray(optimal[1])
+            pos = e > 0
+            ax.plot(e[pos], g[pos], "r--", lw=1.5, label="T11 E_min (least energy of any code)")
         for i, method in enumerate(methods):
             pts = [m for m in models if m.get("method", "") == method and m.get(key) is not None and m[key] > 0]
             if pts:
