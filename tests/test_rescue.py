@@ -138,7 +138,7 @@ def test_frontier_command_own_settings(quick_rescue, tmp_path, capsys):
     assert main(["frontier", "--claims", str(runs), "--out", str(out), "--set", "frontier.n_points=11",
                  "frontier.split=train"]) == 0, capsys.readouterr()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["split"] == "train" and summary["config"] == {"split": "train", "n_points": 11}
+    assert summary["split"] == "train" and summary["config"] == {"split": "train", "n_points": 11, "n_optimal": 41}
     assert len((out / "paths.csv").read_text().splitlines()) == 1 + 2 * 11 and len(summary["models"]) == 3
     assert main(["frontier", "--claims", str(runs), "--out", str(tmp_path / "g"),
                  "--set", "frontier.n_points=2"]) == 2
