@@ -80,14 +80,20 @@ def check_all_finite(arr: np.ndarray, name: str, *, allow_neg_inf: bool = False)
             raise ValueError(f"{name} contains infinite values; all entries must be finite")
 
 
-def check_finite_number(x, name: str, *, positive: bool = False) -> float:
-    """A real finite Python float (> 0 with ``positive``), or a TypeError/ValueError naming ``name``."""
+def real_float(x, name: str) -> float:
+    """``float(x)`` for a real number (NaN and infinities included), or a TypeError naming ``name``:
+    None, bools, text, complex numbers and objects float() refuses are not numbers here."""
     if x is None or isinstance(x, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
-        raise TypeError(f"{name} must be a real number, got {x!r}")
+        raise TypeError(f"{name} must be a real number, got {x!r:.60}")
     try:
-        v = float(x)
+        return float(x)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r:.60}") from None
+
+
+def check_finite_number(x, name: str, *, positive: bool = False) -> float:
+    """A real finite Python float (> 0 with ``positive``), or a TypeError/ValueError naming ``name``."""
+    v = real_float(x, name)
     if not np.isfinite(v) or (positive and v <= 0):
         raise ValueError(f"{name} must be a finite number{' > 0' if positive else ''}, got {x!r}")
     return v
@@ -96,12 +102,7 @@ def check_finite_number(x, name: str, *, positive: bool = False) -> float:
 def check_nonneg_number(x, name: str, allow_inf: bool = False) -> float:
     """A real number >= 0 (inf only with ``allow_inf``): text, bools, lists, complex and None are
     a TypeError naming ``name``, NaN and negatives a ValueError."""
-    if x is None or isinstance(x, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
-        raise TypeError(f"{name} must be a real number, got {x!r:.60}")
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__}") from None
+    v = real_float(x, name)
     if not v >= 0 or (v == np.inf and not allow_inf):
         raise ValueError(f"{name} must be a {'' if allow_inf else 'finite '}number >= 0, got {x!r}")
     return v

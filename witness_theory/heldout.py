@@ -28,7 +28,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from . import core
-from ._validation import as_float_array, check_codes, check_distributions, check_finite_number, check_weights
+from ._validation import as_float_array, check_codes, check_distributions, check_finite_number, check_weights, real_float
 from .theorems import DEFAULT_RTOL, Theorem, relation
 
 __all__ = [
@@ -604,12 +604,7 @@ def _check_fit_summary(fit_summary) -> tuple[float, float, float, int]:
         raise TypeError(f"fit_summary must be a tuple (I_T fit, loss fit, margin fit, n_fit), got {fit_summary!r:.80}")
     out = []
     for label, v in zip(("I_T fit", "loss fit", "margin fit"), fit_summary[:3]):
-        if v is None or isinstance(v, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
-            raise TypeError(f"fit_summary {label} must be a real number, got {v!r:.60}")
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise TypeError(f"fit_summary {label} must be a real number, got {type(v).__name__}") from None
+        f = real_float(v, f"fit_summary {label}")
         if np.isnan(f):
             raise ValueError(f"fit_summary {label} is NaN; pass the fit-split numbers or fit_summary=None")
         out.append(f)
