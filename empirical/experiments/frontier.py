@@ -187,9 +187,9 @@ def run_frontier(dataset: str, cfg: FrontierConfig, *, claims_dir, out_dir, devi
     path_rows = [{"mode": mode, "s": float(s), "margin": float(g), "energy": float(e)}
                  for mode, p in paths.items() for s, g, e in zip(p.s, p.margin, p.energy)]
     eio.atomic_write_text(out / "paths.csv", csv_table(path_rows, ["mode", "s", "margin", "energy"]))
-    optimal_rows = [{"lambda": float(lam), "loss": float(L), "margin": float(optimal_info - L), "energy_min": float(E)}
-                    for lam, L, E in zip(optimal.lam, optimal.loss, optimal.energy)
-                    for optimal_info in [paths["scaled"].teacher_information]]
+    info = paths["scaled"].teacher_information
+    optimal_rows = [{"lambda": float(lam), "loss": float(L), "margin": float(info - L), "energy_min": float(E)}
+                    for lam, L, E in zip(optimal.lam, optimal.loss, optimal.energy)]
     eio.atomic_write_text(out / "frontier_t11.csv", csv_table(optimal_rows, ["lambda", "loss", "margin", "energy_min"]))
     cols = ["method", "kl_weight", "seed", "margin", "certified", "energy", "frontier_energy_min", "excess_over_min",
             "t11_holds", "frontier_energy_scaled",
