@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import example, given, strategies as st
+from hypothesis import event, example, given, strategies as st
 from scipy.optimize import minimize
 from scipy.special import log_softmax, rel_entr
 
@@ -20,7 +20,7 @@ import witness_theory as wt
 import witness_theory.frontier as fr
 from witness_theory.theorems import T11
 
-from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, code_kinds,
+from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, code_kinds, report,
                          codes_for, count_example, instances, seeds)
 
 
@@ -57,7 +57,12 @@ def _scipy_min_energy(T, w, W, L_target):
     x0 = wt.exact_embedding(T, W).ravel()                 # feasible (L = 0)
     res = minimize(lambda x: energy(x)[0], x0, jac=lambda x: energy(x)[1], constraints=[cons],
                    method="SLSQP", options=dict(ftol=1e-14, maxiter=300))
-    return res, loss(res.x)[0]
+    # scipy's own KKT residual: the energy gradient g_E must be -nu times the loss gradient g_L
+    # (nu >= 0, least squares) at an optimum of this convex problem with an active constraint
+    g_e, g_l = energy(res.x)[1], loss(res.x)[1]
+    nu = max(0.0, -float(g_e @ g_l) / max(float(g_l @ g_l), 1e-300))
+    kkt = float(np.linalg.norm(g_e + nu * g_l)) / max(float(np.linalg.norm(g_e)), 1e-300)
+    return res, loss(res.x)[0], kkt
 
 
 @given(inst=instances(full_support=True, max_K=4, max_N=3, weight_kinds=["none", "dirichlet"]),
@@ -70,15 +75,24 @@ def test_t11_against_scipy_constrained_optimiser(inst, frac):
     L0 = tch.information + float(rel_entr(tch.marginal, np.full(inst.K, 1.0 / inst.K)).sum())
     L = frac * L0
     e_min, lam_star = fr.min_energy_point(T, W, L, inst.w)
-    res, L_got = _scipy_min_energy(T, w, W, L)
+    res, L_got, kkt = _scipy_min_energy(T, w, W, L)
     # scipy's point is feasible up to its constraint violation v: E_scipy >= E_min(L + v)
     # >= E_min(L) - lambda* v (E_min is convex with slope -lambda* at L)
     viol = max(0.0, L_got - L)
     assert_le("T11 scipy energy >= E_min (feasible point)", e_min, res.fun, 1e-10 * (1 + e_min) + lam_star * viol)
-    if not res.success:
+    # SLSQP (ftol 1e-14) usually reaches the optimum of these small convex problems within ~1e-7
+    # relative, but not always: a thorough run met a SLSQP "success" 1.4e-6 relative above
+    # E_min on an ill-conditioned teacher (entries 1e-12, beta 0.05, E ~ 118), where the frontier's
+    # own point had L - L_target = -6.5e-12 and energy E_min (scipy's point was not optimal). So the
+    # equality is asserted where scipy's point is a KKT point (relative stationarity residual
+    # <= 1e-7; a KKT point of a convex problem is its global minimum), and otherwise only reported.
+    report("T11 scipy KKT residual (gate: > 1 skips the equality, not a failure)", kkt, 1e-7)
+    if kkt > 1e-7 or viol > 1e-9 * (1 + L):   # SLSQP's own flag is not used: ~45% of its
+        # "failures" (positive directional derivative at ftol 1e-14) are KKT points to 1e-15
+        event("T11 scipy equality skipped (not a KKT point)")
         return
-    # SLSQP (ftol 1e-14) reaches the optimum of these small convex problems within ~1e-7
-    # relative (its ill-conditioning near L -> 0 is the limit); the frontier is exact to ~1e-13
+    event("T11 scipy equality checked")
+    # the frontier is exact to ~1e-13; the KKT residual 1e-7 leaves scipy within ~1e-7 relative
     assert_close("T11 E_min == scipy SLSQP optimum", e_min, res.fun, 1e-6 * (1 + e_min))
 
 
@@ -179,7 +193,8 @@ def test_t11_model_check_agrees_with_ledger(inst, seed, kind):
     log_var = np.random.default_rng(seed).normal(size=mu.shape)
     res = check_model_on_frontier(inst.T, mu, log_var, inst.witness, inst.w)
     assert_ledger(res, "T11 model check")
-    L = wt.alignment_loss(inst.T, mu, inst.witness, inst.w)
+    # a computed L_TS rounds to -3e-114 at exact codes (thorough run); the ledger uses max(0, L)
+    L = max(0.0, wt.alignment_loss(inst.T, mu, inst.witness, inst.w))
     # same computation; the weights are normalised in a different order (None vs the array):
     # E_min (a root-found dual value) moves by a few ulps, 1e-12 relative is headroom
     e_min = fr.min_energy(inst.T, inst.witness, L, inst.w)

@@ -183,7 +183,8 @@ def test_t12_numerical_maximisation(case):
     mag = 1 + abs(opt.elbo)
     # no parameters beat the closed-form global optimum (rounding only)
     assert_le("T12 numerical max <= closed-form optimum", found, opt.elbo, 1e-10 * mag)
-    report("T12 L-BFGS converged (gradient / 1e-6)", float(np.abs(best.jac).max()), 1e-6)
+    report("T12 L-BFGS gradient / 1e-6 (gate: > 1 skips the equality, not a failure)",
+           float(np.abs(best.jac).max()), 1e-6)
     if np.abs(best.jac).max() > 1e-6:     # not converged: only the bound above applies
         return
     # a stationary point: with eigenvalues >= 25% away from the threshold every stationary point

@@ -586,6 +586,9 @@ def test_heldout_valid_extremes_no_nan():
     (lambda: frontier.frontier_dual(T_OK, W3, np.inf), ValueError, r"^lam must be a finite number >= 0"),
     (lambda: frontier.frontier_codes(T_OK, W3, "1"), TypeError, r"^lam must be a real number"),
     (lambda: frontier.min_energy(T_OK, W3, None), TypeError, r"^loss must be a real number"),
+    # a computed L_TS rounds to -3e-114 at exact codes: the error says so and names the fix
+    (lambda: frontier.min_energy(T_OK, W3, -2.7e-114), ValueError, r"^loss must be a number >= 0.*pass max\(0.0, loss\)"),
+    (lambda: frontier.min_energy(T_OK, W3, -0.1), ValueError, r"^loss must be a number >= 0, got -0.1$"),
     (lambda: frontier.margin_energy_frontier(T_OK, W3, lambdas="abc"), ValueError, r"^lambdas must be a numeric array"),
     (lambda: frontier.default_frontier_lambdas(W3, 2.5), ValueError, r"^n \(number of multipliers\)"),
     (lambda: collapse_metrics.mutual_information_spread(CODES, np.zeros((2, 4)), repeats=np.inf), ValueError,

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from . import core
-from ._validation import as_float_array, check_distributions, check_integer, check_nonneg_number, check_weights
+from ._validation import as_float_array, check_distributions, check_integer, check_nonneg_number, check_weights, real_float
 
 __all__ = ["frontier_logits", "frontier_codes", "Frontier", "margin_energy_frontier", "frontier_dual",
            "min_energy", "min_energy_point", "default_frontier_lambdas"]
@@ -209,6 +209,13 @@ def _check_b2k_range(b2k: float, witness: core.Witness, c_max: float) -> None:
                          "use a witness_scale >= 1e-140")
 
 
+def loss_at_zero(teacher: core.Teacher) -> float:
+    """L_TS of the code mu = 0 (uniform witness output): I_T + KL(Tbar || uniform), T1's
+    decomposition of sum_i w_i KL(T_i || u) -- the lambda = 0 end of the T11 frontier."""
+    K = teacher.K
+    return teacher.information + float(core.kl_rows(teacher.marginal, np.full(K, -np.log(K)))[0])
+
+
 def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas=None) -> Frontier:
     """E_min along a grid of multipliers (increasing, warm-started). L and E of each point are
     evaluated on the optimal CODES with core.alignment_loss and core.code_energy (the kernel
@@ -224,7 +231,7 @@ def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas
         raise ValueError("lambdas is empty; pass at least one multiplier (or lambdas=None for the default grid)")
     tch = core.Teacher(T, w)
     K = T.shape[1]
-    loss0 = tch.information + float(core.kl_rows(tch.marginal, np.full(K, -np.log(K)))[0])
+    loss0 = loss_at_zero(tch)
     full = bool(np.all(T > 0))
     exact_e = core.exact_code_energy(T, witness, w) if full else None
     losses, energies, kkts = [], [], []
@@ -267,8 +274,16 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
 
     Returned as the dual value D(lambda*) - lambda* L at the lambda* where the frontier's loss
     equals L (brentq on log lambda, warm-started Newton solves). By weak duality this is a lower
-    bound on E_min(L) for ANY lambda*, so an inexact root never makes it too large; at the root
-    it equals E_min(L). 0 when L >= L_0 (the code mu = 0 is feasible). Returns (E_min, lambda*).
+    bound on E_min(L) for ANY lambda* in exact arithmetic, so an inexact root never makes it too
+    large; at the root it equals E_min(L). 0 when L >= L_0 (the code mu = 0 is feasible).
+    Returns (E_min, lambda*).
+
+    Rounding: D(lambda) = E + lambda L_c carries lambda times the absolute rounding error of the
+    computed loss (~1e-16 per term), which at lambda ~ 1e12 / (beta^2 kappa) is not small (a
+    uniform one-row teacher at beta = 0.05 gave 2.2e-9 where E_min is 0). The result is
+    therefore clipped to at most the T5 exact-code energy, E_min(0) >= E_min(L) for every
+    L >= 0 (the exact codes have loss 0), and, where L is below the loss that the largest
+    multiplier reaches, to at least that point's energy (E_min is nonincreasing in L).
 
     Root tolerance: D(lambda) - lambda L is concave in lambda with its maximum at the root, so a
     relative error delta in lambda* costs only O(delta^2) in the bound; xtol 1e-8 on log lambda
@@ -278,29 +293,41 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
     T = check_distributions(teacher, "teacher")
     core._check_K_match(T, witness)
     w = check_weights(weights, T.shape[0])
-    L = _nonneg(loss, "loss", allow_inf=True)
+    try:
+        L = _nonneg(loss, "loss", allow_inf=True)
+    except ValueError:
+        if -1e-9 < real_float(loss, "loss") < 0:   # what a computed L_TS (a KL) rounds to at exact codes
+            raise ValueError(f"loss must be a number >= 0, got {loss!r}: a computed L_TS just below 0 is "
+                             "rounding (the KL is >= 0); pass max(0.0, loss)") from None
+        raise
     K = T.shape[1]
     tch = core.Teacher(T, w)
-    loss0 = tch.information + float(core.kl_rows(tch.marginal, np.full(K, -np.log(K)))[0])
+    loss0 = loss_at_zero(tch)
     if L >= loss0:
         return 0.0, 0.0
     b2k = _beta2_kappa(witness)
     _check_b2k_range(b2k, witness, 1e12)
+    # E_min(L) <= E_min(0) = the T5 energy (the exact codes, loss 0); inf without full support
+    e_cap = core.exact_code_energy(T, witness, w) if T.min() > 0 else np.inf
     cache: dict[str, np.ndarray | None] = {"a": None}
 
     def solve(log_c):
         lam = np.exp(log_c) / b2k
         D, Lc, Ec, a = frontier_dual(T, witness, lam, w, start=cache["a"])
         cache["a"] = a
-        return D, Lc, lam
+        return D, Lc, Ec, lam
+
+    def clipped(bound: float, floor: float, lam: float) -> tuple[float, float]:
+        return float(min(e_cap, max(floor, bound))), float(lam)
 
     lo, hi = np.log(1e-8), np.log(1e12)
-    D_hi, L_hi, lam_hi = solve(hi)
-    if L_hi >= L:            # L below what c = 1e12 reaches: the bound at the largest multiplier
-        return float(max(0.0, D_hi - lam_hi * L)), float(lam_hi)
-    D_lo, L_lo, lam_lo = solve(lo)
+    D_hi, L_hi, E_hi, lam_hi = solve(hi)
+    if L_hi >= L:            # L below what c = 1e12 reaches: the bound at the largest multiplier,
+        # which is at least E_hi = E_min(L_hi) (nonincreasing) up to the Newton solve's accuracy
+        return clipped(D_hi - lam_hi * L, max(0.0, E_hi), lam_hi)
+    D_lo, L_lo, _, lam_lo = solve(lo)
     if L_lo <= L:
-        return float(max(0.0, D_lo - lam_lo * L)), float(lam_lo)
+        return clipped(D_lo - lam_lo * L, 0.0, lam_lo)
     try:
         root = brentq(lambda x: solve(x)[1] - L, lo, hi, xtol=1e-8, rtol=1e-10)
     except ValueError:
@@ -309,6 +336,6 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
         # land on the other side of L, and the bracket is lost. That end's bound (weak duality
         # holds at any lambda) is then E_min(L) to rounding.
         bound, lam_best = max((D_hi - lam_hi * L, lam_hi), (D_lo - lam_lo * L, lam_lo))
-        return float(max(0.0, bound)), float(lam_best)
-    D, _, lam = solve(root)
-    return float(max(0.0, D - lam * L)), float(lam)
+        return clipped(bound, 0.0, lam_best)
+    D, _, _, lam = solve(root)
+    return clipped(D - lam * L, 0.0, lam)
