@@ -230,7 +230,6 @@ def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas
     if lams.size == 0:
         raise ValueError("lambdas is empty; pass at least one multiplier (or lambdas=None for the default grid)")
     tch = core.Teacher(T, w)
-    K = T.shape[1]
     loss0 = loss_at_zero(tch)
     full = bool(np.all(T > 0))
     exact_e = core.exact_code_energy(T, witness, w) if full else None
@@ -300,7 +299,6 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
             raise ValueError(f"loss must be a number >= 0, got {loss!r}: a computed L_TS just below 0 is "
                              "rounding (the KL is >= 0); pass max(0.0, loss)") from None
         raise
-    K = T.shape[1]
     tch = core.Teacher(T, w)
     loss0 = loss_at_zero(tch)
     if L >= loss0:
