@@ -18,7 +18,7 @@ from scipy.special import log_softmax, rel_entr
 
 import witness_theory as wt
 import witness_theory.frontier as fr
-from witness_theory.theorems import T11, _loss_rounding
+from witness_theory.theorems import T11, _codes_loss_rounding
 
 from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, code_kinds, report,
                          codes_for, count_example, instances, seeds)
@@ -201,8 +201,7 @@ def test_t11_model_check_agrees_with_ledger(inst, seed, kind):
     # 6e-6 on E = 16900 at lambda* ~ 1e14 in a thorough run (exact codes, L ~ 0). Beyond that the
     # root-found dual value moves by a few ulps, 1e-12 relative is headroom
     e_min, lam = fr.min_energy_point(inst.T, inst.witness, L, inst.w)
-    spread = 2 * inst.witness.scale * float(np.sqrt((mu ** 2).sum(axis=1).max()))
-    eps_L = _loss_rounding(inst.K, fr.loss_at_zero(wt.Teacher(inst.T, inst.w)), spread)
+    eps_L = _codes_loss_rounding(inst.K, fr.loss_at_zero(wt.Teacher(inst.T, inst.w)), mu, inst.witness)
     assert_close("T11 model check E_min == min_energy", res.parts[0].rhs, e_min, 1e-12 * (1 + e_min) + 2 * lam * eps_L)
 
 

@@ -530,19 +530,24 @@ def _loss_rounding(K: int, loss_at_zero: float, logit_range: float = 0.0) -> flo
     return 64 * K * np.finfo(float).eps * (2 * np.log(K) + 2 + loss_at_zero + logit_range)
 
 
+def _codes_loss_rounding(K: int, loss_at_zero: float, codes: np.ndarray, witness) -> float:
+    """``_loss_rounding`` of the L_TS of given codes: their logits' spread is <= 2 beta max_i
+    ||mu_i|| (the simplex vertices are unit vectors)."""
+    with np.errstate(over="ignore"):
+        spread = 2.0 * witness.scale * float(np.sqrt(core._row_sq_norms(codes).max())) if len(codes) else 0.0
+    return _loss_rounding(K, loss_at_zero, spread)
+
+
 def _model_parts(T, mu, log_var, witness, w, rtol, loss_at_zero: float) -> list:
     """T11 on one set of codes: mean KL(q(z|x)||p(z)) >= (1/2)E||mu||^2 >= E_min(L_TS(mu)).
 
-    E_min has slope -lambda* at L_TS, so the rounding eps of the computed L_TS (``_loss_rounding``
-    with the codes' logit spread <= 2 beta max_i ||mu_i||, the simplex vertices being unit
-    vectors) moves E_min(L_TS) by lambda* eps: that is the relation's absolute tolerance. A
-    computed L_TS that is negative by rounding (-3e-114 at exact codes) is E_min(0)."""
+    E_min has slope -lambda* at L_TS, so the rounding eps of the computed L_TS
+    (``_codes_loss_rounding``) moves E_min(L_TS) by lambda* eps: that is the relation's absolute
+    tolerance. A computed L_TS that is negative by rounding (-3e-114 at exact codes) is E_min(0)."""
     L_m = max(0.0, core.alignment_loss(T, mu, witness, w))
     E_m = core.code_energy(mu, w)
     e_min, lam = _frontier.min_energy_point(T, witness, L_m, w)
-    with np.errstate(over="ignore"):
-        spread = 2.0 * witness.scale * float(np.sqrt(np.einsum("ij,ij->i", mu, mu).max())) if len(mu) else 0.0
-    atol = lam * _loss_rounding(T.shape[1], loss_at_zero, spread)
+    atol = lam * _codes_loss_rounding(T.shape[1], loss_at_zero, mu, witness)
     parts = [relation(f"codes: (1/2)E||mu||^2 >= E_min(L_TS = {L_m:.6g}) (lambda* = {lam:.3g}, "
                       f"excess {E_m - e_min:.6g}, tolerance includes lambda* x rounding of L_TS)",
                       E_m, ">=", e_min, rtol, atol=atol if np.isfinite(atol) else 0.0)]
