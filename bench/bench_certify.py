@@ -85,10 +85,12 @@ def main() -> None:
             witness = wt.Witness(K, d, 4.0)
             codes = wt.exact_embedding(T, witness) + 0.5 * rng.normal(size=(N, d))
             with threadpool_limits(1):
-                t1 = interleaved({"a": lambda: wt.certify(T, codes, witness),
-                                  "t": lambda: wt.certify(tch, codes, witness)}, repeats=3)
+                t1 = interleaved({"a": lambda T=T, codes=codes, witness=witness: wt.certify(T, codes, witness),
+                                  "t": lambda tch=tch, codes=codes, witness=witness: wt.certify(tch, codes, witness)},
+                                 repeats=3)
             with threadpool_limits(2):
-                t2 = interleaved({"t": lambda: wt.certify(tch, codes, witness)}, repeats=3)
+                t2 = interleaved({"t": lambda tch=tch, codes=codes, witness=witness: wt.certify(tch, codes, witness)},
+                                 repeats=3)
             print(f"{K:>4} {d:>4} {t1['a']:>15.3f} {t1['t']:>17.3f} {t2['t']:>17.3f}")
             if slowest is None or t1["t"] > slowest[0]:
                 slowest = (t1["t"], K, d, tch, codes, witness)

@@ -55,7 +55,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
-        tail = [l for l in proc.stdout.strip().splitlines() if l.strip()][-1:]
+        tail = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()][-1:]
         stats = json.loads(stats_path.read_text()) if stats_path.exists() else {"tests": {}, "targets": {}}
 
     print(f"profile {args.profile}: pytest proofs exit {proc.returncode}, wall time {wall:.1f} s")
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     summary = {"profile": args.profile, "returncode": proc.returncode, "wall_s": wall,
                "examples_per_test": {k: v["calls"] for k, v in stats["tests"].items()},
                "examples_per_theorem": dict(per_theorem),
-               "largest_ratio_per_theorem": {th: {"label": l, **r} for th, (l, r) in worst.items()},
+               "largest_ratio_per_theorem": {th: {"label": lab, **r} for th, (lab, r) in worst.items()},
                "gates": gates,
                "targets": stats["targets"]}
     if args.out:

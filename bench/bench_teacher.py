@@ -22,9 +22,9 @@ import os
 import sys
 import time
 
-from empirical.data.loaders import load_dataset
 import witness_theory as wt
 from empirical.data import registry
+from empirical.data.loaders import load_dataset
 from empirical.data.teacher import TeacherSearch, default_config, report_markdown
 from empirical.io import atomic_write_text
 
@@ -53,7 +53,8 @@ def bench(name: str, n_jobs: int = -1, selection: str | None = None, full_grid: 
     I_T_test = wt.teacher_information(search.teacher_.responsibilities(ds.x_test))
     chosen = search.report_[search.best_index_]
     fit_cpu = sum(r["fit_time_s"] for r in search.report_)
-    print(f"{name}: selection rule {cfg.selection!r}, {len(search.report_)} candidates, fit on {search.fit_indices_.size} of {ds.x_train.shape[0]} rows "
+    print(f"{name}: selection rule {cfg.selection!r}, {len(search.report_)} candidates, fit on "
+          f"{search.fit_indices_.size} of {ds.x_train.shape[0]} rows "
           f"(held-out: {search.heldout_method_}); load {t_load:.1f} s; search {wall_search:.1f} s wall "
           f"(n_jobs={n_jobs}); CPU: EM fits {fit_cpu:.1f} s in workers, main process {main_cpu:.1f} s; "
           f"1-min load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after on {os.cpu_count()} cores")

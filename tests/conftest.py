@@ -7,7 +7,8 @@ part of the environment and its absence is a configuration error, not a reason t
 from __future__ import annotations
 
 import os
-from typing import Callable, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 import pytest
 

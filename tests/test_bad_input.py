@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import sys
 
 import numpy as np
 import pytest
 
 import witness_theory as wt
-from witness_theory.__main__ import main
 from witness_theory import collapse_metrics, frontier
+from witness_theory.__main__ import main
 from witness_theory.io import load_array
 
 T_OK = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
@@ -304,7 +305,7 @@ def _write(path, data: bytes):
 
 
 def _huge_header(shape=(10 ** 11, 10 ** 6)) -> bytes:
-    d = "{'descr': '<f8', 'fortran_order': False, 'shape': %r, }" % (shape,)
+    d = "{'descr': '<f8', 'fortran_order': False, 'shape': %r, }" % (shape,)  # noqa: UP031 -- numpy's own header format
     d = d + " " * (118 - len(d)) + "\n"
     return b"\x93NUMPY\x01\x00" + len(d).to_bytes(2, "little") + d.encode() + b"\0" * 64
 
@@ -333,7 +334,7 @@ def _bad_files(tmp):
         "text.npy": (_npy_bytes(np.array(["a", "b"])), r"\.npy holds <U1 data, not numbers"),
         "nul.csv": (b"1,2\x00\n", r"is not a text \.csv file"),
         "words.csv": (b"a,b\n", r"could not be parsed as numbers"),
-        "wrong.json": (b"[1]", r"must be \.npy, \.npz, \.csv, got '\.json'"),
+        "wrong.json": (b"[1]", r"must be \.npy, \.npz, \.csv(, \.txt)?, got '\.json'"),   # the CLI also reads .txt
     }
 
 
@@ -386,6 +387,7 @@ def test_cli_bad_files_one_line_exit_2(tmp_path, capsys):
         rc, _, err = _cli(["check", str(path)], capsys)
         assert rc == 2, name
         assert err.count("\n") == 1 and err.startswith(f"error: teacher file {path}: "), err
+        assert re.search(msg, err), (name, err)                       # the loader's own reason, not a generic one
         assert "Traceback" not in err and "allow_pickle" not in err
 
 

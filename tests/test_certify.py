@@ -16,12 +16,18 @@ import numpy as np
 import pytest
 
 import witness_theory as wt
-from empirical.experiments.certify import (
-    CONTROL_FLAGS, CodesOrderWarning, certify_codes, load_codes, read_codes_file, real_data_checks, write_codes,
-)
 from empirical.cli import main
 from empirical.data.loaders import load_dataset
 from empirical.data.teacher import default_config, teacher_for
+from empirical.experiments.certify import (
+    CONTROL_FLAGS,
+    CodesOrderWarning,
+    certify_codes,
+    load_codes,
+    read_codes_file,
+    real_data_checks,
+    write_codes,
+)
 
 REAL_CHECKS = ("T1", "T4", "T5", "T6", "T7")
 

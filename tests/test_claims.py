@@ -41,11 +41,13 @@ def test_all_claims_hold_on_good_records():
 
 
 @pytest.mark.parametrize("break_it,claim", [
-    (lambda r: r.update(G_T=0.3, certified=True) if (r["method"], r["kl_weight"], r["seed"]) == ("vanilla", 1.0, 2) else None, "C1"),
+    (lambda r: r.update(G_T=0.3, certified=True)
+     if (r["method"], r["kl_weight"], r["seed"]) == ("vanilla", 1.0, 2) else None, "C1"),
     (lambda r: r.update(G_T=-0.1, certified=False) if (r["method"], r["seed"]) == ("rst-prefit", 0) else None, "C2"),
     (lambda r: r.update(rec=21.2) if r["method"] == "rst" and r["kl_weight"] == 1.0 else None, "C2"),  # +6% > 5%
     (lambda r: r.update(G_T=0.01, certified=True) if (r["method"], r["kl_weight"]) == ("vanilla", 8.0) else None, "C3"),
-    (lambda r: r.update(G_T=-0.2, certified=False) if (r["method"], r["kl_weight"], r["seed"]) == ("rst-alpha-prefit", 4.0, 1) else None, "C3"),
+    (lambda r: r.update(G_T=-0.2, certified=False)
+     if (r["method"], r["kl_weight"], r["seed"]) == ("rst-alpha-prefit", 4.0, 1) else None, "C3"),
     (lambda r: r.update(n_violations=1) if r["seed"] == 0 and r["method"] == "rst" else None, "bounds"),
 ])
 def test_each_claim_can_fail(break_it, claim):

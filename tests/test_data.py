@@ -410,7 +410,8 @@ def test_cifar_rejects_foreign_globals_and_truncation(tmp_path):
     write_cifar10(folder, rng)
     b = cifar_batch(rng, 4, extra={b"meta": collections.OrderedDict(a=1)})
     dump(folder / "data_batch_2", b)
-    with pytest.raises(ValueError, match=r"data_batch_2: not a valid CIFAR batch pickle.*collections\.OrderedDict is not allowed"):
+    with pytest.raises(ValueError, match=r"data_batch_2: not a valid CIFAR batch pickle"
+                                         r".*collections\.OrderedDict is not allowed"):
         load_dataset("cifar10", tmp_path)
     write_cifar10(folder, rng)
     blob = (folder / "data_batch_4").read_bytes()
@@ -553,7 +554,8 @@ def test_digits_shapes_range_determinism():
 
 
 def test_unknown_name_and_bad_args():
-    with pytest.raises(ValueError, match=r"unknown dataset 'imagenet'; valid names are digits, fashion-mnist, mnist, cifar10, cifar100"):
+    with pytest.raises(ValueError, match=r"unknown dataset 'imagenet'; "
+                                         r"valid names are digits, fashion-mnist, mnist, cifar10, cifar100"):
         load_dataset("imagenet")
     with pytest.raises(ValueError, match=r"test_fraction"):
         load_dataset("digits", test_fraction=1.0)

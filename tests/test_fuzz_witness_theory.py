@@ -410,7 +410,7 @@ def _fuzz_one(fname, data):
     if fname.startswith("Witness."):
         call = lambda: getattr(inst["witness"], fname.split(".")[1])(**kwargs)
     else:
-        call = lambda: PUBLIC[fname](**kwargs)                                
+        call = lambda: PUBLIC[fname](**kwargs)
     _check_outcome(fname, call, params, injected)
 
 
@@ -438,7 +438,8 @@ def _fuzz_one(fname, data):
     ("alignment_loss", dict(codes=[[0.0, 0.0]], witness=wt.Witness(2, 2, 1e-200)), "result"),  # ZeroDivisionError
     ("teacher_residual", dict(q=[0.5, 0.5, 0.0]), "error"),
     ("heldout_split", dict(n=10, fraction="0.5"), "error"),             # text was accepted by float()
-    ("fit_probe", dict(teacher_fit=[[0.5, 0.5], [0.2, 0.8]], codes_fit=[[0.0], [1.0]], max_iter=10 ** 30), "error"),  # OverflowError
+    ("fit_probe", dict(teacher_fit=[[0.5, 0.5], [0.2, 0.8]], codes_fit=[[0.0], [1.0]], max_iter=10 ** 30),
+     "error"),  # OverflowError
     ("fit_witness", dict(teacher_fit=[[0.5, 0.5], [0.2, 0.8]], codes_fit=[[1e308], [-1e308]], max_iter=2,
                          scales=(1.0,)), "error"),                    # LinAlgError: SVD did not converge
     ("evaluate_heldout", dict(predictor=wt.Witness(2, 2), teacher_eval=[[0.5, 0.5]], codes_eval=[[0.0, 0.0]],
@@ -564,7 +565,7 @@ def _npz(**arrays) -> bytes:
 
 
 def _header(shape, descr="<f8") -> bytes:
-    d = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (descr, tuple(shape))
+    d = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (descr, tuple(shape))  # noqa: UP031 -- numpy's own header format
     d = d + " " * (-(len(d) + 11) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + len(d).to_bytes(2, "little") + d.encode()
 

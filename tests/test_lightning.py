@@ -148,6 +148,6 @@ def test_missing_lightning_names_the_extra(monkeypatch):
     import empirical.lightning as mod
     mod = importlib.reload(mod)                               # the module itself imports fine
     with pytest.raises(ImportError, match=r'pip install "witness-theory\[lightning\]"'):
-        mod.CertificateCallback
+        mod.CertificateCallback  # noqa: B018 -- the attribute access itself must raise
     monkeypatch.undo()
     importlib.reload(mod)

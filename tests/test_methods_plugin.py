@@ -17,8 +17,8 @@ from empirical.experiments.claims import ClaimsConfig, run_claims
 from empirical.methods import Method, MethodConfig, elbo_terms, method_names, register
 from empirical.training.evaluation import EVAL_SEED, encode_split
 from empirical.training.experiment import prepare
-from empirical.training.metrics import mutual_information
 from empirical.training.loop import train
+from empirical.training.metrics import mutual_information
 
 GOLDEN = Path(__file__).parent / "data" / "port_golden.json"
 

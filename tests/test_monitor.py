@@ -291,7 +291,7 @@ def test_compute_heldout_equals_certify_heldout():
     assert set(result.as_dict()) == {"step", "raw", "witness", "probe"} and "probe: G(eval)=" in result.summary()
     same = monitor.compute_heldout(fit_ids=f, eval_ids=e, methods=("raw",))
     assert same.raw.margin == result.raw.margin and same.witness is None
-    with pytest.raises(ValueError, match=r"share 2 row id\(s\) \[%d, %d\]" % tuple(sorted(e[:2]))):
+    with pytest.raises(ValueError, match=r"share 2 row id\(s\) \[{}, {}\]".format(*sorted(e[:2]))):
         monitor.compute_heldout(fit_ids=np.concatenate([f, e[:2]]), eval_ids=e)
 
 

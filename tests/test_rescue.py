@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from empirical.experiments import frontier, rescue
 from empirical.cli import main
+from empirical.experiments import frontier, rescue
 
 torch.set_num_threads(1)
 

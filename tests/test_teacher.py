@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -17,8 +18,15 @@ import witness_theory as wt
 from empirical.cli import main
 from empirical.data.loaders import load_dataset
 from empirical.data.teacher import (
-    FittedTeacher, TeacherBudgetWarning, TeacherConfig, TeacherSearch, default_config, load_teacher_file,
-    report_markdown, select_teacher, teacher_for,
+    FittedTeacher,
+    TeacherBudgetWarning,
+    TeacherConfig,
+    TeacherSearch,
+    default_config,
+    load_teacher_file,
+    report_markdown,
+    select_teacher,
+    teacher_for,
 )
 
 REPORT_KEYS = {"K", "pca_dim", "covariance_type", "seed", "random_state", "I_T", "H_Tbar", "E_T",
@@ -169,8 +177,8 @@ def test_floor_parameter_sets_full_support(digits):
 # The selection rule
 # ---------------------------------------------------------------------------------------
 
-def _row(K, I, E, bic):
-    return {"K": K, "I_T": I, "exact_code_energy": E, "bic": bic}
+def _row(K, info, E, bic):
+    return {"K": K, "I_T": info, "exact_code_energy": E, "bic": bic}
 
 
 def test_select_teacher_rule():

@@ -12,14 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import witness_theory as wt
 from empirical.data import loaders as D
 from empirical.data.loaders import load_array, load_dataset
 from empirical.data.teacher import (
-    FittedTeacher, TeacherConfig, TeacherSearch, default_config, load_teacher_file, teacher_for,
-)
-from empirical.experiments.certify import (
-    CodesOrderWarning, certify_codes, load_codes, read_codes_file, write_codes,
+    TeacherSearch,
+    default_config,
+    load_teacher_file,
+    teacher_for,
 )
 from empirical.io import run_name
 

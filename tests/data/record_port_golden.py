@@ -4,10 +4,16 @@ Run once at commit 1a4b26b (before empirical/config.py existed: it imports the o
 empirical.configs / empirical.train API, so it does not run on later commits); kept as the record
 of how tests/data/port_golden.json was made: `python tests/data/record_port_golden.py OUT.json`.
 """
-import json, platform, sys, tempfile
-import numpy as np, torch
+import json
+import platform
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
 from empirical.configs import config_for
-from empirical.training.loop import train, prepare
+from empirical.training.loop import prepare, train
 
 out = {}
 with tempfile.TemporaryDirectory() as d:
@@ -20,7 +26,8 @@ with tempfile.TemporaryDirectory() as d:
         keep = ("I_T", "L_TS", "G_T", "rec", "kl", "energy", "active_units", "mi_minibatch", "mi_full")
         out[f"{m}-kl{kl:g}"] = {
             "final": {k: float(r.final[k]) for k in keep},
-            "history": [{k: float(v) for k, v in h.items() if k.startswith("train_") or k in ("alpha_eff", "running_margin")} for h in r.history],
+            "history": [{k: float(v) for k, v in h.items() if k.startswith("train_") or k in ("alpha_eff", "running_margin")}
+                        for h in r.history],
         }
 meta = {"torch": torch.__version__, "numpy": np.__version__, "machine": platform.machine(), "python": platform.python_version(),
         "settings": "digits, epochs=3, prefit_epochs=1, seed=7, cpu, cpu_threads=1; rst-alpha-prefit at kl_weight 8"}
