@@ -3,24 +3,23 @@ and the remedies' schedules and rules behave as their sources define them."""
 from __future__ import annotations
 
 import json
-import platform
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from empirical.cli import main
 from empirical.config import resolve
 from empirical.experiments.claims import ClaimsConfig, run_claims
 from empirical.methods import Method, MethodConfig, elbo_terms, method_names, register
-from empirical.training.evaluation import EVAL_SEED, encode_split
 from empirical.training.experiment import prepare
 from empirical.training.loop import train
-from empirical.training.metrics import mutual_information
 
 GOLDEN = Path(__file__).parent / "data" / "port_golden.json"
+sys.path.insert(0, str(GOLDEN.parent))
+from measure_port_spread import port_metrics  # noqa: E402  (tests/data is not a package)
 
 
 @pytest.fixture(scope="module")
@@ -28,37 +27,50 @@ def teacher_cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("teachers"))
 
 
+# The port golden was recorded on one machine. Another CPU, or other torch kernels on this one,
+# round differently, and three epochs of training carry that rounding into every metric, so the
+# golden is compared with a tolerance: SPREAD_FACTOR times the largest relative deviation measured
+# under three kernel settings (tests/data/port_spread.json, made by
+# tests/data/measure_port_spread.py: at most 1.9e-7 for three runs, 1.1e-4 for
+# rst-alpha-prefit at kl_weight 8, which sits near collapse and amplifies rounding), never less
+# than RTOL_FLOOR. A port error (a changed formula, a moved RNG draw) moves these numbers by far
+# more: the run that moves least under a one-ulp change of its inputs still moved by 1e-7.
+SPREAD = json.loads((Path(__file__).parent / "data" / "port_spread.json").read_text())["per_run_max"]
+SPREAD_FACTOR = 10.0
+RTOL_FLOOR = 1e-6
+
+
+@pytest.mark.recorded
 def test_port_changed_no_number(teacher_cache, tmp_path):
     """Four short digits runs recorded with the pre-refactor code (tests/data/record_port_golden.py)
-    give the same metrics through the plug-in loop: bit for bit on the machine and library
-    versions that recorded them (exact ==: same kernels, same RNG streams). Elsewhere BLAS and
-    torch kernels may round differently, so there the comparison is to 1e-6 relative, reported."""
+    give the same metrics through the plug-in loop, within the measured kernel spread (above).
+    Bit-for-bit equality is asserted only where it is guaranteed: the same run twice in this
+    process (test_port_run_is_deterministic_in_process)."""
     golden = json.loads(GOLDEN.read_text())
-    meta = golden["meta"]
-    same_machine = (meta["torch"], meta["numpy"], meta["machine"]) == (
-        torch.__version__, np.__version__, platform.machine())
-    base = resolve("digits", "vanilla", overrides={"train.epochs": 3, "train.seed": 7, "train.device": "cpu",
-                                                   "teacher.cache": teacher_cache})
-    exp = prepare(base)
+    got_all = port_metrics(teacher_cache, str(tmp_path))
     for key, want in golden["runs"].items():
-        method, kl = key.rsplit("-kl", 1)
-        c = base.replace(method_name=method, train__kl_weight=float(kl), out_dir=str(tmp_path / key))
-        if hasattr(c.method, "prefit_epochs"):
-            c = c.replace(method__prefit_epochs=1)
-        r = train(c, experiment=exp, progress=False, resume=False)
-        got = {k: float(r.final[k]) for k in want["final"]}
-        # issue 11 moved the MI draw to the run's own seed on purpose; the golden used the shared
-        # seed EVAL_SEED, so the port's MI is recomputed that way from the same final model
-        mu, lv = encode_split(r.model, exp.x_test)
-        got.update({k: float(v) for k, v in mutual_information(mu, lv, batch_size=c.train.mi_batch_size,
-                                                                seed=EVAL_SEED, full=True).items()
-                    if k in ("mi_minibatch", "mi_full")})
-        got_hist = [{k: float(h[k]) for k in w} for h, w in zip(r.history, want["history"])]
-        if same_machine:
-            assert got == want["final"], key
-            assert got_hist == want["history"], key
-        else:
-            np.testing.assert_allclose([got[k] for k in want["final"]], list(want["final"].values()), rtol=1e-6)
+        rtol = max(SPREAD_FACTOR * SPREAD[key], RTOL_FLOOR)
+        got = got_all[key]
+        names = list(want["final"])
+        np.testing.assert_allclose([got["final"][k] for k in names], [want["final"][k] for k in names],
+                                   rtol=rtol, atol=0, err_msg=f"{key} (rtol {rtol:.1e})")
+        for h_got, h_want in zip(got["history"], want["history"]):
+            np.testing.assert_allclose([h_got[k] for k in h_want], list(h_want.values()), rtol=rtol, atol=1e-12,
+                                       err_msg=f"{key} history (rtol {rtol:.1e})")
+
+
+def test_port_run_is_deterministic_in_process(teacher_cache, tmp_path):
+    """Determinism, where it is guaranteed: one port run twice in one process, bit for bit."""
+    base = resolve("digits", "vanilla", overrides={"train.epochs": 2, "train.seed": 7, "train.device": "cpu",
+                                                   "data.limit": 400, "teacher.cache": teacher_cache})
+    exp = prepare(base)
+    runs = [train(base.replace(out_dir=str(tmp_path / f"r{i}")), experiment=exp, progress=False, resume=False)
+            for i in range(2)]
+    keys = ("L_TS", "G_T", "rec", "kl", "energy", "mi_minibatch")
+    assert [runs[0].final[k] for k in keys] == [runs[1].final[k] for k in keys]
+    scalar = [k for k, v in runs[0].history[0].items() if isinstance(v, (int, float)) and "time" not in k and "seconds" not in k]
+    assert len(scalar) > 5
+    assert [[h[k] for k in scalar] for h in runs[0].history] == [[h[k] for k in scalar] for h in runs[1].history]
 
 
 # -- a new method, defined here alone (no package file edited) -----------------------------

@@ -97,6 +97,7 @@ def test_default_digits_search_follows_the_rule(digits, digits_default):
     assert 0 < chosen["I_T"] <= np.log(res.K)
 
 
+@pytest.mark.recorded
 def test_train_rule_reproduces_the_format_1_digits_teacher(digits_default):
     """selection="train" is the rule of teacher format 1: on the default digits grid it picks the
     teacher the old code chose (K=15, PCA 16, full, seed 1; checked bit for bit against the
@@ -104,6 +105,8 @@ def test_train_rule_reproduces_the_format_1_digits_teacher(digits_default):
     idx, within = select_teacher(digits_default.report, 1.5, 1e-3, key="I_T")
     r = digits_default.report[idx]
     assert within and (r["K"], r["pca_dim"], r["covariance_type"], r["seed"]) == (15, 16, "full", 1)
+    # recorded on one machine: 1e-9 relative, which the GMM fit met on an AMD EPYC CPU (issue 20) and
+    # under one and two BLAS threads here; the choice of (K, PCA, covariance, seed) above is exact
     assert r["I_T"] == pytest.approx(2.581998588544878, rel=1e-9)
 
 
