@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from empirical.data.teacher import TeacherConfig
+from witness_theory.information import DEFAULT_DELTA
 
 __all__ = ["DataConfig", "TeacherSettings", "WitnessConfig", "ModelConfig", "TrainConfig", "ExperimentConfig",
            "SECTIONS", "resolve", "apply_overrides", "apply_section_overrides", "config_to_dict",
@@ -87,6 +88,8 @@ class TrainConfig:
     mi_batch_size: int = 128        # He et al. (2019) minibatch MI estimator batch size
     mi_full_max_epoch: int = 5000   # per-epoch evals compute the O(N^2) full-data MI only up to this many rows
     heldout_fit_rows: int = 2000    # training rows the held-out certificates' predictors are fitted on (final eval)
+    delta: float = DEFAULT_DELTA    # error rate of every certified-information verdict (T13: LCB at 1 - delta)
+    posterior_draws: int = 8        # z ~ q(z|x) per evaluation row in the posterior certificate (final eval)
 
 
 @dataclass
@@ -328,7 +331,11 @@ def validate(c: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"train.device must be auto, cpu or cuda, got {t.device!r}")
     if t.eval_split not in ("train", "test"):
         raise ValueError(f"train.eval_split must be 'train' or 'test', got {t.eval_split!r}")
-    for name in ("epochs", "batch_size", "eval_every", "mi_batch_size", "mi_full_max_epoch", "heldout_fit_rows"):
+    if not 0.0 < t.delta < 1.0:
+        raise ValueError(f"train.delta (the error rate of the certified-information verdicts) must lie in (0, 1), "
+                         f"got {t.delta}")
+    for name in ("epochs", "batch_size", "eval_every", "mi_batch_size", "mi_full_max_epoch", "heldout_fit_rows",
+                 "posterior_draws"):
         if getattr(t, name) < 1:
             raise ValueError(f"train.{name} must be >= 1, got {getattr(t, name)}")
     if m.latent_dim < 1:

@@ -82,7 +82,7 @@ def test_t2h_constant_eval_codes_never_certified(inst, seed, fraction, method, f
     T_eval, w_eval = inst.T[split.eval], w[split.eval]
     assert_ledger(T2H.check(T_eval, X_eval, predictor, w_eval, eval_ids=split.eval))
     cert = wt.evaluate_heldout(predictor, T_eval, X_eval, split.eval, weights_eval=w_eval)
-    assert not cert.certified, f"constant codes certified: {cert.summary()}"
+    assert not cert.positive, f"constant codes certified: {cert.summary()}"
     # independent route (T1 with q = h(c)): L_h - I_T == KL(Tbar_eval || h(c)) >= 0, recomputed
     # from the fitted parameters with plain numpy (no package log-softmax)
     if method == "witness":
@@ -146,7 +146,7 @@ def test_t2h_fitted_witness_certifies_exact_codes(inst, seed, fraction, beta):
     mag = 1.0 + float(np.abs(np.log(inst.T)).max())
     assert_close("T2H fitted witness on exact codes: G(eval) == I_T(eval)", cert.margin, info_eval, 1e-8 * mag)
     if info_eval > 1e-8 * mag + cert.float_error:
-        assert cert.certified
+        assert cert.positive
     P = cert.parameters["frame"]
     assert_close("T2H fitted frame == generating frame (Procrustes)", P, inst.witness.P, 1e-6)
 
@@ -172,7 +172,7 @@ def test_t2h_probe_certifies_exact_codes_when_well_conditioned(seed, K, extra_d,
     cert = wt.certify_heldout(inst.T[split.fit], X[split.fit], inst.T[split.eval], X[split.eval],
                               split.fit, split.eval, method="probe", C=1e4)
     assert_le("T2H probe on exact codes: L(eval) <= I_T(eval)/2", cert.loss, 0.5 * info_eval, 0.0)
-    assert cert.certified
+    assert cert.positive
 
 
 # ---------------------------------------------------------------------------------------
@@ -305,12 +305,12 @@ def test_hand_fitted_witness_k2():
     X_eval = np.array([[5.0, 1.0], [-3.0, -1.0]])
     cert = wt.evaluate_heldout(fit, T_HAND, X_eval, np.array([4, 5]))
     assert cert.teacher_information == pytest.approx(I_HAND, abs=1e-15)
-    assert cert.margin == pytest.approx(I_HAND, abs=1e-9) and cert.certified
+    assert cert.margin == pytest.approx(I_HAND, abs=1e-9) and cert.positive
     # the raw witness (p = e_1, beta = 1) on the same evaluation codes, by hand: S_0 = sigma(10), sigma(-6)
     raw = 0.5 * (_kl2(0.8, _sigma(10.0)) + _kl2(0.2, _sigma(-6.0)))
     raw_cert = wt.evaluate_heldout(wt.Witness(2, 2, 1.0), T_HAND, X_eval, np.array([4, 5]))
     assert raw_cert.loss == pytest.approx(raw, rel=1e-12)
-    assert raw_cert.margin == pytest.approx(I_HAND - raw, rel=1e-12) and not raw_cert.certified
+    assert raw_cert.margin == pytest.approx(I_HAND - raw, rel=1e-12) and not raw_cert.positive
 
 
 def test_hand_probe_k2():
@@ -330,7 +330,7 @@ def test_hand_probe_k2():
     cert = wt.evaluate_heldout(probe, T_eval, np.array([[2.0], [-2.0]]), np.array([5, 6]))
     assert cert.teacher_information == pytest.approx(info, abs=1e-15)
     assert cert.loss == pytest.approx(0.0, abs=1e-6) and cert.margin == pytest.approx(info, abs=1e-6)
-    assert cert.certified
+    assert cert.positive
 
 
 # ---------------------------------------------------------------------------------------
@@ -353,7 +353,7 @@ def test_negative_control_probe_fitted_on_eval_rows_certifies_noise():
     assert in_sample.fit_margin > 0.9 * wt.teacher_information(T)     # the in-sample 'certificate'
     split = wt.heldout_split(n, fraction=0.5, seed=0)
     held = wt.heldout_certify(T, X, split, method="probe", C=1e3, max_iter=200)
-    assert not held.certified and held.margin < 0
+    assert not held.positive and held.margin < 0
     first = ", ".join(str(i) for i in split.eval[:3])
     with pytest.raises(ValueError, match=rf"share 15 row id\(s\) \[{first}"):
         wt.evaluate_heldout(in_sample, T[split.eval], X[split.eval], split.eval)
@@ -372,7 +372,7 @@ def test_negative_control_cross_entropy_margin_certifies_a_constant_code():
     X_eval = np.repeat(c[None], split.eval.size, 0)
     cert = wt.evaluate_heldout(fit, T_eval, X_eval, split.eval)
     wrong_margin = -float(T_eval.mean(axis=0) @ q_log) - cert.loss
-    assert wrong_margin > 0.1 and abs(cert.margin) < 1e-12 and not cert.certified
+    assert wrong_margin > 0.1 and abs(cert.margin) < 1e-12 and not cert.positive
 
 
 def test_split_is_deterministic_sorted_disjoint_and_covering():

@@ -29,7 +29,7 @@ def data():
 
 
 def test_t2h_is_in_the_ledger():
-    assert LEDGER[-1] is wt.T2H and get("t2h") is wt.T2H
+    assert wt.T2H in LEDGER and get("t2h") is wt.T2H and LEDGER[-1] is wt.T13 and get("t13") is wt.T13
     assert wt.T2H.conditions and "disjoint" in wt.T2H.conditions[0]
 
 
@@ -55,7 +55,7 @@ def test_witness_certificate_is_certify_with_the_fitted_witness(data):
     split = wt.heldout_split(len(T), seed=1)
     cert = wt.heldout_certify(T, X, split, method="witness", max_iter=10)
     ref = wt.certify(T[split.eval], X[split.eval], cert.predictor.witness)
-    assert (cert.margin, cert.float_error, cert.certified) == (ref.margin, ref.float_error, ref.certified)
+    assert (cert.margin, cert.float_error, cert.positive) == (ref.margin, ref.float_error, ref.certified)
     P = cert.parameters["frame"]
     assert P.shape == (5, 2) and cert.parameters["witness_scale"] == cert.predictor.witness.scale
     assert cert.fit_margin == cert.predictor.fit_margin

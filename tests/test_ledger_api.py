@@ -8,12 +8,12 @@ from witness_theory.theorems import DEFAULT_RTOL, LEDGER, TheoremViolation, asse
 
 def test_ledger_has_t1_to_t12_and_t2h_with_statements_and_conditions():
     ids = [t.id for t in LEDGER]
-    assert ids == [f"T{i}" for i in range(1, 13)] + ["T2H"]
+    assert ids == [f"T{i}" for i in range(1, 13)] + ["T2H", "T13"]
     for t in LEDGER:
         assert t.statement and t.title and t.conditions
     assert get("t6") is wt.T6 and get("t2h") is wt.T2H
     with pytest.raises(ValueError, match="unknown theorem"):
-        get("T13")
+        get("T14")
 
 
 @pytest.mark.parametrize("lhs,rel,rhs,holds", [

@@ -36,10 +36,12 @@ from .theorems import (  # noqa: F401
 # after .theorems: heldout imports Theorem and relation from it, and theorems imports T2H back
 from .heldout import *  # noqa: F401,F403,E402  held-out certificates and T2H (after .theorems: it imports them)
 from .heldout import __all__ as _heldout_all
+from .information import *  # noqa: F401,F403,E402  certified information (T13): bounds, p-values, verdicts
+from .information import __all__ as _information_all
 
 __version__ = "0.1.0"
 __all__ = list(_core_all) + [
     "LEDGER", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12",
     "CheckResult", "Relation", "Theorem", "TheoremViolation", "assert_holds", "check_all",
     "load_array",
-] + list(_heldout_all)
+] + list(_heldout_all) + list(_information_all)

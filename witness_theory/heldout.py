@@ -29,11 +29,13 @@ import numpy as np
 
 from . import core
 from ._validation import as_float_array, check_codes, check_distributions, check_finite_number, check_weights, real_float
+from .information import DEFAULT_DELTA, InformationBound, information_bound
+from .information import verdict as information_verdict
 from .theorems import DEFAULT_RTOL, Theorem, relation
 
 __all__ = [
     "HeldoutSplit", "heldout_split", "WitnessFit", "fit_witness", "ProbeFit", "fit_probe",
-    "HeldoutCertificate", "evaluate_heldout", "certify_heldout", "heldout_certify", "T2H",
+    "HeldoutCertificate", "evaluate_heldout", "certify_heldout", "heldout_certify", "certify_samples", "T2H",
 ]
 
 EPS = np.finfo(np.float64).eps
@@ -499,10 +501,23 @@ class HeldoutCertificate:
     d: int
     parameters: dict = field(repr=False)
     predictor: object = field(repr=False, default=None)
+    bound: InformationBound | None = field(default=None)
+
+    @property
+    def positive(self) -> bool:
+        """The plug-in margin exceeds its rounding bound (T2H on the evaluation rows; no error rate)."""
+        return bool(self.margin > self.float_error)
+
+    @property
+    def lcb(self) -> float | None:
+        """The (1 - delta) lower confidence bound on I(Y; Z) in nats (T13), None without a bound."""
+        return None if self.bound is None else self.bound.lcb
 
     @property
     def verdict(self) -> str:
-        return "certified" if self.certified else "not certified"
+        """"certified" (LCB > 0: I(Y; Z) >= LCB nats at 1 - delta), "positive, not significant"
+        (margin > rounding bound >= ... but LCB <= 0), or "not certified"."""
+        return information_verdict(self.margin, self.float_error, self.lcb)
 
     def as_dict(self) -> dict:
         params = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.parameters.items()}
@@ -510,11 +525,13 @@ class HeldoutCertificate:
                 "margin_eval": self.margin, "float_error": self.float_error, "certified": self.certified,
                 "verdict": self.verdict, "I_T_fit": self.fit_teacher_information, "loss_fit": self.fit_loss,
                 "margin_fit": self.fit_margin, "n_fit": self.n_fit, "n_eval": self.n_eval, "K": self.K,
-                "d": self.d, "parameters": params}
+                "d": self.d, "positive": self.positive, "lcb": self.lcb,
+                "bound": None if self.bound is None else self.bound.as_dict(), "parameters": params}
 
     def summary(self) -> str:
         return (f"{self.method}: I_T(eval)={self.teacher_information:.4f} L(eval)={self.loss:.4f} "
-                f"G(eval)={self.margin:+.4f} ({self.verdict}); fit margin "
+                f"G(eval)={self.margin:+.4f}, LCB {'n/a' if self.lcb is None else format(self.lcb, '+.4f')} "
+                f"at {1 - (self.bound.delta if self.bound else DEFAULT_DELTA):.0%} ({self.verdict}); fit margin "
                 f"{'unknown' if self.fit_margin is None else format(self.fit_margin, '+.4f')}, "
                 f"n_fit={self.n_fit}, n_eval={self.n_eval}")
 
@@ -558,8 +575,15 @@ def _evaluate(predictor, teacher, codes, weights):
 
 
 def evaluate_heldout(predictor, teacher_eval, codes_eval, eval_ids, *, weights_eval=None,
-                     fit_summary: tuple[float, float, float, int] | None = None) -> HeldoutCertificate:
-    """Certify an already fitted predictor on evaluation rows ``eval_ids`` (T2H).
+                     fit_summary: tuple[float, float, float, int] | None = None, delta: float = DEFAULT_DELTA,
+                     permutations: int = 0, seed: int = 0) -> HeldoutCertificate:
+    """Certify an already fitted predictor on evaluation rows ``eval_ids`` (T2H, T13).
+
+    With uniformly weighted evaluation rows (``weights_eval`` None) the certificate carries the
+    (1 - ``delta``) lower confidence bound on I(Y; Z) of :func:`witness_theory.information_bound`
+    (rows taken as an i.i.d. sample) and, with ``permutations`` > 0, the permutation p-value; its
+    verdict is then one of three levels. Weighted rows get no bound (the bound is for a sample),
+    so they are never "certified" at a confidence level.
 
     Refuses (ValueError naming the rows) evaluation rows that the predictor was fitted on, and
     a fitted predictor whose fit rows are unknown (fit it with ``fit_ids=``). A plain
@@ -590,9 +614,13 @@ def evaluate_heldout(predictor, teacher_eval, codes_eval, eval_ids, *, weights_e
     if summary is None:
         summary = (None, None, getattr(predictor, "fit_margin", None), len(predictor.fit_ids))
     K = T.shape[1]
+    bound = None
+    if weights_eval is None and n_eval >= 2:
+        log_h = predictor.log_probs(check_codes(X, X.shape[1], n_eval))
+        bound = information_bound(T, log_h, delta=delta, permutations=permutations, seed=seed)
     return HeldoutCertificate(
         method=method, teacher_information=float(info), loss=float(loss), margin=float(margin),
-        float_error=float(float_error), certified=bool(margin > float_error),
+        float_error=float(float_error), certified=bound is not None and bound.lcb > 0.0, bound=bound,
         fit_teacher_information=known(summary[0]), fit_loss=known(summary[1]),
         fit_margin=known(summary[2]), n_fit=int(summary[3]), n_eval=n_eval, K=K, d=X.shape[1],
         parameters=predictor.parameters, predictor=predictor)
@@ -624,6 +652,7 @@ def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, e
     (:func:`fit_probe`) or "raw" (the fixed ``witness``, required then; its fit-split numbers are
     reported but nothing is fitted). ``fit_kwargs`` go to the fitting function.
     """
+    bound_options = {k: fit_kwargs.pop(k) for k in ("delta", "permutations") if k in fit_kwargs}
     T_fit = check_distributions(teacher_fit, "teacher_fit", allow_1d=False)
     f_ids = _check_ids(fit_ids, T_fit.shape[0], "fit_ids")
     T_eval = check_distributions(teacher_eval, "teacher_eval", allow_1d=False)
@@ -656,7 +685,8 @@ def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, e
     except (ValueError, TypeError) as exc:   # core names teacher/codes/weights: say which of ours
         raise _renamed(exc, {"teacher": "teacher_fit", "codes": "codes_fit", "weights": "weights_fit"}) from None
     return evaluate_heldout(predictor, teacher_eval, codes_eval, e_ids, weights_eval=weights_eval,
-                            fit_summary=(fit_info, fit_loss, fit_margin, T_fit.shape[0]))
+                            fit_summary=(fit_info, fit_loss, fit_margin, T_fit.shape[0]),
+                            seed=int(fit_kwargs.get("seed", 0)), **bound_options)
 
 
 def heldout_certify(teacher, codes, split: HeldoutSplit, *, method: Literal["raw", "witness", "probe"] = "witness",
@@ -746,3 +776,54 @@ T2H = Theorem(
     "I_T(eval) - L_h(eval) > 0 certifies that the encoder mean is not constant on the evaluation split.",
     ("fit and evaluation splits disjoint", "h depends on the fit split only, and on the codes only through mu"),
     _check_t2h)
+
+
+# ---------------------------------------------------------------------------------------
+# The posterior certificate: the same predictors on sampled codes z ~ q(z|x)
+# ---------------------------------------------------------------------------------------
+
+def certify_samples(teacher_fit, samples_fit, teacher_eval, samples_eval, fit_ids, eval_ids, *,
+                    method: Literal["witness", "probe"] = "witness", delta: float = DEFAULT_DELTA,
+                    permutations: int = 0, **fit_kwargs) -> HeldoutCertificate:
+    """The held-out certificate of sampled codes (the posterior certificate, T13 with Z ~ q(z|x)).
+
+    ``samples_fit`` (n_f, M_f, d) and ``samples_eval`` (n_e, M, d): M draws z ~ q(z|x) per row
+    (a 2-D array is one draw per row). The predictor is fitted on the fit draws only (each draw a
+    fit sample with its row's teacher row); the evaluation margin and the bound average each
+    evaluation row's term over its M draws, so the bound is on I(Y; Z) for a single draw Z, the
+    information that reaches the decoder. Disjoint ``fit_ids``/``eval_ids`` are required.
+    """
+    T_fit = check_distributions(teacher_fit, "teacher_fit", allow_1d=False)
+    T_eval = check_distributions(teacher_eval, "teacher_eval", allow_1d=False)
+    f_ids = _check_ids(fit_ids, T_fit.shape[0], "fit_ids")
+    e_ids = _check_ids(eval_ids, T_eval.shape[0], "eval_ids")
+    _refuse_overlap(f_ids, e_ids, "overlapping splits")
+    Zf = as_float_array(samples_fit, "samples_fit", (2, 3))
+    Ze = as_float_array(samples_eval, "samples_eval", (2, 3))
+    Zf = Zf[:, None] if Zf.ndim == 2 else Zf
+    Ze = Ze[:, None] if Ze.ndim == 2 else Ze
+    if Zf.shape[0] != T_fit.shape[0] or Ze.shape[0] != T_eval.shape[0] or Zf.shape[2] != Ze.shape[2]:
+        raise ValueError(f"samples_fit {Zf.shape} / samples_eval {Ze.shape} do not match the teacher rows "
+                         f"({T_fit.shape[0]}, {T_eval.shape[0]}) or each other's latent dimension")
+    (n_f, m_f, d), (n_e, m_e, _) = Zf.shape, Ze.shape
+    K = T_fit.shape[1]
+    T_rep = np.repeat(T_fit, m_f, axis=0)
+    flat_fit = Zf.reshape(-1, d)
+    if method == "witness":
+        predictor: WitnessFit | ProbeFit = fit_witness(T_rep, flat_fit, **fit_kwargs)
+    elif method == "probe":
+        predictor = fit_probe(T_rep, flat_fit, **fit_kwargs)
+    else:
+        raise ValueError(f"method must be 'witness' or 'probe', got {method!r}")
+    fit_info, fit_loss, fit_margin, _ = _evaluate(predictor, T_rep, flat_fit, None)
+    flat_eval = Ze.reshape(-1, d)
+    T_eval_rep = np.repeat(T_eval, m_e, axis=0)
+    info, loss, margin, float_error = _evaluate(predictor, T_eval_rep, flat_eval, None)
+    log_h = predictor.log_probs(flat_eval).reshape(n_e, m_e, K)
+    bound = information_bound(T_eval, log_h, delta=delta, permutations=permutations,
+                              seed=int(fit_kwargs.get("seed", 0)))
+    return HeldoutCertificate(
+        method=f"{_method_of(predictor)}-posterior", teacher_information=float(info), loss=float(loss),
+        margin=float(margin), float_error=float(float_error), certified=bound.lcb > 0.0,
+        fit_teacher_information=float(fit_info), fit_loss=float(fit_loss), fit_margin=float(fit_margin),
+        n_fit=n_f, n_eval=n_e, K=K, d=d, parameters=predictor.parameters, predictor=predictor, bound=bound)

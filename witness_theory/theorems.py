@@ -764,3 +764,10 @@ from .heldout import T2H as _T2H  # noqa: E402  (heldout imports Theorem and rel
 T2H: Theorem = cast(Theorem, _T2H)  # type: ignore[has-type]  # heldout <-> theorems import cycle; a Theorem
 
 LEDGER = LEDGER + (T2H,)
+
+# T13, certified information (the held-out margin as a lower bound on I(Y; Z)): information.py.
+from .information import T13 as _T13  # noqa: E402  (information imports Theorem and relation from this module)
+
+T13: Theorem = cast(Theorem, _T13)  # type: ignore[has-type]
+
+LEDGER = LEDGER + (T13,)

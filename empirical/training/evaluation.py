@@ -22,10 +22,25 @@ def mi_seed(train_seed: int) -> int:
     return EVAL_SEED * 1000 + int(train_seed)
 
 
-def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_eval: np.ndarray, *,
-                         fit_rows: int, seed: int) -> dict:
-    """The fitted-witness and probe certificates (T2H) of ``codes_eval``: each predictor is fitted
-    on codes and teacher rows of the training split only and scored on the evaluation split.
+POSTERIOR_SEED = 7919  # the posterior certificate's draws z ~ q(z|x): numpy, seeded per run (EVAL_SEED-style)
+PERMUTATIONS = 999     # permutations of each certificate's exact test (p-values on a grid of 1/1000)
+
+
+def _draws(rng: np.random.Generator, mu: np.ndarray, log_var: np.ndarray, m: int | None) -> np.ndarray:
+    """z = mu + exp(log_var / 2) eps, eps ~ N(0, I): (n, d) for m None, else (n, m, d) (float64)."""
+    if m is None:
+        return mu + np.exp(0.5 * log_var) * rng.standard_normal(mu.shape)
+    return mu[:, None] + np.exp(0.5 * log_var)[:, None] * rng.standard_normal((mu.shape[0], m, mu.shape[1]))
+
+
+def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_eval: np.ndarray,
+                         log_var_eval: np.ndarray | None = None, *, fit_rows: int, seed: int,
+                         delta: float = wt.DEFAULT_DELTA, posterior_draws: int = 8) -> dict:
+    """The fitted-witness and probe certificates (T2H) of ``codes_eval`` with their (1 - ``delta``)
+    lower confidence bounds on I(Y; Z) (T13) and permutation p-values; with ``log_var_eval``, also
+    the posterior certificate (the same predictors on sampled codes: one draw z ~ q(z|x) per fit
+    row to fit, ``posterior_draws`` per evaluation row to certify), the KL rate that bounds it
+    (T13: LCB <= I(Y;Z) <= E KL(q || p)), and the certified active units (Holm at ``delta``).
 
     Split (recorded in the result): evaluating the test split, the fit rows are (at most
     ``fit_rows`` of, seeded) the training rows; evaluating the training split, a seeded 80/20
@@ -35,11 +50,12 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
     looser fit can only raise the held-out loss, never certify a constant code (T2H)."""
     n_train = experiment.x_train.shape[0]
     rng = np.random.default_rng(seed)
+    lv_eval = log_var_eval
     if split == "test":
         T_fit_all, x_fit_all = experiment.teacher_np("train"), experiment.x_train
         fit_ids = np.sort(rng.choice(n_train, size=min(fit_rows, n_train), replace=False))
         eval_ids = n_train + np.arange(codes_eval.shape[0])
-        codes_fit = encode_split(model, x_fit_all[torch.as_tensor(fit_ids, device=x_fit_all.device)])[0]
+        codes_fit, lv_fit = encode_split(model, x_fit_all[torch.as_tensor(fit_ids, device=x_fit_all.device)])
         T_fit, T_eval, c_eval = T_fit_all[fit_ids], experiment.teacher_np("test"), codes_eval
         what = f"fit: {len(fit_ids)} of {n_train} training rows (seed {seed}); eval: the test split"
     else:
@@ -48,17 +64,51 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
         eval_ids = sp.eval
         T_all = experiment.teacher_np("train")
         codes_fit, T_fit, T_eval, c_eval = codes_eval[fit_ids], T_all[fit_ids], T_all[eval_ids], codes_eval[eval_ids]
+        lv_fit = None if log_var_eval is None else log_var_eval[fit_ids]
+        lv_eval = None if log_var_eval is None else log_var_eval[eval_ids]
         what = f"fit: {len(fit_ids)} training rows; eval: {len(eval_ids)} held-out training rows (seed {seed})"
-    out: dict = {"heldout_split": what}
+    out: dict = {"heldout_split": what, "delta": delta}
     cases: tuple[tuple[str, dict[str, Any]], ...] = (("fitted", {"method": "witness", "seed": seed}),
                                                       ("probe", {"method": "probe", "seed": seed, "tol": 1e-6}))
     for name, kwargs in cases:
-        c = wt.certify_heldout(T_fit, codes_fit, T_eval, c_eval, fit_ids, eval_ids, **kwargs)
-        out.update({f"G_{name}": c.margin, f"certified_{name}": c.certified, f"L_{name}": c.loss,
-                    f"I_T_{name}": c.teacher_information, f"fit_margin_{name}": c.fit_margin})
+        c = wt.certify_heldout(T_fit, codes_fit, T_eval, c_eval, fit_ids, eval_ids, delta=delta,
+                               permutations=PERMUTATIONS, **kwargs)
+        out.update(_columns(name, c))
+        out.update({f"L_{name}": c.loss, f"I_T_{name}": c.teacher_information, f"fit_margin_{name}": c.fit_margin})
         if name == "fitted":
             out["fitted_scale"] = float(c.parameters.get("scale", np.nan))
+    if lv_eval is None or lv_fit is None:
+        return out
+    # the posterior certificate: what reaches the decoder, bounded above by the KL rate (T13)
+    draws = np.random.default_rng([POSTERIOR_SEED, seed])
+    z_fit, z_eval = _draws(draws, codes_fit, lv_fit, None), _draws(draws, c_eval, lv_eval, posterior_draws)
+    kl_rows = wt.gaussian_kl(c_eval, lv_eval)                           # (n_e,) KL(q(z|x_i) || N(0, I))
+    rate = float(kl_rows.mean())
+    # the rate's own one-sided (1 - delta) upper bound: normal approximation (the KL per row is
+    # unbounded, so no distribution-free bound exists); used only for the T13 violation count
+    from scipy.stats import norm
+    rate_ucb = rate + float(norm.ppf(1.0 - delta)) * float(kl_rows.std(ddof=1)) / np.sqrt(kl_rows.size)
+    out.update({"kl_rate": rate, "kl_rate_ucb": rate_ucb, "posterior_draws": posterior_draws})
+    violations = 0
+    for name, kwargs in cases:
+        c = wt.certify_samples(T_fit, z_fit, T_eval, z_eval, fit_ids, eval_ids, delta=delta,
+                               permutations=PERMUTATIONS, **kwargs)
+        out.update(_columns(f"post_{name}", c))
+        violations += int(c.lcb is not None and c.lcb > rate_ucb)
+    out["t13_violations"] = violations
+    au = wt.certified_active_units(T_fit, z_fit, T_eval, z_eval, delta=delta)
+    active = np.var(c_eval, axis=0, ddof=1) >= 0.01                     # the AU rule (Burda et al. 2016)
+    out.update({"certified_au": au["certified_active_units"],
+                "au_not_certified": [int(u) for u in np.flatnonzero(active & ~au["certified_units"])],
+                "certified_not_au": [int(u) for u in np.flatnonzero(~active & au["certified_units"])]})
     return out
+
+
+def _columns(name: str, c: wt.HeldoutCertificate) -> dict:
+    """One certificate's table columns: margin, LCB, verdict, counts, p-value."""
+    return {f"G_{name}": c.margin, f"lcb_{name}": c.lcb, f"verdict_{name}": c.verdict,
+            f"certified_{name}": c.certified, f"positive_{name}": c.positive,
+            f"p_{name}": None if c.bound is None else c.bound.p_value}
 
 
 @torch.no_grad()
@@ -90,6 +140,8 @@ def evaluate(model: VAE, experiment: Experiment, split: str = "test", *, context
     T = exp.teacher_np(split)
     mu, lv = encode_split(model, x)
     cert = wt.certify(T, mu, exp.witness)
+    raw_bound = wt.information_bound(T, exp.witness.log_probs(mu), delta=config.train.delta,
+                                     permutations=PERMUTATIONS if final else 0, seed=config.train.seed)
     # Reconstruction with one z ~ q(z|x) per point from a fixed generator (deterministic)
     was_training = model.training
     model.eval()
@@ -104,11 +156,14 @@ def evaluate(model: VAE, experiment: Experiment, split: str = "test", *, context
     au, var = active_units(mu)
     checks = ledger_checks(T, mu, lv, exp.witness, frontier=final)
     tc = config.train
-    heldout = heldout_certificates(model, exp, split, mu, fit_rows=tc.heldout_fit_rows, seed=tc.seed) if final else {}
+    heldout = heldout_certificates(model, exp, split, mu, lv, fit_rows=tc.heldout_fit_rows, seed=tc.seed, delta=tc.delta,
+                                   posterior_draws=tc.posterior_draws) if final else {}
     return {
         "split": split, "n": int(mu.shape[0]),
         "I_T": cert.teacher_information, "L_TS": cert.alignment_loss, "G_T": cert.margin,
         "certified": cert.certified, "float_error": cert.float_error,
+        "lcb_raw": raw_bound.lcb, "verdict_raw": wt.verdict(cert.margin, cert.float_error, raw_bound.lcb),
+        "p_raw": raw_bound.p_value,
         "rec": rec_sum / mu.shape[0],
         "kl": float(wt.gaussian_kl(mu, lv).mean()), "kl_per_dim": kl_dims,
         "energy": cert.code_energy, "energy_subspace": cert.subspace_energy,
@@ -159,5 +214,6 @@ def encode_checkpoint(path, split: str = "test", *, experiment: Experiment | Non
            "frame": exp.witness.P.copy(), "config": config, "teacher_hash": now}
     if heldout:
         tc = config.train
-        out["heldout"] = heldout_certificates(model, exp, split, mu, fit_rows=tc.heldout_fit_rows, seed=tc.seed)
+        out["heldout"] = heldout_certificates(model, exp, split, mu, lv, fit_rows=tc.heldout_fit_rows, seed=tc.seed,
+                                              delta=tc.delta, posterior_draws=tc.posterior_draws)
     return out

@@ -1,0 +1,454 @@
+"""Certified information (T13): a lower confidence bound, in nats, on what a code says about the teacher.
+
+T13 (``docs/theory.md``): for rows X, a teacher posterior T(X) in the simplex, Y ~ T(X), a code
+Z of the row (the encoder mean, or a sample z ~ q(z|x)) and any latent-only predictor h fixed
+before the evaluation rows are seen,
+
+    G_h = E[ sum_k T_k(X) log h_k(Z) ] + H(Tbar) <= I(Y; Z) <= I(X; Z) <= E_X KL(q(z|X) || p(z)).
+
+The held-out margin G_h(E) is a plug-in estimate of G_h on the evaluation rows; on its own it
+carries no error rate. :func:`information_bound` turns it into a one-sided (1 - delta) lower
+confidence bound LCB <= G_{h_eps} <= I(Y; Z), valid for i.i.d. evaluation rows with no other
+assumption on the distribution (proof in ``docs/theory.md``, T13, "finite-sample bound"):
+
+1. the predictor is mixed with the uniform distribution, h_eps = (1 - eps) h + eps / K: still
+   latent-only (so T13 applies to it), and its per-row term a_i = sum_k T_ik log h_eps,k(Z_i)
+   lies in [log(eps / K), 0];
+2. E[a] >= mean(a) - w_a with the empirical-Bernstein width of Maurer & Pontil (2009, Thm 4),
+   at delta / 2;
+3. H(Tbar) >= H(Tbar'_E) - w_H - pen, Tbar' the marginal of the teacher mixed with gamma of the
+   uniform: concavity gives H(Tbar'_E) - H(Tbar') <= mean(v) - E v for v_i = -sum_k T'_ik log Tbar'_k,
+   a term in [0, log(K / gamma)] whose variance is at most the varentropy of Tbar', itself at most
+   :func:`max_varentropy` (K); Bernstein's inequality at delta / 2 bounds the deviation, and the
+   continuity of entropy (Audenaert 2007) bounds |H(Tbar) - H(Tbar')| <= gamma log(K-1) + h_b(gamma).
+
+Also: an exact permutation p-value (:func:`permutation_pvalue`) for the null "the teacher rows are
+independent of the codes" (h fixed), a percentile bootstrap interval for comparison (no
+guarantee), and the three verdict levels (:func:`verdict`).
+
+Shapes: teacher rows (N, K); log-probabilities of the predictor (N, K), or (N, M, K) for M
+sampled codes per row (the posterior certificate: a row's term is its mean over the M draws).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ._validation import as_float_array, check_distributions, check_finite_number
+from .theorems import DEFAULT_RTOL, Theorem, relation
+
+__all__ = [
+    "DEFAULT_DELTA", "DEFAULT_PERMUTATIONS", "TEACHER_MIX", "VERDICTS", "InformationBound", "information_bound",
+    "permutation_pvalue", "bootstrap_lcb", "max_varentropy", "mixing_weight", "empirical_bernstein_width",
+    "bernstein_width", "verdict", "holm", "bound_pvalue", "certified_active_units", "information_terms", "T13",
+]
+
+DEFAULT_DELTA = 0.05          # the error rate of every certified-information verdict (config key train.delta)
+DEFAULT_PERMUTATIONS = 999    # permutations of the exact test: p-values on a grid of 1/1000
+TEACHER_MIX = 1e-3            # gamma: costs gamma log(K-1) + h_b(gamma) <= 0.011 nats for K <= 100
+VERDICTS = ("certified", "positive, not significant", "not certified")
+
+
+# ---------------------------------------------------------------------------------------
+# Concentration inequalities (distribution-free, i.i.d. rows)
+# ---------------------------------------------------------------------------------------
+
+def empirical_bernstein_width(values: np.ndarray, value_range: float, delta: float) -> float:
+    """w such that P(E X < mean(X) - w) <= delta for n i.i.d. X_i in an interval of length
+    ``value_range`` (Maurer & Pontil 2009, Theorem 4, scaled from [0, 1]):
+    w = sqrt(2 V_n ln(2/delta) / n) + 7 R ln(2/delta) / (3 (n - 1)), V_n the unbiased sample variance."""
+    x = np.asarray(values, dtype=np.float64)
+    n = x.size
+    if n < 2:
+        return math.inf
+    log_term = math.log(2.0 / delta)
+    var = float(x.var(ddof=1))
+    return math.sqrt(2.0 * var * log_term / n) + 7.0 * value_range * log_term / (3.0 * (n - 1))
+
+
+def bernstein_width(variance_bound: float, upper_range: float, n: int, delta: float) -> float:
+    """w such that P(mean(X) - E X > w) <= delta for n i.i.d. X_i with Var X <= ``variance_bound``
+    and X - E X <= ``upper_range`` (Bernstein's inequality, one-sided):
+    w = sqrt(2 sigma^2 ln(1/delta) / n) + b ln(1/delta) / (3 n)."""
+    if n < 1:
+        return math.inf
+    log_term = math.log(1.0 / delta)
+    return math.sqrt(2.0 * variance_bound * log_term / n) + upper_range * log_term / (3.0 * n)
+
+
+def _varentropy(p: np.ndarray) -> float:
+    """Var_{Y ~ p}(log p(Y)) = sum_k p_k (log p_k + H(p))^2."""
+    p = p[p > 0]
+    lp = np.log(p)
+    H = -float(p @ lp)
+    return float(p @ (lp + H) ** 2)
+
+
+@lru_cache(maxsize=None)
+def max_varentropy(K: int) -> float:
+    """An upper bound on the varentropy Var(log p(Y)) over every distribution p on K outcomes.
+
+    At an interior stationary point of V(p) = sum p (log p)^2 - H(p)^2 under sum p = 1, the
+    Lagrange condition (log p_k)^2 + 2 (1 + H) log p_k + 2 H = lambda is a quadratic in log p_k,
+    so a maximiser takes at most two distinct values (on the face of its support, which has
+    K' <= K outcomes). We maximise over m atoms of mass t/m and K'-m atoms of mass (1-t)/(K'-m)
+    for every K' <= K and m (scipy's bounded scalar search on each half of t's range) and return
+    the largest value times (1 + 1e-6) plus 1e-9 (the search's tolerance; checked against random
+    distributions in proofs/test_t13_information.py). Values: K=2 0.439, K=10 2.06, K=15 2.62.
+    """
+    from scipy.optimize import minimize_scalar
+
+    if K < 2:
+        return 0.0
+    best = 0.0
+    for k_support in range(2, K + 1):
+        for m in range(1, k_support):
+            def neg(t, m=m, k_support=k_support):
+                return -_varentropy(np.r_[np.full(m, t / m), np.full(k_support - m, (1.0 - t) / (k_support - m))])
+            for lo, hi in ((1e-15, 0.5), (0.5, 1.0 - 1e-15)):
+                r = minimize_scalar(neg, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12})
+                best = max(best, -float(r.fun))
+    return best * (1.0 + 1e-6) + 1e-9
+
+
+def mixing_weight(n: int, delta: float = DEFAULT_DELTA) -> float:
+    """eps of h_eps = (1 - eps) h + eps / K: the minimiser of -log(1 - eps) + 7 log(K/eps) ln(2/d)/(3(n-1))
+    (the price of mixing against the range term of step 2) to first order, eps = 7 ln(2/d) / (3 (n-1)),
+    d = delta/2, clipped to [1e-4, 0.5]. It depends on n and delta only, never on the evaluation values."""
+    if n < 2:
+        return 0.5
+    return float(min(0.5, max(1e-4, 7.0 * math.log(4.0 / delta) / (3.0 * (n - 1)))))
+
+
+def _binary_entropy(t: float) -> float:
+    return 0.0 if t <= 0.0 or t >= 1.0 else -t * math.log(t) - (1.0 - t) * math.log1p(-t)
+
+
+# ---------------------------------------------------------------------------------------
+# The bound
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InformationBound:
+    """A (1 - delta) lower confidence bound ``lcb`` on I(Y; Z) through the eps-mixed predictor.
+
+    ``margin_mixed`` is the plug-in margin of h_eps on the evaluation rows; ``lcb`` =
+    mean term - ``width_mean`` + entropy term - ``width_entropy`` - ``entropy_penalty``.
+    ``p_value``: the permutation test's (None when not run); ``bootstrap_lcb``: the percentile
+    bootstrap's 1 - delta lower bound of the plug-in margin (None when not run; no guarantee)."""
+    lcb: float
+    margin_mixed: float
+    mean_term: float
+    width_mean: float
+    entropy_term: float
+    width_entropy: float
+    entropy_penalty: float
+    eps: float
+    gamma: float
+    delta: float
+    n: int
+    K: int
+    draws: int
+    p_value: float | None = None
+    n_permutations: int = 0
+    bootstrap_lcb: float | None = None
+
+    @property
+    def certified(self) -> bool:
+        return bool(self.lcb > 0.0)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _mixed_log_probs(log_h: np.ndarray, eps: float) -> np.ndarray:
+    """log h_eps = log((1 - eps) h + eps / K), computed as a logaddexp (no exp of large negatives lost)."""
+    K = log_h.shape[-1]
+    return np.logaddexp(math.log1p(-eps) + log_h, math.log(eps / K))
+
+
+def _row_terms(T: np.ndarray, log_h_eps: np.ndarray) -> np.ndarray:
+    """a_i = mean over draws of sum_k T_ik log h_eps,k(z_i,m): (N,)."""
+    if log_h_eps.ndim == 2:
+        return np.einsum("ik,ik->i", T, log_h_eps)
+    return np.einsum("ik,ik->i", T, log_h_eps.mean(axis=1))       # linear in log h: mean over draws first
+
+
+def _check_inputs(teacher, log_probs, delta):
+    T = check_distributions(teacher, "teacher", allow_1d=False)
+    L = as_float_array(log_probs, "log_probs", (2, 3))
+    if L.shape[0] != T.shape[0] or L.shape[-1] != T.shape[1]:
+        raise ValueError(f"log_probs has shape {L.shape} but the teacher has {T.shape[0]} rows and K = {T.shape[1]}; "
+                         "pass (N, K) log-probabilities of the predictor, or (N, M, K) for M draws per row")
+    if np.any(L > 1e-9) or np.isnan(L).any():
+        raise ValueError("log_probs must be log-probabilities (<= 0, no NaN); pass predictor.log_probs(codes)")
+    d = check_finite_number(delta, "delta")
+    if not 0.0 < d < 1.0:
+        raise ValueError(f"delta (the error rate of the bound) must lie in (0, 1), got {delta!r}")
+    if T.shape[0] < 2:
+        raise ValueError("the bound needs at least 2 evaluation rows")
+    return T, np.minimum(L, 0.0), d
+
+
+def information_bound(teacher, log_probs, *, delta: float = DEFAULT_DELTA, eps: float | None = None,
+                      gamma: float = TEACHER_MIX, permutations: int = 0, bootstrap: int = 0,
+                      seed: int = 0) -> InformationBound:
+    """The (1 - delta) lower confidence bound on I(Y; Z) of T13 from evaluation rows alone.
+
+    ``teacher`` (N, K): the evaluation rows' teacher posteriors, i.i.d. rows of one population,
+    uniformly weighted. ``log_probs`` (N, K) or (N, M, K): log h(z) of a latent-only predictor
+    fixed before these rows were seen (fitted on other rows), at the row's code or at M draws
+    z ~ q(z|x). ``eps`` defaults to :func:`mixing_weight` (n). With ``permutations`` > 0 the exact
+    permutation p-value is attached, with ``bootstrap`` > 0 a percentile bootstrap bound.
+    """
+    T, L, delta = _check_inputs(teacher, log_probs, delta)
+    n, K = T.shape
+    eps = mixing_weight(n, DEFAULT_DELTA) if eps is None else float(eps)
+    if not 0.0 < eps < 1.0 or not 0.0 < gamma < 1.0:
+        raise ValueError(f"eps and gamma must lie in (0, 1), got eps={eps!r}, gamma={gamma!r}")
+    a = _row_terms(T, _mixed_log_probs(L, eps))                                  # (N,) in [log(eps/K), 0]
+    mean_term = float(a.mean())
+    width_mean = empirical_bernstein_width(a, math.log(K / eps), delta / 2.0)   # Maurer & Pontil (2009), Thm 4
+    tbar_mixed = (1.0 - gamma) * T.mean(axis=0) + gamma / K                     # Tbar'_E
+    entropy_term = -float(tbar_mixed @ np.log(tbar_mixed))                      # H(Tbar'_E)
+    # v_i = -sum_k T'_ik log Tbar'_k in [0, log(K/gamma)]; Var v <= varentropy(Tbar') <= max_varentropy(K)
+    width_entropy = bernstein_width(max_varentropy(K), math.log(K / gamma), n, delta / 2.0)
+    penalty = gamma * math.log(max(K - 1, 1)) + _binary_entropy(gamma)          # Audenaert (2007): |H(p) - H(p')|
+    lcb = mean_term - width_mean + entropy_term - width_entropy - penalty
+    p_value = permutation_pvalue(T, L, permutations=permutations, eps=eps, seed=seed) if permutations else None
+    boot = bootstrap_lcb(T, L, delta=delta, resamples=bootstrap, eps=eps, seed=seed) if bootstrap else None
+    margin_mixed = mean_term - float(T.mean(axis=0) @ np.log(np.maximum(T.mean(axis=0), 1e-300)))
+    return InformationBound(lcb=float(lcb), margin_mixed=float(margin_mixed), mean_term=mean_term,
+                            width_mean=float(width_mean), entropy_term=entropy_term, width_entropy=float(width_entropy),
+                            entropy_penalty=float(penalty), eps=eps, gamma=float(gamma), delta=delta, n=n, K=K,
+                            draws=1 if L.ndim == 2 else L.shape[1], p_value=p_value,
+                            n_permutations=int(permutations), bootstrap_lcb=boot)
+
+
+def permutation_pvalue(teacher, log_probs, *, permutations: int = DEFAULT_PERMUTATIONS, eps: float | None = None,
+                       seed: int = 0) -> float:
+    """Exact p-value of the null H0: "the teacher rows are independent of the codes" (h fixed).
+
+    Statistic: S = sum_i sum_k T_ik log h_eps,k(z_i), the part of the held-out margin that depends on
+    which code goes with which teacher row (H(Tbar_E) does not). Under H0 the rows' pairing is
+    exchangeable, so p = (1 + #{b : S_b >= S}) / (B + 1) over B random re-pairings is a valid
+    p-value: P(p <= alpha) <= alpha for every alpha (Phipson & Smyth 2010). Ties count against
+    the code (S_b >= S - 1e-12 |S|: rounding cannot make a null look significant).
+    """
+    T, L, _ = _check_inputs(teacher, log_probs, DEFAULT_DELTA)
+    B = int(permutations)
+    if B < 1:
+        raise ValueError(f"permutations must be an integer >= 1, got {permutations!r}")
+    n = T.shape[0]
+    eps = mixing_weight(n, DEFAULT_DELTA) if eps is None else float(eps)
+    Lm = _mixed_log_probs(L, eps)
+    Lm = Lm if Lm.ndim == 2 else Lm.mean(axis=1)                              # (N, K)
+    observed = float(np.einsum("ik,ik->", T, Lm))
+    rng = np.random.default_rng(seed)
+    exceed = 0
+    chunk = max(1, int(2e7 // max(n * T.shape[1], 1)))                        # ~160 MB of float64 at most
+    threshold = observed - 1e-12 * abs(observed)
+    for start in range(0, B, chunk):
+        b = min(chunk, B - start)
+        idx = rng.permuted(np.broadcast_to(np.arange(n), (b, n)), axis=1)     # (b, N) independent permutations
+        stats = np.einsum("ik,bik->b", T, Lm[idx])
+        exceed += int((stats >= threshold).sum())
+    return (1.0 + exceed) / (B + 1.0)
+
+
+def bootstrap_lcb(teacher, log_probs, *, delta: float = DEFAULT_DELTA, resamples: int = 999, eps: float | None = None,
+                  seed: int = 0) -> float:
+    """The percentile bootstrap's one-sided (1 - delta) lower bound of the plug-in margin of h_eps
+    (rows resampled with replacement; the margin recomputed with the resample's own marginal).
+    For comparison only: it is asymptotic and carries no finite-sample guarantee."""
+    T, L, delta = _check_inputs(teacher, log_probs, delta)
+    n, K = T.shape
+    eps = mixing_weight(n, DEFAULT_DELTA) if eps is None else float(eps)
+    a = _row_terms(T, _mixed_log_probs(L, eps))
+    rng = np.random.default_rng(seed)
+    stats = np.empty(int(resamples))
+    for b in range(int(resamples)):
+        idx = rng.integers(0, n, n)
+        tbar = T[idx].mean(axis=0)
+        stats[b] = a[idx].mean() - float(tbar[tbar > 0] @ np.log(tbar[tbar > 0]))
+    return float(np.quantile(stats, delta))
+
+
+def verdict(margin: float, float_error: float, lcb: float | None) -> str:
+    """Three levels: "certified" (LCB > 0: I(Y; Z) >= LCB nats at 1 - delta), "positive, not
+    significant" (the plug-in margin exceeds its rounding bound, the LCB does not exceed 0),
+    "not certified"."""
+    if lcb is not None and lcb > 0.0:
+        return VERDICTS[0]
+    return VERDICTS[1] if margin > float_error else VERDICTS[2]
+
+
+def bound_pvalue(teacher, log_probs, *, eps: float | None = None, gamma: float = TEACHER_MIX) -> float:
+    """The smallest delta at which :func:`information_bound`'s LCB is > 0 (1 when none is): a
+    p-value for H0 "I(Y; Z) = 0" from the distribution-free bound (the LCB increases with delta;
+    eps is fixed by n, not by delta). Found by bisection on log delta (60 halvings)."""
+    T, L, _ = _check_inputs(teacher, log_probs, DEFAULT_DELTA)
+    eps = mixing_weight(T.shape[0], DEFAULT_DELTA) if eps is None else float(eps)
+
+    def lcb(d: float) -> float:
+        return information_bound(T, L, delta=d, eps=eps, gamma=gamma).lcb
+
+    if lcb(1.0 - 1e-12) <= 0.0:
+        return 1.0
+    lo, hi = -745.0, math.log(1.0 - 1e-12)           # log delta: LCB(lo) <= 0 < LCB(hi) unless certified at any level
+    if lcb(math.exp(lo)) > 0.0:
+        return 0.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if lcb(math.exp(mid)) > 0.0:
+            hi = mid
+        else:
+            lo = mid
+    return float(math.exp(hi))
+
+
+def holm(p_values, delta: float = DEFAULT_DELTA) -> np.ndarray:
+    """Holm's (1979) step-down rejections at family-wise error ``delta``: a boolean mask."""
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    reject = np.zeros(p.size, dtype=bool)
+    for rank, j in enumerate(order):
+        if p[j] <= delta / (p.size - rank):
+            reject[j] = True
+        else:
+            break
+    return reject
+
+
+# ---------------------------------------------------------------------------------------
+# T13 on a finite joint distribution (every term exact)
+# ---------------------------------------------------------------------------------------
+
+def _entropy(p: np.ndarray) -> float:
+    p = p[p > 0]
+    return -float(p @ np.log(p))
+
+
+def _mutual_information(joint: np.ndarray) -> float:
+    """I(A; B) of a joint probability table (A, B) = sum p log p / (p_a p_b)."""
+    pa, pb = joint.sum(axis=1), joint.sum(axis=0)
+    nz = joint > 0
+    return float((joint[nz] * np.log(joint[nz] / np.outer(pa, pb)[nz])).sum())
+
+
+def information_terms(p_x, teacher, encoder, predictor, prior=None) -> dict:
+    """Every term of T13 on finite alphabets: rows x with probabilities ``p_x`` (nx,), teacher rows
+    T(x) (nx, K), an encoder channel q(z|x) (nx, nz), a latent-only predictor h(z) (nz, K) and
+    optionally a prior p(z) (nz,). Returns G_h, I(Y;Z), I(X;Z), H(Y) and the rate E KL(q || p)."""
+    px = check_distributions(p_x, "p_x")
+    T = check_distributions(teacher, "teacher", allow_1d=False)
+    Q = check_distributions(encoder, "encoder", allow_1d=False)
+    H = check_distributions(predictor, "predictor", allow_1d=False)
+    nx, K = T.shape
+    if px.shape != (nx,) or Q.shape[0] != nx or H.shape != (Q.shape[1], K):
+        raise ValueError(f"shapes do not match: p_x {px.shape}, teacher {T.shape}, encoder {Q.shape}, "
+                         f"predictor {H.shape}; need (nx,), (nx, K), (nx, nz), (nz, K)")
+    joint_xz = px[:, None] * Q                                                  # p(x, z)
+    joint_yz = T.T @ joint_xz                                                   # p(y, z) = sum_x p(x) T_y(x) q(z|x)
+    tbar = px @ T
+    with np.errstate(divide="ignore"):
+        log_h = np.log(H)                                                       # -inf where h = 0
+    cross = np.where(joint_yz.T > 0, joint_yz.T * log_h, 0.0).sum()             # E log h_Y(Z)
+    out = {"G_h": float(cross) + _entropy(tbar), "I_YZ": _mutual_information(joint_yz),
+           "I_XZ": _mutual_information(joint_xz), "H_Y": _entropy(tbar)}
+    if prior is not None:
+        pz = check_distributions(prior, "prior")
+        if pz.shape != (Q.shape[1],):
+            raise ValueError(f"prior has shape {pz.shape}; pass one probability per code value ({Q.shape[1]},)")
+        with np.errstate(divide="ignore"):
+            ratio = np.where(Q > 0, Q * (np.log(np.where(Q > 0, Q, 1.0)) - np.log(pz)[None]), 0.0)
+        out["rate"] = float(px @ ratio.sum(axis=1))
+    return out
+
+
+def _check_t13(p_x, teacher, encoder, predictor, prior=None, rtol=DEFAULT_RTOL):
+    t = information_terms(p_x, teacher, encoder, predictor, prior)
+    mag = abs(t["G_h"]) + t["H_Y"] if np.isfinite(t["G_h"]) else t["H_Y"]
+    parts = [relation("G_h <= I(Y;Z) (Barber-Agakov)", t["G_h"], "<=", t["I_YZ"], rtol, magnitude=mag),
+             relation("I(Y;Z) <= I(X;Z) (data processing, Y - X - Z)", t["I_YZ"], "<=", t["I_XZ"], rtol, magnitude=mag),
+             relation("I(Y;Z) <= H(Y)", t["I_YZ"], "<=", t["H_Y"], rtol)]
+    if "rate" in t:
+        parts.append(relation("I(X;Z) <= E_X KL(q(z|X) || p(z)) (rate)", t["I_XZ"], "<=", t["rate"], rtol,
+                              magnitude=t["I_XZ"]))
+    return tuple(parts)
+
+
+T13 = Theorem(
+    "T13", "Certified information",
+    "For a latent-only predictor h fixed before the evaluation rows are seen, "
+    "G_h = E[sum_k T_k(X) log h_k(Z)] + H(Tbar) <= I(Y;Z) <= I(X;Z) <= E_X KL(q(z|X) || p(z)), Y ~ T(X).",
+    ("Y drawn from T(X) independently of Z given X (Y - X - Z)", "h reads the code Z only, one map for all rows",
+     "the rate bound: Z sampled from q(z|X), any prior p(z)"),
+    _check_t13)
+
+
+# ---------------------------------------------------------------------------------------
+# Certified active units: the bound restricted to one latent coordinate, Holm over the d units
+# ---------------------------------------------------------------------------------------
+
+UNIT_BINS = 10      # quantile bins of one coordinate's fit-split values (the 1-D predictor below)
+UNIT_SMOOTHING = 1.0  # alpha of h_b = (sum_{i in b} T_i + alpha / K) / (n_b + alpha): never a zero probability
+
+
+def _unit_predictor(T_fit: np.ndarray, z_fit: np.ndarray, bins: int):
+    """A latent-only predictor of one coordinate, fitted on the fit split: the coordinate cut at
+    the fit values' quantiles into ``bins`` bins, h(z) = the smoothed mean teacher row of z's bin.
+    (A histogram regression: nonparametric in one dimension, so a unit whose information is not
+    monotone in its value, e.g. two clusters on either side of a third, is still seen; a
+    logistic probe would miss it.) Returns (edges, log h per bin)."""
+    K = T_fit.shape[1]
+    edges = np.unique(np.quantile(z_fit, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    b = np.searchsorted(edges, z_fit, side="right")
+    sums = np.zeros((edges.size + 1, K))
+    np.add.at(sums, b, T_fit)
+    counts = np.bincount(b, minlength=edges.size + 1).astype(np.float64)
+    h = (sums + UNIT_SMOOTHING / K) / (counts + UNIT_SMOOTHING)[:, None]
+    return edges, np.log(h)
+
+
+def certified_active_units(teacher_fit, codes_fit, teacher_eval, codes_eval, *, delta: float = DEFAULT_DELTA,
+                           bins: int = UNIT_BINS) -> dict:
+    """Units whose one-coordinate certificate has LCB > 0, family-wise error <= ``delta`` (Holm).
+
+    ``codes_fit`` (n_f, d) or (n_f, M_f, d) choose each unit's predictor (:func:`_unit_predictor`);
+    ``codes_eval`` (n_e, d) or (n_e, M, d) (M draws z ~ q(z|x) per row: the posterior certificate)
+    are certified. Unit u's p-value is the smallest level of the grid delta/d, delta/(d-1), ..., delta
+    at which :func:`information_bound`'s LCB of that unit is > 0 (1 if none): rounded up to the
+    grid, so Holm's step-down on these p-values controls the family-wise error at ``delta``
+    (Holm 1979). Returns {"certified_active_units", "certified_units" (mask), "lcb" (per unit at delta/d),
+    "p_values"}.
+    """
+    T_f = check_distributions(teacher_fit, "teacher_fit", allow_1d=False)
+    T_e = check_distributions(teacher_eval, "teacher_eval", allow_1d=False)
+    Zf = as_float_array(codes_fit, "codes_fit", (2, 3))
+    Ze = as_float_array(codes_eval, "codes_eval", (2, 3))
+    if Zf.shape[0] != T_f.shape[0] or Ze.shape[0] != T_e.shape[0] or Zf.shape[-1] != Ze.shape[-1]:
+        raise ValueError(f"codes_fit {Zf.shape} / codes_eval {Ze.shape} do not match the teacher rows "
+                         f"({T_f.shape[0]}, {T_e.shape[0]}) or each other's latent dimension")
+    d = Ze.shape[-1]
+    if Zf.ndim == 3:                                                  # every fit draw is a fit sample of its row
+        T_f = np.repeat(T_f, Zf.shape[1], axis=0)
+        Zf = Zf.reshape(-1, d)
+    grid = [delta / (d - j) for j in range(d)]                        # delta/d, ..., delta
+    p = np.ones(d)
+    lcb_first = np.full(d, -np.inf)
+    for u in range(d):
+        edges, log_h = _unit_predictor(T_f, Zf[:, u], bins)
+        L = log_h[np.searchsorted(edges, Ze[..., u], side="right")]  # (n_e, K) or (n_e, M, K)
+        for j, level in enumerate(grid):
+            lcb = information_bound(T_e, L, delta=level).lcb
+            if j == 0:
+                lcb_first[u] = lcb
+            if lcb > 0.0:
+                p[u] = level
+                break
+    mask = holm(p, delta)
+    return {"certified_active_units": int(mask.sum()), "certified_units": mask, "lcb": lcb_first, "p_values": p}
