@@ -62,15 +62,22 @@ def test_each_claim_can_fail(break_it, claim):
 def test_certificate_table_rows_and_spread():
     md, csv = certificate_table(_good(seeds=2))
     lines = md.splitlines()
-    assert lines[0].startswith("| method | kl_weight | certified | fitted cert. | probe cert. | MI>KL | I_T | L_TS | G_T "
+    assert lines[0].startswith("| method | kl_weight | certified | fitted cert. | probe cert. | post. fitted cert. | "
+                               "post. probe cert. | T13 viol. | MI>KL | I_T | L_TS | G_T "
                                "| G_fitted | G_probe | Rec | KL | E||mu||^2 | AU")
+    assert lines[0].rstrip(" |").endswith("| LCB raw | LCB fitted | LCB probe | LCB post. fitted | LCB post. probe | "
+                                          "KL rate | cert. AU")
     # these records carry no held-out certificates or MI flags: "n/a", never a made-up count
-    assert "| vanilla | 1 | 0/2 | n/a | n/a | n/a | 2.0000 ± 0.0000 | 2.5000 ± 0.0000 | -0.5000 ± 0.0000 | n/a | n/a |" in md
+    assert ("| vanilla | 1 | 0/2 | n/a | n/a | n/a | n/a | n/a | n/a | 2.0000 ± 0.0000 | 2.5000 ± 0.0000 "
+            "| -0.5000 ± 0.0000 | n/a | n/a |") in md
+    assert "Certified at 95% (T13" in md
     held = [dict(r, certified_fitted=r["method"] != "vanilla", certified_probe=True, mi_noise=False, G_fitted=0.5,
-                 G_probe=0.25) for r in _good(seeds=2)]
+                 G_probe=0.25, certified_post_fitted=False, certified_post_probe=True, t13_violated=False,
+                 lcb_fitted=0.125) for r in _good(seeds=2)]
     md2, _ = certificate_table(held)
-    assert "| vanilla | 1 | 0/2 | 0/2 | 2/2 | 0/2 | 2.0000 ± 0.0000 | 2.5000 ± 0.0000 | -0.5000 ± 0.0000 | 0.5000 ± 0.0000 " \
-           "| 0.2500 ± 0.0000 |" in md2
+    assert "| vanilla | 1 | 0/2 | 0/2 | 2/2 | 0/2 | 2/2 | 0/2 | 0/2 | 2.0000 ± 0.0000 | 2.5000 ± 0.0000 " \
+           "| -0.5000 ± 0.0000 | 0.5000 ± 0.0000 | 0.2500 ± 0.0000 |" in md2
+    assert "| n/a | 0.125 ± 0.000 | n/a |" in md2
     assert len(csv.strip().splitlines()) == 1 + 4 + 3 * 2  # header + 4 methods at kl 1 + 2 methods x 3 stresses
 
 

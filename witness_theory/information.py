@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -87,7 +87,7 @@ def _varentropy(p: np.ndarray) -> float:
     return float(p @ (lp + H) ** 2)
 
 
-@lru_cache(maxsize=None)
+@cache
 def max_varentropy(K: int) -> float:
     """An upper bound on the varentropy Var(log p(Y)) over every distribution p on K outcomes.
 

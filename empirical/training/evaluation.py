@@ -95,7 +95,7 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
                                permutations=PERMUTATIONS, **kwargs)
         out.update(_columns(f"post_{name}", c))
         violations += int(c.lcb is not None and c.lcb > rate_ucb)
-    out["t13_violations"] = violations
+    out.update({"t13_violations": violations, "t13_violated": violations > 0})
     au = wt.certified_active_units(T_fit, z_fit, T_eval, z_eval, delta=delta)
     active = np.var(c_eval, axis=0, ddof=1) >= 0.01                     # the AU rule (Burda et al. 2016)
     out.update({"certified_au": au["certified_active_units"],
