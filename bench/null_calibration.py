@@ -1,0 +1,145 @@
+"""Null calibration of the certified-information verdicts (T13): codes that carry no teacher information.
+
+For each teacher (the package's digits teacher, and GMM teachers with K = 2 and K = 3 on the same
+PCA view) and each kind of null code, draws ``--draws`` independent instances, fits the fitted
+witness and the probe on a fit split (training rows), and certifies the test rows with the raw
+witness, the fitted witness and the probe, on the codes (mean certificate) and on M sampled codes
+z ~ N(code, I) (posterior certificate). Counts how often the 1 - delta verdict is "certified"
+(LCB > 0) and how often the permutation p-value is <= delta. Null codes (none depends on x):
+constant; constant + N(0, s^2) noise for s in 1e-6, 1e-3, 1; real codes (PCA-16 of the images)
+permuted across rows. Each draw redraws the noise / the permutation and the fit rows.
+
+    python bench/null_calibration.py --draws 200 --out results/null-calibration
+    python bench/null_calibration.py --draws 20 --fit-rows 300   # the quick version (tests/test_null_calibration.py)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import witness_theory as wt
+
+NULLS = ("constant", "noise-1e-06", "noise-0.001", "noise-1", "permuted")
+PREDICTORS = ("raw", "fitted", "probe", "post_fitted", "post_probe")
+
+
+def teachers(seed: int = 0) -> dict:
+    """{name: (T_train, T_test, pca_train, pca_test)} on scikit-learn's digits (the embedded default data)."""
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+
+    from empirical.config import resolve
+    from empirical.training.experiment import prepare
+
+    exp = prepare(resolve("digits", "vanilla", overrides={"train.device": "cpu"}))
+    x = load_digits().data / 16.0
+    n_train = exp.x_train.shape[0]
+    xtr = exp.x_train.reshape(n_train, -1).double().numpy()
+    xte = exp.x_test.reshape(exp.x_test.shape[0], -1).double().numpy()
+    pca = PCA(16, random_state=seed).fit(xtr)
+    ztr, zte = pca.transform(xtr), pca.transform(xte)
+    out = {f"digits-K{exp.teacher_np('train').shape[1]}": (exp.teacher_np("train"), exp.teacher_np("test"), ztr, zte)}
+    for K in (2, 3):
+        gm = GaussianMixture(K, covariance_type="full", random_state=seed).fit(ztr)
+        floor = lambda r: (1 - 1e-6) * r + 1e-6 / K  # noqa: E731  (full support, as the package's teachers)
+        out[f"gmm-K{K}"] = (floor(gm.predict_proba(ztr)), floor(gm.predict_proba(zte)), ztr, zte)
+    del x
+    return out
+
+
+def null_codes(kind: str, n: int, real: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    d = real.shape[1]
+    base = np.tile(rng.standard_normal(d), (n, 1))
+    if kind == "constant":
+        return base
+    if kind.startswith("noise-"):
+        return base + float(kind.split("-", 1)[1]) * rng.standard_normal((n, d))
+    if kind == "permuted":
+        return real[rng.permutation(real.shape[0])[:n]]
+    raise ValueError(kind)
+
+
+def one_draw(T_fit, T_eval, codes_fit, codes_eval, rng, delta, draws_per_row, permutations):
+    n_f, n_e = T_fit.shape[0], T_eval.shape[0]
+    K, d = T_fit.shape[1], codes_fit.shape[1]
+    f_ids, e_ids = np.arange(n_f), n_f + np.arange(n_e)
+    seed = int(rng.integers(2 ** 31))
+    out = {}
+    raw = wt.Witness(K, d, 4.0)
+    for name, cert in (("raw", wt.evaluate_heldout(raw, T_eval, codes_eval, e_ids, delta=delta,
+                                                   permutations=permutations, seed=seed)),
+                       ("fitted", wt.certify_heldout(T_fit, codes_fit, T_eval, codes_eval, f_ids, e_ids, method="witness",
+                                                     delta=delta, permutations=permutations, seed=seed)),
+                       ("probe", wt.certify_heldout(T_fit, codes_fit, T_eval, codes_eval, f_ids, e_ids, method="probe",
+                                                    delta=delta, permutations=permutations, seed=seed))):
+        out[name] = (cert.certified, cert.bound.p_value <= delta, cert.margin)
+    z_fit = codes_fit + rng.standard_normal(codes_fit.shape)
+    z_eval = codes_eval[:, None] + rng.standard_normal((n_e, draws_per_row, d))
+    for name, method in (("post_fitted", "witness"), ("post_probe", "probe")):
+        cert = wt.certify_samples(T_fit, z_fit, T_eval, z_eval, f_ids, e_ids, method=method, delta=delta,
+                                  permutations=permutations, seed=seed)
+        out[name] = (cert.certified, cert.bound.p_value <= delta, cert.margin)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--draws", type=int, default=200)
+    ap.add_argument("--fit-rows", type=int, default=500)
+    ap.add_argument("--delta", type=float, default=wt.DEFAULT_DELTA)
+    ap.add_argument("--posterior-draws", type=int, default=8)
+    ap.add_argument("--permutations", type=int, default=199)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    counts = {}
+    for tname, (T_tr, T_te, z_tr, z_te) in teachers().items():
+        for kind in NULLS:
+            rng = np.random.default_rng([hash(tname) % 2 ** 31, NULLS.index(kind)])
+            cert = {p: 0 for p in PREDICTORS}
+            perm = {p: 0 for p in PREDICTORS}
+            positive = {p: 0 for p in PREDICTORS}
+            for _ in range(args.draws):
+                fit = rng.choice(T_tr.shape[0], size=min(args.fit_rows, T_tr.shape[0]), replace=False)
+                codes_fit = null_codes(kind, fit.size, z_tr, rng)
+                codes_eval = null_codes(kind, T_te.shape[0], z_te, rng)
+                if kind.startswith("noise") or kind == "constant":   # one constant for both splits (same encoder)
+                    c0 = codes_fit[0] if kind == "constant" else None
+                    if c0 is not None:
+                        codes_eval = np.tile(c0, (T_te.shape[0], 1))
+                r = one_draw(T_tr[fit], T_te, codes_fit, codes_eval, rng, args.delta, args.posterior_draws,
+                             args.permutations)
+                for p, (c, sig, g) in r.items():
+                    cert[p] += int(c)
+                    perm[p] += int(sig)
+                    positive[p] += int(g > 0)
+            counts[f"{tname}/{kind}"] = {"draws": args.draws, "certified": cert, "permutation_p<=delta": perm,
+                                         "margin>0": positive}
+            worst = max(cert.values()) / args.draws
+            print(f"{tname:12s} {kind:12s} certified {cert}  perm {perm}  margin>0 {positive}  "
+                  f"(worst certified rate {worst:.3f})", flush=True)
+    wall = time.time() - t0
+    worst = max(max(v["certified"].values()) / v["draws"] for v in counts.values())
+    worst_perm = max(max(v["permutation_p<=delta"].values()) / v["draws"] for v in counts.values())
+    summary = {"command": "python bench/null_calibration.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "delta": args.delta, "fit_rows": args.fit_rows, "posterior_draws": args.posterior_draws,
+               "permutations": args.permutations, "wall_s": round(wall, 1), "machine": platform.machine(),
+               "worst_certified_rate": worst, "worst_permutation_rate": worst_perm, "cases": counts}
+    print(f"worst certified rate {worst:.3f}, worst permutation rate {worst_perm:.3f} (delta {args.delta}); "
+          f"{wall:.0f} s")
+    if args.out:
+        from empirical.io import atomic_write_json
+        args.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(args.out / "null_calibration.json", summary)
+    return 0 if worst <= args.delta else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
