@@ -100,12 +100,22 @@ NOT_FUZZED = {
     # its one argument is a CheckResult: test_theorems_type_check_witness_and_result pins the
     # TypeError for anything else
     "assert_holds": "argument is a CheckResult (type-checked; pinned by a test of its own)",
+    "InformationBound": "frozen result record built by information_bound()",
 }
+# The certified-information functions (T13, issue 21) are not in this fuzz yet: their inputs
+# (log-probabilities, sampled codes of shape (n, M, d), delta) need strategies of their own.
+# Left for the reliability round, named here so the gap is visible, not hidden.
+NOT_FUZZED.update({name: "T13 (issue 21): not fuzzed yet, see the comment above"
+                   for name in ("information_bound", "permutation_pvalue", "bootstrap_lcb", "max_varentropy",
+                                "mixing_weight", "empirical_bernstein_width", "bernstein_width", "verdict", "holm",
+                                "bound_pvalue", "certified_active_units", "information_terms", "certify_samples")})
 # (function, parameter, malformed value) triples left out of the fuzz, with the reason.
 KNOWN_GAPS = {
               # valid but expensive, not malformed: heldout_split(10**9) allocates two 8 GB index
               # arrays; fit_witness(max_iter=10**9) may run 10**9 descent steps before converging
-              ("heldout_split", "n", "huge"), ("fit_witness", "max_iter", "huge")}
+              ("heldout_split", "n", "huge"), ("fit_witness", "max_iter", "huge"),
+              # valid but expensive: 10**9 permutations of the exact test
+              ("evaluate_heldout", "permutations", "huge")}
 # Public modules that are not in witness_theory.__all__ and not fuzzed yet. None: frontier,
 # collapse_metrics and linear_vae are fuzzed by tests/test_fuzz_modules.py (with this file's
 # helpers), which asserts that none of them is listed here.
@@ -136,8 +146,8 @@ ARRAYS = {"teacher", "p", "log_p", "log_q", "codes", "center", "weights", "frame
 DISTRIBUTIONS = {"teacher", "p", "teacher_fit", "teacher_eval"}
 WEIGHTS = {"weights", "weights_fit", "weights_eval"}
 IDS = {"fit_ids", "eval_ids"}
-SCALARS = {"scale", "step", "margin", "fraction", "C", "tol"}
-INTEGERS = {"K", "d", "n_clusters", "seed", "n", "max_iter"}
+SCALARS = {"scale", "step", "margin", "fraction", "C", "tol", "delta"}
+INTEGERS = {"K", "d", "n_clusters", "seed", "n", "max_iter", "permutations"}
 OTHERS = {"witness", "groups", "mode", "method", "predictor", "split", "refine_scale", "fit_summary"}
 # fit_witness, fit_probe and the held-out certificates fit a predictor: the instance keeps them
 # cheap (max_iter = 3, two scales, tol 1e-6) and the held-out forms get the same through fit_kwargs
@@ -185,7 +195,7 @@ def instances(draw):
         "s": None if draw(st.booleans()) else np.array([0.0, 0.5, 1.0]),
         "step": None if draw(st.booleans()) else 0.5, "margin": 0.1,
         "groups": rng.integers(0, 2, N), "mode": draw(st.sampled_from(["scaled", "interpolate"])),
-        "view_features": rng.normal(size=(N, 2)), "n_clusters": 2, "seed": 0,
+        "view_features": rng.normal(size=(N, 2)), "n_clusters": 2, "seed": 0, "delta": 0.05, "permutations": 9,
     }
 
 
@@ -255,12 +265,12 @@ def bad_values(param: inspect.Parameter, inst: dict):
             (1e-200, False, "tiny"), (np.float32(0.5), False, "float32"),
         ] + ([(1.0, True, "one")] if name == "fraction" else []))
     if name in INTEGERS:
-        low = {"K": 2, "d": inst["K"] - 1, "n_clusters": 1, "seed": 0, "n": 2, "max_iter": 1}[name]
-        too_small = {"K": 1, "d": 0, "n_clusters": 0, "seed": -1, "n": 1, "max_iter": -1}[name]   # whatever else was changed
+        low = {"K": 2, "d": inst["K"] - 1, "n_clusters": 1, "seed": 0, "n": 2, "max_iter": 1, "permutations": 0}[name]
+        too_small = {"K": 1, "d": 0, "n_clusters": 0, "seed": -1, "n": 1, "max_iter": -1, "permutations": -1}[name]   # whatever else was changed
         return st.sampled_from(common + [
             (np.nan, True, "NaN"), (2.5, True, "float"), ("3", True, "number as text"), (True, True, "bool"),
             (3 + 0j, True, "complex"), (too_small, True, "too small"), (-(10 ** 30), True, "huge negative"),
-            (10 ** 9, name in {"K", "d"}, "huge"), (10 ** 30, name in {"K", "d", "seed", "n", "max_iter"}, "enormous"),
+            (10 ** 9, name in {"K", "d"}, "huge"), (10 ** 30, name in {"K", "d", "seed", "n", "max_iter", "permutations"}, "enormous"),
             (np.int64(low), False, "numpy int"),
         ])
     if name == "witness":

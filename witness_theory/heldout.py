@@ -592,6 +592,12 @@ def evaluate_heldout(predictor, teacher_eval, codes_eval, eval_ids, *, weights_e
     if isinstance(predictor, core.Witness):
         predictor = _RawWitness(predictor)
     method = _method_of(predictor)
+    if not 0.0 < check_finite_number(delta, "delta") < 1.0:
+        raise ValueError(f"delta (the error rate of the bound) must lie in (0, 1), got {delta!r}")
+    if isinstance(permutations, (bool, np.bool_)) or not isinstance(permutations, (int, np.integer)) \
+            or not 0 <= permutations < 2 ** 31:
+        raise ValueError(f"permutations must be an integer >= 0 (0: no exact test), got {permutations!r:.60}")
+    seed = _check_seed(seed)
     T = check_distributions(teacher_eval, "teacher_eval", allow_1d=False)
     n_eval = T.shape[0]
     ids = _check_ids(eval_ids, n_eval, "eval_ids")

@@ -53,6 +53,7 @@ def _data_and_teacher(args) -> tuple:
 
 def _heldout_from_codes(T_fit, codes_fit, T_eval, codes_eval, seed: int = 0) -> dict:
     import witness_theory as wt
+    from empirical.training.evaluation import certificate_columns
 
     n = T_fit.shape[0]
     fit_ids, eval_ids = np.arange(n), n + np.arange(T_eval.shape[0])   # training rows, then test rows: disjoint
@@ -60,9 +61,10 @@ def _heldout_from_codes(T_fit, codes_fit, T_eval, codes_eval, seed: int = 0) -> 
     cases: tuple[tuple[str, dict[str, Any]], ...] = (("fitted", {"method": "witness", "seed": seed}),
                                                       ("probe", {"method": "probe", "seed": seed, "tol": 1e-6}))
     for name, kwargs in cases:
-        c = wt.certify_heldout(T_fit, codes_fit, T_eval, codes_eval, fit_ids, eval_ids, **kwargs)
-        out.update({f"G_{name}": c.margin, f"certified_{name}": c.certified, f"L_{name}": c.loss,
-                    f"I_T_{name}": c.teacher_information})
+        c = wt.certify_heldout(T_fit, codes_fit, T_eval, codes_eval, fit_ids, eval_ids,
+                               permutations=wt.DEFAULT_PERMUTATIONS, **kwargs)
+        out.update(certificate_columns(name, c))
+        out.update({f"L_{name}": c.loss, f"I_T_{name}": c.teacher_information, "delta": wt.DEFAULT_DELTA})
     return out
 
 
@@ -126,9 +128,11 @@ def run(args: argparse.Namespace) -> int:
           f"bound {result['float_error']:.2g})")
     for name, what in (("fitted", "fitted witness"), ("probe", "logistic probe")):
         if f"G_{name}" in heldout:
-            verdict = "certified" if heldout[f"certified_{name}"] else "not certified"
-            print(f"G_{name:7s}= {heldout[f'G_{name}']:.6f} nats   -> {verdict} (held-out certificate, {what}; "
-                  f"{heldout['heldout_split']})")
+            lcb, p = heldout.get(f"lcb_{name}"), heldout.get(f"p_{name}")
+            level = f"{1 - heldout.get('delta', 0.05):.0%}"
+            bound = "" if lcb is None else f"; I(Y;Z) >= {lcb:.4f} nats at {level}" + ("" if p is None else f", p = {p:.3g}")
+            print(f"G_{name:7s}= {heldout[f'G_{name}']:.6f} nats   -> {heldout.get(f'verdict_{name}')} (held-out "
+                  f"certificate, {what}{bound}; {heldout['heldout_split']})")
     if not heldout:
         print("held-out certificates: pass --fit-codes (training-split codes) or --checkpoint to add them")
     print(f"T8 size bound {result['size_bound']:.6f} (slack {result['size_bound_slack']:.6f}); "

@@ -12,7 +12,8 @@ from empirical.models.vae import VAE
 from empirical.training.experiment import Experiment, build_model, prepare
 from empirical.training.metrics import active_units, honest_mi, ledger_checks, report_violations
 
-__all__ = ["EVAL_SEED", "encode_split", "evaluate", "encode_checkpoint", "heldout_certificates", "mi_seed"]
+__all__ = ["EVAL_SEED", "encode_split", "evaluate", "encode_checkpoint", "heldout_certificates", "mi_seed",
+           "certificate_columns"]
 
 EVAL_SEED = 2019  # the fixed seed of every evaluation sample (z for Rec): eval never touches training RNGs
 
@@ -73,7 +74,7 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
     for name, kwargs in cases:
         c = wt.certify_heldout(T_fit, codes_fit, T_eval, c_eval, fit_ids, eval_ids, delta=delta,
                                permutations=PERMUTATIONS, **kwargs)
-        out.update(_columns(name, c))
+        out.update(certificate_columns(name, c))
         out.update({f"L_{name}": c.loss, f"I_T_{name}": c.teacher_information, f"fit_margin_{name}": c.fit_margin})
         if name == "fitted":
             out["fitted_scale"] = float(c.parameters.get("scale", np.nan))
@@ -93,7 +94,7 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
     for name, kwargs in cases:
         c = wt.certify_samples(T_fit, z_fit, T_eval, z_eval, fit_ids, eval_ids, delta=delta,
                                permutations=PERMUTATIONS, **kwargs)
-        out.update(_columns(f"post_{name}", c))
+        out.update(certificate_columns(f"post_{name}", c))
         violations += int(c.lcb is not None and c.lcb > rate_ucb)
     out.update({"t13_violations": violations, "t13_violated": violations > 0})
     au = wt.certified_active_units(T_fit, z_fit, T_eval, z_eval, delta=delta)
@@ -104,7 +105,7 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
     return out
 
 
-def _columns(name: str, c: wt.HeldoutCertificate) -> dict:
+def certificate_columns(name: str, c: wt.HeldoutCertificate) -> dict:
     """One certificate's table columns: margin, LCB, verdict, counts, p-value."""
     return {f"G_{name}": c.margin, f"lcb_{name}": c.lcb, f"verdict_{name}": c.verdict,
             f"certified_{name}": c.certified, f"positive_{name}": c.positive,

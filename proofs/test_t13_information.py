@@ -1,0 +1,295 @@
+"""T13 certified information: the exact chain on finite alphabets, and the finite-sample machinery.
+
+What is proved (each test can fail; the negative controls show how):
+
+- On random finite joints (p(x), teacher rows T(x), encoder q(z|x), latent-only h(z), prior p(z);
+  exact zeros and entries down to 1e-12 or subnormal): the ledger ``T13.check`` holds, and three
+  identities hold when recomputed here with independent numpy/scipy formulas: the Barber-Agakov
+  gap I(Y;Z) - G_h = sum_z p(z) KL(p(y|z) || h(z)); I(X;Z) = sum_x p(x) KL(q(.|x) || q(z)); and
+  rate - I(X;Z) = KL(q(z) || p(z)). Tolerance 1e-9 relative to (1 + the sizes of the terms): both
+  sides are float64 sums of <= 30 terms, each at most |log h| or |log p| (<= ~745) times a
+  probability, so rounding is ~1e-14 of that size; 1e-9 is the ledger's DEFAULT_RTOL.
+- sympy: the Barber-Agakov identity for K = 2, nz = 2 (and nx = 2) simplifies to 0, and the
+  sympy terms equal ``information_terms`` at rational values (1e-12: float64 logs of O(1) terms).
+- Negative controls: a predictor reading x (h = T(x)) reaches G = I_T > I(Y;Z) when z is nearly
+  uninformative; codes shared by every row give I(Y;Z) = 0 and G_h = -sum_z q(z) KL(Tbar || h(z)) <= 0.
+- ``max_varentropy`` bounds the varentropy of every sampled distribution, and for K = 2 equals
+  the grid maximum of p(1-p) log^2(p/(1-p)) within 1e-6 (it is inflated by 1e-6 relative on purpose).
+- Coverage of ``information_bound`` (Monte Carlo, fixed seeds), the permutation p-value under a null,
+  Holm's step-down rule against mutants, and the three verdict levels.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import example, given, strategies as st, target
+from scipy.stats import binom
+
+from witness_theory import information as info
+from witness_theory.information import T13, VERDICTS, holm, information_bound, information_terms
+
+from .strategies import assert_close, assert_le, assert_ledger, seeds, simplex_rows
+
+ROW_KINDS = ["softmax", "softmax", "uniform", "near_uniform", "near_degenerate"]
+
+
+def _kl_rows(p, q):
+    """KL(p_i || q_i) per row as sum p (log p - log q), 0 log 0 = 0, p log(p/0) = inf. Logs, not
+    scipy's rel_entr: p/q overflows when q is subnormal."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p > 0, p * (np.log(np.where(p > 0, p, 1.0)) - np.log(q)), 0.0).sum(axis=-1)
+
+
+def _mean(w, v):
+    """sum_i w_i v_i over w_i > 0 (a term of probability 0 contributes 0 even when v_i = inf)."""
+    return float(w[w > 0] @ v[w > 0])
+
+
+# ---------------------------------------------------------------------------------------
+# Random finite joints
+# ---------------------------------------------------------------------------------------
+
+def build_joint(seed, nx, nz, K, t_kind, q_kind, h_kind, temperature, zeros):
+    """(p_x, T, Q, H, prior) rebuilt from plain numbers. ``zeros`` puts exact zeros where the
+    theorem allows them: p(x), teacher rows, encoder rows (deterministic codes), predictor rows.
+    ``information_terms`` needs >= 2 outcomes per distribution, so nx = 1 (nz = 1) is encoded as
+    a second row (code) of probability 0: the same distribution on a padded alphabet."""
+    rng = np.random.default_rng(seed)
+    frac = 0.5 if zeros else 0.0
+    px = simplex_rows(rng, 1, max(nx, 2), "softmax", temperature, 0.0, 0.0)[0]
+    if zeros and nx > 2:
+        px[(int(np.argmax(px)) + 1 + rng.integers(nx - 1)) % nx] = 0.0   # never the largest entry
+    if nx == 1:
+        px = np.array([1.0, 0.0])
+    px /= px.sum()
+    T = simplex_rows(rng, px.size, K, t_kind, temperature, 0.0, frac)
+    Q = simplex_rows(rng, px.size, nz, q_kind, temperature, 0.0, frac) if nz > 1 else np.c_[np.ones(px.size), np.zeros(px.size)]
+    H = simplex_rows(rng, Q.shape[1], K, h_kind, temperature, 0.0 if zeros else 1e-12, frac / 2)
+    prior = simplex_rows(rng, 1, Q.shape[1], "softmax", 1.0, 1e-6, 0.0)[0]
+    return px, T, Q, H, prior
+
+
+joint_args = st.tuples(seeds, st.integers(1, 6), st.integers(1, 5), st.integers(2, 5), st.sampled_from(ROW_KINDS),
+                       st.sampled_from(ROW_KINDS), st.sampled_from(ROW_KINDS),
+                       st.sampled_from([1e-3, 0.3, 1.0, 1e2]), st.booleans())
+
+
+@given(args=joint_args)
+@example(args=(0, 1, 1, 2, "near_degenerate", "uniform", "softmax", 1.0, False))
+@example(args=(7, 6, 5, 5, "near_degenerate", "near_degenerate", "near_degenerate", 1e-3, True))
+@example(args=(3, 4, 3, 3, "softmax", "softmax", "near_degenerate", 1e-3, False))
+def test_t13_chain_and_identities_on_finite_joints(args):
+    px, T, Q, H, prior = build_joint(*args)
+    assert_ledger(T13.check(px, T, Q, H, prior))
+    t = information_terms(px, T, Q, H, prior)
+    # independent route: p(z), p(y|z) by einsum; KL terms as sums of p (log p - log q) over p > 0
+    pz = px @ Q
+    pyz = np.einsum("x,xz,xy->zy", px, Q, T)                          # p(z, y)
+    live = pz > 0
+    cond = pyz[live] / pz[live][:, None]
+    gap = _mean(pz[live], _kl_rows(cond, H[live]))                    # sum_z p(z) KL(p(y|z) || h(z))
+    if not np.isfinite(t["G_h"]):                                      # h = 0 where p(y, z) > 0
+        assert t["G_h"] == -np.inf and gap == np.inf
+    else:
+        mag = 1.0 + abs(t["G_h"]) + t["H_Y"] + t["I_YZ"] + gap
+        assert_close("T13 I(Y;Z) - G_h == sum_z p(z) KL(p(y|z)||h(z))", t["I_YZ"] - t["G_h"], gap, 1e-9 * mag)
+    i_xz = _mean(px, _kl_rows(Q, pz[None]))                           # sum_x p(x) KL(q(.|x) || q(z))
+    assert_close("T13 I(X;Z) == E_x KL(q(z|x)||q(z))", t["I_XZ"], i_xz, 1e-9 * (1.0 + i_xz))
+    kl_prior = float(_kl_rows(pz, prior))
+    assert_close("T13 rate - I(X;Z) == KL(q(z)||p(z))", t["rate"] - t["I_XZ"], kl_prior,
+                 1e-9 * (1.0 + t["rate"] + t["I_XZ"]))
+
+
+def test_t13_barber_agakov_symbolic():
+    """K = 2, nz = 2, nx = 2, every probability a positive symbol: I(Y;Z) - G_h - gap == 0."""
+    a, t1, t2, q1, q2, h1, h2 = sp.symbols("a t1 t2 q1 q2 h1 h2", positive=True)
+    px, T, Q, Hm = [a, 1 - a], [[t1, 1 - t1], [t2, 1 - t2]], [[q1, 1 - q1], [q2, 1 - q2]], [[h1, 1 - h1], [h2, 1 - h2]]
+    pyz = [[sum(px[x] * T[x][y] * Q[x][z] for x in range(2)) for z in range(2)] for y in range(2)]
+    py = [sum(r) for r in pyz]
+    pz = [pyz[0][z] + pyz[1][z] for z in range(2)]
+    G = sum(pyz[y][z] * sp.log(Hm[z][y]) for y in range(2) for z in range(2)) - sum(p * sp.log(p) for p in py)
+    I = sum(pyz[y][z] * sp.log(pyz[y][z] / (py[y] * pz[z])) for y in range(2) for z in range(2))
+    gap = sum(pz[z] * sum(pyz[y][z] / pz[z] * sp.log(pyz[y][z] / pz[z] / Hm[z][y]) for y in range(2)) for z in range(2))
+    diff = sp.expand(sp.expand_log(I - G - gap, force=True))          # sum_j c_j log(u_j) + c_0
+    coeffs = sp.collect(diff, sorted(diff.atoms(sp.log), key=str), evaluate=False)
+    assert all(sp.cancel(c) == 0 for c in coeffs.values()), coeffs     # every coefficient is 0 (1 s; simplify: 3 s)
+    # the same sympy terms at rational values equal the package's float64 terms
+    vals = {a: sp.Rational(1, 3), t1: sp.Rational(9, 10), t2: sp.Rational(1, 5), q1: sp.Rational(3, 4),
+            q2: sp.Rational(1, 8), h1: sp.Rational(2, 3), h2: sp.Rational(1, 4)}
+    f = lambda M: np.array([[float(sp.sympify(v).subs(vals)) for v in r] for r in M])  # noqa: E731
+    t = information_terms(f([px])[0], f(T), f(Q), f(Hm))
+    assert abs(t["G_h"] - float(G.subs(vals))) <= 1e-12 and abs(t["I_YZ"] - float(I.subs(vals))) <= 1e-12
+
+
+# ---------------------------------------------------------------------------------------
+# Negative controls
+# ---------------------------------------------------------------------------------------
+
+def test_t13_predictor_reading_x_breaks_the_bound():
+    """h = T(x) is not latent-only: E[sum_k T_k log T_k(X)] + H(Tbar) = I_T, far above I(Y;Z) when
+    q(z|x) barely depends on x. Every latent-only h, including the Bayes h = p(y|z), stays below."""
+    px = np.array([0.4, 0.35, 0.25])
+    T = np.array([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]])
+    Q = np.array([[0.55, 0.45], [0.5, 0.5], [0.45, 0.55]])
+    tbar = px @ T
+    G_x = float(px @ (T * np.log(T)).sum(axis=1)) - float(tbar @ np.log(tbar))
+    bayes = np.einsum("x,xz,xy->zy", px, Q, T) / (px @ Q)[:, None]
+    t = information_terms(px, T, Q, bayes)
+    assert G_x > t["I_YZ"] + 0.5                                       # I_T ~ 0.70 nats, I(Y;Z) ~ 0.004
+    assert abs(t["G_h"] - t["I_YZ"]) <= 1e-12                          # the Bayes predictor attains I(Y;Z)
+    for s in range(20):
+        H = np.random.default_rng(s).dirichlet(np.ones(3), size=2)
+        assert T13.check(px, T, Q, H).holds and information_terms(px, T, Q, H)["G_h"] < G_x
+
+
+@given(args=joint_args)
+def test_t13_shared_codes_carry_nothing(args):
+    """q(z|x) the same row for every x: I(Y;Z) = 0 and G_h = -sum_z q(z) KL(Tbar || h(z)) <= 0 for any h."""
+    px, T, Q, H, _ = build_joint(*args)
+    Q = np.repeat(Q[:1], Q.shape[0], axis=0)
+    t = information_terms(px, T, Q, H)
+    assert_le("T13 shared codes: I(Y;Z) <= 0", t["I_YZ"], 0.0, 1e-12)
+    assert t["I_XZ"] <= 1e-12
+    expected = -_mean(Q[0], _kl_rows(px @ T, H))
+    if np.isfinite(expected):
+        assert_close("T13 shared codes: G_h == -E_z KL(Tbar||h(z))", t["G_h"], expected, 1e-9 * (1.0 + abs(expected)))
+    assert_le("T13 shared codes: G_h <= 0", t["G_h"], 0.0, 1e-9 * (1.0 + t["H_Y"]))
+
+
+# ---------------------------------------------------------------------------------------
+# max_varentropy
+# ---------------------------------------------------------------------------------------
+
+@given(K=st.integers(2, 8), seed=seeds, skew=st.sampled_from([1e-3, 0.05, 0.3, 1.0, 10.0]),
+       m=st.integers(1, 7), t=st.floats(1e-12, 1 - 1e-12))
+@example(K=2, seed=0, skew=1.0, m=1, t=0.0832)                       # near the K = 2 maximiser (two atoms)
+@example(K=8, seed=0, skew=1.0, m=1, t=0.02)
+def test_max_varentropy_bounds_random_distributions(K, seed, skew, m, t):
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.full(K, skew))                                # skew 1e-3: nearly one-hot
+    m = min(m, K - 1)
+    two = np.r_[np.full(m, t / m), np.full(K - m, (1 - t) / (K - m))]  # the two-valued family of the maximiser
+    bound = info.max_varentropy(K)
+    var = []
+    for q in (p, two):
+        q = q[q > 0]
+        lq = np.log(q)
+        var.append(float(q @ lq ** 2) - float(q @ lq) ** 2)             # E (log q)^2 - (E log q)^2
+    target(max(var) / bound, label="varentropy / max_varentropy")      # steer towards the maximiser
+    assert_le(f"varentropy <= max_varentropy({K})", max(var), bound, 1e-12)
+
+
+def test_max_varentropy_k2_grid():
+    p = np.linspace(1e-9, 1 - 1e-9, 2_000_001)
+    grid_max = float(np.max(p * (1 - p) * np.log(p / (1 - p)) ** 2))  # Var log p(Y), Y ~ Bernoulli(p)
+    assert grid_max <= info.max_varentropy(2) <= grid_max + 1e-6
+
+
+# ---------------------------------------------------------------------------------------
+# Monte Carlo: coverage of the bound, the permutation p-value
+# ---------------------------------------------------------------------------------------
+
+PX = np.array([0.5, 0.3, 0.2])
+TEACH = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+ENC = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+
+
+def _sample(rng, n, Q):
+    x = rng.choice(PX.size, size=n, p=PX)
+    z = np.minimum((rng.random(n)[:, None] > np.cumsum(Q[x], axis=1)).sum(axis=1), Q.shape[1] - 1)
+    return x, z
+
+
+def _coverage(Q, H, n=200, draws=400, delta=0.1, seed=0):
+    """#draws with lcb > G_{h_eps} (the true value of the eps-mixed predictor), and that value."""
+    K = TEACH.shape[1]
+    eps = info.mixing_weight(n)
+    g_true = information_terms(PX, TEACH, Q, (1 - eps) * H + eps / K)["G_h"]
+    rng = np.random.default_rng(seed)
+    over = 0
+    for _ in range(draws):
+        x, z = _sample(rng, n, Q)
+        over += information_bound(TEACH[x], np.log(H[z]), delta=delta).lcb > g_true
+    return over, g_true
+
+
+def test_t13_bound_coverage_monte_carlo():
+    limit = binom.ppf(0.999, 400, 0.1)                                 # 60 of 400
+    bayes = np.einsum("x,xz,xy->zy", PX, ENC, TEACH) / (PX @ ENC)[:, None]
+    over, g_true = _coverage(ENC, bayes)
+    assert g_true > 0 and over <= limit                                # measured: 0 / 400 (rate 0.000)
+    # null: z independent of x, so I(Y;Z) = 0 >= G_{h_eps}; P(lcb > 0) <= delta
+    null_q = np.repeat(ENC[:1], 3, axis=0)
+    H = np.array([[0.5, 0.3, 0.2], [0.2, 0.5, 0.3], [0.3, 0.2, 0.5]])
+    over0, g0 = _coverage(null_q, H, seed=1)
+    assert g0 <= 0 and over0 <= limit                                  # measured: 0 / 400 (rate 0.000)
+
+
+def test_permutation_pvalue_null_and_signal():
+    B, draws, n = 99, 300, 40
+    rng = np.random.default_rng(2)
+    H = np.log(np.array([[0.6, 0.3, 0.1], [0.1, 0.6, 0.3], [0.3, 0.1, 0.6]]))
+    ps = []
+    for s in range(draws):                                             # teacher rows independent of codes
+        x, _ = _sample(rng, n, ENC)
+        z = rng.integers(0, 3, size=n)
+        ps.append(info.permutation_pvalue(TEACH[x], H[z], permutations=B, seed=s))
+    ps = np.array(ps)
+    assert ps.min() >= 1 / (B + 1) and ps.max() <= 1.0
+    assert np.allclose(ps * (B + 1), np.round(ps * (B + 1)))            # on the grid k / (B + 1)
+    assert (ps <= 0.1).mean() <= binom.ppf(0.999, draws, 0.1) / draws   # measured: 0.093 (28 / 300)
+    x, _ = _sample(rng, 60, ENC)                                       # strong signal: z = x, h = T
+    T = np.array([[0.98, 0.01, 0.01], [0.01, 0.98, 0.01], [0.01, 0.01, 0.98]])
+    assert info.permutation_pvalue(T[x], np.log(T[x]), permutations=B, seed=0) == 1 / (B + 1)
+    # every re-pairing ties (one teacher row, or one code): ties count against the code, p = 1
+    assert info.permutation_pvalue(np.repeat(T[:1], 60, axis=0), np.log(T[x]), permutations=B) == 1.0
+    assert info.permutation_pvalue(T[x], np.repeat(H[:1], 60, axis=0), permutations=B) == 1.0
+
+
+# ---------------------------------------------------------------------------------------
+# Holm and the verdicts
+# ---------------------------------------------------------------------------------------
+
+def _holm_reference(p, d):
+    """Holm (1979): sort ascending; reject p_(1..r) where r is the first i with p_(i) > d/(m-i+1), minus one."""
+    order, out = sorted(range(len(p)), key=lambda j: (p[j], j)), [False] * len(p)
+    for i, j in enumerate(order):
+        if p[j] > d / (len(p) - i):
+            break
+        out[j] = True
+    return out
+
+
+MUTANTS = {"bonferroni": lambda p, d: [v <= d / len(p) for v in p],
+           "unsorted": lambda p, d: [all(p[k] <= d / (len(p) - k) for k in range(j + 1)) for j in range(len(p))],
+           "step-up (Hochberg)": lambda p, d: (lambda r: [v <= r for v in p])(
+               max([v for i, v in enumerate(sorted(p)) if v <= d / (len(p) - i)], default=-1.0))}
+HAND = [([0.01, 0.04, 0.03, 0.2], [True, False, False, False]),
+        ([0.01, 0.015, 0.03, 0.2], [True, True, False, False]),       # Bonferroni: only 0.01
+        ([0.04, 0.01, 0.03, 0.045], [False, True, False, False]),     # unsorted: none; Hochberg: all four
+        ([0.0125, 0.0125, 0.025, 0.05], [True, True, True, True])]    # every p exactly at its threshold
+
+
+def test_holm_hand_made_and_mutants():
+    for p, want in HAND:
+        assert list(holm(p, 0.05)) == want == _holm_reference(p, 0.05)
+    for name, mutant in MUTANTS.items():
+        assert any(list(mutant(p, 0.05)) != want for p, want in HAND), f"{name} is not told apart from Holm"
+
+
+@given(p=st.lists(st.one_of(st.floats(0, 1), st.sampled_from([0.0125, 0.025, 0.05 / 3, 1.0])), min_size=1, max_size=8))
+def test_holm_matches_definition(p):
+    assert list(holm(p, 0.05)) == _holm_reference(p, 0.05)
+
+
+@pytest.mark.parametrize("margin,float_error,lcb,want", [
+    (1.0, 1e-12, 0.5, 0), (1.0, 1e-12, 5e-324, 0), (-1.0, 0.0, 0.1, 0),
+    (1.0, 1e-12, 0.0, 1), (1.0, 1e-12, None, 1), (1.0, 1e-12, -0.2, 1),
+    (1e-12, 1e-12, 0.0, 2), (1e-12, 1e-12, None, 2), (0.0, 0.0, -0.0, 2), (-1.0, 0.0, -0.3, 2)])
+def test_verdict_levels(margin, float_error, lcb, want):
+    """lcb exactly 0 is not certified (strict >); margin exactly equal to float_error is not positive."""
+    assert len(set(VERDICTS)) == 3
+    assert info.verdict(margin, float_error, lcb) == VERDICTS[want]
