@@ -336,14 +336,17 @@ def _mutual_information(joint: np.ndarray) -> float:
     """I(A; B) of a joint probability table (A, B) = sum p log p / (p_a p_b)."""
     pa, pb = joint.sum(axis=1), joint.sum(axis=0)
     nz = joint > 0
-    return float((joint[nz] * np.log(joint[nz] / np.outer(pa, pb)[nz])).sum())
+    # log p - log p_a - log p_b, not log(p / (p_a p_b)): the product p_a p_b underflows below 1e-308
+    log_ratio = np.log(joint[nz]) - np.log(np.broadcast_to(pa[:, None], joint.shape)[nz]) \
+        - np.log(np.broadcast_to(pb[None, :], joint.shape)[nz])
+    return float((joint[nz] * log_ratio).sum())
 
 
 def information_terms(p_x, teacher, encoder, predictor, prior=None) -> dict:
     """Every term of T13 on finite alphabets: rows x with probabilities ``p_x`` (nx,), teacher rows
     T(x) (nx, K), an encoder channel q(z|x) (nx, nz), a latent-only predictor h(z) (nz, K) and
     optionally a prior p(z) (nz,). Returns G_h, I(Y;Z), I(X;Z), H(Y) and the rate E KL(q || p)."""
-    px = check_distributions(p_x, "p_x")
+    px = check_distributions(p_x, "p_x")[0]                                     # (nx,): validation returns (1, nx)
     T = check_distributions(teacher, "teacher", allow_1d=False)
     Q = check_distributions(encoder, "encoder", allow_1d=False)
     H = check_distributions(predictor, "predictor", allow_1d=False)
@@ -356,11 +359,12 @@ def information_terms(p_x, teacher, encoder, predictor, prior=None) -> dict:
     tbar = px @ T
     with np.errstate(divide="ignore"):
         log_h = np.log(H)                                                       # -inf where h = 0
-    cross = np.where(joint_yz.T > 0, joint_yz.T * log_h, 0.0).sum()             # E log h_Y(Z)
+    with np.errstate(invalid="ignore"):                                        # 0 * -inf where p(y,z) = 0: dropped
+        cross = np.where(joint_yz.T > 0, joint_yz.T * log_h, 0.0).sum()         # E log h_Y(Z)
     out = {"G_h": float(cross) + _entropy(tbar), "I_YZ": _mutual_information(joint_yz),
            "I_XZ": _mutual_information(joint_xz), "H_Y": _entropy(tbar)}
     if prior is not None:
-        pz = check_distributions(prior, "prior")
+        pz = check_distributions(prior, "prior")[0]
         if pz.shape != (Q.shape[1],):
             raise ValueError(f"prior has shape {pz.shape}; pass one probability per code value ({Q.shape[1]},)")
         with np.errstate(divide="ignore"):
