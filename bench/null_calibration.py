@@ -15,7 +15,6 @@ permuted across rows. Each draw redraws the noise / the permutation and the fit 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -48,7 +47,7 @@ def teachers(seed: int = 0) -> dict:
     out = {f"digits-K{exp.teacher_np('train').shape[1]}": (exp.teacher_np("train"), exp.teacher_np("test"), ztr, zte)}
     for K in (2, 3):
         gm = GaussianMixture(K, covariance_type="full", random_state=seed).fit(ztr)
-        floor = lambda r: (1 - 1e-6) * r + 1e-6 / K  # noqa: E731  (full support, as the package's teachers)
+        floor = lambda r, K=K: (1 - 1e-6) * r + 1e-6 / K  # noqa: E731  (full support, as the package's teachers)
         out[f"gmm-K{K}"] = (floor(gm.predict_proba(ztr)), floor(gm.predict_proba(zte)), ztr, zte)
     del x
     return out

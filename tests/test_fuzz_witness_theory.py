@@ -265,12 +265,15 @@ def bad_values(param: inspect.Parameter, inst: dict):
             (1e-200, False, "tiny"), (np.float32(0.5), False, "float32"),
         ] + ([(1.0, True, "one")] if name == "fraction" else []))
     if name in INTEGERS:
-        low = {"K": 2, "d": inst["K"] - 1, "n_clusters": 1, "seed": 0, "n": 2, "max_iter": 1, "permutations": 0}[name]
-        too_small = {"K": 1, "d": 0, "n_clusters": 0, "seed": -1, "n": 1, "max_iter": -1, "permutations": -1}[name]   # whatever else was changed
+        low = {"K": 2, "d": inst["K"] - 1, "n_clusters": 1, "seed": 0, "n": 2, "max_iter": 1,
+               "permutations": 0}[name]
+        too_small = {"K": 1, "d": 0, "n_clusters": 0, "seed": -1, "n": 1, "max_iter": -1,
+                     "permutations": -1}[name]   # whatever else was changed
         return st.sampled_from(common + [
             (np.nan, True, "NaN"), (2.5, True, "float"), ("3", True, "number as text"), (True, True, "bool"),
             (3 + 0j, True, "complex"), (too_small, True, "too small"), (-(10 ** 30), True, "huge negative"),
-            (10 ** 9, name in {"K", "d"}, "huge"), (10 ** 30, name in {"K", "d", "seed", "n", "max_iter", "permutations"}, "enormous"),
+            (10 ** 9, name in {"K", "d"}, "huge"),
+            (10 ** 30, name in {"K", "d", "seed", "n", "max_iter", "permutations"}, "enormous"),
             (np.int64(low), False, "numpy int"),
         ])
     if name == "witness":

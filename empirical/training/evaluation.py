@@ -52,6 +52,7 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
     n_train = experiment.x_train.shape[0]
     rng = np.random.default_rng(seed)
     lv_eval = log_var_eval
+    lv_fit: np.ndarray | None
     if split == "test":
         T_fit_all, x_fit_all = experiment.teacher_np("train"), experiment.x_train
         fit_ids = np.sort(rng.choice(n_train, size=min(fit_rows, n_train), replace=False))
