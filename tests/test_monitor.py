@@ -285,9 +285,9 @@ def test_compute_heldout_equals_certify_heldout():
     for method, kw in (("raw", {"witness": monitor.witness}), ("witness", {"max_iter": 20}), ("probe", {})):
         ref = wt.certify_heldout(T[f], codes[f], T[e], codes[e], f, e, method=method, **kw)
         got = getattr(result, method)
-        assert (got.margin, got.teacher_information, got.loss, got.certified) == \
-            (ref.margin, ref.teacher_information, ref.loss, ref.certified)
-    assert result.witness.certified and result.probe.certified and not result.raw.certified
+        assert (got.margin, got.teacher_information, got.loss, got.positive) == \
+            (ref.margin, ref.teacher_information, ref.loss, ref.positive)
+    assert result.witness.positive and result.probe.positive and not result.raw.positive
     assert set(result.as_dict()) == {"step", "raw", "witness", "probe"} and "probe: G(eval)=" in result.summary()
     same = monitor.compute_heldout(fit_ids=f, eval_ids=e, methods=("raw",))
     assert same.raw.margin == result.raw.margin and same.witness is None
