@@ -67,6 +67,7 @@ __all__ = [
     "parse_seeds",
     "run_name",
     "clean_orphaned_temp_files",
+    "check_output_path",
 ]
 
 
@@ -176,13 +177,33 @@ def clean_orphaned_temp_files(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def check_output_path(path: str | os.PathLike, role: str = "output") -> Path:
+    """``path`` if a file can be written there, else a ``ValueError`` naming it and the fix:
+    the path is an existing directory (or other non-regular file), or one of its parents
+    exists but is not a directory (``--out results.json/x.json`` under a file)."""
+    path = Path(path)
+    label = f"{role} file {str(path)!r}"
+    if path.is_dir():
+        raise ValueError(f"{label} is a directory; pass a file name (e.g. {str(path / 'result.json')!r})")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{label} exists and is not a regular file; pass another file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{label} cannot be created: {str(parent)!r} is a file, not a directory; "
+                                 "pass a path in a directory")
+            break
+    return path
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same directory + os.replace).
 
     The file gets mode ``0666 & ~umask``; orphaned temp files of ``path`` from killed runs
-    are removed first (:func:`clean_orphaned_temp_files`).
+    are removed first (:func:`clean_orphaned_temp_files`). A path that is a directory or lies
+    under a file is a ``ValueError`` naming it (:func:`check_output_path`).
     """
-    path = Path(path)
+    path = check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_orphaned_temp_files(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
