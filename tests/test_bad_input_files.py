@@ -150,3 +150,12 @@ def test_atomic_write_refuses_a_directory_target(tmp_path):
     with pytest.raises(ValueError, match=r"is a directory"):
         atomic_write_text(tmp_path, "x")
     assert os.listdir(tmp_path) == []     # no temp file left behind
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_data_loaders_refuse_a_fifo_without_opening_it(tmp_path):
+    from empirical.data.loaders import read_idx
+
+    os.mkfifo(tmp_path / "train-images-idx3-ubyte")
+    with pytest.raises(ValueError, match=r"is not a regular file \(a named pipe\)"):
+        read_idx(tmp_path / "train-images-idx3-ubyte")     # would block in open() without the gate
