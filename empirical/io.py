@@ -19,6 +19,13 @@ whoever the user's umask lets read them.
 User array files (``.npy``/``.npz``: data sets, codes, teachers) are read only through
 :func:`read_array_file`, which checks the file before NumPy touches it, so that every
 broken file is one ``ValueError`` naming the file, its role and the problem.
+
+Integrity. The files this package writes and later trusts (teacher files, codes files) are
+written by :func:`atomic_save_verified_npz`, which records a SHA-256 of every array in the
+archive (member :data:`CONTENT_KEY`); :func:`verify_content` recomputes them on load, so a
+file changed after it was written (one row of ``T_test`` swapped, a flipped bit) is an error
+naming the file and the array, not a silently different certificate. Files written before the
+hash existed are still read, with an :class:`UnverifiedFileWarning` saying so.
 """
 from __future__ import annotations
 
@@ -46,6 +53,12 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_json",
     "atomic_save_npz",
+    "atomic_save_verified_npz",
+    "verify_content",
+    "array_digest",
+    "CONTENT_KEY",
+    "scalar_field",
+    "UnverifiedFileWarning",
     "append_jsonl",
     "read_jsonl",
     "to_jsonable",
@@ -54,6 +67,7 @@ __all__ = [
     "parse_seeds",
     "run_name",
     "clean_orphaned_temp_files",
+    "check_output_path",
 ]
 
 
@@ -163,13 +177,33 @@ def clean_orphaned_temp_files(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def check_output_path(path: str | os.PathLike, role: str = "output") -> Path:
+    """``path`` if a file can be written there, else a ``ValueError`` naming it and the fix:
+    the path is an existing directory (or other non-regular file), or one of its parents
+    exists but is not a directory (``--out results.json/x.json`` under a file)."""
+    path = Path(path)
+    label = f"{role} file {str(path)!r}"
+    if path.is_dir():
+        raise ValueError(f"{label} is a directory; pass a file name (e.g. {str(path / 'result.json')!r})")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{label} exists and is not a regular file; pass another file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{label} cannot be created: {str(parent)!r} is a file, not a directory; "
+                                 "pass a path in a directory")
+            break
+    return path
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same directory + os.replace).
 
     The file gets mode ``0666 & ~umask``; orphaned temp files of ``path`` from killed runs
-    are removed first (:func:`clean_orphaned_temp_files`).
+    are removed first (:func:`clean_orphaned_temp_files`). A path that is a directory or lies
+    under a file is a ``ValueError`` naming it (:func:`check_output_path`).
     """
-    path = Path(path)
+    path = check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_orphaned_temp_files(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
@@ -203,6 +237,101 @@ def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     # the stubs type ``**kwds`` against savez's ``allow_pickle: bool`` too; every value is an array
     np.savez(buf, **cast("dict[str, Any]", arrays))
     return atomic_write_bytes(path, buf.getvalue())
+
+
+#: The .npz member holding the per-array SHA-256 digests (a JSON object {array name: hex digest}).
+CONTENT_KEY = "content_sha256"
+
+
+class UnverifiedFileWarning(UserWarning):
+    """A file written before content hashes existed: read, but its arrays cannot be verified."""
+
+
+def array_digest(name: str, array) -> str:
+    """SHA-256 (hex) of one named array: its name, dtype (with byte order), shape and C-order bytes."""
+    import hashlib
+
+    a = np.ascontiguousarray(np.asarray(array))
+    h = hashlib.sha256(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def atomic_save_verified_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
+    """:func:`atomic_save_npz` plus member :data:`CONTENT_KEY`: the SHA-256 of every array
+    (:func:`array_digest`), checked by :func:`verify_content` when the file is read back."""
+    if CONTENT_KEY in arrays:
+        raise ValueError(f"{CONTENT_KEY!r} is reserved for the content hash; rename that array")
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    digests = {k: array_digest(k, v) for k, v in arrays.items()}
+    return atomic_save_npz(path, **arrays, **{CONTENT_KEY: np.array(json.dumps(digests, sort_keys=True))})
+
+
+def verify_content(data: dict[str, np.ndarray], label: str, *, warn: bool = True) -> bool:
+    """Check the arrays of a file read by :func:`read_array_file` against its recorded digests.
+
+    Returns True when the file records a content hash and every array matches it; False (and an
+    :class:`UnverifiedFileWarning` when ``warn``) when it records none (an older file). Raises a
+    ``ValueError`` starting with ``label`` (e.g. ``teacher file 'x.npz'``) and naming the array
+    when an array differs from its digest, is missing, or was added after the file was written.
+    Removes :data:`CONTENT_KEY` from ``data``.
+    """
+    raw = data.pop(CONTENT_KEY, None)
+    if raw is None:
+        if warn:
+            import warnings
+
+            warnings.warn(f"{label} has no content hash (written by an older version): its arrays cannot be "
+                          "verified against tampering or corruption; write it again to add one",
+                          UnverifiedFileWarning, stacklevel=3)
+        return False
+    try:
+        if np.asarray(raw).ndim != 0:
+            raise ValueError("not a scalar")
+        digests = json.loads(str(raw))
+        if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
+            raise ValueError("not an object of hex digests")
+    except ValueError as exc:
+        raise ValueError(f"{label}: its content hash ({CONTENT_KEY}) is unreadable ({exc}); the file is corrupt: "
+                         "write it again") from None
+    missing = sorted(set(digests) - set(data))
+    if missing:
+        raise ValueError(f"{label}: array {missing[0]!r} recorded in its content hash is missing: the file was "
+                         "modified after it was written; write it again")
+    added = sorted(set(data) - set(digests))
+    if added:
+        raise ValueError(f"{label}: array {added[0]!r} is not covered by its content hash (added after the file "
+                         "was written); write the file again")
+    for name in sorted(digests):
+        if array_digest(name, data[name]) != digests[name]:
+            raise ValueError(f"{label}: array {name!r} does not match its recorded SHA-256: the file was modified "
+                             "or corrupted after it was written; write it again")
+    return True
+
+
+_SCALAR_KINDS = {"integer": "iu", "real": "iuf", "bool": "biu", "text": "U"}
+
+
+def scalar_field(data: dict[str, np.ndarray], key: str, label: str, kind: str):
+    """The scalar ``data[key]`` of a file's arrays as a Python int/float/bool/str, or a
+    ``ValueError`` starting with ``label`` naming the array when it is not one scalar of ``kind``
+    (integer, real, bool, text): a (2,)-shaped ``format_version`` is an error, not a traceback."""
+    a = np.asarray(data[key])
+    if a.ndim != 0 or a.dtype.kind not in _SCALAR_KINDS[kind]:
+        raise ValueError(f"{label}: array {key!r} must be one {kind} scalar, got {a.dtype} shape {a.shape}; "
+                         "write the file again")
+    v = a.item()
+    if kind == "integer":
+        return int(v)
+    if kind == "real":
+        if not math.isfinite(float(v)):
+            raise ValueError(f"{label}: array {key!r} must be a finite number, got {v}; write the file again")
+        return float(v)
+    if kind == "bool":
+        if v not in (0, 1, True, False):
+            raise ValueError(f"{label}: array {key!r} must be a bool, got {v}; write the file again")
+        return bool(v)
+    return str(v)
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:
@@ -300,18 +429,11 @@ def read_array_file(path: str | os.PathLike, role: str) -> np.ndarray | dict[str
     (pickled) arrays, and anything NumPy still refuses. Pickles are never loaded. A missing
     file is ``FileNotFoundError`` naming the file and role.
     """
+    from witness_theory.io import check_regular_file
+
     p = Path(path).expanduser()
     label = f"{role} file {str(p)!r}"
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{label} does not exist") from None
-    except OSError as exc:
-        raise ValueError(f"{label}: cannot be read ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(st.st_mode):
-        kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode)
-                else "a device or socket")
-        raise ValueError(f"{label} is {kind}, not a regular file; pass a .npy or .npz file")
+    st = check_regular_file(p, role)   # the package's one gate: a FIFO is never opened
     if st.st_size == 0:
         raise ValueError(f"{label} is empty (0 bytes); write the file again")
     try:

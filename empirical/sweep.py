@@ -25,17 +25,35 @@ worker, a spawn process pool with ``workers`` processes otherwise, each pinned t
 the CPU threads) and ``slurm`` (submitit: one job array; the trial directories, not submitit's
 bookkeeping, say how each trial ended, so a cancelled job needs no accounting database).
 
+Reliability (issue 24). A trial is owned by one live process: :func:`run_trial` holds an
+exclusive ``fcntl.flock`` on ``<trial dir>/.lock`` (holding the owner's pid and host) while it
+runs; the kernel drops the lock when the owner dies, so no stale lock survives a kill. A second
+process that finds the lock held raises :class:`TrialBusy` without touching the trial, and the
+driver, before it starts trials, waits for every trial whose owner is alive (then reads how it
+ended). Pool workers die with their driver (``PR_SET_PDEATHSIG`` on Linux, and a watchdog thread
+that notices a new parent pid); a dying worker records its trial as ``interrupted``. A worker
+killed outright breaks the process pool: the trials that were running in it are marked
+``interrupted`` (resumed by the next run, never counted as failed), the trials that had not
+started keep ``pending`` and run in a new pool. On SLURM, ``squeue`` is asked again when it does
+not answer, and a rerun refuses to resubmit trials with a recorded job while the queue state is
+unknown; a trial whose job left the queue without a result records the job's last state
+(``job_state``: CANCELLED, TIMEOUT, ...).
+
 :func:`load_records` and :func:`report` merge any set of trial (or sweep) directories into the
 tables of an experiment with the experiment's own table code.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -46,7 +64,8 @@ from typing import Any
 from empirical import io as eio
 from empirical.config import ExperimentConfig, config_from_dict, config_to_dict
 
-__all__ = ["ExecutorSpec", "SweepError", "SweepResult", "trial_id", "config_hash", "trial_dir_for", "write_trial",
+__all__ = ["ExecutorSpec", "SweepError", "SweepResult", "TrialBusy", "trial_owner",
+           "trial_id", "config_hash", "trial_dir_for", "write_trial",
            "run_trial", "run_sweep", "trial_state", "load_records", "report", "STATES"]
 
 STATES = ("pending", "running", "done", "failed", "interrupted")
@@ -59,6 +78,10 @@ _PLACEMENT_KEYS = (("out_dir", None), ("train", "device"), ("teacher", "cache"),
 
 class SweepError(RuntimeError):
     """Some trials of a sweep failed or were interrupted (the message lists them, one a line)."""
+
+
+class TrialBusy(RuntimeError):
+    """The trial is owned by another live process (its ``.lock`` is held); nothing was changed."""
 
 
 @dataclass
@@ -77,6 +100,7 @@ class ExecutorSpec:
     array_parallelism: int = 64          # slurm: at most this many trials of the array at once
     folder: str | None = None            # slurm: submitit's logs and pickles (None: <sweep_dir>/slurm/%j)
     poll_seconds: float | None = None    # how often the driver looks at the trials (None: 0.5 local, 5 slurm)
+    lock_wait_s: float = 600.0           # local: how long a rerun waits for a trial owned by a live process
 
     def __post_init__(self):
         if self.kind not in ("local", "slurm"):
@@ -103,6 +127,7 @@ class SweepResult:
     failed: dict[str, str] = field(default_factory=dict)   # id -> one-line error
     interrupted: list[str] = field(default_factory=list)   # ended without a result (cancelled, killed)
     job_ids: dict[str, str] = field(default_factory=dict)  # id -> SLURM job id (slurm executor)
+    busy: dict[str, str] = field(default_factory=dict)     # id -> its live owner (not run here: lock_wait_s passed)
     wall_seconds: float = 0.0
 
 
@@ -195,6 +220,10 @@ def write_trial(sweep_dir: str | Path, group: str, config: ExperimentConfig, tas
     return tdir
 
 
+def _attempts(trial_dir: Path) -> int:
+    return int((_read_json(trial_dir / "status.json", {}) or {}).get("attempts", 0))
+
+
 def trial_state(trial_dir: Path) -> str:
     if (trial_dir / "result.json").exists():
         return "done"
@@ -242,16 +271,112 @@ def _worker_experiment(config, prepare, check_experiment):
     return exp
 
 
+_LOCK_NAME = ".lock"
+_RUNNING: list[Path] = []        # the trial this process owns now (at most one)
+_TERMINATING: list[bool] = []    # a pool worker got SIGTERM: exit once its trial recorded "interrupted"
+
+
+@contextlib.contextmanager
+def _own_trial(tdir: Path):
+    """Hold the trial's lock (``fcntl.flock``, exclusive, non-blocking) for the ``with`` body.
+
+    The lock file records the owner's pid and host for messages; the lock itself is the kernel's,
+    released when the owner exits or is killed, so a dead owner never blocks a rerun. A held lock
+    raises :class:`TrialBusy` naming the owner."""
+    import fcntl
+
+    fd = os.open(tdir / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TrialBusy(f"trial {tdir} is being run by {_owner_text(tdir)}; wait for it to finish") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
+        _RUNNING[:] = [tdir]
+        yield
+    finally:
+        _RUNNING[:] = []
+        os.close(fd)    # releases the lock
+
+
+def _owner_text(tdir: Path) -> str:
+    owner = _read_json(tdir / _LOCK_NAME, {}) or {}
+    return f"pid {owner.get('pid', '?')} on {owner.get('host', '?')}"
+
+
+def trial_owner(trial_dir: str | Path) -> str | None:
+    """``"pid P on HOST"`` when a live process holds the trial's lock, else None (never blocks)."""
+    import fcntl
+
+    tdir = Path(trial_dir)
+    try:
+        fd = os.open(tdir / _LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _owner_text(tdir)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Pool-worker initializer: end this worker when the driver ``parent`` dies.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGTERM)``. Everywhere: a daemon thread that sends SIGTERM
+    to this process once its parent pid changes (the driver died and the worker was re-parented).
+    SIGTERM raises SystemExit in the main thread, so :func:`run_trial` records ``interrupted``;
+    a worker that does not exit within 30 s of that is killed."""
+    def on_term(signum, frame):
+        if not _RUNNING:             # idle (waiting for work): nothing to record
+            os._exit(128 + signum)
+        _TERMINATING.append(True)
+        threading.Timer(30.0, os._exit, (128 + signum,)).start()   # a trial stuck in C code: end anyway
+        raise SystemExit(128 + signum)   # run_trial records "interrupted", then the worker exits
+
+    signal.signal(signal.SIGTERM, on_term)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)   # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    if os.getppid() != parent:   # the driver died before this worker started
+        os._exit(1)
+    threading.Thread(target=watch, name="die-with-driver", daemon=True).start()
+
+
 def run_trial(trial_dir: str | Path, threads: int | None = None, experiment=None, progress: bool = False) -> dict:
     """Train the trial in ``trial_dir`` (resuming from its checkpoint) and write ``result.json``.
 
     ``threads``: pin torch and BLAS to this many threads (a worker's share of the machine).
     ``experiment``: an already prepared Experiment to reuse when it matches (in-process runs).
-    Exceptions are recorded in ``status.json`` (message and traceback) and re-raised."""
+    Exceptions are recorded in ``status.json`` (message and traceback) and re-raised. The trial is
+    owned by this process while it runs (:func:`_own_trial`): :class:`TrialBusy` when another live
+    process owns it."""
+    tdir = Path(trial_dir).resolve()
+    with _own_trial(tdir):
+        return _run_owned_trial(tdir, threads, experiment, progress)
+
+
+def _run_owned_trial(tdir: Path, threads: int | None, experiment, progress: bool) -> dict:
     from empirical.training.experiment import check_experiment, prepare
     from empirical.training.loop import train
 
-    tdir = Path(trial_dir).resolve()
+    if (tdir / "result.json").exists():   # finished by an owner that held the lock before us
+        return _read_record(tdir)
     old = _read_json(tdir / "status.json", {}) or {}
     _write_status(tdir, "running", host=socket.gethostname(), pid=os.getpid(), job_id=_job_id(),
                   started=time.time(), attempts=old.get("attempts", 0) + 1)
@@ -288,6 +413,8 @@ def run_trial(trial_dir: str | Path, threads: int | None = None, experiment=None
         raise
     except BaseException:   # KeyboardInterrupt, SystemExit: resumable, not failed
         _write_status(tdir, "interrupted", host=socket.gethostname(), pid=os.getpid(), job_id=_job_id())
+        if _TERMINATING:     # a pool worker told to stop (its driver died, or the pool broke): stop now,
+            os._exit(143)    # not after handing the exception to a pool that may no longer read it
         raise
     _write_status(tdir, "done", host=socket.gethostname(), pid=os.getpid(), job_id=_job_id(), finished=time.time())
     return _read_record(tdir)
@@ -329,6 +456,8 @@ class _InProcess:
                     exp = prepare(config)
                     self.experiments.append(exp)
                 run_trial(d, experiment=exp, progress=self.progress)
+            except TrialBusy:
+                pass     # another live process runs it: its state is theirs to write
             except Exception as exc:
                 if trial_state(d) != "failed":   # failed before run_trial could record it (prepare)
                     _write_status(d, "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
@@ -340,32 +469,80 @@ class _InProcess:
 
 
 class _Pool:
-    """``workers`` spawned processes; each pins torch and BLAS to its share of the cores."""
+    """``workers`` spawned processes; each pins torch and BLAS to its share of the cores and dies
+    with the driver (:func:`_die_with_parent`).
+
+    A worker that dies (killed, out of memory) breaks a ``ProcessPoolExecutor``: every future
+    then raises ``BrokenProcessPool``, including those of trials that never started. The trials
+    that were running are marked ``interrupted`` (not failed: the next run resumes them from their
+    checkpoints; this run does not retry them, so a trial that kills its worker cannot loop); the
+    trials that never started keep their state and go to a new pool."""
     def __init__(self, spec: ExecutorSpec, progress: bool):
+        self.spec = spec
+        self.threads = spec.threads or max(1, (os.cpu_count() or 1) // spec.workers)
+        self.futures: dict[Path, Any] = {}
+        self.progress = progress
+        self.pool: Any = None
+        self.restarts = 0
+
+    def _new_pool(self):
         import concurrent.futures as cf
         import multiprocessing as mp
 
-        self.threads = spec.threads or max(1, (os.cpu_count() or 1) // spec.workers)
-        self.pool = cf.ProcessPoolExecutor(max_workers=spec.workers, mp_context=mp.get_context("spawn"))
-        self.futures: dict[Path, Any] = {}
-        self.progress = progress
+        return cf.ProcessPoolExecutor(max_workers=self.spec.workers, mp_context=mp.get_context("spawn"),
+                                      initializer=_die_with_parent, initargs=(os.getpid(),))
 
     def submit(self, dirs: list[Path], on_change) -> dict:
+        self.pool = self._new_pool()
+        self.attempts = {d: _attempts(d) for d in dirs}     # a trial that starts in this pool raises it
         self.futures = {d: self.pool.submit(run_trial, str(d), self.threads, None, False) for d in dirs}
         return {}
 
     def alive(self) -> set[Path]:
-        out = set()
-        for d, f in self.futures.items():
+        from concurrent.futures.process import BrokenProcessPool
+
+        out, broken = set(), []
+        for d, f in list(self.futures.items()):
             if not f.done():
                 out.add(d)
-            elif f.exception() is not None and trial_state(d) not in ("failed", "done"):
-                exc = f.exception()   # the process died (BrokenProcessPool) or failed before run_trial began
-                _write_status(d, "failed", error=f"{type(exc).__name__}: {exc}")
-        return out
+                continue
+            exc = f.exception()
+            if exc is None or isinstance(exc, TrialBusy):
+                del self.futures[d]
+            elif isinstance(exc, BrokenProcessPool):
+                broken.append(d)
+            else:
+                del self.futures[d]
+                if trial_state(d) not in ("failed", "done"):   # failed before run_trial could record it
+                    _write_status(d, "failed", error=f"{type(exc).__name__}: {exc}")
+        if not broken:
+            return out
+        # the pool is broken: every unfinished future fails with BrokenProcessPool
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        restart = []
+        for d in self.futures:
+            state = trial_state(d)
+            if state in ("done", "failed"):
+                continue
+            if _attempts(d) > self.attempts[d]:   # it started: its worker died or was stopped with the pool
+                if state != "interrupted":
+                    _write_status(d, "interrupted", error="its worker process died (the process pool broke); "
+                                  "the next run resumes it from its checkpoint")
+            else:                      # never started: it runs in the new pool
+                restart.append(d)
+        self.restarts += 1
+        if restart and self.restarts > len(self.futures) + 1:   # a pool that breaks before any trial starts
+            for d in restart:
+                _write_status(d, "interrupted", error="the process pool broke before it started")
+            restart = []
+        self.futures = {}
+        if restart:
+            self.submit(restart, lambda: None)
+        return set(restart)
 
     def close(self):
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Slurm:
@@ -394,10 +571,16 @@ class _Slurm:
         self.jobs: dict[Path, str] = {}
 
     def submit(self, dirs: list[Path], on_change) -> dict:
-        # a trial whose job (from an earlier driver) is still queued or running is waited for, not resubmitted
-        queued = self._queued() or set()
-        adopted = {d: str((_read_json(d / "status.json", {}) or {}).get("job_id")) for d in dirs}
-        adopted = {d: j for d, j in adopted.items() if j in queued}
+        # a trial whose job (from an earlier driver) is still queued or running is waited for, not
+        # resubmitted; when squeue does not answer, nothing with a recorded job is resubmitted
+        recorded = {d: (_read_json(d / "status.json", {}) or {}).get("job_id") for d in dirs}
+        recorded = {d: str(j) for d, j in recorded.items() if j}
+        queued = self._queued_retrying() if recorded else {}
+        if queued is None:
+            raise SweepError(f"--executor slurm: squeue did not answer after {len(self.RETRY_S) + 1} tries, so whether "
+                             f"the jobs of {len(recorded)} trial(s) (e.g. {recorded[next(iter(recorded))]}) are still "
+                             "queued is unknown; nothing was resubmitted. Run the sweep again when squeue answers")
+        adopted = {d: j for d, j in recorded.items() if j in queued}
         new = [d for d in dirs if d not in adopted]
         jobs = []
         if new:
@@ -408,14 +591,58 @@ class _Slurm:
             _write_status(d, "pending", job_id=self.jobs[d])
         return dict(self.jobs)
 
-    @staticmethod
-    def _queued() -> set[str] | None:
-        """Ids of the jobs (array tasks one by one) in squeue; None when squeue does not answer."""
+    #: Pauses before asking squeue again (a busy slurmctld may not answer at once).
+    RETRY_S = (1.0, 2.0, 4.0)
+    #: squeue states of a job that is still queued or running (anything else has ended).
+    LIVE_STATES = frozenset({"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED",
+                             "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED",
+                             "RESV_DEL_HOLD", "SPECIAL_EXIT", "POWER_UP_NODE"})
+
+    def _queued_retrying(self) -> dict[str, str] | None:
+        for pause in (*self.RETRY_S, None):
+            queued = self._queued()
+            if queued is not None or pause is None:
+                return queued
+            time.sleep(pause)
+        return None
+
+    @classmethod
+    def _queued(cls) -> dict[str, str] | None:
+        """{job id: state} of the jobs (array tasks one by one) squeue still shows as queued or
+        running; ended jobs squeue still remembers are recorded in ``cls.ended``. None when squeue
+        does not answer."""
         try:
-            out = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=60)
-        except subprocess.TimeoutExpired:
+            out = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-o", "%i %T"], capture_output=True, text=True,
+                                 timeout=60)
+        except (subprocess.TimeoutExpired, OSError):
             return None
-        return {line.strip() for line in out.stdout.splitlines()} if out.returncode == 0 else None
+        if out.returncode != 0:
+            return None
+        live: dict[str, str] = {}
+        for line in out.stdout.splitlines():
+            job, _, state = line.strip().partition(" ")
+            if not job:
+                continue
+            if state.strip() in cls.LIVE_STATES:
+                live[job] = state.strip()
+            else:
+                cls.ended[job] = state.strip()
+        return live
+
+    ended: dict[str, str] = {}
+
+    @staticmethod
+    def job_state(job: str) -> str | None:
+        """The final state of an ended job: squeue's memory of it, else sacct (when accounting runs)."""
+        if job in _Slurm.ended:
+            return _Slurm.ended[job]
+        try:
+            out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job, "-o", "State"], capture_output=True,
+                                 text=True, timeout=30)
+        except (subprocess.TimeoutExpired, OSError):
+            return None
+        states = [line.split()[0] for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+        return states[0] if states else None
 
     def alive(self) -> set[Path]:
         if not self.jobs:
@@ -449,6 +676,37 @@ def _reset(trial_dir: Path) -> None:
         else:
             p.unlink()
     eio.atomic_write_json(trial_dir / "status.json", {"state": "pending", "time": time.time(), "attempts": 0})
+
+
+def _wait_for_owners(todo: list[Path], spec: ExecutorSpec, result: SweepResult, label, log,
+                     retry_failed: bool) -> list[Path]:
+    """The trials of ``todo`` to start here: a trial owned by a live process (an earlier driver's
+    worker that is still ending, another driver) is waited for, up to ``spec.lock_wait_s``, and
+    then counted by how it ended; one still owned after that goes to ``result.busy``. A trial
+    left ``running`` by an owner that died is marked ``interrupted``."""
+    deadline = time.monotonic() + spec.lock_wait_s
+    waiting = {d: trial_owner(d) for d in todo}
+    waiting = {d: o for d, o in waiting.items() if o}
+    if waiting:
+        log(f"  waiting (up to {spec.lock_wait_s:g}s) for {len(waiting)} trial(s) run by live processes: "
+            + ", ".join(f"{label(d)} ({o})" for d, o in list(waiting.items())[:5]))
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.2)
+        waiting = {d: o for d, o in waiting.items() if trial_owner(d)}
+    out = []
+    for d in todo:
+        state = trial_state(d)
+        if d in waiting:
+            result.busy[label(d)] = waiting[d]
+        elif state == "done":
+            result.skipped.append(label(d))
+        elif state == "failed" and not retry_failed:
+            result.failed[label(d)] = _failure_line(d)
+        else:
+            if state == "running":    # its owner died without a word (killed): resumable
+                _write_status(d, "interrupted", error="its process died while running it")
+            out.append(d)
+    return out
 
 
 def run_sweep(trials: Sequence, sweep_dir: str | Path, *, executor: ExecutorSpec | None = None,
@@ -485,6 +743,8 @@ def run_sweep(trials: Sequence, sweep_dir: str | Path, *, executor: ExecutorSpec
             log(f"  {label(d)}: failed earlier ({result.failed[label(d)]}); --retry-failed runs it again")
         else:
             todo.append(d)
+    if todo and spec.kind == "local":
+        todo = _wait_for_owners(todo, spec, result, label, log, retry_failed)
     log(f"sweep {sweep}: {len(dirs)} trials, {len(result.skipped)} done before, {len(todo)} to run "
         f"({spec.kind}{f', {spec.workers} workers' if spec.kind == 'local' else ''})")
 
@@ -530,8 +790,14 @@ def run_sweep(trials: Sequence, sweep_dir: str | Path, *, executor: ExecutorSpec
                 result.done.append(label(d))
             elif state == "failed":
                 result.failed[label(d)] = _failure_line(d)
+            elif label(d) in result.busy:
+                continue
             else:   # left the queue (or the pool) without a result: cancelled, timed out, killed
-                _write_status(d, "interrupted", job_id=result.job_ids.get(label(d)))
+                job = result.job_ids.get(label(d))
+                extra = {"job_state": _Slurm.job_state(job)} if job and spec.kind == "slurm" else {}
+                status = _read_json(d / "status.json", {}) or {}
+                _write_status(d, "interrupted", job_id=job, **extra,
+                              **{k: status[k] for k in ("error",) if k in status})
                 result.interrupted.append(label(d))
     for d in dirs:
         if trial_state(d) == "done":
@@ -539,7 +805,11 @@ def run_sweep(trials: Sequence, sweep_dir: str | Path, *, executor: ExecutorSpec
     for name, err in result.failed.items():
         log(f"  FAILED {name}: {err}")
     for name in result.interrupted:
-        log(f"  INTERRUPTED {name}: no result; re-run the sweep to resume it from its checkpoint")
+        job_state = (_read_json(sweep / name / "status.json", {}) or {}).get("job_state")
+        log(f"  INTERRUPTED {name}{f' (SLURM job state {job_state})' if job_state else ''}: no result; "
+            "re-run the sweep to resume it from its checkpoint")
+    for name, owner in result.busy.items():
+        log(f"  BUSY {name}: still run by {owner}; not started here (re-run the sweep when it has finished)")
     result.wall_seconds = time.perf_counter() - t0
     log(f"sweep done: {len(result.records)}/{len(dirs)} trials with results, {len(result.failed)} failed, "
         f"{len(result.interrupted)} interrupted ({result.wall_seconds:.1f}s)")

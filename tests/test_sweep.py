@@ -105,6 +105,7 @@ def test_scancel_mid_run_resumes_to_the_uninterrupted_numbers(base, slurm_cluste
     first = box["res"]
     assert first.interrupted == [tid] and not first.records, f"not interrupted: {first}"
     assert trial_state(tmp_path / "slurm" / tid) == "interrupted"
+    assert json.loads(status.read_text())["job_state"] == "CANCELLED"   # polled from squeue (issue 24)
     epochs_done = len((tmp_path / "slurm" / tid / "metrics.jsonl").read_text().splitlines())
     assert 1 <= epochs_done < 400
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npformat
 
-__all__ = ["MAX_BYTES", "load_array"]
+__all__ = ["MAX_BYTES", "load_array", "check_regular_file"]
 
 # Largest array a command line reads: 4 GiB of data. Larger inputs are refused before any
 # allocation (the data sets here are at most a few hundred MB: 70,000 x 100 float64 = 56 MB).
@@ -140,6 +140,50 @@ def _read_text(path: Path, suffix: str, ndmin: int) -> np.ndarray:
         raise _Refused(f"could not be parsed as numbers ({_first_line(exc)})") from None
 
 
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def check_regular_file(path, role: str) -> os.stat_result:
+    """``os.stat`` of ``path`` if it is a regular file (symlinks followed), else an error.
+
+    The one gate every file the package reads passes first: ``os.stat`` never opens the
+    file, so a named pipe cannot block the reader and a directory or device never reaches a
+    parser. A missing file is ``FileNotFoundError``; anything else (a directory, pipe,
+    socket, device, an unreadable parent, a NUL byte in the path) is ``ValueError``; both
+    read ``"<role> file <path>: <reason>; <fix>"``.
+    """
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if text is None:
+        raise TypeError(f"{role} file path must be a str or os.PathLike, got {type(path).__name__}")
+    if "\0" in str(text):
+        raise ValueError(f"{role} file {str(text)!r}: the path contains a NUL byte")
+    prefix = f"{role} file {text}"
+    try:
+        st = os.stat(text)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{prefix}: does not exist") from None
+    except NotADirectoryError:
+        raise FileNotFoundError(f"{prefix}: does not exist (a parent is not a directory)") from None
+    except PermissionError:
+        raise ValueError(f"{prefix}: cannot be read (permission denied)") from None
+    except OSError as exc:
+        raise ValueError(f"{prefix}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if not stat.S_ISREG(st.st_mode):
+        what = ("is a directory, not a regular file" if stat.S_ISDIR(st.st_mode)
+                else f"is not a regular file ({_file_kind(st.st_mode)})")
+        raise ValueError(f"{prefix}: {what}; pass a file on disk")
+    return st
+
+
 def load_array(path, role: str, *, allowed=(".npy", ".npz", ".csv"), max_bytes: int = MAX_BYTES,
                key: str | None = None, prefer: tuple[str, ...] = (), numeric: bool = True,
                ndmin: int = 1) -> np.ndarray:
@@ -159,20 +203,10 @@ def load_array(path, role: str, *, allowed=(".npy", ".npz", ".csv"), max_bytes: 
         raise ValueError(f"{role} file {str(path)!r}: the path contains a NUL byte")
     prefix = f"{role} file {path}"
     try:
-        try:
-            st = os.stat(path)            # never opens: a FIFO cannot block here
-        except FileNotFoundError:
-            raise _Refused("does not exist") from None
-        except NotADirectoryError:
-            raise _Refused("does not exist (a parent is not a directory)") from None
-        except PermissionError:
-            raise _Refused("cannot be read (permission denied)") from None
-        except OSError as exc:
-            raise _Refused(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
-        if stat.S_ISDIR(st.st_mode):
-            raise _Refused("is a directory, not an array file")
-        if not stat.S_ISREG(st.st_mode):
-            raise _Refused("is not a regular file (a named pipe, socket or device); pass a file on disk")
+        st = check_regular_file(path, role)
+    except FileNotFoundError as exc:   # already "role file path: reason"; load_array raises ValueError only
+        raise ValueError(str(exc)) from None
+    try:
         suffix = path.suffix.lower()
         if suffix not in allowed:
             raise _Refused(f"must be {', '.join(allowed)}, got {suffix or 'no suffix'!r}")

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from empirical.experiments.certify import certify_codes, check_table, load_codes
-    from empirical.io import atomic_write_json, library_versions
+    from empirical.io import atomic_write_json, check_output_path, library_versions
+    from witness_theory.io import check_regular_file
 
     config, _ = experiment_config(args, uses=_USES)  # a bad or unused --set key fails first
     if (args.codes is None) == (args.checkpoint is None):
@@ -81,6 +82,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--fit-codes goes with --codes (a --checkpoint is encoded on both splits itself)")
     if args.fit_codes and args.split != "test":
         raise ValueError("--fit-codes needs --split test: the held-out certificate scores the test split")
+    for flag, value in (("--codes", args.codes), ("--fit-codes", args.fit_codes), ("--checkpoint", args.checkpoint),
+                        ("--teacher", args.teacher)):
+        if value is not None:   # before any work: a named pipe never blocks, a directory never reaches a parser
+            check_regular_file(value, f"{flag}")
+    if args.out:
+        check_output_path(args.out, "--out")
     log_var = frame = None
     heldout: dict = {}
     if args.checkpoint:

@@ -307,8 +307,12 @@ def _read_bytes_maybe_gzip(path: Path) -> bytes:
     """Read a file, transparently gunzipping it if it starts with the gzip magic bytes.
 
     Detection is by content, not by extension, so a renamed file still loads; a truncated or
-    corrupt gzip stream becomes a ``ValueError`` naming the file.
+    corrupt gzip stream becomes a ``ValueError`` naming the file. Only a regular file is opened
+    (``witness_theory.io.check_regular_file``: a named pipe never blocks the loader).
     """
+    from witness_theory.io import check_regular_file
+
+    check_regular_file(path, "data")
     with open(path, "rb") as f:
         head = f.read(2)
         f.seek(0)
@@ -600,6 +604,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def _read_cifar_batch(path: Path, label_key: bytes, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    from witness_theory.io import check_regular_file
+
+    check_regular_file(path, "CIFAR batch")   # a named pipe never blocks the loader
     try:
         with open(path, "rb") as f:
             obj = _RestrictedUnpickler(f, encoding="bytes").load()

@@ -81,7 +81,7 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 import witness_theory as wt
-from empirical.io import atomic_save_npz, library_versions, to_jsonable
+from empirical.io import atomic_save_verified_npz, library_versions, to_jsonable
 
 __all__ = [
     "TeacherConfig", "default_config", "TeacherSearch", "FittedTeacher",
@@ -329,20 +329,21 @@ class FittedTeacher:
         path = Path(path)
         if path.suffix != ".npz":
             raise ValueError(f"teacher path must end in .npz, got {str(path)!r}")
-        return atomic_save_npz(path, **arrays)
+        return atomic_save_verified_npz(path, **arrays)   # records the SHA-256 of every array
 
     @classmethod
     def load(cls, path: str | Path) -> FittedTeacher:
         """Read a teacher written by :meth:`save` (every broken file is a one-line ValueError)."""
-        from empirical.io import read_array_file
+        from empirical.io import read_array_file, scalar_field, verify_content
 
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"teacher file {str(path)!r} does not exist; create it with "
                                     "`python -m empirical teacher --dataset NAME`")
         data = read_array_file(path, "teacher")
+        where = f"teacher file {str(path)!r}"
         if not isinstance(data, dict):
-            raise ValueError(f"teacher file {str(path)!r} is a bare .npy array, not a teacher file; pass the "
+            raise ValueError(f"{where} is a bare .npy array, not a teacher file; pass the "
                              "teacher.npz written by `python -m empirical teacher`")
         required = ("format_version", "pca_mean", "pca_components", "pca_explained_variance", "pca_whiten",
                     "gmm_weights", "gmm_means", "gmm_covariances", "gmm_precisions_cholesky",
@@ -350,9 +351,22 @@ class FittedTeacher:
         missing = [k for k in required if k not in data]
         if missing:
             raise ValueError(f"{str(path)!r} is not a teacher file: missing arrays {missing}")
-        if int(data["format_version"]) != TEACHER_FORMAT_VERSION:
-            raise ValueError(f"{str(path)!r} has teacher format {int(data['format_version'])}, this code reads "
+        # every array (the teacher's parameters and the stored T_train/T_test) against its SHA-256;
+        # a file from before the hash is read with an UnverifiedFileWarning (its T rows are still
+        # checked against the recomputed responsibilities by load_teacher_file)
+        verify_content(data, where)
+        version = scalar_field(data, "format_version", where, "integer")
+        if version != TEACHER_FORMAT_VERSION:
+            raise ValueError(f"{str(path)!r} has teacher format {version}, this code reads "
                              f"{TEACHER_FORMAT_VERSION}; re-run the teacher search")
+        for key, kind in (("pca_whiten", "bool"), ("gmm_covariance_type", "text"), ("floor", "real"),
+                          ("metadata", "text")):
+            scalar_field(data, key, where, kind)
+        for key in ("pca_mean", "pca_components", "pca_explained_variance", "gmm_weights", "gmm_means",
+                    "gmm_covariances", "gmm_precisions_cholesky", "T_train", "T_test"):
+            if key in data and data[key].dtype.kind not in "iuf":
+                raise ValueError(f"{where}: array {key!r} must hold real numbers, got {data[key].dtype}; "
+                                 "make the teacher again")
         try:
             metadata = json.loads(str(data["metadata"]))
         except json.JSONDecodeError as exc:
@@ -368,15 +382,17 @@ class FittedTeacher:
             raise ValueError(f"teacher file {str(path)!r}: inconsistent teacher arrays ({exc})") from None
 
 
-def load_teacher_file(path: str | Path, dataset, *, check_rows: int = 64) -> FittedTeacher:
+def load_teacher_file(path: str | Path, dataset, *, check_rows: int | None = None) -> FittedTeacher:
     """Load a teacher file (the ``teacher`` command's ``teacher.npz``) for ``dataset`` and check it fits.
 
     Checks, each a ``ValueError`` naming the file: the teacher's number of input features
     equals ``dataset.n_features``; stored ``T_train``/``T_test`` (if present) have one row per
     row of the data set's train/test split and are probability rows with K columns; and the
-    stored responsibilities of the first ``check_rows`` rows of each split equal the
-    teacher's recomputed ones (within 1e-9), so a teacher made for another split, seed or
-    scaling of the same shape is refused. Use ``teacher.content_hash`` to tie runs to it.
+    stored responsibilities of every row (``check_rows``: only the first that many) of each
+    split equal the teacher's recomputed ones (within 1e-9), so a teacher made for another
+    split, seed or scaling of the same shape is refused, and so is a file whose stored rows
+    were edited (the file's content hash, :meth:`FittedTeacher.load`, catches that first when
+    the file has one). Use ``teacher.content_hash`` to tie runs to it.
     """
     path = Path(path)
     teacher = FittedTeacher.load(path)
@@ -395,11 +411,16 @@ def load_teacher_file(path: str | Path, dataset, *, check_rows: int = 64) -> Fit
             raise ValueError(f"teacher file {str(path)!r} stores T_{split} for {T.shape[0]} rows but the {split} "
                              f"split of {name!r} has {x.shape[0]}; the teacher was made for another split "
                              "(seed, test fraction or limit): make it again for this data set")
-        n = min(int(check_rows), x.shape[0])
-        if n and not np.allclose(teacher.responsibilities(x[:n]), T[:n], rtol=0.0, atol=1e-9):
+        n = x.shape[0] if check_rows is None else min(int(check_rows), x.shape[0])
+        if not n:
+            continue
+        recomputed = teacher.responsibilities(x[:n])     # (n, K), in chunks: linear in n
+        bad = np.flatnonzero(~np.all(np.abs(recomputed - T[:n]) <= 1e-9, axis=1))
+        if bad.size:
             raise ValueError(f"teacher file {str(path)!r}: its stored T_{split} does not match the teacher's "
-                             f"responsibilities on the {split} rows of {name!r}: the teacher was made for "
-                             "other rows (another split seed or scaling); make it again for this data set")
+                             f"responsibilities on {bad.size} of the {n} {split} rows of {name!r} (first: row "
+                             f"{bad[0]}): the teacher was made for other rows (another split seed or scaling) "
+                             "or the file was edited; make it again for this data set")
     return teacher
 
 

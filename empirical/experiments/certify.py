@@ -137,9 +137,10 @@ def write_codes(path: str | Path, codes, *, dataset, split: str, row_ids=None, l
     ``split_hash`` = ``dataset.split_hash(split)`` (SHA-256 of the split's float32 rows in
     order, :func:`empirical.data.loaders.split_hash`); ``n_split_rows``; ``dataset`` (name);
     ``format_version``; optionally ``log_var`` (N, d) and ``teacher_hash``
-    (``FittedTeacher.content_hash``). :func:`load_codes` checks all of them.
+    (``FittedTeacher.content_hash``); ``content_sha256``, the SHA-256 of every array
+    (``empirical.io.atomic_save_verified_npz``). :func:`load_codes` checks all of them.
     """
-    from empirical.io import atomic_save_npz
+    from empirical.io import atomic_save_verified_npz
 
     path = Path(path)
     if path.suffix != ".npz":
@@ -162,7 +163,7 @@ def write_codes(path: str | Path, codes, *, dataset, split: str, row_ids=None, l
         arrays["log_var"] = lv
     if teacher_hash is not None:
         arrays["teacher_hash"] = np.array(str(teacher_hash))
-    return atomic_save_npz(path, **arrays)
+    return atomic_save_verified_npz(path, **arrays)   # records the SHA-256 of every array
 
 
 def _check_row_ids(ids: np.ndarray, n_codes: int, n_split: int, where: str) -> None:
@@ -178,7 +179,7 @@ def _check_row_ids(ids: np.ndarray, n_codes: int, n_split: int, where: str) -> N
 def read_codes_file(path: str | Path) -> CodesFile:
     """Read a codes file (:func:`write_codes` format, or a bare (N, d) array) without checking
     it against a data set; every broken file is a one-line ``ValueError`` naming it."""
-    from empirical.io import read_array_file
+    from empirical.io import read_array_file, scalar_field, verify_content
 
     path = Path(path)
     if path.suffix not in (".npy", ".npz"):
@@ -192,21 +193,32 @@ def read_codes_file(path: str | Path) -> CodesFile:
     if isinstance(data, dict):
         key = next((k for k in ("codes", "mu") if k in data), None)
         if key is None:
-            raise ValueError(f"{where} has arrays {sorted(data)} but no 'codes' or 'mu'; "
-                             "save the encoder means under the key 'codes' (empirical.experiments.certify.write_codes)")
+            raise ValueError(f"{where} has arrays {sorted(k for k in data if k != 'content_sha256')} but no 'codes' "
+                             "or 'mu'; save the encoder means under the key 'codes' "
+                             "(empirical.experiments.certify.write_codes)")
+        # a file written by write_codes records the SHA-256 of every array; a bare .npz of codes has
+        # none and is read without a warning (its row order is warned about by load_codes instead)
+        verify_content(data, where, warn="row_ids" in data)
         arr = data[key]
         for k in ("split", "split_hash", "dataset", "teacher_hash"):
             if k in data:
-                meta[k] = str(data[k])
+                meta[k] = scalar_field(data, k, where, "text")
         if "n_split_rows" in data:
-            meta["n_split_rows"] = int(data["n_split_rows"])
+            meta["n_split_rows"] = scalar_field(data, "n_split_rows", where, "integer")
         if "row_ids" in data:
             meta["row_ids"] = np.asarray(data["row_ids"])
         if "log_var" in data:
-            meta["log_var"] = np.asarray(data["log_var"], dtype=np.float64)
-        if "format_version" in data and int(data["format_version"]) != CODES_FORMAT_VERSION:
-            raise ValueError(f"{where} has codes format {int(data['format_version'])}, this code reads "
-                             f"{CODES_FORMAT_VERSION}; export the codes again")
+            lv = np.asarray(data["log_var"])
+            if lv.dtype.kind not in "iuf":
+                raise ValueError(f"{where}: log_var must hold real numbers, got {lv.dtype}; export the codes again")
+            if not np.isfinite(lv).all():
+                raise ValueError(f"{where}: log_var contains NaN or infinite values; export the codes again")
+            meta["log_var"] = lv.astype(np.float64)
+        if "format_version" in data:
+            version = scalar_field(data, "format_version", where, "integer")
+            if version != CODES_FORMAT_VERSION:
+                raise ValueError(f"{where} has codes format {version}, this code reads "
+                                 f"{CODES_FORMAT_VERSION}; export the codes again")
         if (meta["row_ids"] is None) != (meta["split_hash"] is None):
             raise ValueError(f"{where}: has {'row_ids' if meta['split_hash'] is None else 'split_hash'} but not "
                              f"{'split_hash' if meta['split_hash'] is None else 'row_ids'}; write both "
@@ -214,10 +226,14 @@ def read_codes_file(path: str | Path) -> CodesFile:
     else:
         arr = data
     arr = np.asarray(arr)
-    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"codes in {str(path)!r} must be a numeric (N, d) array, got {arr.dtype} {arr.shape}")
+    if arr.ndim != 2 or arr.dtype.kind not in "iuf":
+        what = " (complex numbers are not encoder means; pass the real part explicitly)" if arr.dtype.kind == "c" else ""
+        raise ValueError(f"codes in {str(path)!r} must be a real numeric (N, d) array, got {arr.dtype} "
+                         f"{arr.shape}{what}")
     if not np.isfinite(arr).all():
         raise ValueError(f"{where}: codes contain NaN or infinite values")
+    if meta["n_split_rows"] is not None and meta["n_split_rows"] < 0:
+        raise ValueError(f"{where}: n_split_rows must be >= 0, got {meta['n_split_rows']}")
     if meta["row_ids"] is not None:
         n_split = meta["n_split_rows"] if meta["n_split_rows"] is not None else arr.shape[0]
         _check_row_ids(meta["row_ids"], arr.shape[0], n_split, where)

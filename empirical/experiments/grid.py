@@ -55,9 +55,10 @@ def run_trials(trials: Sequence[Trial], *, experiment: Experiment | Sequence[Exp
     experiments = [experiment] if isinstance(experiment, Experiment) else list(experiment or [])
     res = run_sweep(trials, sweep_dir or _default_sweep_dir(trials), executor=executor, retry_failed=retry_failed,
                     fresh=fresh, experiments=experiments, progress=progress, log=log)
-    if res.failed or res.interrupted:
+    if res.failed or res.interrupted or res.busy:
         lines = [f"{n}: {e}" for n, e in res.failed.items()]
         lines += [f"{n}: interrupted (re-run to resume it)" for n in res.interrupted]
+        lines += [f"{n}: still run by {o} (re-run when it has finished)" for n, o in res.busy.items()]
         raise SweepError(f"{len(lines)} of {len(trials)} trials have no result "
                          f"(failed trials re-run with --retry-failed; statuses in {res.sweep_dir}):\n  "
                          + "\n  ".join(lines))
