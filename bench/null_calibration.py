@@ -53,13 +53,14 @@ def teachers(seed: int = 0) -> dict:
     return out
 
 
-def null_codes(kind: str, n: int, real: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    d = real.shape[1]
-    base = np.tile(rng.standard_normal(d), (n, 1))
+def null_codes(kind: str, n: int, real: np.ndarray, rng: np.random.Generator, center: np.ndarray) -> np.ndarray:
+    """n null codes: ``center`` (the encoder's one constant), plus noise independent of x, or real
+    codes permuted across rows (their pairing with the rows destroyed)."""
+    base = np.tile(center, (n, 1))
     if kind == "constant":
         return base
     if kind.startswith("noise-"):
-        return base + float(kind.split("-", 1)[1]) * rng.standard_normal((n, d))
+        return base + float(kind.split("-", 1)[1]) * rng.standard_normal(base.shape)
     if kind == "permuted":
         return real[rng.permutation(real.shape[0])[:n]]
     raise ValueError(kind)
@@ -88,6 +89,35 @@ def one_draw(T_fit, T_eval, codes_fit, codes_eval, rng, delta, draws_per_row, pe
     return out
 
 
+_TEACHERS: dict = {}   # filled in the parent before the workers fork (read-only there)
+
+
+def run_case(job):
+    """One (teacher, null kind) case: ``draws`` instances, counts per predictor."""
+    tname, kind, args = job
+    from threadpoolctl import threadpool_limits
+
+    T_tr, T_te, z_tr, z_te = _TEACHERS[tname]
+    rng = np.random.default_rng([sum(map(ord, tname)), NULLS.index(kind)])
+    cert = {p: 0 for p in PREDICTORS}
+    perm = {p: 0 for p in PREDICTORS}
+    positive = {p: 0 for p in PREDICTORS}
+    with threadpool_limits(1):
+        for _ in range(args.draws):
+            fit = rng.choice(T_tr.shape[0], size=min(args.fit_rows, T_tr.shape[0]), replace=False)
+            center = rng.standard_normal(z_tr.shape[1])  # one encoder: the same constant on both splits
+            codes_fit = null_codes(kind, fit.size, z_tr, rng, center)
+            codes_eval = null_codes(kind, T_te.shape[0], z_te, rng, center)
+            r = one_draw(T_tr[fit], T_te, codes_fit, codes_eval, rng, args.delta, args.posterior_draws,
+                         args.permutations)
+            for p, (c, sig, g) in r.items():
+                cert[p] += int(c)
+                perm[p] += int(sig)
+                positive[p] += int(g > 0)
+    return f"{tname}/{kind}", {"draws": args.draws, "certified": cert, "permutation_p<=delta": perm,
+                               "margin>0": positive}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=200)
@@ -95,35 +125,22 @@ def main(argv=None) -> int:
     ap.add_argument("--delta", type=float, default=wt.DEFAULT_DELTA)
     ap.add_argument("--posterior-draws", type=int, default=8)
     ap.add_argument("--permutations", type=int, default=199)
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes (one case each at a time)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     t0 = time.time()
-    counts = {}
-    for tname, (T_tr, T_te, z_tr, z_te) in teachers().items():
-        for kind in NULLS:
-            rng = np.random.default_rng([hash(tname) % 2 ** 31, NULLS.index(kind)])
-            cert = {p: 0 for p in PREDICTORS}
-            perm = {p: 0 for p in PREDICTORS}
-            positive = {p: 0 for p in PREDICTORS}
-            for _ in range(args.draws):
-                fit = rng.choice(T_tr.shape[0], size=min(args.fit_rows, T_tr.shape[0]), replace=False)
-                codes_fit = null_codes(kind, fit.size, z_tr, rng)
-                codes_eval = null_codes(kind, T_te.shape[0], z_te, rng)
-                if kind.startswith("noise") or kind == "constant":   # one constant for both splits (same encoder)
-                    c0 = codes_fit[0] if kind == "constant" else None
-                    if c0 is not None:
-                        codes_eval = np.tile(c0, (T_te.shape[0], 1))
-                r = one_draw(T_tr[fit], T_te, codes_fit, codes_eval, rng, args.delta, args.posterior_draws,
-                             args.permutations)
-                for p, (c, sig, g) in r.items():
-                    cert[p] += int(c)
-                    perm[p] += int(sig)
-                    positive[p] += int(g > 0)
-            counts[f"{tname}/{kind}"] = {"draws": args.draws, "certified": cert, "permutation_p<=delta": perm,
-                                         "margin>0": positive}
-            worst = max(cert.values()) / args.draws
-            print(f"{tname:12s} {kind:12s} certified {cert}  perm {perm}  margin>0 {positive}  "
-                  f"(worst certified rate {worst:.3f})", flush=True)
+    _TEACHERS.update(teachers())
+    jobs = [(tname, kind, args) for tname in _TEACHERS for kind in NULLS]
+    if args.jobs > 1:
+        import multiprocessing as mp
+        with mp.get_context("fork").Pool(args.jobs) as pool:
+            results = pool.map(run_case, jobs, chunksize=1)
+    else:
+        results = [run_case(j) for j in jobs]
+    counts = dict(results)
+    for name, v in counts.items():
+        print(f"{name:24s} certified {v['certified']}  perm {v['permutation_p<=delta']}  margin>0 {v['margin>0']}",
+              flush=True)
     wall = time.time() - t0
     worst = max(max(v["certified"].values()) / v["draws"] for v in counts.values())
     worst_perm = max(max(v["permutation_p<=delta"].values()) / v["draws"] for v in counts.values())

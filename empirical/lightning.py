@@ -127,7 +127,9 @@ def _build_class():
                 self.heldout_history.append(held)
                 for name, cert in held.items():
                     metrics[f"heldout_{name}_G"] = cert.margin
-                    metrics[f"heldout_{name}_certified"] = float(cert.certified)
+                    metrics[f"heldout_{name}_certified"] = float(cert.certified)   # LCB > 0 at 1 - delta (T13)
+                    if cert.lcb is not None:
+                        metrics[f"heldout_{name}_lcb"] = cert.lcb
             if self.log_metrics:
                 for key, value in metrics.items():
                     pl_module.log(self.prefix + key, float(value), on_step=False, on_epoch=True)

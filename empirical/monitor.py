@@ -125,7 +125,9 @@ class HeldoutMonitorResult:
     Each of ``raw``, ``witness``, ``probe`` is a :class:`witness_theory.HeldoutCertificate`
     (None if not requested): I_T, loss and margin on the evaluation rows, the fit-split margin,
     and the fitted parameters. A positive evaluation margin proves the encoder mean is not
-    constant on the evaluation rows (T2H); a negative one proves nothing.
+    constant on the evaluation rows (T2H); a negative one proves nothing. With uniformly weighted
+    rows each carries the (1 - delta) lower confidence bound ``lcb`` on I(Y; Z) in nats (T13) and
+    a three-level ``verdict`` ("certified" means LCB > 0).
     """
     raw: wt.HeldoutCertificate | None
     witness: wt.HeldoutCertificate | None
@@ -140,7 +142,8 @@ class HeldoutMonitorResult:
         return {"step": self.step, **{k: v.as_dict() for k, v in self.items()}}
 
     def summary(self) -> str:
-        return "; ".join(f"{k}: G(eval)={v.margin:+.4f} ({v.verdict})" for k, v in self.items())
+        return "; ".join(f"{k}: G(eval)={v.margin:+.4f}, LCB "
+                         f"{'n/a' if v.lcb is None else format(v.lcb, '+.4f')} ({v.verdict})" for k, v in self.items())
 
 
 class CertificateMonitor:
@@ -347,8 +350,11 @@ class CertificateMonitor:
     def compute_heldout(self, split: wt.HeldoutSplit | None = None, *, fit_ids=None, eval_ids=None,
                         fit_monitor: CertificateMonitor | None = None,
                         methods: tuple[str, ...] = ("raw", "witness", "probe"),
-                        witness_kwargs: dict | None = None, probe_kwargs: dict | None = None) -> HeldoutMonitorResult:
-        """Held-out certificates of the accumulated codes (T2H): raw, fitted witness, probe.
+                        witness_kwargs: dict | None = None, probe_kwargs: dict | None = None,
+                        delta: float = wt.DEFAULT_DELTA, permutations: int = 0) -> HeldoutMonitorResult:
+        """Held-out certificates of the accumulated codes (T2H): raw, fitted witness, probe, each with
+        its (1 - ``delta``) lower confidence bound on I(Y; Z) (T13; uniform weights only) and, with
+        ``permutations`` > 0, the exact permutation p-value.
 
         Which rows choose the predictor and which are certified, one of:
 
@@ -409,7 +415,7 @@ class CertificateMonitor:
                 T_fit, X_fit, T_eval, X_eval, f_ids, e_ids,
                 method=cast(_HeldoutMethod, method),  # checked against the three names above
                 witness=self.witness if method == "raw" else None,
-                weights_fit=w_fit, weights_eval=w_eval, **kw)
+                weights_fit=w_fit, weights_eval=w_eval, delta=delta, permutations=permutations, **kw)
         return HeldoutMonitorResult(raw=out.get("raw"), witness=out.get("witness"), probe=out.get("probe"),
                                     step=self._computed)
 

@@ -102,6 +102,8 @@ def test_callback_certificate_equals_certify_on_the_same_codes(with_index, val_s
     assert len(callback.history) == 2 and len(callback.heldout_history) == 2
     assert trainer.callback_metrics["certificate/G_T"].item() == pytest.approx(callback.history[-1].G_T, rel=1e-6)
     assert "certificate/heldout_probe_G" in trainer.callback_metrics
+    assert trainer.callback_metrics["certificate/heldout_probe_lcb"].item() == pytest.approx(
+        callback.heldout_history[-1].probe.lcb, rel=1e-6, abs=1e-6)   # logged as float32
 
     # the callback's certificate is certify() on the codes it holds, exactly (== on every field)
     reference = wt.certify(T, callback.monitor.codes(), wt.Witness(K, LATENT_DIM, 4.0))

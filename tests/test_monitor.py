@@ -285,10 +285,11 @@ def test_compute_heldout_equals_certify_heldout():
     for method, kw in (("raw", {"witness": monitor.witness}), ("witness", {"max_iter": 20}), ("probe", {})):
         ref = wt.certify_heldout(T[f], codes[f], T[e], codes[e], f, e, method=method, **kw)
         got = getattr(result, method)
-        assert (got.margin, got.teacher_information, got.loss, got.positive) == \
-            (ref.margin, ref.teacher_information, ref.loss, ref.positive)
+        assert (got.margin, got.teacher_information, got.loss, got.positive, got.lcb, got.verdict) == \
+            (ref.margin, ref.teacher_information, ref.loss, ref.positive, ref.lcb, ref.verdict)
     assert result.witness.positive and result.probe.positive and not result.raw.positive
     assert set(result.as_dict()) == {"step", "raw", "witness", "probe"} and "probe: G(eval)=" in result.summary()
+    assert "LCB" in result.summary() and result.probe.lcb is not None and result.probe.lcb < result.probe.margin
     same = monitor.compute_heldout(fit_ids=f, eval_ids=e, methods=("raw",))
     assert same.raw.margin == result.raw.margin and same.witness is None
     with pytest.raises(ValueError, match=r"share 2 row id\(s\) \[{}, {}\]".format(*sorted(e[:2]))):
@@ -313,3 +314,18 @@ def test_compute_heldout_with_a_separate_fit_pass():
         test.compute_heldout(fit_monitor=test)
     with pytest.raises(ValueError, match="needs the rows to fit on"):
         test.compute_heldout()
+
+
+def test_compute_heldout_constant_codes_are_not_certified_and_carry_a_pvalue():
+    """T13 through the monitor: codes that carry no teacher information get no certificate at
+    1 - delta, and the permutation p-value is reported (and not small)."""
+    rng = np.random.default_rng(5)
+    n, K, d = 300, 3, 4
+    T = _teacher(rng, n, K)
+    monitor = CertificateMonitor(T, 4.0, d)
+    monitor.update(np.arange(n), np.tile(rng.normal(size=d), (n, 1)) + 1e-3 * rng.normal(size=(n, d)))
+    result = monitor.compute_heldout(wt.heldout_split(n, fraction=0.5, seed=1), methods=("witness", "probe"),
+                                     permutations=199)
+    for _, cert in result.items():
+        assert not cert.certified and cert.verdict != "certified" and cert.lcb < 0
+        assert cert.bound.p_value is not None and 1 / 200 <= cert.bound.p_value <= 1
