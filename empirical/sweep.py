@@ -697,7 +697,7 @@ def _wait_for_owners(todo: list[Path], spec: ExecutorSpec, result: SweepResult, 
     for d in todo:
         state = trial_state(d)
         if d in waiting:
-            result.busy[label(d)] = waiting[d]
+            result.busy[label(d)] = waiting[d] or "a live process"
         elif state == "done":
             result.skipped.append(label(d))
         elif state == "failed" and not retry_failed:
