@@ -228,3 +228,12 @@ def check_log_probs(log_q, name: str = "log_q") -> np.ndarray:
         raise ValueError(f"{name} row {i} is not normalised: exp({name}) sums to {float(np.exp(lse[i]))!r}, not 1 "
                          f"(tolerance {ROW_SUM_ATOL}); pass log-probabilities, e.g. a log_softmax")
     return LQ
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """An integer seed in [0, 2**32) (what numpy's default_rng and scikit-learn's random_state both take)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {seed!r:.60}")
+    if not 0 <= seed < 2 ** 32:
+        raise ValueError(f"{name} must be an integer in [0, 2**32), got {seed!r}")
+    return int(seed)

@@ -28,7 +28,15 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from . import core
-from ._validation import as_float_array, check_codes, check_distributions, check_finite_number, check_weights, real_float
+from ._validation import (
+    as_float_array,
+    check_codes,
+    check_distributions,
+    check_finite_number,
+    check_seed,
+    check_weights,
+    real_float,
+)
 from .information import DEFAULT_DELTA, InformationBound, information_bound
 from .information import verdict as information_verdict
 from .theorems import DEFAULT_RTOL, Theorem, relation
@@ -96,13 +104,7 @@ def heldout_split(n: int, *, fraction: float = 0.2, seed: int = 0) -> HeldoutSpl
 MAX_ROWS = 2 ** 40   # 8 TiB of int64 row ids: any larger n is a mistyped size, not a data set
 
 
-def _check_seed(seed, name: str = "seed") -> int:
-    """An integer seed in [0, 2**32) (what numpy's default_rng and scikit-learn's random_state both take)."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {seed!r:.60}")
-    if not 0 <= seed < 2 ** 32:
-        raise ValueError(f"{name} must be an integer in [0, 2**32), got {seed!r}")
-    return int(seed)
+_check_seed = check_seed   # (kept under its old name for the callers in this module)
 
 
 def _check_max_iter(max_iter, low: int) -> int:

@@ -37,13 +37,15 @@ from functools import cache
 
 import numpy as np
 
-from ._validation import as_float_array, check_distributions, check_finite_number
+from ._validation import as_float_array, check_distributions, check_finite_number, check_nonneg_number, check_seed, real_float
 from .theorems import DEFAULT_RTOL, Theorem, relation
 
+# What ``import witness_theory`` re-exports; the building blocks (max_varentropy, mixing_weight,
+# empirical_bernstein_width, bernstein_width, holm, bound_pvalue, information_terms) are used from
+# this module.
 __all__ = [
-    "DEFAULT_DELTA", "DEFAULT_PERMUTATIONS", "TEACHER_MIX", "VERDICTS", "InformationBound", "information_bound",
-    "permutation_pvalue", "bootstrap_lcb", "max_varentropy", "mixing_weight", "empirical_bernstein_width",
-    "bernstein_width", "verdict", "holm", "bound_pvalue", "certified_active_units", "information_terms", "T13",
+    "DEFAULT_DELTA", "DEFAULT_PERMUTATIONS", "VERDICTS", "InformationBound", "information_bound",
+    "permutation_pvalue", "bootstrap_lcb", "verdict", "certified_active_units", "T13",
 ]
 
 DEFAULT_DELTA = 0.05          # the error rate of every certified-information verdict (config key train.delta)
@@ -177,6 +179,19 @@ def _row_terms(T: np.ndarray, log_h_eps: np.ndarray) -> np.ndarray:
     return np.einsum("ik,ik->i", T, log_h_eps.mean(axis=1))       # linear in log h: mean over draws first
 
 
+def _check_unit_interval(x, name: str, what: str) -> float:
+    v = check_finite_number(x, name)
+    if not 0.0 < v < 1.0:
+        raise ValueError(f"{name} ({what}) must lie in (0, 1), got {x!r}")
+    return v
+
+
+def _check_count(x, name: str, low: int, what: str) -> int:
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or not low <= x < 2 ** 31:
+        raise ValueError(f"{name} ({what}) must be an integer in [{low}, 2**31), got {x!r:.60}")
+    return int(x)
+
+
 def _check_inputs(teacher, log_probs, delta):
     T = check_distributions(teacher, "teacher", allow_1d=False)
     L = as_float_array(log_probs, "log_probs", (2, 3))
@@ -185,9 +200,7 @@ def _check_inputs(teacher, log_probs, delta):
                          "pass (N, K) log-probabilities of the predictor, or (N, M, K) for M draws per row")
     if np.any(L > 1e-9) or np.isnan(L).any():
         raise ValueError("log_probs must be log-probabilities (<= 0, no NaN); pass predictor.log_probs(codes)")
-    d = check_finite_number(delta, "delta")
-    if not 0.0 < d < 1.0:
-        raise ValueError(f"delta (the error rate of the bound) must lie in (0, 1), got {delta!r}")
+    d = _check_unit_interval(delta, "delta", "the error rate of the bound")
     if T.shape[0] < 2:
         raise ValueError("the bound needs at least 2 evaluation rows")
     return T, np.minimum(L, 0.0), d
@@ -206,9 +219,11 @@ def information_bound(teacher, log_probs, *, delta: float = DEFAULT_DELTA, eps: 
     """
     T, L, delta = _check_inputs(teacher, log_probs, delta)
     n, K = T.shape
-    eps = mixing_weight(n, DEFAULT_DELTA) if eps is None else float(eps)
-    if not 0.0 < eps < 1.0 or not 0.0 < gamma < 1.0:
-        raise ValueError(f"eps and gamma must lie in (0, 1), got eps={eps!r}, gamma={gamma!r}")
+    eps = mixing_weight(n, DEFAULT_DELTA) if eps is None else _check_unit_interval(eps, "eps", "the predictor's mixing weight")
+    gamma = _check_unit_interval(gamma, "gamma", "the teacher's mixing weight")
+    permutations = _check_count(permutations, "permutations", 0, "re-pairings of the exact test; 0: none")
+    bootstrap = _check_count(bootstrap, "bootstrap", 0, "bootstrap resamples; 0: none")
+    seed = check_seed(seed)
     a = _row_terms(T, _mixed_log_probs(L, eps))                                  # (N,) in [log(eps/K), 0]
     mean_term = float(a.mean())
     width_mean = empirical_bernstein_width(a, math.log(K / eps), delta / 2.0)   # Maurer & Pontil (2009), Thm 4
@@ -239,11 +254,10 @@ def permutation_pvalue(teacher, log_probs, *, permutations: int = DEFAULT_PERMUT
     the code (S_b >= S - 1e-12 |S|: rounding cannot make a null look significant).
     """
     T, L, _ = _check_inputs(teacher, log_probs, DEFAULT_DELTA)
-    B = int(permutations)
-    if B < 1:
-        raise ValueError(f"permutations must be an integer >= 1, got {permutations!r}")
+    B = _check_count(permutations, "permutations", 1, "re-pairings of the exact test")
     n = T.shape[0]
-    eps = mixing_weight(n, DEFAULT_DELTA) if eps is None else float(eps)
+    eps = mixing_weight(n, DEFAULT_DELTA) if eps is None else _check_unit_interval(eps, "eps", "the predictor's mixing weight")
+    seed = check_seed(seed)
     Lm = _mixed_log_probs(L, eps)
     Lm = Lm if Lm.ndim == 2 else Lm.mean(axis=1)                              # (N, K)
     observed = float(np.einsum("ik,ik->", T, Lm))
@@ -266,11 +280,12 @@ def bootstrap_lcb(teacher, log_probs, *, delta: float = DEFAULT_DELTA, resamples
     For comparison only: it is asymptotic and carries no finite-sample guarantee."""
     T, L, delta = _check_inputs(teacher, log_probs, delta)
     n, K = T.shape
-    eps = mixing_weight(n, DEFAULT_DELTA) if eps is None else float(eps)
+    eps = mixing_weight(n, DEFAULT_DELTA) if eps is None else _check_unit_interval(eps, "eps", "the predictor's mixing weight")
+    resamples = _check_count(resamples, "resamples", 1, "bootstrap resamples")
     a = _row_terms(T, _mixed_log_probs(L, eps))
-    rng = np.random.default_rng(seed)
-    stats = np.empty(int(resamples))
-    for b in range(int(resamples)):
+    rng = np.random.default_rng(check_seed(seed))
+    stats = np.empty(resamples)
+    for b in range(resamples):
         idx = rng.integers(0, n, n)
         tbar = T[idx].mean(axis=0)
         stats[b] = a[idx].mean() - float(tbar[tbar > 0] @ np.log(tbar[tbar > 0]))
@@ -281,6 +296,10 @@ def verdict(margin: float, float_error: float, lcb: float | None) -> str:
     """Three levels: "certified" (LCB > 0: I(Y; Z) >= LCB nats at 1 - delta), "positive, not
     significant" (the plug-in margin exceeds its rounding bound, the LCB does not exceed 0),
     "not certified"."""
+    margin, float_error = real_float(margin, "margin"), check_nonneg_number(float_error, "float_error", allow_inf=True)
+    lcb = None if lcb is None else real_float(lcb, "lcb")
+    if np.isnan(margin) or (lcb is not None and np.isnan(lcb)):
+        raise ValueError(f"margin and lcb must not be NaN, got margin={margin!r}, lcb={lcb!r}")
     if lcb is not None and lcb > 0.0:
         return VERDICTS[0]
     return VERDICTS[1] if margin > float_error else VERDICTS[2]
@@ -434,6 +453,11 @@ def certified_active_units(teacher_fit, codes_fit, teacher_eval, codes_eval, *, 
     T_e = check_distributions(teacher_eval, "teacher_eval", allow_1d=False)
     Zf = as_float_array(codes_fit, "codes_fit", (2, 3))
     Ze = as_float_array(codes_eval, "codes_eval", (2, 3))
+    delta = _check_unit_interval(delta, "delta", "the family-wise error rate")
+    bins = _check_count(bins, "bins", 1, "quantile bins of each coordinate")
+    for name, Z in (("codes_fit", Zf), ("codes_eval", Ze)):
+        if not np.isfinite(Z).all():
+            raise ValueError(f"{name} contains NaN or infinite values; pass finite codes")
     if Zf.shape[0] != T_f.shape[0] or Ze.shape[0] != T_e.shape[0] or Zf.shape[-1] != Ze.shape[-1]:
         raise ValueError(f"codes_fit {Zf.shape} / codes_eval {Ze.shape} do not match the teacher rows "
                          f"({T_f.shape[0]}, {T_e.shape[0]}) or each other's latent dimension")
