@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m empirical claims --dataset digits --seeds 5 "$@"
+exec .venv/bin/python -m empirical claims --dataset digits --seeds 5 --workers auto "$@"

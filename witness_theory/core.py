@@ -319,15 +319,17 @@ def teacher_marginal(teacher, weights=None) -> np.ndarray:
     return _marginal(T, check_weights(weights, T.shape[0]))
 
 
-def _log_marginal(T: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _log_marginal(T: np.ndarray, w: np.ndarray, tbar: np.ndarray | None = None) -> np.ndarray:
     """log Tbar; -inf only where no weighted row puts mass (then every p log q term is 0).
 
     A column can underflow to Tbar_k = 0 although some w_i T_ik > 0 mathematically (subnormal
     entries times small weights); such columns are recomputed in log space with logsumexp.
     """
-    tbar = _marginal(T, w)
+    tbar = _marginal(T, w) if tbar is None else tbar    # ``tbar``: _marginal(T, w) already computed
     with np.errstate(divide="ignore"):
         log_tbar = np.log(tbar)
+    if not (tbar == 0).any():                           # the common case: no column to recover (no pass over T)
+        return log_tbar
     live = w > 0
     lost = (tbar == 0) & (T[live] > 0).any(axis=0)
     if lost.any():
@@ -372,8 +374,8 @@ class Teacher:
         w = check_weights(weights, T.shape[0])
         self.T, self.w = T, w                                          # (N, K), (N,) summing to 1
         self.n, self.K = T.shape
-        self.log_marginal = _log_marginal(T, w)                        # (K,) log Tbar
         self.marginal = _marginal(T, w)                                # (K,) Tbar
+        self.log_marginal = _log_marginal(T, w, self.marginal)         # (K,) log Tbar
         self.neg_entropy_rows = _neg_entropy_rows(T)                   # (N,) sum_k T log T
         self.row_sums = T.sum(axis=1)                                  # (N,) sum_k T_ik (1 up to rounding)
         cross_bar = _cross_rows(T, self.log_marginal)                  # (N,) sum_k T log Tbar

@@ -557,7 +557,8 @@ def _model_parts(T, mu, log_var, witness, w, rtol, loss_at_zero: float) -> list:
     return parts
 
 
-def _check_t11(teacher, witness, weights=None, codes=None, log_var=None, lambdas=None, rtol=DEFAULT_RTOL):
+def _check_t11(teacher, witness, weights=None, codes=None, log_var=None, lambdas=None, rtol=DEFAULT_RTOL,
+               teacher_parts=None):
     """The frontier on a grid of multipliers, the T7 paths against it and, with ``codes``
     (and ``log_var``), a model: mean KL >= (1/2)E||mu||^2 >= E_min(L_TS(mu)).
 
@@ -569,6 +570,25 @@ def _check_t11(teacher, witness, weights=None, codes=None, log_var=None, lambdas
     core._check_witness(witness)
     T = check_distributions(teacher, "teacher")
     w = check_weights(weights, T.shape[0])
+    # ``teacher_parts``: t11_teacher_parts(teacher, witness, weights, lambdas, rtol) computed earlier
+    parts, loss_at_zero = _t11_teacher_parts(T, witness, w, lambdas, rtol) if teacher_parts is None else teacher_parts
+    if codes is not None:
+        mu = check_codes(codes, witness.d, T.shape[0])
+        parts = parts + tuple(_model_parts(T, mu, log_var, witness, w, rtol, loss_at_zero))
+    return parts
+
+
+def t11_teacher_parts(teacher, witness, weights=None, lambdas=None, rtol=DEFAULT_RTOL):
+    """The teacher-only half of T11 (the frontier grid, its duality and the T7 paths): it does not
+    depend on the model, so a caller that checks many models against one teacher (the experiments'
+    final evaluations) computes it once and passes it as ``T11.check(..., teacher_parts=...)``.
+    Returns (relations, loss at lambda = 0)."""
+    core._check_witness(witness)
+    T = check_distributions(teacher, "teacher")
+    return _t11_teacher_parts(T, witness, check_weights(weights, T.shape[0]), lambdas, rtol)
+
+
+def _t11_teacher_parts(T, witness, w, lambdas, rtol):
     F = _frontier.margin_energy_frontier(T, witness, w, lambdas)
     lam, L, E, D = F.lam, F.loss, F.energy, F.dual
     parts = [relation("stationarity: max |mu_i - lambda beta A (T_i - S(mu_i))| / (1 + max|mu|) over the grid", float(F.kkt_residual.max()),
@@ -602,10 +622,7 @@ def _check_t11(teacher, witness, weights=None, codes=None, log_var=None, lambdas
             # every path point lies on or above the frontier: E(s) + lambda_j L(s) >= D_j for all j
             parts.append(relation(f"T7 {mode} path on or above the frontier: min (E(s) + lambda_j L(s) - D_j) / size >= 0",
                                   _duality_gap(lam, D, path.alignment_loss, e_tot, eps_L), ">=", 0.0, rtol))
-    if codes is not None:
-        mu = check_codes(codes, witness.d, T.shape[0])
-        parts.extend(_model_parts(T, mu, log_var, witness, w, rtol, F.loss_at_zero))
-    return tuple(parts)
+    return tuple(parts), F.loss_at_zero
 
 
 def check_model_on_frontier(teacher, codes, log_var, witness, weights=None, rtol=DEFAULT_RTOL) -> CheckResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,10 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("executor (where the trials run; empirical.sweep)")
     g.add_argument("--executor", default="local", choices=("local", "slurm"),
                    help="local: a process pool on this machine; slurm: one submitit job array (default: local)")
-    g.add_argument("--workers", type=int, default=1,
-                   help="local: parallel trial processes, each pinned to cores/workers threads (default: 1, "
-                        "in this process)")
+    g.add_argument("--workers", type=_workers, default=1,
+                   help="local: parallel trial processes, each pinned to cores/workers threads, or 'auto' (one per "
+                        "core; scripts/run-main.sh uses it). Default 1: in this process, where methods registered by "
+                        "the calling code are visible (a worker process imports only the package's own)")
     g.add_argument("--retry-failed", action="store_true", help="run trials that failed before again")
     g.add_argument("--partition", default=None, help="slurm: partition (default: the cluster's default)")
     g.add_argument("--time", dest="time_min", type=int, default=60, metavar="MINUTES",
@@ -146,6 +148,16 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
                    help="slurm: at most this many trials running at once (default: 64)")
     g.add_argument("--slurm-folder", default=None,
                    help="slurm: submitit logs and pickles (default: <runs>/slurm/%%j)")
+
+
+def _workers(text: str) -> int:
+    """``--workers``: a count >= 1, or ``auto`` = this machine's cores (os.cpu_count())."""
+    if text == "auto":
+        return max(1, os.cpu_count() or 1)
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--workers takes a whole number or 'auto', got {text!r}") from None
 
 
 def executor_from_args(args):
