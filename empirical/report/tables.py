@@ -4,6 +4,8 @@ Experiments hand over rows (dicts) and get text back; nothing here computes a me
 """
 from __future__ import annotations
 
+import csv
+import io
 import shlex
 import sys
 from collections.abc import Iterable, Sequence
@@ -48,10 +50,18 @@ def fmt(v) -> str:
     return "" if v is None else str(v)
 
 
+def csv_line(cells: Sequence[str]) -> str:
+    """One CSV record (RFC 4180 quoting: a label such as "hct [reconstruction of HCT v1, not the
+    authors' code]" holds a comma, and an unquoted one shifted every later field of its row)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(cells)
+    return buf.getvalue()
+
+
 def csv_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    lines = [",".join(columns)]
+    lines = [csv_line(columns)]
     for r in rows:
-        lines.append(",".join(fmt(r.get(c)) for c in columns))
+        lines.append(csv_line([fmt(r.get(c)) for c in columns]))
     return "\n".join(lines) + "\n"
 
 
@@ -89,7 +99,7 @@ def summary_table(records: Sequence[dict], group_keys: Sequence[str], columns: S
     keys = sorted(groups, key=order) if order else list(groups)
     head = [*group_keys, "certified", *(label for label, _ in counts), *(c for c, _, _ in columns)]
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    csv = [",".join([*group_keys, "n_seeds", "n_certified", *(f"n_{label}" for label, _ in counts)]
+    rows_csv = [csv_line([*group_keys, "n_seeds", "n_certified", *(f"n_{label}" for label, _ in counts)]
                     + [f"{c}_{s}" for c, _, _ in columns for s in ("mean", "sd", "min", "max")])]
     rows = []
     for key in keys:
@@ -117,9 +127,9 @@ def summary_table(records: Sequence[dict], group_keys: Sequence[str], columns: S
             row.update({f"{label}_mean": m, f"{label}_sd": sd, f"{label}_min": float(v.min()),
                         f"{label}_max": float(v.max())})
         md.append("| " + " | ".join(cells) + " |")
-        csv.append(",".join(line))
+        rows_csv.append(csv_line(line))
         rows.append(row)
-    return "\n".join(md) + "\n", "\n".join(csv) + "\n", rows
+    return "\n".join(md) + "\n", "\n".join(rows_csv) + "\n", rows
 
 
 def fmt_key(k) -> str:
