@@ -296,6 +296,12 @@ def _cross_rows(P: np.ndarray, LQ: np.ndarray) -> np.ndarray:
 
 
 def _neg_entropy_rows(P: np.ndarray) -> np.ndarray:
+    """sum_k P_ik log P_ik per row, 0 log 0 = 0. With full support (every entry > 0, the package's
+    floored teachers) one log pass and a row dot (``_row_dots``): 1.5x a log pass against 2.5x
+    for scipy's ``xlogy`` (bench/bench_certify.py, 70,000 x 100); both are K-term sums with error
+    <= K ulps of sum |P log P|. ``xlogy`` where an entry is 0 (its log is -inf)."""
+    if P.size and P.min() > 0:
+        return _row_dots(P, np.log(P))
     return xlogy(P, P).sum(axis=1)
 
 
