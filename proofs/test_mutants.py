@@ -598,3 +598,46 @@ def test_min_energy_two_outcomes_closed_form(t, gap, beta):
     lam_true = float(mp.diff(lambda x: mp.log(x / (1 - x)) ** 2 / (8 * beta ** 2), s) / -mp.diff(kl, s))
     tol = lam_true * 16 * EPS * (1 + abs(math.log(1 - t))) + 1e-12 * E_exact
     assert_close("T11 K=2 closed form", E, E_exact, tol, f"E_min(L = {L!r}), lambda* = {lam_true:.3g}:")
+
+
+# ---------------------------------------------------------------------------------------
+# Found by the mutmut run (results/proofs/mutation.md): T6's escape-step bound and T8's
+# certified spread at a non-positive margin (escape_bound_sign, spread_nonpositive)
+# ---------------------------------------------------------------------------------------
+
+@given(seed=seeds, K=st.integers(2, 5), extra_d=st.integers(0, 2), n=st.integers(1, 10),
+       beta=st.sampled_from([0.3, 1.0, 4.0]), step_factor=st.sampled_from([None, 0.25, 1.0, 3.0]))
+@example(seed=0, K=3, extra_d=0, n=4, beta=1.0, step_factor=None)
+def test_escape_step_bound_is_the_descent_lemma(seed, K, extra_d, n, beta, step_factor):
+    """T6: escape_step_bound = L0 - x R + x^2 R / 4 with x = eps beta^2 kappa, L0 = L_TS at the
+    constant code c and R = sum_i w_i ||T_i - S(c)||^2 (the descent lemma with Hessian <= 1/2,
+    docstring of escape_step_bound), here from scipy's log_softmax and rel_entr; at the default
+    step eps = 2 / (beta^2 kappa), x = 2 and the bound is L0 - R (the loss drops by >= R).
+    Checking only L(c + eps d) <= bound (the existing T6 proofs) lets a larger bound pass.
+    Tolerance: 1e-12 (1 + L0 + R (1 + x^2)), the rounding of a few float64 operations on these sizes."""
+    rng = np.random.default_rng(seed)
+    d = K - 1 + extra_d
+    T = _rows(rng, n, K, 2.0)
+    w = check_weights(rng.dirichlet(np.ones(n)), n)
+    W = wt.Witness(K, d, beta, frame=orthonormal_frame(rng, d, K - 1))
+    c = rng.standard_normal((1, d)) / beta
+    default = 2.0 / (beta ** 2 * W.kappa)
+    eps = default if step_factor is None else step_factor * default
+    got = core.escape_step_bound(T, c, W, step=None if step_factor is None else eps, weights=w)
+    ls = log_softmax(beta * (c @ W.A), axis=1)[0]                   # log S(c), (K,)
+    L0 = float(np.sum(w[:, None] * (rel_entr(T, 1.0) - T * ls)))
+    R = float(np.sum(w * ((T - np.exp(ls)) ** 2).sum(axis=1)))
+    x = eps * beta ** 2 * W.kappa
+    expected = L0 - x * R + x * x * R / 4
+    assert_close("escape step bound", got, expected, 1e-12 * (1 + L0 + R * (1 + x * x)))
+    if step_factor is None:
+        assert_close("escape step bound default", got, L0 - R, 1e-12 * (1 + L0 + R))
+
+
+@given(margin=st.one_of(st.just(0.0), st.floats(-1e300, 0.0)), K=st.integers(2, 6), beta=st.floats(1e-3, 1e3))
+def test_certified_spread_of_a_nonpositive_margin_is_zero(margin, K, beta):
+    """T8: a margin G_T <= 0 certifies nothing, so s_G = 0 and no active unit is certified
+    (certified_spread's docstring). Tolerance: none."""
+    W = wt.Witness(K, K - 1, beta)
+    assert core.certified_spread(margin, W) == 0.0
+    assert collapse_metrics.active_units_lower_bound(margin, W, np.full(K - 1, 1.0)) == 0
