@@ -14,6 +14,7 @@ Usage (from the repository root)::
     .venv/bin/python proofs/mutants.py                 # all hand-made mutants, their targeted tests
     .venv/bin/python proofs/mutants.py --only au_ge    # some of them
     .venv/bin/python proofs/mutants.py --full          # also the existing proof files of each theorem
+    .venv/bin/python proofs/mutants.py --existing      # only those (what the proofs caught before)
     .venv/bin/python proofs/mutants.py --json out.json # machine-readable results
 
 Exit status: 0 when every mutant not marked equivalent is killed, 1 otherwise, 2 when the
@@ -220,6 +221,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", nargs="*", default=None, help="mutant ids to run (default: all)")
     ap.add_argument("--full", action="store_true", help="also run the existing proof files of each theorem")
+    ap.add_argument("--existing", action="store_true",
+                    help="run ONLY the existing proof files of each theorem (not proofs/test_mutants.py): "
+                         "shows which mutants the proofs caught before these tests")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant (default 600)")
     ap.add_argument("--errors-kill", action="store_true", help="count errors and timeouts as kills")
     ap.add_argument("--json", default=None, help="write the results here")
@@ -242,7 +246,10 @@ def main(argv=None) -> int:
         if not check.stdout.strip().startswith(tmp):
             print(f"baseline: witness_theory imports from {check.stdout.strip()!r}, not the copy in {tmp}")
             return 2
-        all_tests = sorted({t for m in chosen for t in m.tests + (m.full if args.full else ())})
+        def tests_of(m: Mutant) -> tuple[str, ...]:
+            return m.full if args.existing else m.tests + (m.full if args.full else ())
+
+        all_tests = sorted({t for m in chosen for t in tests_of(m)})
         rc, secs, out = _pytest(tmp, all_tests, args.timeout * max(1, len(chosen)))
         print(f"baseline (unmutated): pytest exit {rc} in {secs:.1f} s")
         if rc != 0:
@@ -258,7 +265,7 @@ def main(argv=None) -> int:
             with open(path, "w") as fh:
                 fh.write(original.replace(m.old, m.new))
             try:
-                rc, secs, out = _pytest(tmp, m.tests + (m.full if args.full else ()), args.timeout)
+                rc, secs, out = _pytest(tmp, tests_of(m), args.timeout)
             finally:
                 with open(path, "w") as fh:
                     fh.write(original)
@@ -276,7 +283,7 @@ def main(argv=None) -> int:
           f"{len(live)} not killed and not equivalent: {[r['id'] for r in live]}; wall {wall:.1f} s")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"profile": os.environ.get("HYPOTHESIS_PROFILE", "ci"), "full": args.full,
+            json.dump({"profile": os.environ.get("HYPOTHESIS_PROFILE", "ci"), "full": args.full, "existing": args.existing,
                        "wall_s": round(wall, 1), "results": results}, fh, indent=1)
     return 0 if not live else 1
 
