@@ -96,6 +96,7 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
         delta = Mg + Ms * (sMg / denom)                                # H^{-1} g (Sherman-Morrison)
         # the solution is centred (1^T a = c (1^T T - 1^T S) = 0); along 1 the curvature is only
         # 1/c, so rounding in 1^T (S - T) would drive a along 1 by ~c eps: keep the step centred
+        # (an equivalent mutant when removed: sMg's form centres delta to rounding already; results/proofs/mutation.md)
         delta -= delta.mean(axis=1, keepdims=True)
         if np.abs(delta).max() <= 4 * _EPS * (1.0 + np.abs(a).max()):
             break
