@@ -876,11 +876,13 @@ def report(paths: Sequence[str | Path], out_dir: str | Path, *, kind: str = "aut
                  "compare_table.json": json.dumps(eio.to_jsonable(rows), indent=2)}
         plot = lambda: cp._plots(records, out, name)
     elif kind == "summary":
-        from empirical.experiments.claims import TABLE_COLUMNS
+        from empirical.experiments.claims import TABLE_COLUMNS, TABLE_COUNTS
         from empirical.experiments.grid import method_order
+        from empirical.report.tables import certified_note
 
         order = {g: i for i, g in enumerate(dict.fromkeys(r["group"] for r in records))}
-        md, csv, _ = summary_table(records, ("group",), TABLE_COLUMNS, order=lambda k: order[k[0]])
+        md, csv, _ = summary_table(records, ("group",), TABLE_COLUMNS, order=lambda k: order[k[0]], counts=TABLE_COUNTS)
+        md += "\n" + certified_note(records[0].get("delta", 0.05) if records else 0.05) + "\n"
         files = {"sweep_table.md": md, "sweep_table.csv": csv}
         plot = lambda: _summary_plot(records, out, method_order)
     else:
