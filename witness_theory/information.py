@@ -262,6 +262,10 @@ def information_bound(teacher, log_probs, *, delta: float = DEFAULT_DELTA, eps: 
     fixed before these rows were seen (fitted on other rows), at the row's code or at M draws
     z ~ q(z|x). ``eps`` defaults to :func:`mixing_weight` (n). With ``permutations`` > 0 the exact
     permutation p-value is attached, with ``bootstrap`` > 0 a percentile bootstrap bound.
+    ``seed`` fixes the order in which the betting bound reads the rows and the permutation and
+    bootstrap draws: the bound is valid for every seed, and reproducible for one.
+    ``width_mean`` of the result is mean(a) minus the betting bound, so lcb = mean_term -
+    width_mean + entropy_term - width_entropy - entropy_penalty holds as stated.
     """
     T, L, delta = _check_inputs(teacher, log_probs, delta)
     n, K = T.shape
