@@ -293,6 +293,9 @@ def test_certify_command_with_saved_teacher(digits_teacher, tmp_path, capsys):
     assert result["G_T"] == pytest.approx(result["I_T"], abs=result["float_error"])
     for word in ("I_T", "L_TS", "G_T", "T8 size bound", "certified", "T7"):
         assert word in printed
+    # T13: exact codes carry the teacher's information; the raw bound certifies it at 95%, below G_T
+    assert result["verdict_raw"] == "certified" and 0 < result["lcb_raw"] < result["G_T"]
+    assert result["p_raw"] == pytest.approx(1 / 1000) and "nats at 95%" in printed
 
 
 def test_certify_command_default_teacher_train_split(digits_teacher, teacher_cache, tmp_path, capsys):

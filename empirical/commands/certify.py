@@ -131,8 +131,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"teacher: {source}; codes: {codes.shape[0]} x {codes.shape[1]}, K = {K}, beta = {witness_scale:g}")
     print(f"I_T  = {result['I_T']:.6f} nats   (teacher information: the largest reachable margin)")
     print(f"L_TS = {result['L_TS']:.6f} nats   (teacher-witness alignment loss)")
-    print(f"G_T  = {result['G_T']:.6f} nats   -> {result['verdict']} (raw certificate, fixed witness; float error "
-          f"bound {result['float_error']:.2g})")
+    print(f"G_T  = {result['G_T']:.6f} nats   -> {result['verdict']} on these rows (raw certificate, fixed witness; "
+          f"float error bound {result['float_error']:.2g})")
+    if result.get("lcb_raw") is not None:
+        print(f"       I(Y;Z) >= {result['lcb_raw']:.4f} nats at {1 - result['delta']:.0%}, p = {result['p_raw']:.3g} "
+              f"-> {result['verdict_raw']} (T13: the population the rows were drawn from)")
     for name, what in (("fitted", "fitted witness"), ("probe", "logistic probe")):
         if f"G_{name}" in heldout:
             lcb, p = heldout.get(f"lcb_{name}"), heldout.get(f"p_{name}")

@@ -68,11 +68,18 @@ def certify_codes(teacher_T, codes, witness_scale: float, frame=None, weights=No
                          "use a teacher with fewer outcomes or a larger latent space")
     witness = wt.Witness(K, d, witness_scale, frame=frame)
     cert = wt.certify(T, mu, witness, weights)
+    # T13: the raw witness is fixed before any row is seen, so its margin bounds I(Y; Z) at 1 - delta
+    # for i.i.d. rows (uniform weights only; weighted rows get no population statement)
+    bound = None if weights is not None or T.shape[0] < 2 else wt.information_bound(
+        T, witness.log_probs(mu), permutations=wt.DEFAULT_PERMUTATIONS)
     checks = theorems.check_all(T, witness, weights, codes=mu, log_var=log_var)
     full = bool(np.all(T > 0))
     out: dict[str, Any] = {
         "I_T": cert.teacher_information, "L_TS": cert.alignment_loss, "G_T": cert.margin,
         "verdict": cert.verdict, "certified": cert.certified, "float_error": cert.float_error,
+        "lcb_raw": None if bound is None else bound.lcb, "p_raw": None if bound is None else bound.p_value,
+        "verdict_raw": wt.verdict(cert.margin, cert.float_error, None if bound is None else bound.lcb),
+        "delta": wt.DEFAULT_DELTA,
         "size_bound": cert.size_bound, "size_bound_slack": cert.size_bound_slack,
         "size_bound_trace": cert.size_bound_trace,
         "certified_spread": wt.certified_spread(cert.margin, witness),
