@@ -323,3 +323,17 @@ def test_betting_lower_bound_coverage_and_shape():
         assert misses <= limit, (mean, misses)
     assert betting_lower_bound(np.ones(200), 0.05) > 0.9          # all mass at 1: bound near 1
     assert betting_lower_bound(np.zeros(200), 0.05) == 0.0
+
+
+@given(seed=st.integers(0, 2 ** 16), shift=st.floats(-1.0, 1.0))
+def test_lcb_increases_with_delta_when_the_bets_are_fixed(seed, shift):
+    """With ``bet_delta`` fixed, the bound is monotone in delta (what certified_active_units' and
+    bound_pvalue's p-values need): LCB(delta_1) <= LCB(delta_2) for delta_1 < delta_2, exactly
+    (every width term is monotone; the betting capital no longer depends on delta)."""
+    from witness_theory.information import information_bound
+    rng = np.random.default_rng(seed)
+    T = rng.dirichlet(np.ones(3), 80)
+    logits = shift * np.log(T) + rng.normal(size=T.shape)
+    L = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    lcbs = [information_bound(T, L, delta=d, bet_delta=0.05).lcb for d in (0.001, 0.01, 0.05, 0.2, 0.5)]
+    assert all(a <= b for a, b in zip(lcbs, lcbs[1:])), lcbs

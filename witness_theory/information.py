@@ -74,7 +74,7 @@ def empirical_bernstein_width(values: np.ndarray, value_range: float, delta: flo
 BETTING_TRUNCATION = 0.5   # c of lambda_i <= c / m (Waudby-Smith & Ramdas 2024, Sec. 5: 1/2 or 3/4)
 
 
-def betting_lower_bound(values: np.ndarray, delta: float, *, seed: int = 0) -> float:
+def betting_lower_bound(values: np.ndarray, delta: float, *, seed: int = 0, bet_delta: float | None = None) -> float:
     """A (1 - delta) lower confidence bound on E X from n i.i.d. X_i in [0, 1], by betting
     (Waudby-Smith & Ramdas 2024, JRSS-B 86:1, "Estimating means of bounded random variables by
     betting", the predictable plug-in hedged capital process, one-sided).
@@ -88,6 +88,9 @@ def betting_lower_bound(values: np.ndarray, delta: float, *, seed: int = 0) -> f
     probability >= 1 - delta. L is found by bisection (60 halvings). The rows are taken in the
     order of a permutation drawn from ``seed`` before looking at the values (any fixed order is
     valid for i.i.d. rows; the seed makes the bound reproducible). Every factor is >= 1 - c > 0.
+    ``bet_delta`` (default ``delta``) sets the bets' size only: with it fixed, the capital does not
+    depend on ``delta`` and the bound increases with ``delta``, which a p-value read off a grid of
+    levels needs (:func:`certified_active_units`, :func:`bound_pvalue`); any value keeps the bound valid.
     """
     x = np.asarray(values, dtype=np.float64)
     n = x.size
@@ -98,7 +101,7 @@ def betting_lower_bound(values: np.ndarray, delta: float, *, seed: int = 0) -> f
     prev_mean = np.concatenate([[0.5], run_mean[:-1]])                        # mu_{i-1}
     sq = np.concatenate([[0.0], np.cumsum((x - prev_mean) ** 2)[:-1]])        # sum_{j<i} (X_j - mu_{j-1})^2
     s2 = (0.25 + sq) / np.arange(1, n + 1)                                    # s2_{i-1}
-    lam0 = np.sqrt(2.0 * math.log(1.0 / delta) / (n * s2))                    # (n,) the m-free part
+    lam0 = np.sqrt(2.0 * math.log(1.0 / (delta if bet_delta is None else bet_delta)) / (n * s2))  # m-free part
     threshold = math.log(1.0 / delta)
 
     def log_capital(m: float) -> float:
@@ -254,7 +257,7 @@ def _check_inputs(teacher, log_probs, delta):
 
 def information_bound(teacher, log_probs, *, delta: float = DEFAULT_DELTA, eps: float | None = None,
                       gamma: float = TEACHER_MIX, permutations: int = 0, bootstrap: int = 0,
-                      seed: int = 0) -> InformationBound:
+                      seed: int = 0, bet_delta: float | None = None) -> InformationBound:
     """The (1 - delta) lower confidence bound on I(Y; Z) of T13 from evaluation rows alone.
 
     ``teacher`` (N, K): the evaluation rows' teacher posteriors, i.i.d. rows of one population,
@@ -278,7 +281,8 @@ def information_bound(teacher, log_probs, *, delta: float = DEFAULT_DELTA, eps: 
     mean_term = float(a.mean())
     # E a >= lo + R * L_bet at delta / 2 (betting, Waudby-Smith & Ramdas 2024) on x = (a - lo) / R in [0, 1]
     lo, R = math.log(eps / K), math.log(K / eps)
-    width_mean = mean_term - (lo + R * betting_lower_bound((a - lo) / R, delta / 2.0, seed=seed))
+    bet = None if bet_delta is None else _check_unit_interval(bet_delta, "bet_delta", "the level the bets are sized for") / 2.0
+    width_mean = mean_term - (lo + R * betting_lower_bound((a - lo) / R, delta / 2.0, seed=seed, bet_delta=bet))
     tbar_mixed = (1.0 - gamma) * T.mean(axis=0) + gamma / K                     # Tbar'_E
     entropy_term = -float(tbar_mixed @ np.log(tbar_mixed))                      # H(Tbar'_E)
     # v_i = -sum_k T'_ik log Tbar'_k in [0, log(K/gamma)]; Var v <= varentropy(Tbar') <= max_varentropy(K)
@@ -359,13 +363,13 @@ def verdict(margin: float, float_error: float, lcb: float | None) -> str:
 
 def bound_pvalue(teacher, log_probs, *, eps: float | None = None, gamma: float = TEACHER_MIX) -> float:
     """The smallest delta at which :func:`information_bound`'s LCB is > 0 (1 when none is): a
-    p-value for H0 "I(Y; Z) = 0" from the distribution-free bound (the LCB increases with delta;
-    eps is fixed by n, not by delta). Found by bisection on log delta (60 halvings)."""
+    p-value for H0 "I(Y; Z) = 0" from the distribution-free bound (the LCB increases with delta:
+    eps is fixed by n and the bets by ``bet_delta``, not by delta). Found by bisection on log delta (60 halvings)."""
     T, L, _ = _check_inputs(teacher, log_probs, DEFAULT_DELTA)
     eps = mixing_weight(T.shape[0], DEFAULT_DELTA) if eps is None else float(eps)
 
-    def lcb(d: float) -> float:
-        return information_bound(T, L, delta=d, eps=eps, gamma=gamma).lcb
+    def lcb(d: float) -> float:   # bets sized for the default level: the LCB increases with d
+        return information_bound(T, L, delta=d, eps=eps, gamma=gamma, bet_delta=DEFAULT_DELTA).lcb
 
     if lcb(1.0 - 1e-12) <= 0.0:
         return 1.0
@@ -523,11 +527,13 @@ def certified_active_units(teacher_fit, codes_fit, teacher_eval, codes_eval, *, 
     for u in range(d):
         edges, log_h = _unit_predictor(T_f, Zf[:, u], bins)
         L = log_h[np.searchsorted(edges, Ze[..., u], side="right")]  # (n_e, K) or (n_e, M, K)
-        for j, level in enumerate(grid):
-            lcb = information_bound(T_e, L, delta=level).lcb
-            if j == 0:
-                lcb_first[u] = lcb
-            if lcb > 0.0:
+        # bets sized for delta at every level: the LCB then increases with the level, so a unit whose
+        # LCB at delta is <= 0 has p = 1 without the other levels, and P(p <= level) <= level
+        lcb_first[u] = information_bound(T_e, L, delta=grid[0], bet_delta=delta).lcb
+        if information_bound(T_e, L, delta=grid[-1], bet_delta=delta).lcb <= 0.0:
+            continue
+        for level in grid:
+            if information_bound(T_e, L, delta=level, bet_delta=delta).lcb > 0.0:
                 p[u] = level
                 break
     mask = holm(p, delta)
