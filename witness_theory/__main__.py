@@ -86,7 +86,7 @@ def run_check(args) -> int:
         "exact_code_energy": core.exact_code_energy(T, witness, weights) if full else None,
     }
     if codes is not None:
-        cert = core.certify(T, codes, witness, weights)
+        cert = _in_file(args.codes, "codes", core.certify, T, codes, witness, weights)   # overflow: refused
         summary.update(L_TS=cert.alignment_loss, G_T=cert.margin, verdict=cert.verdict)
     results = check_all(T, witness, weights, codes=codes, groups=groups)
     if args.json:

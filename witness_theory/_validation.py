@@ -212,6 +212,25 @@ def check_codes(mu, d: int, n: int | None = None, name: str = "codes", *,
     return arr
 
 
+def check_code_norms(mu: np.ndarray, name: str = "codes", sq_norms: np.ndarray | None = None) -> None:
+    """A ValueError naming ``name`` when a finite code's squared norm ||mu_i||^2 overflows float64
+    (entries above ~1e154): every energy, float-error bound and size bound built on it would be
+    inf, and a verdict drawn from an inf is no verdict. ``sq_norms``: the (N,) squared norms when
+    the caller has them."""
+    if sq_norms is None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            sq_norms = np.einsum("ij,ij->i", mu, mu) if mu.ndim == 2 else np.atleast_1d(mu @ mu)
+    if not np.isfinite(sq_norms).all():
+        raise_too_large(mu, name, "the squared norm ||mu_i||^2")
+
+
+def raise_too_large(mu: np.ndarray, name: str, what: str):
+    """The one message for finite codes whose derived quantity ``what`` overflows float64."""
+    big = float(np.abs(mu).max()) if np.size(mu) else 0.0
+    raise ValueError(f"{name} are too large: {what} overflows float64 (largest |entry| {big:.3g}); "
+                     f"scale the codes down (e.g. divide {name} by {10.0 ** np.ceil(np.log10(max(big, 1.0)) - 2):.0e})")
+
+
 def check_log_probs(log_q, name: str = "log_q") -> np.ndarray:
     """Rows of log-probabilities (-inf allowed): each row's logsumexp must be 0 within
     ROW_SUM_ATOL (the row of exp(log_q) sums to 1 within ROW_SUM_ATOL, to first order)."""

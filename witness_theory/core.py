@@ -22,11 +22,13 @@ from ._validation import (
     FRAME_ATOL,
     as_float_array,
     check_all_finite,
+    check_code_norms,
     check_codes,
     check_distributions,
     check_finite_number,
     check_log_probs,
     check_matrix_size,
+    raise_too_large,
     check_scale,
     check_weights,
 )
@@ -646,10 +648,16 @@ def certify(teacher, codes, witness: Witness, weights=None) -> Certificate:
     tch = _as_teacher(teacher, weights)
     rows = _witness_rows(tch, codes, witness)
     w, n, K = tch.w, tch.n, tch.K
+    # finite codes whose ||mu_i||^2 overflows make the energies and the float-error bound inf:
+    # the verdict "not certified" would then rest on inf, so such codes are refused
+    check_code_norms(np.asarray(codes, dtype=np.float64), "codes", rows.code_sq)
     info, loss = tch.information, _wsum(w, rows.loss)
     margin = info - loss
     float_error = certify_error_bound(_wsum(w, rows.magnitude), n, K, witness.d, witness.scale,
                                       _wsum(w, np.sqrt(rows.code_sq)))
+    if not (np.isfinite(margin) and np.isfinite(float_error)):
+        raise_too_large(np.asarray(codes, dtype=np.float64), "codes",
+                        f"G_T or its float-error bound at witness_scale {witness.scale:.3g}")
     c = witness.scale * np.sqrt(2 * witness.kappa)     # T8: G_T <= c E||P^T(mu - mbar)|| <= c sqrt(tr Cov)
     return Certificate(
         teacher_information=info, alignment_loss=loss, margin=margin,
@@ -710,7 +718,12 @@ def code_energy(codes, weights=None) -> float:
     if mu.shape[0] == 0:
         raise ValueError(f"codes has no rows (shape {mu.shape}); pass at least one code")
     w = check_weights(weights, mu.shape[0])
-    return 0.5 * _wsum(w, _row_sq_norms(mu))
+    sq = _row_sq_norms(mu)
+    check_code_norms(mu, "codes", sq)        # an inf energy from finite codes: refused, not returned
+    energy = 0.5 * _wsum(w, sq)
+    if not np.isfinite(energy):
+        raise_too_large(mu, "codes", "the energy (1/2) sum_i w_i ||mu_i||^2")
+    return energy
 
 
 def subspace_energy(codes, witness: Witness, weights=None) -> float:
@@ -904,7 +917,12 @@ def _size_bound_from_coordinates(z: np.ndarray, witness: Witness, w: np.ndarray)
         centred = z[a:a + _CHUNK_ROWS] - mbar
         sq[a:a + _CHUNK_ROWS] = np.einsum("ij,ij->i", centred, centred)
     c = witness.scale * np.sqrt(2 * witness.kappa)
-    return float(c * _wsum(w, np.sqrt(sq))), float(c * np.sqrt(_wsum(w, sq)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        bounds = float(c * _wsum(w, np.sqrt(sq))), float(c * np.sqrt(_wsum(w, sq)))
+    if not np.isfinite(bounds).all():   # an inf bound on G_T bounds nothing: refuse it
+        raise_too_large(z, "codes", f"the size bound beta sqrt(2 kappa) E||P^T(mu - mbar)|| at witness_scale "
+                                    f"{witness.scale:.3g}")
+    return bounds
 
 
 def certified_spread(margin: float, witness: Witness) -> float:
@@ -1035,6 +1053,15 @@ def gaussian_kl(mu, log_var=None) -> np.ndarray:
     if lv.shape != m.shape:
         raise ValueError(f"log_var has shape {lv.shape} but mu has shape {m.shape}")
     # expm1(lv) - lv = sigma^2 - 1 - log sigma^2 without cancellation near sigma = 1; a KL
-    # beyond float64's range (|mu| ~ 1e155 and up) is +inf, its correct rounding: no warning
-    with np.errstate(over="ignore"):
-        return 0.5 * (m ** 2 + np.expm1(lv) - lv).sum(axis=-1)
+    # beyond float64's range (|mu| ~ 1e155 and up, log_var above ~709) is refused, not returned
+    # as inf: T10's checks would compare an inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = m ** 2
+        var_terms = np.expm1(lv) - lv
+        kl = 0.5 * (sq + var_terms).sum(axis=-1)
+    if not np.isfinite(kl).all():
+        if not np.isfinite(sq.sum(axis=-1)).all():
+            raise_too_large(m, "mu", "the KL term (1/2) sum mu_j^2")
+        raise ValueError(f"log_var is too large: sigma^2 = exp(log_var) overflows float64 (largest log_var "
+                         f"{float(lv.max()):.3g}); pass log-variances below 700")
+    return kl

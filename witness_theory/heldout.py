@@ -30,6 +30,7 @@ import numpy as np
 from . import core
 from ._validation import (
     as_float_array,
+    check_code_norms,
     check_codes,
     check_distributions,
     check_finite_number,
@@ -317,6 +318,7 @@ def fit_witness(teacher_fit, codes_fit, *, weights=None, scales=DEFAULT_SCALES, 
     X = as_float_array(codes_fit, "codes_fit", 2)
     if X.shape[0] != n:
         raise ValueError(f"codes_fit has {X.shape[0]} rows but teacher_fit has {n}; pass one code per fit row")
+    check_code_norms(X, "codes_fit")   # sklearn returns an all-zero probe on such codes, silently
     d = X.shape[1]
     if d < K - 1:
         raise ValueError(f"codes_fit has latent dimension d = {d} < K-1 = {K - 1}: a witness frame needs "
@@ -437,6 +439,7 @@ def fit_probe(teacher_fit, codes_fit, *, weights=None, C: float = 1.0, max_iter:
     X = as_float_array(codes_fit, "codes_fit", 2)
     if X.shape[0] != n:
         raise ValueError(f"codes_fit has {X.shape[0]} rows but teacher_fit has {n}; pass one code per fit row")
+    check_code_norms(X, "codes_fit")   # sklearn returns an all-zero probe on such codes, silently
     w = check_weights(weights, n, "weights")
     ids = None if fit_ids is None else _readonly(_check_ids(fit_ids, n, "fit_ids"))
     C = _positive(C, "C")
@@ -669,6 +672,11 @@ def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, e
     if T_fit.shape[1] != T_eval.shape[1]:
         raise ValueError(f"teacher_fit has K = {T_fit.shape[1]} outcomes but teacher_eval has K = {T_eval.shape[1]}")
     X_fit = as_float_array(codes_fit, "codes_fit", 2)
+    # finite codes whose ||mu_i||^2 overflows give an inf float-error bound (a verdict resting on
+    # inf): refused on both splits before anything is fitted
+    check_code_norms(X_fit, "codes_fit")
+    X_eval = as_float_array(codes_eval, "codes_eval", (1, 2))
+    check_code_norms(X_eval if X_eval.ndim == 2 else X_eval[None, :], "codes_eval")
     check_weights(weights_fit, T_fit.shape[0], "weights_fit")   # before fitting: named here, not 'weights'
     if witness is not None and not isinstance(witness, core.Witness):
         raise TypeError(f"witness must be a witness_theory.Witness or None, got {type(witness).__name__}")
