@@ -763,6 +763,8 @@ def _check_t2h(teacher_eval, codes_eval, predictor, weights=None, eval_ids=None,
     X = as_float_array(codes_eval, "codes_eval", 2)
     if X.shape[0] != T.shape[0]:
         raise ValueError(f"codes_eval has {X.shape[0]} rows but teacher_eval has {T.shape[0]}")
+    if eval_ids is not None:   # the disjointness relation below is only as good as these ids
+        eval_ids = _check_ids(eval_ids, T.shape[0], "eval_ids")
     info = core.teacher_information(T, w)
     log_h = predictor.log_probs(X)
     loss = core._wsum(w, core.kl_rows(T, log_h))

@@ -325,7 +325,7 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
     grads = core.alignment_gradient(T, C, witness)               # (N, d)
     field_ = core.escape_field(T, c, witness)                    # (N, d)
     deriv = core._wsum(w, (grads * field_).sum(axis=1))
-    eps = core.escape_step_size(witness) if step is None else float(step)
+    eps = core._check_step(step, witness)   # a finite real number > 0 (text, bools, NaN, <= 0 refused)
     L0 = core.alignment_loss(T, C, witness, w)
     L1 = core.alignment_loss(T, C + eps * field_, witness, w)
     bound = core.escape_step_bound(T, c, witness, eps, w)
