@@ -404,7 +404,8 @@ def test_cli_bad_files_one_line_exit_2(tmp_path, capsys):
     (["check", "{t}", "--codes", "{cbig}", "--witness-scale", "10"], r"^error: codes file .*: codes are too large"),
     (["check", "{t}", "--weights", "{w}"], r"^error: weights file .*: weights has length 3 but there are 2"),
     (["check", "{t}", "--groups", "{w}"], r"^error: groups file .*: groups must be a 1-D array"),
-    (["check", "{t}", "--weights", "{t}"], r"^error: weights file .*: weights has length 6 but"),
+    # a 2-D file was flattened (length 6 = 2 x 3); issue 24: refused as 2-D
+    (["check", "{t}", "--weights", "{t}"], r"^error: weights file .*: weights must be a 1-D array .*got shape \(2, 3\)"),
     (["check", "{bad}"], r"^error: teacher file .*: teacher row 0 sums to"),
     (["check", "{t}", "--key", "T"], r"^error: teacher file .*: --key names an array inside an \.npz"),
     (["bogus"], r"invalid choice: 'bogus'"),

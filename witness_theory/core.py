@@ -28,9 +28,10 @@ from ._validation import (
     check_finite_number,
     check_log_probs,
     check_matrix_size,
-    raise_too_large,
     check_scale,
+    check_teacher,
     check_weights,
+    raise_too_large,
 )
 
 __all__ = [
@@ -323,8 +324,8 @@ def kl_rows(p, log_q) -> np.ndarray:
 
 def teacher_marginal(teacher, weights=None) -> np.ndarray:
     """Tbar = sum_i w_i T_i (K,), the best constant predictor (T1)."""
-    T = check_distributions(teacher, "teacher")
-    return _marginal(T, check_weights(weights, T.shape[0]))
+    T, w = check_teacher(teacher, weights)
+    return _marginal(T, w)
 
 
 def _log_marginal(T: np.ndarray, w: np.ndarray, tbar: np.ndarray | None = None) -> np.ndarray:
@@ -377,9 +378,10 @@ class Teacher:
     ``weights`` then: they are part of the object).
     """
 
+    _witness_teacher = True   # how _validation.check_teacher recognises a Teacher (it cannot import core)
+
     def __init__(self, teacher, weights=None):
-        T = check_distributions(teacher, "teacher")
-        w = check_weights(weights, T.shape[0])
+        T, w = check_teacher(teacher, weights)
         self.T, self.w = T, w                                          # (N, K), (N,) summing to 1
         self.n, self.K = T.shape
         self.marginal = _marginal(T, w)                                # (K,) Tbar
@@ -691,7 +693,7 @@ def exact_code(p, witness: Witness) -> np.ndarray:
 def exact_embedding(teacher, witness: Witness) -> np.ndarray:
     """The embedding of a teacher: the (N, d) matrix of rows mu*(T_i) (T4)."""
     _check_witness(witness)
-    T = check_distributions(teacher, "teacher", full_support=True)
+    T, _ = check_teacher(teacher, full_support=True)   # per row: a Teacher's weights play no part
     _check_K_match(T, witness)
     return exact_code(T, witness)
 
@@ -699,15 +701,15 @@ def exact_embedding(teacher, witness: Witness) -> np.ndarray:
 def best_constant_code(teacher, witness: Witness, weights=None) -> np.ndarray:
     """mubar = mu*(Tbar) (d,): the constant code whose witness output is the teacher marginal."""
     _check_witness(witness)
-    _check_K_match(check_distributions(teacher, "teacher"), witness)
-    tbar = teacher_marginal(teacher, weights)
+    T, w = check_teacher(teacher, weights)
+    _check_K_match(T, witness)
+    tbar = _marginal(T, w)
     return exact_code(check_distributions(tbar, "teacher marginal", full_support=True)[0], witness)
 
 
 def logodds_energy(teacher, weights=None) -> float:
     """E_T = sum_i w_i ||clr(T_i)||^2 (needs full support)."""
-    T = check_distributions(teacher, "teacher", full_support=True)
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights, full_support=True)
     return _wsum(w, (clr_from_log(np.log(T)) ** 2).sum(axis=1))
 
 
@@ -739,10 +741,10 @@ def exact_code_energy(teacher, witness: Witness, weights=None) -> float:
     For a tiny witness_scale the energy can exceed float64's range: it is then +inf (the
     correctly rounded value), never a ZeroDivisionError from beta^2 underflowing to 0."""
     _check_witness(witness)
-    T = check_distributions(teacher, "teacher", full_support=True)
+    T, w = check_teacher(teacher, weights, full_support=True)
     _check_K_match(T, witness)
     K = T.shape[1]
-    energy = logodds_energy(T, weights)
+    energy = logodds_energy(T, w)
     with np.errstate(over="ignore", under="ignore"):
         beta2 = float(np.float64(witness.scale) ** 2)   # a Python float ** 2 raises OverflowError
     if 0 < beta2 < np.inf:
@@ -758,7 +760,7 @@ def exact_code_energy(teacher, witness: Witness, weights=None) -> float:
 def alignment_gradient(teacher, codes, witness: Witness) -> np.ndarray:
     """Per-sample grad_mu KL(T_i || S(mu_i)) = beta A (S(mu_i) - T_i): (N, d)."""
     _check_witness(witness)
-    T = check_distributions(teacher, "teacher")
+    T, _ = check_teacher(teacher)   # per row: a Teacher's weights play no part
     mu = check_codes(codes, witness.d, T.shape[0])
     _check_K_match(T, witness)
     return witness.scale * (witness.probs(mu) - T) @ witness.A.T
@@ -767,7 +769,7 @@ def alignment_gradient(teacher, codes, witness: Witness) -> np.ndarray:
 def escape_field(teacher, center, witness: Witness) -> np.ndarray:
     """Teacher-residual field d_i = beta A (T_i - q), q = S(center): (N, d) (T6)."""
     _check_witness(witness)
-    T = check_distributions(teacher, "teacher")
+    T, _ = check_teacher(teacher)   # per row: a Teacher's weights play no part
     _check_K_match(T, witness)
     c = check_codes(center, witness.d, 1, name="center")
     q = _center_probs(c, witness)  # (1, K)
@@ -833,9 +835,8 @@ def escape_step_bound(teacher, center, witness: Witness, step: float | None = No
     When that overflows (a huge step), it is evaluated as L_TS(c) + R x (x/4 - 1) with
     x = eps beta^2 kappa: +inf (a true, if useless, bound), never an OverflowError or inf - inf."""
     _check_witness(witness)
-    T = check_distributions(teacher, "teacher")
+    T, w = check_teacher(teacher, weights)
     _check_K_match(T, witness)
-    w = check_weights(weights, T.shape[0])
     c = check_codes(center, witness.d, 1, name="center")
     eps = _check_step(step, witness)
     R = teacher_residual(T, _center_probs(c, witness), w)
@@ -873,8 +874,7 @@ def margin_energy_path(teacher, witness: Witness, weights=None, s=None,
     """Margin and energy along mu_i(s) = s mu*(T_i) ("scaled") or
     (1-s) mu*(Tbar) + s mu*(T_i) ("interpolate"), s in [0, 1] (T7)."""
     _check_witness(witness)
-    T = check_distributions(teacher, "teacher", full_support=True)
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights, full_support=True)
     if not isinstance(mode, str) or mode not in ("scaled", "interpolate"):
         raise ValueError(f"mode must be 'scaled' or 'interpolate', got {mode!r}")
     s = np.linspace(0.0, 1.0, 21) if s is None else as_float_array(s, "s", 1)
@@ -990,8 +990,7 @@ def _group_means(T: np.ndarray, w: np.ndarray, inv: np.ndarray) -> tuple[np.ndar
 def view_gap(teacher, groups, weights=None) -> float:
     """Gamma = sum_i w_i KL(T_i || Tbar_{g(i)}) for a discrete view with labels ``groups`` (T9):
     the least alignment loss of any latent-only predictor whose encoder sees only the view."""
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     _, inv = _group_indices(groups, T.shape[0])
     mass, tbar_g = _group_means(T, w, inv)
     with np.errstate(divide="ignore"):
@@ -1010,8 +1009,7 @@ def view_information(teacher, groups, weights=None) -> float:
     """I(X'; K) = sum_g w_g KL(Tbar_g || Tbar) = I_T - Gamma: the largest certifiable margin
     when the encoder sees only the view (T9). Computed from the class means, independently of
     :func:`view_gap`."""
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     _, inv = _group_indices(groups, T.shape[0])
     mass, tbar_g = _group_means(T, w, inv)
     return _wsum(mass, kl_rows(tbar_g, _log_marginal(T, w)))
@@ -1031,7 +1029,7 @@ def view_gap_estimate(teacher, view_features, weights=None, n_clusters: int = 32
     from sklearn.cluster import KMeans
 
     X = as_float_array(view_features, "view_features", 2)
-    T = check_distributions(teacher, "teacher")
+    T, w = check_teacher(teacher, weights)
     if X.shape[0] != T.shape[0]:
         raise ValueError(f"view_features has {X.shape[0]} rows but the teacher has {T.shape[0]}")
     if isinstance(n_clusters, (bool, np.bool_)) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
@@ -1042,7 +1040,7 @@ def view_gap_estimate(teacher, view_features, weights=None, n_clusters: int = 32
         raise ValueError(f"view_features is empty (shape {X.shape}); pass one feature row per data point")
     k = min(int(n_clusters), X.shape[0])
     labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(X)
-    return view_gap(T, labels, weights)
+    return view_gap(T, labels, w)
 
 
 def gaussian_kl(mu, log_var=None) -> np.ndarray:

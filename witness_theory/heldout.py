@@ -35,7 +35,9 @@ from ._validation import (
     check_distributions,
     check_finite_number,
     check_seed,
+    check_teacher,
     check_weights,
+    is_teacher_object,
     real_float,
 )
 from .information import DEFAULT_DELTA, InformationBound, information_bound
@@ -712,6 +714,8 @@ def heldout_certify(teacher, codes, split: HeldoutSplit, *, method: Literal["raw
     ``teacher`` (N, K), ``codes`` (N, d), ``weights`` (N,) cover all rows; each split's weights
     are renormalised on that split. See :func:`certify_heldout` for ``method``.
     """
+    if is_teacher_object(teacher):   # a precomputed Teacher: its rows and weights (split below)
+        teacher, weights = check_teacher(teacher, weights)
     T = check_distributions(teacher, "teacher", allow_1d=False)
     X = as_float_array(codes, "codes", 2)
     if X.shape[0] != T.shape[0]:

@@ -25,7 +25,7 @@ from . import collapse_metrics as _cm
 from . import core
 from . import frontier as _frontier
 from . import linear_vae as _lvae
-from ._validation import as_float_array, check_codes, check_distributions, check_weights
+from ._validation import as_float_array, check_codes, check_distributions, check_teacher
 
 DEFAULT_RTOL = 1e-9
 
@@ -151,8 +151,7 @@ def _maxabs(a) -> float:
 # ---------------------------------------------------------------------------------------
 
 def _check_t1(teacher, q=None, weights=None, rtol=DEFAULT_RTOL):
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     K = T.shape[1]
     q = np.full(K, 1.0 / K) if q is None else check_distributions(q, "q")[0]
     if q.shape[0] != K:
@@ -183,8 +182,7 @@ def _check_t1(teacher, q=None, weights=None, rtol=DEFAULT_RTOL):
 
 def _check_t2(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     mu = check_codes(codes, witness.d, T.shape[0])
     info = core.teacher_information(T, w)
     loss = core.alignment_loss(T, mu, witness, w)
@@ -267,8 +265,7 @@ def _check_t4(p, witness, codes=None, rtol=DEFAULT_RTOL):
 # ---------------------------------------------------------------------------------------
 
 def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEFAULT_RTOL):
-    T = check_distributions(teacher, "teacher", full_support=True)
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights, full_support=True)
     core._check_witness(witness)
     K, beta = witness.K, witness.scale
     mu_star = core.exact_embedding(T, witness)
@@ -313,8 +310,7 @@ def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEF
 
 def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAULT_RTOL):
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     at_best = center is None
     c = core.best_constant_code(T, witness, w) if at_best else check_codes(center, witness.d, 1, "center")[0]
     N = T.shape[0]
@@ -360,8 +356,7 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
 
 def _check_t7(teacher, witness, weights=None, s=None, rtol=DEFAULT_RTOL):
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher", full_support=True)
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights, full_support=True)
     s = np.linspace(0.0, 1.0, 11) if s is None else np.unique(np.concatenate([[0.0, 1.0], as_float_array(s, "s", 1)]))
     info = core.teacher_information(T, w)
     tbar = core._marginal(T, w)
@@ -406,8 +401,7 @@ def _check_t7(teacher, witness, weights=None, s=None, rtol=DEFAULT_RTOL):
 
 def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     mu = check_codes(codes, witness.d, T.shape[0])
     G = core.certificate_margin(T, mu, witness, w)
     b1, b2 = core.size_bound(mu, witness, w)
@@ -439,8 +433,7 @@ def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
 # ---------------------------------------------------------------------------------------
 
 def _check_t9(teacher, groups, weights=None, witness=None, codes=None, rtol=DEFAULT_RTOL):
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     info = core.teacher_information(T, w)
     gamma = core.view_gap(T, groups, w)
     view_info = core.view_information(T, groups, w)
@@ -573,8 +566,7 @@ def _check_t11(teacher, witness, weights=None, codes=None, log_var=None, lambdas
     nonnegative terms of size |E| + lambda |L|, held to rtol relative to that.
     """
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     # ``teacher_parts``: t11_teacher_parts(teacher, witness, weights, lambdas, rtol) computed earlier
     parts, loss_at_zero = _t11_teacher_parts(T, witness, w, lambdas, rtol) if teacher_parts is None else teacher_parts
     if codes is not None:
@@ -589,8 +581,8 @@ def t11_teacher_parts(teacher, witness, weights=None, lambdas=None, rtol=DEFAULT
     final evaluations) computes it once and passes it as ``T11.check(..., teacher_parts=...)``.
     Returns (relations, loss at lambda = 0)."""
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    return _t11_teacher_parts(T, witness, check_weights(weights, T.shape[0]), lambdas, rtol)
+    T, w = check_teacher(teacher, weights)
+    return _t11_teacher_parts(T, witness, w, lambdas, rtol)
 
 
 def _t11_teacher_parts(T, witness, w, lambdas, rtol):
@@ -636,8 +628,7 @@ def check_model_on_frontier(teacher, codes, log_var, witness, weights=None, rtol
     (``excess`` = energy - E_min, in the relation's name) -- the relation to assert on every
     trained model. ``log_var`` may be None (then only the energy relation)."""
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     mu = check_codes(codes, witness.d, T.shape[0])
     loss0 = _frontier.loss_at_zero(core.Teacher(T, w))
     return CheckResult("T11", tuple(_model_parts(T, mu, log_var, witness, w, rtol, loss0)))
@@ -751,8 +742,7 @@ def check_all(teacher, witness, weights=None, codes=None, log_var=None, groups=N
     """Run every check that applies to a teacher (and optionally encoder means, their log
     variances and a discrete view). Without codes, T2 runs on the collapsed code mu*(Tbar)
     and T8 on the exact codes, as controls."""
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     core._check_witness(witness)
     full = bool(np.all(T > 0))
     tbar_full = bool(np.all(core._marginal(T, w) > 0))
