@@ -306,3 +306,28 @@ def test_cli_two_dimensional_weights_or_groups_refused(tmp_path, capsys, opt):
     assert main(["check", str(tmp_path / "T.npy"), opt, str(tmp_path / "w.npy")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "must be a 1-D array" in err and str(tmp_path / "w.npy") in err
+
+
+# -------------------------------- issue 24: messages name the user's argument, not an internal one
+_TU = np.full((2, 3), 1 / 3)
+
+
+@pytest.mark.parametrize("call,msg", [
+    # kl_rows' internal names: "log_q has shape (3, 2) but p has shape (3, 3)"
+    (lambda: wt.T2H.check(T2H_T, T2H_X, wt.Witness(2, 2)), r"^predictor gives 2 outcomes but teacher_eval has K = 3"),
+    # the predictor's own "codes": the argument of T2H.check is codes_eval
+    (lambda: wt.T2H.check(T2H_T, T2H_X[:, :1], wt.Witness(3, 2)), r"^codes_eval has latent dimension 1"),
+    # gaussian_kl's "mu": T5, T11 and check_all take codes
+    (lambda: wt.T5.check(_TU, wt.Witness(3, 2), codes=np.zeros((2, 2)), log_var=np.zeros((3, 2))),
+     r"^log_var has shape \(3, 2\) but codes has shape \(2, 2\)"),
+    (lambda: wt.T11.check(_TU, wt.Witness(3, 2), codes=np.zeros((2, 2)), log_var=np.zeros((3, 2))),
+     r"^log_var has shape \(3, 2\) but codes has shape \(2, 2\)"),
+    (lambda: wt.check_all(_TU, wt.Witness(3, 2), codes=np.zeros((2, 2)), log_var=np.zeros((3, 2))),
+     r"^log_var has shape \(3, 2\) but codes has shape \(2, 2\)"),
+    # a raw KeyError 'b'
+    (lambda: wt.T12.check(np.eye(2), 1.0, 1.0, 1, params=dict(W=np.zeros((2, 1)))),
+     r"^params must be a dict with keys W, b, V, e, log_s2 .* without \['V', 'b', 'e', 'log_s2'\]"),
+])
+def test_messages_name_the_users_argument(call, msg):
+    with pytest.raises(ValueError, match=msg):
+        call()

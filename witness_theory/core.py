@@ -375,7 +375,9 @@ class Teacher:
     Certifying a new set of codes against a ``Teacher`` (``certify(teacher, codes, witness)``
     or ``teacher.certify(codes, witness)``) then only evaluates the witness. Every function
     that takes ``teacher`` accepts a ``Teacher`` in place of the (N, K) array (pass no
-    ``weights`` then: they are part of the object).
+    ``weights`` then: they are part of the object; ``_validation.check_teacher`` is the one entry
+    point). The few that take no weights but sum over rows (information_bound, permutation_pvalue,
+    bootstrap_lcb) refuse a Teacher with non-uniform weights rather than drop them.
     """
 
     _witness_teacher = True   # how _validation.check_teacher recognises a Teacher (it cannot import core)

@@ -770,7 +770,13 @@ def _check_t2h(teacher_eval, codes_eval, predictor, weights=None, eval_ids=None,
     if eval_ids is not None:   # the disjointness relation below is only as good as these ids
         eval_ids = _check_ids(eval_ids, T.shape[0], "eval_ids")
     info = core.teacher_information(T, w)
-    log_h = predictor.log_probs(X)
+    try:
+        log_h = predictor.log_probs(X)
+    except (ValueError, TypeError) as exc:   # the predictor names 'codes': the argument here is codes_eval
+        raise _renamed(exc, {"codes": "codes_eval"}) from None
+    if np.shape(log_h)[1:] != T.shape[1:]:   # kl_rows would name its internal log_q/p
+        raise ValueError(f"predictor gives {np.shape(log_h)[1]} outcomes but teacher_eval has K = {T.shape[1]}; "
+                         f"use a predictor built for K = {T.shape[1]} (e.g. Witness({T.shape[1]}, d, scale))")
     loss = core._wsum(w, core.kl_rows(T, log_h))
     mbar = core._weighted_mean(w, X)
     log_hc = predictor.log_probs(mbar[None])[0]                       # (K,) h at the constant code

@@ -25,7 +25,7 @@ from . import collapse_metrics as _cm
 from . import core
 from . import frontier as _frontier
 from . import linear_vae as _lvae
-from ._validation import as_float_array, check_codes, check_distributions, check_teacher
+from ._validation import as_float_array, check_codes, check_distributions, check_teacher, raise_too_large
 
 DEFAULT_RTOL = 1e-9
 
@@ -299,7 +299,7 @@ def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEF
         if loss <= rtol:
             parts.append(relation("zero alignment error: (1/2)E||mu||^2 >= exact-code energy", e, ">=", exact_e, rtol))
         if log_var is not None:
-            kl = core._wsum(w, core.gaussian_kl(mu, log_var))
+            kl = core._wsum(w, core.gaussian_kl(mu, _codes_log_var(log_var, mu)))
             parts.append(relation("mean KL(q(z|x)||N(0,I)) >= (1/2)E||mu||^2", kl, ">=", e, rtol))
     return tuple(parts)
 
@@ -423,6 +423,8 @@ def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
             # weights dominates the 1/N one, other weights use the weighted variance
             uniform = bool(np.all(w == w[0]))
             au, var = _cm.active_units(mu, weights=None if uniform else w)
+            if not np.isfinite(var).all():   # else active_units_lower_bound names its unit_variances
+                raise_too_large(mu, "codes", "the per-unit variance Var(mu_u)")
             parts.append(relation("active units (Var >= 0.01) >= ceil((s_G - d delta) / (V_max - delta))",
                                   au, ">=", _cm.active_units_lower_bound(G, witness, var), rtol))
     return tuple(parts)
@@ -462,6 +464,15 @@ def _check_t9(teacher, groups, weights=None, witness=None, codes=None, rtol=DEFA
 # ---------------------------------------------------------------------------------------
 # T10 Gaussian KL
 # ---------------------------------------------------------------------------------------
+
+def _codes_log_var(log_var, mu: np.ndarray) -> np.ndarray:
+    """``log_var`` checked against ``codes`` (the argument of T5, T11 and check_all; gaussian_kl
+    would name its own ``mu``)."""
+    lv = np.atleast_2d(as_float_array(log_var, "log_var", (1, 2)))
+    if lv.shape != mu.shape:
+        raise ValueError(f"log_var has shape {lv.shape} but codes has shape {mu.shape}; pass one log-variance per code entry")
+    return lv
+
 
 def _check_t10(mu, log_var, rtol=DEFAULT_RTOL):
     m = as_float_array(mu, "mu", (1, 2))
@@ -550,7 +561,7 @@ def _model_parts(T, mu, log_var, witness, w, rtol, loss_at_zero: float) -> list:
                       f"excess {E_m - e_min:.6g}, tolerance includes lambda* x rounding of L_TS)",
                       E_m, ">=", e_min, rtol, atol=atol if np.isfinite(atol) else 0.0)]
     if log_var is not None:
-        kl = core._wsum(w, core.gaussian_kl(mu, log_var))
+        kl = core._wsum(w, core.gaussian_kl(mu, _codes_log_var(log_var, mu)))
         parts.append(relation("codes: mean KL(q(z|x)||N(0,I)) >= (1/2)E||mu||^2", kl, ">=", E_m, rtol))
     return parts
 
@@ -674,6 +685,10 @@ def _check_t12(data_cov, sigma2, kl_weight, d, data_mean=None, params=None, rtol
     parts.append(relation("max |Var_x(mu_j) - (1 - b sigma^2/lambda_j)_+|", _maxabs(var_mean - want_var), "==", 0.0, rtol, 1.0))
     parts.append(relation("max |s_j^2 - min(1, b sigma^2/lambda_j)|", _maxabs(np.exp(opt.log_s2) - want_s2), "==", 0.0, rtol, 1.0))
     if params is not None:
+        missing = {"W", "b", "V", "e", "log_s2"} - set(params) if isinstance(params, dict) else None
+        if missing is None or missing:
+            raise ValueError(f"params must be a dict with keys W, b, V, e, log_s2 (a linear VAE's parameters), "
+                             f"got {type(params).__name__}" + (f" without {sorted(missing)}" if missing else ""))
         e_p = elbo(params)
         parts.append(relation("given parameters: ELBO <= closed-form optimum", e_p, "<=", opt.elbo, rtol, abs(e_p) + mag))
     return tuple(parts)
