@@ -148,7 +148,9 @@ def parse_value(f: dataclasses.Field, text: str, key: str | None = None):
     optional = "|None" in annotation
     base = annotation.replace("|None", "")
     if optional and text.lower() in ("none", "null", ""):
-        return None
+        choices = _choices().get(key or "", ((), False))[0]
+        if text.lower() not in choices:   # data.scaling=none is the scaling "none", not the default None
+            return None
     try:
         if base.startswith("tuple["):
             item = base[len("tuple["):].split(",")[0].rstrip("]")
@@ -350,10 +352,35 @@ def validate(c: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"model.decoder_variance must be > 0, got {m.decoder_variance}")
     if not m.hidden:
         raise ValueError("model.hidden must name at least one layer width, e.g. model.hidden=256,128")
+    _check_choices(c)
     if c.data.limit is not None and c.data.limit < 1:
         raise ValueError(f"data.limit must be >= 1 or none, got {c.data.limit}")
     method_cls.validate(c.method)
     return c
+
+
+def _choices() -> dict[str, tuple[tuple[str, ...], bool]]:
+    """Every config value with a fixed set of choices: key -> (choices, None allowed). Checked
+    when a config resolves (``config --set data.scaling=foo`` fails there, not at training)."""
+    from empirical.data.loaders import SCALINGS
+    from empirical.data.teacher import _COVARIANCE_TYPES, HELDOUT_MODES, SELECTIONS
+
+    return {"data.scaling": (SCALINGS, True), "teacher.selection": (SELECTIONS, False),
+            "teacher.heldout": (HELDOUT_MODES, False), "teacher.covariance_types": (_COVARIANCE_TYPES, False)}
+
+
+def _check_choices(c: ExperimentConfig) -> None:
+    for key, (choices, none_ok) in _choices().items():
+        section, name = key.split(".")
+        value = getattr(getattr(c, section), name)
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if v is None and none_ok:
+                continue
+            if v not in choices:
+                each = " each" if isinstance(value, tuple) else ""
+                raise ValueError(f"{key} must{each} be one of {', '.join(choices)}, got {v!r}; "
+                                 f"e.g. --set {key}={choices[0] if key != 'data.scaling' else 'minmax'}")
 
 
 def resolve(dataset: str = "digits", method: str = "vanilla", *, quick: bool = False,

@@ -98,6 +98,8 @@ TEACHER_FORMAT_VERSION = 2  # 2: held-out selection, adaptive grid
 _CHUNK_ROWS = 8192
 
 _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+SELECTIONS = ("heldout", "train")                  # TeacherConfig.selection (checked when a config resolves too)
+HELDOUT_MODES = ("auto", "cv", "unused-rows")      # TeacherConfig.heldout
 
 
 class TeacherBudgetWarning(UserWarning):
@@ -563,7 +565,7 @@ class TeacherSearch(BaseEstimator):
 
     def _heldout_mode(self, n_unused: int) -> str:
         """"unused-rows" or "cv" (see the module docstring, step 3)."""
-        if self.heldout not in ("auto", "cv", "unused-rows"):
+        if self.heldout not in HELDOUT_MODES:
             raise ValueError(f"heldout must be 'auto', 'cv' or 'unused-rows', got {self.heldout!r}")
         if int(self.heldout_rows) < 1:
             raise ValueError(f"heldout_rows must be an integer >= 1, got {self.heldout_rows!r}")
@@ -596,7 +598,7 @@ class TeacherSearch(BaseEstimator):
                              "(lower max_K or raise latent_dim)")
         if any(k < 2 for k in ks):
             raise ValueError(f"n_components must all be >= 2 (a teacher needs K >= 2 outcomes), got {ks!r}")
-        if self.selection not in ("heldout", "train"):
+        if self.selection not in SELECTIONS:
             raise ValueError(f"selection must be 'heldout' (max cross-validated I_T) or 'train', got {self.selection!r}")
         folds = int(self.cv_folds)
         if folds < 2:
