@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from empirical.data.teacher import TeacherConfig
@@ -34,7 +36,8 @@ from witness_theory.information import DEFAULT_DELTA
 
 __all__ = ["DataConfig", "TeacherSettings", "WitnessConfig", "ModelConfig", "TrainConfig", "ExperimentConfig",
            "SECTIONS", "resolve", "apply_overrides", "apply_section_overrides", "config_to_dict",
-           "config_from_dict", "valid_keys", "parse_value", "search_config"]
+           "config_from_dict", "valid_keys", "parse_value", "search_config", "USER_CACHE", "CACHE_ENV_VAR",
+           "teacher_cache_dir"]
 
 
 @dataclass
@@ -46,6 +49,28 @@ class DataConfig:
                                     # default (named data sets: native [0, 1]; user arrays: divide by the max)
 
 
+#: ``teacher.cache`` default: the user's cache directory, so that runs started from any working
+#: directory share one cache and record an absolute path. It is $WITNESS_THEORY_CACHE/teachers,
+#: else $XDG_CACHE_HOME/witness-theory/teachers, else ~/.cache/witness-theory/teachers
+#: (:func:`teacher_cache_dir`). Files are content-addressed (<data set>-<hash of config, seed, data>.npz).
+USER_CACHE = "user"
+CACHE_ENV_VAR = "WITNESS_THEORY_CACHE"
+
+
+def teacher_cache_dir(cache: str | os.PathLike | None) -> Path | None:
+    """The absolute teacher cache directory of a ``teacher.cache`` value (None: no cache)."""
+    if cache is None:
+        return None
+    if str(cache) == USER_CACHE:
+        root = os.environ.get(CACHE_ENV_VAR)
+        if root:
+            return Path(root).expanduser().resolve() / "teachers"
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"   # XDG: relative is invalid
+        return (base / "witness-theory" / "teachers").resolve()
+    return Path(cache).expanduser().resolve()
+
+
 @dataclass(frozen=True)
 class TeacherSettings(TeacherConfig):
     """The teacher search grid (inherited fields, see TeacherConfig) and how the search is run.
@@ -53,7 +78,7 @@ class TeacherSettings(TeacherConfig):
     ``witness_scale`` and ``latent_dim`` of the search are always taken from ``witness.scale``
     and ``model.latent_dim`` (setting them here is an error)."""
     seed: int = 0                          # search seed: subsample, PCA and GMM initialisations
-    cache: str | None = "runs/teachers"    # teacher cache directory (None: search every time)
+    cache: str | None = USER_CACHE         # teacher cache directory: "user" (USER_CACHE), a path, or None (search every time)
     file: str | None = None                # a saved teacher (the `teacher` command's teacher.npz): no search
 
 
@@ -353,6 +378,13 @@ def validate(c: ExperimentConfig) -> ExperimentConfig:
     if not m.hidden:
         raise ValueError("model.hidden must name at least one layer width, e.g. model.hidden=256,128")
     _check_choices(c)
+    cache = c.teacher.cache
+    if cache is not None and cache != USER_CACHE and not Path(cache).is_absolute():
+        # a relative cache directory is made absolute now, so the written config (and every
+        # checkpoint's copy of it) names the directory the run used, whatever the working directory later
+        c = dataclasses.replace(c, teacher=dataclasses.replace(c.teacher, cache=str(teacher_cache_dir(cache))))
+    if c.teacher.file and not Path(c.teacher.file).expanduser().is_absolute():   # the same for a teacher file
+        c = dataclasses.replace(c, teacher=dataclasses.replace(c.teacher, file=str(Path(c.teacher.file).expanduser().resolve())))
     if c.data.limit is not None and c.data.limit < 1:
         raise ValueError(f"data.limit must be >= 1 or none, got {c.data.limit}")
     method_cls.validate(c.method)

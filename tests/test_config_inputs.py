@@ -54,3 +54,50 @@ def test_readme_documents_the_scaling_rule():
     assert "data.scaling" in text and "--set data.scaling=minmax" in text
     from empirical.data.loaders import SCALINGS
     assert all(f"`{s}`" in text for s in SCALINGS)
+
+
+# ------------------------------------------------------------------ the teacher cache (issue 24)
+def test_default_teacher_cache_is_the_user_cache(monkeypatch, tmp_path):
+    """The cache was runs/teachers relative to the working directory; checkpoints stored that
+    relative path. The default is now the user's cache directory, absolute."""
+    assert cfgmod.TeacherSettings().cache == cfgmod.USER_CACHE
+    monkeypatch.delenv(cfgmod.CACHE_ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cfgmod.teacher_cache_dir(cfgmod.USER_CACHE) == tmp_path / "xdg" / "witness-theory" / "teachers"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cfgmod.teacher_cache_dir(cfgmod.USER_CACHE) == (tmp_path / "home" / ".cache" / "witness-theory"
+                                                          / "teachers").resolve()
+    monkeypatch.setenv(cfgmod.CACHE_ENV_VAR, str(tmp_path / "env"))
+    assert cfgmod.teacher_cache_dir(cfgmod.USER_CACHE) == tmp_path / "env" / "teachers"
+    assert cfgmod.teacher_cache_dir(None) is None
+
+
+def test_relative_cache_and_teacher_file_become_absolute(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    c = cfgmod.resolve("digits", overrides=["teacher.cache=rel/teachers", "teacher.file=t.npz"])
+    assert c.teacher.cache == str(tmp_path / "rel" / "teachers") and Path(c.teacher.cache).is_absolute()
+    assert c.teacher.file == str(tmp_path / "t.npz")
+    # the written config round-trips with the absolute paths, from any working directory
+    monkeypatch.chdir(ROOT)
+    back = cfgmod.config_from_dict(cfgmod.config_to_dict(c))
+    assert back.teacher.cache == c.teacher.cache and back.teacher.file == c.teacher.file
+
+
+def test_teacher_for_writes_an_absolute_content_addressed_path(monkeypatch, tmp_path):
+    """teacher_for with the default cache writes under the (isolated) user cache, at an absolute path,
+    and reads the same file back from another working directory."""
+    import dataclasses
+
+    from empirical.data.loaders import load_dataset
+    from empirical.data.teacher import default_config, teacher_for
+    monkeypatch.setenv(cfgmod.CACHE_ENV_VAR, str(tmp_path / "cache"))
+    ds = load_dataset("digits", limit=300)
+    small = dataclasses.replace(default_config("digits"), n_components=(3,), pca_dims=(4,),
+                                covariance_types=("diag",), seeds=(0,))
+    monkeypatch.chdir(tmp_path)
+    first = teacher_for(ds, config=small, latent_dim=4)
+    assert first.path.is_absolute() and first.path.parent == tmp_path / "cache" / "teachers" and first.path.exists()
+    monkeypatch.chdir(ROOT)
+    again = teacher_for(ds, config=small, latent_dim=4)
+    assert again.path == first.path and np.array_equal(again.T_train, first.T_train)

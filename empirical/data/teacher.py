@@ -885,21 +885,26 @@ def _safe_name(name: str) -> str:
 
 
 def teacher_for(dataset, *, witness_scale: float = 4.0, latent_dim: int = 16, seed: int = 0,
-                cache_dir: str | Path | None = "runs/teachers", config: TeacherConfig | None = None,
+                cache_dir: str | Path | None = "user", config: TeacherConfig | None = None,
                 progress: bool = False) -> TeacherResult:
     """The default teacher of ``dataset`` (an ``empirical.data.Dataset``), cached on disk.
 
     Runs the search of ``config`` (default: :func:`default_config` of the data set's name)
     with ``witness_scale`` and ``latent_dim`` overriding the config's, seeded by ``seed``,
     on the training split; or loads it from ``cache_dir/<dataset>-<hash>.npz``, the hash
-    covering the config, seed, data shapes and a data fingerprint. ``cache_dir=None``
-    disables the cache. Returns float64 responsibilities for both splits.
+    covering the config, seed, data shapes and a data fingerprint. ``cache_dir`` is a
+    ``teacher.cache`` value: "user" (the default: the user's cache directory, see
+    ``empirical.config.teacher_cache_dir``), a directory, or None (no cache). The result's
+    ``path`` is absolute. Returns float64 responsibilities for both splits.
     """
+    from empirical.config import teacher_cache_dir   # config imports this module: import at call time
+
     cfg = dataclasses.replace(config or default_config(dataset.name), witness_scale=float(witness_scale),
                               latent_dim=int(latent_dim))
     key = _cache_key(dataset, cfg, seed)
     digest = config_hash(key)
-    path = None if cache_dir is None else Path(cache_dir) / f"{_safe_name(dataset.name)}-{digest}.npz"
+    cache = teacher_cache_dir(cache_dir)
+    path = None if cache is None else cache / f"{_safe_name(dataset.name)}-{digest}.npz"
     if path is not None and path.exists():
         teacher = FittedTeacher.load(path)
         meta = teacher.metadata
