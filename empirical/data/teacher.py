@@ -897,7 +897,7 @@ def teacher_for(dataset, *, witness_scale: float = 4.0, latent_dim: int = 16, se
     ``empirical.config.teacher_cache_dir``), a directory, or None (no cache). The result's
     ``path`` is absolute. Returns float64 responsibilities for both splits.
     """
-    from empirical.config import teacher_cache_dir   # config imports this module: import at call time
+    from empirical.config import teacher_cache_dir  # config imports this module: import at call time
 
     cfg = dataclasses.replace(config or default_config(dataset.name), witness_scale=float(witness_scale),
                               latent_dim=int(latent_dim))
