@@ -129,9 +129,14 @@ def test_escape_step_step_type(step):
         wt.escape_step(T_OK, np.zeros(4), W3, step=step)
 
 
-def test_escape_step_bound_huge_step_is_inf_not_overflow_error():
-    """step=1e300 raised OverflowError (eps ** 2 on a Python float); the bound is +inf."""
-    assert wt.escape_step_bound(T_OK, np.zeros(4), W3, step=1e300) == np.inf
+def test_escape_step_bound_huge_step_is_refused_not_inf():
+    """step=1e300 raised OverflowError (eps ** 2 on a Python float); then the bound was +inf, and
+    T6's check "held" as L_TS <= inf. Issue 24: a bound that overflows is refused, naming step."""
+    with pytest.raises(ValueError, match=r"^step 1e\+300 is too large: the bound .* overflows float64 .*; use a smaller step"):
+        wt.escape_step_bound(T_OK, np.zeros(4), W3, step=1e300)
+    with pytest.raises(ValueError, match=r"^step 1e\+300 is too large"):
+        wt.T6.check(T_OK, W3, step=1e300)
+    assert np.isfinite(wt.escape_step_bound(T_OK, np.zeros(4), W3, step=1e100))   # the rearranged form: finite
 
 
 def test_escape_step_bound_value_unchanged():

@@ -435,7 +435,7 @@ def _fuzz_one(fname, data):
     ("certified_spread", dict(margin=np.nan), "error"),
     ("certified_spread", dict(margin=None), "error"),
     ("escape_step", dict(step=np.inf), "error"),
-    ("escape_step_bound", dict(step=1e300), "result"),
+    ("escape_step_bound", dict(step=1e300), "result"),   # R = 0 here: the bound is L_TS(c); an inf one is refused
     ("code_energy", dict(codes=np.zeros((0, 3))), "error"),
     ("kl_rows", dict(p=[[0.5, 0.5]], log_q=[0.0, 0.0]), "error"),
     ("view_gap", dict(teacher=[[0.5, 0.5], [0.2, 0.8]], groups=[None, "a"]), "result"),

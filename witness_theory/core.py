@@ -835,7 +835,8 @@ def escape_step_bound(teacher, center, witness: Witness, step: float | None = No
     (Hessian of KL(t || softmax(a)) has largest eigenvalue <= 1/2), R = sum w ||T_i - q||^2.
 
     When that overflows (a huge step), it is evaluated as L_TS(c) + R x (x/4 - 1) with
-    x = eps beta^2 kappa: +inf (a true, if useless, bound), never an OverflowError or inf - inf."""
+    x = eps beta^2 kappa; if that too exceeds float64 the step is refused (ValueError naming
+    ``step``): an inf bound would make T6's check "hold" on an overflow, not on the theorem."""
     _check_witness(witness)
     T, w = check_teacher(teacher, weights)
     _check_K_match(T, witness)
@@ -851,7 +852,12 @@ def escape_step_bound(teacher, center, witness: Witness, step: float | None = No
         if np.isfinite(bound):
             return float(bound)
         x = np.float64(eps) * witness.scale * witness.scale * witness.kappa
-        return float(L0 + R * (x * (x / 4 - 1)))   # x (x/4 - 1) >= -1: never -inf or NaN
+        bound = L0 + R * (x * (x / 4 - 1))   # x (x/4 - 1) >= -1: never -inf or NaN
+    if not np.isfinite(bound):
+        raise ValueError(f"step {eps!r} is too large: the bound L_TS(c) - eps beta^2 kappa R + eps^2 beta^4 kappa^2 R / 4 "
+                         f"overflows float64 (witness_scale {witness.scale:.3g}); use a smaller step, e.g. the "
+                         f"default escape_step_size(witness) = {escape_step_size(witness):.3g}")
+    return float(bound)
 
 
 # ---------------------------------------------------------------------------------------
