@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from empirical.data.teacher import TeacherConfig
 from witness_theory.information import DEFAULT_DELTA
@@ -186,6 +189,35 @@ def parse_value(f: dataclasses.Field, text: str, key: str | None = None):
         raise ValueError(f"--set {key or f.name}={text!r}: expected {annotation}") from None
 
 
+def _typed_value(f: dataclasses.Field, value, key: str):
+    """A value given through a mapping (``resolve(overrides={...})``), checked against the field's
+    annotation: text is parsed as on the command line; a wrong type is a ValueError naming the key
+    (not a TypeError "'<' not supported" from the range checks)."""
+    annotation = _annotation(f)
+    base = annotation.replace("|None", "")
+    if value is None:
+        if "|None" in annotation:
+            return None
+    elif isinstance(value, str):
+        return value if base == "str" else parse_value(f, value, key)
+    elif base == "str" and isinstance(value, os.PathLike):
+        return os.fspath(value)
+    elif base == "bool" and isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    elif base == "int" and isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    elif base == "float" and isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        return float(value)
+    elif base.startswith("tuple[") and isinstance(value, (tuple, list)):
+        item = base[len("tuple["):].split(",")[0].rstrip("]")
+        kinds = {"int": numbers.Integral, "float": numbers.Real, "str": str}.get(item, object)
+        if all(isinstance(v, kinds) and not isinstance(v, (bool, np.bool_)) for v in value):
+            return tuple(value)
+    elif base.startswith("tuple[") and isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return (int(value),)
+    raise ValueError(f"{key} must be {annotation}, got {type(value).__name__} {value!r:.60}")
+
+
 # ---------------------------------------------------------------------------------------
 # The tree: keys, overrides, dict round trip
 # ---------------------------------------------------------------------------------------
@@ -246,7 +278,8 @@ def apply_overrides(config: ExperimentConfig, overrides: Sequence[str] | Mapping
                 continue
         elif name not in fields:
             raise ValueError(f"--set {key}: unknown key; valid keys: {', '.join(valid_keys(config))}")
-        changes.setdefault(section, {})[name] = value if typed else parse_value(fields[name], value, key)
+        changes.setdefault(section, {})[name] = (_typed_value(fields[name], value, key) if typed
+                                                 else parse_value(fields[name], value, key))
     new = dataclasses.replace(config, **top, method_settings=settings)
     for section, values in changes.items():
         new = dataclasses.replace(new, **{section: dataclasses.replace(getattr(new, section), **values)})

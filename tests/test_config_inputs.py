@@ -101,3 +101,24 @@ def test_teacher_for_writes_an_absolute_content_addressed_path(monkeypatch, tmp_
     monkeypatch.chdir(ROOT)
     again = teacher_for(ds, config=small, latent_dim=4)
     assert again.path == first.path and np.array_equal(again.T_train, first.T_train)
+
+
+@pytest.mark.parametrize("overrides,msg", [
+    ({"train.epochs": 2.5}, r"^train\.epochs must be int, got float 2\.5"),
+    ({"model.latent_dim": 2.5}, r"^model\.latent_dim must be int"),          # was accepted silently
+    ({"train.lr": None}, r"^train\.lr must be float, got NoneType"),        # was TypeError "'>' not supported"
+    ({"train.delta": "abc"}, r"^--set train\.delta='abc': expected float"),  # was TypeError "'<' not supported"
+    ({"train.epochs": [5]}, r"^train\.epochs must be int"),
+])
+def test_typed_overrides_name_the_key(overrides, msg):
+    """resolve(overrides={...}) took any Python value; the range checks then raised raw
+    TypeErrors ("'<' not supported between instances of 'str' and 'int')."""
+    with pytest.raises(ValueError, match=msg):
+        cfgmod.resolve("digits", overrides=overrides)
+
+
+def test_typed_overrides_accept_text_numpy_and_paths(tmp_path):
+    c = cfgmod.resolve("digits", overrides={"train.epochs": "5", "train.lr": np.float32(0.5), "data.limit": np.int64(10),
+                                            "model.hidden": [32, 16], "teacher.cache": tmp_path, "train.kl_weight": 2})
+    assert (c.train.epochs, c.train.lr, c.data.limit, c.model.hidden) == (5, 0.5, 10, (32, 16))
+    assert c.teacher.cache == str(tmp_path) and c.train.kl_weight == 2.0
