@@ -25,16 +25,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from empirical.data.teacher import TeacherConfig
 from witness_theory.information import DEFAULT_DELTA
 
 __all__ = ["DataConfig", "TeacherSettings", "WitnessConfig", "ModelConfig", "TrainConfig", "ExperimentConfig",
            "SECTIONS", "resolve", "apply_overrides", "apply_section_overrides", "config_to_dict",
-           "config_from_dict", "valid_keys", "parse_value", "search_config"]
+           "config_from_dict", "valid_keys", "parse_value", "search_config", "USER_CACHE", "CACHE_ENV_VAR",
+           "teacher_cache_dir"]
 
 
 @dataclass
@@ -46,6 +52,28 @@ class DataConfig:
                                     # default (named data sets: native [0, 1]; user arrays: divide by the max)
 
 
+#: ``teacher.cache`` default: the user's cache directory, so that runs started from any working
+#: directory share one cache and record an absolute path. It is $WITNESS_THEORY_CACHE/teachers,
+#: else $XDG_CACHE_HOME/witness-theory/teachers, else ~/.cache/witness-theory/teachers
+#: (:func:`teacher_cache_dir`). Files are content-addressed (<data set>-<hash of config, seed, data>.npz).
+USER_CACHE = "user"
+CACHE_ENV_VAR = "WITNESS_THEORY_CACHE"
+
+
+def teacher_cache_dir(cache: str | os.PathLike | None) -> Path | None:
+    """The absolute teacher cache directory of a ``teacher.cache`` value (None: no cache)."""
+    if cache is None:
+        return None
+    if str(cache) == USER_CACHE:
+        root = os.environ.get(CACHE_ENV_VAR)
+        if root:
+            return Path(root).expanduser().resolve() / "teachers"
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"   # XDG: relative is invalid
+        return (base / "witness-theory" / "teachers").resolve()
+    return Path(cache).expanduser().resolve()
+
+
 @dataclass(frozen=True)
 class TeacherSettings(TeacherConfig):
     """The teacher search grid (inherited fields, see TeacherConfig) and how the search is run.
@@ -53,7 +81,7 @@ class TeacherSettings(TeacherConfig):
     ``witness_scale`` and ``latent_dim`` of the search are always taken from ``witness.scale``
     and ``model.latent_dim`` (setting them here is an error)."""
     seed: int = 0                          # search seed: subsample, PCA and GMM initialisations
-    cache: str | None = "runs/teachers"    # teacher cache directory (None: search every time)
+    cache: str | None = USER_CACHE         # teacher cache directory: "user" (USER_CACHE), a path, or None (search every time)
     file: str | None = None                # a saved teacher (the `teacher` command's teacher.npz): no search
 
 
@@ -148,7 +176,9 @@ def parse_value(f: dataclasses.Field, text: str, key: str | None = None):
     optional = "|None" in annotation
     base = annotation.replace("|None", "")
     if optional and text.lower() in ("none", "null", ""):
-        return None
+        choices = _choices().get(key or "", ((), False))[0]
+        if text.lower() not in choices:   # data.scaling=none is the scaling "none", not the default None
+            return None
     try:
         if base.startswith("tuple["):
             item = base[len("tuple["):].split(",")[0].rstrip("]")
@@ -157,6 +187,35 @@ def parse_value(f: dataclasses.Field, text: str, key: str | None = None):
         return _scalar(base, text)
     except ValueError:
         raise ValueError(f"--set {key or f.name}={text!r}: expected {annotation}") from None
+
+
+def _typed_value(f: dataclasses.Field, value, key: str):
+    """A value given through a mapping (``resolve(overrides={...})``), checked against the field's
+    annotation: text is parsed as on the command line; a wrong type is a ValueError naming the key
+    (not a TypeError "'<' not supported" from the range checks)."""
+    annotation = _annotation(f)
+    base = annotation.replace("|None", "")
+    if value is None:
+        if "|None" in annotation:
+            return None
+    elif isinstance(value, str):
+        return value if base == "str" else parse_value(f, value, key)
+    elif base == "str" and isinstance(value, os.PathLike):
+        return os.fspath(value)
+    elif base == "bool" and isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    elif base == "int" and isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    elif base == "float" and isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        return float(value)
+    elif base.startswith("tuple[") and isinstance(value, (tuple, list)):
+        item = base[len("tuple["):].split(",")[0].rstrip("]")
+        kinds = {"int": numbers.Integral, "float": numbers.Real, "str": str}.get(item, object)
+        if all(isinstance(v, kinds) and not isinstance(v, (bool, np.bool_)) for v in value):
+            return tuple(value)
+    elif base.startswith("tuple[") and isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return (int(value),)
+    raise ValueError(f"{key} must be {annotation}, got {type(value).__name__} {value!r:.60}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -219,7 +278,8 @@ def apply_overrides(config: ExperimentConfig, overrides: Sequence[str] | Mapping
                 continue
         elif name not in fields:
             raise ValueError(f"--set {key}: unknown key; valid keys: {', '.join(valid_keys(config))}")
-        changes.setdefault(section, {})[name] = value if typed else parse_value(fields[name], value, key)
+        changes.setdefault(section, {})[name] = (_typed_value(fields[name], value, key) if typed
+                                                 else parse_value(fields[name], value, key))
     new = dataclasses.replace(config, **top, method_settings=settings)
     for section, values in changes.items():
         new = dataclasses.replace(new, **{section: dataclasses.replace(getattr(new, section), **values)})
@@ -350,10 +410,42 @@ def validate(c: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"model.decoder_variance must be > 0, got {m.decoder_variance}")
     if not m.hidden:
         raise ValueError("model.hidden must name at least one layer width, e.g. model.hidden=256,128")
+    _check_choices(c)
+    cache = c.teacher.cache
+    if cache is not None and cache != USER_CACHE and not Path(cache).is_absolute():
+        # a relative cache directory is made absolute now, so the written config (and every
+        # checkpoint's copy of it) names the directory the run used, whatever the working directory later
+        c = dataclasses.replace(c, teacher=dataclasses.replace(c.teacher, cache=str(teacher_cache_dir(cache))))
+    if c.teacher.file and not Path(c.teacher.file).expanduser().is_absolute():   # the same for a teacher file
+        c = dataclasses.replace(c, teacher=dataclasses.replace(c.teacher, file=str(Path(c.teacher.file).expanduser().resolve())))
     if c.data.limit is not None and c.data.limit < 1:
         raise ValueError(f"data.limit must be >= 1 or none, got {c.data.limit}")
     method_cls.validate(c.method)
     return c
+
+
+def _choices() -> dict[str, tuple[tuple[str, ...], bool]]:
+    """Every config value with a fixed set of choices: key -> (choices, None allowed). Checked
+    when a config resolves (``config --set data.scaling=foo`` fails there, not at training)."""
+    from empirical.data.loaders import SCALINGS
+    from empirical.data.teacher import _COVARIANCE_TYPES, HELDOUT_MODES, SELECTIONS
+
+    return {"data.scaling": (SCALINGS, True), "teacher.selection": (SELECTIONS, False),
+            "teacher.heldout": (HELDOUT_MODES, False), "teacher.covariance_types": (_COVARIANCE_TYPES, False)}
+
+
+def _check_choices(c: ExperimentConfig) -> None:
+    for key, (choices, none_ok) in _choices().items():
+        section, name = key.split(".")
+        value = getattr(getattr(c, section), name)
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if v is None and none_ok:
+                continue
+            if v not in choices:
+                each = " each" if isinstance(value, tuple) else ""
+                raise ValueError(f"{key} must{each} be one of {', '.join(choices)}, got {v!r}; "
+                                 f"e.g. --set {key}={choices[0] if key != 'data.scaling' else 'minmax'}")
 
 
 def resolve(dataset: str = "digits", method: str = "vanilla", *, quick: bool = False,

@@ -33,3 +33,18 @@ def missing_resource() -> Callable[[str], NoReturn]:
         pytest.skip(reason)
 
     return handle
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_teacher_cache(tmp_path_factory):
+    """The default teacher cache is the user's cache directory (empirical.config.USER_CACHE): tests
+    must not write there. Point it at a session temporary directory (subprocesses inherit it)."""
+    from empirical.config import CACHE_ENV_VAR
+
+    old = os.environ.get(CACHE_ENV_VAR)
+    os.environ[CACHE_ENV_VAR] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if old is None:
+        os.environ.pop(CACHE_ENV_VAR, None)
+    else:
+        os.environ[CACHE_ENV_VAR] = old

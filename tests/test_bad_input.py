@@ -129,9 +129,14 @@ def test_escape_step_step_type(step):
         wt.escape_step(T_OK, np.zeros(4), W3, step=step)
 
 
-def test_escape_step_bound_huge_step_is_inf_not_overflow_error():
-    """step=1e300 raised OverflowError (eps ** 2 on a Python float); the bound is +inf."""
-    assert wt.escape_step_bound(T_OK, np.zeros(4), W3, step=1e300) == np.inf
+def test_escape_step_bound_huge_step_is_refused_not_inf():
+    """step=1e300 raised OverflowError (eps ** 2 on a Python float); then the bound was +inf, and
+    T6's check "held" as L_TS <= inf. Issue 24: a bound that overflows is refused, naming step."""
+    with pytest.raises(ValueError, match=r"^step 1e\+300 is too large: the bound .* overflows float64 .*; use a smaller step"):
+        wt.escape_step_bound(T_OK, np.zeros(4), W3, step=1e300)
+    with pytest.raises(ValueError, match=r"^step 1e\+300 is too large"):
+        wt.T6.check(T_OK, W3, step=1e300)
+    assert np.isfinite(wt.escape_step_bound(T_OK, np.zeros(4), W3, step=1e100))   # the rearranged form: finite
 
 
 def test_escape_step_bound_value_unchanged():
@@ -404,7 +409,8 @@ def test_cli_bad_files_one_line_exit_2(tmp_path, capsys):
     (["check", "{t}", "--codes", "{cbig}", "--witness-scale", "10"], r"^error: codes file .*: codes are too large"),
     (["check", "{t}", "--weights", "{w}"], r"^error: weights file .*: weights has length 3 but there are 2"),
     (["check", "{t}", "--groups", "{w}"], r"^error: groups file .*: groups must be a 1-D array"),
-    (["check", "{t}", "--weights", "{t}"], r"^error: weights file .*: weights has length 6 but"),
+    # a 2-D file was flattened (length 6 = 2 x 3); issue 24: refused as 2-D
+    (["check", "{t}", "--weights", "{t}"], r"^error: weights file .*: weights must be a 1-D array .*got shape \(2, 3\)"),
     (["check", "{bad}"], r"^error: teacher file .*: teacher row 0 sums to"),
     (["check", "{t}", "--key", "T"], r"^error: teacher file .*: --key names an array inside an \.npz"),
     (["bogus"], r"invalid choice: 'bogus'"),
@@ -494,10 +500,12 @@ def test_kernel_zero_teacher_entry_at_minus_inf_log_prob():
     """Logits 1.4e308 apart: log S = -inf at one outcome; a teacher entry 0 there is 0 log 0 = 0,
     not 0 * -inf = NaN in the kernel's einsum."""
     W = wt.Witness(3, 2, 1.0)
-    cert = wt.certify([[0.5, 0.5, 0.0]], [[-1e308, 1e308]], W)
-    assert _no_nan(cert)
+    loss = wt.alignment_loss([[0.5, 0.5, 0.0]], [[-1e308, 1e308]], W)
     want = wt.kl_rows([[0.5, 0.5, 0.0]], W.log_probs([[-1e308, 1e308]]))[0]
-    assert cert.alignment_loss == want
+    assert loss == want
+    # certify refuses these codes: ||mu||^2 overflows, so its energies and float-error bound would be inf
+    with pytest.raises(ValueError, match=r"^codes are too large: .*scale the codes down"):
+        wt.certify([[0.5, 0.5, 0.0]], [[-1e308, 1e308]], W)
 
 
 @pytest.mark.parametrize("fn", KERNEL)
@@ -607,3 +615,48 @@ def test_frontier_huge_scale_no_overflow_error():
     """beta ** 2 on a Python float raised OverflowError for witness_scale 1e300 (now float64)."""
     lams = frontier.default_frontier_lambdas(wt.Witness(3, 4, 1e300))
     assert lams.shape == (13,) and not np.isnan(lams).any()
+
+
+# ------------------------- issue 24: finite extreme codes whose derived quantities overflow
+# certify, code_energy, size_bound, gaussian_kl and the held-out certificates returned inf
+# energies/bounds and a verdict ("not certified") resting on them; the CLI printed G_T: -inf, exit 0.
+HUGE = np.random.default_rng(0).normal(size=(4, 2)) * 1e300
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: wt.certify(TH, HUGE, wt.Witness(3, 2)), "codes"),
+    (lambda: wt.certify(TH, HUGE, wt.Witness(3, 2, 1e-300)), "codes"),
+    (lambda: wt.code_energy(HUGE), "codes"),
+    (lambda: wt.subspace_energy(HUGE, wt.Witness(3, 2)), "codes"),
+    (lambda: wt.size_bound(HUGE, wt.Witness(3, 2)), "codes"),
+    (lambda: wt.gaussian_kl(HUGE), "mu"),
+    (lambda: wt.fit_probe(TH, HUGE, max_iter=5), "codes_fit"),
+    (lambda: wt.fit_witness(TH, HUGE, **CHEAP), "codes_fit"),
+    (lambda: wt.certify_heldout(TH[:2], HUGE[:2], TH[2:], XH[2:], [0, 1], [2, 3], method="raw",
+                                witness=wt.Witness(3, 2)), "codes_fit"),
+    (lambda: wt.certify_heldout(TH[:2], XH[:2], TH[2:], HUGE[2:], [0, 1], [2, 3], method="raw",
+                                witness=wt.Witness(3, 2)), "codes_eval"),
+])
+def test_huge_finite_codes_are_refused(call, name):
+    with pytest.raises(ValueError, match=rf"^{name} are too large: .*overflows float64.*scale the codes down"):
+        call()
+
+
+def test_gaussian_kl_huge_log_var_refused():
+    with pytest.raises(ValueError, match=r"^log_var is too large"):
+        wt.gaussian_kl(np.zeros((1, 2)), np.full((1, 2), 1e300))
+    assert np.isfinite(wt.gaussian_kl(np.full((1, 2), 1e150))).all()     # large but representable: a number
+
+
+def test_cli_huge_codes_exit_2(tmp_path):
+    from witness_theory.__main__ import main
+    np.save(tmp_path / "T.npy", TH)
+    np.save(tmp_path / "c.npy", np.full((4, 2), 1e308))
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+    err, out = io.StringIO(), io.StringIO()
+    with redirect_stderr(err), redirect_stdout(out):
+        rc = main(["check", str(tmp_path / "T.npy"), "--codes", str(tmp_path / "c.npy")])
+    assert rc == 2 and "-inf" not in out.getvalue()
+    assert err.getvalue().count("\n") == 1 and "codes are too large" in err.getvalue()
+    assert "scale the codes down" in err.getvalue()

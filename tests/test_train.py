@@ -9,6 +9,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -434,6 +435,11 @@ def test_run_writes_files_and_satisfies_bounds(tiny, tmp_path):
     assert len(eio.read_jsonl(out / "metrics.jsonl")) == 3
     summary = json.loads((out / "summary.json").read_text())
     assert summary["bound_violations"] == [] and result.bound_violations == []
+    # issue 24: the teacher file the run used, by absolute path, in the summary and the checkpoint
+    from empirical.training.checkpoints import load_checkpoint
+    used = str(exp.teacher_result.path.resolve())
+    assert summary["teacher"] == used and Path(used).is_absolute() and Path(used).exists()
+    assert load_checkpoint(out / "checkpoint.pt", "cpu")["teacher_path"] == used
     f = result.final
     # T8 carries the active-unit lower bound (the vacuous 0 <= AU <= d is gone); the final evaluation adds T11
     assert all(f["checks"].values()) and set(f["checks"]) == {"T2", "T8", "T5", "T10", "T11"}

@@ -250,3 +250,84 @@ def test_path_mode_and_s_range():
         wt.margin_energy_path(T, W3, mode="linear")
     with pytest.raises(ValueError, match=r"s must lie in \[0, 1\]"):
         wt.margin_energy_path(T, W3, s=[0.0, 1.5])
+
+
+# ------------------------------------------------ issue 24: checks that did not validate inputs
+T2H_T = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6], [0.25, 0.25, 0.5]])
+T2H_X = np.array([[0.3, -1.0], [1.0, 0.5], [-0.4, 0.0]])
+
+
+@pytest.mark.parametrize("ids,msg", [
+    ([0, 1], r"^eval_ids has 2 ids but there are 3 rows"),
+    ([0, 1, 1], r"^eval_ids repeats row ids"),
+    ([0.0, 1.0, 2.0], r"^eval_ids must be a 1-D array of integer row ids"),
+    ([0, np.nan, 2], r"^eval_ids must be a 1-D array of integer row ids"),
+    ([[0, 1, 2]], r"^eval_ids must be a 1-D array of integer row ids"),
+])
+def test_t2h_check_validates_eval_ids(ids, msg):
+    """T2H.check took any eval_ids (wrong length, duplicates, floats, NaN) and reported holds=True."""
+    import witness_theory as wt
+    with pytest.raises(ValueError, match=msg):
+        wt.T2H.check(T2H_T, T2H_X, wt.Witness(3, 2), eval_ids=ids)
+    assert wt.T2H.check(T2H_T, T2H_X, wt.Witness(3, 2), eval_ids=[4, 5, 6]).holds
+
+
+@pytest.mark.parametrize("mean", [1e14, 1e16, 1e100])
+def test_t12_large_finite_data_mean_holds(mean):
+    """T12 reported a violation for a data mean of 1e14: the ELBO's mean residual R m - W e - b
+    summed terms of size |m| that cancel at the optimum (b = m, e = -V m), leaving ~|m| eps of
+    rounding, squared. Rounding, not overflow and not the tolerance: the residual is now written
+    as (m - b) - W (V m + e), whose brackets cancel exactly."""
+    import witness_theory as wt
+    rng = np.random.default_rng(0)
+    for D, d in [(2, 1), (3, 2), (4, 4)]:
+        A = rng.normal(size=(D, D))
+        for m in (np.full(D, mean), rng.normal(size=D) * mean):
+            for s2, kw in [(0.5, 1.0), (1.0, 0.3), (0.01, 2.0)]:
+                assert wt.T12.check(A @ A.T, s2, kw, d, data_mean=m).holds
+
+
+@pytest.mark.parametrize("step,exc", [("1", TypeError), (True, TypeError), (np.nan, ValueError),
+                                      (-1.0, ValueError), (0.0, ValueError), (np.inf, ValueError)])
+def test_t6_check_validates_step(step, exc):
+    """T6.check passed step through float(): text and bools were accepted, NaN/inf/<= 0 checked."""
+    import witness_theory as wt
+    with pytest.raises(exc, match=r"^step must be a"):
+        wt.T6.check(T2H_T, wt.Witness(3, 2), step=step)
+    assert wt.T6.check(T2H_T, wt.Witness(3, 2), step=0.5).holds
+
+
+@pytest.mark.parametrize("opt", ["--weights", "--groups"])
+def test_cli_two_dimensional_weights_or_groups_refused(tmp_path, capsys, opt):
+    """`check --weights` flattened a 2-D array (N, 1) or (N, 2) into N or 2N values."""
+    from witness_theory.__main__ import main
+    np.save(tmp_path / "T.npy", T2H_T)
+    np.save(tmp_path / "w.npy", np.ones((3, 1)))
+    assert main(["check", str(tmp_path / "T.npy"), opt, str(tmp_path / "w.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "must be a 1-D array" in err and str(tmp_path / "w.npy") in err
+
+
+# -------------------------------- issue 24: messages name the user's argument, not an internal one
+_TU = np.full((2, 3), 1 / 3)
+
+
+@pytest.mark.parametrize("call,msg", [
+    # kl_rows' internal names: "log_q has shape (3, 2) but p has shape (3, 3)"
+    (lambda: wt.T2H.check(T2H_T, T2H_X, wt.Witness(2, 2)), r"^predictor gives 2 outcomes but teacher_eval has K = 3"),
+    # the predictor's own "codes": the argument of T2H.check is codes_eval
+    (lambda: wt.T2H.check(T2H_T, T2H_X[:, :1], wt.Witness(3, 2)), r"^codes_eval has latent dimension 1"),
+    # gaussian_kl's "mu": T5, T11 and check_all take codes
+    (lambda: wt.T5.check(_TU, wt.Witness(3, 2), codes=np.zeros((2, 2)), log_var=np.zeros((3, 2))),
+     r"^log_var has shape \(3, 2\) but codes has shape \(2, 2\)"),
+    (lambda: wt.T11.check(_TU, wt.Witness(3, 2), codes=np.zeros((2, 2)), log_var=np.zeros((3, 2))),
+     r"^log_var has shape \(3, 2\) but codes has shape \(2, 2\)"),
+    (lambda: wt.check_all(_TU, wt.Witness(3, 2), codes=np.zeros((2, 2)), log_var=np.zeros((3, 2))),
+     r"^log_var has shape \(3, 2\) but codes has shape \(2, 2\)"),
+    # a raw KeyError 'b'
+    (lambda: wt.T12.check(np.eye(2), 1.0, 1.0, 1, params=dict(W=np.zeros((2, 1)))),
+     r"^params must be a dict with keys W, b, V, e, log_s2 .* without \['V', 'b', 'e', 'log_s2'\]"),
+])
+def test_messages_name_the_users_argument(call, msg):
+    with pytest.raises(ValueError, match=msg):
+        call()

@@ -37,6 +37,15 @@ def _in_file(path, role: str, check, *args, **kwargs):
         raise ValueError(f"{role} file {path}: {exc}") from None
 
 
+def _one_per_row(arr: np.ndarray, path, role: str, what: str) -> np.ndarray:
+    """A 1-D array from a file, or a ValueError naming the file: a 2-D array is refused, not
+    flattened (flattening an (N, 2) array gives 2N values in an order nobody chose)."""
+    if arr.ndim != 1:
+        raise ValueError(f"{role} file {path}: {role} must be a 1-D array with one {what} per teacher row, "
+                         f"got shape {arr.shape}; save a 1-D array (e.g. np.save(path, {role}[:, 0]) for one column)")
+    return arr
+
+
 def print_ledger(out=sys.stdout) -> None:
     print("witness-theory ledger: theorems of docs/theory.md, each an executable check\n", file=out)
     for t in LEDGER:
@@ -59,7 +68,7 @@ def run_check(args) -> int:
     N, K = T.shape
     weights = None
     if args.weights:
-        weights = load_matrix(args.weights, "weights").ravel()
+        weights = _one_per_row(load_matrix(args.weights, "weights"), args.weights, "weights", "weight")
         _in_file(args.weights, "weights", _validation.check_weights, weights, N)
     codes = load_matrix(args.codes, "codes") if args.codes else None
     d = args.latent_dim
@@ -75,7 +84,7 @@ def run_check(args) -> int:
         _in_file(args.codes, "codes", witness.subspace_coordinates, codes)
     groups = None
     if args.groups:
-        groups = load_matrix(args.groups, "groups").ravel()
+        groups = _one_per_row(load_matrix(args.groups, "groups"), args.groups, "groups", "view label")
         _in_file(args.groups, "groups", core._group_indices, groups, N)
     full = bool(np.all(T > 0))
     summary = {
@@ -86,7 +95,7 @@ def run_check(args) -> int:
         "exact_code_energy": core.exact_code_energy(T, witness, weights) if full else None,
     }
     if codes is not None:
-        cert = core.certify(T, codes, witness, weights)
+        cert = _in_file(args.codes, "codes", core.certify, T, codes, witness, weights)   # overflow: refused
         summary.update(L_TS=cert.alignment_loss, G_T=cert.margin, verdict=cert.verdict)
     results = check_all(T, witness, weights, codes=codes, groups=groups)
     if args.json:

@@ -133,6 +133,13 @@ def check_distributions(p, name: str = "teacher", *, full_support: bool = False,
     A 1-D input is one row. With ``full_support`` every entry must be > 0 (needed by clr,
     the exact code, its energy and the margin-energy path: T4, T5, T7).
     """
+    if is_teacher_object(p):
+        # a precomputed Teacher: its rows are validated already. A function that takes no weights
+        # cannot honour non-uniform ones, so those are refused rather than dropped
+        if not np.all(p.w == p.w[0]):
+            raise ValueError(f"{name} is a Teacher with non-uniform weights, but this function takes no weights; "
+                             f"pass the weighted (N, K) array and weights, or a Teacher without weights")
+        return _check_full_support(p.T, name) if full_support else p.T
     arr = as_float_array(p, name, (1, 2) if allow_1d else 2)
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -151,14 +158,41 @@ def check_distributions(p, name: str = "teacher", *, full_support: bool = False,
         raise ValueError(
             f"{name} row {i} sums to {sums[i]!r}, not 1 (tolerance {ROW_SUM_ATOL}); "
             "normalise each row, e.g. p / p.sum(axis=1, keepdims=True)")
-    if full_support and (arr <= 0).any():
+    if full_support:
+        _check_full_support(arr, name)
+    # Rows accepted within the tolerance are renormalised, so that identities that assume
+    # sum_k p_k = 1 exactly (T1, T6) hold to float64 precision, not to 1e-6.
+    return arr if np.all(sums == 1.0) else arr / sums[:, None]
+
+
+def _check_full_support(arr: np.ndarray, name: str) -> np.ndarray:
+    if (arr <= 0).any():
         i = int(np.argwhere(arr <= 0)[0][0])
         raise ValueError(
             f"{name} row {i} has zero entries, but this needs full support (every entry > 0); "
             "mix in a floor, e.g. (1 - eps) * p + eps / K")
-    # Rows accepted within the tolerance are renormalised, so that identities that assume
-    # sum_k p_k = 1 exactly (T1, T6) hold to float64 precision, not to 1e-6.
-    return arr if np.all(sums == 1.0) else arr / sums[:, None]
+    return arr
+
+
+def is_teacher_object(x) -> bool:
+    """True for a :class:`witness_theory.core.Teacher` (marked by a class attribute: this module
+    is below core and cannot import it)."""
+    return getattr(type(x), "_witness_teacher", False) is True
+
+
+def check_teacher(teacher, weights=None, name: str = "teacher", weights_name: str = "weights", *,
+                  full_support: bool = False, allow_1d: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(T, w): the validated (N, K) teacher rows and their normalised weights, from an array with
+    optional ``weights`` or from a precomputed Teacher (whose weights are part of it). The one
+    entry point that makes every function taking ``teacher`` accept a Teacher (core.Teacher's promise)."""
+    if is_teacher_object(teacher):
+        if weights is not None:
+            raise ValueError(f"{weights_name} are part of a Teacher object; pass {weights_name}=None with a Teacher "
+                             f"(or the (N, K) array as {name} with {weights_name})")
+        T = _check_full_support(teacher.T, name) if full_support else teacher.T
+        return T, teacher.w
+    T = check_distributions(teacher, name, full_support=full_support, allow_1d=allow_1d)
+    return T, check_weights(weights, T.shape[0], weights_name)
 
 
 def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:
@@ -210,6 +244,25 @@ def check_codes(mu, d: int, n: int | None = None, name: str = "codes", *,
     if n is not None and arr.shape[0] != n:
         raise ValueError(f"{name} has {arr.shape[0]} rows but the teacher has {n}; pass one code per data point")
     return arr
+
+
+def check_code_norms(mu: np.ndarray, name: str = "codes", sq_norms: np.ndarray | None = None) -> None:
+    """A ValueError naming ``name`` when a finite code's squared norm ||mu_i||^2 overflows float64
+    (entries above ~1e154): every energy, float-error bound and size bound built on it would be
+    inf, and a verdict drawn from an inf is no verdict. ``sq_norms``: the (N,) squared norms when
+    the caller has them."""
+    if sq_norms is None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            sq_norms = np.einsum("ij,ij->i", mu, mu) if mu.ndim == 2 else np.atleast_1d(mu @ mu)
+    if not np.isfinite(sq_norms).all():
+        raise_too_large(mu, name, "the squared norm ||mu_i||^2")
+
+
+def raise_too_large(mu: np.ndarray, name: str, what: str):
+    """The one message for finite codes whose derived quantity ``what`` overflows float64."""
+    big = float(np.abs(mu).max()) if np.size(mu) else 0.0
+    raise ValueError(f"{name} are too large: {what} overflows float64 (largest |entry| {big:.3g}); "
+                     f"scale the codes down (e.g. divide {name} by {10.0 ** np.ceil(np.log10(max(big, 1.0)) - 2):.0e})")
 
 
 def check_log_probs(log_q, name: str = "log_q") -> np.ndarray:

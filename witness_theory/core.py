@@ -22,13 +22,16 @@ from ._validation import (
     FRAME_ATOL,
     as_float_array,
     check_all_finite,
+    check_code_norms,
     check_codes,
     check_distributions,
     check_finite_number,
     check_log_probs,
     check_matrix_size,
     check_scale,
+    check_teacher,
     check_weights,
+    raise_too_large,
 )
 
 __all__ = [
@@ -321,8 +324,8 @@ def kl_rows(p, log_q) -> np.ndarray:
 
 def teacher_marginal(teacher, weights=None) -> np.ndarray:
     """Tbar = sum_i w_i T_i (K,), the best constant predictor (T1)."""
-    T = check_distributions(teacher, "teacher")
-    return _marginal(T, check_weights(weights, T.shape[0]))
+    T, w = check_teacher(teacher, weights)
+    return _marginal(T, w)
 
 
 def _log_marginal(T: np.ndarray, w: np.ndarray, tbar: np.ndarray | None = None) -> np.ndarray:
@@ -372,12 +375,15 @@ class Teacher:
     Certifying a new set of codes against a ``Teacher`` (``certify(teacher, codes, witness)``
     or ``teacher.certify(codes, witness)``) then only evaluates the witness. Every function
     that takes ``teacher`` accepts a ``Teacher`` in place of the (N, K) array (pass no
-    ``weights`` then: they are part of the object).
+    ``weights`` then: they are part of the object; ``_validation.check_teacher`` is the one entry
+    point). The few that take no weights but sum over rows (information_bound, permutation_pvalue,
+    bootstrap_lcb) refuse a Teacher with non-uniform weights rather than drop them.
     """
 
+    _witness_teacher = True   # how _validation.check_teacher recognises a Teacher (it cannot import core)
+
     def __init__(self, teacher, weights=None):
-        T = check_distributions(teacher, "teacher")
-        w = check_weights(weights, T.shape[0])
+        T, w = check_teacher(teacher, weights)
         self.T, self.w = T, w                                          # (N, K), (N,) summing to 1
         self.n, self.K = T.shape
         self.marginal = _marginal(T, w)                                # (K,) Tbar
@@ -646,10 +652,16 @@ def certify(teacher, codes, witness: Witness, weights=None) -> Certificate:
     tch = _as_teacher(teacher, weights)
     rows = _witness_rows(tch, codes, witness)
     w, n, K = tch.w, tch.n, tch.K
+    # finite codes whose ||mu_i||^2 overflows make the energies and the float-error bound inf:
+    # the verdict "not certified" would then rest on inf, so such codes are refused
+    check_code_norms(np.asarray(codes, dtype=np.float64), "codes", rows.code_sq)
     info, loss = tch.information, _wsum(w, rows.loss)
     margin = info - loss
     float_error = certify_error_bound(_wsum(w, rows.magnitude), n, K, witness.d, witness.scale,
                                       _wsum(w, np.sqrt(rows.code_sq)))
+    if not (np.isfinite(margin) and np.isfinite(float_error)):
+        raise_too_large(np.asarray(codes, dtype=np.float64), "codes",
+                        f"G_T or its float-error bound at witness_scale {witness.scale:.3g}")
     c = witness.scale * np.sqrt(2 * witness.kappa)     # T8: G_T <= c E||P^T(mu - mbar)|| <= c sqrt(tr Cov)
     return Certificate(
         teacher_information=info, alignment_loss=loss, margin=margin,
@@ -683,7 +695,7 @@ def exact_code(p, witness: Witness) -> np.ndarray:
 def exact_embedding(teacher, witness: Witness) -> np.ndarray:
     """The embedding of a teacher: the (N, d) matrix of rows mu*(T_i) (T4)."""
     _check_witness(witness)
-    T = check_distributions(teacher, "teacher", full_support=True)
+    T, _ = check_teacher(teacher, full_support=True)   # per row: a Teacher's weights play no part
     _check_K_match(T, witness)
     return exact_code(T, witness)
 
@@ -691,15 +703,15 @@ def exact_embedding(teacher, witness: Witness) -> np.ndarray:
 def best_constant_code(teacher, witness: Witness, weights=None) -> np.ndarray:
     """mubar = mu*(Tbar) (d,): the constant code whose witness output is the teacher marginal."""
     _check_witness(witness)
-    _check_K_match(check_distributions(teacher, "teacher"), witness)
-    tbar = teacher_marginal(teacher, weights)
+    T, w = check_teacher(teacher, weights)
+    _check_K_match(T, witness)
+    tbar = _marginal(T, w)
     return exact_code(check_distributions(tbar, "teacher marginal", full_support=True)[0], witness)
 
 
 def logodds_energy(teacher, weights=None) -> float:
     """E_T = sum_i w_i ||clr(T_i)||^2 (needs full support)."""
-    T = check_distributions(teacher, "teacher", full_support=True)
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights, full_support=True)
     return _wsum(w, (clr_from_log(np.log(T)) ** 2).sum(axis=1))
 
 
@@ -710,7 +722,12 @@ def code_energy(codes, weights=None) -> float:
     if mu.shape[0] == 0:
         raise ValueError(f"codes has no rows (shape {mu.shape}); pass at least one code")
     w = check_weights(weights, mu.shape[0])
-    return 0.5 * _wsum(w, _row_sq_norms(mu))
+    sq = _row_sq_norms(mu)
+    check_code_norms(mu, "codes", sq)        # an inf energy from finite codes: refused, not returned
+    energy = 0.5 * _wsum(w, sq)
+    if not np.isfinite(energy):
+        raise_too_large(mu, "codes", "the energy (1/2) sum_i w_i ||mu_i||^2")
+    return energy
 
 
 def subspace_energy(codes, witness: Witness, weights=None) -> float:
@@ -726,10 +743,10 @@ def exact_code_energy(teacher, witness: Witness, weights=None) -> float:
     For a tiny witness_scale the energy can exceed float64's range: it is then +inf (the
     correctly rounded value), never a ZeroDivisionError from beta^2 underflowing to 0."""
     _check_witness(witness)
-    T = check_distributions(teacher, "teacher", full_support=True)
+    T, w = check_teacher(teacher, weights, full_support=True)
     _check_K_match(T, witness)
     K = T.shape[1]
-    energy = logodds_energy(T, weights)
+    energy = logodds_energy(T, w)
     with np.errstate(over="ignore", under="ignore"):
         beta2 = float(np.float64(witness.scale) ** 2)   # a Python float ** 2 raises OverflowError
     if 0 < beta2 < np.inf:
@@ -745,7 +762,7 @@ def exact_code_energy(teacher, witness: Witness, weights=None) -> float:
 def alignment_gradient(teacher, codes, witness: Witness) -> np.ndarray:
     """Per-sample grad_mu KL(T_i || S(mu_i)) = beta A (S(mu_i) - T_i): (N, d)."""
     _check_witness(witness)
-    T = check_distributions(teacher, "teacher")
+    T, _ = check_teacher(teacher)   # per row: a Teacher's weights play no part
     mu = check_codes(codes, witness.d, T.shape[0])
     _check_K_match(T, witness)
     return witness.scale * (witness.probs(mu) - T) @ witness.A.T
@@ -754,7 +771,7 @@ def alignment_gradient(teacher, codes, witness: Witness) -> np.ndarray:
 def escape_field(teacher, center, witness: Witness) -> np.ndarray:
     """Teacher-residual field d_i = beta A (T_i - q), q = S(center): (N, d) (T6)."""
     _check_witness(witness)
-    T = check_distributions(teacher, "teacher")
+    T, _ = check_teacher(teacher)   # per row: a Teacher's weights play no part
     _check_K_match(T, witness)
     c = check_codes(center, witness.d, 1, name="center")
     q = _center_probs(c, witness)  # (1, K)
@@ -818,11 +835,11 @@ def escape_step_bound(teacher, center, witness: Witness, step: float | None = No
     (Hessian of KL(t || softmax(a)) has largest eigenvalue <= 1/2), R = sum w ||T_i - q||^2.
 
     When that overflows (a huge step), it is evaluated as L_TS(c) + R x (x/4 - 1) with
-    x = eps beta^2 kappa: +inf (a true, if useless, bound), never an OverflowError or inf - inf."""
+    x = eps beta^2 kappa; if that too exceeds float64 the step is refused (ValueError naming
+    ``step``): an inf bound would make T6's check "hold" on an overflow, not on the theorem."""
     _check_witness(witness)
-    T = check_distributions(teacher, "teacher")
+    T, w = check_teacher(teacher, weights)
     _check_K_match(T, witness)
-    w = check_weights(weights, T.shape[0])
     c = check_codes(center, witness.d, 1, name="center")
     eps = _check_step(step, witness)
     R = teacher_residual(T, _center_probs(c, witness), w)
@@ -835,7 +852,12 @@ def escape_step_bound(teacher, center, witness: Witness, step: float | None = No
         if np.isfinite(bound):
             return float(bound)
         x = np.float64(eps) * witness.scale * witness.scale * witness.kappa
-        return float(L0 + R * (x * (x / 4 - 1)))   # x (x/4 - 1) >= -1: never -inf or NaN
+        bound = L0 + R * (x * (x / 4 - 1))   # x (x/4 - 1) >= -1: never -inf or NaN
+    if not np.isfinite(bound):
+        raise ValueError(f"step {eps!r} is too large: the bound L_TS(c) - eps beta^2 kappa R + eps^2 beta^4 kappa^2 R / 4 "
+                         f"overflows float64 (witness_scale {witness.scale:.3g}); use a smaller step, e.g. the "
+                         f"default escape_step_size(witness) = {escape_step_size(witness):.3g}")
+    return float(bound)
 
 
 # ---------------------------------------------------------------------------------------
@@ -860,8 +882,7 @@ def margin_energy_path(teacher, witness: Witness, weights=None, s=None,
     """Margin and energy along mu_i(s) = s mu*(T_i) ("scaled") or
     (1-s) mu*(Tbar) + s mu*(T_i) ("interpolate"), s in [0, 1] (T7)."""
     _check_witness(witness)
-    T = check_distributions(teacher, "teacher", full_support=True)
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights, full_support=True)
     if not isinstance(mode, str) or mode not in ("scaled", "interpolate"):
         raise ValueError(f"mode must be 'scaled' or 'interpolate', got {mode!r}")
     s = np.linspace(0.0, 1.0, 21) if s is None else as_float_array(s, "s", 1)
@@ -904,7 +925,12 @@ def _size_bound_from_coordinates(z: np.ndarray, witness: Witness, w: np.ndarray)
         centred = z[a:a + _CHUNK_ROWS] - mbar
         sq[a:a + _CHUNK_ROWS] = np.einsum("ij,ij->i", centred, centred)
     c = witness.scale * np.sqrt(2 * witness.kappa)
-    return float(c * _wsum(w, np.sqrt(sq))), float(c * np.sqrt(_wsum(w, sq)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        bounds = float(c * _wsum(w, np.sqrt(sq))), float(c * np.sqrt(_wsum(w, sq)))
+    if not np.isfinite(bounds).all():   # an inf bound on G_T bounds nothing: refuse it
+        raise_too_large(z, "codes", f"the size bound beta sqrt(2 kappa) E||P^T(mu - mbar)|| at witness_scale "
+                                    f"{witness.scale:.3g}")
+    return bounds
 
 
 def certified_spread(margin: float, witness: Witness) -> float:
@@ -972,8 +998,7 @@ def _group_means(T: np.ndarray, w: np.ndarray, inv: np.ndarray) -> tuple[np.ndar
 def view_gap(teacher, groups, weights=None) -> float:
     """Gamma = sum_i w_i KL(T_i || Tbar_{g(i)}) for a discrete view with labels ``groups`` (T9):
     the least alignment loss of any latent-only predictor whose encoder sees only the view."""
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     _, inv = _group_indices(groups, T.shape[0])
     mass, tbar_g = _group_means(T, w, inv)
     with np.errstate(divide="ignore"):
@@ -992,8 +1017,7 @@ def view_information(teacher, groups, weights=None) -> float:
     """I(X'; K) = sum_g w_g KL(Tbar_g || Tbar) = I_T - Gamma: the largest certifiable margin
     when the encoder sees only the view (T9). Computed from the class means, independently of
     :func:`view_gap`."""
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     _, inv = _group_indices(groups, T.shape[0])
     mass, tbar_g = _group_means(T, w, inv)
     return _wsum(mass, kl_rows(tbar_g, _log_marginal(T, w)))
@@ -1013,7 +1037,7 @@ def view_gap_estimate(teacher, view_features, weights=None, n_clusters: int = 32
     from sklearn.cluster import KMeans
 
     X = as_float_array(view_features, "view_features", 2)
-    T = check_distributions(teacher, "teacher")
+    T, w = check_teacher(teacher, weights)
     if X.shape[0] != T.shape[0]:
         raise ValueError(f"view_features has {X.shape[0]} rows but the teacher has {T.shape[0]}")
     if isinstance(n_clusters, (bool, np.bool_)) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
@@ -1024,7 +1048,7 @@ def view_gap_estimate(teacher, view_features, weights=None, n_clusters: int = 32
         raise ValueError(f"view_features is empty (shape {X.shape}); pass one feature row per data point")
     k = min(int(n_clusters), X.shape[0])
     labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(X)
-    return view_gap(T, labels, weights)
+    return view_gap(T, labels, w)
 
 
 def gaussian_kl(mu, log_var=None) -> np.ndarray:
@@ -1035,6 +1059,15 @@ def gaussian_kl(mu, log_var=None) -> np.ndarray:
     if lv.shape != m.shape:
         raise ValueError(f"log_var has shape {lv.shape} but mu has shape {m.shape}")
     # expm1(lv) - lv = sigma^2 - 1 - log sigma^2 without cancellation near sigma = 1; a KL
-    # beyond float64's range (|mu| ~ 1e155 and up) is +inf, its correct rounding: no warning
-    with np.errstate(over="ignore"):
-        return 0.5 * (m ** 2 + np.expm1(lv) - lv).sum(axis=-1)
+    # beyond float64's range (|mu| ~ 1e155 and up, log_var above ~709) is refused, not returned
+    # as inf: T10's checks would compare an inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = m ** 2
+        var_terms = np.expm1(lv) - lv
+        kl = 0.5 * (sq + var_terms).sum(axis=-1)
+    if not np.isfinite(kl).all():
+        if not np.isfinite(sq.sum(axis=-1)).all():
+            raise_too_large(m, "mu", "the KL term (1/2) sum mu_j^2")
+        raise ValueError(f"log_var is too large: sigma^2 = exp(log_var) overflows float64 (largest log_var "
+                         f"{float(lv.max()):.3g}); pass log-variances below 700")
+    return kl

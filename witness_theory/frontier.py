@@ -33,7 +33,14 @@ import numpy as np
 from scipy.optimize import brentq
 
 from . import core
-from ._validation import as_float_array, check_distributions, check_integer, check_nonneg_number, check_weights, real_float
+from ._validation import (
+    as_float_array,
+    check_distributions,
+    check_integer,
+    check_nonneg_number,
+    check_teacher,
+    real_float,
+)
 
 __all__ = ["frontier_logits", "frontier_codes", "Frontier", "margin_energy_frontier", "frontier_dual",
            "min_energy", "min_energy_point", "default_frontier_lambdas"]
@@ -63,7 +70,7 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
     (Armijo) line search makes it converge from any start. c = 0 gives a = 0; c = inf the
     exact logits clr(T_i) (full support needed).
     """
-    T = check_distributions(teacher, "teacher")
+    T, _ = check_teacher(teacher)   # per row: a Teacher's weights play no part
     c = _nonneg(c, "c", allow_inf=True)    # c = inf: the exact logits
     a0 = _check_start(start, T)
     max_iter = check_integer(max_iter, "max_iter", 0)
@@ -161,7 +168,7 @@ def _lam_to_c(lam: float, witness: core.Witness) -> float:
 def frontier_codes(teacher, witness: core.Witness, lam: float, start=None) -> np.ndarray:
     """The optimal codes mu_i(lambda) = A a_i / (beta kappa) (N, d) for multiplier ``lam``."""
     core._check_witness(witness)
-    core._check_K_match(check_distributions(teacher, "teacher"), witness)
+    core._check_K_match(check_teacher(teacher)[0], witness)
     # the teacher as given (not the renormalised copy: renormalising twice moves the last bit)
     a, _ = frontier_logits(teacher, _lam_to_c(lam, witness), start)
     return a @ witness.A.T / (witness.scale * witness.kappa)
@@ -222,8 +229,7 @@ def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas
     evaluated on the optimal CODES with core.alignment_loss and core.code_energy (the kernel
     of certify), not from the logits."""
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     core._check_K_match(T, witness)
     lams = default_frontier_lambdas(witness) if lambdas is None else np.sort(as_float_array(lambdas, "lambdas", (0, 1)).ravel())
     if (lams < 0).any():
@@ -254,9 +260,8 @@ def frontier_dual(teacher, witness: core.Witness, lam: float, weights=None, star
     """(D(lambda), L, E, logits) at one multiplier: D = E + lambda L = min over codes of the Lagrangian."""
     core._check_witness(witness)
     lam = _nonneg(lam, "lam")
-    T = check_distributions(teacher, "teacher")
+    T, w = check_teacher(teacher, weights)
     core._check_K_match(T, witness)
-    w = check_weights(weights, T.shape[0])
     a, _ = frontier_logits(T, _lam_to_c(lam, witness), start)
     mu = a @ witness.A.T / (witness.scale * witness.kappa)
     L = core.alignment_loss(T, mu, witness, w)
@@ -290,9 +295,8 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
     leaves ~1e-16 relative.
     """
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
+    T, w = check_teacher(teacher, weights)
     core._check_K_match(T, witness)
-    w = check_weights(weights, T.shape[0])
     try:
         L = _nonneg(loss, "loss", allow_inf=True)
     except ValueError:

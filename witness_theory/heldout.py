@@ -30,11 +30,14 @@ import numpy as np
 from . import core
 from ._validation import (
     as_float_array,
+    check_code_norms,
     check_codes,
     check_distributions,
     check_finite_number,
     check_seed,
+    check_teacher,
     check_weights,
+    is_teacher_object,
     real_float,
 )
 from .information import DEFAULT_DELTA, InformationBound, information_bound
@@ -317,6 +320,7 @@ def fit_witness(teacher_fit, codes_fit, *, weights=None, scales=DEFAULT_SCALES, 
     X = as_float_array(codes_fit, "codes_fit", 2)
     if X.shape[0] != n:
         raise ValueError(f"codes_fit has {X.shape[0]} rows but teacher_fit has {n}; pass one code per fit row")
+    check_code_norms(X, "codes_fit")   # sklearn returns an all-zero probe on such codes, silently
     d = X.shape[1]
     if d < K - 1:
         raise ValueError(f"codes_fit has latent dimension d = {d} < K-1 = {K - 1}: a witness frame needs "
@@ -437,6 +441,7 @@ def fit_probe(teacher_fit, codes_fit, *, weights=None, C: float = 1.0, max_iter:
     X = as_float_array(codes_fit, "codes_fit", 2)
     if X.shape[0] != n:
         raise ValueError(f"codes_fit has {X.shape[0]} rows but teacher_fit has {n}; pass one code per fit row")
+    check_code_norms(X, "codes_fit")   # sklearn returns an all-zero probe on such codes, silently
     w = check_weights(weights, n, "weights")
     ids = None if fit_ids is None else _readonly(_check_ids(fit_ids, n, "fit_ids"))
     C = _positive(C, "C")
@@ -669,6 +674,11 @@ def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, e
     if T_fit.shape[1] != T_eval.shape[1]:
         raise ValueError(f"teacher_fit has K = {T_fit.shape[1]} outcomes but teacher_eval has K = {T_eval.shape[1]}")
     X_fit = as_float_array(codes_fit, "codes_fit", 2)
+    # finite codes whose ||mu_i||^2 overflows give an inf float-error bound (a verdict resting on
+    # inf): refused on both splits before anything is fitted
+    check_code_norms(X_fit, "codes_fit")
+    X_eval = as_float_array(codes_eval, "codes_eval", (1, 2))
+    check_code_norms(X_eval if X_eval.ndim == 2 else X_eval[None, :], "codes_eval")
     check_weights(weights_fit, T_fit.shape[0], "weights_fit")   # before fitting: named here, not 'weights'
     if witness is not None and not isinstance(witness, core.Witness):
         raise TypeError(f"witness must be a witness_theory.Witness or None, got {type(witness).__name__}")
@@ -704,6 +714,8 @@ def heldout_certify(teacher, codes, split: HeldoutSplit, *, method: Literal["raw
     ``teacher`` (N, K), ``codes`` (N, d), ``weights`` (N,) cover all rows; each split's weights
     are renormalised on that split. See :func:`certify_heldout` for ``method``.
     """
+    if is_teacher_object(teacher):   # a precomputed Teacher: its rows and weights (split below)
+        teacher, weights = check_teacher(teacher, weights)
     T = check_distributions(teacher, "teacher", allow_1d=False)
     X = as_float_array(codes, "codes", 2)
     if X.shape[0] != T.shape[0]:
@@ -755,8 +767,16 @@ def _check_t2h(teacher_eval, codes_eval, predictor, weights=None, eval_ids=None,
     X = as_float_array(codes_eval, "codes_eval", 2)
     if X.shape[0] != T.shape[0]:
         raise ValueError(f"codes_eval has {X.shape[0]} rows but teacher_eval has {T.shape[0]}")
+    if eval_ids is not None:   # the disjointness relation below is only as good as these ids
+        eval_ids = _check_ids(eval_ids, T.shape[0], "eval_ids")
     info = core.teacher_information(T, w)
-    log_h = predictor.log_probs(X)
+    try:
+        log_h = predictor.log_probs(X)
+    except (ValueError, TypeError) as exc:   # the predictor names 'codes': the argument here is codes_eval
+        raise _renamed(exc, {"codes": "codes_eval"}) from None
+    if np.shape(log_h)[1:] != T.shape[1:]:   # kl_rows would name its internal log_q/p
+        raise ValueError(f"predictor gives {np.shape(log_h)[1]} outcomes but teacher_eval has K = {T.shape[1]}; "
+                         f"use a predictor built for K = {T.shape[1]} (e.g. Witness({T.shape[1]}, d, scale))")
     loss = core._wsum(w, core.kl_rows(T, log_h))
     mbar = core._weighted_mean(w, X)
     log_hc = predictor.log_probs(mbar[None])[0]                       # (K,) h at the constant code

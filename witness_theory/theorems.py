@@ -25,7 +25,7 @@ from . import collapse_metrics as _cm
 from . import core
 from . import frontier as _frontier
 from . import linear_vae as _lvae
-from ._validation import as_float_array, check_codes, check_distributions, check_weights
+from ._validation import as_float_array, check_codes, check_distributions, check_teacher, raise_too_large
 
 DEFAULT_RTOL = 1e-9
 
@@ -151,8 +151,7 @@ def _maxabs(a) -> float:
 # ---------------------------------------------------------------------------------------
 
 def _check_t1(teacher, q=None, weights=None, rtol=DEFAULT_RTOL):
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     K = T.shape[1]
     q = np.full(K, 1.0 / K) if q is None else check_distributions(q, "q")[0]
     if q.shape[0] != K:
@@ -183,8 +182,7 @@ def _check_t1(teacher, q=None, weights=None, rtol=DEFAULT_RTOL):
 
 def _check_t2(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     mu = check_codes(codes, witness.d, T.shape[0])
     info = core.teacher_information(T, w)
     loss = core.alignment_loss(T, mu, witness, w)
@@ -267,8 +265,7 @@ def _check_t4(p, witness, codes=None, rtol=DEFAULT_RTOL):
 # ---------------------------------------------------------------------------------------
 
 def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEFAULT_RTOL):
-    T = check_distributions(teacher, "teacher", full_support=True)
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights, full_support=True)
     core._check_witness(witness)
     K, beta = witness.K, witness.scale
     mu_star = core.exact_embedding(T, witness)
@@ -281,9 +278,14 @@ def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEF
     parts = [
         relation("max_i |(beta^2/2)||mu*(T_i)||^2 - ((K-1)/(2K))||clr(T_i)||^2|",
                  _maxabs(row_energy - row_formula), "==", 0.0, rtol, _maxabs(row_formula)),
-        relation("(1/2) sum w ||mu*(T_i)||^2 == ((K-1)/(2K beta^2)) E_T",
-                 core.code_energy(mu_star, w), "==", exact_e, rtol),
     ]
+    if np.isfinite(exact_e) and np.isfinite(core._row_sq_norms(mu_star)).all():
+        parts.append(relation("(1/2) sum w ||mu*(T_i)||^2 == ((K-1)/(2K beta^2)) E_T",
+                              core.code_energy(mu_star, w), "==", exact_e, rtol))
+    else:   # a tiny witness_scale: the energies exceed float64 (inf == inf proves nothing); times beta^2
+        parts.append(relation("(beta^2/2) sum w ||mu*(T_i)||^2 == ((K-1)/(2K)) E_T",
+                              core.code_energy(beta * mu_star, w), "==",
+                              (K - 1) / (2 * K) * core.logodds_energy(T, w), rtol))
     if codes is not None:
         mu = check_codes(codes, witness.d, T.shape[0])
         s = witness.probs(mu)
@@ -297,7 +299,7 @@ def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEF
         if loss <= rtol:
             parts.append(relation("zero alignment error: (1/2)E||mu||^2 >= exact-code energy", e, ">=", exact_e, rtol))
         if log_var is not None:
-            kl = core._wsum(w, core.gaussian_kl(mu, log_var))
+            kl = core._wsum(w, core.gaussian_kl(mu, _codes_log_var(log_var, mu)))
             parts.append(relation("mean KL(q(z|x)||N(0,I)) >= (1/2)E||mu||^2", kl, ">=", e, rtol))
     return tuple(parts)
 
@@ -308,8 +310,7 @@ def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEF
 
 def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAULT_RTOL):
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     at_best = center is None
     c = core.best_constant_code(T, witness, w) if at_best else check_codes(center, witness.d, 1, "center")[0]
     N = T.shape[0]
@@ -320,7 +321,7 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
     grads = core.alignment_gradient(T, C, witness)               # (N, d)
     field_ = core.escape_field(T, c, witness)                    # (N, d)
     deriv = core._wsum(w, (grads * field_).sum(axis=1))
-    eps = core.escape_step_size(witness) if step is None else float(step)
+    eps = core._check_step(step, witness)   # a finite real number > 0 (text, bools, NaN, <= 0 refused)
     L0 = core.alignment_loss(T, C, witness, w)
     L1 = core.alignment_loss(T, C + eps * field_, witness, w)
     bound = core.escape_step_bound(T, c, witness, eps, w)
@@ -355,8 +356,7 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
 
 def _check_t7(teacher, witness, weights=None, s=None, rtol=DEFAULT_RTOL):
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher", full_support=True)
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights, full_support=True)
     s = np.linspace(0.0, 1.0, 11) if s is None else np.unique(np.concatenate([[0.0, 1.0], as_float_array(s, "s", 1)]))
     info = core.teacher_information(T, w)
     tbar = core._marginal(T, w)
@@ -401,8 +401,7 @@ def _check_t7(teacher, witness, weights=None, s=None, rtol=DEFAULT_RTOL):
 
 def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     mu = check_codes(codes, witness.d, T.shape[0])
     G = core.certificate_margin(T, mu, witness, w)
     b1, b2 = core.size_bound(mu, witness, w)
@@ -424,6 +423,8 @@ def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
             # weights dominates the 1/N one, other weights use the weighted variance
             uniform = bool(np.all(w == w[0]))
             au, var = _cm.active_units(mu, weights=None if uniform else w)
+            if not np.isfinite(var).all():   # else active_units_lower_bound names its unit_variances
+                raise_too_large(mu, "codes", "the per-unit variance Var(mu_u)")
             parts.append(relation("active units (Var >= 0.01) >= ceil((s_G - d delta) / (V_max - delta))",
                                   au, ">=", _cm.active_units_lower_bound(G, witness, var), rtol))
     return tuple(parts)
@@ -434,8 +435,7 @@ def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
 # ---------------------------------------------------------------------------------------
 
 def _check_t9(teacher, groups, weights=None, witness=None, codes=None, rtol=DEFAULT_RTOL):
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     info = core.teacher_information(T, w)
     gamma = core.view_gap(T, groups, w)
     view_info = core.view_information(T, groups, w)
@@ -464,6 +464,15 @@ def _check_t9(teacher, groups, weights=None, witness=None, codes=None, rtol=DEFA
 # ---------------------------------------------------------------------------------------
 # T10 Gaussian KL
 # ---------------------------------------------------------------------------------------
+
+def _codes_log_var(log_var, mu: np.ndarray) -> np.ndarray:
+    """``log_var`` checked against ``codes`` (the argument of T5, T11 and check_all; gaussian_kl
+    would name its own ``mu``)."""
+    lv = np.atleast_2d(as_float_array(log_var, "log_var", (1, 2)))
+    if lv.shape != mu.shape:
+        raise ValueError(f"log_var has shape {lv.shape} but codes has shape {mu.shape}; pass one log-variance per code entry")
+    return lv
+
 
 def _check_t10(mu, log_var, rtol=DEFAULT_RTOL):
     m = as_float_array(mu, "mu", (1, 2))
@@ -552,7 +561,7 @@ def _model_parts(T, mu, log_var, witness, w, rtol, loss_at_zero: float) -> list:
                       f"excess {E_m - e_min:.6g}, tolerance includes lambda* x rounding of L_TS)",
                       E_m, ">=", e_min, rtol, atol=atol if np.isfinite(atol) else 0.0)]
     if log_var is not None:
-        kl = core._wsum(w, core.gaussian_kl(mu, log_var))
+        kl = core._wsum(w, core.gaussian_kl(mu, _codes_log_var(log_var, mu)))
         parts.append(relation("codes: mean KL(q(z|x)||N(0,I)) >= (1/2)E||mu||^2", kl, ">=", E_m, rtol))
     return parts
 
@@ -568,8 +577,7 @@ def _check_t11(teacher, witness, weights=None, codes=None, log_var=None, lambdas
     nonnegative terms of size |E| + lambda |L|, held to rtol relative to that.
     """
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     # ``teacher_parts``: t11_teacher_parts(teacher, witness, weights, lambdas, rtol) computed earlier
     parts, loss_at_zero = _t11_teacher_parts(T, witness, w, lambdas, rtol) if teacher_parts is None else teacher_parts
     if codes is not None:
@@ -584,8 +592,8 @@ def t11_teacher_parts(teacher, witness, weights=None, lambdas=None, rtol=DEFAULT
     final evaluations) computes it once and passes it as ``T11.check(..., teacher_parts=...)``.
     Returns (relations, loss at lambda = 0)."""
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    return _t11_teacher_parts(T, witness, check_weights(weights, T.shape[0]), lambdas, rtol)
+    T, w = check_teacher(teacher, weights)
+    return _t11_teacher_parts(T, witness, w, lambdas, rtol)
 
 
 def _t11_teacher_parts(T, witness, w, lambdas, rtol):
@@ -631,8 +639,7 @@ def check_model_on_frontier(teacher, codes, log_var, witness, weights=None, rtol
     (``excess`` = energy - E_min, in the relation's name) -- the relation to assert on every
     trained model. ``log_var`` may be None (then only the energy relation)."""
     core._check_witness(witness)
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     mu = check_codes(codes, witness.d, T.shape[0])
     loss0 = _frontier.loss_at_zero(core.Teacher(T, w))
     return CheckResult("T11", tuple(_model_parts(T, mu, log_var, witness, w, rtol, loss0)))
@@ -678,6 +685,10 @@ def _check_t12(data_cov, sigma2, kl_weight, d, data_mean=None, params=None, rtol
     parts.append(relation("max |Var_x(mu_j) - (1 - b sigma^2/lambda_j)_+|", _maxabs(var_mean - want_var), "==", 0.0, rtol, 1.0))
     parts.append(relation("max |s_j^2 - min(1, b sigma^2/lambda_j)|", _maxabs(np.exp(opt.log_s2) - want_s2), "==", 0.0, rtol, 1.0))
     if params is not None:
+        missing = {"W", "b", "V", "e", "log_s2"} - set(params) if isinstance(params, dict) else None
+        if missing is None or missing:
+            raise ValueError(f"params must be a dict with keys W, b, V, e, log_s2 (a linear VAE's parameters), "
+                             f"got {type(params).__name__}" + (f" without {sorted(missing)}" if missing else ""))
         e_p = elbo(params)
         parts.append(relation("given parameters: ELBO <= closed-form optimum", e_p, "<=", opt.elbo, rtol, abs(e_p) + mag))
     return tuple(parts)
@@ -746,8 +757,7 @@ def check_all(teacher, witness, weights=None, codes=None, log_var=None, groups=N
     """Run every check that applies to a teacher (and optionally encoder means, their log
     variances and a discrete view). Without codes, T2 runs on the collapsed code mu*(Tbar)
     and T8 on the exact codes, as controls."""
-    T = check_distributions(teacher, "teacher")
-    w = check_weights(weights, T.shape[0])
+    T, w = check_teacher(teacher, weights)
     core._check_witness(witness)
     full = bool(np.all(T > 0))
     tbar_full = bool(np.all(core._marginal(T, w) > 0))

@@ -208,7 +208,8 @@ def load_dataset(
 
 def _check_scaling(scaling: str | None) -> None:
     if scaling is not None and scaling not in SCALINGS:
-        raise ValueError(f"scaling must be one of {', '.join(SCALINGS)} (or None for the default), got {scaling!r}")
+        raise ValueError(f"scaling must be one of {', '.join(SCALINGS)} (or None for the default), got {scaling!r} "
+                         f"(on the command line: --set data.scaling=minmax)")
 
 
 def _check_split_args(test_fraction: float, limit: int | None) -> None:
@@ -775,7 +776,8 @@ def _scale(x_tr: np.ndarray, x_te: np.ndarray, mode: str, where: str) -> tuple[n
         if min(float(x_tr.min()), float(x_te.min())) < 0:
             raise ValueError(
                 f"{where}: negative values (min {min(float(x_tr.min()), float(x_te.min())):g}) cannot be scaled "
-                "by the maximum; pass scaling='minmax' (per feature to [0, 1]) or scaling='standardize'"
+                "by the maximum; pass scaling='minmax' (per feature to [0, 1]) or scaling='standardize' "
+                "(on the command line: --set data.scaling=minmax)"
             )
         vmax = max(float(x_tr.max()), float(x_te.max()))
         # One common factor over train and test together (kept from earlier versions, so
@@ -789,7 +791,8 @@ def _scale(x_tr: np.ndarray, x_te: np.ndarray, mode: str, where: str) -> tuple[n
                 warnings.warn(
                     f"{where}: after dividing by the largest value {divisor:g}, half of the features stay below "
                     f"{float(np.median(feature_max)):.3g}: the features are on very different scales and most "
-                    "carry almost no signal. Pass scaling='minmax' (per feature to [0, 1], train statistics)",
+                    "carry almost no signal. Pass scaling='minmax' (per feature to [0, 1], train statistics; on the "
+                    "command line: --set data.scaling=minmax)",
                     UserWarning, stacklevel=4)
     elif mode == "minmax":
         lo, hi = x_tr.min(axis=0), x_tr.max(axis=0)
@@ -814,7 +817,8 @@ def _scale(x_tr: np.ndarray, x_te: np.ndarray, mode: str, where: str) -> tuple[n
     if lo < 0.0 or hi > 1.0:
         warnings.warn(
             f"{where}: model input after scaling={mode!r} lies in [{lo:.4g}, {hi:.4g}], outside [0, 1]: the "
-            "default Bernoulli decoder expects values in [0, 1] (pass scaling='minmax'); this range is "
+            "default Bernoulli decoder expects values in [0, 1] (pass scaling='minmax'; on the command line: "
+            "--set data.scaling=minmax); this range is "
             "only suitable for a Gaussian decoder", UserWarning, stacklevel=4)
     return x_tr, x_te, info
 

@@ -98,6 +98,8 @@ TEACHER_FORMAT_VERSION = 2  # 2: held-out selection, adaptive grid
 _CHUNK_ROWS = 8192
 
 _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+SELECTIONS = ("heldout", "train")                  # TeacherConfig.selection (checked when a config resolves too)
+HELDOUT_MODES = ("auto", "cv", "unused-rows")      # TeacherConfig.heldout
 
 
 class TeacherBudgetWarning(UserWarning):
@@ -563,7 +565,7 @@ class TeacherSearch(BaseEstimator):
 
     def _heldout_mode(self, n_unused: int) -> str:
         """"unused-rows" or "cv" (see the module docstring, step 3)."""
-        if self.heldout not in ("auto", "cv", "unused-rows"):
+        if self.heldout not in HELDOUT_MODES:
             raise ValueError(f"heldout must be 'auto', 'cv' or 'unused-rows', got {self.heldout!r}")
         if int(self.heldout_rows) < 1:
             raise ValueError(f"heldout_rows must be an integer >= 1, got {self.heldout_rows!r}")
@@ -596,7 +598,7 @@ class TeacherSearch(BaseEstimator):
                              "(lower max_K or raise latent_dim)")
         if any(k < 2 for k in ks):
             raise ValueError(f"n_components must all be >= 2 (a teacher needs K >= 2 outcomes), got {ks!r}")
-        if self.selection not in ("heldout", "train"):
+        if self.selection not in SELECTIONS:
             raise ValueError(f"selection must be 'heldout' (max cross-validated I_T) or 'train', got {self.selection!r}")
         folds = int(self.cv_folds)
         if folds < 2:
@@ -883,21 +885,26 @@ def _safe_name(name: str) -> str:
 
 
 def teacher_for(dataset, *, witness_scale: float = 4.0, latent_dim: int = 16, seed: int = 0,
-                cache_dir: str | Path | None = "runs/teachers", config: TeacherConfig | None = None,
+                cache_dir: str | Path | None = "user", config: TeacherConfig | None = None,
                 progress: bool = False) -> TeacherResult:
     """The default teacher of ``dataset`` (an ``empirical.data.Dataset``), cached on disk.
 
     Runs the search of ``config`` (default: :func:`default_config` of the data set's name)
     with ``witness_scale`` and ``latent_dim`` overriding the config's, seeded by ``seed``,
     on the training split; or loads it from ``cache_dir/<dataset>-<hash>.npz``, the hash
-    covering the config, seed, data shapes and a data fingerprint. ``cache_dir=None``
-    disables the cache. Returns float64 responsibilities for both splits.
+    covering the config, seed, data shapes and a data fingerprint. ``cache_dir`` is a
+    ``teacher.cache`` value: "user" (the default: the user's cache directory, see
+    ``empirical.config.teacher_cache_dir``), a directory, or None (no cache). The result's
+    ``path`` is absolute. Returns float64 responsibilities for both splits.
     """
+    from empirical.config import teacher_cache_dir  # config imports this module: import at call time
+
     cfg = dataclasses.replace(config or default_config(dataset.name), witness_scale=float(witness_scale),
                               latent_dim=int(latent_dim))
     key = _cache_key(dataset, cfg, seed)
     digest = config_hash(key)
-    path = None if cache_dir is None else Path(cache_dir) / f"{_safe_name(dataset.name)}-{digest}.npz"
+    cache = teacher_cache_dir(cache_dir)
+    path = None if cache is None else cache / f"{_safe_name(dataset.name)}-{digest}.npz"
     if path is not None and path.exists():
         teacher = FittedTeacher.load(path)
         meta = teacher.metadata

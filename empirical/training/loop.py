@@ -40,6 +40,13 @@ class RunResult:
     bound_violations: list
 
 
+def _teacher_path(exp: Experiment) -> str | None:
+    """The absolute path of the teacher file the run used (a cache file or --teacher FILE), for the
+    checkpoint and summary.json: a relative one would name another file from another directory."""
+    path = getattr(exp.teacher_result, "path", None)
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
 def make_method(config: ExperimentConfig) -> Method:
     return get_method(config.method_name)(config.method, config.train.kl_weight)
 
@@ -177,6 +184,7 @@ def _train(config, experiment, init_from, resume, step_callback, progress) -> Ru
         save_checkpoint(ckpt_path, config=config_to_dict(config), epoch=epoch + 1, step=step,
                         model=model.state_dict(), optimizer=optimizer.state_dict(),
                         teacher_hash=exp.teacher_result.teacher.content_hash,
+                        teacher_path=_teacher_path(exp),
                         method_state=method.state_dict(), rng=rng_state(shuffle), history=history)
     bar.close()
 
@@ -185,7 +193,7 @@ def _train(config, experiment, init_from, resume, step_callback, progress) -> Ru
     violations += final["bound_violations"]
     eio.atomic_write_json(out / "summary.json", {"config": config_to_dict(config), "final": final,
                                                  "epochs": n_epochs, "bound_violations": violations,
-                                                 "teacher": getattr(exp.teacher_result, "path", None),
+                                                 "teacher": _teacher_path(exp),
                                                  "teacher_hash": exp.teacher_result.teacher.content_hash,
                                                  "dataset": {"scaling": getattr(exp.dataset, "scaling", None),
                                                              "notes": list(getattr(exp.dataset, "notes", ()))}})
