@@ -63,7 +63,7 @@ def test_teacher_claims_certify_on_user_arrays(tmp_path, monkeypatch, capsys, la
     assert main(["certify", "--dataset", str(path), "--checkpoint", str(run / "checkpoint.pt"),
                  "--teacher", str(tmp_path / "other" / "teacher.npz")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "was trained against teacher" in err[0]
+    assert len(err) == 1 and "was trained against teacher" in err[0] and "(file /" in err[0]   # the file it used
 
 
 @pytest.mark.parametrize("argv, says", [

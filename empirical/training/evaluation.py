@@ -210,8 +210,10 @@ def encode_checkpoint(path, split: str = "test", *, experiment: Experiment | Non
         torch.set_num_threads(threads)
     trained_with, now = ck.get("teacher_hash"), exp.teacher_result.teacher.content_hash
     if trained_with is not None and trained_with != now:
-        raise ValueError(f"checkpoint {path} was trained against teacher {trained_with[:16]}... but the teacher now "
-                         f"is {now[:16]}...; certify it with the teacher file it was trained with (--teacher FILE)")
+        used = ck.get("teacher_path")   # absolute path of the teacher file the run used (recorded since issue 24)
+        raise ValueError(f"checkpoint {path} was trained against teacher {trained_with[:16]}... "
+                         f"({'file ' + str(used) if used else 'file not recorded by that version'}) but the teacher "
+                         f"now is {now[:16]}...; certify it with the teacher file it was trained with (--teacher FILE)")
     out = {"codes": mu, "log_var": lv, "teacher": exp.teacher_np(split), "witness_scale": exp.witness.scale,
            "frame": exp.witness.P.copy(), "config": config, "teacher_hash": now}
     if heldout:
