@@ -9,6 +9,10 @@ T11's frontier is in :mod:`witness_theory.frontier`, T12's linear VAE in
 """
 from .core import *  # noqa: F401,F403
 from .core import __all__ as _core_all
+from .heldout import *  # noqa: F401,F403  held-out certificates and T2H
+from .heldout import __all__ as _heldout_all
+from .information import *  # noqa: F401,F403  certified information (T13): bounds, p-values, verdicts
+from .information import __all__ as _information_all
 from .io import load_array  # noqa: F401
 from .theorems import (  # noqa: F401
     LEDGER,
@@ -31,13 +35,6 @@ from .theorems import (  # noqa: F401
     assert_holds,
     check_all,
 )
-
-# isort: split
-# after .theorems: heldout imports Theorem and relation from it, and theorems imports T2H back
-from .heldout import *  # noqa: F401,F403,E402  held-out certificates and T2H (after .theorems: it imports them)
-from .heldout import __all__ as _heldout_all
-from .information import *  # noqa: F401,F403,E402  certified information (T13): bounds, p-values, verdicts
-from .information import __all__ as _information_all
 
 __version__ = "0.1.0"
 __all__ = list(_core_all) + [

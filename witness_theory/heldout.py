@@ -42,7 +42,7 @@ from ._validation import (
 )
 from .information import DEFAULT_DELTA, InformationBound, information_bound
 from .information import verdict as information_verdict
-from .theorems import DEFAULT_RTOL, Theorem, relation
+from .ledger import DEFAULT_RTOL, Theorem, relation
 
 __all__ = [
     "HeldoutSplit", "heldout_split", "WitnessFit", "fit_witness", "ProbeFit", "fit_probe",

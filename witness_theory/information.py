@@ -38,7 +38,7 @@ from functools import cache
 import numpy as np
 
 from ._validation import as_float_array, check_distributions, check_finite_number, check_nonneg_number, check_seed, real_float
-from .theorems import DEFAULT_RTOL, Theorem, relation
+from .ledger import DEFAULT_RTOL, Theorem, relation
 
 # What ``import witness_theory`` re-exports; the building blocks (max_varentropy, mixing_weight,
 # empirical_bernstein_width, bernstein_width, holm, bound_pvalue, information_terms) are used from
