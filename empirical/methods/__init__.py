@@ -11,5 +11,9 @@ Adding a method: subclass :class:`Method`, give it ``name``, ``summary``, ``sour
 from empirical.methods.base import Batch, Method, MethodConfig, Run, elbo_terms, public_terms
 from empirical.methods.registry import METHODS, get_method, method_names, register
 
+# isort: split
+# the built-in plug-ins register themselves on import (the registry imports none of them)
+from empirical.methods import remedies, rivals, witness  # noqa: E402,F401  (kl-anneal, free-bits, aggressive; lr-vae, hct; vanilla, rst*)
+
 __all__ = ["Batch", "Method", "MethodConfig", "Run", "elbo_terms", "public_terms", "METHODS", "get_method", "method_names",
            "register"]

@@ -1,5 +1,7 @@
 """The method registry: name -> Method class. ``@register`` adds a class (a plug-in can live in
-any module, a test file included); ``get_method`` looks one up with a clear error."""
+any module, a test file included); ``get_method`` looks one up with a clear error. The registry
+knows no plug-in: the built-in ones register themselves when ``empirical.methods`` (the package,
+imported before any of its modules) imports them."""
 from __future__ import annotations
 
 from empirical.methods.base import Method
@@ -23,7 +25,6 @@ def register(cls: type[Method]) -> type[Method]:
 
 
 def get_method(name: str) -> type[Method]:
-    _load_builtin()
     try:
         return METHODS[str(name)]
     except KeyError:
@@ -32,11 +33,5 @@ def get_method(name: str) -> type[Method]:
 
 
 def method_names() -> tuple[str, ...]:
-    _load_builtin()
     return tuple(n for n in BUILTIN_ORDER if n in METHODS) + tuple(n for n in METHODS if n not in BUILTIN_ORDER)
 
-
-def _load_builtin() -> None:
-    import empirical.methods.remedies  # noqa: F401  (registers kl-anneal, free-bits, aggressive)
-    import empirical.methods.rivals  # noqa: F401  (registers lr-vae, hct)
-    import empirical.methods.witness  # noqa: F401  (registers vanilla, rst, rst-prefit, rst-alpha-prefit)
