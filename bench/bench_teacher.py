@@ -25,7 +25,8 @@ import time
 import witness_theory as wt
 from empirical.data import registry
 from empirical.data.loaders import load_dataset
-from empirical.data.teacher import TeacherSearch, default_config, report_markdown
+from empirical.data.registry import default_config
+from empirical.data.teacher import TeacherSearch, report_markdown
 from empirical.io import atomic_write_text
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from empirical.data.teacher import TeacherConfig
+from empirical.data.teacher import CACHE_ENV_VAR, USER_CACHE, TeacherConfig, teacher_cache_dir
 from witness_theory.information import DEFAULT_DELTA
 
 __all__ = ["DataConfig", "TeacherSettings", "WitnessConfig", "ModelConfig", "TrainConfig", "ExperimentConfig",
@@ -50,28 +50,6 @@ class DataConfig:
     limit: int | None = None        # keep at most this many train and test rows (smoke runs)
     scaling: str | None = None      # none | max | minmax | standardize (train statistics); None: the loader's
                                     # default (named data sets: native [0, 1]; user arrays: divide by the max)
-
-
-#: ``teacher.cache`` default: the user's cache directory, so that runs started from any working
-#: directory share one cache and record an absolute path. It is $WITNESS_THEORY_CACHE/teachers,
-#: else $XDG_CACHE_HOME/witness-theory/teachers, else ~/.cache/witness-theory/teachers
-#: (:func:`teacher_cache_dir`). Files are content-addressed (<data set>-<hash of config, seed, data>.npz).
-USER_CACHE = "user"
-CACHE_ENV_VAR = "WITNESS_THEORY_CACHE"
-
-
-def teacher_cache_dir(cache: str | os.PathLike | None) -> Path | None:
-    """The absolute teacher cache directory of a ``teacher.cache`` value (None: no cache)."""
-    if cache is None:
-        return None
-    if str(cache) == USER_CACHE:
-        root = os.environ.get(CACHE_ENV_VAR)
-        if root:
-            return Path(root).expanduser().resolve() / "teachers"
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"   # XDG: relative is invalid
-        return (base / "witness-theory" / "teachers").resolve()
-    return Path(cache).expanduser().resolve()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ import pytest
 import witness_theory as wt
 from empirical.cli import main
 from empirical.data.loaders import load_dataset
-from empirical.data.teacher import default_config, teacher_for
+from empirical.data.registry import default_config
+from empirical.data.teacher import teacher_for
 from empirical.experiments.certify import (
     CONTROL_FLAGS,
     CodesOrderWarning,
@@ -45,7 +46,7 @@ def teacher_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def digits_teacher(digits, teacher_cache):
     """The chosen (default-search) digits teacher."""
-    return teacher_for(digits, cache_dir=teacher_cache)
+    return teacher_for(digits, cache_dir=teacher_cache, config=default_config("digits"))
 
 
 @pytest.fixture(scope="module")

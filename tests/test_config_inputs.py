@@ -90,7 +90,8 @@ def test_teacher_for_writes_an_absolute_content_addressed_path(monkeypatch, tmp_
     import dataclasses
 
     from empirical.data.loaders import load_dataset
-    from empirical.data.teacher import default_config, teacher_for
+    from empirical.data.registry import default_config
+    from empirical.data.teacher import teacher_for
     monkeypatch.setenv(cfgmod.CACHE_ENV_VAR, str(tmp_path / "cache"))
     ds = load_dataset("digits", limit=300)
     small = dataclasses.replace(default_config("digits"), n_components=(3,), pca_dims=(4,),

@@ -17,12 +17,12 @@ from sklearn.base import clone
 import witness_theory as wt
 from empirical.cli import main
 from empirical.data.loaders import load_dataset
+from empirical.data.registry import default_config
 from empirical.data.teacher import (
     FittedTeacher,
     TeacherBudgetWarning,
     TeacherConfig,
     TeacherSearch,
-    default_config,
     load_teacher_file,
     report_markdown,
     select_teacher,

@@ -14,9 +14,9 @@ import pytest
 
 from empirical.data import loaders as D
 from empirical.data.loaders import load_array, load_dataset
+from empirical.data.registry import default_config
 from empirical.data.teacher import (
     TeacherSearch,
-    default_config,
     load_teacher_file,
     teacher_for,
 )

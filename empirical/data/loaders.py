@@ -39,7 +39,7 @@ import pickle
 import struct
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -187,15 +187,16 @@ def load_dataset(
     if key.lower().endswith((".npy", ".npz")):
         ds = load_array(key, seed=seed, test_fraction=test_fraction, scaling=scaling or "max")
         return _apply_limit(ds, limit)
-    from empirical.data.registry import REGISTRY, canonical_name  # the registry holds each data set's loader
+    from empirical.data.registry import REGISTRY, canonical_name  # the registry names each data set's reader
 
     canon = canonical_name(key)
     if canon is None:
         raise ValueError(f"unknown dataset {name!r}; valid names are {', '.join(REGISTRY)} or a path to a .npy/.npz file")
-    loader = REGISTRY[canon].loader
-    if loader is None:
-        raise ValueError(f"dataset {canon!r} has no loader in the registry")
-    ds = loader(canon, root, seed=seed, test_fraction=test_fraction, limit=limit)
+    kind = REGISTRY[canon].loader
+    if kind not in LOADERS:
+        raise ValueError(f"dataset {canon!r} has no reader: its registry entry names loader {kind!r}, "
+                         f"known kinds are {', '.join(LOADERS)}")
+    ds = LOADERS[kind](canon, root, seed=seed, test_fraction=test_fraction, limit=limit)
     ds = _apply_limit(ds, limit)
     if scaling in ("minmax", "standardize"):
         x_tr, x_te, info = _scale(ds.x_train.astype(np.float64), ds.x_test.astype(np.float64), scaling, ds.name)
@@ -1057,3 +1058,15 @@ def load_tiny_imagenet(root: str | os.PathLike | None = None, *, size: int = 64,
         scaling={"mode": "fixed", "divisor": 255.0, "note": "uint8 pixels divided by 255"
                  + ("; 64x64 box-downsampled to 32x32" if size == 32 else "")},
     )
+
+
+#: The readers the registry's entries name by kind: (name, root, *, seed, test_fraction, limit) -> Dataset.
+#: The registry knows the data sets; this module knows how to read each kind of file.
+LOADERS: dict[str, Callable] = {
+    "digits": lambda name, root, *, seed, test_fraction, limit=None: _load_digits(seed=seed, test_fraction=test_fraction),
+    "mnist-like": lambda name, root, *, seed, test_fraction, limit=None: _load_mnist_like(name, root),
+    "cifar": lambda name, root, *, seed, test_fraction, limit=None: _load_cifar(name, root),
+    # reads only the rows it keeps (the full set is ~4.9 GB in float32)
+    "tiny-imagenet": lambda name, root, *, seed, test_fraction, limit=None: load_tiny_imagenet(
+        root, size=32 if name.endswith("32") else 64, limit=limit),
+}

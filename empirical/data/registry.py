@@ -17,13 +17,12 @@ is still evaluated end to end. A path to a ``.npy``/``.npz`` array gets the gene
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from empirical.data.teacher import TeacherConfig
 
-__all__ = ["DatasetEntry", "REGISTRY", "dataset_entry", "canonical_name"]
+__all__ = ["DatasetEntry", "REGISTRY", "dataset_entry", "canonical_name", "default_config"]
 
 
 @dataclass(frozen=True)
@@ -35,21 +34,8 @@ class DatasetEntry:
     defaults: dict[str, Any] = field(default_factory=dict)   # dotted overrides of the config tree
     quick: dict[str, Any] = field(default_factory=dict)      # dotted overrides for --quick
     registered: bool = True                                  # False: a user array (generic entry)
-    loader: Callable | None = None                           # (root, seed, test_fraction) -> Dataset
-
-
-def _loader(kind: str) -> Callable:
-    """(name, root, *, seed, test_fraction, limit) -> Dataset, for ``empirical.data.loaders.load_dataset``."""
-    def load(name, root, *, seed, test_fraction, limit=None):
-        from empirical.data import loaders
-        if kind == "digits":
-            return loaders._load_digits(seed=seed, test_fraction=test_fraction)
-        if kind == "mnist-like":
-            return loaders._load_mnist_like(name, root)
-        if kind == "tiny-imagenet":   # reads only the rows it keeps (the full set is ~4.9 GB in float32)
-            return loaders.load_tiny_imagenet(root, size=32 if name.endswith("32") else 64, limit=limit)
-        return loaders._load_cifar(name, root)
-    return load
+    loader: str | None = None                                # the reader's kind: digits | mnist-like | cifar |
+                                                             # tiny-imagenet (``empirical.data.loaders.LOADERS``)
 
 
 #: Teacher grids. Fashion-MNIST/MNIST/CIFAR: PCA + GMM fitted on a training subsample, K dense
@@ -85,31 +71,31 @@ _GPU_QUICK = {"train.epochs": 2, "method.prefit_epochs": 1, "data.limit": 2000}
 
 REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in (
     DatasetEntry("digits", "scikit-learn's 8x8 digits (bundled; the embedded default)",
-                 teacher_grid=_DIGITS_GRID, loader=_loader("digits"),
+                 teacher_grid=_DIGITS_GRID, loader="digits",
                  defaults={**_SMALL_MLP, "train.epochs": 20, "train.batch_size": 128, "train.lr": 3e-3,
                            "method.prefit_epochs": 3},
                  quick={"train.epochs": 8, "method.prefit_epochs": 2}),
     DatasetEntry("fashion-mnist", "Fashion-MNIST, 28x28 (IDX files)", aliases=("fashionmnist", "fashion_mnist"),
-                 teacher_grid=_FASHION_GRID, loader=_loader("mnist-like"),
+                 teacher_grid=_FASHION_GRID, loader="mnist-like",
                  defaults={**_SMALL_MLP, "train.epochs": 3, "train.batch_size": 256, "train.lr": 2e-3,
                            "method.prefit_epochs": 1},
                  quick={"train.epochs": 2, "method.prefit_epochs": 1, "data.limit": 3000}),
     DatasetEntry("mnist", "MNIST, 28x28 (IDX files; full-scale settings for a GPU)",
-                 teacher_grid=_MNIST_GRID, loader=_loader("mnist-like"),
+                 teacher_grid=_MNIST_GRID, loader="mnist-like",
                  defaults={"model.hidden": (512, 256), "model.latent_dim": 16, "train.epochs": 50,
                            "train.batch_size": 128, "train.lr": 1e-3, "method.alpha": 1.0, "method.prefit_epochs": 5},
                  quick={"train.epochs": 2, "method.prefit_epochs": 1, "data.limit": 3000}),
     DatasetEntry("cifar10", "CIFAR-10, 3x32x32 (python pickle layout; GPU settings)", aliases=("cifar-10",),
-                 teacher_grid=_CIFAR_GRID, loader=_loader("cifar"), defaults=_GPU_CONV, quick=_GPU_QUICK),
+                 teacher_grid=_CIFAR_GRID, loader="cifar", defaults=_GPU_CONV, quick=_GPU_QUICK),
     DatasetEntry("cifar100", "CIFAR-100, 3x32x32 (python pickle layout; GPU settings)", aliases=("cifar-100",),
-                 teacher_grid=_CIFAR_GRID, loader=_loader("cifar"), defaults=_GPU_CONV,
+                 teacher_grid=_CIFAR_GRID, loader="cifar", defaults=_GPU_CONV,
                  quick=_GPU_QUICK),
     DatasetEntry("tiny-imagenet-32", "Tiny-ImageNet-200 downsampled to 3x32x32 (the conv net of CIFAR; GPU settings)",
-                 aliases=("tinyimagenet-32",), teacher_grid=_CIFAR_GRID, loader=_loader("tiny-imagenet"),
+                 aliases=("tinyimagenet-32",), teacher_grid=_CIFAR_GRID, loader="tiny-imagenet",
                  defaults=_GPU_CONV, quick=_GPU_QUICK),
     DatasetEntry("tiny-imagenet", "Tiny-ImageNet-200, 3x64x64 (standard layout; a conv net for 64x64 via "
                  "model.conv_channels with 4 stages)", aliases=("tinyimagenet", "tiny-imagenet-200"),
-                 teacher_grid=_CIFAR_GRID, loader=_loader("tiny-imagenet"),
+                 teacher_grid=_CIFAR_GRID, loader="tiny-imagenet",
                  defaults={**_GPU_CONV, "model.conv_channels": (32, 64, 128, 256)}, quick=_GPU_QUICK),
 )}
 
@@ -135,3 +121,10 @@ def dataset_entry(name: str) -> DatasetEntry:
     if str(name).strip().lower().endswith((".npy", ".npz")):
         return dataclasses.replace(_USER, name=str(name))
     raise ValueError(f"unknown dataset {name!r}; valid names are {', '.join(REGISTRY)} or a path to a .npy/.npz file")
+
+
+def default_config(dataset_name: str) -> TeacherConfig:
+    """The default :class:`TeacherConfig` of a data set: its registry entry's teacher grid
+    (``empirical.data.registry``), the generic one for user arrays."""
+    canon = canonical_name(dataset_name)
+    return REGISTRY[canon].teacher_grid if canon else TeacherConfig()

@@ -69,6 +69,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -84,7 +85,7 @@ import witness_theory as wt
 from empirical.io import atomic_save_verified_npz, library_versions, to_jsonable
 
 __all__ = [
-    "TeacherConfig", "default_config", "TeacherSearch", "FittedTeacher",
+    "TeacherConfig", "TeacherSearch", "FittedTeacher", "USER_CACHE", "CACHE_ENV_VAR", "teacher_cache_dir",
     "TeacherResult", "teacher_for", "select_teacher", "apply_floor", "TeacherBudgetWarning",
     "report_markdown", "config_hash", "load_teacher_file", "TeacherGeneralisationWarning",
 ]
@@ -149,15 +150,6 @@ class TeacherConfig:
 
 _DEFAULT = TeacherConfig()
 _MIN_UNUSED_ROWS = 1_000   # heldout="auto" measures on unused rows only when a subsample leaves this many
-
-
-def default_config(dataset_name: str) -> TeacherConfig:
-    """The default :class:`TeacherConfig` of a data set: its registry entry's teacher grid
-    (``empirical.data.registry``), the generic one for user arrays."""
-    from empirical.data.registry import REGISTRY, canonical_name
-
-    canon = canonical_name(dataset_name)
-    return REGISTRY[canon].teacher_grid if canon else TeacherConfig()
 
 
 def config_hash(payload: dict) -> str:
@@ -884,22 +876,41 @@ def _safe_name(name: str) -> str:
     return run_name(name)
 
 
-def teacher_for(dataset, *, witness_scale: float = 4.0, latent_dim: int = 16, seed: int = 0,
-                cache_dir: str | Path | None = "user", config: TeacherConfig | None = None,
-                progress: bool = False) -> TeacherResult:
+#: ``teacher.cache`` default: the user's cache directory, so that runs started from any working
+#: directory share one cache and record an absolute path. It is $WITNESS_THEORY_CACHE/teachers,
+#: else $XDG_CACHE_HOME/witness-theory/teachers, else ~/.cache/witness-theory/teachers
+#: (:func:`teacher_cache_dir`). Files are content-addressed (<data set>-<hash of config, seed, data>.npz).
+USER_CACHE = "user"
+CACHE_ENV_VAR = "WITNESS_THEORY_CACHE"
+
+
+def teacher_cache_dir(cache: str | os.PathLike | None) -> Path | None:
+    """The absolute teacher cache directory of a ``teacher.cache`` value (None: no cache)."""
+    if cache is None:
+        return None
+    if str(cache) == USER_CACHE:
+        root = os.environ.get(CACHE_ENV_VAR)
+        if root:
+            return Path(root).expanduser().resolve() / "teachers"
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"   # XDG: relative is invalid
+        return (base / "witness-theory" / "teachers").resolve()
+    return Path(cache).expanduser().resolve()
+
+
+def teacher_for(dataset, *, config: TeacherConfig, witness_scale: float = 4.0, latent_dim: int = 16, seed: int = 0,
+                cache_dir: str | Path | None = USER_CACHE, progress: bool = False) -> TeacherResult:
     """The default teacher of ``dataset`` (an ``empirical.data.Dataset``), cached on disk.
 
-    Runs the search of ``config`` (default: :func:`default_config` of the data set's name)
+    Runs the search of ``config`` (a data set's default: ``empirical.data.registry.default_config``)
     with ``witness_scale`` and ``latent_dim`` overriding the config's, seeded by ``seed``,
     on the training split; or loads it from ``cache_dir/<dataset>-<hash>.npz``, the hash
     covering the config, seed, data shapes and a data fingerprint. ``cache_dir`` is a
     ``teacher.cache`` value: "user" (the default: the user's cache directory, see
-    ``empirical.config.teacher_cache_dir``), a directory, or None (no cache). The result's
+    :func:`teacher_cache_dir`), a directory, or None (no cache). The result's
     ``path`` is absolute. Returns float64 responsibilities for both splits.
     """
-    from empirical.config import teacher_cache_dir  # config imports this module: import at call time
-
-    cfg = dataclasses.replace(config or default_config(dataset.name), witness_scale=float(witness_scale),
+    cfg = dataclasses.replace(config, witness_scale=float(witness_scale),
                               latent_dim=int(latent_dim))
     key = _cache_key(dataset, cfg, seed)
     digest = config_hash(key)
