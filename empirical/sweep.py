@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -66,12 +67,22 @@ from empirical.config import ExperimentConfig, config_from_dict, config_to_dict
 
 __all__ = ["ExecutorSpec", "SweepError", "SweepResult", "TrialBusy", "trial_owner",
            "trial_id", "config_hash", "trial_dir_for", "write_trial",
-           "run_trial", "run_sweep", "trial_state", "load_records", "report", "STATES"]
+           "run_trial", "run_sweep", "trial_state", "load_records", "register_task", "STATES"]
 
 STATES = ("pending", "running", "done", "failed", "interrupted")
-#: What a trial does: ``train`` one run (empirical.training.loop.train); ``rescue`` one seed of the
-#: three-phase protocol (empirical.experiments.rescue.run_rescue_seed, settings in task_config).
-TASKS = ("train", "rescue")
+#: What a trial does: ``train`` one run (empirical.training.loop.train), or a task an experiment
+#: registers with :func:`register_task` (rescue: one seed of its three-phase protocol). The executors
+#: know no experiment: a trial records its task's module, and a worker imports it to find the task.
+TASK_RUNNERS: dict[str, Callable[..., dict]] = {}
+
+
+def register_task(name: str):
+    """Decorator: ``fn(config, task_config, experiment, trial_dir, progress) -> dict`` runs one trial
+    of task ``name`` and returns the fields its record adds (``run_dir`` and the task's results)."""
+    def add(fn):
+        TASK_RUNNERS[name] = fn
+        return fn
+    return add
 #: Keys that say where a trial runs, not what it computes: left out of its id.
 _PLACEMENT_KEYS = (("out_dir", None), ("train", "device"), ("teacher", "cache"), ("data", "root"))
 
@@ -199,8 +210,8 @@ def _stored_hash(tdir: Path) -> str | None:
 def write_trial(sweep_dir: str | Path, group: str, config: ExperimentConfig, task: str = "train",
                 task_config: dict | None = None) -> Path:
     """Create (or check) the directory of one trial; returns it."""
-    if task not in TASKS:
-        raise ValueError(f"unknown sweep task {task!r}; valid: {', '.join(TASKS)}")
+    if task != "train" and task not in TASK_RUNNERS:
+        raise ValueError(f"unknown sweep task {task!r}; valid: train, {', '.join(TASK_RUNNERS) or '(none registered)'}")
     tdir = trial_dir_for(sweep_dir, config, task, task_config)
     digest = config_hash(config, task, task_config)
     stored = _stored_hash(tdir)
@@ -214,7 +225,8 @@ def write_trial(sweep_dir: str | Path, group: str, config: ExperimentConfig, tas
     if stored != digest:
         eio.atomic_write_json(tdir / "config.json", config_to_dict(config.replace(out_dir=None)))
     eio.atomic_write_json(tdir / "trial.json", {"id": trial_id(config, task, task_config), "group": group,
-                                                "config_hash": digest, "task": task, "task_config": task_config or {}})
+                                                "config_hash": digest, "task": task, "task_config": task_config or {},
+                                                "task_module": None if task == "train" else TASK_RUNNERS[task].__module__})
     if not (tdir / "status.json").exists():
         _write_status(tdir, "pending")
     return tdir
@@ -394,12 +406,15 @@ def _run_owned_trial(tdir: Path, threads: int | None, experiment, progress: bool
             common = {"group": meta["group"], "method": config.method_name, "kl_weight": config.train.kl_weight,
                       "seed": config.train.seed, "dataset": config.data.name, "trial_id": meta["id"],
                       "trial_dir": str(tdir)}
-            if meta.get("task", "train") == "rescue":
-                from empirical.experiments.rescue import RescueConfig, run_rescue_seed
-
-                rows = run_rescue_seed(config, RescueConfig(**meta["task_config"]), config.train.seed, exp,
-                                       tdir, progress=progress)
-                rec = {**common, "seconds": time.perf_counter() - t0, "run_dir": str(tdir), "rows": rows}
+            task = meta.get("task", "train")
+            if task != "train":
+                if task not in TASK_RUNNERS and meta.get("task_module"):   # a fresh worker: load the task's module
+                    importlib.import_module(meta["task_module"])
+                if task not in TASK_RUNNERS:
+                    raise ValueError(f"trial {tdir} has task {task!r}, which no module registered; re-create the "
+                                     "sweep with the current code (--fresh)")
+                extra = TASK_RUNNERS[task](config, meta["task_config"], exp, tdir, progress)
+                rec = {**common, "seconds": time.perf_counter() - t0, **extra}
             else:
                 result = train(config, experiment=exp, resume=True, progress=progress)
                 final = {k: v for k, v in result.final.items() if k != "bound_violations"}
@@ -841,66 +856,3 @@ def load_records(paths: Sequence[str | Path]) -> tuple[list[dict], dict[str, str
         else:
             missing[str(d)] = trial_state(d)
     return records, missing
-
-
-def report(paths: Sequence[str | Path], out_dir: str | Path, *, kind: str = "auto") -> dict:
-    """Merge trial directories into ``kind``'s tables and plots in ``out_dir``: ``claims``
-    (certificate table, claims C1-C3), ``compare`` (the compare table) or ``summary`` (one row per
-    group); ``auto`` picks claims when the groups look like ``<method> kl <w>``."""
-    from empirical.report.tables import summary_table
-
-    records, missing = load_records(paths)
-    if not records:
-        raise ValueError(f"sweep-report: no finished trial under {', '.join(map(str, paths))}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if kind == "auto":
-        kind = "claims" if all(r["group"] == f"{r['method']} kl {r['kl_weight']:g}" for r in records) else "summary"
-    eio.atomic_write_text(out / "runs.jsonl", "".join(json.dumps(eio.to_jsonable(r)) + "\n" for r in records))
-    summary: dict[str, Any] = {"kind": kind, "n_runs": len(records), "not_done": missing,
-                               "trials": [r["trial_id"] for r in records]}
-    if kind == "claims":
-        from empirical.experiments import claims as cl
-
-        kl = min(r["kl_weight"] for r in records)
-        md, csv = cl.certificate_table(records)
-        summary["claims"] = cl.evaluate_claims(records, cl.ClaimsConfig(), kl)
-        files = {"certificate_table.md": md, "certificate_table.csv": csv}
-        plot = lambda: cl._plots(records, out, kl)
-    elif kind == "compare":
-        from empirical.experiments import compare as cp
-
-        name = ", ".join(dict.fromkeys(str(r.get("dataset", "")) for r in records))
-        md, csv, rows = cp.compare_table(records, name)   # also sets each record's "display"
-        files = {"compare_table.md": md, "compare_table.csv": csv,
-                 "compare_table.json": json.dumps(eio.to_jsonable(rows), indent=2)}
-        plot = lambda: cp._plots(records, out, name)
-    elif kind == "summary":
-        from empirical.experiments.claims import TABLE_COLUMNS, TABLE_COUNTS
-        from empirical.experiments.grid import method_order
-        from empirical.report.tables import certified_note
-
-        order = {g: i for i, g in enumerate(dict.fromkeys(r["group"] for r in records))}
-        md, csv, _ = summary_table(records, ("group",), TABLE_COLUMNS, order=lambda k: order[k[0]], counts=TABLE_COUNTS)
-        md += "\n" + certified_note(records[0].get("delta", 0.05) if records else 0.05) + "\n"
-        files = {"sweep_table.md": md, "sweep_table.csv": csv}
-        plot = lambda: _summary_plot(records, out, method_order)
-    else:
-        raise ValueError(f"--table must be auto, claims, compare or summary, got {kind!r}")
-    for name, text in files.items():
-        eio.atomic_write_text(out / name, text)
-    summary["tables"] = [str(out / n) for n in files]
-    try:
-        summary["plots"] = [str(p) for p in plot()]
-    except Exception as exc:  # a plotting failure must not hide the numbers; recorded, not dropped
-        summary["plots_error"] = repr(exc)
-    eio.atomic_write_json(out / "summary.json", summary)
-    return summary
-
-
-def _summary_plot(records, out: Path, method_order) -> list[Path]:
-    from empirical.report import figures
-
-    groups = list(dict.fromkeys(r["group"] for r in records))
-    return [figures.plot_margin_by_group(records, groups, str, out / "margin_by_group.png",
-                                         title="Margin per group and seed", teacher_information=records[0]["I_T"])]

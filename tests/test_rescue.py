@@ -143,3 +143,29 @@ def test_frontier_command_own_settings(quick_rescue, tmp_path, capsys):
     assert main(["frontier", "--claims", str(runs), "--out", str(tmp_path / "g"),
                  "--set", "frontier.n_points=2"]) == 2
     assert "frontier.n_points must be >= 3" in capsys.readouterr().err
+
+
+def test_a_fresh_worker_finds_the_rescue_task(quick_rescue, tmp_path):
+    """The sweep layer knows no experiment: a trial records its task's module, and a worker that
+    imported only empirical.sweep (a fresh process, as a pool worker or a SLURM job is) loads it and
+    runs the trial. Run on a copy of the quick seed's finished trial with its result removed (the
+    phases resume from their checkpoints, so the record comes back with the same rows)."""
+    import shutil
+    import subprocess
+    import sys
+
+    _, _, runs = quick_rescue
+    [trial] = [d for d in runs.iterdir() if (d / "trial.json").exists()]
+    meta = json.loads((trial / "trial.json").read_text())
+    assert meta["task"] == "rescue" and meta["task_module"] == "empirical.experiments.rescue"
+    copy = tmp_path / trial.name
+    shutil.copytree(trial, copy)
+    want = json.loads((copy / "result.json").read_text())["rows"]
+    (copy / "result.json").unlink()
+    code = ("import sys, json; import empirical.sweep as s; "
+            "assert 'empirical.experiments.rescue' not in sys.modules; "
+            f"rec = s.run_trial({str(copy)!r}); print(json.dumps(len(rec['rows'])))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == len(want)
+    assert json.loads((copy / "result.json").read_text())["rows"] == want

@@ -20,7 +20,8 @@ from slurm_cluster import slurm_cluster  # noqa: F401  (session fixture)
 from empirical.cli import main
 from empirical.config import resolve
 from empirical.experiments.grid import Trial
-from empirical.sweep import ExecutorSpec, SweepError, report, run_sweep, trial_id, trial_state
+from empirical.experiments.sweep_report import report
+from empirical.sweep import ExecutorSpec, SweepError, run_sweep, trial_id, trial_state
 
 METRICS = ("G_T", "L_TS", "I_T", "rec", "kl", "active_units", "mi_full", "mi_minibatch", "mean_sq_norm", "certified")
 

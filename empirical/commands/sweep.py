@@ -61,7 +61,7 @@ def run(args) -> int:
 
 def _methods_grid(args, executor) -> int:
     from empirical.experiments.grid import Trial, run_trials, trial_name
-    from empirical.sweep import report
+    from empirical.experiments.sweep_report import report
 
     if any(o.strip().startswith(("claims.", "compare.", "grid.")) for o in args.overrides):
         raise ValueError("--set claims./compare. keys need --grid claims or --grid compare")

@@ -15,7 +15,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from empirical.sweep import report
+    from empirical.experiments.sweep_report import report
 
     summary = report(args.dirs, args.out, kind=args.table)
     for path in summary["tables"]:

@@ -22,7 +22,7 @@ __all__ = ["Trial", "trial_name", "run_trials", "method_order", "runs_root"]
 class Trial:
     group: str                 # the table row this trial belongs to (e.g. "vanilla kl 4")
     config: ExperimentConfig
-    task: str = "train"        # train: one run; rescue: one seed of the rescue protocol (empirical.sweep.TASKS)
+    task: str = "train"        # train: one run; or a task registered with empirical.sweep.register_task (rescue)
     task_config: dict | None = None   # the task's own settings (rescue: RescueConfig as a dict)
 
 

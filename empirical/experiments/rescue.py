@@ -27,6 +27,7 @@ from pathlib import Path
 
 from empirical import io as eio
 from empirical.report.tables import csv_table, markdown_table
+from empirical.sweep import register_task
 
 __all__ = ["RescueConfig", "PHASES", "run_rescue_seed", "run_rescue", "phase_outcomes"]
 
@@ -79,6 +80,14 @@ def run_rescue_seed(base, cfg: RescueConfig, seed: int, experiment, runs: Path, 
         init = result.out_dir / "checkpoint.pt"
         offset += config.train.epochs
     return rows
+
+
+@register_task("rescue")
+def _rescue_trial(config, task_config: dict, experiment, trial_dir: Path, progress: bool) -> dict:
+    """One trial of the sweep layer: one seed of the protocol, in the trial's directory."""
+    rows = run_rescue_seed(config, RescueConfig(**task_config), config.train.seed, experiment, trial_dir,
+                           progress=progress)
+    return {"run_dir": str(trial_dir), "rows": rows}
 
 
 def _first(rows, pred):
