@@ -48,3 +48,18 @@ def _isolated_teacher_cache(tmp_path_factory):
         os.environ.pop(CACHE_ENV_VAR, None)
     else:
         os.environ[CACHE_ENV_VAR] = old
+
+
+@pytest.fixture(scope="session")
+def small_digits_teacher(tmp_path_factory):
+    """(digits data set, a small digits teacher saved to a file, its TeacherResult): one tiny grid
+    (PCA 8, K = 6, diagonal, seed 0), for the tests of files and inputs that need a real teacher."""
+    from empirical.data.loaders import load_dataset
+    from empirical.data.teacher import TeacherConfig, teacher_for
+
+    digits = load_dataset("digits")
+    res = teacher_for(digits, cache_dir=None,
+                      config=TeacherConfig(pca_dims=(8,), n_components=(6,), covariance_types=("diag",), seeds=(0,)))
+    path = tmp_path_factory.mktemp("teacher") / "teacher.npz"
+    res.teacher.save(path)
+    return digits, path, res

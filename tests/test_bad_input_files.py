@@ -15,24 +15,17 @@ import numpy as np
 import pytest
 
 from empirical.cli import main
-from empirical.data.loaders import load_dataset
-from empirical.data.teacher import TeacherConfig, teacher_for
 from empirical.experiments.certify import write_codes
 
-SMALL = TeacherConfig(pca_dims=(8,), n_components=(6,), covariance_types=("diag",), seeds=(0,))
+
+@pytest.fixture(scope="module")
+def digits(small_digits_teacher):
+    return small_digits_teacher[0]
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
-
-
-@pytest.fixture(scope="module")
-def teacher(digits, tmp_path_factory):
-    res = teacher_for(digits, cache_dir=None, config=SMALL)
-    path = tmp_path_factory.mktemp("teacher") / "teacher.npz"
-    res.teacher.save(path)
-    return path, res
+def teacher(small_digits_teacher):
+    return small_digits_teacher[1:]
 
 
 def _one_line_exit_2(argv, capsys, *names, timeout=60):

@@ -20,24 +20,18 @@ import pytest
 import witness_theory as wt
 from empirical import io as eio
 from empirical.cli import main
-from empirical.data.loaders import load_dataset
-from empirical.data.teacher import FittedTeacher, TeacherConfig, load_teacher_file, teacher_for
+from empirical.data.teacher import FittedTeacher, load_teacher_file
 from empirical.experiments.certify import load_codes, write_codes
 
-SMALL = TeacherConfig(pca_dims=(8,), n_components=(6,), covariance_types=("diag",), seeds=(0,))
+
+@pytest.fixture(scope="module")
+def digits(small_digits_teacher):
+    return small_digits_teacher[0]
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
-
-
-@pytest.fixture(scope="module")
-def teacher_path(digits, tmp_path_factory):
-    res = teacher_for(digits, cache_dir=None, config=SMALL)
-    path = tmp_path_factory.mktemp("teacher") / "teacher.npz"
-    res.teacher.save(path)
-    return path
+def teacher_path(small_digits_teacher):
+    return small_digits_teacher[1]
 
 
 def _arrays(path):

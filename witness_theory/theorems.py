@@ -7,12 +7,7 @@ returns a :class:`CheckResult`: both sides, the residual, the tolerance used and
 holds. ``proofs/`` (Hypothesis, sympy) and ``empirical/`` (trained models) call these same
 checks: statement -> proof test -> experiment assertion.
 
-Residuals: |lhs - rhs| for "==", max(0, lhs - rhs) for "<=", max(0, rhs - lhs) for ">=".
-Tolerance: ``rtol * (1 + |lhs| + |rhs| + magnitude)`` with ``rtol = 1e-9`` by default.
-Why 1e-9: every quantity is a float64 sum of at most ~1e5 terms whose rounding error is a
-few hundred unit roundoffs (~1e-13 relative) even for log-odds of several hundred; 1e-9 keeps
-~1e4 headroom for that, while any wrong constant or formula (a missing (K-1)/K, CE for KL,
-a wrong reference distribution) gives relative errors of order 1e-3 or more and is caught.
+Residuals and tolerances: :mod:`witness_theory.ledger` (relative 1e-9 by default, and why).
 """
 from __future__ import annotations
 
