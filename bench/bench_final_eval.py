@@ -47,7 +47,8 @@ def main() -> None:
     def before() -> None:   # the mean certificates alone, as the evaluation computed them before T13
         with mock.patch.object(evaluation, "PERMUTATIONS", 0):
             evaluation.heldout_certificates(model, exp, "test", evaluation.encode_split(model, exp.x_test)[0],
-                                            None, fit_rows=c.train.heldout_fit_rows, seed=0)
+                                            None, fit_rows=c.train.heldout_fit_rows, seed=0, delta=c.train.delta,
+                                            posterior_draws=c.train.posterior_draws)
 
     per_epoch = timed(lambda: evaluation.evaluate(model, exp, "test"))
     final_now = timed(lambda: evaluation.evaluate(model, exp, "test", final=True))

@@ -328,7 +328,7 @@ def test_betting_lower_bound_coverage_and_shape():
 @given(seed=st.integers(0, 2 ** 16), shift=st.floats(-1.0, 1.0))
 def test_lcb_increases_with_delta_when_the_bets_are_fixed(seed, shift):
     """With ``bet_delta`` fixed, the bound is monotone in delta (what certified_active_units' and
-    bound_pvalue's p-values need): LCB(delta_1) <= LCB(delta_2) for delta_1 < delta_2, exactly
+    certified_active_units' p-values need): LCB(delta_1) <= LCB(delta_2) for delta_1 < delta_2, exactly
     (every width term is monotone; the betting capital no longer depends on delta)."""
     from witness_theory.information import information_bound
     rng = np.random.default_rng(seed)

@@ -523,7 +523,7 @@ class HeldoutCertificate:
     @property
     def verdict(self) -> str:
         """"certified" (LCB > 0: I(Y; Z) >= LCB nats at 1 - delta), "positive, not significant"
-        (margin > rounding bound >= ... but LCB <= 0), or "not certified"."""
+        (margin above its rounding bound, LCB <= 0 or no bound), or "not certified"."""
         return information_verdict(self.margin, self.float_error, self.lcb)
 
     def as_dict(self) -> dict:

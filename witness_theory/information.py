@@ -41,7 +41,7 @@ from ._validation import as_float_array, check_distributions, check_finite_numbe
 from .ledger import DEFAULT_RTOL, Theorem, relation
 
 # What ``import witness_theory`` re-exports; the building blocks (max_varentropy, mixing_weight,
-# empirical_bernstein_width, bernstein_width, holm, bound_pvalue, information_terms) are used from
+# empirical_bernstein_width, bernstein_width, holm, information_terms) are used from
 # this module.
 __all__ = [
     "DEFAULT_DELTA", "DEFAULT_PERMUTATIONS", "VERDICTS", "InformationBound", "information_bound",
@@ -59,7 +59,8 @@ VERDICTS = ("certified", "positive, not significant", "not certified")
 # ---------------------------------------------------------------------------------------
 
 def empirical_bernstein_width(values: np.ndarray, value_range: float, delta: float) -> float:
-    """w such that P(E X < mean(X) - w) <= delta for n i.i.d. X_i in an interval of length
+    """Not used by the bound (step 2 bets instead): the comparison docs/theory.md quotes for the mean term.
+    w such that P(E X < mean(X) - w) <= delta for n i.i.d. X_i in an interval of length
     ``value_range`` (Maurer & Pontil 2009, Theorem 4, scaled from [0, 1]):
     w = sqrt(2 V_n ln(2/delta) / n) + 7 R ln(2/delta) / (3 (n - 1)), V_n the unbiased sample variance."""
     x = np.asarray(values, dtype=np.float64)
@@ -90,7 +91,7 @@ def betting_lower_bound(values: np.ndarray, delta: float, *, seed: int = 0, bet_
     valid for i.i.d. rows; the seed makes the bound reproducible). Every factor is >= 1 - c > 0.
     ``bet_delta`` (default ``delta``) sets the bets' size only: with it fixed, the capital does not
     depend on ``delta`` and the bound increases with ``delta``, which a p-value read off a grid of
-    levels needs (:func:`certified_active_units`, :func:`bound_pvalue`); any value keeps the bound valid.
+    levels needs (:func:`certified_active_units`); any value keeps the bound valid.
     """
     x = np.asarray(values, dtype=np.float64)
     n = x.size
@@ -144,9 +145,11 @@ def max_varentropy(K: int) -> float:
 
     At an interior stationary point of V(p) = sum p (log p)^2 - H(p)^2 under sum p = 1, the
     Lagrange condition (log p_k)^2 + 2 (1 + H) log p_k + 2 H = lambda is a quadratic in log p_k,
-    so a maximiser takes at most two distinct values (on the face of its support, which has
-    K' <= K outcomes). We maximise over m atoms of mass t/m and K'-m atoms of mass (1-t)/(K'-m)
-    for every K' <= K and m (scipy's bounded scalar search on each half of t's range) and return
+    so a maximiser takes at most two distinct values. No maximiser lies on the boundary: moving
+    mass e from any atom to an empty one changes V by e (log e)^2 + O(e |log e|) > 0 for small e
+    (the square of the log beats the entropy's first-order change), so a maximiser has full
+    support. We maximise over m atoms of mass t/m and K-m atoms of mass (1-t)/(K-m) for every m
+    (scipy's bounded scalar search on each half of t's range; 2 (K-1) searches) and return
     the largest value times (1 + 1e-6) plus 1e-9 (the search's tolerance; checked against random
     distributions in proofs/test_t13_information.py). Values: K=2 0.439, K=10 2.06, K=15 2.62.
     """
@@ -155,13 +158,12 @@ def max_varentropy(K: int) -> float:
     if K < 2:
         return 0.0
     best = 0.0
-    for k_support in range(2, K + 1):
-        for m in range(1, k_support):
-            def neg(t, m=m, k_support=k_support):
-                return -_varentropy(np.r_[np.full(m, t / m), np.full(k_support - m, (1.0 - t) / (k_support - m))])
-            for lo, hi in ((1e-15, 0.5), (0.5, 1.0 - 1e-15)):
-                r = minimize_scalar(neg, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12})
-                best = max(best, -float(r.fun))
+    for m in range(1, K):
+        def neg(t, m=m):
+            return -_varentropy(np.r_[np.full(m, t / m), np.full(K - m, (1.0 - t) / (K - m))])
+        for lo, hi in ((1e-15, 0.5), (0.5, 1.0 - 1e-15)):
+            r = minimize_scalar(neg, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12})
+            best = max(best, -float(r.fun))
     return best * (1.0 + 1e-6) + 1e-9
 
 
@@ -359,30 +361,6 @@ def verdict(margin: float, float_error: float, lcb: float | None) -> str:
     if lcb is not None and lcb > 0.0:
         return VERDICTS[0]
     return VERDICTS[1] if margin > float_error else VERDICTS[2]
-
-
-def bound_pvalue(teacher, log_probs, *, eps: float | None = None, gamma: float = TEACHER_MIX) -> float:
-    """The smallest delta at which :func:`information_bound`'s LCB is > 0 (1 when none is): a
-    p-value for H0 "I(Y; Z) = 0" from the distribution-free bound (the LCB increases with delta:
-    eps is fixed by n and the bets by ``bet_delta``, not by delta). Found by bisection on log delta (60 halvings)."""
-    T, L, _ = _check_inputs(teacher, log_probs, DEFAULT_DELTA)
-    eps = mixing_weight(T.shape[0], DEFAULT_DELTA) if eps is None else float(eps)
-
-    def lcb(d: float) -> float:   # bets sized for the default level: the LCB increases with d
-        return information_bound(T, L, delta=d, eps=eps, gamma=gamma, bet_delta=DEFAULT_DELTA).lcb
-
-    if lcb(1.0 - 1e-12) <= 0.0:
-        return 1.0
-    lo, hi = -745.0, math.log(1.0 - 1e-12)           # log delta: LCB(lo) <= 0 < LCB(hi) unless certified at any level
-    if lcb(math.exp(lo)) > 0.0:
-        return 0.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if lcb(math.exp(mid)) > 0.0:
-            hi = mid
-        else:
-            lo = mid
-    return float(math.exp(hi))
 
 
 def holm(p_values, delta: float = DEFAULT_DELTA) -> np.ndarray:

@@ -156,7 +156,7 @@ def certificate_table(records: list[dict]) -> tuple[str, str]:
             f"upper bound on the true MI (estimator noise). Certified: G_T > float error bound (raw, fixed witness); "
             f"G_fitted / G_probe: the held-out certificates (T2H), fitted on training-split codes "
             f"only and scored on the test split (plug-in margins, no error rate).\n\n"
-            f"{tables.certified_note(records[0].get('delta', 0.05) if records else 0.05)}\n")
+            f"{tables.certified_note(records)}\n")
     return md + note, csv
 
 

@@ -193,7 +193,7 @@ def compare_table(records: list[dict], dataset: str = "", seeds: Sequence[int] |
             "(exactly 0 at exact collapse); MI>KL: seeds whose He et al. estimate exceeds the mean "
             "KL(q(z|x) || p(z)), an upper bound on the true MI (estimator noise). KL: KL(q(z|x) || N(0, I)) per "
             "image; Rec: -log p(x|z) per image (nats). n/a: not computed by the code that trained the run.\n\n"
-            f"{tables.certified_note(records[0].get('delta', 0.05) if records else 0.05)}\n")
+            f"{tables.certified_note(records)}\n")
     return md + note, csv, rows
 
 

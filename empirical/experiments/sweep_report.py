@@ -55,7 +55,7 @@ def report(paths: Sequence[str | Path], out_dir: str | Path, *, kind: str = "aut
 
         order = {g: i for i, g in enumerate(dict.fromkeys(r["group"] for r in records))}
         md, csv, _ = summary_table(records, ("group",), TABLE_COLUMNS, order=lambda k: order[k[0]], counts=TABLE_COUNTS)
-        md += "\n" + certified_note(records[0].get("delta", 0.05) if records else 0.05) + "\n"
+        md += "\n" + certified_note(records) + "\n"
         files = {"sweep_table.md": md, "sweep_table.csv": csv}
         plot = lambda: _summary_plot(records, out, method_order)
     else:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from empirical import io as eio
+from witness_theory.information import DEFAULT_DELTA
 
 __all__ = ["fmt", "csv_table", "markdown_table", "write_results_readme", "write_tables", "summary_table",
            "mean_sd"]
@@ -31,8 +32,10 @@ CERTIFIED_COUNTS = [("fitted cert.", "certified_fitted"), ("probe cert.", "certi
                     ("T13 viol.", "t13_violated")]
 
 
-def certified_note(delta: float = 0.05) -> str:
-    """The sentence under every table on what "certified" means."""
+def certified_note(records: Sequence[dict]) -> str:
+    """The sentence under every table on what "certified" means, at the records' ``delta`` (the
+    package default for records written before the key existed)."""
+    delta = float(records[0].get("delta") or DEFAULT_DELTA) if records else DEFAULT_DELTA
     level = f"{1 - delta:.0%}"
     return (f"Certified at {level} (T13, docs/theory.md): the distribution-free lower confidence bound LCB on "
             f"I(Y; Z) (Y ~ teacher(x), Z the code) exceeds 0, so with probability at least {level} over the draw of "

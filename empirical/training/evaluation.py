@@ -10,7 +10,7 @@ import torch
 import witness_theory as wt
 from empirical.models.vae import VAE
 from empirical.training.experiment import Experiment, build_model, prepare
-from empirical.training.metrics import active_units, honest_mi, ledger_checks, report_violations
+from empirical.training.metrics import ACTIVE_UNIT_THRESHOLD, active_units, honest_mi, ledger_checks, report_violations
 
 __all__ = ["EVAL_SEED", "encode_split", "evaluate", "encode_checkpoint", "heldout_certificates", "mi_seed",
            "certificate_columns"]
@@ -36,7 +36,7 @@ def _draws(rng: np.random.Generator, mu: np.ndarray, log_var: np.ndarray, m: int
 
 def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_eval: np.ndarray,
                          log_var_eval: np.ndarray | None = None, *, fit_rows: int, seed: int,
-                         delta: float = wt.DEFAULT_DELTA, posterior_draws: int = 8) -> dict:
+                         delta: float, posterior_draws: int) -> dict:
     """The fitted-witness and probe certificates (T2H) of ``codes_eval`` with their (1 - ``delta``)
     lower confidence bounds on I(Y; Z) (T13) and permutation p-values; with ``log_var_eval``, also
     the posterior certificate (the same predictors on sampled codes: one draw z ~ q(z|x) per fit
@@ -99,7 +99,7 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
         violations += int(c.lcb is not None and c.lcb > rate_ucb)
     out.update({"t13_violations": violations, "t13_violated": violations > 0})
     au = wt.certified_active_units(T_fit, z_fit, T_eval, z_eval, delta=delta)
-    active = np.var(c_eval, axis=0, ddof=1) >= 0.01                     # the AU rule (Burda et al. 2016)
+    active = active_units(c_eval)[1] >= ACTIVE_UNIT_THRESHOLD           # the run's AU rule, on the certified rows
     out.update({"certified_au": au["certified_active_units"],
                 "au_not_certified": [int(u) for u in np.flatnonzero(active & ~au["certified_units"])],
                 "certified_not_au": [int(u) for u in np.flatnonzero(~active & au["certified_units"])]})
