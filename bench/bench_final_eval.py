@@ -23,7 +23,7 @@ from unittest import mock
 
 import torch
 
-from empirical.config import resolve
+from empirical.configure import replace, resolve
 from empirical.training import evaluation
 from empirical.training.experiment import prepare
 from empirical.training.loop import train
@@ -42,7 +42,7 @@ def main() -> None:
     torch.set_num_threads(1)
     c = resolve("digits", "vanilla", overrides={"train.device": "cpu"})
     exp = prepare(c)
-    model = train(c.replace(out_dir="runs/bench/final-eval"), experiment=exp, progress=False, resume=False).model
+    model = train(replace(c, out_dir="runs/bench/final-eval"), experiment=exp, progress=False, resume=False).model
 
     def before() -> None:   # the mean certificates alone, as the evaluation computed them before T13
         with mock.patch.object(evaluation, "PERMUTATIONS", 0):

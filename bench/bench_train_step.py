@@ -20,6 +20,8 @@ import time
 
 import torch
 
+from empirical.configure import replace
+
 
 def step_time(model, method, batch, run, inner: int) -> float:
     t0 = time.perf_counter()
@@ -43,7 +45,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from empirical.config import resolve
+    from empirical.configure import resolve
     from empirical.methods import Batch, Run
     from empirical.training.experiment import build_model, prepare
     from empirical.training.loop import make_method
@@ -58,7 +60,7 @@ def main(argv=None) -> int:
     batch = Batch(exp.x_train[idx], exp.T_train[idx], exp.exact_codes_train[idx], idx)
     run = Run(head=exp.head, kl_weight=base.train.kl_weight, teacher_information_train=exp.teacher_information_train,
               optimizer=optimizer, n_batches=1, sample_batch=lambda: batch, evaluate=dict, device=exp.device)
-    methods = {m: make_method(base.replace(method_name=m)) for m in ("vanilla", "rst")}
+    methods = {m: make_method(replace(base, method_name=m)) for m in ("vanilla", "rst")}
     for m in methods:  # warm-up
         step_time(model, methods[m], batch, run, args.inner)
     times = {"vanilla": [], "rst": []}

@@ -34,7 +34,7 @@ def teachers(seed: int = 0) -> dict:
     from sklearn.decomposition import PCA
     from sklearn.mixture import GaussianMixture
 
-    from empirical.config import resolve
+    from empirical.configure import resolve
     from empirical.training.experiment import prepare
 
     exp = prepare(resolve("digits", "vanilla", overrides={"train.device": "cpu"}))

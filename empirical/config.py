@@ -1,51 +1,124 @@
-"""One config tree for every experiment, and one ``--set`` syntax for every command.
+"""The config tree of every experiment: dataclasses and their defaults, nothing else.
+
+This module is the leaf of ``empirical``: it imports only the standard library and
+:mod:`witness_theory.defaults` (no numpy, torch or scikit-learn), and every default of the
+experiments is written here once and read from here. Building, checking and overriding a tree
+(``resolve``, ``--set``, the JSON round trip) is :mod:`empirical.configure`, one layer up.
 
 An :class:`ExperimentConfig` embeds the configs of the data set, the teacher search, the witness,
 the model, the training method and the training loop (minGPT's ``get_default_config()`` is the
 model: small dataclasses with visible, commented defaults)::
 
     data      DataConfig       which data set, where its files are, a row limit
-    teacher   TeacherSettings  the PCA-GMM search grid (empirical.data.teacher.TeacherConfig)
-                               plus the search seed, the cache and an optional teacher file
+    teacher   TeacherSettings  the PCA-GMM search grid (TeacherConfig) plus the search seed,
+                               the cache and an optional teacher file
     witness   WitnessConfig    the witness scale beta
     model     ModelConfig      latent size, widths, decoder
     method    <Method>.Config  the chosen method's own settings (empirical.methods)
     train     TrainConfig      epochs, batch, optimiser, KL weight, seed, device, evaluation
 
-:func:`resolve` builds the tree of a data set and a method: the defaults above, then the data
-set's registry entry (``empirical.data.registry``), then its quick settings, then the user's
-overrides. Overrides are dotted ``section.key=value`` strings, identical in every command::
+Overrides are dotted ``section.key=value`` strings, identical in every command::
 
     --set train.epochs=5 method.alpha=2 teacher.pca_dims=8 witness.scale=4
 
-A key that does not exist fails with the list of valid keys. The value is parsed by the field's
-annotation: int, float, bool, str, ``X | None`` and tuples written as comma lists (``256,128``).
+(``python -m empirical config --keys`` lists every key.)
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-import numbers
 import os
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from witness_theory.defaults import DELTA, WITNESS_SCALE
 
-from empirical.data.teacher import CACHE_ENV_VAR, USER_CACHE, TeacherConfig, teacher_cache_dir
-from witness_theory.information import DEFAULT_DELTA
+__all__ = ["DataConfig", "TeacherConfig", "TeacherSettings", "WitnessConfig", "ModelConfig", "TrainConfig",
+           "ExperimentConfig", "SECTIONS", "TOP_LEVEL", "DERIVED_TEACHER_KEYS", "LATENT_DIM", "SEEDS",
+           "WITNESS_SCALE", "DELTA", "SCALINGS", "DECODERS", "MODEL_KINDS", "DEVICES", "EVAL_SPLITS",
+           "COVARIANCE_TYPES", "SELECTIONS", "HELDOUT_MODES", "USER_CACHE", "CACHE_ENV_VAR", "teacher_cache_dir"]
 
-__all__ = ["DataConfig", "TeacherSettings", "WitnessConfig", "ModelConfig", "TrainConfig", "ExperimentConfig",
-           "SECTIONS", "resolve", "apply_overrides", "apply_section_overrides", "config_to_dict",
-           "config_from_dict", "valid_keys", "parse_value", "search_config", "USER_CACHE", "CACHE_ENV_VAR",
-           "teacher_cache_dir"]
+# ---------------------------------------------------------------------------------------
+# Defaults shared by several sections or commands (each written once, here)
+# ---------------------------------------------------------------------------------------
+
+LATENT_DIM = 16     # d of the VAE and of the teacher search (K <= d + 1 = 17)
+SEEDS = 5           # seeds of every multi-seed experiment (claims, compare, escape, rescue, linear, sweep)
+
+# the fixed choices of config values (checked when a config resolves, and by the code that uses them)
+SCALINGS = ("none", "max", "minmax", "standardize")        # data.scaling (train statistics)
+DECODERS = ("bernoulli", "gaussian", "gaussian-learned")   # model.decoder
+MODEL_KINDS = ("auto", "linear")                            # model.kind
+DEVICES = ("auto", "cpu", "cuda")                           # train.device (or cuda:N)
+EVAL_SPLITS = ("train", "test")                             # train.eval_split
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")    # teacher.covariance_types (scikit-learn's GMM)
+SELECTIONS = ("heldout", "train")                           # teacher.selection
+HELDOUT_MODES = ("auto", "cv", "unused-rows")               # teacher.heldout
+
+
+# ---------------------------------------------------------------------------------------
+# The teacher cache
+# ---------------------------------------------------------------------------------------
+
+#: ``teacher.cache`` default: the user's cache directory, so that runs started from any working
+#: directory share one cache and record an absolute path. It is $WITNESS_THEORY_CACHE/teachers,
+#: else $XDG_CACHE_HOME/witness-theory/teachers, else ~/.cache/witness-theory/teachers
+#: (:func:`teacher_cache_dir`). Files are content-addressed (<data set>-<hash of config, seed, data>.npz).
+USER_CACHE = "user"
+CACHE_ENV_VAR = "WITNESS_THEORY_CACHE"
+
+
+def teacher_cache_dir(cache: str | os.PathLike | None) -> Path | None:
+    """The absolute teacher cache directory of a ``teacher.cache`` value (None: no cache)."""
+    if cache is None:
+        return None
+    if str(cache) == USER_CACHE:
+        root = os.environ.get(CACHE_ENV_VAR)
+        if root:
+            return Path(root).expanduser().resolve() / "teachers"
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"   # XDG: relative is invalid
+        return (base / "witness-theory" / "teachers").resolve()
+    return Path(cache).expanduser().resolve()
+
+
+# ---------------------------------------------------------------------------------------
+# The sections
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Grid and rule of the teacher search (defaults: a generic small data set).
+
+    ``witness_scale`` (beta) and ``latent_dim`` (d) are package-wide defaults shared with the
+    VAE training: K <= d + 1 = 17. ``subsample`` (rows) caps the fitting sample of PCA and the
+    GMM; ``None`` fits on all training rows.
+    """
+    pca_dims: tuple[int, ...] = (8, 16, 32)
+    n_components: tuple[int, ...] = (3, 4, 6, 8, 10, 12, 14, 17)
+    covariance_types: tuple[str, ...] = ("full", "diag")
+    seeds: tuple[int, ...] = (0,)
+    floor: float = 1e-2              # T = (1 - floor) R + floor / K
+    energy_budget: float = 1.5       # nats of exact-code energy ((K-1)/(2 K beta^2)) E_T
+    tie_tolerance: float = 1e-3      # nats of I_T within which candidates are tied
+    witness_scale: float = WITNESS_SCALE   # beta
+    latent_dim: int = LATENT_DIM           # d; K <= d + 1
+    max_K: int | None = None         # None: latent_dim + 1
+    max_iter: int = 200              # EM iterations
+    tol: float = 1e-3                # EM convergence tolerance (sklearn default)
+    reg_covar: float = 1e-6          # added to covariance diagonals (sklearn default)
+    subsample: int | None = None     # rows used to fit PCA and the GMM
+    whiten: bool = False             # PCA whitening of the view
+    selection: str = "heldout"       # "heldout": max cross-validated I_T; "train": max training I_T (v1 rule)
+    cv_folds: int = 3                # folds of the fitting rows for the held-out I_T
+    heldout: str = "auto"            # "auto": unused training rows when a subsample leaves >= 1,000, else "cv"
+    heldout_rows: int = 10_000       # at most this many unused training rows measure the held-out I_T
+    min_rows_per_component: int = 10  # K <= (rows of one CV fit) / this
+    gap_warning: float = 0.25        # nats: warn when I_T(train) - I_T(held-out) of the choice exceeds this
 
 
 @dataclass
 class DataConfig:
-    name: str = "digits"            # a registry name (see `python -m empirical datasets`) or a .npy/.npz path
+    name: str = "digits"            # a registry name (empirical.data.registry) or a .npy/.npz path
     root: str | None = None         # directory searched first for on-disk data sets
     limit: int | None = None        # keep at most this many train and test rows (smoke runs)
     scaling: str | None = None      # none | max | minmax | standardize (train statistics); None: the loader's
@@ -65,13 +138,13 @@ class TeacherSettings(TeacherConfig):
 
 @dataclass
 class WitnessConfig:
-    scale: float = 4.0              # beta of the theory: S(mu) = softmax(beta A^T mu)
+    scale: float = WITNESS_SCALE    # beta of the theory: S(mu) = softmax(beta A^T mu)
 
 
 @dataclass
 class ModelConfig:
     kind: str = "auto"                              # auto (MLP; conv net for 3x32x32) | linear (T12's linear VAE)
-    latent_dim: int = 16                            # d; the teacher has K <= d + 1 outcomes
+    latent_dim: int = LATENT_DIM                    # d; the teacher has K <= d + 1 outcomes
     hidden: tuple[int, ...] = (256, 128)            # MLP widths (conv nets: hidden[0] is the fc width)
     conv_channels: tuple[int, ...] = (32, 64, 128)  # used for (3, 32, 32) inputs only
     decoder: str = "bernoulli"                      # bernoulli | gaussian | gaussian-learned
@@ -94,7 +167,7 @@ class TrainConfig:
     mi_batch_size: int = 128        # He et al. (2019) minibatch MI estimator batch size
     mi_full_max_epoch: int = 5000   # per-epoch evals compute the O(N^2) full-data MI only up to this many rows
     heldout_fit_rows: int = 2000    # training rows the held-out certificates' predictors are fitted on (final eval)
-    delta: float = DEFAULT_DELTA    # error rate of every certified-information verdict (T13: LCB at 1 - delta)
+    delta: float = DELTA            # error rate of every certified-information verdict (T13: LCB at 1 - delta)
     posterior_draws: int = 8        # z ~ q(z|x) per evaluation row in the posterior certificate (final eval)
 
 
@@ -112,340 +185,7 @@ class ExperimentConfig:
     # a grid switching methods (claims, compare) gives each method the keys it has; not written
     method_settings: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    def replace(self, **sections) -> ExperimentConfig:
-        """A copy with whole sections or ``section__key`` values changed, e.g.
-        ``cfg.replace(train__seed=3, method_name="rst")`` (a new method name re-derives ``method``)."""
-        return _replace(self, sections)
-
 
 SECTIONS = ("data", "teacher", "witness", "model", "method", "train")
-_TOP_LEVEL = ("out_dir",)
-_DERIVED_TEACHER_KEYS = ("witness_scale", "latent_dim")
-
-
-# ---------------------------------------------------------------------------------------
-# Parsing one value by the field's annotation
-# ---------------------------------------------------------------------------------------
-
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
-
-
-def _annotation(f: dataclasses.Field) -> str:
-    t = f.type
-    return (t if isinstance(t, str) else getattr(t, "__name__", str(t))).replace(" ", "")
-
-
-def _scalar(base: str, text: str):
-    if base == "int":
-        return int(text)
-    if base == "float":
-        return float(text)
-    if base == "bool":
-        if text.lower() not in _TRUE + _FALSE:
-            raise ValueError(text)
-        return text.lower() in _TRUE
-    return text
-
-
-def parse_value(f: dataclasses.Field, text: str, key: str | None = None):
-    """Parse ``text`` as a value of the dataclass field ``f`` (by its annotation)."""
-    annotation = _annotation(f)
-    text = text.strip()
-    optional = "|None" in annotation
-    base = annotation.replace("|None", "")
-    if optional and text.lower() in ("none", "null", ""):
-        choices = _choices().get(key or "", ((), False))[0]
-        if text.lower() not in choices:   # data.scaling=none is the scaling "none", not the default None
-            return None
-    try:
-        if base.startswith("tuple["):
-            item = base[len("tuple["):].split(",")[0].rstrip("]")
-            parts = [s.strip() for s in text.strip("()").split(",") if s.strip()]
-            return tuple(_scalar(item, s) for s in parts)
-        return _scalar(base, text)
-    except ValueError:
-        raise ValueError(f"--set {key or f.name}={text!r}: expected {annotation}") from None
-
-
-def _typed_value(f: dataclasses.Field, value, key: str):
-    """A value given through a mapping (``resolve(overrides={...})``), checked against the field's
-    annotation: text is parsed as on the command line; a wrong type is a ValueError naming the key
-    (not a TypeError "'<' not supported" from the range checks)."""
-    annotation = _annotation(f)
-    base = annotation.replace("|None", "")
-    if value is None:
-        if "|None" in annotation:
-            return None
-    elif isinstance(value, str):
-        return value if base == "str" else parse_value(f, value, key)
-    elif base == "str" and isinstance(value, os.PathLike):
-        return os.fspath(value)
-    elif base == "bool" and isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    elif base == "int" and isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
-        return int(value)
-    elif base == "float" and isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
-        return float(value)
-    elif base.startswith("tuple[") and isinstance(value, (tuple, list)):
-        item = base[len("tuple["):].split(",")[0].rstrip("]")
-        kinds = {"int": numbers.Integral, "float": numbers.Real, "str": str}.get(item, object)
-        if all(isinstance(v, kinds) and not isinstance(v, (bool, np.bool_)) for v in value):
-            return tuple(value)
-    elif base.startswith("tuple[") and isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
-        return (int(value),)
-    raise ValueError(f"{key} must be {annotation}, got {type(value).__name__} {value!r:.60}")
-
-
-# ---------------------------------------------------------------------------------------
-# The tree: keys, overrides, dict round trip
-# ---------------------------------------------------------------------------------------
-
-def _fields(obj) -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else {}
-
-
-def valid_keys(config: ExperimentConfig) -> list[str]:
-    """Every dotted key ``--set`` accepts for this config (its method's keys included)."""
-    keys = list(_TOP_LEVEL)
-    for section in SECTIONS:
-        keys += [f"{section}.{k}" for k in _fields(getattr(config, section))
-                 if not (section == "teacher" and k in _DERIVED_TEACHER_KEYS)]
-    return keys
-
-
-def _split_key(item: str) -> tuple[str, str]:
-    if "=" not in item:
-        raise ValueError(f"--set expects SECTION.KEY=VALUE (e.g. train.epochs=5), got {item!r}")
-    key, value = item.split("=", 1)
-    return key.strip().replace("-", "_"), value
-
-
-def apply_overrides(config: ExperimentConfig, overrides: Sequence[str] | Mapping[str, Any] | None, *,
-                    strict: bool = True) -> ExperimentConfig:
-    """A copy of ``config`` with dotted overrides applied (strings ``"train.epochs=5"`` or a
-    mapping of dotted keys to already-typed values). ``strict=False`` skips ``method.*`` keys the
-    chosen method does not have (a data set's defaults name keys of several methods)."""
-    items = list(overrides.items()) if isinstance(overrides, Mapping) else [(None, s) for s in overrides or ()]
-    changes: dict[str, dict[str, Any]] = {}
-    top: dict[str, Any] = {}
-    settings = dict(config.method_settings)
-    for key, value in items:
-        if key is None:
-            key, value = _split_key(value)
-            typed = False
-        else:
-            typed = True
-        section, _, name = key.partition(".")
-        if not name and section in _TOP_LEVEL:
-            top[section] = value if typed else (None if value.strip().lower() in ("", "none") else value.strip())
-            continue
-        node = getattr(config, section, None) if section in SECTIONS else None
-        fields = _fields(node)
-        if section == "teacher" and name in _DERIVED_TEACHER_KEYS:
-            raise ValueError(f"--set {key}: the teacher search takes it from "
-                             f"{'witness.scale' if name == 'witness_scale' else 'model.latent_dim'}; set that instead")
-        if section == "method":
-            known = _method_keys()
-            if name not in known:
-                if not strict:
-                    continue
-                raise ValueError(f"--set {key}: unknown key; valid keys: {', '.join(valid_keys(config))} (and the "
-                                 f"method keys of other methods: {', '.join(sorted(known))})")
-            settings[name] = (value, typed)
-            if name not in fields:       # a key of another method: kept for a grid that switches to it
-                continue
-        elif name not in fields:
-            raise ValueError(f"--set {key}: unknown key; valid keys: {', '.join(valid_keys(config))}")
-        changes.setdefault(section, {})[name] = (_typed_value(fields[name], value, key) if typed
-                                                 else parse_value(fields[name], value, key))
-    new = dataclasses.replace(config, **top, method_settings=settings)
-    for section, values in changes.items():
-        new = dataclasses.replace(new, **{section: dataclasses.replace(getattr(new, section), **values)})
-    return validate(new)
-
-
-def apply_section_overrides(obj, overrides: Sequence[str], section: str):
-    """Overrides ``section.key=value`` of an experiment's own config dataclass (e.g. ``claims.``)."""
-    fields = _fields(obj)
-    changes = {}
-    for item in overrides:
-        key, value = _split_key(item)
-        name = key.partition(".")[2]
-        if name not in fields:
-            raise ValueError(f"--set {key}: unknown key; valid {section} keys: "
-                             f"{', '.join(f'{section}.{k}' for k in fields)}")
-        changes[name] = parse_value(fields[name], value, key)
-    return dataclasses.replace(obj, **changes)
-
-
-def _replace(config: ExperimentConfig, sections: dict) -> ExperimentConfig:
-    from empirical.methods import get_method
-
-    whole = {k: v for k, v in sections.items() if "__" not in k}
-    new = dataclasses.replace(config, **whole)
-    if "method_name" in whole and "method" not in whole and type(new.method) is not get_method(new.method_name).Config:
-        new = dataclasses.replace(new, method=method_config(new.method_name, new.method_settings))
-    for k, v in sections.items():
-        if "__" in k:
-            section, name = k.split("__", 1)
-            if section == "method":
-                new = dataclasses.replace(new, method_settings={**new.method_settings, name: (v, True)})
-            new = dataclasses.replace(new, **{section: dataclasses.replace(getattr(new, section), **{name: v})})
-    return validate(new)
-
-
-def _method_keys() -> set[str]:
-    from empirical.methods import METHODS, method_names
-    method_names()  # loads the built-in methods
-    return {f.name for cls in METHODS.values() for f in dataclasses.fields(cls.Config)}
-
-
-def method_config(name: str, settings: Mapping[str, tuple[Any, bool]]):
-    """The Config of method ``name`` with the recorded ``method.*`` settings it has applied
-    (values are (value, already_typed) pairs; strings are parsed by the field's annotation)."""
-    from empirical.methods import get_method
-
-    cfg = get_method(name).Config()
-    fields = _fields(cfg)
-    values = {k: v if typed else parse_value(fields[k], v, f"method.{k}")
-              for k, (v, typed) in settings.items() if k in fields}
-    return dataclasses.replace(cfg, **values)
-
-
-def search_config(config: ExperimentConfig) -> TeacherConfig:
-    """The plain TeacherConfig the search runs with (witness scale and latent size filled in)."""
-    values = {f.name: getattr(config.teacher, f.name) for f in dataclasses.fields(TeacherConfig)}
-    values.update(witness_scale=float(config.witness.scale), latent_dim=int(config.model.latent_dim))
-    return TeacherConfig(**values)
-
-
-def config_to_dict(config: ExperimentConfig) -> dict:
-    """JSON-ready nested dict (the resolved config every run writes)."""
-    out: dict[str, Any] = {"method_name": config.method_name}  # method_settings: derivation state, not written
-    for section in SECTIONS:
-        out[section] = dataclasses.asdict(getattr(config, section))
-    out["out_dir"] = config.out_dir
-    return out
-
-
-def config_from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
-    """Rebuild an ExperimentConfig from :func:`config_to_dict` output (lists back to tuples)."""
-    from empirical.methods import get_method
-
-    unknown = set(d) - set(SECTIONS) - {"method_name", "out_dir"}
-    if unknown:
-        raise ValueError(f"unknown config sections {sorted(unknown)}; valid: method_name, out_dir, {', '.join(SECTIONS)}")
-    method_cls = get_method(d.get("method_name", "vanilla"))
-    proto = ExperimentConfig(method=method_cls.Config(), method_name=method_cls.name)
-    kw: dict[str, Any] = {"method_name": method_cls.name, "out_dir": d.get("out_dir")}
-    for section in SECTIONS:
-        node = getattr(proto, section)
-        values = dict(d.get(section) or {})
-        names = _fields(node)
-        bad = set(values) - set(names)
-        if bad:
-            raise ValueError(f"unknown keys {sorted(bad)} in config section {section!r}; valid: {', '.join(names)}")
-        kw[section] = dataclasses.replace(node, **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-    return validate(ExperimentConfig(**kw))
-
-
-def validate(c: ExperimentConfig) -> ExperimentConfig:
-    """Range checks that name the key and the fix (ValueError)."""
-    from empirical.methods import get_method
-    from empirical.models.vae import DECODERS
-
-    method_cls = get_method(c.method_name)
-    if not isinstance(c.method, method_cls.Config):
-        raise ValueError(f"method config is {type(c.method).__name__}, but method {c.method_name!r} takes "
-                         f"{method_cls.Config.__name__}; build configs with empirical.config.resolve")
-    t, m = c.train, c.model
-    if m.kind not in ("auto", "linear"):
-        raise ValueError(f"model.kind must be auto or linear, got {m.kind!r}")
-    if m.kind == "linear" and m.decoder != "gaussian":
-        raise ValueError("model.kind=linear needs model.decoder=gaussian (a fixed-variance Gaussian likelihood)")
-    if m.decoder not in DECODERS:
-        raise ValueError(f"model.decoder must be one of {', '.join(DECODERS)}, got {m.decoder!r}")
-    if t.device not in ("auto", "cpu", "cuda") and not str(t.device).startswith("cuda:"):
-        raise ValueError(f"train.device must be auto, cpu or cuda, got {t.device!r}")
-    if t.eval_split not in ("train", "test"):
-        raise ValueError(f"train.eval_split must be 'train' or 'test', got {t.eval_split!r}")
-    if not 0.0 < t.delta < 1.0:
-        raise ValueError(f"train.delta (the error rate of the certified-information verdicts) must lie in (0, 1), "
-                         f"got {t.delta}")
-    for name in ("epochs", "batch_size", "eval_every", "mi_batch_size", "mi_full_max_epoch", "heldout_fit_rows",
-                 "posterior_draws"):
-        if getattr(t, name) < 1:
-            raise ValueError(f"train.{name} must be >= 1, got {getattr(t, name)}")
-    if m.latent_dim < 1:
-        raise ValueError(f"model.latent_dim must be >= 1, got {m.latent_dim}")
-    if t.cpu_threads < 0:
-        raise ValueError(f"train.cpu_threads must be >= 0, got {t.cpu_threads}")
-    if not t.lr > 0 or not c.witness.scale > 0:
-        raise ValueError(f"train.lr and witness.scale must be > 0, got {t.lr}, {c.witness.scale}")
-    if t.kl_weight < 0:
-        raise ValueError(f"train.kl_weight must be >= 0, got {t.kl_weight}")
-    if not m.decoder_variance > 0:
-        raise ValueError(f"model.decoder_variance must be > 0, got {m.decoder_variance}")
-    if not m.hidden:
-        raise ValueError("model.hidden must name at least one layer width, e.g. model.hidden=256,128")
-    _check_choices(c)
-    cache = c.teacher.cache
-    if cache is not None and cache != USER_CACHE and not Path(cache).is_absolute():
-        # a relative cache directory is made absolute now, so the written config (and every
-        # checkpoint's copy of it) names the directory the run used, whatever the working directory later
-        c = dataclasses.replace(c, teacher=dataclasses.replace(c.teacher, cache=str(teacher_cache_dir(cache))))
-    if c.teacher.file and not Path(c.teacher.file).expanduser().is_absolute():   # the same for a teacher file
-        c = dataclasses.replace(c, teacher=dataclasses.replace(c.teacher, file=str(Path(c.teacher.file).expanduser().resolve())))
-    if c.data.limit is not None and c.data.limit < 1:
-        raise ValueError(f"data.limit must be >= 1 or none, got {c.data.limit}")
-    method_cls.validate(c.method)
-    return c
-
-
-def _choices() -> dict[str, tuple[tuple[str, ...], bool]]:
-    """Every config value with a fixed set of choices: key -> (choices, None allowed). Checked
-    when a config resolves (``config --set data.scaling=foo`` fails there, not at training)."""
-    from empirical.data.loaders import SCALINGS
-    from empirical.data.teacher import _COVARIANCE_TYPES, HELDOUT_MODES, SELECTIONS
-
-    return {"data.scaling": (SCALINGS, True), "teacher.selection": (SELECTIONS, False),
-            "teacher.heldout": (HELDOUT_MODES, False), "teacher.covariance_types": (_COVARIANCE_TYPES, False)}
-
-
-def _check_choices(c: ExperimentConfig) -> None:
-    for key, (choices, none_ok) in _choices().items():
-        section, name = key.split(".")
-        value = getattr(getattr(c, section), name)
-        values = value if isinstance(value, tuple) else (value,)
-        for v in values:
-            if v is None and none_ok:
-                continue
-            if v not in choices:
-                each = " each" if isinstance(value, tuple) else ""
-                raise ValueError(f"{key} must{each} be one of {', '.join(choices)}, got {v!r}; "
-                                 f"e.g. --set {key}={choices[0] if key != 'data.scaling' else 'minmax'}")
-
-
-def resolve(dataset: str = "digits", method: str = "vanilla", *, quick: bool = False,
-            overrides: Sequence[str] | Mapping[str, Any] | None = None) -> ExperimentConfig:
-    """The resolved config of ``dataset`` trained with ``method``: defaults, then the data set's
-    registry entry, then its quick settings (``quick``), then ``overrides``."""
-    from empirical.data.registry import dataset_entry
-    from empirical.methods import get_method
-
-    method_cls = get_method(method)
-    entry = dataset_entry(dataset)
-    base = ExperimentConfig(data=DataConfig(name=entry.name if entry.registered else str(dataset)),
-                            teacher=TeacherSettings(**dataclasses.asdict(entry.teacher_grid)),
-                            method=method_cls.Config(), method_name=method_cls.name)
-    base = apply_overrides(base, entry.defaults, strict=False)
-    if quick:
-        base = apply_overrides(base, entry.quick, strict=False)
-    return apply_overrides(base, overrides)
-
-
-def dumps(config: ExperimentConfig) -> str:
-    """The resolved config as indented JSON (what `python -m empirical config` prints)."""
-    from empirical.io import to_jsonable
-
-    return json.dumps(to_jsonable(config_to_dict(config)), indent=2)
+TOP_LEVEL = ("out_dir",)                            # keys outside the sections
+DERIVED_TEACHER_KEYS = ("witness_scale", "latent_dim")   # the search takes them from witness.scale and model.latent_dim

@@ -48,6 +48,8 @@ from typing import Any, cast
 
 import numpy as np
 
+from witness_theory.io import check_regular_file
+
 __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
@@ -429,7 +431,6 @@ def read_array_file(path: str | os.PathLike, role: str) -> np.ndarray | dict[str
     (pickled) arrays, and anything NumPy still refuses. Pickles are never loaded. A missing
     file is ``FileNotFoundError`` naming the file and role.
     """
-    from witness_theory.io import check_regular_file
 
     p = Path(path).expanduser()
     label = f"{role} file {str(p)!r}"

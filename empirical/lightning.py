@@ -13,7 +13,7 @@ Usage::
             ...
             return {"loss": loss, "mu": mu}            # the callback reads outputs["mu"]
 
-    callback = CertificateCallback(teacher_val, witness_scale=4.0, latent_dim=16)
+    callback = CertificateCallback(teacher_val, latent_dim=d)   # d: your encoder's latent size
     trainer = lightning.Trainer(max_epochs=10, callbacks=[callback])
     trainer.fit(model, train_loader, val_loader)       # val_loader: shuffle=False, every row once
     callback.history[-1].summary()
@@ -35,6 +35,8 @@ Lightning does before training sees only a few batches, so the callback skips it
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from witness_theory.defaults import WITNESS_SCALE
 
 from .monitor import CertificateMonitor
 
@@ -78,7 +80,7 @@ def _build_class():
         :meth:`CertificateMonitor.compute_heldout`), ``log`` and ``prefix`` (metric names).
         """
 
-        def __init__(self, teacher, witness_scale: float = 4.0, latent_dim: int | None = None, frame=None,
+        def __init__(self, teacher, witness_scale: float = WITNESS_SCALE, latent_dim: int | None = None, frame=None,
                      weights=None, *, witness=None, stage: str = "validate", codes_key: str = "mu",
                      index_key: str = "index", heldout=None, heldout_kwargs: dict | None = None,
                      log: bool = True, prefix: str = "certificate/"):

@@ -2,7 +2,7 @@
 
 Usage (the whole API)::
 
-    monitor = CertificateMonitor(teacher, witness_scale=4.0, latent_dim=16)
+    monitor = CertificateMonitor(teacher, latent_dim=d)    # witness scale: witness_theory.defaults
     for epoch in range(epochs):
         monitor.reset()
         for index, x in loader:                 # index: dataset row numbers of the batch
@@ -55,6 +55,7 @@ import torch
 
 import witness_theory as wt
 from witness_theory._validation import check_distributions, check_weights
+from witness_theory.defaults import WITNESS_SCALE
 
 __all__ = ["CertificateMonitor", "MonitorResult", "HeldoutMonitorResult"]
 
@@ -168,7 +169,7 @@ class CertificateMonitor:
 
     _defer_cpu = False  # tests set this to run the accelerator path (kept on device, one copy) on the CPU
 
-    def __init__(self, teacher, witness_scale: float = 4.0, latent_dim: int | None = None,
+    def __init__(self, teacher, witness_scale: float = WITNESS_SCALE, latent_dim: int | None = None,
                  frame=None, weights=None, *, witness: wt.Witness | None = None):
         T = check_distributions(teacher, "teacher", allow_1d=False)
         if witness is None:

@@ -63,7 +63,10 @@ from pathlib import Path
 from typing import Any
 
 from empirical import io as eio
-from empirical.config import ExperimentConfig, config_from_dict, config_to_dict
+from empirical.config import ExperimentConfig
+from empirical.configure import config_from_dict, config_to_dict, replace
+from empirical.training.experiment import check_experiment, prepare, resolve_device
+from empirical.training.loop import train
 
 __all__ = ["ExecutorSpec", "SweepError", "SweepResult", "TrialBusy", "trial_owner",
            "trial_id", "config_hash", "trial_dir_for", "write_trial",
@@ -223,7 +226,7 @@ def write_trial(sweep_dir: str | Path, group: str, config: ExperimentConfig, tas
         if (tdir / "status.json").exists():
             _write_status(tdir, "pending")
     if stored != digest:
-        eio.atomic_write_json(tdir / "config.json", config_to_dict(config.replace(out_dir=None)))
+        eio.atomic_write_json(tdir / "config.json", config_to_dict(replace(config, out_dir=None)))
     eio.atomic_write_json(tdir / "trial.json", {"id": trial_id(config, task, task_config), "group": group,
                                                 "config_hash": digest, "task": task, "task_config": task_config or {},
                                                 "task_module": None if task == "train" else TASK_RUNNERS[task].__module__})
@@ -269,7 +272,6 @@ _WORKER_EXPERIMENT: list = []   # a pool worker keeps its last prepared experime
 
 
 def _worker_experiment(config, prepare, check_experiment):
-    from empirical.training.experiment import resolve_device
 
     for exp in _WORKER_EXPERIMENT:
         try:
@@ -384,8 +386,6 @@ def run_trial(trial_dir: str | Path, threads: int | None = None, experiment=None
 
 
 def _run_owned_trial(tdir: Path, threads: int | None, experiment, progress: bool) -> dict:
-    from empirical.training.experiment import check_experiment, prepare
-    from empirical.training.loop import train
 
     if (tdir / "result.json").exists():   # finished by an owner that held the lock before us
         return _read_record(tdir)
@@ -454,7 +454,6 @@ class _InProcess:
         self.experiments, self.progress = list(experiments or []), progress
 
     def submit(self, dirs: list[Path], on_change: Callable[[], None]) -> dict:
-        from empirical.training.experiment import check_experiment, prepare
 
         for d in dirs:
             config = config_from_dict(json.loads((d / "config.json").read_text()))

@@ -181,7 +181,7 @@ def test_stiefel_descent_is_monotone_and_stationary(seed, K, extra_d, n, beta):
     O(h^2 L''') ~ 1e-9 and rounding ~ EPS L / h ~ 1e-11, so 1e-5 (1 + L) is ~100x above both
     and ~100x below the start gradients of these instances (>= 1e-3 (1 + L), assumed below)."""
     X, T, w, P0, V = _descent_case(seed, K, extra_d, n, beta)
-    neg_h = core._neg_entropy_rows(T)
+    neg_h = core.neg_entropy_rows(T)
     start = _loss(X, T, w, P0, V, beta)
     g0 = _riemannian_grad_norm_fd(X, T, w, P0, V, beta)
     assume(g0 > 1e-3 * (1 + start))                   # a start that is not already stationary

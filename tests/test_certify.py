@@ -371,7 +371,7 @@ def test_certify_command_checkpoint_without_train_module(tmp_path, monkeypatch, 
 def test_certify_command_checkpoint_of_a_real_run(tmp_path, capsys):
     """No stub: a real (tiny) training run's checkpoint, encoded by encode_checkpoint and certified
     by the command, gives the run's own final test certificate to the last bit."""
-    from empirical.config import resolve
+    from empirical.configure import resolve
     from empirical.training.loop import train
 
     config = resolve("digits", "rst", overrides={"train.epochs": 1, "data.limit": 300, "model.hidden": (32,),

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from empirical.cli import main
-from empirical.config import config_from_dict, resolve
+from empirical.configure import config_from_dict, resolve
 from empirical.experiments.claims import ClaimsConfig, certificate_table, claims_trials, evaluate_claims
 
 torch.set_num_threads(1)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from empirical import config as cfgmod
+from empirical import configure
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,13 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_choices_checked_at_resolve(override, key, choice):
     """`config --set data.scaling=foo` printed a config; the error came only when training loaded the data."""
     with pytest.raises(ValueError, match=rf"^{key} must (each )?be one of .*{choice}.*; e\.g\. --set {key}="):
-        cfgmod.resolve("digits", overrides=[override])
+        configure.resolve("digits", overrides=[override])
 
 
 def test_choices_accept_every_choice():
     for s in ("none", "max", "minmax", "standardize"):
-        assert cfgmod.resolve("digits", overrides=[f"data.scaling={s}"]).data.scaling == s   # "none" is a choice, not None
-    assert cfgmod.resolve("digits", overrides=["data.scaling=null"]).data.scaling is None
+        assert configure.resolve("digits", overrides=[f"data.scaling={s}"]).data.scaling == s   # "none" is a choice, not None
+    assert configure.resolve("digits", overrides=["data.scaling=null"]).data.scaling is None
 
 
 def test_config_command_refuses_bad_choice_in_one_line():
@@ -75,12 +76,12 @@ def test_default_teacher_cache_is_the_user_cache(monkeypatch, tmp_path):
 
 def test_relative_cache_and_teacher_file_become_absolute(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    c = cfgmod.resolve("digits", overrides=["teacher.cache=rel/teachers", "teacher.file=t.npz"])
+    c = configure.resolve("digits", overrides=["teacher.cache=rel/teachers", "teacher.file=t.npz"])
     assert c.teacher.cache == str(tmp_path / "rel" / "teachers") and Path(c.teacher.cache).is_absolute()
     assert c.teacher.file == str(tmp_path / "t.npz")
     # the written config round-trips with the absolute paths, from any working directory
     monkeypatch.chdir(ROOT)
-    back = cfgmod.config_from_dict(cfgmod.config_to_dict(c))
+    back = configure.config_from_dict(configure.config_to_dict(c))
     assert back.teacher.cache == c.teacher.cache and back.teacher.file == c.teacher.file
 
 
@@ -115,11 +116,11 @@ def test_typed_overrides_name_the_key(overrides, msg):
     """resolve(overrides={...}) took any Python value; the range checks then raised raw
     TypeErrors ("'<' not supported between instances of 'str' and 'int')."""
     with pytest.raises(ValueError, match=msg):
-        cfgmod.resolve("digits", overrides=overrides)
+        configure.resolve("digits", overrides=overrides)
 
 
 def test_typed_overrides_accept_text_numpy_and_paths(tmp_path):
-    c = cfgmod.resolve("digits", overrides={"train.epochs": "5", "train.lr": np.float32(0.5), "data.limit": np.int64(10),
+    c = configure.resolve("digits", overrides={"train.epochs": "5", "train.lr": np.float32(0.5), "data.limit": np.int64(10),
                                             "model.hidden": [32, 16], "teacher.cache": tmp_path, "train.kl_weight": 2})
     assert (c.train.epochs, c.train.lr, c.data.limit, c.model.hidden) == (5, 0.5, 10, (32, 16))
     assert c.teacher.cache == str(tmp_path) and c.train.kl_weight == 2.0

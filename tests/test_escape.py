@@ -24,7 +24,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def digits():
-    from empirical.config import resolve
+    from empirical.configure import resolve
     from empirical.training.experiment import prepare
 
     base = resolve("digits", "rst", overrides={"train.device": "cpu"})
@@ -96,7 +96,7 @@ def test_one_escape_step_certifies_digits(digits):
 
 
 def test_one_escape_step_certifies_fashion_mnist(missing_resource):
-    from empirical.config import resolve
+    from empirical.configure import resolve
     from empirical.training.experiment import prepare
 
     try:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from empirical.cli import main
-from empirical.config import resolve
+from empirical.configure import resolve
 from empirical.experiments.claims import ClaimsConfig, run_claims
 from empirical.methods import Method, MethodConfig, elbo_terms, method_names, register
 from empirical.training.experiment import prepare

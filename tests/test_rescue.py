@@ -90,7 +90,7 @@ def test_rescue_command_quick(quick_rescue):
 def test_rescue_phase_configs(tmp_path):
     """Each phase is the base tree with the protocol's method, KL weight, epochs, alpha and seed
     (--set rescue.KEY=VALUE), evaluated every epoch on the test split, in its own directory."""
-    from empirical.config import resolve
+    from empirical.configure import resolve
 
     base = resolve("digits", "rst", overrides={"train.device": "cpu", "model.hidden": (32,), "train.eval_every": 5})
     cfg = rescue.RescueConfig(epochs_prevent=2, epochs_collapse=3, epochs_rescue=4, kl_stress=6.0, alpha=2.5)

@@ -11,7 +11,7 @@ import torch
 
 import witness_theory as wt
 from empirical.cli import main
-from empirical.config import resolve
+from empirical.configure import resolve
 from empirical.methods import Batch, Run, get_method
 from empirical.methods.rivals import GMMPrior, candidate_priors, kl_to_mixture_mc, mixture_log_prob, select_better_half
 from empirical.models.vae import VAE

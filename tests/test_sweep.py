@@ -18,7 +18,7 @@ import pytest
 from slurm_cluster import slurm_cluster  # noqa: F401  (session fixture)
 
 from empirical.cli import main
-from empirical.config import resolve
+from empirical.configure import replace, resolve
 from empirical.experiments.grid import Trial
 from empirical.experiments.sweep_report import report
 from empirical.sweep import ExecutorSpec, SweepError, run_sweep, trial_id, trial_state
@@ -37,12 +37,12 @@ def base(tmp_path_factory):
 
 
 def _trials(base):
-    return [Trial(m, base.replace(method_name=m, train__seed=s)) for m in ("vanilla", "rst") for s in (0, 1)]
+    return [Trial(m, replace(base, method_name=m, train__seed=s)) for m in ("vanilla", "rst") for s in (0, 1)]
 
 
 def _failing(base):
     # passes resolve (a user array path), raises when the worker loads it
-    return Trial("broken", base.replace(data__name="/nonexistent/witness-sweep-test.npz"))
+    return Trial("broken", replace(base, data__name="/nonexistent/witness-sweep-test.npz"))
 
 
 def _slurm(**kw):
@@ -86,7 +86,7 @@ def test_slurm_equals_local_and_failures_are_reported(base, slurm_cluster, tmp_p
 
 
 def test_scancel_mid_run_resumes_to_the_uninterrupted_numbers(base, slurm_cluster, tmp_path):  # noqa: F811
-    long = Trial("long", base.replace(train__epochs=400, train__seed=3))
+    long = Trial("long", replace(base, train__epochs=400, train__seed=3))
     tid = trial_id(long.config)
     reference = run_sweep([long], tmp_path / "reference", log=lambda m: None).records[0]   # in this process
 
@@ -118,10 +118,10 @@ def test_scancel_mid_run_resumes_to_the_uninterrupted_numbers(base, slurm_cluste
 
 
 def test_ids_ignore_placement_and_separate_settings(base):
-    a = base.replace(out_dir="/somewhere", train__device="cuda")
-    assert trial_id(a.replace(teacher__cache="/other/cache")) == trial_id(base)
-    assert trial_id(base.replace(train__seed=1)) != trial_id(base)
-    assert trial_id(base.replace(train__kl_weight=2.0)).startswith("vanilla-kl2-seed0-")
+    a = replace(base, out_dir="/somewhere", train__device="cuda")
+    assert trial_id(replace(a, teacher__cache="/other/cache")) == trial_id(base)
+    assert trial_id(replace(base, train__seed=1)) != trial_id(base)
+    assert trial_id(replace(base, train__kl_weight=2.0)).startswith("vanilla-kl2-seed0-")
     rescue_id = trial_id(base, "rescue", {"kl_stress": 8.0})
     assert rescue_id.startswith("rescue-seed0-") and rescue_id != trial_id(base, "rescue", {"kl_stress": 4.0})
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from slurm_cluster import slurm_cluster  # noqa: F401  (session fixture)
 
-from empirical.config import resolve
+from empirical.configure import replace, resolve
 from empirical.experiments.grid import Trial
 from empirical.sweep import (
     ExecutorSpec,
@@ -55,7 +55,7 @@ def base(tmp_path_factory):
 
 
 def _trials(base, n=3):
-    return [Trial("vanilla", base.replace(train__seed=s)) for s in range(n)]
+    return [Trial("vanilla", replace(base, train__seed=s)) for s in range(n)]
 
 
 @pytest.fixture(scope="module")
@@ -131,12 +131,12 @@ def test_killed_worker_interrupts_its_trial_and_the_rest_run_in_a_new_pool(base,
 
 _DRIVER = textwrap.dedent("""
     import sys
-    from empirical.config import resolve
+    from empirical.configure import resolve
     from empirical.experiments.grid import Trial
     from empirical.sweep import ExecutorSpec, run_sweep
     overrides, cache, out = sys.argv[1].split(";"), sys.argv[2], sys.argv[3]
     base = resolve("digits", "vanilla", overrides=[*overrides, f"teacher.cache={cache}"])
-    trials = [Trial("vanilla", base.replace(train__seed=s)) for s in range(3)]
+    trials = [Trial("vanilla", replace(base, train__seed=s)) for s in range(3)]
     run_sweep(trials, out, executor=ExecutorSpec(workers=2, threads=1))
 """)
 

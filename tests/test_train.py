@@ -18,7 +18,7 @@ import torch
 import witness_theory as wt
 from empirical import io as eio
 from empirical.cli import main
-from empirical.config import apply_overrides, config_from_dict, config_to_dict, resolve, valid_keys
+from empirical.configure import apply_overrides, config_from_dict, config_to_dict, replace, resolve, valid_keys
 from empirical.methods import Batch, Run, get_method, method_names
 from empirical.models.vae import gaussian_kl_terms
 from empirical.training.evaluation import encode_checkpoint, evaluate
@@ -42,8 +42,8 @@ def _cfg(tiny, tmp_path, method="vanilla", **kw):
     """The tiny config with ``method`` (prefit methods: 1 prefit epoch) and ``section__key`` changes."""
     config = tiny[0].replace(method_name=method, out_dir=str(tmp_path / "run"))
     if hasattr(config.method, "prefit_epochs"):
-        config = config.replace(method__prefit_epochs=1)
-    return config.replace(**kw) if kw else config
+        config = replace(config, method__prefit_epochs=1)
+    return replace(config, **kw) if kw else config
 
 
 # ---------------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ def test_overrides_parse_types_and_reject_unknown_keys():
     assert all(k in str(info.value) for k in keys)
     # vanilla has no alpha: the key is kept for a grid that switches to a method that has one
     v = resolve("digits", "vanilla", overrides=["method.alpha=0.25"])
-    assert v.method == get_method("vanilla").Config() and v.replace(method_name="rst").method.alpha == 0.25
+    assert v.method == get_method("vanilla").Config() and replace(v, method_name="rst").method.alpha == 0.25
     with pytest.raises(ValueError, match=r"--set method\.alphx: unknown key; valid keys.*method keys of other methods: "
                                          r"alpha, alpha_T"):
         resolve("digits", "vanilla", overrides=["method.alphx=1"])   # no method has it
@@ -102,7 +102,7 @@ def test_overrides_parse_types_and_reject_unknown_keys():
     with pytest.raises(ValueError, match="method.alpha must be >= 0"):
         apply_overrides(c, ["method.alpha=-1"])
     # replace: sections by ``section__key``; a new method keeps the keys both methods share
-    r = c.replace(method_name="rst-prefit", train__seed=3)
+    r = replace(c, method_name="rst-prefit", train__seed=3)
     assert r.method_name == "rst-prefit" and r.method.alpha == 2.0 and r.train.seed == 3 and c.train.seed == 0
     assert type(r.method) is get_method("rst-prefit").Config
     # the JSON round trip every run writes
@@ -148,11 +148,11 @@ def _small_batch(exp, n=8):
 
 def _method_and_run(tiny, name, **method_kw):
     config, exp = tiny
-    c = config.replace(method_name=name, train__kl_weight=KL_WEIGHT)
+    c = replace(config, method_name=name, train__kl_weight=KL_WEIGHT)
     if hasattr(c.method, "alpha"):
-        c = c.replace(method__alpha=ALPHA)
+        c = replace(c, method__alpha=ALPHA)
     if method_kw:
-        c = c.replace(**{f"method__{k}": v for k, v in method_kw.items()})
+        c = replace(c, **{f"method__{k}": v for k, v in method_kw.items()})
     torch.manual_seed(0)
     model = build_model(c, exp.dataset.image_shape)
     batch = _small_batch(exp)
@@ -339,7 +339,7 @@ def test_loss_terms_lr_vae(tiny):
         assert (model.mean_layer.weight.grad is not None) == enc_grad, gradient
         assert (model.decoder.out.weight.grad is not None) == dec_grad, gradient
     with pytest.raises(ValueError, match="method.gradient must be both, encoder or decoder"):
-        tiny[0].replace(method_name="lr-vae", method__gradient="sideways")
+        replace(tiny[0], method_name="lr-vae", method__gradient="sideways")
 
 
 def test_loss_terms_hct(tiny):
@@ -582,7 +582,7 @@ def test_conv_vae_for_colour_images(decoder):
         want = 0.5 * (x - out).pow(2).sum(1) + 0.5 * x.shape[1] * math.log(2 * math.pi)
         assert torch.allclose(nll, want)
         # model.decoder_variance = s2: -log N(x; xhat, s2 I) = ||x - xhat||^2 / (2 s2) + (D/2) log(2 pi s2)
-        narrow = build_model(config.replace(model__decoder_variance=0.25), (3, 32, 32))
+        narrow = build_model(replace(config, model__decoder_variance=0.25), (3, 32, 32))
         want = 2.0 * (x - out).pow(2).sum(1) + 0.5 * x.shape[1] * math.log(2 * math.pi * 0.25)
         assert torch.allclose(narrow.reconstruction_nll(x, out), want)
     assert (model.log_scale is not None) == (decoder == "gaussian-learned")
@@ -591,7 +591,7 @@ def test_conv_vae_for_colour_images(decoder):
 def test_resume_judges_a_run_on_the_keys_its_config_has():
     """A key added to the package after a run was written (absent from its saved config) does not
     block resuming it; a key the saved config has and that differs does."""
-    from empirical.config import config_to_dict
+    from empirical.configure import config_to_dict
     from empirical.training.loop import _config_diff
 
     c = resolve("digits", "rst")

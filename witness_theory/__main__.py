@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _validation, core
+from .defaults import WITNESS_SCALE
 from .io import load_array
 from .theorems import LEDGER, check_all
 
@@ -85,7 +86,7 @@ def run_check(args) -> int:
     groups = None
     if args.groups:
         groups = _one_per_row(load_matrix(args.groups, "groups"), args.groups, "groups", "view label")
-        _in_file(args.groups, "groups", core._group_indices, groups, N)
+        _in_file(args.groups, "groups", core.group_indices, groups, N)
     full = bool(np.all(T > 0))
     summary = {
         "file": str(args.file), "N": T.shape[0], "K": K, "d": d, "witness_scale": witness.scale,
@@ -170,7 +171,8 @@ def main(argv=None) -> int:
     c.add_argument("--weights", help="optional weights (N,) file")
     c.add_argument("--codes", help="optional encoder means (N, d) file: adds T2/T8 on them and the certificate")
     c.add_argument("--groups", help="optional discrete view labels (N,) file: adds T9")
-    c.add_argument("--witness-scale", type=_finite_float, default=1.0, help="witness scale beta (default 1)")
+    c.add_argument("--witness-scale", type=_finite_float, default=WITNESS_SCALE,
+                   help=f"witness scale beta (default {WITNESS_SCALE:g}, as in the experiments)")
     c.add_argument("--latent-dim", type=_positive_int, default=None,
                    help="latent dimension d (default K-1, or the codes' d)")
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")

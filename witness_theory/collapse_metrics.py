@@ -273,8 +273,8 @@ def _variances(mu: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     """Per-unit variance: unbiased (w None), else weighted sum_i w_i (mu_iu - mbar_u)^2."""
     if w is None:
         return mu.var(axis=0, ddof=1)
-    mbar = core._weighted_mean(w, mu)
-    return core._weighted_mean(w, (mu - mbar) ** 2)
+    mbar = core.weighted_mean(w, mu)
+    return core.weighted_mean(w, (mu - mbar) ** 2)
 
 
 def active_units_lower_bound(margin: float, witness: core.Witness, unit_variances,
@@ -287,7 +287,7 @@ def active_units_lower_bound(margin: float, witness: core.Witness, unit_variance
     The division is rounded with a relative allowance of 1e-12 before ceil, so a quotient that
     is an integer up to rounding is not rounded up past it.
     """
-    core._check_witness(witness)
+    core.check_witness(witness)
     var = as_float_array(unit_variances, "unit_variances", 1)
     if var.shape[0] != witness.d:
         raise ValueError(f"unit_variances has {var.shape[0]} entries but the witness has d = {witness.d} latent units; "

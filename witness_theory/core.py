@@ -33,6 +33,7 @@ from ._validation import (
     check_weights,
     raise_too_large,
 )
+from .defaults import WITNESS_SCALE
 
 __all__ = [
     "simplex_vertices", "default_frame", "witness_matrix", "Witness",
@@ -161,7 +162,7 @@ class Witness:
     _P: np.ndarray
     _V: np.ndarray
 
-    def __init__(self, K: int, d: int | None = None, scale: float = 1.0, frame=None):
+    def __init__(self, K: int, d: int | None = None, scale: float = WITNESS_SCALE, frame=None):
         K = _check_K(K)
         P = _resolve_frame(K, d, frame).copy()            # (d, K-1)
         scale = check_scale(scale, "witness_scale")
@@ -219,7 +220,7 @@ class Witness:
         return z
 
 
-def _check_witness(witness, name: str = "witness") -> Witness:
+def check_witness(witness, name: str = "witness") -> Witness:
     if not isinstance(witness, Witness):
         raise TypeError(f"{name} must be a witness_theory.Witness, got {type(witness).__name__}; "
                         "build one with Witness(K, d, scale)")
@@ -257,7 +258,7 @@ def entropy(p) -> np.ndarray:
     return -xlogy(P, P).sum(axis=1)
 
 
-def _weighted_mean(w: np.ndarray, X: np.ndarray) -> np.ndarray:
+def weighted_mean(w: np.ndarray, X: np.ndarray) -> np.ndarray:
     """sum_i w_i X_i over the data axis with pairwise summation (error O(log N) ulps).
 
     A BLAS ``w @ X`` accumulates O(N) ulps: over 60,000 rows that is ~1e-13, enough to show a
@@ -275,19 +276,19 @@ def _weighted_mean(w: np.ndarray, X: np.ndarray) -> np.ndarray:
 _CHUNK_ROWS = 4096  # rows per block: (4096, K) temporaries stay in cache and are reused
 
 
-def _wsum(w: np.ndarray, x: np.ndarray) -> float:
+def wsum(w: np.ndarray, x: np.ndarray) -> float:
     """sum_i w_i x_i, pairwise (1-D np.sum), not a BLAS dot. Rows of weight 0 are not in the
     data set and contribute exactly 0, even where their term is infinite (0 * inf)."""
     with np.errstate(invalid="ignore"):
         return float(np.sum(np.where(w > 0, w * x, 0.0)))
 
 
-def _marginal(T: np.ndarray, w: np.ndarray) -> np.ndarray:
-    tbar = _weighted_mean(w, T)
+def marginal(T: np.ndarray, w: np.ndarray) -> np.ndarray:
+    tbar = weighted_mean(w, T)
     return tbar / tbar.sum()  # sums to 1 to the last ulp, as Tbar does mathematically
 
 
-def _cross_rows(P: np.ndarray, LQ: np.ndarray) -> np.ndarray:
+def cross_rows(P: np.ndarray, LQ: np.ndarray) -> np.ndarray:
     """sum_k p_ik log q_ik per row with 0 log 0 = 0; -inf where p_ik > 0 = q_ik."""
     finite = np.isfinite(LQ)
     if finite.all():
@@ -298,7 +299,7 @@ def _cross_rows(P: np.ndarray, LQ: np.ndarray) -> np.ndarray:
     return np.where(hit, -np.inf, out)
 
 
-def _neg_entropy_rows(P: np.ndarray) -> np.ndarray:
+def neg_entropy_rows(P: np.ndarray) -> np.ndarray:
     """sum_k P_ik log P_ik per row, 0 log 0 = 0. With full support (every entry > 0, the package's
     floored teachers) one log pass and a row dot (``_row_dots``): 1.5x a log pass against 2.5x
     for scipy's ``xlogy`` (bench/bench_certify.py, 70,000 x 100); both are K-term sums with error
@@ -319,22 +320,22 @@ def kl_rows(p, log_q) -> np.ndarray:
     if LQ.shape not in (P.shape, P.shape[1:]):
         raise ValueError(f"log_q has shape {LQ.shape} but p has shape {P.shape}; "
                          f"pass log_q of shape {P.shape} (one row per row of p) or {P.shape[1:]} (one q for all)")
-    return _neg_entropy_rows(P) - _cross_rows(P, LQ)
+    return neg_entropy_rows(P) - cross_rows(P, LQ)
 
 
 def teacher_marginal(teacher, weights=None) -> np.ndarray:
     """Tbar = sum_i w_i T_i (K,), the best constant predictor (T1)."""
     T, w = check_teacher(teacher, weights)
-    return _marginal(T, w)
+    return marginal(T, w)
 
 
-def _log_marginal(T: np.ndarray, w: np.ndarray, tbar: np.ndarray | None = None) -> np.ndarray:
+def log_marginal(T: np.ndarray, w: np.ndarray, tbar: np.ndarray | None = None) -> np.ndarray:
     """log Tbar; -inf only where no weighted row puts mass (then every p log q term is 0).
 
     A column can underflow to Tbar_k = 0 although some w_i T_ik > 0 mathematically (subnormal
     entries times small weights); such columns are recomputed in log space with logsumexp.
     """
-    tbar = _marginal(T, w) if tbar is None else tbar    # ``tbar``: _marginal(T, w) already computed
+    tbar = marginal(T, w) if tbar is None else tbar    # ``tbar``: marginal(T, w) already computed
     with np.errstate(divide="ignore"):
         log_tbar = np.log(tbar)
     if not (tbar == 0).any():                           # the common case: no column to recover (no pass over T)
@@ -346,7 +347,7 @@ def _log_marginal(T: np.ndarray, w: np.ndarray, tbar: np.ndarray | None = None) 
         Tl = T[live][:, lost]
         with np.errstate(divide="ignore"):
             log_terms = np.log(w[live])[:, None] + np.log(Tl)                  # (N_live, #lost)
-        log_total = np.log(_weighted_mean(w, T).sum())                       # the normaliser of _marginal
+        log_total = np.log(weighted_mean(w, T).sum())                       # the normaliser of marginal
         log_tbar[lost] = logsumexp(log_terms, axis=0) - log_total
     return log_tbar
 
@@ -363,7 +364,7 @@ def _row_dots(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 _VECDOT = getattr(np, "vecdot", None) or (lambda X, Y: np.einsum("ij,ij->i", X, Y))
 
 
-def _row_sq_norms(X: np.ndarray) -> np.ndarray:
+def row_sq_norms(X: np.ndarray) -> np.ndarray:
     """||X_i||^2 per row (one pass, no (N, d) temporary)."""
     return _row_dots(X, X)
 
@@ -386,14 +387,14 @@ class Teacher:
         T, w = check_teacher(teacher, weights)
         self.T, self.w = T, w                                          # (N, K), (N,) summing to 1
         self.n, self.K = T.shape
-        self.marginal = _marginal(T, w)                                # (K,) Tbar
-        self.log_marginal = _log_marginal(T, w, self.marginal)         # (K,) log Tbar
-        self.neg_entropy_rows = _neg_entropy_rows(T)                   # (N,) sum_k T log T
+        self.marginal = marginal(T, w)                                # (K,) Tbar
+        self.log_marginal = log_marginal(T, w, self.marginal)         # (K,) log Tbar
+        self.neg_entropy_rows = neg_entropy_rows(T)                   # (N,) sum_k T log T
         self.row_sums = T.sum(axis=1)                                  # (N,) sum_k T_ik (1 up to rounding)
-        cross_bar = _cross_rows(T, self.log_marginal)                  # (N,) sum_k T log Tbar
+        cross_bar = cross_rows(T, self.log_marginal)                  # (N,) sum_k T log Tbar
         # KL(T_i || Tbar) per row (T1); I_T is their weighted sum (no cancellation of entropies)
         self.information_rows = self.neg_entropy_rows - cross_bar
-        self.information = _wsum(w, self.information_rows)
+        self.information = wsum(w, self.information_rows)
         # every log is <= 0: sum_k T (|log T| + |log Tbar|), the teacher's share of the size of
         # what the margin sums (used by the floating-point error bound of certify)
         self.magnitude_rows = -self.neg_entropy_rows - cross_bar
@@ -428,7 +429,7 @@ def _weighted_mean_rows(w: np.ndarray, X: np.ndarray, block: int = 256) -> np.nd
     """sum_i w_i X_i (d,) for a wide (N, d) matrix, one pass: BLAS products on blocks of
     ``block`` rows (error <= ~block ulps), then a pairwise sum over the block sums (O(log N)).
 
-    :func:`_weighted_mean` transposes a weighted copy to get NumPy's pairwise sum, which costs
+    :func:`weighted_mean` transposes a weighted copy to get NumPy's pairwise sum, which costs
     more than the whole witness evaluation on 70,000 x 107 codes; this bound is as good in
     practice (256 + log2 N ulps against log2 N) at a fraction of the time.
     """
@@ -459,14 +460,14 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
     so no second product with P or V is needed. The subspace energy needs no row pass:
     sum_i w_i ||P^T mu_i||^2 = sum_i w_i ||P^T (mu_i - mbar)||^2 + ||P^T mbar||^2 (certify).
     """
-    _check_witness(witness)
+    check_witness(witness)
     mu = check_codes(codes, witness.d, teacher.n, check_finite=False)
     mbar = _weighted_mean_rows(teacher.w, mu)                                         # (d,)
     # a NaN or inf code shows in the weighted mean (w NaN = NaN, w inf = inf or NaN): the error
     # comes before any other; huge finite codes whose sum overflows pass on (the fallbacks below)
     if not np.isfinite(mbar).all():
         check_all_finite(mu, "codes")
-    _check_K_match(teacher.T, witness)
+    check_K_match(teacher.T, witness)
     T, n, K = teacher.T, teacher.n, teacher.K
     beta, kappa = witness.scale, witness.kappa
     loss, mag, force, spread_sq, code_sq = (np.empty(n) for _ in range(5))
@@ -484,7 +485,7 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
         # ||mu_i||^2 in the block the product reads anyway (one pass over the codes less); it is
         # finite only if every entry of mu_i is (NaN^2 = NaN, inf^2 = inf, and a sum of squares
         # cannot cancel an infinity), so it also proves the block finite
-        code_sq[a:b] = _row_sq_norms(mub)
+        code_sq[a:b] = row_sq_norms(mub)
         if not np.isfinite(code_sq[a:b]).all():
             check_all_finite(mu, "codes")   # NaN or inf: the error; huge finite codes pass on
         with np.errstate(over="ignore", invalid="ignore"):
@@ -492,7 +493,7 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
             l *= beta  # noqa: E741                                    # rounding of Witness.logits
             top = l.max(axis=1, keepdims=True)
             np.subtract(l, lbar, out=e)
-            spread_sq[a:b] = _row_sq_norms(e)
+            spread_sq[a:b] = row_sq_norms(e)
         # an overflowing logit (+-inf, or NaN from inf - inf) shows in the spread (O(m) to check);
         # only then are the logits themselves checked (a huge finite spread alone is no error)
         if not (np.isfinite(top).all() and (np.isfinite(spread_sq[a:b]).all() or np.isfinite(l).all())):
@@ -509,12 +510,12 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
         with np.errstate(invalid="ignore"):
             cross_s = _row_dots(Tc, ls) - lse * teacher.row_sums[a:b]
         if not np.isfinite(cross_s).all():                             # log S = -inf: 0 log 0 = 0 (h13a)
-            cross_s = _cross_rows(Tc, ls - lse[:, None])
+            cross_s = cross_rows(Tc, ls - lse[:, None])
         loss[a:b] = teacher.neg_entropy_rows[a:b] - cross_s
         mag[a:b] = teacher.magnitude_rows[a:b] - cross_s
         e *= (1.0 / total)[:, None]                                    # S (a multiply: ~30% cheaper than e / total)
         e -= Tc                                                        # r = S - T_i
-        force[a:b] = _row_sq_norms(e)
+        force[a:b] = row_sq_norms(e)
     with np.errstate(over="ignore", under="ignore"):
         b2k = float(np.float64(beta) ** 2 * kappa)                   # a Python float ** 2 raises OverflowError
     with np.errstate(over="ignore", invalid="ignore"):
@@ -532,7 +533,7 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
         s = big if big > 0 else 1.0
         P = witness._P
         z = (mu / s - mbar / s) @ P                                    # (N, K-1): P^T (mu - mbar) / s
-        spread = _row_sq_norms(z) * s * s
+        spread = row_sq_norms(z) * s * s
         zbar = (mbar / s) @ P
         mean_sq = float(zbar @ zbar) * s * s
     return _WitnessRows(loss=loss, magnitude=mag, force=force_b, code_sq=code_sq,
@@ -563,21 +564,21 @@ def teacher_residual(teacher, q, weights=None) -> float:
     """R = sum_i w_i ||T_i - q||^2 (T6): the teacher residual around a constant prediction q (K,).
 
     The one place R is computed: row norms by einsum, the weighted sum pairwise (a BLAS
-    ``w @ x`` accumulates O(N) ulps; see :func:`_weighted_mean`).
+    ``w @ x`` accumulates O(N) ulps; see :func:`weighted_mean`).
     """
     tch = _as_teacher(teacher, weights)
     qv = as_float_array(q, "q", (1, 2)).reshape(-1)
     if qv.shape[0] != tch.K:
         raise ValueError(f"q has {qv.shape[0]} entries but the teacher has K = {tch.K}")
     diff = tch.T - qv                                                  # (N, K)
-    return _wsum(tch.w, _row_sq_norms(diff))
+    return wsum(tch.w, row_sq_norms(diff))
 
 
 def alignment_loss(teacher, codes, witness: Witness, weights=None) -> float:
     """L_TS = sum_i w_i KL(T_i || S(mu_i)) (KL, not cross-entropy); the kernel of :func:`certify`."""
-    _check_witness(witness)
+    check_witness(witness)
     tch = _as_teacher(teacher, weights)
-    return _wsum(tch.w, _witness_rows(tch, codes, witness).loss)
+    return wsum(tch.w, _witness_rows(tch, codes, witness).loss)
 
 
 def certificate_margin(teacher, codes, witness: Witness, weights=None) -> float:
@@ -585,7 +586,7 @@ def certificate_margin(teacher, codes, witness: Witness, weights=None) -> float:
     return teacher_information(teacher, weights) - alignment_loss(teacher, codes, witness, weights)
 
 
-def _check_K_match(T: np.ndarray, witness: Witness, name: str = "teacher") -> None:
+def check_K_match(T: np.ndarray, witness: Witness, name: str = "teacher") -> None:
     if T.shape[1] != witness.K:
         raise ValueError(f"{name} has K = {T.shape[1]} outcomes but the witness was built for K = {witness.K} "
                          f"({name} shape {T.shape}, {witness!r}); build the witness with Witness({T.shape[1]}, d, scale)")
@@ -648,17 +649,17 @@ def certify(teacher, codes, witness: Witness, weights=None) -> Certificate:
     the one kernel :func:`_witness_rows` that alignment_loss and escape_force also use; the
     per-row results are combined with pairwise sums.
     """
-    _check_witness(witness)
+    check_witness(witness)
     tch = _as_teacher(teacher, weights)
     rows = _witness_rows(tch, codes, witness)
     w, n, K = tch.w, tch.n, tch.K
     # finite codes whose ||mu_i||^2 overflows make the energies and the float-error bound inf:
     # the verdict "not certified" would then rest on inf, so such codes are refused
     check_code_norms(np.asarray(codes, dtype=np.float64), "codes", rows.code_sq)
-    info, loss = tch.information, _wsum(w, rows.loss)
+    info, loss = tch.information, wsum(w, rows.loss)
     margin = info - loss
-    float_error = certify_error_bound(_wsum(w, rows.magnitude), n, K, witness.d, witness.scale,
-                                      _wsum(w, np.sqrt(rows.code_sq)))
+    float_error = certify_error_bound(wsum(w, rows.magnitude), n, K, witness.d, witness.scale,
+                                      wsum(w, np.sqrt(rows.code_sq)))
     if not (np.isfinite(margin) and np.isfinite(float_error)):
         raise_too_large(np.asarray(codes, dtype=np.float64), "codes",
                         f"G_T or its float-error bound at witness_scale {witness.scale:.3g}")
@@ -666,12 +667,12 @@ def certify(teacher, codes, witness: Witness, weights=None) -> Certificate:
     return Certificate(
         teacher_information=info, alignment_loss=loss, margin=margin,
         float_error=float_error, certified=bool(margin > float_error),
-        size_bound=float(c * _wsum(w, np.sqrt(rows.spread_sq))),
-        size_bound_trace=float(c * np.sqrt(_wsum(w, rows.spread_sq))),
-        escape_force=_wsum(w, rows.force),
-        code_energy=0.5 * _wsum(w, rows.code_sq),
+        size_bound=float(c * wsum(w, np.sqrt(rows.spread_sq))),
+        size_bound_trace=float(c * np.sqrt(wsum(w, rows.spread_sq))),
+        escape_force=wsum(w, rows.force),
+        code_energy=0.5 * wsum(w, rows.code_sq),
         # E||P^T mu||^2 = E||P^T (mu - mbar)||^2 + ||P^T mbar||^2 (mbar is the weighted mean)
-        subspace_energy=0.5 * (_wsum(w, rows.spread_sq) + rows.mean_subspace_sq),
+        subspace_energy=0.5 * (wsum(w, rows.spread_sq) + rows.mean_subspace_sq),
         n=n, K=K, d=witness.d, witness_scale=witness.scale,
     )
 
@@ -685,34 +686,34 @@ def exact_code(p, witness: Witness) -> np.ndarray:
 
     ``p`` is one full-support row (K,) -> (d,), or rows (N, K) -> (N, d).
     """
-    _check_witness(witness)
+    check_witness(witness)
     P = check_distributions(p, "p", full_support=True)
-    _check_K_match(P, witness, "p")
+    check_K_match(P, witness, "p")
     codes = ((witness.K - 1) / (witness.K * witness.scale)) * (clr_from_log(np.log(P)) @ witness.A.T)
     return codes[0] if np.ndim(p) == 1 else codes   # p is a valid array here
 
 
 def exact_embedding(teacher, witness: Witness) -> np.ndarray:
     """The embedding of a teacher: the (N, d) matrix of rows mu*(T_i) (T4)."""
-    _check_witness(witness)
+    check_witness(witness)
     T, _ = check_teacher(teacher, full_support=True)   # per row: a Teacher's weights play no part
-    _check_K_match(T, witness)
+    check_K_match(T, witness)
     return exact_code(T, witness)
 
 
 def best_constant_code(teacher, witness: Witness, weights=None) -> np.ndarray:
     """mubar = mu*(Tbar) (d,): the constant code whose witness output is the teacher marginal."""
-    _check_witness(witness)
+    check_witness(witness)
     T, w = check_teacher(teacher, weights)
-    _check_K_match(T, witness)
-    tbar = _marginal(T, w)
+    check_K_match(T, witness)
+    tbar = marginal(T, w)
     return exact_code(check_distributions(tbar, "teacher marginal", full_support=True)[0], witness)
 
 
 def logodds_energy(teacher, weights=None) -> float:
     """E_T = sum_i w_i ||clr(T_i)||^2 (needs full support)."""
     T, w = check_teacher(teacher, weights, full_support=True)
-    return _wsum(w, (clr_from_log(np.log(T)) ** 2).sum(axis=1))
+    return wsum(w, (clr_from_log(np.log(T)) ** 2).sum(axis=1))
 
 
 def code_energy(codes, weights=None) -> float:
@@ -722,9 +723,9 @@ def code_energy(codes, weights=None) -> float:
     if mu.shape[0] == 0:
         raise ValueError(f"codes has no rows (shape {mu.shape}); pass at least one code")
     w = check_weights(weights, mu.shape[0])
-    sq = _row_sq_norms(mu)
+    sq = row_sq_norms(mu)
     check_code_norms(mu, "codes", sq)        # an inf energy from finite codes: refused, not returned
-    energy = 0.5 * _wsum(w, sq)
+    energy = 0.5 * wsum(w, sq)
     if not np.isfinite(energy):
         raise_too_large(mu, "codes", "the energy (1/2) sum_i w_i ||mu_i||^2")
     return energy
@@ -732,7 +733,7 @@ def code_energy(codes, weights=None) -> float:
 
 def subspace_energy(codes, witness: Witness, weights=None) -> float:
     """(1/2) sum_i w_i ||P^T mu_i||^2: the energy inside the protected witness subspace."""
-    _check_witness(witness)
+    check_witness(witness)
     return code_energy(witness.subspace_coordinates(codes), weights)
 
 
@@ -742,9 +743,9 @@ def exact_code_energy(teacher, witness: Witness, weights=None) -> float:
 
     For a tiny witness_scale the energy can exceed float64's range: it is then +inf (the
     correctly rounded value), never a ZeroDivisionError from beta^2 underflowing to 0."""
-    _check_witness(witness)
+    check_witness(witness)
     T, w = check_teacher(teacher, weights, full_support=True)
-    _check_K_match(T, witness)
+    check_K_match(T, witness)
     K = T.shape[1]
     energy = logodds_energy(T, w)
     with np.errstate(over="ignore", under="ignore"):
@@ -761,18 +762,18 @@ def exact_code_energy(teacher, witness: Witness, weights=None) -> float:
 
 def alignment_gradient(teacher, codes, witness: Witness) -> np.ndarray:
     """Per-sample grad_mu KL(T_i || S(mu_i)) = beta A (S(mu_i) - T_i): (N, d)."""
-    _check_witness(witness)
+    check_witness(witness)
     T, _ = check_teacher(teacher)   # per row: a Teacher's weights play no part
     mu = check_codes(codes, witness.d, T.shape[0])
-    _check_K_match(T, witness)
+    check_K_match(T, witness)
     return witness.scale * (witness.probs(mu) - T) @ witness.A.T
 
 
 def escape_field(teacher, center, witness: Witness) -> np.ndarray:
     """Teacher-residual field d_i = beta A (T_i - q), q = S(center): (N, d) (T6)."""
-    _check_witness(witness)
+    check_witness(witness)
     T, _ = check_teacher(teacher)   # per row: a Teacher's weights play no part
-    _check_K_match(T, witness)
+    check_K_match(T, witness)
     c = check_codes(center, witness.d, 1, name="center")
     q = _center_probs(c, witness)  # (1, K)
     return witness.scale * (T - q) @ witness.A.T
@@ -789,9 +790,9 @@ def _center_probs(c: np.ndarray, witness: Witness) -> np.ndarray:
 def escape_force(teacher, codes, witness: Witness, weights=None) -> float:
     """sum_i w_i ||grad_i||^2, the escape force; at the best constant it equals
     beta^2 kappa sum_i w_i ||T_i - Tbar||^2 (T6). Evaluated by the kernel of :func:`certify`."""
-    _check_witness(witness)
+    check_witness(witness)
     tch = _as_teacher(teacher, weights)
-    return _wsum(tch.w, _witness_rows(tch, codes, witness).force)
+    return wsum(tch.w, _witness_rows(tch, codes, witness).force)
 
 
 def escape_step_size(witness: Witness) -> float:
@@ -799,7 +800,7 @@ def escape_step_size(witness: Witness) -> float:
 
     Raises ValueError when the step exceeds float64's range (witness_scale below ~1e-154):
     an infinite step would turn every later code into inf or NaN."""
-    _check_witness(witness)
+    check_witness(witness)
     with np.errstate(over="ignore", under="ignore"):
         beta2 = float(np.float64(witness.scale) ** 2)   # a Python float ** 2 raises OverflowError
     if 0 < beta2 < np.inf:
@@ -813,14 +814,14 @@ def escape_step_size(witness: Witness) -> float:
     return float(eps)
 
 
-def _check_step(step, witness) -> float:
+def check_step(step, witness) -> float:
     return escape_step_size(witness) if step is None else check_finite_number(step, "step", positive=True)
 
 
 def escape_step(teacher, center, witness: Witness, step: float | None = None) -> np.ndarray:
     """Codes c + eps d_i after one explicit step along the escape field: (N, d)."""
-    _check_witness(witness)
-    eps = _check_step(step, witness)
+    check_witness(witness)
+    eps = check_step(step, witness)
     c = check_codes(center, witness.d, 1, name="center")
     with np.errstate(over="ignore", invalid="ignore"):
         out = c + eps * escape_field(teacher, c, witness)
@@ -837,11 +838,11 @@ def escape_step_bound(teacher, center, witness: Witness, step: float | None = No
     When that overflows (a huge step), it is evaluated as L_TS(c) + R x (x/4 - 1) with
     x = eps beta^2 kappa; if that too exceeds float64 the step is refused (ValueError naming
     ``step``): an inf bound would make T6's check "hold" on an overflow, not on the theorem."""
-    _check_witness(witness)
+    check_witness(witness)
     T, w = check_teacher(teacher, weights)
-    _check_K_match(T, witness)
+    check_K_match(T, witness)
     c = check_codes(center, witness.d, 1, name="center")
-    eps = _check_step(step, witness)
+    eps = check_step(step, witness)
     R = teacher_residual(T, _center_probs(c, witness), w)
     L0 = alignment_loss(T, np.repeat(c, T.shape[0], axis=0), witness, w)
     if R == 0:
@@ -881,7 +882,7 @@ def margin_energy_path(teacher, witness: Witness, weights=None, s=None,
                        mode: Literal["scaled", "interpolate"] = "scaled") -> MarginEnergyPath:
     """Margin and energy along mu_i(s) = s mu*(T_i) ("scaled") or
     (1-s) mu*(Tbar) + s mu*(T_i) ("interpolate"), s in [0, 1] (T7)."""
-    _check_witness(witness)
+    check_witness(witness)
     T, w = check_teacher(teacher, weights, full_support=True)
     if not isinstance(mode, str) or mode not in ("scaled", "interpolate"):
         raise ValueError(f"mode must be 'scaled' or 'interpolate', got {mode!r}")
@@ -913,20 +914,20 @@ def size_bound(codes, witness: Witness, weights=None) -> tuple[float, float]:
 
     Both upper-bound G_T for any encoder means; the second is the looser one.
     """
-    _check_witness(witness)
+    check_witness(witness)
     z = witness.subspace_coordinates(codes)  # (N, K-1)
     return _size_bound_from_coordinates(z, witness, check_weights(weights, z.shape[0]))
 
 
 def _size_bound_from_coordinates(z: np.ndarray, witness: Witness, w: np.ndarray) -> tuple[float, float]:
-    mbar = _weighted_mean(w, z)
+    mbar = weighted_mean(w, z)
     sq = np.empty(z.shape[0])                           # ||P^T (mu_i - mbar)||^2, in blocks of rows
     for a in range(0, z.shape[0], _CHUNK_ROWS):
         centred = z[a:a + _CHUNK_ROWS] - mbar
         sq[a:a + _CHUNK_ROWS] = np.einsum("ij,ij->i", centred, centred)
     c = witness.scale * np.sqrt(2 * witness.kappa)
     with np.errstate(over="ignore", invalid="ignore"):
-        bounds = float(c * _wsum(w, np.sqrt(sq))), float(c * np.sqrt(_wsum(w, sq)))
+        bounds = float(c * wsum(w, np.sqrt(sq))), float(c * np.sqrt(wsum(w, sq)))
     if not np.isfinite(bounds).all():   # an inf bound on G_T bounds nothing: refuse it
         raise_too_large(z, "codes", f"the size bound beta sqrt(2 kappa) E||P^T(mu - mbar)|| at witness_scale "
                                     f"{witness.scale:.3g}")
@@ -937,7 +938,7 @@ def certified_spread(margin: float, witness: Witness) -> float:
     """Lower bound (G_T / beta)^2 / (2 kappa) on tr Cov_w(P^T mu) certified by a margin G_T > 0
     (T8); 0 when the margin is not positive. +inf (the correctly rounded value) when the
     bound exceeds float64's range (a tiny witness_scale)."""
-    _check_witness(witness)
+    check_witness(witness)
     margin = check_finite_number(margin, "margin")
     if margin <= 0:
         return 0.0
@@ -945,7 +946,7 @@ def certified_spread(margin: float, witness: Witness) -> float:
         return float((np.float64(margin) / witness.scale) ** 2 / (2 * witness.kappa))
 
 
-def _group_indices(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
+def group_indices(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer class ids 0..G-1 for any hashable labels (None, strings, tuples, numbers).
 
     Numeric and text arrays go through np.unique; object arrays (mixed types, None) are mapped
@@ -999,18 +1000,18 @@ def view_gap(teacher, groups, weights=None) -> float:
     """Gamma = sum_i w_i KL(T_i || Tbar_{g(i)}) for a discrete view with labels ``groups`` (T9):
     the least alignment loss of any latent-only predictor whose encoder sees only the view."""
     T, w = check_teacher(teacher, weights)
-    _, inv = _group_indices(groups, T.shape[0])
+    _, inv = group_indices(groups, T.shape[0])
     mass, tbar_g = _group_means(T, w, inv)
     with np.errstate(divide="ignore"):
         log_tbar_g = np.log(tbar_g)
     # classes where a mean entry underflowed to 0 although a weighted row has mass there:
-    # recompute those classes' log means in log space (as _log_marginal does for Tbar)
+    # recompute those classes' log means in log space (as log_marginal does for Tbar)
     support = np.zeros_like(tbar_g, dtype=bool)
     np.logical_or.at(support, inv, (T > 0) & (w > 0)[:, None])
     for g in np.flatnonzero(((tbar_g == 0) & support).any(axis=1) & (mass > 0)):
         rows = inv == g
-        log_tbar_g[g] = _log_marginal(T[rows], w[rows] / w[rows].sum())
-    return _wsum(w, kl_rows(T, log_tbar_g[inv]))
+        log_tbar_g[g] = log_marginal(T[rows], w[rows] / w[rows].sum())
+    return wsum(w, kl_rows(T, log_tbar_g[inv]))
 
 
 def view_information(teacher, groups, weights=None) -> float:
@@ -1018,9 +1019,9 @@ def view_information(teacher, groups, weights=None) -> float:
     when the encoder sees only the view (T9). Computed from the class means, independently of
     :func:`view_gap`."""
     T, w = check_teacher(teacher, weights)
-    _, inv = _group_indices(groups, T.shape[0])
+    _, inv = group_indices(groups, T.shape[0])
     mass, tbar_g = _group_means(T, w, inv)
-    return _wsum(mass, kl_rows(tbar_g, _log_marginal(T, w)))
+    return wsum(mass, kl_rows(tbar_g, log_marginal(T, w)))
 
 
 def view_gap_estimate(teacher, view_features, weights=None, n_clusters: int = 32,

@@ -151,13 +151,13 @@ def _check_start(start, T: np.ndarray, name: str = "start") -> np.ndarray | None
 
 def _beta2_kappa(witness) -> float:
     """beta^2 kappa in float64 (a Python float ** 2 raises OverflowError for witness_scale 1e300)."""
-    core._check_witness(witness)
+    core.check_witness(witness)
     with np.errstate(over="ignore", under="ignore"):
         return float(np.float64(witness.scale) ** 2 * witness.kappa)
 
 
 def _lam_to_c(lam: float, witness: core.Witness) -> float:
-    core._check_witness(witness)
+    core.check_witness(witness)
     lam = _nonneg(lam, "lam")
     if lam == 0:             # c = 0 even where beta^2 kappa overflows (0 * inf would be NaN)
         return 0.0
@@ -167,8 +167,8 @@ def _lam_to_c(lam: float, witness: core.Witness) -> float:
 
 def frontier_codes(teacher, witness: core.Witness, lam: float, start=None) -> np.ndarray:
     """The optimal codes mu_i(lambda) = A a_i / (beta kappa) (N, d) for multiplier ``lam``."""
-    core._check_witness(witness)
-    core._check_K_match(check_teacher(teacher)[0], witness)
+    core.check_witness(witness)
+    core.check_K_match(check_teacher(teacher)[0], witness)
     # the teacher as given (not the renormalised copy: renormalising twice moves the last bit)
     a, _ = frontier_logits(teacher, _lam_to_c(lam, witness), start)
     return a @ witness.A.T / (witness.scale * witness.kappa)
@@ -228,9 +228,9 @@ def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas
     """E_min along a grid of multipliers (increasing, warm-started). L and E of each point are
     evaluated on the optimal CODES with core.alignment_loss and core.code_energy (the kernel
     of certify), not from the logits."""
-    core._check_witness(witness)
+    core.check_witness(witness)
     T, w = check_teacher(teacher, weights)
-    core._check_K_match(T, witness)
+    core.check_K_match(T, witness)
     lams = default_frontier_lambdas(witness) if lambdas is None else np.sort(as_float_array(lambdas, "lambdas", (0, 1)).ravel())
     if (lams < 0).any():
         raise ValueError("lambdas must be >= 0")
@@ -258,10 +258,10 @@ def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas
 
 def frontier_dual(teacher, witness: core.Witness, lam: float, weights=None, start=None) -> tuple[float, float, float, np.ndarray]:
     """(D(lambda), L, E, logits) at one multiplier: D = E + lambda L = min over codes of the Lagrangian."""
-    core._check_witness(witness)
+    core.check_witness(witness)
     lam = _nonneg(lam, "lam")
     T, w = check_teacher(teacher, weights)
-    core._check_K_match(T, witness)
+    core.check_K_match(T, witness)
     a, _ = frontier_logits(T, _lam_to_c(lam, witness), start)
     mu = a @ witness.A.T / (witness.scale * witness.kappa)
     L = core.alignment_loss(T, mu, witness, w)
@@ -294,9 +294,9 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
     relative error delta in lambda* costs only O(delta^2) in the bound; xtol 1e-8 on log lambda
     leaves ~1e-16 relative.
     """
-    core._check_witness(witness)
+    core.check_witness(witness)
     T, w = check_teacher(teacher, weights)
-    core._check_K_match(T, witness)
+    core.check_K_match(T, witness)
     try:
         L = _nonneg(loss, "loss", allow_inf=True)
     except ValueError:

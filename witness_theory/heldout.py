@@ -177,13 +177,13 @@ def _margin_from_log_probs(T: np.ndarray, w: np.ndarray, log_h: np.ndarray, logi
     produced log h; a change of every logit by <= e changes each KL by <= 2 e).
     """
     n, K = T.shape
-    log_tbar = core._log_marginal(T, w)
-    neg_h = core._neg_entropy_rows(T)                       # sum_k T log T
-    cross_bar = core._cross_rows(T, log_tbar)               # sum_k T log Tbar
-    cross_h = core._cross_rows(T, log_h)                    # sum_k T log h
-    info = core._wsum(w, neg_h - cross_bar)                 # I_T = sum w KL(T_i || Tbar)
-    loss = core._wsum(w, neg_h - cross_h)                   # L_h = sum w KL(T_i || h_i)
-    mag = core._wsum(w, -neg_h - cross_h - cross_bar)       # every log <= 0: sum of |terms|
+    log_tbar = core.log_marginal(T, w)
+    neg_h = core.neg_entropy_rows(T)                       # sum_k T log T
+    cross_bar = core.cross_rows(T, log_tbar)               # sum_k T log Tbar
+    cross_h = core.cross_rows(T, log_h)                    # sum_k T log h
+    info = core.wsum(w, neg_h - cross_bar)                 # I_T = sum w KL(T_i || Tbar)
+    loss = core.wsum(w, neg_h - cross_h)                   # L_h = sum w KL(T_i || h_i)
+    mag = core.wsum(w, -neg_h - cross_h - cross_bar)       # every log <= 0: sum of |terms|
     float_error = (K + np.log2(max(n, 1)) + 8) * EPS * (mag + 1.0) + 2.0 * logit_error
     return info, loss, info - loss, float(float_error)
 
@@ -215,7 +215,7 @@ def _frame_loss(X, T, w, neg_h, P, V, beta):
     """L_TS(P, beta) = sum_i w_i KL(T_i || softmax(beta V^T P^T x_i)) and the pieces for gradients."""
     logits = beta * ((X @ P) @ V)                           # (n, K)
     log_s = core.log_softmax(logits)
-    loss = core._wsum(w, neg_h - core._cross_rows(T, log_s))
+    loss = core.wsum(w, neg_h - core.cross_rows(T, log_s))
     return loss, log_s, logits
 
 
@@ -243,8 +243,8 @@ def _procrustes_frame(X, T, w, seed: int) -> np.ndarray:
     Tf = T if np.all(T > 0) else (1.0 - f) * T + f / K
     Z = core.exact_embedding(Tf, core.Witness(K, K - 1, 1.0))        # (n, K-1): z*_i at beta = 1
     sw = np.sqrt(w)[:, None]
-    A = sw * (X - core._weighted_mean(w, X))                          # (n, d) weighted, centred
-    B = sw * (Z - core._weighted_mean(w, Z))                          # (n, K-1)
+    A = sw * (X - core.weighted_mean(w, X))                          # (n, d) weighted, centred
+    B = sw * (Z - core.weighted_mean(w, Z))                          # (n, K-1)
     M = A.T @ B                                                       # (d, K-1)
     sv = np.linalg.svd(M, compute_uv=False)
     rank = int((sv > max(d, K) * EPS * (sv[0] if sv.size else 0.0)).sum()) if sv.size and sv[0] > 0 else 0
@@ -341,7 +341,7 @@ def fit_witness(teacher_fit, codes_fit, *, weights=None, scales=DEFAULT_SCALES, 
 
 def _fit_witness(X, T, w, teacher_fit, weights, grid, seed, max_iter, refine_scale, ids, n, K, d) -> WitnessFit:
     V = core.simplex_vertices(K)
-    neg_h = core._neg_entropy_rows(T)
+    neg_h = core.neg_entropy_rows(T)
     info = core.teacher_information(T, w)
     P0 = _procrustes_frame(X, T, w, int(seed))
     # gtol: stop when the Riemannian gradient is at rounding level of the loss's gradient
@@ -777,11 +777,11 @@ def _check_t2h(teacher_eval, codes_eval, predictor, weights=None, eval_ids=None,
     if np.shape(log_h)[1:] != T.shape[1:]:   # kl_rows would name its internal log_q/p
         raise ValueError(f"predictor gives {np.shape(log_h)[1]} outcomes but teacher_eval has K = {T.shape[1]}; "
                          f"use a predictor built for K = {T.shape[1]} (e.g. Witness({T.shape[1]}, d, scale))")
-    loss = core._wsum(w, core.kl_rows(T, log_h))
-    mbar = core._weighted_mean(w, X)
+    loss = core.wsum(w, core.kl_rows(T, log_h))
+    mbar = core.weighted_mean(w, X)
     log_hc = predictor.log_probs(mbar[None])[0]                       # (K,) h at the constant code
-    const_loss = core._wsum(w, core.kl_rows(T, log_hc))
-    kl_bar = float(core.kl_rows(core._marginal(T, w), log_hc)[0])
+    const_loss = core.wsum(w, core.kl_rows(T, log_hc))
+    kl_bar = float(core.kl_rows(core.marginal(T, w), log_hc)[0])
     parts = [
         relation("constant code at the mean code: L_h(eval) >= I_T(eval)", const_loss, ">=", info, rtol),
         relation("constant code: L_h(eval) - I_T(eval) == KL(Tbar_eval || h(c)) (T1)", const_loss - info, "==",

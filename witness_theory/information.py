@@ -38,6 +38,7 @@ from functools import cache
 import numpy as np
 
 from ._validation import as_float_array, check_distributions, check_finite_number, check_nonneg_number, check_seed, real_float
+from .defaults import DELTA
 from .ledger import DEFAULT_RTOL, Theorem, relation
 
 # What ``import witness_theory`` re-exports; the building blocks (max_varentropy, mixing_weight,
@@ -48,7 +49,7 @@ __all__ = [
     "permutation_pvalue", "bootstrap_lcb", "verdict", "certified_active_units", "T13",
 ]
 
-DEFAULT_DELTA = 0.05          # the error rate of every certified-information verdict (config key train.delta)
+DEFAULT_DELTA = DELTA         # the error rate of every certified-information verdict (config key train.delta)
 DEFAULT_PERMUTATIONS = 999    # permutations of the exact test: p-values on a grid of 1/1000
 TEACHER_MIX = 1e-3            # gamma: costs gamma log(K-1) + h_b(gamma) <= 0.011 nats for K <= 100
 VERDICTS = ("certified", "positive, not significant", "not certified")

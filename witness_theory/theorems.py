@@ -30,6 +30,9 @@ from .ledger import (  # noqa: F401  (re-exported: the ledger's machinery, impor
     relation,
 )
 
+__all__ = ["LEDGER", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "T2H", "T13",
+           "CheckResult", "Relation", "Theorem", "TheoremViolation", "assert_holds", "check_all", "get"]
+
 
 def _maxabs(a) -> float:
     return float(np.max(np.abs(a))) if np.size(a) else 0.0
@@ -45,7 +48,7 @@ def _check_t1(teacher, q=None, weights=None, rtol=DEFAULT_RTOL):
     q = np.full(K, 1.0 / K) if q is None else check_distributions(q, "q")[0]
     if q.shape[0] != K:
         raise ValueError(f"q has {q.shape[0]} entries but the teacher has K = {K}")
-    tbar = core._marginal(T, w)
+    tbar = core.marginal(T, w)
     # supp(Tbar) from the rows themselves: w_i T_ik can underflow to 0 although Tbar_k > 0
     support = (T[w > 0] > 0).any(axis=0)
     if ((q <= 0) & support).any():
@@ -53,7 +56,7 @@ def _check_t1(teacher, q=None, weights=None, rtol=DEFAULT_RTOL):
     with np.errstate(divide="ignore"):
         log_q = np.log(q)
     info = core.teacher_information(T, w)
-    lhs = core._wsum(w, core.kl_rows(T, log_q))
+    lhs = core.wsum(w, core.kl_rows(T, log_q))
     kl_bar = float(core.kl_rows(tbar, log_q)[0])
     h_w = float(core.entropy(w)[0]) if w.shape[0] >= 2 else 0.0
     return (
@@ -70,12 +73,12 @@ def _check_t1(teacher, q=None, weights=None, rtol=DEFAULT_RTOL):
 # ---------------------------------------------------------------------------------------
 
 def _check_t2(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
-    core._check_witness(witness)
+    core.check_witness(witness)
     T, w = check_teacher(teacher, weights)
     mu = check_codes(codes, witness.d, T.shape[0])
     info = core.teacher_information(T, w)
     loss = core.alignment_loss(T, mu, witness, w)
-    mbar = core._weighted_mean(w, mu)
+    mbar = core.weighted_mean(w, mu)
     const_loss = core.alignment_loss(T, np.repeat(mbar[None], T.shape[0], 0), witness, w)
     parts = [
         relation("G_T <= I_T", info - loss, "<=", info, rtol),
@@ -95,7 +98,7 @@ def _default_probe_codes(witness, n=8, seed=0):
 
 
 def _check_t3(witness, codes=None, rtol=DEFAULT_RTOL):
-    core._check_witness(witness)
+    core.check_witness(witness)
     K, V, A, P, kap, beta = witness.K, witness.V, witness.A, witness.P, witness.kappa, witness.scale
     mu = _default_probe_codes(witness) if codes is None else check_codes(codes, witness.d)
     C = np.eye(K) - np.ones((K, K)) / K
@@ -121,7 +124,7 @@ def _check_t3(witness, codes=None, rtol=DEFAULT_RTOL):
 # ---------------------------------------------------------------------------------------
 
 def _check_t4(p, witness, codes=None, rtol=DEFAULT_RTOL):
-    core._check_witness(witness)
+    core.check_witness(witness)
     Pm = check_distributions(p, "p", full_support=True)
     mu_star = core.exact_code(Pm, witness)                        # (N, d)
     log_p = np.log(Pm)
@@ -155,7 +158,7 @@ def _check_t4(p, witness, codes=None, rtol=DEFAULT_RTOL):
 
 def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEFAULT_RTOL):
     T, w = check_teacher(teacher, weights, full_support=True)
-    core._check_witness(witness)
+    core.check_witness(witness)
     K, beta = witness.K, witness.scale
     mu_star = core.exact_embedding(T, witness)
     # T5 per row, multiplied through by beta^2 so that neither side divides by beta^2 (which
@@ -168,7 +171,7 @@ def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEF
         relation("max_i |(beta^2/2)||mu*(T_i)||^2 - ((K-1)/(2K))||clr(T_i)||^2|",
                  _maxabs(row_energy - row_formula), "==", 0.0, rtol, _maxabs(row_formula)),
     ]
-    if np.isfinite(exact_e) and np.isfinite(core._row_sq_norms(mu_star)).all():
+    if np.isfinite(exact_e) and np.isfinite(core.row_sq_norms(mu_star)).all():
         parts.append(relation("(1/2) sum w ||mu*(T_i)||^2 == ((K-1)/(2K beta^2)) E_T",
                               core.code_energy(mu_star, w), "==", exact_e, rtol))
     else:   # a tiny witness_scale: the energies exceed float64 (inf == inf proves nothing); times beta^2
@@ -188,7 +191,7 @@ def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEF
         if loss <= rtol:
             parts.append(relation("zero alignment error: (1/2)E||mu||^2 >= exact-code energy", e, ">=", exact_e, rtol))
         if log_var is not None:
-            kl = core._wsum(w, core.gaussian_kl(mu, _codes_log_var(log_var, mu)))
+            kl = core.wsum(w, core.gaussian_kl(mu, _codes_log_var(log_var, mu)))
             parts.append(relation("mean KL(q(z|x)||N(0,I)) >= (1/2)E||mu||^2", kl, ">=", e, rtol))
     return tuple(parts)
 
@@ -198,7 +201,7 @@ def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEF
 # ---------------------------------------------------------------------------------------
 
 def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAULT_RTOL):
-    core._check_witness(witness)
+    core.check_witness(witness)
     T, w = check_teacher(teacher, weights)
     at_best = center is None
     c = core.best_constant_code(T, witness, w) if at_best else check_codes(center, witness.d, 1, "center")[0]
@@ -209,8 +212,8 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
     R = core.teacher_residual(T, q, w)
     grads = core.alignment_gradient(T, C, witness)               # (N, d)
     field_ = core.escape_field(T, c, witness)                    # (N, d)
-    deriv = core._wsum(w, (grads * field_).sum(axis=1))
-    eps = core._check_step(step, witness)   # a finite real number > 0 (text, bools, NaN, <= 0 refused)
+    deriv = core.wsum(w, (grads * field_).sum(axis=1))
+    eps = core.check_step(step, witness)   # a finite real number > 0 (text, bools, NaN, <= 0 refused)
     L0 = core.alignment_loss(T, C, witness, w)
     L1 = core.alignment_loss(T, C + eps * field_, witness, w)
     bound = core.escape_step_bound(T, c, witness, eps, w)
@@ -226,11 +229,11 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
         parts.append(relation("directional derivative < 0 (teacher not constant at q)", deriv, "<", 0.0))
     if at_best:
         info = core.teacher_information(T, w)
-        tbar = core._marginal(T, w)
+        tbar = core.marginal(T, w)
         force = core.escape_force(T, C, witness, w)
         R_bar = core.teacher_residual(T, tbar, w)
         parts += [
-            relation("max |sum_i w_i grad_i| at the best constant", _maxabs(core._weighted_mean(w, grads)), "==", 0.0, rtol,
+            relation("max |sum_i w_i grad_i| at the best constant", _maxabs(core.weighted_mean(w, grads)), "==", 0.0, rtol,
                      _maxabs(grads) * N),
             relation("escape force == beta^2 kappa sum w ||T_i - Tbar||^2", force, "==", b2k * R_bar, rtol),
         ]
@@ -244,11 +247,11 @@ def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAU
 # ---------------------------------------------------------------------------------------
 
 def _check_t7(teacher, witness, weights=None, s=None, rtol=DEFAULT_RTOL):
-    core._check_witness(witness)
+    core.check_witness(witness)
     T, w = check_teacher(teacher, weights, full_support=True)
     s = np.linspace(0.0, 1.0, 11) if s is None else np.unique(np.concatenate([[0.0, 1.0], as_float_array(s, "s", 1)]))
     info = core.teacher_information(T, w)
-    tbar = core._marginal(T, w)
+    tbar = core.marginal(T, w)
     K = T.shape[1]
     parts = []
     for mode in ("scaled", "interpolate"):
@@ -289,13 +292,13 @@ def _check_t7(teacher, witness, weights=None, s=None, rtol=DEFAULT_RTOL):
 # ---------------------------------------------------------------------------------------
 
 def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
-    core._check_witness(witness)
+    core.check_witness(witness)
     T, w = check_teacher(teacher, weights)
     mu = check_codes(codes, witness.d, T.shape[0])
     G = core.certificate_margin(T, mu, witness, w)
     b1, b2 = core.size_bound(mu, witness, w)
     z = witness.subspace_coordinates(mu)
-    tr = core._wsum(w, ((z - core._weighted_mean(w, z)) ** 2).sum(axis=1))
+    tr = core.wsum(w, ((z - core.weighted_mean(w, z)) ** 2).sum(axis=1))
     parts = [
         relation("G_T <= beta sqrt(2 kappa) E||P^T(mu - mbar)||", G, "<=", b1, rtol),
         relation("E||P^T(mu - mbar)|| bound <= sqrt(tr Cov) bound", b1, "<=", b2, rtol),
@@ -304,7 +307,7 @@ def _check_t8(teacher, codes, witness, weights=None, rtol=DEFAULT_RTOL):
         parts.append(relation("tr Cov_w(P^T mu) >= (G_T/beta)^2 / (2 kappa)", tr, ">=",
                               core.certified_spread(G, witness), rtol))
         parts.append(relation("max per-coordinate variance >= certified spread / (K-1)",
-                              float(core._weighted_mean(w, (z - core._weighted_mean(w, z)) ** 2).max()), ">=",
+                              float(core.weighted_mean(w, (z - core.weighted_mean(w, z)) ** 2).max()), ">=",
                               core.certified_spread(G, witness) / (witness.K - 1), rtol))
         if T.shape[0] >= 2:
             # active units: s_G <= tr Cov_w(P^T mu) <= sum_u Var(mu_u) < AU V_max + (d - AU) delta
@@ -336,9 +339,9 @@ def _check_t9(teacher, groups, weights=None, witness=None, codes=None, rtol=DEFA
     if codes is not None:
         if witness is None:
             raise ValueError("pass the witness together with codes")
-        core._check_witness(witness)
+        core.check_witness(witness)
         mu = check_codes(codes, witness.d, T.shape[0])
-        _, inv = core._group_indices(groups, T.shape[0])   # any hashable labels (None, mixed types)
+        _, inv = core.group_indices(groups, T.shape[0])   # any hashable labels (None, mixed types)
         # an encoder that sees only the view is constant within each view class
         mass = np.bincount(inv, weights=w)
         weighted = np.where(mass[inv] > 0, w, 1.0)   # a class of weight 0: plain mean (it contributes 0)
@@ -432,7 +435,7 @@ def _codes_loss_rounding(K: int, loss_at_zero: float, codes: np.ndarray, witness
     """``_loss_rounding`` of the L_TS of given codes: their logits' spread is <= 2 beta max_i
     ||mu_i|| (the simplex vertices are unit vectors)."""
     with np.errstate(over="ignore"):
-        spread = 2.0 * witness.scale * float(np.sqrt(core._row_sq_norms(codes).max())) if len(codes) else 0.0
+        spread = 2.0 * witness.scale * float(np.sqrt(core.row_sq_norms(codes).max())) if len(codes) else 0.0
     return _loss_rounding(K, loss_at_zero, spread)
 
 
@@ -450,7 +453,7 @@ def _model_parts(T, mu, log_var, witness, w, rtol, loss_at_zero: float) -> list:
                       f"excess {E_m - e_min:.6g}, tolerance includes lambda* x rounding of L_TS)",
                       E_m, ">=", e_min, rtol, atol=atol if np.isfinite(atol) else 0.0)]
     if log_var is not None:
-        kl = core._wsum(w, core.gaussian_kl(mu, _codes_log_var(log_var, mu)))
+        kl = core.wsum(w, core.gaussian_kl(mu, _codes_log_var(log_var, mu)))
         parts.append(relation("codes: mean KL(q(z|x)||N(0,I)) >= (1/2)E||mu||^2", kl, ">=", E_m, rtol))
     return parts
 
@@ -465,7 +468,7 @@ def _check_t11(teacher, witness, weights=None, codes=None, log_var=None, lambdas
     multiplier off by 1% leaves ~1e-2 |mu|). Weak-duality relations E + lambda L >= D(lambda) are sums of
     nonnegative terms of size |E| + lambda |L|, held to rtol relative to that.
     """
-    core._check_witness(witness)
+    core.check_witness(witness)
     T, w = check_teacher(teacher, weights)
     # ``teacher_parts``: t11_teacher_parts(teacher, witness, weights, lambdas, rtol) computed earlier
     parts, loss_at_zero = _t11_teacher_parts(T, witness, w, lambdas, rtol) if teacher_parts is None else teacher_parts
@@ -480,7 +483,7 @@ def t11_teacher_parts(teacher, witness, weights=None, lambdas=None, rtol=DEFAULT
     depend on the model, so a caller that checks many models against one teacher (the experiments'
     final evaluations) computes it once and passes it as ``T11.check(..., teacher_parts=...)``.
     Returns (relations, loss at lambda = 0)."""
-    core._check_witness(witness)
+    core.check_witness(witness)
     T, w = check_teacher(teacher, weights)
     return _t11_teacher_parts(T, witness, w, lambdas, rtol)
 
@@ -527,7 +530,7 @@ def check_model_on_frontier(teacher, codes, log_var, witness, weights=None, rtol
     >= E_min(L_TS(mu)), plus the model's energy above the frontier at its own L_TS
     (``excess`` = energy - E_min, in the relation's name) -- the relation to assert on every
     trained model. ``log_var`` may be None (then only the energy relation)."""
-    core._check_witness(witness)
+    core.check_witness(witness)
     T, w = check_teacher(teacher, weights)
     mu = check_codes(codes, witness.d, T.shape[0])
     loss0 = _frontier.loss_at_zero(core.Teacher(T, w))
@@ -647,9 +650,9 @@ def check_all(teacher, witness, weights=None, codes=None, log_var=None, groups=N
     variances and a discrete view). Without codes, T2 runs on the collapsed code mu*(Tbar)
     and T8 on the exact codes, as controls."""
     T, w = check_teacher(teacher, weights)
-    core._check_witness(witness)
+    core.check_witness(witness)
     full = bool(np.all(T > 0))
-    tbar_full = bool(np.all(core._marginal(T, w) > 0))
+    tbar_full = bool(np.all(core.marginal(T, w) > 0))
     out = [T1.check(T, weights=w), T3.check(witness)]
     if codes is not None:
         out += [T2.check(T, codes, witness, w), T8.check(T, codes, witness, w)]

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _data_and_teacher(args) -> tuple:
     """(data set, TeacherResult, description) of the resolved config: --teacher FILE or the search."""
-    from empirical.config import search_config
+    from empirical.configure import search_config
     from empirical.data.loaders import load_dataset
     from empirical.data.teacher import teacher_for
     from empirical.training.experiment import teacher_from_file

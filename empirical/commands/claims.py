@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from empirical.commands.common import add_common_arguments, add_executor_arguments, executor_from_args, experiment_command
+from empirical.config import SEEDS
 
 HELP = "claims C1-C3: vanilla not certified, rst/rst-prefit certified, rst-alpha-prefit survives KL stress"
 
 
 def add_arguments(p) -> None:
-    add_common_arguments(p, seeds=5, section="claims")
+    add_common_arguments(p, seeds=SEEDS, section="claims")
     add_executor_arguments(p)
     p.add_argument("--strict", action="store_true", help="exit 1 when a claim does not hold")
 

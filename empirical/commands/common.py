@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from empirical.config import ExperimentConfig, apply_section_overrides, resolve
-from empirical.io import parse_seeds  # --seeds 5 | 100-104 | 3,7,11 (one parser for the package)
+from empirical.config import SEEDS, ExperimentConfig
+from empirical.configure import apply_section_overrides, resolve
+from empirical.io import parse_seeds, run_name  # --seeds 5 | 100-104 | 3,7,11 (one parser for the package)
 
 __all__ = ["add_common_arguments", "experiment_config", "parse_seeds", "output_dirs", "dataset_tag",
            "seeds_or_default", "experiment_command", "add_executor_arguments", "executor_from_args"]
@@ -90,8 +91,7 @@ def experiment_config(args, *, method: str | None = None, section: str | None = 
 
 def dataset_tag(dataset: str) -> str:
     """A run-directory name for a data set: its registry name, or a path's file stem."""
-    from empirical.data.teacher import _safe_name
-    return _safe_name(dataset)
+    return run_name(dataset)
 
 
 def output_dirs(args, command: str, *, results_sub: str | None = None) -> tuple[Path, Path]:
@@ -123,7 +123,7 @@ def experiment_command(args, command: str, section_config: Any, *, quick: Sequen
         args.overrides = [*quick, *args.overrides]
     base, cfg = experiment_config(args, method=method, section=command, section_config=section_config)
     out, runs = output_dirs(args, command, results_sub=results_sub)
-    return base, cfg, out, runs, seeds_or_default(args, 5, quick_default=quick_seeds)
+    return base, cfg, out, runs, seeds_or_default(args, SEEDS, quick_default=quick_seeds)
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:

@@ -10,12 +10,13 @@ from empirical.commands.common import (
     output_dirs,
     seeds_or_default,
 )
+from empirical.config import SEEDS
 
 HELP = "C4-C6: every method (vanilla, remedies, rivals, witness methods) under the certificate, one table"
 
 
 def add_arguments(p) -> None:
-    add_common_arguments(p, seeds=5, section="compare")
+    add_common_arguments(p, seeds=SEEDS, section="compare")
     add_executor_arguments(p)
 
 
@@ -32,7 +33,7 @@ def run(args) -> int:
     sub = "compare" if cfg.grid == "c4" or cfg.entries else f"compare-{cfg.grid}"
     out, runs = output_dirs(args, sub, results_sub=sub)
     try:
-        summary = run_compare(base, cfg, seeds=seeds_or_default(args, 5, quick_default=1), out_dir=out, runs_dir=runs,
+        summary = run_compare(base, cfg, seeds=seeds_or_default(args, SEEDS, quick_default=1), out_dir=out, runs_dir=runs,
                               fresh=args.fresh, progress=args.progress, executor=executor_from_args(args),
                               retry_failed=args.retry_failed)
     except SweepError as exc:   # some trials failed: listed, the others kept

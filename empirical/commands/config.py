@@ -12,7 +12,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from empirical.config import dumps, valid_keys
+    from empirical.configure import dumps, valid_keys
 
     config, _ = experiment_config(args)
     print("\n".join(valid_keys(config)) if args.keys else dumps(config))

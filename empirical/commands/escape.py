@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 
 from empirical.commands.common import add_common_arguments, experiment_command
+from empirical.config import SEEDS
 
 HELP = "T6 on real models: gradients at the collapsed point, one escape step, escape trajectories"
 
 
 def add_arguments(p) -> None:
-    add_common_arguments(p, seeds=5, device="cpu", section="escape")
+    add_common_arguments(p, seeds=SEEDS, device="cpu", section="escape")
 
 
 def run(args) -> int:

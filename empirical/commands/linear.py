@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from empirical.commands.common import add_common_arguments, experiment_command
+from empirical.config import SEEDS
 
 HELP = "T12: linear VAEs across kl_weight * sigma^2 thresholds; active directions against the prediction"
 
 
 def add_arguments(p) -> None:
-    add_common_arguments(p, seeds=5, device="cpu", section="linear")
+    add_common_arguments(p, seeds=SEEDS, device="cpu", section="linear")
 
 
 def run(args) -> int:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from empirical.commands.common import add_common_arguments, add_executor_arguments, executor_from_args, experiment_command
+from empirical.config import SEEDS
 
 HELP = "certificate through prevent (rst) -> collapse (vanilla, KL stress) -> rescue (rst), per seed"
 
 
 def add_arguments(p) -> None:
-    add_common_arguments(p, seeds=5, device="cpu", section="rescue")
+    add_common_arguments(p, seeds=SEEDS, device="cpu", section="rescue")
     add_executor_arguments(p)
 
 

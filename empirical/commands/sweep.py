@@ -15,12 +15,14 @@ from empirical.commands.common import (
     output_dirs,
     seeds_or_default,
 )
+from empirical.config import SEEDS
+from empirical.configure import replace
 
 HELP = "run a grid of trials (methods x seeds, or --grid claims|compare) locally or on SLURM, resumably"
 
 
 def add_arguments(p) -> None:
-    add_common_arguments(p, seeds=5, section="grid")
+    add_common_arguments(p, seeds=SEEDS, section="grid")
     p.add_argument("--method", default="vanilla", metavar="M1,M2",
                    help="comma list of training methods (python -m empirical methods; default: vanilla)")
     p.add_argument("--grid", default=None, choices=("claims", "compare"),
@@ -68,8 +70,8 @@ def _methods_grid(args, executor) -> int:
     methods = _methods(args.method)
     base, _ = experiment_config(args, method=methods[0])
     out, runs = output_dirs(args, "sweep", results_sub="sweep")
-    seeds = seeds_or_default(args, 5, quick_default=2)
-    trials = [Trial(m, base.replace(method_name=m, train__seed=s,
+    seeds = seeds_or_default(args, SEEDS, quick_default=2)
+    trials = [Trial(m, replace(base, method_name=m, train__seed=s,
                                     out_dir=str(runs / trial_name(m, base.train.kl_weight, s))))
               for m in methods for s in seeds]
     run_trials(trials, fresh=args.fresh, progress=args.progress, sweep_dir=runs, executor=executor,

@@ -23,18 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from empirical.config import search_config
+    from empirical.configure import search_config
     from empirical.data.loaders import load_dataset
-    from empirical.data.teacher import _safe_name, report_markdown, teacher_for
+    from empirical.data.teacher import report_markdown, teacher_for
     from empirical.experiments.certify import CONTROL_FLAGS, real_data_checks
-    from empirical.io import atomic_write_json, atomic_write_text
+    from empirical.io import atomic_write_json, atomic_write_text, run_name
 
     tree, _ = experiment_config(args, uses=("data", "teacher", "witness", "model"))
     if tree.teacher.file:
         raise ValueError("--teacher FILE names a saved teacher; the teacher command searches a new one (drop --teacher)")
     ds = load_dataset(tree.data.name, tree.data.root, limit=tree.data.limit, scaling=tree.data.scaling)  # default split
     config = search_config(tree)
-    out = Path(args.out) if args.out else Path("runs") / "teacher" / _safe_name(ds.name)
+    out = Path(args.out) if args.out else Path("runs") / "teacher" / run_name(ds.name)
     print(f"teacher search on {ds!r}")
     res = teacher_for(ds, witness_scale=tree.witness.scale, latent_dim=tree.model.latent_dim, seed=tree.teacher.seed,
                       cache_dir=None, config=config, progress=args.progress)

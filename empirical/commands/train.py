@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from empirical.commands.common import add_common_arguments, experiment_config
+from empirical.configure import replace
 
 HELP = "train one VAE with the witness attached (any method of `python -m empirical methods`)"
 
@@ -15,7 +16,7 @@ def run(args) -> int:
 
     config, _ = experiment_config(args)
     if args.out:
-        config = config.replace(out_dir=args.out)
+        config = replace(config, out_dir=args.out)
     result = train(config, resume=not args.fresh if hasattr(args, "fresh") else True, progress=args.progress)
     f = result.final
     print(f"{config.data.name} {config.method_name} seed {config.train.seed} ({f['split']} split, n = {f['n']}): "

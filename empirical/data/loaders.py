@@ -46,6 +46,11 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from empirical.config import SCALINGS  # scalings of user arrays (see :func:`load_array`)
+from empirical.data.registry import DATASETS, REGISTRY, canonical_name
+from empirical.io import read_array_file
+from witness_theory.io import check_regular_file
+
 __all__ = ["Dataset", "DATASETS", "load_dataset", "load_array", "read_idx", "SCALINGS",
            "TINY_IMAGENET", "TINY_IMAGENET_32", "load_tiny_imagenet", "split_hash"]
 
@@ -53,10 +58,6 @@ __all__ = ["Dataset", "DATASETS", "load_dataset", "load_array", "read_idx", "SCA
 TINY_IMAGENET = "tiny-imagenet"
 TINY_IMAGENET_32 = "tiny-imagenet-32"
 
-DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100")
-
-#: Scalings of user arrays (see :func:`load_array`).
-SCALINGS = ("none", "max", "minmax", "standardize")
 
 #: Environment variable naming the data root searched when no explicit ``root`` is given.
 DATA_ENV_VAR = "WITNESS_DATA"
@@ -187,7 +188,6 @@ def load_dataset(
     if key.lower().endswith((".npy", ".npz")):
         ds = load_array(key, seed=seed, test_fraction=test_fraction, scaling=scaling or "max")
         return _apply_limit(ds, limit)
-    from empirical.data.registry import REGISTRY, canonical_name  # the registry names each data set's reader
 
     canon = canonical_name(key)
     if canon is None:
@@ -312,7 +312,6 @@ def _read_bytes_maybe_gzip(path: Path) -> bytes:
     corrupt gzip stream becomes a ``ValueError`` naming the file. Only a regular file is opened
     (``witness_theory.io.check_regular_file``: a named pipe never blocks the loader).
     """
-    from witness_theory.io import check_regular_file
 
     check_regular_file(path, "data")
     with open(path, "rb") as f:
@@ -606,7 +605,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def _read_cifar_batch(path: Path, label_key: bytes, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    from witness_theory.io import check_regular_file
 
     check_regular_file(path, "CIFAR batch")   # a named pipe never blocks the loader
     try:
@@ -876,7 +874,6 @@ def load_array(
     :func:`empirical.io.read_array_file`: pickled object arrays are never loaded, and every
     corrupt file is a one-line ``ValueError`` naming it.
     """
-    from empirical.io import read_array_file
 
     _check_split_args(test_fraction, None)
     _check_scaling(scaling)

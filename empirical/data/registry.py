@@ -20,9 +20,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from empirical.data.teacher import TeacherConfig
+from empirical.config import TeacherConfig
 
-__all__ = ["DatasetEntry", "REGISTRY", "dataset_entry", "canonical_name", "default_config"]
+__all__ = ["DatasetEntry", "REGISTRY", "DATASETS", "dataset_entry", "canonical_name", "default_config"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ _FASHION_FULL_GRID = dataclasses.replace(_MNIST_GRID, subsample=10_000)   # the 
 _CIFAR_GRID = TeacherConfig(pca_dims=(32, 64), n_components=(10, 12, 14, 17), covariance_types=("full", "diag"),
                             seeds=(0,), subsample=10_000)
 
-_SMALL_MLP = {"model.hidden": (256, 128), "model.latent_dim": 16, "method.alpha": 1.0}
+_SMALL_MLP = {"model.hidden": (256, 128), "method.alpha": 1.0}
 _GPU_CONV = {"model.hidden": (512,), "model.conv_channels": (32, 64, 128), "model.latent_dim": 32,
              "model.decoder": "gaussian-learned", "train.epochs": 100, "train.batch_size": 128, "train.lr": 1e-3,
              "method.alpha": 1.0, "method.prefit_epochs": 5}
@@ -82,7 +82,7 @@ REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in (
                  quick={"train.epochs": 2, "method.prefit_epochs": 1, "data.limit": 3000}),
     DatasetEntry("mnist", "MNIST, 28x28 (IDX files; full-scale settings for a GPU)",
                  teacher_grid=_MNIST_GRID, loader="mnist-like",
-                 defaults={"model.hidden": (512, 256), "model.latent_dim": 16, "train.epochs": 50,
+                 defaults={"model.hidden": (512, 256), "train.epochs": 50,
                            "train.batch_size": 128, "train.lr": 1e-3, "method.alpha": 1.0, "method.prefit_epochs": 5},
                  quick={"train.epochs": 2, "method.prefit_epochs": 1, "data.limit": 3000}),
     DatasetEntry("cifar10", "CIFAR-10, 3x32x32 (python pickle layout; GPU settings)", aliases=("cifar-10",),
@@ -98,6 +98,9 @@ REGISTRY: dict[str, DatasetEntry] = {e.name: e for e in (
                  teacher_grid=_CIFAR_GRID, loader="tiny-imagenet",
                  defaults={**_GPU_CONV, "model.conv_channels": (32, 64, 128, 256)}, quick=_GPU_QUICK),
 )}
+
+#: The registered data sets' names (the registry is the only list of them).
+DATASETS: tuple[str, ...] = tuple(REGISTRY)
 
 #: The generic entry of a user array: the config tree's defaults, a 2-epoch quick run.
 _USER = DatasetEntry("user-array", "a .npy/.npz array (N, ...) given by path", registered=False,

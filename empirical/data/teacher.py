@@ -69,7 +69,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -82,7 +81,26 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 import witness_theory as wt
-from empirical.io import atomic_save_verified_npz, library_versions, to_jsonable
+from empirical.config import (
+    CACHE_ENV_VAR,
+    COVARIANCE_TYPES,
+    HELDOUT_MODES,
+    LATENT_DIM,
+    SELECTIONS,
+    USER_CACHE,
+    WITNESS_SCALE,
+    TeacherConfig,
+    teacher_cache_dir,
+)
+from empirical.io import (
+    atomic_save_verified_npz,
+    library_versions,
+    read_array_file,
+    run_name,
+    scalar_field,
+    to_jsonable,
+    verify_content,
+)
 
 __all__ = [
     "TeacherConfig", "TeacherSearch", "FittedTeacher", "USER_CACHE", "CACHE_ENV_VAR", "teacher_cache_dir",
@@ -98,9 +116,6 @@ TEACHER_FORMAT_VERSION = 2  # 2: held-out selection, adaptive grid
 #: same sequence of operations at fit time and after reload (bit-identical responsibilities).
 _CHUNK_ROWS = 8192
 
-_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-SELECTIONS = ("heldout", "train")                  # TeacherConfig.selection (checked when a config resolves too)
-HELDOUT_MODES = ("auto", "cv", "unused-rows")      # TeacherConfig.heldout
 
 
 class TeacherBudgetWarning(UserWarning):
@@ -114,39 +129,6 @@ class TeacherGeneralisationWarning(UserWarning):
 # ---------------------------------------------------------------------------------------
 # Configuration
 # ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TeacherConfig:
-    """Grid and rule of the teacher search (defaults: a generic small data set).
-
-    ``witness_scale`` (beta) and ``latent_dim`` (d) are package-wide defaults shared with the
-    VAE training: K <= d + 1 = 17. ``subsample`` (rows) caps the fitting sample of PCA and the
-    GMM; ``None`` fits on all training rows.
-    """
-    pca_dims: tuple[int, ...] = (8, 16, 32)
-    n_components: tuple[int, ...] = (3, 4, 6, 8, 10, 12, 14, 17)
-    covariance_types: tuple[str, ...] = ("full", "diag")
-    seeds: tuple[int, ...] = (0,)
-    floor: float = 1e-2              # T = (1 - floor) R + floor / K
-    energy_budget: float = 1.5       # nats of exact-code energy ((K-1)/(2 K beta^2)) E_T
-    tie_tolerance: float = 1e-3      # nats of I_T within which candidates are tied
-    witness_scale: float = 4.0       # beta
-    latent_dim: int = 16             # d; K <= d + 1
-    max_K: int | None = None         # None: latent_dim + 1
-    max_iter: int = 200              # EM iterations
-    tol: float = 1e-3                # EM convergence tolerance (sklearn default)
-    reg_covar: float = 1e-6          # added to covariance diagonals (sklearn default)
-    subsample: int | None = None     # rows used to fit PCA and the GMM
-    whiten: bool = False             # PCA whitening of the view
-    selection: str = "heldout"       # "heldout": max cross-validated I_T; "train": max training I_T (v1 rule)
-    cv_folds: int = 3                # folds of the fitting rows for the held-out I_T
-    heldout: str = "auto"            # "auto": unused training rows when a subsample leaves >= 1,000, else "cv"
-    heldout_rows: int = 10_000       # at most this many unused training rows measure the held-out I_T
-    min_rows_per_component: int = 10  # K <= (rows of one CV fit) / this
-    gap_warning: float = 0.25        # nats: warn when I_T(train) - I_T(held-out) of the choice exceeds this
-
-
-
 
 _DEFAULT = TeacherConfig()
 _MIN_UNUSED_ROWS = 1_000   # heldout="auto" measures on unused rows only when a subsample leaves this many
@@ -234,8 +216,8 @@ class FittedTeacher:
         self.means = f64(means)                             # (K, p)
         self.covariances = f64(covariances)
         self.precisions_cholesky = f64(precisions_cholesky)
-        if covariance_type not in _COVARIANCE_TYPES:
-            raise ValueError(f"covariance_type must be one of {_COVARIANCE_TYPES}, got {covariance_type!r}")
+        if covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}")
         self.covariance_type = str(covariance_type)
         self.floor = float(floor)
         if not 0.0 < self.floor < 1.0:
@@ -328,7 +310,6 @@ class FittedTeacher:
     @classmethod
     def load(cls, path: str | Path) -> FittedTeacher:
         """Read a teacher written by :meth:`save` (every broken file is a one-line ValueError)."""
-        from empirical.io import read_array_file, scalar_field, verify_content
 
         path = Path(path)
         if not path.exists():
@@ -575,9 +556,9 @@ class TeacherSearch(BaseEstimator):
         if not seeds:
             raise ValueError("seeds must be a non-empty sequence of integers")
         cov = tuple(self.covariance_types)
-        bad = [c for c in cov if c not in _COVARIANCE_TYPES]
+        bad = [c for c in cov if c not in COVARIANCE_TYPES]
         if not cov or bad:
-            raise ValueError(f"covariance_types must be a non-empty subset of {_COVARIANCE_TYPES}, got {cov!r}")
+            raise ValueError(f"covariance_types must be a non-empty subset of {COVARIANCE_TYPES}, got {cov!r}")
         if not 0.0 < float(self.floor) < 1.0:
             raise ValueError(f"floor must be in (0, 1) so every teacher row has full support, got {self.floor!r}")
         wt.Witness(2, 1, self.witness_scale)  # validates the scale (ValueError names witness_scale)
@@ -869,36 +850,12 @@ def _cache_key(dataset, config: TeacherConfig, seed: int) -> dict:
             "x_train_fingerprint": _fingerprint(dataset.x_train), "x_test_fingerprint": _fingerprint(dataset.x_test)}
 
 
-def _safe_name(name: str) -> str:
-    """Flat file-name stem of a data set name or path (``empirical.io.run_name``)."""
-    from empirical.io import run_name
-
-    return run_name(name)
 
 
-#: ``teacher.cache`` default: the user's cache directory, so that runs started from any working
-#: directory share one cache and record an absolute path. It is $WITNESS_THEORY_CACHE/teachers,
-#: else $XDG_CACHE_HOME/witness-theory/teachers, else ~/.cache/witness-theory/teachers
-#: (:func:`teacher_cache_dir`). Files are content-addressed (<data set>-<hash of config, seed, data>.npz).
-USER_CACHE = "user"
-CACHE_ENV_VAR = "WITNESS_THEORY_CACHE"
 
 
-def teacher_cache_dir(cache: str | os.PathLike | None) -> Path | None:
-    """The absolute teacher cache directory of a ``teacher.cache`` value (None: no cache)."""
-    if cache is None:
-        return None
-    if str(cache) == USER_CACHE:
-        root = os.environ.get(CACHE_ENV_VAR)
-        if root:
-            return Path(root).expanduser().resolve() / "teachers"
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"   # XDG: relative is invalid
-        return (base / "witness-theory" / "teachers").resolve()
-    return Path(cache).expanduser().resolve()
-
-
-def teacher_for(dataset, *, config: TeacherConfig, witness_scale: float = 4.0, latent_dim: int = 16, seed: int = 0,
+def teacher_for(dataset, *, config: TeacherConfig, witness_scale: float = WITNESS_SCALE, latent_dim: int = LATENT_DIM,
+                seed: int = 0,
                 cache_dir: str | Path | None = USER_CACHE, progress: bool = False) -> TeacherResult:
     """The default teacher of ``dataset`` (an ``empirical.data.Dataset``), cached on disk.
 
@@ -915,7 +872,7 @@ def teacher_for(dataset, *, config: TeacherConfig, witness_scale: float = 4.0, l
     key = _cache_key(dataset, cfg, seed)
     digest = config_hash(key)
     cache = teacher_cache_dir(cache_dir)
-    path = None if cache is None else cache / f"{_safe_name(dataset.name)}-{digest}.npz"
+    path = None if cache is None else cache / f"{run_name(dataset.name)}-{digest}.npz"
     if path is not None and path.exists():
         teacher = FittedTeacher.load(path)
         meta = teacher.metadata

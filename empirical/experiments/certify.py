@@ -22,7 +22,8 @@ from typing import Any, cast
 import numpy as np
 
 import witness_theory as wt
-from empirical.io import atomic_write_json
+from empirical.config import LATENT_DIM, WITNESS_SCALE
+from empirical.io import atomic_save_verified_npz, atomic_write_json, read_array_file, scalar_field, verify_content
 from witness_theory import theorems
 
 __all__ = ["certify_codes", "real_data_checks", "load_codes", "check_table", "NOISE_LEVELS", "CONTROL_FLAGS",
@@ -147,7 +148,6 @@ def write_codes(path: str | Path, codes, *, dataset, split: str, row_ids=None, l
     (``FittedTeacher.content_hash``); ``content_sha256``, the SHA-256 of every array
     (``empirical.io.atomic_save_verified_npz``). :func:`load_codes` checks all of them.
     """
-    from empirical.io import atomic_save_verified_npz
 
     path = Path(path)
     if path.suffix != ".npz":
@@ -186,7 +186,6 @@ def _check_row_ids(ids: np.ndarray, n_codes: int, n_split: int, where: str) -> N
 def read_codes_file(path: str | Path) -> CodesFile:
     """Read a codes file (:func:`write_codes` format, or a bare (N, d) array) without checking
     it against a data set; every broken file is a one-line ``ValueError`` naming it."""
-    from empirical.io import read_array_file, scalar_field, verify_content
 
     path = Path(path)
     if path.suffix not in (".npy", ".npz"):
@@ -320,8 +319,8 @@ def _strictly_decreasing(values: Sequence[float]) -> bool:
     return bool(np.all(np.diff(np.asarray(values)) < 0))
 
 
-def real_data_checks(teacher_result, witness_scale: float = 4.0, out_dir: str | Path | None = None, *,
-                     latent_dim: int = 16, split: str = "train", noise_levels: Sequence[float] = NOISE_LEVELS,
+def real_data_checks(teacher_result, witness_scale: float = WITNESS_SCALE, out_dir: str | Path | None = None, *,
+                     latent_dim: int = LATENT_DIM, split: str = "train", noise_levels: Sequence[float] = NOISE_LEVELS,
                      seed: int = 0, name: str | None = None) -> dict:
     """T1, T4, T5, T6, T7 on a real teacher, and the four controls; optionally write JSON + PNG.
 

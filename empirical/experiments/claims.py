@@ -28,6 +28,7 @@ import numpy as np
 
 from empirical import io as eio
 from empirical.config import ExperimentConfig
+from empirical.configure import replace
 from empirical.experiments.grid import Trial, method_order, run_trials, trial_name
 from empirical.report import figures, tables
 from empirical.report.tables import summary_table, write_experiment_summary
@@ -59,7 +60,7 @@ def claims_trials(base: ExperimentConfig, cfg: ClaimsConfig, seeds: Sequence[int
     """Every (method, kl_weight, seed) of the claims, each a full config with its run directory."""
     plan = [(m, base.train.kl_weight, s) for m in cfg.methods for s in seeds]
     plan += [(m, float(k), s) for k in cfg.kl_stress for m in cfg.stress_methods for s in seeds]
-    return [Trial(f"{m} kl {k:g}", base.replace(method_name=m, train__kl_weight=k, train__seed=s,
+    return [Trial(f"{m} kl {k:g}", replace(base, method_name=m, train__kl_weight=k, train__seed=s,
                                                  out_dir=str(runs / trial_name(m, k, s))))
             for m, k, s in plan]
 
@@ -89,7 +90,7 @@ def run_claims(base: ExperimentConfig, cfg: ClaimsConfig, *, seeds: Sequence[int
                "all_hold": all(c["holds"] for c in claims.values()),
                "wall_seconds": time.perf_counter() - t_start, "n_runs": len(records), "seeds": list(seeds),
                "teacher_K": experiment.witness.K, "claims_config": cfg, "config": base}
-    return write_experiment_summary(out, summary, records, lambda: _plots(records, out, base.train.kl_weight))
+    return write_experiment_summary(out, summary, records, lambda: plots(records, out, base.train.kl_weight))
 
 
 def _group(records, method, kl_weight):
@@ -160,7 +161,7 @@ def certificate_table(records: list[dict]) -> tuple[str, str]:
     return md + note, csv
 
 
-def _plots(records: list[dict], out: Path, kl_weight: float) -> list[Path]:
+def plots(records: list[dict], out: Path, kl_weight: float) -> list[Path]:
     at_base = [dict(r, group=r["method"]) for r in records if r["kl_weight"] == kl_weight]
     methods = sorted({r["method"] for r in at_base}, key=method_order)
     info = records[0]["I_T"] if records else None

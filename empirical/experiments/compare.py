@@ -36,8 +36,10 @@ from typing import Any
 import numpy as np
 
 from empirical import io as eio
-from empirical.config import ExperimentConfig, apply_overrides
+from empirical.config import ExperimentConfig
+from empirical.configure import apply_overrides
 from empirical.experiments.grid import Trial, run_trials
+from empirical.methods import get_method
 from empirical.report import figures, tables
 from empirical.report.tables import summary_table, write_experiment_summary
 from empirical.training.experiment import prepare
@@ -127,7 +129,6 @@ def compare_trials(base: ExperimentConfig, cfg: CompareConfig, seeds: Sequence[i
 
 
 def _display(label: str) -> str:
-    from empirical.methods import get_method
     method = label.partition(":")[0].partition("@")[0]
     tag = getattr(get_method(method), "label", "")
     return f"{label} [{tag}]" if tag else label
@@ -172,7 +173,7 @@ def run_compare(base: ExperimentConfig, cfg: CompareConfig, *, seeds: Sequence[i
     summary = {"dataset": base.data.name, "grid": cfg.grid, "entries": list(_entries(cfg)), "seeds": list(seeds),
                "claims": claims, "n_runs": len(records), "wall_seconds": time.perf_counter() - t0,
                "config": base, "compare_config": cfg, "table": rows}
-    return write_experiment_summary(out, summary, records, lambda: _plots(records, out, base.data.name))
+    return write_experiment_summary(out, summary, records, lambda: plots(records, out, base.data.name))
 
 
 def compare_table(records: list[dict], dataset: str = "", seeds: Sequence[int] | None = None) -> tuple[str, str, list]:
@@ -197,7 +198,7 @@ def compare_table(records: list[dict], dataset: str = "", seeds: Sequence[int] |
     return md + note, csv, rows
 
 
-def _plots(records: list[dict], out: Path, name: str) -> list[Path]:
+def plots(records: list[dict], out: Path, name: str) -> list[Path]:
     groups = list(dict.fromkeys(r["display"] for r in records))
     rs = [dict(r, group=r["display"]) for r in records]
     info = float(np.mean([r["I_T"] for r in records]))

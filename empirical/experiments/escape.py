@@ -53,7 +53,11 @@ import torch
 
 import witness_theory as wt
 from empirical import io as eio
+from empirical.configure import config_to_dict, replace
 from empirical.report.tables import csv_table, markdown_table
+from empirical.training.evaluation import encode_split
+from empirical.training.experiment import build_model, prepare
+from empirical.training.loop import train
 from witness_theory import theorems
 
 __all__ = ["EscapeConfig", "GRAD_RTOL", "collapse_model", "save_collapsed_init", "collapse_checks",
@@ -76,7 +80,7 @@ class EscapeConfig:
 
 def _train_config(base, cfg: EscapeConfig, seed: int, out_dir: Path):
     """The rst run of a trajectory: evaluated once, at the end."""
-    return base.replace(method_name="rst", train__epochs=cfg.epochs, train__seed=seed, train__eval_every=10 ** 6,
+    return replace(base, method_name="rst", train__epochs=cfg.epochs, train__seed=seed, train__eval_every=10 ** 6,
                         out_dir=str(out_dir))
 
 
@@ -101,8 +105,6 @@ def save_collapsed_init(config, experiment, path) -> Path:
     """Write a checkpoint (``{"model": state_dict, "config": ...}``) of a VAE built exactly as
     ``train(config)`` builds it (same seed) and collapsed at the best constant code; pass it to
     ``train(..., init_from=path)``."""
-    from empirical.config import config_to_dict
-    from empirical.training.experiment import build_model
 
     torch.manual_seed(config.train.seed)
     model = build_model(config, experiment.dataset.image_shape)
@@ -285,8 +287,6 @@ def _grad_norm(params) -> float:
 
 def escape_trajectory(base, cfg: EscapeConfig, seed: int, experiment, runs: Path, *, progress: bool = False) -> dict:
     """Train (rst) from the collapsed initialisation and record the escape every few steps."""
-    from empirical.training.evaluation import encode_split
-    from empirical.training.loop import train
 
     run_dir = Path(runs) / f"seed{seed}"
     config = _train_config(base, cfg, seed, run_dir)
@@ -343,7 +343,6 @@ def escape_trajectory(base, cfg: EscapeConfig, seed: int, experiment, runs: Path
 def run_escape(base, cfg: EscapeConfig, *, seeds, out_dir, runs_dir, progress: bool = False,
                make_plots: bool = True) -> dict:
     """All three escape experiments; writes results to ``out_dir``, checkpoints to ``runs_dir``."""
-    from empirical.training.experiment import build_model, prepare
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -355,7 +354,7 @@ def run_escape(base, cfg: EscapeConfig, *, seeds, out_dir, runs_dir, progress: b
     collapse = []
     for seed in seeds:
         torch.manual_seed(seed)
-        model = build_model(config0.replace(train__seed=seed), experiment.dataset.image_shape)
+        model = build_model(replace(config0, train__seed=seed), experiment.dataset.image_shape)
         model.to(experiment.device)
         collapse_model(model, wt.best_constant_code(T, experiment.witness))
         collapse.append({"seed": seed, **collapse_checks(model, experiment)})

@@ -41,8 +41,14 @@ import numpy as np
 
 import witness_theory as wt
 from empirical import io as eio
+from empirical.configure import config_from_dict, replace
+from empirical.data.registry import canonical_name
+from empirical.data.teacher import FittedTeacher
 from empirical.report.tables import csv_table, markdown_table
+from empirical.training.evaluation import encode_checkpoint
+from empirical.training.experiment import prepare
 from witness_theory import frontier as t11
+from witness_theory import theorems
 
 __all__ = ["FrontierConfig", "frontier_paths", "frontier_energy", "find_runs", "model_point", "run_frontier"]
 
@@ -57,7 +63,6 @@ class FrontierConfig:
 
 def frontier_paths(teacher, witness: wt.Witness, n_points: int = 401) -> dict:
     """Both T7 paths on an s grid (the ledger's T7 check is asserted on the same teacher)."""
-    from witness_theory import theorems
 
     check = theorems.T7.check(teacher, witness)
     if not check.holds:
@@ -107,7 +112,6 @@ def run_teacher(run_dir: Path, split: str) -> tuple[str, np.ndarray]:
     The frontier and the margins must use that teacher: the teacher search may have been
     re-run since (a different cache entry), and a model certified against another teacher's
     outcomes would get a meaningless margin."""
-    from empirical.data.teacher import FittedTeacher
 
     summary = json.loads((run_dir / "summary.json").read_text())
     path = summary.get("teacher")
@@ -122,7 +126,6 @@ def run_teacher(run_dir: Path, split: str) -> tuple[str, np.ndarray]:
 
 def model_point(run_dir: Path, split: str, experiment, teacher: np.ndarray, witness: wt.Witness,
                 paths: dict, mubar: np.ndarray) -> dict:
-    from empirical.training.evaluation import encode_checkpoint
 
     enc = encode_checkpoint(run_dir / "checkpoint.pt", split, experiment=experiment)  # uses the data only
     mu = enc["codes"]
@@ -157,9 +160,6 @@ def run_frontier(dataset: str, cfg: FrontierConfig, *, claims_dir, out_dir, devi
                  make_plots: bool = True) -> dict:
     """The T7 paths of the teacher the runs under ``claims_dir`` were trained against, with each
     run as a point; results to ``out_dir``."""
-    from empirical.config import config_from_dict
-    from empirical.data.registry import canonical_name
-    from empirical.training.experiment import prepare
 
     claims, out = Path(claims_dir), Path(out_dir)
     runs = find_runs(claims)
@@ -168,7 +168,7 @@ def run_frontier(dataset: str, cfg: FrontierConfig, *, claims_dir, out_dir, devi
         raise ValueError(f"--dataset {dataset} but the runs under {claims} are on {first.data.name}")
     teacher_path, T = run_teacher(runs[0], cfg.split)
     witness = wt.Witness(T.shape[1], first.model.latent_dim, scale=first.witness.scale)
-    experiment = prepare(first.replace(train__device=device))  # the data set, for encoding
+    experiment = prepare(replace(first, train__device=device))  # the data set, for encoding
     paths = frontier_paths(T, witness, cfg.n_points)
     optimal = t11.margin_energy_frontier(T, witness, lambdas=t11.default_frontier_lambdas(witness, n=cfg.n_optimal))
     mubar = wt.best_constant_code(T, witness)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from empirical.config import ExperimentConfig
-from empirical.sweep import ExecutorSpec
+from empirical.methods import method_names
+from empirical.sweep import ExecutorSpec, SweepError, run_sweep
 from empirical.training.experiment import Experiment
 
 __all__ = ["Trial", "trial_name", "run_trials", "method_order", "runs_root"]
@@ -32,7 +33,6 @@ def trial_name(method: str, kl_weight: float, seed: int) -> str:
 
 
 def method_order(name: str) -> int:
-    from empirical.methods import method_names
     names = method_names()
     return names.index(name) if name in names else len(names)
 
@@ -48,7 +48,6 @@ def run_trials(trials: Sequence[Trial], *, experiment: Experiment | Sequence[Exp
     the common parent of the trials' ``out_dir``s. ``executor``: local (``workers`` processes; 1
     runs here, reusing ``experiment``) or slurm. Raises SweepError when a trial failed or was
     interrupted (after every other trial has run), listing them one a line."""
-    from empirical.sweep import SweepError, run_sweep
 
     if not trials:
         return []

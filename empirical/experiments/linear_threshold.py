@@ -28,7 +28,9 @@ import numpy as np
 from empirical import io as eio
 from empirical.config import ExperimentConfig
 from empirical.report.tables import markdown_table, summary_table
-from empirical.training.experiment import Experiment
+from empirical.training.evaluation import encode_split
+from empirical.training.experiment import Experiment, prepare
+from empirical.training.loop import train
 
 __all__ = ["LinearConfig", "predicted_active", "optimal_variances", "run_linear_threshold"]
 
@@ -56,9 +58,6 @@ def optimal_variances(eigenvalues: np.ndarray, threshold: float, latent_dim: int
 
 def run_linear_threshold(base: ExperimentConfig, cfg: LinearConfig, *, seeds: Sequence[int], out_dir, runs_dir,
                          fresh: bool = False, progress: bool = False, log=print) -> dict:
-    from empirical.training.evaluation import encode_split
-    from empirical.training.experiment import prepare
-    from empirical.training.loop import train
 
     out, runs = Path(out_dir), Path(runs_dir)
     t0 = time.perf_counter()

@@ -26,8 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from empirical import io as eio
+from empirical.configure import replace
+from empirical.experiments.grid import Trial, run_trials
 from empirical.report.tables import csv_table, markdown_table
 from empirical.sweep import register_task
+from empirical.training.experiment import prepare
+from empirical.training.loop import train
 
 __all__ = ["RescueConfig", "PHASES", "run_rescue_seed", "run_rescue", "phase_outcomes"]
 
@@ -51,9 +55,9 @@ def _phase_config(base, cfg: RescueConfig, seed: int, phase: str, runs: Path):
     method, kl, epochs = {"1-prevent": ("rst", cfg.kl_weight, cfg.epochs_prevent),
                           "2-collapse": ("vanilla", cfg.kl_stress, cfg.epochs_collapse),
                           "3-rescue": ("rst", cfg.kl_weight, cfg.epochs_rescue)}[phase]
-    config = base.replace(method_name=method, train__kl_weight=kl, train__epochs=epochs, train__seed=seed,
+    config = replace(base, method_name=method, train__kl_weight=kl, train__epochs=epochs, train__seed=seed,
                           train__eval_every=1, train__eval_split="test", out_dir=str(Path(runs) / f"seed{seed}" / phase))
-    return config.replace(method__alpha=cfg.alpha) if hasattr(config.method, "alpha") else config
+    return replace(config, method__alpha=cfg.alpha) if hasattr(config.method, "alpha") else config
 
 
 def _row(seed, phase, phase_epoch, offset, ev) -> dict:
@@ -66,7 +70,6 @@ def _row(seed, phase, phase_epoch, offset, ev) -> dict:
 def run_rescue_seed(base, cfg: RescueConfig, seed: int, experiment, runs: Path, *, fresh: bool = False,
                     progress: bool = False) -> list[dict]:
     """Train the three phases for one seed; returns one row per evaluation (per epoch)."""
-    from empirical.training.loop import train
 
     rows, init, offset = [], None, 0
     for phase in PHASES:
@@ -138,13 +141,11 @@ def run_rescue(base, cfg: RescueConfig, *, seeds, out_dir, runs_dir, fresh: bool
     empirical.sweep.ExecutorSpec), so seeds run in parallel or on SLURM and a re-run resumes."""
     import dataclasses
 
-    from empirical.experiments.grid import Trial, run_trials
-    from empirical.training.experiment import prepare
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     experiment = prepare(_phase_config(base, cfg, 0, "1-prevent", runs_dir))
-    trials = [Trial(f"seed{seed}", base.replace(train__seed=seed), task="rescue", task_config=dataclasses.asdict(cfg))
+    trials = [Trial(f"seed{seed}", replace(base, train__seed=seed), task="rescue", task_config=dataclasses.asdict(cfg))
               for seed in seeds]
     records = run_trials(trials, experiment=experiment, fresh=fresh, progress=progress, sweep_dir=runs_dir,
                          executor=executor, retry_failed=retry_failed)

@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from empirical import io as eio
+from empirical.experiments import claims as cl
+from empirical.experiments import compare as cp
+from empirical.experiments.claims import TABLE_COLUMNS, TABLE_COUNTS
 from empirical.experiments.grid import method_order
+from empirical.report import figures
+from empirical.report.tables import certified_note, summary_table
 from empirical.sweep import load_records
 
 __all__ = ["report"]
@@ -21,7 +26,6 @@ def report(paths: Sequence[str | Path], out_dir: str | Path, *, kind: str = "aut
     """Merge trial directories into ``kind``'s tables and plots in ``out_dir``: ``claims``
     (certificate table, claims C1-C3), ``compare`` (the compare table) or ``summary`` (one row per
     group); ``auto`` picks claims when the groups look like ``<method> kl <w>``."""
-    from empirical.report.tables import summary_table
 
     records, missing = load_records(paths)
     if not records:
@@ -34,24 +38,20 @@ def report(paths: Sequence[str | Path], out_dir: str | Path, *, kind: str = "aut
     summary: dict[str, Any] = {"kind": kind, "n_runs": len(records), "not_done": missing,
                                "trials": [r["trial_id"] for r in records]}
     if kind == "claims":
-        from empirical.experiments import claims as cl
 
         kl = min(r["kl_weight"] for r in records)
         md, csv = cl.certificate_table(records)
         summary["claims"] = cl.evaluate_claims(records, cl.ClaimsConfig(), kl)
         files = {"certificate_table.md": md, "certificate_table.csv": csv}
-        plot = lambda: cl._plots(records, out, kl)
+        plot = lambda: cl.plots(records, out, kl)
     elif kind == "compare":
-        from empirical.experiments import compare as cp
 
         name = ", ".join(dict.fromkeys(str(r.get("dataset", "")) for r in records))
         md, csv, rows = cp.compare_table(records, name)   # also sets each record's "display"
         files = {"compare_table.md": md, "compare_table.csv": csv,
                  "compare_table.json": json.dumps(eio.to_jsonable(rows), indent=2)}
-        plot = lambda: cp._plots(records, out, name)
+        plot = lambda: cp.plots(records, out, name)
     elif kind == "summary":
-        from empirical.experiments.claims import TABLE_COLUMNS, TABLE_COUNTS
-        from empirical.report.tables import certified_note
 
         order = {g: i for i, g in enumerate(dict.fromkeys(r["group"] for r in records))}
         md, csv, _ = summary_table(records, ("group",), TABLE_COLUMNS, order=lambda k: order[k[0]], counts=TABLE_COUNTS)
@@ -72,7 +72,6 @@ def report(paths: Sequence[str | Path], out_dir: str | Path, *, kind: str = "aut
 
 
 def _summary_plot(records, out: Path, method_order) -> list[Path]:
-    from empirical.report import figures
 
     groups = list(dict.fromkeys(r["group"] for r in records))
     return [figures.plot_margin_by_group(records, groups, str, out / "margin_by_group.png",

@@ -28,9 +28,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["VAE", "MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder", "DECODERS", "gaussian_kl_terms"]
+from empirical.config import DECODERS
 
-DECODERS = ("bernoulli", "gaussian", "gaussian-learned")
+__all__ = ["VAE", "MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder", "DECODERS", "gaussian_kl_terms"]
 
 
 def gaussian_kl_terms(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:

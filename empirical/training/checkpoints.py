@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from empirical import io as eio
+from witness_theory.io import check_regular_file
 
 __all__ = ["seed_everything", "rng_state", "set_rng_state", "save_checkpoint", "load_checkpoint",
            "checkpoint_digests"]
@@ -77,7 +78,6 @@ def save_checkpoint(path: Path, **payload) -> None:
 
 def load_checkpoint(path: Path, device) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint` and verify its content hash."""
-    from witness_theory.io import check_regular_file
 
     label = f"checkpoint {str(path)!r}"
     st = check_regular_file(path, "checkpoint")   # a FIFO or directory never reaches torch.load

@@ -8,7 +8,9 @@ import numpy as np
 import torch
 
 import witness_theory as wt
+from empirical.configure import config_from_dict, replace
 from empirical.models.vae import VAE
+from empirical.training.checkpoints import load_checkpoint
 from empirical.training.experiment import Experiment, build_model, prepare
 from empirical.training.metrics import ACTIVE_UNIT_THRESHOLD, active_units, honest_mi, ledger_checks, report_violations
 
@@ -190,11 +192,9 @@ def encode_checkpoint(path, split: str = "test", *, experiment: Experiment | Non
     the witness scale and frame (d, K-1), the run's config, the teacher's content hash the run
     was trained against (None for checkpoints older than the hash) and, with ``heldout``, the
     held-out certificates (:func:`heldout_certificates`)."""
-    from empirical.config import config_from_dict
-    from empirical.training.checkpoints import load_checkpoint
 
     ck = load_checkpoint(Path(path), "cpu")
-    config = config_from_dict(ck["config"]).replace(train__device="cpu")
+    config = replace(config_from_dict(ck["config"]), train__device="cpu")
     if teacher_file is not None:
         config = config.replace(teacher__file=str(teacher_file))
     exp = experiment if experiment is not None else prepare(config)

@@ -7,9 +7,11 @@ import numpy as np
 import torch
 
 import witness_theory as wt
-from empirical.config import ExperimentConfig, search_config, validate
-from empirical.data.loaders import Dataset
-from empirical.data.teacher import TeacherResult
+from empirical.config import ExperimentConfig
+from empirical.configure import search_config, validate
+from empirical.data.loaders import Dataset, load_dataset
+from empirical.data.teacher import TeacherResult, load_teacher_file, teacher_for
+from empirical.models.linear import LinearVAE
 from empirical.models.vae import VAE
 from empirical.models.witness_head import TorchWitness
 
@@ -46,8 +48,6 @@ def resolve_device(device: str) -> torch.device:
 
 def prepare(config: ExperimentConfig) -> Experiment:
     """Load the data set and its teacher, build the witness."""
-    from empirical.data.loaders import load_dataset
-    from empirical.data.teacher import teacher_for
 
     config = validate(config)
     device = resolve_device(config.train.device)
@@ -83,7 +83,6 @@ def teacher_from_file(path, dataset) -> TeacherResult:
     responsibilities on both splits (stored ones when they match the split, else recomputed)."""
     from pathlib import Path
 
-    from empirical.data.teacher import load_teacher_file
 
     fitted = load_teacher_file(path, dataset)
     T_train = fitted.T_train if fitted.T_train is not None else fitted.responsibilities(dataset.x_train)
@@ -110,7 +109,6 @@ def check_experiment(config: ExperimentConfig, exp: Experiment) -> None:
 def build_model(config: ExperimentConfig, input_shape) -> VAE:
     m = config.model
     if m.kind == "linear":
-        from empirical.models.linear import LinearVAE
         return LinearVAE(tuple(input_shape), m.latent_dim, decoder=m.decoder, decoder_variance=m.decoder_variance)
     return VAE(tuple(input_shape), m.latent_dim, hidden=tuple(m.hidden), decoder=m.decoder,
                conv_channels=tuple(m.conv_channels), decoder_variance=m.decoder_variance)

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from empirical import io as eio
-from empirical.config import ExperimentConfig, config_from_dict, config_to_dict, validate
+from empirical.config import ExperimentConfig
+from empirical.configure import config_from_dict, config_to_dict, validate
 from empirical.methods import Batch, Method, Run, get_method
 from empirical.models.vae import VAE
 from empirical.training.checkpoints import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
@@ -58,8 +59,7 @@ def total_epochs(config: ExperimentConfig) -> int:
 def run_dir(config: ExperimentConfig) -> Path:
     if config.out_dir:
         return Path(config.out_dir)
-    from empirical.data.teacher import _safe_name
-    return (Path("runs/train") / _safe_name(config.data.name)
+    return (Path("runs/train") / eio.run_name(config.data.name)
             / f"{config.method_name}-kl{config.train.kl_weight:g}-seed{config.train.seed}")
 
 

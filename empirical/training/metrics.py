@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 import witness_theory as wt
+from witness_theory import collapse_metrics as cm
 from witness_theory import theorems
 
 __all__ = ["ACTIVE_UNIT_THRESHOLD", "active_units", "gaussian_log_density", "mutual_information", "honest_mi",
@@ -105,7 +106,6 @@ def honest_mi(mu: np.ndarray, log_var: np.ndarray, *, seed: int, batch_size: int
     estimators over repeated draws (He et al.'s estimate itself is :func:`mutual_information`,
     with the same ``seed``). The spread repeats the estimators MI_SPREAD_REPEATS times: the final
     evaluation reports it, per-epoch evaluations skip it."""
-    from witness_theory import collapse_metrics as cm
 
     he = mutual_information(mu, log_var, batch_size=batch_size, seed=seed, full=full)
     matched = cm.matched_mutual_information(mu, log_var, seed=seed, batch_size=batch_size, full=full)

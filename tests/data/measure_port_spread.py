@@ -18,12 +18,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from empirical.configure import replace
+
 HERE = Path(__file__).parent
 
 
 def port_metrics(teacher_cache: str, out_dir: str) -> dict:
     """The numbers test_port_changed_no_number compares: {run: {"final": {...}, "history": [...]}}."""
-    from empirical.config import resolve
+    from empirical.configure import resolve
     from empirical.training.evaluation import EVAL_SEED, encode_split
     from empirical.training.experiment import prepare
     from empirical.training.loop import train
@@ -36,9 +38,9 @@ def port_metrics(teacher_cache: str, out_dir: str) -> dict:
     got_all = {}
     for key, want in golden["runs"].items():
         method, kl = key.rsplit("-kl", 1)
-        c = base.replace(method_name=method, train__kl_weight=float(kl), out_dir=f"{out_dir}/{key}")
+        c = replace(base, method_name=method, train__kl_weight=float(kl), out_dir=f"{out_dir}/{key}")
         if hasattr(c.method, "prefit_epochs"):
-            c = c.replace(method__prefit_epochs=1)
+            c = replace(c, method__prefit_epochs=1)
         r = train(c, experiment=exp, progress=False, resume=False)
         got = {k: float(r.final[k]) for k in want["final"]}
         # the golden's MI used the shared seed EVAL_SEED (issue 11 moved runs to their own seed)
