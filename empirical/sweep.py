@@ -394,7 +394,7 @@ def _run_owned_trial(tdir: Path, threads: int | None, experiment, progress: bool
                   started=time.time(), attempts=old.get("attempts", 0) + 1)
     try:
         with _pin_threads(threads):
-            config = config_from_dict(json.loads((tdir / "config.json").read_text())).replace(out_dir=str(tdir))
+            config = replace(config_from_dict(json.loads((tdir / "config.json").read_text())), out_dir=str(tdir))
             meta = json.loads((tdir / "trial.json").read_text())
             if experiment is not None:
                 try:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from empirical.cli import main
-from empirical.configure import resolve
+from empirical.configure import replace, resolve
 from empirical.experiments.claims import ClaimsConfig, run_claims
 from empirical.methods import Method, MethodConfig, elbo_terms, method_names, register
 from empirical.training.experiment import prepare
@@ -64,7 +64,7 @@ def test_port_run_is_deterministic_in_process(teacher_cache, tmp_path):
     base = resolve("digits", "vanilla", overrides={"train.epochs": 2, "train.seed": 7, "train.device": "cpu",
                                                    "data.limit": 400, "teacher.cache": teacher_cache})
     exp = prepare(base)
-    runs = [train(base.replace(out_dir=str(tmp_path / f"r{i}")), experiment=exp, progress=False, resume=False)
+    runs = [train(replace(base, out_dir=str(tmp_path / f"r{i}")), experiment=exp, progress=False, resume=False)
             for i in range(2)]
     keys = ("L_TS", "G_T", "rec", "kl", "energy", "mi_minibatch")
     assert [runs[0].final[k] for k in keys] == [runs[1].final[k] for k in keys]
@@ -97,7 +97,7 @@ def test_toy_method_trains_through_train_and_claims(teacher_cache, tmp_path, cap
              "teacher.cache": teacher_cache}
     base = resolve("digits", "toy-half-kl", overrides={**quick, "method.factor": 0.25})
     assert base.method.factor == 0.25
-    r = train(base.replace(out_dir=str(tmp_path / "run")), progress=False)
+    r = train(replace(base, out_dir=str(tmp_path / "run")), progress=False)
     assert r.history[-1]["train_total"] < r.history[0]["train_total"]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["method"] == {"factor": 0.25}
     summary = run_claims(resolve("digits", "vanilla", overrides=quick),
@@ -129,7 +129,7 @@ def test_kl_anneal_schedule_reaches_the_target_after_warm_up(teacher_cache, tmp_
                                                     "train.batch_size": 64, "train.kl_weight": 2.0,
                                                     "method.warm_up": 2, "method.kl_start": 0.5,
                                                     "train.device": "cpu", "teacher.cache": teacher_cache})
-    r = train(c.replace(out_dir=str(tmp_path / "a")), progress=False)
+    r = train(replace(c, out_dir=str(tmp_path / "a")), progress=False)
     weights = [h["kl_weight_eff"] for h in r.history]     # 4 batches per epoch, 8 steps to the target
     assert weights == pytest.approx([0.5 + 4 * 1.5 / 8, 2.0, 2.0], abs=1e-12)
 
@@ -139,7 +139,7 @@ def test_aggressive_runs_inner_encoder_steps_and_stops_by_its_rule(teacher_cache
                                                      "train.batch_size": 64, "method.patience": 1,
                                                      "method.max_inner_steps": 12, "method.check_every": 3,
                                                      "train.device": "cpu", "teacher.cache": teacher_cache})
-    r = train(c.replace(out_dir=str(tmp_path / "a")), progress=False)
+    r = train(replace(c, out_dir=str(tmp_path / "a")), progress=False)
     h = r.history
     assert h[0]["phase"] == "aggressive" and h[0]["inner_steps"] >= 4 * 3     # >= one block per batch
     assert all(x["inner_steps"] <= 4 * 11 for x in h)                          # sub_iter < max_inner_steps

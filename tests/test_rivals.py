@@ -11,7 +11,7 @@ import torch
 
 import witness_theory as wt
 from empirical.cli import main
-from empirical.configure import resolve
+from empirical.configure import replace, resolve
 from empirical.methods import Batch, Run, get_method
 from empirical.methods.rivals import GMMPrior, candidate_priors, kl_to_mixture_mc, mixture_log_prob, select_better_half
 from empirical.models.vae import VAE
@@ -108,7 +108,7 @@ def test_hct_runs_its_rounds_and_ends_on_one_prior(tmp_path):
                                               "method.heldout_rows": 64, "train.device": "cpu",
                                               "teacher.cache": str(tmp_path / "t")})
     from empirical.training.loop import train
-    r = train(c.replace(out_dir=str(tmp_path / "run")), progress=False)
+    r = train(replace(c, out_dir=str(tmp_path / "run")), progress=False)
     assert [h["phase"] for h in r.history] == ["consensus", "consensus", "elbo"]   # 4 candidates: 2 rounds
     assert [h["hct_alive"] for h in r.history] == [2, 1, 1]
     assert r.history[-1]["hct_prior"] in {"K2-s0", "K2-s1", "K4-s0", "K4-s1"}

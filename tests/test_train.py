@@ -40,7 +40,7 @@ def tiny(tmp_path_factory):
 
 def _cfg(tiny, tmp_path, method="vanilla", **kw):
     """The tiny config with ``method`` (prefit methods: 1 prefit epoch) and ``section__key`` changes."""
-    config = tiny[0].replace(method_name=method, out_dir=str(tmp_path / "run"))
+    config = replace(tiny[0], method_name=method, out_dir=str(tmp_path / "run"))
     if hasattr(config.method, "prefit_epochs"):
         config = replace(config, method__prefit_epochs=1)
     return replace(config, **kw) if kw else config
@@ -396,7 +396,7 @@ def test_resume_after_kill_gives_identical_numbers(tiny, tmp_path):
     base = _cfg(tiny, tmp_path, "rst-alpha-prefit", train__epochs=3, train__kl_weight=4.0,
                 method__alpha_margin_floor=0.99)  # floor near I_T: the boost state changes and must resume
     assert base.method.prefit_epochs == 1
-    straight = train(base.replace(out_dir=str(tmp_path / "a")), experiment=exp, progress=False)
+    straight = train(replace(base, out_dir=str(tmp_path / "a")), experiment=exp, progress=False)
     n_batches = math.ceil(exp.x_train.shape[0] / base.train.batch_size)
 
     class Kill(Exception):
@@ -406,7 +406,7 @@ def test_resume_after_kill_gives_identical_numbers(tiny, tmp_path):
         if step == 2 * n_batches + 1:  # in the middle of epoch 3
             raise Kill
 
-    killed_cfg = base.replace(out_dir=str(tmp_path / "b"))
+    killed_cfg = replace(base, out_dir=str(tmp_path / "b"))
     with pytest.raises(Kill):
         train(killed_cfg, experiment=exp, step_callback=kill, progress=False)
     assert len(eio.read_jsonl(tmp_path / "b" / "metrics.jsonl")) == 2
@@ -461,7 +461,7 @@ def test_run_writes_files_and_satisfies_bounds(tiny, tmp_path):
 def test_init_from_starts_a_new_run(tiny, tmp_path):
     config, exp = tiny
     first = train(_cfg(tiny, tmp_path, "vanilla", train__epochs=1), experiment=exp, progress=False)
-    second = train(config.replace(method_name="rst", train__epochs=1, out_dir=str(tmp_path / "second")),
+    second = train(replace(config, method_name="rst", train__epochs=1, out_dir=str(tmp_path / "second")),
                    experiment=exp, init_from=first.out_dir / "checkpoint.pt", progress=False)
     assert [h["epoch"] for h in second.history] == [1]  # epoch counter reset
     # a different config in an existing run directory is refused, not silently mixed

@@ -37,7 +37,7 @@ import numpy as np
 
 from empirical import io as eio
 from empirical.config import ExperimentConfig
-from empirical.configure import apply_overrides
+from empirical.configure import apply_overrides, replace
 from empirical.experiments.grid import Trial, run_trials
 from empirical.methods import get_method
 from empirical.report import figures, tables
@@ -92,7 +92,7 @@ def parse_entry(entry: str, base: ExperimentConfig) -> tuple[str, ExperimentConf
     head, _, settings = entry.partition(":")
     method, _, kl = head.partition("@")
     try:
-        config = base.replace(method_name=method.strip(),
+        config = replace(base, method_name=method.strip(),
                               train__kl_weight=float(kl) if kl else base.train.kl_weight)
     except ValueError as exc:
         raise ValueError(f"compare entry {entry!r}: {exc}") from None
@@ -124,7 +124,7 @@ def compare_trials(base: ExperimentConfig, cfg: CompareConfig, seeds: Sequence[i
     for entry in _entries(cfg):
         label, config = parse_entry(entry, base)
         for s in seeds:
-            trials.append(Trial(label, config.replace(train__seed=s, out_dir=str(runs / _slug(label) / f"seed{s}"))))
+            trials.append(Trial(label, replace(config, train__seed=s, out_dir=str(runs / _slug(label) / f"seed{s}"))))
     return trials
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from empirical import io as eio
 from empirical.config import ExperimentConfig
+from empirical.configure import replace
 from empirical.report.tables import markdown_table, summary_table
 from empirical.training.evaluation import encode_split
 from empirical.training.experiment import Experiment, prepare
@@ -66,7 +67,7 @@ def run_linear_threshold(base: ExperimentConfig, cfg: LinearConfig, *, seeds: Se
     for t in cfg.thresholds:
         for kl in cfg.kl_weights:
             for seed in seeds:
-                c = base.replace(method_name="vanilla", out_dir=str(runs / f"t{t:g}-kl{kl:g}" / f"seed{seed}"),
+                c = replace(base, method_name="vanilla", out_dir=str(runs / f"t{t:g}-kl{kl:g}" / f"seed{seed}"),
                                  model__kind="linear", model__decoder="gaussian", model__decoder_variance=t / kl,
                                  train__kl_weight=kl, train__seed=seed, train__epochs=cfg.epochs, train__lr=cfg.lr,
                                  train__batch_size=cfg.batch_size, train__eval_every=10 ** 9)

@@ -196,7 +196,7 @@ def encode_checkpoint(path, split: str = "test", *, experiment: Experiment | Non
     ck = load_checkpoint(Path(path), "cpu")
     config = replace(config_from_dict(ck["config"]), train__device="cpu")
     if teacher_file is not None:
-        config = config.replace(teacher__file=str(teacher_file))
+        config = replace(config, teacher__file=str(teacher_file))
     exp = experiment if experiment is not None else prepare(config)
     model = build_model(config, exp.dataset.image_shape)
     model.load_state_dict(ck["model"])
