@@ -18,6 +18,7 @@ COMMANDS = {
     "claims": "empirical.commands.claims",
     "compare": "empirical.commands.compare",
     "config": "empirical.commands.config",
+    "presets": "empirical.commands.presets",
     "linear": "empirical.commands.linear",
     "methods": "empirical.commands.methods",
     "escape": "empirical.commands.escape",

@@ -365,3 +365,119 @@ def resolve(dataset: str = "digits", method: str = "vanilla", *, quick: bool = F
 def dumps(config: ExperimentConfig) -> str:
     """The resolved config as indented JSON (what `python -m empirical config` prints)."""
     return json.dumps(to_jsonable(config_to_dict(config)), indent=2)
+
+
+# ---------------------------------------------------------------------------------------
+# Config files (TOML) and presets
+# ---------------------------------------------------------------------------------------
+
+#: The presets shipped with the package: one TOML file each in this directory (the only list of them).
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+#: A file's table of metadata (name, summary, the source of each number); not config keys.
+META_TABLE = "preset"
+#: TOML has no null: this string stands for None (an optional key set to "unset"), as ``--set key=null``.
+NULL = "null"
+
+
+def _as_text(value: Any, key: str, where: str) -> str:
+    """One TOML value as the text ``--set`` parses (so a file is checked exactly as ``--set``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in value):
+        return ",".join(str(v) for v in value)
+    raise ValueError(f"{where}: {key} = {value!r:.60} is not a number, string, boolean or list of them")
+
+
+def file_overrides(path: str | os.PathLike) -> list[str]:
+    """The ``section.key=value`` overrides a TOML config file sets (its ``[preset]`` table aside),
+    in the file's order. Tables are the config sections (``[train]``, ``[method]``, ...) and the
+    commands' own ones (``[compare]``, ``[claims]``, ...); ``out_dir`` may stand at the top."""
+    import tomllib  # stdlib (3.11+); imported here because Python 3.10 (supported) lacks it
+
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"config file {p}: cannot read it ({exc.strerror or exc}); check --config") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"config file {p}: not valid TOML ({exc})") from None
+    out = []
+    for section, body in data.items():
+        if section == META_TABLE:
+            continue
+        if not isinstance(body, dict):
+            out.append(f"{section}={_as_text(body, section, f'config file {p}')}")
+            continue
+        for key, value in body.items():
+            if isinstance(value, dict):
+                raise ValueError(f"config file {p}: [{section}.{key}] is a nested table; write {section}.{key}.KEY "
+                                 f"as keys of [{section}] (the same dotted keys as --set)")
+            out.append(f"{section}.{key}={_as_text(value, f'{section}.{key}', f'config file {p}')}")
+    return out
+
+
+def with_file_overrides(config: ExperimentConfig, overrides: Sequence[str], path: str | os.PathLike) -> ExperimentConfig:
+    """:func:`apply_overrides` of a file's tree keys; an error names the file and the key."""
+    try:
+        return apply_overrides(config, overrides)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("--set ", f"config file {path}: ", 1)) from None
+
+
+def _toml_value(value: Any) -> str:
+    if value is None:
+        return json.dumps(NULL)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if np.isnan(value):
+            return "nan"
+        return repr(value) if np.isfinite(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))   # a JSON string of printable text is a TOML basic string
+
+
+def dumps_toml(config: ExperimentConfig) -> str:
+    """The resolved tree as a TOML config file that :func:`file_overrides` loads back to the same
+    tree (with the same ``--method``). Written here because the standard library reads TOML but does
+    not write it, and the tree needs only scalars and flat arrays (no dependency for twenty lines)."""
+    lines = [f"# python -m empirical ... --method {config.method_name} --config THIS_FILE", ""]
+    d = config_to_dict(config)
+    if d["out_dir"] is not None:
+        lines += [f"out_dir = {_toml_value(d['out_dir'])}", ""]
+    for section in SECTIONS:
+        lines.append(f"[{section}]")
+        for key, value in d[section].items():
+            if not (section == "teacher" and key in DERIVED_TEACHER_KEYS):
+                lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def preset_path(name: str) -> Path:
+    """The file of a shipped preset (``--preset NAME``)."""
+    path = PRESETS_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise ValueError(f"--preset {name}: no such preset; the presets are {', '.join(preset_names())} "
+                         f"(python -m empirical presets)")
+    return path
+
+
+def preset_info(name: str) -> dict[str, Any]:
+    """A preset's ``[preset]`` table (summary, sources: key -> where its number comes from) and keys."""
+    import tomllib
+
+    path = preset_path(name)
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    meta = dict(data.get(META_TABLE, {}))
+    return {"name": name, "summary": meta.get("summary", ""), "sources": dict(meta.get("sources", {})),
+            "overrides": file_overrides(path), "path": str(path)}

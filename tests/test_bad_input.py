@@ -656,7 +656,7 @@ def test_cli_huge_codes_exit_2(tmp_path):
     from contextlib import redirect_stderr, redirect_stdout
     err, out = io.StringIO(), io.StringIO()
     with redirect_stderr(err), redirect_stdout(out):
-        # beta 1 (the command's default was 1 when this was written; it is now witness_theory.defaults')
+        # beta 1: the command's default when this was written (now witness_theory.defaults)
         rc = main(["check", str(tmp_path / "T.npy"), "--codes", str(tmp_path / "c.npy"), "--witness-scale", "1"])
     assert rc == 2 and "-inf" not in out.getvalue()
     assert err.getvalue().count("\n") == 1 and "codes are too large" in err.getvalue()

@@ -516,7 +516,8 @@ def test_t10_huge_codes_refused(mu):
     T10 "held" as inf >= inf, a verdict resting on an overflow. Issue 24: such codes are refused
     with a ValueError naming the argument and the fix (scale the codes down)."""
     with pytest.raises(ValueError, match=r"^codes are too large: .*scale the codes down"):
-        wt.check_all(np.array([[0.4, 0.6]]), wt.Witness(2, 1), codes=[[mu]], log_var=[[0.0]])
+        wt.check_all(np.array([[0.4, 0.6]]), wt.Witness(2, 1, 1.0), codes=[[mu]], log_var=[[0.0]])   # beta 1: the
+        # Witness default when this was written (now witness_theory.defaults; at 4 the logits overflow first)
     with pytest.raises(ValueError, match=r"^mu are too large: .*scale the codes down"):
         wt.T10.check([[0.5], [mu]], [[0.3], [0.0]])
     assert wt.T10.check([[0.5], [1e150]], [[0.3], [0.0]]).holds   # large but representable: checked
@@ -746,3 +747,11 @@ def test_fuzz_cli_subprocess(f, fifo_role):
         out = subprocess.run([sys.executable, "-m", "witness_theory", *argv], capture_output=True, text=True,
                              timeout=60, env=env, check=False)
     _assert_one_line_error(out.returncode, out.stderr, fifo, bad)
+
+
+def test_t6_huge_scale_is_a_value_error():
+    """Found by the fuzz above (2026-12-05): check_all with witness scale 1e300 raised OverflowError
+    from Python's float power in T6's step bound; now a ValueError naming the scale."""
+    W = wt.Witness(2, 1, 1e300)
+    with pytest.raises(ValueError, match=r"^witness_scale 1e\+300 is too large for T6"):
+        wt.T6.check(np.array([[0.4, 0.6], [0.7, 0.3]]), W)

@@ -131,7 +131,7 @@ def test_killed_worker_interrupts_its_trial_and_the_rest_run_in_a_new_pool(base,
 
 _DRIVER = textwrap.dedent("""
     import sys
-    from empirical.configure import resolve
+    from empirical.configure import replace, resolve
     from empirical.experiments.grid import Trial
     from empirical.sweep import ExecutorSpec, run_sweep
     overrides, cache, out = sys.argv[1].split(";"), sys.argv[2], sys.argv[3]

@@ -31,7 +31,7 @@ from .ledger import (  # noqa: F401  (re-exported: the ledger's machinery, impor
 )
 
 __all__ = ["LEDGER", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "T2H", "T13",
-           "CheckResult", "Relation", "Theorem", "TheoremViolation", "assert_holds", "check_all", "get"]
+           "CheckResult", "Relation", "Theorem", "TheoremViolation", "assert_holds", "check_all"]
 
 
 def _maxabs(a) -> float:
@@ -202,6 +202,10 @@ def _check_t5(teacher, witness, weights=None, codes=None, log_var=None, rtol=DEF
 
 def _check_t6(teacher, witness, center=None, weights=None, step=None, rtol=DEFAULT_RTOL):
     core.check_witness(witness)
+    with np.errstate(over="ignore"):
+        if not np.isfinite(np.float64(witness.scale) ** 4):   # T6's step bound uses beta^4 (Python's ** would raise OverflowError)
+            raise ValueError(f"witness_scale {witness.scale:.3g} is too large for T6: its step bound uses beta^4, which "
+                             "overflows float64; use a smaller witness scale")
     T, w = check_teacher(teacher, weights)
     at_best = center is None
     c = core.best_constant_code(T, witness, w) if at_best else check_codes(center, witness.d, 1, "center")[0]

@@ -1,8 +1,10 @@
 """The argument block every experiment command shares, and how it becomes a config tree.
 
-Every command takes the same ``--dataset``, ``--root``, ``--device``, ``--set`` (dotted keys of
-the config tree, ``empirical.config``), ``--quick``, ``--out``, ``--runs``, ``--fresh`` and
-``--progress``; grid commands add ``--seeds``, single-run commands ``--method``. An experiment
+Every command takes the same ``--dataset``, ``--root``, ``--device``, ``--config`` (a TOML file of
+dotted keys), ``--preset`` (a TOML file shipped with the package), ``--set`` (dotted keys of the
+config tree, ``empirical.config``), ``--quick``, ``--out``, ``--runs``, ``--fresh`` and
+``--progress``. Precedence: defaults, the data set's registry entry, ``--quick``, the preset, the
+config file, then the command line (``--root``, ``--teacher``, ``--device``, ``--set``); grid commands add ``--seeds``, single-run commands ``--method``. An experiment
 with its own settings (``claims``, ``escape``, ...) takes them as ``--set <command>.key=value``;
 any other key goes to the config tree, where an unknown key is an error listing the valid ones.
 """
@@ -15,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from empirical.config import SEEDS, ExperimentConfig
-from empirical.configure import apply_section_overrides, resolve
+from empirical.config import SEEDS, DataConfig, ExperimentConfig
+from empirical.configure import apply_overrides, apply_section_overrides, file_overrides, preset_path, resolve, with_file_overrides
 from empirical.io import parse_seeds, run_name  # --seeds 5 | 100-104 | 3,7,11 (one parser for the package)
 
 __all__ = ["add_common_arguments", "experiment_config", "parse_seeds", "output_dirs", "dataset_tag",
@@ -35,7 +37,8 @@ def add_common_arguments(p: argparse.ArgumentParser, *, seeds: int | None = None
     """The shared block. ``seeds``: the default count for a grid command (None: no --seeds);
     ``method``: add --method; ``device``: the command's default device (None: the config's);
     ``section``: the command's own settings, set as ``--set <section>.key=value``."""
-    p.add_argument("--dataset", default="digits", help="data set name or a .npy/.npz path (default: digits)")
+    p.add_argument("--dataset", default=None,
+                   help="data set name or a .npy/.npz path (default: the config file's data.name, else digits)")
     p.add_argument("--root", default=None, help="directory searched first for on-disk data sets (data.root)")
     p.add_argument("--teacher", default=None, metavar="FILE",
                    help="a saved teacher (the `teacher` command's teacher.npz) instead of the search (teacher.file)")
@@ -50,6 +53,11 @@ def add_common_arguments(p: argparse.ArgumentParser, *, seeds: int | None = None
     own = f"; the {section} settings as {section}.KEY=VALUE" if section else ""
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help=f"dotted config keys, e.g. --set train.epochs=5 method.alpha=2 teacher.pca_dims=8{own}")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="a TOML file of the same dotted keys as --set ([train] epochs = 5, ...); --set overrides it")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="a named setting shipped with the package (python -m empirical presets lists them); "
+                        "--config and --set override it")
     p.add_argument("--quick", action="store_true", help="reduced CI run (the data set's quick settings)")
     p.add_argument("--out", default=None, help="results directory")
     if runs:
@@ -64,8 +72,10 @@ def experiment_config(args, *, method: str | None = None, section: str | None = 
 
     ``uses``: the tree sections the command reads (None: all); an override of another section
     would be silently ignored, so it is an error."""
-    own = [o for o in args.overrides if section and o.strip().startswith(section + ".")]
-    tree = [o for o in args.overrides if o not in own]
+    files = _config_files(args)
+    own = [o for _, overrides in files for o in overrides if section and o.startswith(section + ".")]
+    own += [o for o in args.overrides if section and o.strip().startswith(section + ".")]
+    tree = [o for o in args.overrides if not (section and o.strip().startswith(section + "."))]
     if uses is not None:
         unused = [o for o in tree if o.split("=", 1)[0].strip().partition(".")[0] not in uses]
         if unused:
@@ -76,9 +86,12 @@ def experiment_config(args, *, method: str | None = None, section: str | None = 
     if getattr(args, "teacher", None):
         dataset_keys["teacher.file"] = args.teacher
     try:
-        base = resolve(args.dataset, method or getattr(args, "method", None) or "vanilla", quick=args.quick,
-                       overrides=[*(f"{k}={v}" for k, v in dataset_keys.items()),
-                                  *([f"train.device={args.device}"] if args.device else []), *tree])
+        base = resolve(args.dataset, method or getattr(args, "method", None) or "vanilla", quick=args.quick)
+        for path, overrides in files:
+            base = with_file_overrides(base, [o for o in overrides if not (section and o.startswith(section + "."))],
+                                       path)
+        base = apply_overrides(base, [*(f"{k}={v}" for k, v in dataset_keys.items()),
+                                      *([f"train.device={args.device}"] if args.device else []), *tree])
     except ValueError as exc:
         if section_config is None or "unknown key" not in str(exc):
             raise
@@ -87,6 +100,19 @@ def experiment_config(args, *, method: str | None = None, section: str | None = 
     if section_config is not None and section is not None:
         section_config = apply_section_overrides(section_config, own, section)
     return base, section_config
+
+
+def _config_files(args) -> list[tuple[Path, list[str]]]:
+    """The preset and the config file of a command, each with its overrides; sets ``args.dataset``
+    from the last ``data.name`` they give when ``--dataset`` was not given (else digits)."""
+    paths = ([preset_path(args.preset)] if getattr(args, "preset", None) else []) + \
+        ([Path(args.config)] if getattr(args, "config", None) else [])
+    files = [(p, file_overrides(p)) for p in paths]
+    named = [o.split("=", 1)[1] for _, overrides in files for o in overrides if o.startswith("data.name=")]
+    if getattr(args, "dataset", None) is None:
+        args.dataset = named[-1] if named else DataConfig().name
+    # data.name chose the data set (resolve takes its registry entry); --dataset wins over the files
+    return [(p, [o for o in overrides if not o.startswith("data.name=")]) for p, overrides in files]
 
 
 def dataset_tag(dataset: str) -> str:
