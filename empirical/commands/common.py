@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from empirical.config import SEEDS, DataConfig, ExperimentConfig
-from empirical.configure import apply_overrides, apply_section_overrides, file_overrides, preset_path, resolve, with_file_overrides
+from empirical.configure import (
+    apply_overrides,
+    apply_section_overrides,
+    file_overrides,
+    preset_path,
+    resolve,
+    with_file_overrides,
+)
 from empirical.io import parse_seeds, run_name  # --seeds 5 | 100-104 | 3,7,11 (one parser for the package)
 
 __all__ = ["add_common_arguments", "experiment_config", "parse_seeds", "output_dirs", "dataset_tag",
