@@ -4,7 +4,8 @@ Every command takes the same ``--dataset``, ``--root``, ``--device``, ``--config
 dotted keys), ``--preset`` (a TOML file shipped with the package), ``--set`` (dotted keys of the
 config tree, ``empirical.config``), ``--quick``, ``--out``, ``--runs``, ``--fresh`` and
 ``--progress``. Precedence: defaults, the data set's registry entry, ``--quick``, the preset, the
-config file, then the command line (``--root``, ``--teacher``, ``--device``, ``--set``); grid commands add ``--seeds``, single-run commands ``--method``. An experiment
+config file, then the command line (``--root``, ``--teacher``, ``--device``, ``--set``).
+Grid commands add ``--seeds``, single-run commands ``--method``. An experiment
 with its own settings (``claims``, ``escape``, ...) takes them as ``--set <command>.key=value``;
 any other key goes to the config tree, where an unknown key is an error listing the valid ones.
 """
