@@ -34,7 +34,7 @@ from witness_theory.defaults import DELTA, WITNESS_SCALE
 
 __all__ = ["DataConfig", "TeacherConfig", "TeacherSettings", "WitnessConfig", "ModelConfig", "TrainConfig",
            "ExperimentConfig", "SECTIONS", "TOP_LEVEL", "DERIVED_TEACHER_KEYS", "LATENT_DIM", "SEEDS",
-           "WITNESS_SCALE", "DELTA", "SCALINGS", "DECODERS", "MODEL_KINDS", "DEVICES", "EVAL_SPLITS",
+           "WITNESS_SCALE", "DELTA", "SCALINGS", "DECODERS", "MODEL_KINDS", "DEVICES", "EVAL_SPLITS", "OPTIMIZERS",
            "COVARIANCE_TYPES", "SELECTIONS", "HELDOUT_MODES", "USER_CACHE", "CACHE_ENV_VAR", "teacher_cache_dir"]
 
 # ---------------------------------------------------------------------------------------
@@ -50,6 +50,7 @@ DECODERS = ("bernoulli", "gaussian", "gaussian-learned")   # model.decoder
 MODEL_KINDS = ("auto", "linear")                            # model.kind
 DEVICES = ("auto", "cpu", "cuda")                           # train.device (or cuda:N)
 EVAL_SPLITS = ("train", "test")                             # train.eval_split
+OPTIMIZERS = ("adam", "rmsprop")                            # train.optimizer
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")    # teacher.covariance_types (scikit-learn's GMM)
 SELECTIONS = ("heldout", "train")                           # teacher.selection
 HELDOUT_MODES = ("auto", "cv", "unused-rows")               # teacher.heldout
@@ -155,7 +156,10 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = 40                # ELBO epochs (a method's extra phases, e.g. prefit, come on top)
     batch_size: int = 128
-    lr: float = 2e-3                # Adam learning rate
+    lr: float = 2e-3                # the optimiser's learning rate
+    optimizer: str = "adam"         # adam | rmsprop (torch.optim, torch's defaults otherwise)
+    weight_decay: float = 0.0       # L2 penalty added by the optimiser (torch's weight_decay)
+    grad_clip: float | None = None  # clip the global gradient norm to this before each step (None: no clipping)
     kl_weight: float = 1.0          # weight of KL(q(z|x) || N(0, I)) in every method's ELBO (beta-VAE's beta)
     seed: int = 0
     device: str = "auto"            # auto (cuda if available) | cpu | cuda

@@ -35,6 +35,7 @@ from empirical.config import (
     EVAL_SPLITS,
     HELDOUT_MODES,
     MODEL_KINDS,
+    OPTIMIZERS,
     SCALINGS,
     SECTIONS,
     SELECTIONS,
@@ -308,6 +309,10 @@ def validate(c: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"train.lr and witness.scale must be > 0, got {t.lr}, {c.witness.scale}")
     if t.kl_weight < 0:
         raise ValueError(f"train.kl_weight must be >= 0, got {t.kl_weight}")
+    if not t.weight_decay >= 0:
+        raise ValueError(f"train.weight_decay must be >= 0, got {t.weight_decay}")
+    if t.grad_clip is not None and not t.grad_clip > 0:
+        raise ValueError(f"train.grad_clip must be > 0 or none (no clipping), got {t.grad_clip}")
     if not m.decoder_variance > 0:
         raise ValueError(f"model.decoder_variance must be > 0, got {m.decoder_variance}")
     if not m.hidden:
@@ -330,7 +335,8 @@ def validate(c: ExperimentConfig) -> ExperimentConfig:
 #: config resolves (``config --set data.scaling=foo`` fails there, not at training).
 CHOICES: dict[str, tuple[tuple[str, ...], bool]] = {
     "data.scaling": (SCALINGS, True), "teacher.selection": (SELECTIONS, False),
-    "teacher.heldout": (HELDOUT_MODES, False), "teacher.covariance_types": (COVARIANCE_TYPES, False)}
+    "teacher.heldout": (HELDOUT_MODES, False), "teacher.covariance_types": (COVARIANCE_TYPES, False),
+    "train.optimizer": (OPTIMIZERS, False)}
 
 
 def _check_choices(c: ExperimentConfig) -> None:

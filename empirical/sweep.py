@@ -149,8 +149,16 @@ class SweepResult:
 # Ids and trial directories
 # ---------------------------------------------------------------------------------------
 
+#: Keys added to the tree after trial ids were first recorded: left out of a trial's identity while
+#: at their default (what the older code did), so the ids of existing sweeps stay the same.
+_LATER_KEYS = (("train", "optimizer"), ("train", "weight_decay"), ("train", "grad_clip"))
+
+
 def _identity(config: ExperimentConfig, task: str = "train", task_config: dict | None = None) -> dict:
     d = eio.to_jsonable(config_to_dict(config))
+    for section, key in _LATER_KEYS:
+        if getattr(getattr(config, section), key) == getattr(getattr(ExperimentConfig(), section), key):
+            d[section].pop(key)
     for section, key in _PLACEMENT_KEYS:
         if key is None:
             d.pop(section, None)

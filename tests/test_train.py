@@ -600,3 +600,39 @@ def test_resume_judges_a_run_on_the_keys_its_config_has():
     assert _config_diff(saved, c) == {}
     saved["method"]["alpha"] = 2.0
     assert _config_diff(saved, c) == {"method.alpha": (2.0, 1.0)}
+
+
+# ---------------------------------------------------------------------------------------
+# Optimiser settings (train.optimizer, train.weight_decay, train.grad_clip; issue 23's presets)
+# ---------------------------------------------------------------------------------------
+
+def test_optimizer_settings_reach_the_optimiser_and_the_step(tiny, tmp_path):
+    from empirical.training.loop import make_optimizer
+    config = _cfg(tiny, tmp_path, train__optimizer="rmsprop", train__weight_decay=1e-3, train__grad_clip=0.5,
+                  train__epochs=1)
+    model = build_model(config, tiny[1].dataset.image_shape)
+    opt = make_optimizer(model, config.train)
+    assert isinstance(opt, torch.optim.RMSprop) and opt.defaults["weight_decay"] == 1e-3
+    assert opt.defaults["lr"] == config.train.lr
+    norms = []
+
+    def grad_norm(step, model, losses):   # called after clipping, before the step
+        norms.append(float(torch.linalg.vector_norm(torch.stack(
+            [p.grad.norm() for p in model.parameters() if p.grad is not None]))))
+
+    train(config, experiment=tiny[1], step_callback=grad_norm, progress=False, resume=False)
+    assert norms and max(norms) <= 0.5 * (1 + 1e-6)        # clip_grad_norm_ scales to at most the bound
+    unclipped = []
+    train(_cfg(tiny, tmp_path / "b", train__epochs=1), experiment=tiny[1], progress=False, resume=False,
+          step_callback=lambda s, m, losses: unclipped.append(float(torch.linalg.vector_norm(torch.stack(
+              [p.grad.norm() for p in m.parameters() if p.grad is not None])))))
+    assert max(unclipped) > 0.5                              # so the bound above was a clip, not a coincidence
+    assert isinstance(make_optimizer(model, _cfg(tiny, tmp_path).train), torch.optim.Adam)
+
+
+@pytest.mark.parametrize("item, message", [("train.optimizer=sgd", "train.optimizer must be one of adam, rmsprop"),
+                                           ("train.weight_decay=-1", "train.weight_decay must be >= 0"),
+                                           ("train.grad_clip=0", "train.grad_clip must be > 0 or none")])
+def test_optimizer_settings_are_checked(item, message):
+    with pytest.raises(ValueError, match=message):
+        resolve("digits", overrides=[item])

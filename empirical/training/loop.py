@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from empirical import io as eio
-from empirical.config import ExperimentConfig
+from empirical.config import ExperimentConfig, TrainConfig
 from empirical.configure import config_from_dict, config_to_dict, validate
 from empirical.methods import Batch, Method, Run, get_method
 from empirical.models.vae import VAE
@@ -54,6 +54,14 @@ def make_method(config: ExperimentConfig) -> Method:
 
 def total_epochs(config: ExperimentConfig) -> int:
     return config.train.epochs + make_method(config).extra_epochs()
+
+
+def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser of ``train.optimizer`` with ``train.lr`` and ``train.weight_decay`` (torch's
+    other defaults: Adam betas (0.9, 0.999), eps 1e-8; RMSprop alpha 0.99, eps 1e-8)."""
+    if tc.optimizer == "rmsprop":
+        return torch.optim.RMSprop(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 
 
 def run_dir(config: ExperimentConfig) -> Path:
@@ -113,7 +121,7 @@ def _train(config, experiment, init_from, resume, step_callback, progress) -> Ru
     ckpt_path = out / "checkpoint.pt"
     seed_everything(tc.seed)
     model = build_model(config, exp.dataset.image_shape).to(exp.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    optimizer = make_optimizer(model, tc)
     method = make_method(config)
     shuffle = torch.Generator().manual_seed(tc.seed)
     start, step, history = 0, 0, []
@@ -164,6 +172,8 @@ def _train(config, experiment, init_from, resume, step_callback, progress) -> Ru
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             method.after_backward(model, epoch, run)
+            if tc.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             if step_callback is not None:
                 step_callback(step, model, losses)
             optimizer.step()
