@@ -156,9 +156,9 @@ _LATER_KEYS = (("train", "optimizer"), ("train", "weight_decay"), ("train", "gra
 
 def _identity(config: ExperimentConfig, task: str = "train", task_config: dict | None = None) -> dict:
     d = eio.to_jsonable(config_to_dict(config))
-    for section, key in _LATER_KEYS:
-        if getattr(getattr(config, section), key) == getattr(getattr(ExperimentConfig(), section), key):
-            d[section].pop(key)
+    for part, name in _LATER_KEYS:
+        if getattr(getattr(config, part), name) == getattr(getattr(ExperimentConfig(), part), name):
+            d[part].pop(name)
     for section, key in _PLACEMENT_KEYS:
         if key is None:
             d.pop(section, None)
