@@ -33,7 +33,7 @@ from typing import Any
 from witness_theory.defaults import DELTA, WITNESS_SCALE
 
 __all__ = ["DataConfig", "TeacherConfig", "TeacherSettings", "WitnessConfig", "ModelConfig", "TrainConfig",
-           "ExperimentConfig", "SECTIONS", "TOP_LEVEL", "DERIVED_TEACHER_KEYS", "LATENT_DIM", "SEEDS",
+           "ExperimentConfig", "SECTIONS", "PLACEMENT_KEYS", "TOP_LEVEL", "DERIVED_TEACHER_KEYS", "LATENT_DIM", "SEEDS",
            "WITNESS_SCALE", "DELTA", "SCALINGS", "DECODERS", "MODEL_KINDS", "DEVICES", "EVAL_SPLITS", "OPTIMIZERS",
            "COVARIANCE_TYPES", "SELECTIONS", "HELDOUT_MODES", "USER_CACHE", "CACHE_ENV_VAR", "teacher_cache_dir"]
 
@@ -188,8 +188,15 @@ class ExperimentConfig:
     # every method.* setting given so far (data set defaults, quick settings, --set), kept so that
     # a grid switching methods (claims, compare) gives each method the keys it has; not written
     method_settings: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # how this tree was built (resolve's arguments, then every override and replace in order), so
+    # that a results file can record it and a later version can rebuild it (configure.reproduce)
+    resolved_from: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 SECTIONS = ("data", "teacher", "witness", "model", "method", "train")
+#: Keys that say where a run happens, not what it computes (left out of trial ids and of the
+#: reproduction check of recorded results): (section, key), key None for a top-level key.
+PLACEMENT_KEYS: tuple[tuple[str, str | None], ...] = (("out_dir", None), ("train", "device"), ("teacher", "cache"),
+                                                      ("data", "root"))
 TOP_LEVEL = ("out_dir",)                            # keys outside the sections
 DERIVED_TEACHER_KEYS = ("witness_scale", "latent_dim")   # the search takes them from witness.scale and model.latent_dim

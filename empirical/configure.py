@@ -36,6 +36,7 @@ from empirical.config import (
     HELDOUT_MODES,
     MODEL_KINDS,
     OPTIMIZERS,
+    PLACEMENT_KEYS,
     SCALINGS,
     SECTIONS,
     SELECTIONS,
@@ -52,7 +53,9 @@ from empirical.io import to_jsonable
 from empirical.methods import METHODS, get_method, method_names
 
 __all__ = ["resolve", "replace", "apply_overrides", "apply_section_overrides", "config_to_dict", "config_from_dict",
-           "valid_keys", "parse_value", "search_config", "method_config", "validate", "dumps", "CHOICES"]
+           "valid_keys", "parse_value", "search_config", "method_config", "validate", "dumps", "CHOICES", "dumps_toml",
+           "file_overrides", "with_file_overrides", "preset_names", "preset_path", "preset_info", "provenance", "reproduce",
+           "provenance_problems"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,7 +193,10 @@ def apply_overrides(config: ExperimentConfig, overrides: Sequence[str] | Mapping
             raise ValueError(f"--set {key}: unknown key; valid keys: {', '.join(valid_keys(config))}")
         changes.setdefault(section, {})[name] = (_typed_value(fields[name], value, key) if typed
                                                  else parse_value(fields[name], value, key))
-    new = dataclasses.replace(config, **top, method_settings=settings)
+    steps = [*config.resolved_from.get("steps", []),
+             *([["set", [s if k is None else [k, to_jsonable(s)] for k, s in items]]] if items else [])]
+    new = dataclasses.replace(config, **top, method_settings=settings,
+                              resolved_from={**config.resolved_from, "steps": steps} if config.resolved_from else {})
     for section, values in changes.items():
         new = dataclasses.replace(new, **{section: dataclasses.replace(getattr(new, section), **values)})
     return validate(new)
@@ -216,6 +222,10 @@ def replace(config: ExperimentConfig, **sections) -> ExperimentConfig:
     from the ``method.*`` settings given so far)."""
     whole = {k: v for k, v in sections.items() if "__" not in k}
     new = dataclasses.replace(config, **whole)
+    if config.resolved_from:
+        step = ["replace", {k: to_jsonable(v) for k, v in sections.items()}]   # a section dataclass: a dict
+        new = dataclasses.replace(new, resolved_from={**config.resolved_from,
+                                                      "steps": [*config.resolved_from.get("steps", []), step]})
     if "method_name" in whole and "method" not in whole and type(new.method) is not get_method(new.method_name).Config:
         new = dataclasses.replace(new, method=method_config(new.method_name, new.method_settings))
     for k, v in sections.items():
@@ -365,6 +375,8 @@ def resolve(dataset: str = "digits", method: str = "vanilla", *, quick: bool = F
     base = apply_overrides(base, entry.defaults, strict=False)
     if quick:
         base = apply_overrides(base, entry.quick, strict=False)
+    base = dataclasses.replace(base, resolved_from={"dataset": str(dataset), "method": method, "quick": bool(quick),
+                                                    "steps": []})
     return apply_overrides(base, overrides)
 
 
@@ -487,3 +499,65 @@ def preset_info(name: str) -> dict[str, Any]:
     meta = dict(data.get(META_TABLE, {}))
     return {"name": name, "summary": meta.get("summary", ""), "sources": dict(meta.get("sources", {})),
             "overrides": file_overrides(path), "path": str(path)}
+
+
+# ---------------------------------------------------------------------------------------
+# Provenance of recorded results: rebuild a tree with today's code
+# ---------------------------------------------------------------------------------------
+
+def provenance(config: ExperimentConfig) -> dict[str, Any]:
+    """What a results file records of the tree it was made with: the package version, the command
+    line, the resolved tree and how it was resolved (:func:`reproduce` rebuilds it later)."""
+    import sys
+
+    from witness_theory import __version__
+
+    return {"package_version": __version__, "argv": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+            "tree": to_jsonable(config_to_dict(config)), "resolved_from": to_jsonable(config.resolved_from)}
+
+
+def reproduce(record: Mapping[str, Any]) -> ExperimentConfig:
+    """The tree today's code resolves from a :func:`provenance` record's ``resolved_from``."""
+    how = record["resolved_from"]
+    config = resolve(how["dataset"], how["method"], quick=how["quick"])
+    for kind, payload in how["steps"]:
+        if kind == "set":
+            config = apply_overrides(config, {k: v for k, v in (p for p in payload if isinstance(p, list))}
+                                     if payload and isinstance(payload[0], list) else payload)
+        else:
+            whole = {k: (type(getattr(config, k))(**v) if isinstance(v, dict) and dataclasses.is_dataclass(getattr(config, k))
+                         else v) for k, v in payload.items()}
+            config = replace(config, **whole)
+    return config
+
+
+def provenance_problems(record: Mapping[str, Any] | None) -> list[str]:
+    """Why a recorded tree cannot be reproduced by today's code (empty: it can): keys that no longer
+    exist, and keys whose value today's code resolves differently from the same inputs (a default
+    moved). Placement keys (where it ran) are not compared."""
+    if not record or "tree" not in record or "resolved_from" not in record:
+        return ["no provenance (written before results recorded how their config was resolved)"]
+    try:
+        config_from_dict(record["tree"])
+    except ValueError as exc:
+        return [f"the recorded tree does not load with today's code: {exc}"]
+    try:
+        today = to_jsonable(config_to_dict(reproduce(record)))
+    except (ValueError, KeyError, TypeError) as exc:
+        return [f"today's code cannot resolve the recorded inputs: {exc}"]
+    recorded = record["tree"]
+    skip = {f"{s}.{k}" if k else s for s, k in PLACEMENT_KEYS}
+    problems = []
+    for section in ("method_name", *SECTIONS):
+        now, then = today.get(section), recorded.get(section)
+        pairs = now.items() if isinstance(now, dict) else [("", now)]
+        for key, value in pairs:
+            dotted = f"{section}.{key}" if key else section
+            if dotted in skip:
+                continue
+            old = (then or {}).get(key, "<absent>") if key else then
+            if old == "<absent>":
+                problems.append(f"{dotted}: not in the recorded tree (added since; today {value!r})")
+            elif old != value:
+                problems.append(f"{dotted}: recorded {old!r}, today's code resolves {value!r} (a default moved)")
+    return problems

@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from empirical import io as eio
-from empirical.config import ExperimentConfig
+from empirical.config import PLACEMENT_KEYS, ExperimentConfig
 from empirical.configure import config_from_dict, config_to_dict, replace
 from empirical.training.experiment import check_experiment, prepare, resolve_device
 from empirical.training.loop import train
@@ -87,7 +87,6 @@ def register_task(name: str):
         return fn
     return add
 #: Keys that say where a trial runs, not what it computes: left out of its id.
-_PLACEMENT_KEYS = (("out_dir", None), ("train", "device"), ("teacher", "cache"), ("data", "root"))
 
 
 class SweepError(RuntimeError):
@@ -159,7 +158,7 @@ def _identity(config: ExperimentConfig, task: str = "train", task_config: dict |
     for part, name in _LATER_KEYS:
         if getattr(getattr(config, part), name) == getattr(getattr(ExperimentConfig(), part), name):
             d[part].pop(name)
-    for section, key in _PLACEMENT_KEYS:
+    for section, key in PLACEMENT_KEYS:
         if key is None:
             d.pop(section, None)
         else:

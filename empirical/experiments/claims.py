@@ -28,7 +28,7 @@ import numpy as np
 
 from empirical import io as eio
 from empirical.config import ExperimentConfig
-from empirical.configure import replace
+from empirical.configure import provenance, replace
 from empirical.experiments.grid import Trial, method_order, run_trials, trial_name
 from empirical.report import figures, tables
 from empirical.report.tables import summary_table, write_experiment_summary
@@ -89,7 +89,8 @@ def run_claims(base: ExperimentConfig, cfg: ClaimsConfig, *, seeds: Sequence[int
     summary = {"dataset": base.data.name, "claims": claims,
                "all_hold": all(c["holds"] for c in claims.values()),
                "wall_seconds": time.perf_counter() - t_start, "n_runs": len(records), "seeds": list(seeds),
-               "teacher_K": experiment.witness.K, "claims_config": cfg, "config": base}
+               "teacher_K": experiment.witness.K, "claims_config": cfg, "config": base,
+               "provenance": provenance(base)}
     return write_experiment_summary(out, summary, records, lambda: plots(records, out, base.train.kl_weight))
 
 

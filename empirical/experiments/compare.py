@@ -37,7 +37,7 @@ import numpy as np
 
 from empirical import io as eio
 from empirical.config import ExperimentConfig
-from empirical.configure import apply_overrides, replace
+from empirical.configure import apply_overrides, provenance, replace
 from empirical.experiments.grid import Trial, run_trials
 from empirical.methods import get_method
 from empirical.report import figures, tables
@@ -172,7 +172,7 @@ def run_compare(base: ExperimentConfig, cfg: CompareConfig, *, seeds: Sequence[i
                                    base.model.latent_dim)
     summary = {"dataset": base.data.name, "grid": cfg.grid, "entries": list(_entries(cfg)), "seeds": list(seeds),
                "claims": claims, "n_runs": len(records), "wall_seconds": time.perf_counter() - t0,
-               "config": base, "compare_config": cfg, "table": rows}
+               "config": base, "compare_config": cfg, "table": rows, "provenance": provenance(base)}
     return write_experiment_summary(out, summary, records, lambda: plots(records, out, base.data.name))
 
 

@@ -53,7 +53,7 @@ import torch
 
 import witness_theory as wt
 from empirical import io as eio
-from empirical.configure import config_to_dict, replace
+from empirical.configure import config_to_dict, provenance, replace
 from empirical.report.tables import csv_table, markdown_table
 from empirical.training.evaluation import encode_split
 from empirical.training.experiment import build_model, prepare
@@ -385,7 +385,8 @@ def run_escape(base, cfg: EscapeConfig, *, seeds, out_dir, runs_dir, progress: b
     table = markdown_table(per_seed, ["seed", "initial_margin", "initial_certified", "first_certified_step", "final_margin",
                                  "final_certified", "test_margin_final"])
     eio.atomic_write_text(out / "trajectories.md", table)
-    summary = {"config": cfg, "train_config": config0, "teacher": getattr(experiment.teacher_result, "path", None),
+    summary = {"config": cfg, "train_config": config0, "provenance": provenance(base),
+               "teacher": getattr(experiment.teacher_result, "path", None),
                "dataset": base.data.name, "seeds": list(seeds), "n_train": int(T.shape[0]), "K": int(T.shape[1]),
                "I_T_train": wt.teacher_information(T),
                "collapse_checks": collapse, "escape_step": step, "trajectories": per_seed,

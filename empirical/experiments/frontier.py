@@ -205,7 +205,10 @@ def run_frontier(dataset: str, cfg: FrontierConfig, *, claims_dir, out_dir, devi
                "scaled_G0": float(paths["scaled"].margin[0]), "interpolation_step": steps,
                "t11_violations": sum(not m["t11_holds"] for m in models),
                "t11_min_excess": min(m["excess_over_min"] for m in models),
-               "models": models, "versions": eio.library_versions()}
+               "models": models, "versions": eio.library_versions(),
+               # the tree of the claims runs it reads (their summary's record; None when there is none)
+               "provenance": (json.loads((claims / "summary.json").read_text()).get("provenance")
+                              if (claims / "summary.json").is_file() else None)}
     eio.atomic_write_json(out / "summary.json", summary)
     if make_plots:
         from empirical.report.figures import plot_frontier

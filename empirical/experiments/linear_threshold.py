@@ -27,7 +27,7 @@ import numpy as np
 
 from empirical import io as eio
 from empirical.config import ExperimentConfig
-from empirical.configure import replace
+from empirical.configure import provenance, replace
 from empirical.report.tables import markdown_table, summary_table
 from empirical.training.evaluation import encode_split
 from empirical.training.experiment import Experiment, prepare
@@ -100,7 +100,8 @@ def run_linear_threshold(base: ExperimentConfig, cfg: LinearConfig, *, seeds: Se
     per_run = markdown_table(records, ["threshold", "kl_weight", "sigma2", "seed", "predicted", "measured", "match",
                                        "max_variance_deviation"])
     eio.atomic_write_text(out / "runs.md", per_run)
-    summary = {"dataset": base.data.name, "config": cfg, "seeds": list(seeds), "criterion": cfg.criterion,
+    summary = {"dataset": base.data.name, "config": cfg, "provenance": provenance(base),
+               "seeds": list(seeds), "criterion": cfg.criterion,
                "holds": all(r["match"] for r in records), "n_runs": len(records),
                "mismatches": [r for r in records if not r["match"]], "records": records, "table": rows,
                "wall_seconds": time.perf_counter() - t0, "versions": eio.library_versions()}

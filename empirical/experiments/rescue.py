@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from empirical import io as eio
-from empirical.configure import replace
+from empirical.configure import provenance, replace
 from empirical.experiments.grid import Trial, run_trials
 from empirical.report.tables import csv_table, markdown_table
 from empirical.sweep import register_task
@@ -165,7 +165,8 @@ def run_rescue(base, cfg: RescueConfig, *, seeds, out_dir, runs_dir, fresh: bool
             "p1_G_fitted", "p1_G_probe", "p2_G_fitted", "p2_G_probe", "p3_G_fitted", "p3_G_probe"]
     eio.atomic_write_text(out / "outcomes.md", markdown_table(outcomes, cols))
     eio.atomic_write_text(out / "outcomes.csv", csv_table(outcomes, cols))
-    summary = {"config": cfg, "phase_configs": {ph: _phase_config(base, cfg, 0, ph, runs_dir) for ph in PHASES},
+    summary = {"config": cfg, "provenance": provenance(base),
+               "phase_configs": {ph: _phase_config(base, cfg, 0, ph, runs_dir) for ph in PHASES},
                "teacher": getattr(experiment.teacher_result, "path", None), "seeds": list(seeds),
                "dataset": base.data.name, "protocol": __doc__, "outcomes": outcomes,
                "all_phases_as_claimed": not failures, "failures": failures,
