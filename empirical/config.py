@@ -158,6 +158,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 2e-3                # the optimiser's learning rate
     optimizer: str = "adam"         # adam | rmsprop (torch.optim, torch's defaults otherwise)
+    momentum: float = 0.0           # RMSprop's momentum (Adam has none: must stay 0 with adam)
     weight_decay: float = 0.0       # L2 penalty added by the optimiser (torch's weight_decay)
     grad_clip: float | None = None  # clip the global gradient norm to this before each step (None: no clipping)
     kl_weight: float = 1.0          # weight of KL(q(z|x) || N(0, I)) in every method's ELBO (beta-VAE's beta)

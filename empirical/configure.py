@@ -319,6 +319,9 @@ def validate(c: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"train.lr and witness.scale must be > 0, got {t.lr}, {c.witness.scale}")
     if t.kl_weight < 0:
         raise ValueError(f"train.kl_weight must be >= 0, got {t.kl_weight}")
+    if not 0 <= t.momentum < 1 or (t.momentum and t.optimizer != "rmsprop"):
+        raise ValueError(f"train.momentum must lie in [0, 1) and needs train.optimizer=rmsprop (Adam has its own "
+                         f"betas), got {t.momentum} with {t.optimizer}")
     if not t.weight_decay >= 0:
         raise ValueError(f"train.weight_decay must be >= 0, got {t.weight_decay}")
     if t.grad_clip is not None and not t.grad_clip > 0:

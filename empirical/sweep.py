@@ -150,7 +150,7 @@ class SweepResult:
 
 #: Keys added to the tree after trial ids were first recorded: left out of a trial's identity while
 #: at their default (what the older code did), so the ids of existing sweeps stay the same.
-_LATER_KEYS = (("train", "optimizer"), ("train", "weight_decay"), ("train", "grad_clip"))
+_LATER_KEYS = (("train", "optimizer"), ("train", "momentum"), ("train", "weight_decay"), ("train", "grad_clip"))
 
 
 def _identity(config: ExperimentConfig, task: str = "train", task_config: dict | None = None) -> dict:

@@ -609,10 +609,10 @@ def test_resume_judges_a_run_on_the_keys_its_config_has():
 def test_optimizer_settings_reach_the_optimiser_and_the_step(tiny, tmp_path):
     from empirical.training.loop import make_optimizer
     config = _cfg(tiny, tmp_path, train__optimizer="rmsprop", train__weight_decay=1e-3, train__grad_clip=0.5,
-                  train__epochs=1)
+                  train__epochs=1, train__momentum=0.5)
     model = build_model(config, tiny[1].dataset.image_shape)
     opt = make_optimizer(model, config.train)
-    assert isinstance(opt, torch.optim.RMSprop) and opt.defaults["weight_decay"] == 1e-3
+    assert isinstance(opt, torch.optim.RMSprop) and opt.defaults["weight_decay"] == 1e-3 and opt.defaults["momentum"] == 0.5
     assert opt.defaults["lr"] == config.train.lr
     norms = []
 
@@ -632,7 +632,8 @@ def test_optimizer_settings_reach_the_optimiser_and_the_step(tiny, tmp_path):
 
 @pytest.mark.parametrize("item, message", [("train.optimizer=sgd", "train.optimizer must be one of adam, rmsprop"),
                                            ("train.weight_decay=-1", "train.weight_decay must be >= 0"),
-                                           ("train.grad_clip=0", "train.grad_clip must be > 0 or none")])
+                                           ("train.grad_clip=0", "train.grad_clip must be > 0 or none"),
+                                           ("train.momentum=0.5", "train.momentum .* needs train.optimizer=rmsprop")])
 def test_optimizer_settings_are_checked(item, message):
     with pytest.raises(ValueError, match=message):
         resolve("digits", overrides=[item])

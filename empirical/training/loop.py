@@ -60,7 +60,7 @@ def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optim
     """The optimiser of ``train.optimizer`` with ``train.lr`` and ``train.weight_decay`` (torch's
     other defaults: Adam betas (0.9, 0.999), eps 1e-8; RMSprop alpha 0.99, eps 1e-8)."""
     if tc.optimizer == "rmsprop":
-        return torch.optim.RMSprop(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        return torch.optim.RMSprop(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, momentum=tc.momentum)
     return torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 
 
