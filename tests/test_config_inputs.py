@@ -50,8 +50,8 @@ def test_scaling_errors_name_the_set_option(tmp_path):
         load_array(tmp_path / "neg.npy", scaling="foo")
 
 
-def test_readme_documents_the_scaling_rule():
-    text = (ROOT / "README.md").read_text()
+def test_user_guide_documents_the_scaling_rule():
+    text = (ROOT / "docs" / "user-guide.md").read_text()
     assert "data.scaling" in text and "--set data.scaling=minmax" in text
     from empirical.data.loaders import SCALINGS
     assert all(f"`{s}`" in text for s in SCALINGS)
