@@ -223,7 +223,7 @@ def experiment_sections() -> dict[str, type]:
 
 
 def accepted_keys() -> set[str]:
-    from empirical.config import resolve, valid_keys
+    from empirical.configure import resolve, valid_keys
     from empirical.methods import METHODS, method_names
 
     builtin = [m for m in method_names() if METHODS[m].__module__.startswith("empirical.")]
