@@ -72,19 +72,19 @@ def one_draw(T_fit, T_eval, codes_fit, codes_eval, rng, delta, draws_per_row, pe
     f_ids, e_ids = np.arange(n_f), n_f + np.arange(n_e)
     seed = int(rng.integers(2 ** 31))
     out = {}
-    raw = wt.Witness(K, d, 4.0)
-    for name, cert in (("raw", wt.evaluate_heldout(raw, T_eval, codes_eval, e_ids, delta=delta,
-                                                   permutations=permutations, seed=seed)),
-                       ("fitted", wt.certify_heldout(T_fit, codes_fit, T_eval, codes_eval, f_ids, e_ids, method="witness",
-                                                     delta=delta, permutations=permutations, seed=seed)),
-                       ("probe", wt.certify_heldout(T_fit, codes_fit, T_eval, codes_eval, f_ids, e_ids, method="probe",
-                                                    delta=delta, permutations=permutations, seed=seed))):
+    raw = wt.RawWitness(wt.Witness(K, d, 4.0), seed=seed)                 # fixed: fitted on no rows
+    fitted, probe = wt.FittedWitness(seed=seed), wt.Probe(seed=seed)
+    for name, cert in (("raw", raw.certify(T_eval, codes_eval, e_ids, delta=delta, permutations=permutations)),
+                       ("fitted", fitted.fit(T_fit, codes_fit, f_ids).certify(T_eval, codes_eval, e_ids, delta=delta,
+                                                                              permutations=permutations)),
+                       ("probe", probe.fit(T_fit, codes_fit, f_ids).certify(T_eval, codes_eval, e_ids, delta=delta,
+                                                                            permutations=permutations))):
         out[name] = (cert.certified, cert.bound.p_value <= delta, cert.margin)
     z_fit = codes_fit + rng.standard_normal(codes_fit.shape)
     z_eval = codes_eval[:, None] + rng.standard_normal((n_e, draws_per_row, d))
-    for name, method in (("post_fitted", "witness"), ("post_probe", "probe")):
-        cert = wt.certify_samples(T_fit, z_fit, T_eval, z_eval, f_ids, e_ids, method=method, delta=delta,
-                                  permutations=permutations, seed=seed)
+    for name, estimator in (("post_fitted", fitted), ("post_probe", probe)):   # refitted on (n, 1, d) draws
+        cert = estimator.fit(T_fit, z_fit[:, None], f_ids).certify(T_eval, z_eval, e_ids, delta=delta,
+                                                                   permutations=permutations)
         out[name] = (cert.certified, cert.bound.p_value <= delta, cert.margin)
     return out
 

@@ -48,7 +48,6 @@ Depends only on NumPy, torch and :mod:`witness_theory`, so it works outside this
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -59,7 +58,6 @@ from witness_theory.defaults import WITNESS_SCALE
 
 __all__ = ["CertificateMonitor", "MonitorResult", "HeldoutMonitorResult"]
 
-_HeldoutMethod = Literal["raw", "witness", "probe"]   # the ``method`` of witness_theory.certify_heldout
 
 
 @dataclass(frozen=True)
@@ -364,9 +362,9 @@ class CertificateMonitor:
         - ``fit_monitor``: another monitor holding a separate fit pass (another data set, e.g.
           the training set; same K, d and witness); all of this monitor's rows are certified.
 
-        "raw" is this monitor's fixed witness on the evaluation rows (nothing is fitted);
-        "witness" and "probe" are :func:`witness_theory.fit_witness` and
-        :func:`witness_theory.fit_probe` on the fit rows (keyword arguments via
+        "raw" is this monitor's fixed witness (:class:`witness_theory.RawWitness`: nothing is
+        fitted); "witness" and "probe" are :class:`witness_theory.FittedWitness` and
+        :class:`witness_theory.Probe` fitted on the fit rows (constructor settings via
         ``witness_kwargs``/``probe_kwargs``). Overlapping rows are refused (ValueError naming
         them). Weights, if the monitors have any, are renormalised on each split.
         """
@@ -411,12 +409,15 @@ class CertificateMonitor:
             T_eval, X_eval, w_eval = self.teacher[e_ids], codes[e_ids], None if w is None else w[e_ids]
         out = {}
         for method in methods:
-            kw = {"witness": witness_kwargs, "probe": probe_kwargs}.get(method) or {}
-            out[method] = wt.certify_heldout(
-                T_fit, X_fit, T_eval, X_eval, f_ids, e_ids,
-                method=cast(_HeldoutMethod, method),  # checked against the three names above
-                witness=self.witness if method == "raw" else None,
-                weights_fit=w_fit, weights_eval=w_eval, delta=delta, permutations=permutations, **kw)
+            estimator: wt.RawWitness | wt.FittedWitness | wt.Probe
+            if method == "raw":
+                estimator = wt.RawWitness(self.witness)
+            elif method == "witness":
+                estimator = wt.FittedWitness(**(witness_kwargs or {}))
+            else:
+                estimator = wt.Probe(**(probe_kwargs or {}))
+            out[method] = estimator.fit(T_fit, X_fit, f_ids, weights=w_fit).certify(
+                T_eval, X_eval, e_ids, weights=w_eval, delta=delta, permutations=permutations)
         return HeldoutMonitorResult(raw=out.get("raw"), witness=out.get("witness"), probe=out.get("probe"),
                                     step=self._computed)
 

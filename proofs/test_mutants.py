@@ -173,7 +173,7 @@ def _descent_case(seed, K, extra_d, n, beta):
 @example(seed=0, K=3, extra_d=0, n=8, beta=1.0)     # d = K - 1: without sym(P^T G) the step is 0
 @example(seed=1, K=3, extra_d=2, n=8, beta=2.0)
 def test_stiefel_descent_is_monotone_and_stationary(seed, K, extra_d, n, beta):
-    """heldout._stiefel_descent from a random frame: (1) the loss after k steps is nonincreasing
+    """heldout.stiefel_descent from a random frame: (1) the loss after k steps is nonincreasing
     in k and never above the start; (2) where it stops before max_iter (gradient below gtol, or
     no Armijo step left) the frame is a stationary point: the Riemannian gradient measured by
     finite differences (independent of the code's gradient formula) is <= 1e-5 (1 + L).
@@ -187,13 +187,13 @@ def test_stiefel_descent_is_monotone_and_stationary(seed, K, extra_d, n, beta):
     assume(g0 > 1e-3 * (1 + start))                   # a start that is not already stationary
     losses = [start]
     for k in (1, 2, 4, 8):
-        _, loss_k, _ = heldout._stiefel_descent(X, T, w, neg_h, P0, V, beta, k, 1e-7)
+        _, loss_k, _ = heldout.stiefel_descent(X, T, w, neg_h, P0, V, beta, k, 1e-7)
         losses.append(loss_k)
     for a, b in zip(losses, losses[1:]):
         assert_le("stiefel monotone", b, a, 1e-12 * (1 + abs(a)), "loss after more steps <= loss after fewer:")
     assert losses[1] < start, f"one descent step did not lower L_TS ({losses[1]!r} vs start {start!r}, grad {g0:.3g})"
     max_iter = 2000
-    P, loss, it = heldout._stiefel_descent(X, T, w, neg_h, P0, V, beta, max_iter, 1e-7)
+    P, loss, it = heldout.stiefel_descent(X, T, w, neg_h, P0, V, beta, max_iter, 1e-7)
     assert_close("stiefel frame orthonormal", P.T @ P, np.eye(K - 1), 1e-12)
     assert_close("stiefel loss", loss, _loss(X, T, w, P, V, beta), 1e-12 * (1 + abs(loss)))
     if it < max_iter:
@@ -205,15 +205,15 @@ def test_stiefel_descent_is_monotone_and_stationary(seed, K, extra_d, n, beta):
 @given(seed=seeds, K=st.integers(2, 4), extra_d=st.integers(0, 2), n=st.integers(6, 16), beta=st.sampled_from([0.5, 2.0]))
 @example(seed=0, K=3, extra_d=1, n=10, beta=2.0)
 def test_fit_witness_not_worse_than_procrustes_start(seed, K, extra_d, n, beta):
-    """fit_witness at one scale, no scale refinement: the fit-split L_TS at the returned frame is
+    """FittedWitness.fit at one scale, no scale refinement: the fit-split L_TS at the returned frame is
     <= the Procrustes start's (documented: descent is monotone), and strictly lower where the
     Procrustes frame is not stationary (its finite-difference Riemannian gradient is above
     1e-3 (1 + L): one Armijo step then lowers L by >= 1e-4 step ||grad||^2 > 0)."""
     X, T, w, _, V = _descent_case(seed, K, extra_d, n, beta)
-    fit = heldout.fit_witness(T, X, weights=w, scales=(beta,), max_iter=5, refine_scale=False)
-    P0 = heldout._procrustes_frame(X, T, w, 0)
+    fit = heldout.FittedWitness(scales=(beta,), max_iter=5, refine_scale=False).fit(T, X, np.arange(n), weights=w)
+    P0 = heldout.procrustes_frame(X, T, w, 0)
     start = _loss(X, T, w, P0, V, beta)
-    end = _loss(X, T, w, fit.witness.P, V, fit.witness.scale)
+    end = _loss(X, T, w, fit.frame_, V, fit.scale_)
     assert_le("fit_witness <= start", end, start, 1e-12 * (1 + start))
     if _riemannian_grad_norm_fd(X, T, w, P0, V, beta) > 1e-3 * (1 + start):
         assert end < start, f"the descent did not move off a non-stationary Procrustes frame ({end!r} vs {start!r})"
@@ -224,7 +224,7 @@ def test_fit_witness_not_worse_than_procrustes_start(seed, K, extra_d, n, beta):
 # ---------------------------------------------------------------------------------------
 
 def _probe_objective_grad(coef, intercept, X, T, w, C):
-    """Gradient of F = n sum_i w_i CE(T_i, softmax(coef x_i + b)) + ||coef||^2 / (2 C) (fit_probe's
+    """Gradient of F = n sum_i w_i CE(T_i, softmax(coef x_i + b)) + ||coef||^2 / (2 C) (Probe's
     docstring; scikit-learn's L2-penalised multinomial log-loss with sample weights n w_i T_ik,
     User Guide 1.1.11.1, intercept not penalised). For K = 2 the probe's coef is (0, c): only c is
     free, and its penalty ||c||^2 / 2C is ||coef||^2 / 2C."""
@@ -241,7 +241,7 @@ def _probe_objective_grad(coef, intercept, X, T, w, C):
 @given(seed=seeds, K=st.integers(2, 4), d=st.integers(1, 4), n=st.integers(4, 20), C=st.sampled_from([0.1, 1.0, 10.0]))
 @example(seed=0, K=3, d=2, n=10, C=1.0)
 def test_probe_minimises_the_documented_objective(seed, K, d, n, C):
-    """fit_probe's (coef, intercept) is the minimiser of its documented objective: the gradient
+    """Probe.fit's (coef_, intercept_) is the minimiser of its documented objective: the gradient
     above vanishes there (F is strictly convex, so this is the global minimum). Rescaling the
     sample weights (w T instead of n w T) moves the minimiser: the gradient is then
     (n - 1) coef / C there, far above the tolerance. Tolerance: 1e-5 n (1 + max|x|); lbfgs
@@ -251,9 +251,9 @@ def test_probe_minimises_the_documented_objective(seed, K, d, n, C):
     T = _rows(rng, n, K, 1.5)
     X = rng.standard_normal((n, d))
     w = check_weights(rng.dirichlet(np.ones(n)), n)
-    probe = heldout.fit_probe(T, X, weights=w, C=C, max_iter=5000, tol=1e-10)
-    assume(np.abs(probe.coef).max() > 1e-3)            # a probe with weight on the codes
-    g = _probe_objective_grad(probe.coef, probe.intercept, X, T, w, C)
+    probe = heldout.Probe(C=C, max_iter=5000, tol=1e-10).fit(T, X, np.arange(n), weights=w)
+    assume(np.abs(probe.coef_).max() > 1e-3)           # a probe with weight on the codes
+    g = _probe_objective_grad(probe.coef_, probe.intercept_, X, T, w, C)
     assert_le("probe objective stationary", float(np.abs(g).max()), 0.0, 1e-5 * n * (1 + np.abs(X).max()),
               "max |grad F| at the fitted probe:")
 
@@ -300,14 +300,20 @@ def huge_logit_probes(draw):
     c = 10.0 ** draw(st.floats(4.0, 12.0))
     coef = np.full((K, d), c) * (1 + 1e-3 * rng.standard_normal((1, d)))    # identical rows
     if K == 2:
-        coef[0] = 0.0                                  # fit_probe's binary form: logits (0, f)
+        coef[0] = 0.0                                  # Probe's binary form: logits (0, f)
     intercept = rng.standard_normal(K)
     X = 1.0 + 0.1 * rng.standard_normal((n, d))
     t = rng.uniform(0.5, 1.0, size=n)                  # K = 2 rows (t, 1 - t) sum to 1 exactly (Sterbenz)
     T = np.stack([t, 1.0 - t], axis=1) if K == 2 else _rows(rng, n, K, 1.0)
     w = check_weights(rng.dirichlet(np.ones(n)), n)
-    probe = heldout.ProbeFit(coef=coef, intercept=intercept, C=1.0, fit_margin=np.nan, fit_loss=np.nan)
-    return probe, check_distributions(T, "T"), X, w
+    return _probe(coef, intercept), check_distributions(T, "T"), X, w
+
+
+def _probe(coef: np.ndarray, intercept: np.ndarray) -> heldout.Probe:
+    """A probe with these parameters (set as a fit would set them; nothing is fitted)."""
+    probe = heldout.Probe()
+    probe.coef_, probe.intercept_ = coef, intercept
+    return probe
 
 
 def _exact_margin(T, w, logits_exact):
@@ -337,8 +343,8 @@ def test_probe_margin_float_error_is_sound(case):
     moves by <= e). The exact value is mpmath at 60 digits on exact (Fraction) logits; its own
     error (~1e-55) is far below any float_error here (>= 10 EPS)."""
     probe, T, X, w = case
-    _, _, G, float_error = heldout._margin_from_log_probs(T, w, probe.log_probs(X), probe.logit_error(X))
-    G_exact = _exact_margin(T, w, _exact_logits(X, probe.coef, probe.intercept))
+    _, _, G, float_error = heldout.margin_from_log_probs(T, w, probe.log_probs(X), probe.logit_error(X))
+    G_exact = _exact_margin(T, w, _exact_logits(X, probe.coef_, probe.intercept_))
     err = float(abs(mp.mpf(G) - G_exact))
     assert_le("probe margin float error", err, 0.0, float_error, "|G - G_exact| <= float_error:")
 
@@ -350,25 +356,25 @@ def test_probe_logit_error_bounds_the_exact_rounding(case):
     (d + 2) EPS; also for d EPS since EPS = 2u (see results/proofs/mutation.md): the ratio
     to the d EPS bound is reported, it stays < 1."""
     probe, _, X, _ = case
-    ex = _exact_logits(X, probe.coef, probe.intercept)
+    ex = _exact_logits(X, probe.coef_, probe.intercept_)
     got = probe.logits(X)
     err = max(abs(Fraction(float(got[i, k])) - ex[i][k]) for i in range(len(ex)) for k in range(len(ex[0])))
     bound = probe.logit_error(X)
-    d = probe.coef.shape[1]
+    d = probe.coef_.shape[1]
     report("probe logit error / (d EPS size)", float(err), bound * d / (d + 2))
     assert_le("probe logit error", float(err), 0.0, bound)
 
 
 @given(case=huge_logit_probes(), scale=st.sampled_from([1.0, 1e-6]))
 def test_probe_logit_error_is_the_documented_bound(case, scale):
-    """ProbeFit.logit_error is its documented formula: (d + 2) EPS max_{i,k} (sum_j |x_ij coef_kj|
+    """Probe.logit_error is its documented formula: (d + 2) EPS max_{i,k} (sum_j |x_ij coef_kj|
     + |b_k|), here with the size evaluated exactly (Fraction). Tolerance: relative 4 (d + 2) EPS,
     the rounding of the code's float evaluation of the size."""
     probe, _, X, _ = case
-    probe = heldout.ProbeFit(coef=probe.coef * scale, intercept=probe.intercept, C=1.0, fit_margin=np.nan, fit_loss=np.nan)
+    probe = _probe(probe.coef_ * scale, probe.intercept_)
     d = X.shape[1]
     size = max(sum((abs(Fraction(float(x)) * Fraction(float(c))) for x, c in zip(row, crow)), abs(Fraction(float(b))))
-               for row in X for crow, b in zip(probe.coef, probe.intercept))
+               for row in X for crow, b in zip(probe.coef_, probe.intercept_))
     expected = (d + 2) * EPS * float(size)
     assert_close("probe logit error formula", probe.logit_error(X) / expected, 1.0, 4 * (d + 2) * EPS)
 
@@ -382,7 +388,7 @@ def test_probe_float_error_is_the_documented_bound(case):
     probe, T, X, w = case
     n, K = T.shape
     log_h = probe.log_probs(X)
-    *_, float_error = heldout._margin_from_log_probs(T, w, log_h, probe.logit_error(X))
+    *_, float_error = heldout.margin_from_log_probs(T, w, log_h, probe.logit_error(X))
     mp.mp.dps = 40
     tbar = [mp.fsum(mp.mpf(float(w[i])) * mp.mpf(float(T[i, k])) for i in range(n)) for k in range(K)]
     mag = mp.fsum(mp.mpf(float(w[i])) * mp.mpf(float(T[i, k])) * (abs(mp.log(mp.mpf(float(T[i, k]))))

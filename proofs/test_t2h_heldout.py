@@ -54,8 +54,8 @@ def _fit(method, T, X, w, ids, seed, cheap=False):
     depend on what was fitted, only on the rows it was fitted on)."""
     if method == "witness":
         kw = dict(max_iter=0, scales=GRID, refine_scale=False) if cheap else FAST
-        return wt.fit_witness(T, X, weights=w, fit_ids=ids, seed=seed, **kw)
-    return wt.fit_probe(T, X, weights=w, fit_ids=ids, seed=seed, **(dict(max_iter=5, tol=1e-4) if cheap else PROBE_FAST))
+        return wt.FittedWitness(seed=seed, **kw).fit(T, X, ids, weights=w)
+    return wt.Probe(seed=seed, **(dict(max_iter=5, tol=1e-4) if cheap else PROBE_FAST)).fit(T, X, ids, weights=w)
 
 
 fractions = st.sampled_from([0.2, 0.5, 0.8])
@@ -81,14 +81,14 @@ def test_t2h_constant_eval_codes_never_certified(inst, seed, fraction, method, f
     X_eval = np.repeat(c, split.eval.size, axis=0)                    # constant evaluation codes
     T_eval, w_eval = inst.T[split.eval], w[split.eval]
     assert_ledger(T2H.check(T_eval, X_eval, predictor, w_eval, eval_ids=split.eval))
-    cert = wt.evaluate_heldout(predictor, T_eval, X_eval, split.eval, weights_eval=w_eval)
+    cert = predictor.certify(T_eval, X_eval, split.eval, weights=w_eval)
     assert not cert.positive, f"constant codes certified: {cert.summary()}"
     # independent route (T1 with q = h(c)): L_h - I_T == KL(Tbar_eval || h(c)) >= 0, recomputed
     # from the fitted parameters with plain numpy (no package log-softmax)
     if method == "witness":
-        logits = predictor.witness.scale * (c @ predictor.witness.P @ predictor.witness.V)[0]
+        logits = predictor.scale_ * (c @ predictor.frame_ @ predictor.witness_.V)[0]
     else:
-        logits = (c @ predictor.coef.T + predictor.intercept)[0]
+        logits = (c @ predictor.coef_.T + predictor.intercept_)[0]
     log_q = logits - logits.max() - math.log(np.exp(logits - logits.max()).sum())
     tbar = (w_eval / w_eval.sum()) @ T_eval
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -137,9 +137,8 @@ def test_t2h_fitted_witness_certifies_exact_codes(inst, seed, fraction, beta):
     X = wt.exact_embedding(inst.T, W0)
     assume(_rank_ok(inst.T[split.fit], w[split.fit], inst.K - 1))
     info_eval = wt.teacher_information(inst.T[split.eval], w[split.eval])
-    cert = wt.certify_heldout(inst.T[split.fit], X[split.fit], inst.T[split.eval], X[split.eval],
-                              split.fit, split.eval, method="witness", weights_fit=w[split.fit],
-                              weights_eval=w[split.eval], **FAST)
+    cert = wt.FittedWitness(**FAST).fit(inst.T[split.fit], X[split.fit], split.fit, weights=w[split.fit]).certify(
+        inst.T[split.eval], X[split.eval], split.eval, weights=w[split.eval])
     # exact codes: L_TS is rounding of log S - log T (a few ulps of |log T| per entry, T2 proof
     # uses 1e-10 of that); the Procrustes frame is P0 to ~1e-12 for well-ranked targets, which
     # moves logits by ~1e-12 |logit|: 1e-8 relative to (1 + max |log T|) covers both
@@ -169,8 +168,8 @@ def test_t2h_probe_certifies_exact_codes_when_well_conditioned(seed, K, extra_d,
     X = wt.exact_embedding(inst.T, inst.witness)
     info_eval = wt.teacher_information(inst.T[split.eval])
     assert info_eval >= 0.05                                         # the stated condition holds here
-    cert = wt.certify_heldout(inst.T[split.fit], X[split.fit], inst.T[split.eval], X[split.eval],
-                              split.fit, split.eval, method="probe", C=1e4)
+    cert = wt.Probe(C=1e4).fit(inst.T[split.fit], X[split.fit], split.fit).certify(
+        inst.T[split.eval], X[split.eval], split.eval)
     assert_le("T2H probe on exact codes: L(eval) <= I_T(eval)/2", cert.loss, 0.5 * info_eval, 0.0)
     assert cert.positive
 
@@ -191,34 +190,35 @@ def test_t2h_predictor_fitted_on_eval_rows_is_refused(inst, seed, method, n_shar
     predictor = _fit(method, inst.T[split.fit], X[split.fit], w[split.fit], split.fit, 0, cheap=True)
     first = ", ".join(str(i) for i in shared[:10])
     with pytest.raises(ValueError, match=rf"share {shared.size} row id\(s\) \[{first}"):
-        wt.evaluate_heldout(predictor, inst.T[eval_ids], X[eval_ids], eval_ids, weights_eval=w[eval_ids])
+        predictor.certify(inst.T[eval_ids], X[eval_ids], eval_ids, weights=w[eval_ids])
+    overlapping = wt.HeldoutSplit(fit=split.fit, eval=eval_ids, n=inst.N, fraction=0.5, seed=seed)
     with pytest.raises(ValueError, match=rf"share {shared.size} row id\(s\) \[{first}"):
-        wt.certify_heldout(inst.T[split.fit], X[split.fit], inst.T[eval_ids], X[eval_ids], split.fit, eval_ids,
-                           method=method, weights_fit=w[split.fit], weights_eval=w[eval_ids])
+        wt.heldout_certify(inst.T, X, overlapping, method=method, weights=w)
     # the ledger states the condition too: the disjointness relation fails
     assert not T2H.check(inst.T[eval_ids], X[eval_ids], predictor, w[eval_ids], eval_ids=eval_ids).holds
 
 
 # ---------------------------------------------------------------------------------------
-# fit_witness: deterministic, orthonormal frame, monotone improvement over the Procrustes start
+# FittedWitness.fit: deterministic, orthonormal frame, monotone improvement over the Procrustes start
 # ---------------------------------------------------------------------------------------
 
 @given(inst=instances(full_support=False, **SMALL), seed=seeds, kind=fit_code_kinds)
 def test_fit_witness_deterministic_orthonormal_and_monotone(inst, seed, kind):
     X = codes_for(inst, seed, kind)
-    a = wt.fit_witness(inst.T, X, weights=inst.w, seed=seed % 100, **FAST)
-    b = wt.fit_witness(inst.T, X, weights=inst.w, seed=seed % 100, **FAST)
-    np.testing.assert_array_equal(a.witness.P, b.witness.P)
-    assert a.witness.scale == b.witness.scale and a.fit_margin == b.fit_margin
-    P = a.witness.P
+    ids = np.arange(inst.N)
+    a = wt.FittedWitness(seed=seed % 100, **FAST).fit(inst.T, X, ids, weights=inst.w)
+    b = wt.FittedWitness(seed=seed % 100, **FAST).fit(inst.T, X, ids, weights=inst.w)
+    np.testing.assert_array_equal(a.frame_, b.frame_)
+    assert a.scale_ == b.scale_ and a.fit_margin_ == b.fit_margin_
+    P = a.frame_
     # P^T P = I: the polar retraction's SVD is backward stable, so ~d * 1e-16; 1e-12 is headroom
     assert_close("fit_witness frame orthonormal: P^T P == I", P.T @ P, np.eye(inst.K - 1), 1e-12)
     # every accepted step lowers L_TS (Armijo) and the scale search keeps the better value:
     # the fit margin is >= the best Procrustes-only margin over the grid, up to the rounding of
     # two evaluations of the same sum (1e-12 relative to the loss magnitude)
-    mag = 1.0 + abs(a.start_margin) + wt.teacher_information(inst.T, inst.w)
-    assert_le("fit_witness monotone: start margin <= fit margin", a.start_margin, a.fit_margin, 1e-12 * mag)
-    assert a.start_scale in GRID
+    mag = 1.0 + abs(a.start_margin_) + wt.teacher_information(inst.T, inst.w)
+    assert_le("fit_witness monotone: start margin <= fit margin", a.start_margin_, a.fit_margin_, 1e-12 * mag)
+    assert a.start_scale_ in GRID
 
 
 # The optimum is unique only when M has full column rank K-1, which needs N - 1 >= K - 1 rows
@@ -235,7 +235,7 @@ def test_procrustes_start_matches_closed_form(inst, seed):
     M = Xc^T W Zc (Schoenemann 1966), against the scipy route with zero-padded targets."""
     X = codes_for(inst, seed, "gaussian")
     w = inst.weights
-    P = heldout._procrustes_frame(X, inst.T, w, 0)
+    P = heldout.procrustes_frame(X, inst.T, w, 0)
     Z = wt.clr(inst.T) @ wt.simplex_vertices(inst.K).T                # ((K-1)/K) V clr up to the scale
     M = (X - w @ X).T @ (w[:, None] * (Z - w @ Z))
     U, s, Wt = np.linalg.svd(M, full_matrices=False)
@@ -248,7 +248,7 @@ def test_procrustes_start_matches_closed_form(inst, seed):
 def test_fit_witness_refuses_d_below_k_minus_1():
     T = np.full((5, 4), 0.25)
     with pytest.raises(ValueError, match=r"d = 2 < K-1 = 3"):
-        wt.fit_witness(T, np.zeros((5, 2)))
+        wt.FittedWitness().fit(T, np.zeros((5, 2)), np.arange(5))
 
 
 # ---------------------------------------------------------------------------------------
@@ -297,18 +297,18 @@ def test_hand_fitted_witness_k2():
     coordinate is invisible to p = e_2, S = T, so G(eval) = I_T."""
     T_fit = T_HAND[[0, 0, 1, 1]]
     X_fit = np.array([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])
-    fit = wt.fit_witness(T_fit, X_fit, fit_ids=np.arange(4))
-    np.testing.assert_allclose(fit.witness.P[:, 0], [0.0, 1.0], atol=1e-12)
+    fit = wt.FittedWitness().fit(T_fit, X_fit, np.arange(4))
+    np.testing.assert_allclose(fit.frame_[:, 0], [0.0, 1.0], atol=1e-12)
     # |beta - log 2| <= xatol-scale relative error; the loss is flat (quadratic) near the optimum
-    assert fit.witness.scale == pytest.approx(math.log(2), rel=1e-5)
-    assert fit.fit_margin == pytest.approx(I_HAND, abs=1e-9)       # loss ~ (1e-5)^2 at worst
+    assert fit.scale_ == pytest.approx(math.log(2), rel=1e-5)
+    assert fit.fit_margin_ == pytest.approx(I_HAND, abs=1e-9)      # loss ~ (1e-5)^2 at worst
     X_eval = np.array([[5.0, 1.0], [-3.0, -1.0]])
-    cert = wt.evaluate_heldout(fit, T_HAND, X_eval, np.array([4, 5]))
+    cert = fit.certify(T_HAND, X_eval, np.array([4, 5]))
     assert cert.teacher_information == pytest.approx(I_HAND, abs=1e-15)
     assert cert.margin == pytest.approx(I_HAND, abs=1e-9) and cert.positive
     # the raw witness (p = e_1, beta = 1) on the same evaluation codes, by hand: S_0 = sigma(10), sigma(-6)
     raw = 0.5 * (_kl2(0.8, _sigma(10.0)) + _kl2(0.2, _sigma(-6.0)))
-    raw_cert = wt.evaluate_heldout(wt.Witness(2, 2, 1.0), T_HAND, X_eval, np.array([4, 5]))
+    raw_cert = wt.RawWitness(wt.Witness(2, 2, 1.0)).certify(T_HAND, X_eval, np.array([4, 5]))
     assert raw_cert.loss == pytest.approx(raw, rel=1e-12)
     assert raw_cert.margin == pytest.approx(I_HAND - raw, rel=1e-12) and not raw_cert.positive
 
@@ -320,14 +320,14 @@ def test_hand_probe_k2():
     so L(eval) = 0 and G(eval) = I_T(eval) = log 2 - H(16/17). C = 1e8 makes the L2 penalty's
     bias ~1e-8 and lbfgs stops at tol 1e-10: 1e-6 absolute covers both."""
     X_fit = np.array([[1.0], [-1.0]])
-    probe = wt.fit_probe(T_HAND, X_fit, C=1e8, fit_ids=np.array([0, 1]))
-    np.testing.assert_allclose(probe.coef[1] - probe.coef[0], [-math.log(4)], atol=1e-6)
-    np.testing.assert_allclose(probe.intercept[1] - probe.intercept[0], 0.0, atol=1e-6)
-    assert probe.fit_margin == pytest.approx(I_HAND, abs=1e-6)
+    probe = wt.Probe(C=1e8).fit(T_HAND, X_fit, np.array([0, 1]))
+    np.testing.assert_allclose(probe.coef_[1] - probe.coef_[0], [-math.log(4)], atol=1e-6)
+    np.testing.assert_allclose(probe.intercept_[1] - probe.intercept_[0], 0.0, atol=1e-6)
+    assert probe.fit_margin_ == pytest.approx(I_HAND, abs=1e-6)
     p = 16 / 17
     T_eval = np.array([[p, 1 - p], [1 - p, p]])
     info = math.log(2) + p * math.log(p) + (1 - p) * math.log(1 - p)   # 0.4709...
-    cert = wt.evaluate_heldout(probe, T_eval, np.array([[2.0], [-2.0]]), np.array([5, 6]))
+    cert = probe.certify(T_eval, np.array([[2.0], [-2.0]]), np.array([5, 6]))
     assert cert.teacher_information == pytest.approx(info, abs=1e-15)
     assert cert.loss == pytest.approx(0.0, abs=1e-6) and cert.margin == pytest.approx(info, abs=1e-6)
     assert cert.positive
@@ -349,14 +349,14 @@ def test_negative_control_probe_fitted_on_eval_rows_certifies_noise():
     T = rng.dirichlet(np.full(K, 0.3), n)
     X = rng.normal(size=(n, d))                                       # teacher-independent
     ids = np.arange(n)
-    in_sample = wt.fit_probe(T, X, C=1e3, max_iter=200, fit_ids=ids)
-    assert in_sample.fit_margin > 0.9 * wt.teacher_information(T)     # the in-sample 'certificate'
+    in_sample = wt.Probe(C=1e3, max_iter=200).fit(T, X, ids)
+    assert in_sample.fit_margin_ > 0.9 * wt.teacher_information(T)    # the in-sample 'certificate'
     split = wt.heldout_split(n, fraction=0.5, seed=0)
     held = wt.heldout_certify(T, X, split, method="probe", C=1e3, max_iter=200)
     assert not held.positive and held.margin < 0
     first = ", ".join(str(i) for i in split.eval[:3])
     with pytest.raises(ValueError, match=rf"share 15 row id\(s\) \[{first}"):
-        wt.evaluate_heldout(in_sample, T[split.eval], X[split.eval], split.eval)
+        in_sample.certify(T[split.eval], X[split.eval], split.eval)
 
 
 def test_negative_control_cross_entropy_margin_certifies_a_constant_code():
@@ -365,12 +365,12 @@ def test_negative_control_cross_entropy_margin_certifies_a_constant_code():
     codes never certified) would catch it; the KL margin of the same code is 0."""
     inst = build_instance(InstanceSpec(seed=5, N=30, K=4, beta=2.0, floor=1e-3))
     split = wt.heldout_split(inst.N, seed=1)
-    fit = wt.fit_witness(inst.T[split.fit], codes_for(inst, 1, "gaussian")[split.fit], fit_ids=split.fit, **FAST)
+    fit = wt.FittedWitness(**FAST).fit(inst.T[split.fit], codes_for(inst, 1, "gaussian")[split.fit], split.fit)
     T_eval = inst.T[split.eval]
     q_log = np.log(T_eval.mean(axis=0))
-    c = wt.exact_code(T_eval.mean(axis=0), fit.witness)               # h(c) = Tbar_eval
+    c = wt.exact_code(T_eval.mean(axis=0), fit.witness_)              # h(c) = Tbar_eval
     X_eval = np.repeat(c[None], split.eval.size, 0)
-    cert = wt.evaluate_heldout(fit, T_eval, X_eval, split.eval)
+    cert = fit.certify(T_eval, X_eval, split.eval)
     wrong_margin = -float(T_eval.mean(axis=0) @ q_log) - cert.loss
     assert wrong_margin > 0.1 and abs(cert.margin) < 1e-12 and not cert.positive
 

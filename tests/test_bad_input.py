@@ -530,6 +530,7 @@ def test_teacher_residual_q():
 TH = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6], [0.25, 0.25, 0.5], [0.1, 0.8, 0.1]])
 XH = np.array([[0.3, -1.0], [1.0, 0.5], [-0.4, 0.0], [0.2, 0.9]])
 CHEAP = dict(max_iter=2, scales=(1.0,), refine_scale=False)
+IDS = np.arange(4)
 
 
 @pytest.mark.parametrize("call,exc,msg", [
@@ -537,29 +538,26 @@ CHEAP = dict(max_iter=2, scales=(1.0,), refine_scale=False)
     (lambda: wt.heldout_split(10, fraction=[0.5]), TypeError, r"^fraction must be a real number"),
     (lambda: wt.heldout_split(10 ** 30), ValueError, r"^n \(number of rows\) = 10+ is over"),
     (lambda: wt.heldout_split(10, seed=-1), ValueError, r"^seed must be an integer in \[0, 2\*\*32\)"),
-    (lambda: wt.fit_probe(TH, XH, C="1"), TypeError, r"^C must be a real number"),
-    (lambda: wt.fit_probe(TH, XH, C=True), TypeError, r"^C must be a real number"),
-    (lambda: wt.fit_probe(TH, XH, max_iter=10 ** 30), ValueError, r"^max_iter must be an integer in \[1, 2\*\*31\)"),
-    (lambda: wt.fit_probe(TH, XH, seed=2 ** 40), ValueError, r"^seed must be an integer in"),
-    (lambda: wt.fit_witness(TH, XH, refine_scale="yes"), TypeError, r"^refine_scale must be True or False"),
-    (lambda: wt.fit_witness(TH, XH, scales="abc"), ValueError, r"^scales must be a numeric array"),
-    (lambda: wt.fit_witness(TH, XH, scales=[1.0 + 1j]), TypeError, r"^scales must be real"),
-    (lambda: wt.fit_witness(TH, np.full((4, 2), 1e308), **CHEAP), ValueError, r"^codes_fit are too large"),
-    (lambda: wt.evaluate_heldout(wt.Witness(2, 2), TH, XH, np.arange(4)), ValueError,
-     r"^teacher_eval has K = 3 outcomes but the witness was built for K = 2"),
-    (lambda: wt.evaluate_heldout(wt.Witness(3, 2, 10.0), TH, np.full((4, 2), 1e308), np.arange(4)), ValueError,
-     r"^codes_eval are too large"),
-    (lambda: wt.evaluate_heldout(wt.Witness(3, 2), TH, XH, [[1], [1, 2]]), ValueError, r"^eval_ids must be a 1-D array"),
-    (lambda: wt.evaluate_heldout(wt.Witness(3, 2), TH, XH, np.arange(4), fit_summary="abc"), TypeError,
-     r"^fit_summary must be a tuple"),
-    (lambda: wt.evaluate_heldout(wt.Witness(3, 2), TH, XH, np.arange(4), fit_summary=(np.nan, 0, 0, 1)), ValueError,
-     r"^fit_summary I_T fit is NaN"),
-    (lambda: wt.certify_heldout(TH[:2], XH[:2], TH[2:], XH[2:], [0, 1], [2, 3], weights_fit=[-1.0, 1.0]), ValueError,
-     r"^weights_fit has negative entries"),
-    (lambda: wt.certify_heldout(TH[:2], XH[:2], TH[2:], XH[2:], [0, 1], [2, 3], method="raw", witness=W3.A), TypeError,
+    (lambda: wt.Probe(C="1").fit(TH, XH, IDS), TypeError, r"^C must be a real number"),
+    (lambda: wt.Probe(C=True).fit(TH, XH, IDS), TypeError, r"^C must be a real number"),
+    (lambda: wt.Probe(max_iter=10 ** 30).fit(TH, XH, IDS), ValueError, r"^max_iter must be an integer in \[1, 2\*\*31\)"),
+    (lambda: wt.Probe(seed=2 ** 40).fit(TH, XH, IDS), ValueError, r"^seed must be an integer in"),
+    (lambda: wt.FittedWitness(refine_scale="yes").fit(TH, XH, IDS), TypeError, r"^refine_scale must be True or False"),
+    (lambda: wt.FittedWitness(scales="abc").fit(TH, XH, IDS), ValueError, r"^scales must be a numeric array"),
+    (lambda: wt.FittedWitness(scales=[1.0 + 1j]).fit(TH, XH, IDS), TypeError, r"^scales must be real"),
+    (lambda: wt.FittedWitness(**CHEAP).fit(TH, np.full((4, 2), 1e308), IDS), ValueError, r"^codes are too large"),
+    (lambda: wt.RawWitness(wt.Witness(2, 2)).certify(TH, XH, IDS), ValueError,
+     r"^teacher has K = 3 outcomes but the witness was built for K = 2"),
+    (lambda: wt.RawWitness(wt.Witness(3, 2, 10.0)).certify(TH, np.full((4, 2), 1e308), IDS), ValueError,
+     r"^codes are too large"),
+    (lambda: wt.RawWitness(wt.Witness(3, 2)).certify(TH, XH, [[1], [1, 2]]), ValueError, r"^ids must be a 1-D array"),
+    (lambda: wt.Probe().fit(TH[:2], XH[:2], [0, 1], weights=[-1.0, 1.0]), ValueError,
+     r"^weights has negative entries"),
+    (lambda: wt.RawWitness(W3.A).fit(TH[:2], XH[:2], [0, 1]), TypeError, r"^witness must be a witness_theory.Witness"),
+    (lambda: wt.heldout_certify(TH, XH, wt.heldout_split(4), method="raw", witness=W3.A), TypeError,
      r"^witness must be a witness_theory.Witness or None"),
-    (lambda: wt.certify_heldout(TH[:2], np.full((2, 2), 1e308), TH[2:], XH[2:], [0, 1], [2, 3], method="raw",
-                                witness=wt.Witness(3, 2, 10.0)), ValueError, r"^codes_fit are too large"),
+    (lambda: wt.RawWitness(wt.Witness(3, 2, 10.0)).fit(TH[:2], np.full((2, 2), 1e308), [0, 1]), ValueError,
+     r"^codes are too large"),
     (lambda: wt.heldout_certify(TH, XH, wt.heldout_split(4), weights=[1.0, -1.0, 1.0, 1.0]), ValueError,
      r"^weights has negative entries"),
     (lambda: wt.heldout_certify(TH, XH, wt.HeldoutSplit(np.array([0]), np.array([9]), 4, 0.5, 0)), ValueError,
@@ -577,11 +575,11 @@ def test_heldout_bad_input(call, exc, msg):
 
 
 def test_heldout_valid_extremes_no_nan():
-    """fit_witness at witness scale 1e300 raised OverflowError (beta ** 2 on a Python float in the
-    descent's step size); at 1e-200 the step 2 / (beta^2 ...) was infinite."""
+    """FittedWitness.fit at witness scale 1e300 raised OverflowError (beta ** 2 on a Python float in
+    the descent's step size); at 1e-200 the step 2 / (beta^2 ...) was infinite."""
     for scale in (1e300, 1e-200):
-        fit = wt.fit_witness(TH, XH, scales=(scale,), max_iter=2, refine_scale=False)
-        assert not np.isnan([fit.fit_margin, fit.start_margin]).any() and fit.witness.scale == scale
+        fit = wt.FittedWitness(scales=(scale,), max_iter=2, refine_scale=False).fit(TH, XH, IDS)
+        assert not np.isnan([fit.fit_margin_, fit.start_margin_]).any() and fit.scale_ == scale
     cert = wt.heldout_certify(TH, XH, wt.heldout_split(4), method="raw", witness=wt.Witness(3, 2, 1e300))
     assert _no_nan(cert)
 
@@ -630,12 +628,10 @@ HUGE = np.random.default_rng(0).normal(size=(4, 2)) * 1e300
     (lambda: wt.subspace_energy(HUGE, wt.Witness(3, 2)), "codes"),
     (lambda: wt.size_bound(HUGE, wt.Witness(3, 2)), "codes"),
     (lambda: wt.gaussian_kl(HUGE), "mu"),
-    (lambda: wt.fit_probe(TH, HUGE, max_iter=5), "codes_fit"),
-    (lambda: wt.fit_witness(TH, HUGE, **CHEAP), "codes_fit"),
-    (lambda: wt.certify_heldout(TH[:2], HUGE[:2], TH[2:], XH[2:], [0, 1], [2, 3], method="raw",
-                                witness=wt.Witness(3, 2)), "codes_fit"),
-    (lambda: wt.certify_heldout(TH[:2], XH[:2], TH[2:], HUGE[2:], [0, 1], [2, 3], method="raw",
-                                witness=wt.Witness(3, 2)), "codes_eval"),
+    (lambda: wt.Probe(max_iter=5).fit(TH, HUGE, IDS), "codes"),
+    (lambda: wt.FittedWitness(**CHEAP).fit(TH, HUGE, IDS), "codes"),
+    (lambda: wt.RawWitness(wt.Witness(3, 2)).fit(TH[:2], HUGE[:2], [0, 1]), "codes"),
+    (lambda: wt.RawWitness(wt.Witness(3, 2)).fit(TH[:2], XH[:2], [0, 1]).certify(TH[2:], HUGE[2:], [2, 3]), "codes"),
 ])
 def test_huge_finite_codes_are_refused(call, name):
     with pytest.raises(ValueError, match=rf"^{name} are too large: .*overflows float64.*scale the codes down"):

@@ -22,15 +22,16 @@ entry point under a 60 s timeout: a hang is a failure.
 
 Example counts scale with ``HYPOTHESIS_PROFILE`` (as proofs/conftest.py selects it): per
 function ``_N_FUNC`` examples, ``_N_CLI`` for the in-process CLI, ``_N_FILES`` for load_array
-and ``_N_SUBPROCESS`` subprocess runs; the 4 functions that fit a predictor (``EXPENSIVE``:
-fit_witness, fit_probe, certify_heldout, heldout_certify) get ``_N_EXPENSIVE`` on small fits
-(``CHEAP_FIT``). Under ``ci`` that is 42 x 60 + 4 x 25 + 400 + 300 + 6 = 3,326 examples
-(>= 2,000; 34 s measured on this 2-core machine, up to ~75 s while it is shared), under
-``thorough`` 42 x 600 + 4 x 250 + 4,000 + 3,000 + 30 = 33,230 (>= 20,000); the 46 are the 42
-public callables plus 4 Witness methods. The public modules outside ``__all__`` (frontier,
-collapse_metrics, linear_vae: 18 functions) are fuzzed with this file's helpers by
-tests/test_fuzz_modules.py: 18 x 60 = 1,080 more examples under ``ci``, 10,800 under
-``thorough`` (4,406 and 44,030 for the two files).
+and ``_N_SUBPROCESS`` subprocess runs; the 5 entries that fit a predictor (``EXPENSIVE``:
+FittedWitness.fit/certify, Probe.fit/certify, heldout_certify) get ``_N_EXPENSIVE`` on small
+fits (``CHEAP_FIT``). Under ``ci`` that is 43 x 60 + 5 x 25 + 400 + 300 + 6 = 3,411 examples
+(>= 2,000; 19 s measured on this 2-core machine, longer while it is shared), under ``thorough``
+43 x 600 + 5 x 250 + 4,000 + 3,000 + 30 = 34,080 (>= 20,000); the 48 are the 38 public
+functions and classes plus 4 Witness methods and the fit and certify of the 3 held-out
+estimators (``ESTIMATORS``). The public modules outside
+``__all__`` (frontier, collapse_metrics, linear_vae: 18 functions) are fuzzed with this file's
+helpers by tests/test_fuzz_modules.py: 18 x 60 = 1,080 more examples under ``ci``, 10,800 under
+``thorough`` (4,491 and 44,880 for the two files).
 """
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ from hypothesis import strategies as st
 
 import witness_theory as wt
 from witness_theory.__main__ import main
+from witness_theory.heldout import HeldoutEstimator
 
 # ---------------------------------------------------------------------------------------
 # Example counts per profile
@@ -69,7 +71,7 @@ _COUNTS = {  # (per function, per expensive function, in-process CLI, load_array
 _N_FUNC, _N_EXPENSIVE, _N_CLI, _N_FILES, _N_SUBPROCESS = _COUNTS.get(PROFILE, _COUNTS["dev"])
 # Functions that fit a predictor (scikit-learn, Stiefel descent; ~10-50 ms a call even on the
 # fuzz's tiny instances) get _N_EXPENSIVE examples instead of _N_FUNC.
-EXPENSIVE = {"fit_witness", "fit_probe", "certify_heldout", "heldout_certify"}
+EXPENSIVE = {"FittedWitness.fit", "FittedWitness.certify", "Probe.fit", "Probe.certify", "heldout_certify"}
 
 
 def _settings(n: int):
@@ -94,9 +96,8 @@ NOT_FUZZED = {
     "TheoremViolation": "exception type",
     "load_array": "reads files: fuzzed by test_fuzz_load_array and the CLI fuzz",
     "HeldoutSplit": "frozen result record built by heldout_split()",
-    "WitnessFit": "result record built by fit_witness()",
-    "ProbeFit": "frozen result record built by fit_probe()",
-    "HeldoutCertificate": "frozen result record built by evaluate_heldout()",
+    "HeldoutCertificate": "frozen result record built by the estimators' certify()",
+    "NotFittedError": "exception type",
     # its one argument is a CheckResult: test_theorems_type_check_witness_and_result pins the
     # TypeError for anything else
     "assert_holds": "argument is a CheckResult (type-checked; pinned by a test of its own)",
@@ -107,14 +108,26 @@ NOT_FUZZED = {
 # in tests/test_information_inputs.py instead (every argument: an error naming it).
 NOT_FUZZED.update({name: "T13: bad inputs pinned in tests/test_information_inputs.py"
                    for name in ("information_bound", "permutation_pvalue", "bootstrap_lcb", "verdict",
-                                "certified_active_units", "certify_samples")})
+                                "certified_active_units")})
+# The held-out estimators store their settings unchecked (scikit-learn's rule: no logic in
+# __init__; fit checks them), so they are fuzzed through their methods: "<class>.fit" takes the
+# constructor's settings and fit's arguments; "<class>.certify" the constructor's settings and
+# certify's arguments, on an estimator fitted on the instance's fit rows (RawWitness: not fitted).
+ESTIMATORS = {"FittedWitness": wt.FittedWitness, "Probe": wt.Probe, "RawWitness": wt.RawWitness}
+NOT_FUZZED.update({name: "estimator: fuzzed through its fit and certify (ESTIMATORS)" for name in ESTIMATORS})
+# the instance value (and malformed values) of fit's and certify's arguments are those of the
+# fit rows and of the evaluation rows
+ROLES = {"fit": {"teacher": "teacher_fit", "codes": "codes_fit", "weights": "weights_fit", "ids": "fit_ids"},
+         "certify": {"teacher": "teacher_eval", "codes": "codes_eval", "weights": "weights_eval", "ids": "eval_ids"}}
 # (function, parameter, malformed value) triples left out of the fuzz, with the reason.
 KNOWN_GAPS = {
               # valid but expensive, not malformed: heldout_split(10**9) allocates two 8 GB index
-              # arrays; fit_witness(max_iter=10**9) may run 10**9 descent steps before converging
-              ("heldout_split", "n", "huge"), ("fit_witness", "max_iter", "huge"),
+              # arrays; FittedWitness(max_iter=10**9) may run 10**9 descent steps before converging
+              ("heldout_split", "n", "huge"), ("FittedWitness.fit", "max_iter", "huge"),
+              ("FittedWitness.certify", "max_iter", "huge"),
               # valid but expensive: 10**9 permutations of the exact test
-              ("evaluate_heldout", "permutations", "huge")}
+              ("FittedWitness.certify", "permutations", "huge"), ("Probe.certify", "permutations", "huge"),
+              ("RawWitness.certify", "permutations", "huge"), ("heldout_certify", "permutations", "huge")}
 # Public modules that are not in witness_theory.__all__ and not fuzzed yet. None: frontier,
 # collapse_metrics and linear_vae are fuzzed by tests/test_fuzz_modules.py (with this file's
 # helpers), which asserts that none of them is listed here.
@@ -125,13 +138,35 @@ PUBLIC = {name: getattr(wt, name) for name in wt.__all__
 # the Witness methods take codes directly
 _W_METHODS = ("logits", "log_probs", "probs", "subspace_coordinates")
 PUBLIC.update({f"Witness.{m}": m for m in _W_METHODS})
+PUBLIC.update({f"{cls}.{m}": m for cls in ESTIMATORS for m in ("fit", "certify")})
 
 
 def _params(name: str) -> list[inspect.Parameter]:
-    f = getattr(wt.Witness, name.split(".")[1]) if name.startswith("Witness.") else PUBLIC[name]
-    ps = list(inspect.signature(f).parameters.values())
-    # **fit_kwargs (certify_heldout, heldout_certify) go on to fit_witness/fit_probe, fuzzed there
+    if name.split(".")[0] in ESTIMATORS:   # the constructor's settings, then the method's arguments
+        cls, method = name.split(".")
+        ps = list(inspect.signature(ESTIMATORS[cls]).parameters.values()) + \
+            list(inspect.signature(getattr(ESTIMATORS[cls], method)).parameters.values())
+    else:
+        f = getattr(wt.Witness, name.split(".")[1]) if name.startswith("Witness.") else PUBLIC[name]
+        ps = list(inspect.signature(f).parameters.values())
+    # **settings (heldout_certify) go on to the estimators' constructors, fuzzed through their fit
     return [p for p in ps if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+
+def _estimator_call(fname: str, kwargs: dict, inst: dict | None = None):
+    """A call of "<class>.fit" / "<class>.certify" with ``kwargs`` split between the constructor
+    and the method; certify of a fitted class first fits on the instance's fit rows."""
+    cls_name, method = fname.split(".")
+    cls = ESTIMATORS[cls_name]
+    settings = {k: v for k, v in kwargs.items() if k in inspect.signature(cls).parameters}
+    arguments = {k: v for k, v in kwargs.items() if k not in settings}
+
+    def call():
+        estimator = cls(**settings)
+        if method == "certify" and cls is not wt.RawWitness:
+            estimator.fit(inst["teacher_fit"], inst["codes_fit"], inst["fit_ids"], weights=inst["weights_fit"])
+        return getattr(estimator, method)(**arguments)
+    return call
 
 
 # ---------------------------------------------------------------------------------------
@@ -141,15 +176,15 @@ def _params(name: str) -> list[inspect.Parameter]:
 ARRAYS = {"teacher", "p", "log_p", "log_q", "codes", "center", "weights", "frame", "s",
           "view_features", "mu", "log_var",
           "q", "teacher_fit", "codes_fit", "teacher_eval", "codes_eval", "weights_fit", "weights_eval",
-          "fit_ids", "eval_ids", "scales"}
+          "fit_ids", "eval_ids", "ids", "scales"}
 DISTRIBUTIONS = {"teacher", "p", "teacher_fit", "teacher_eval"}
 WEIGHTS = {"weights", "weights_fit", "weights_eval"}
-IDS = {"fit_ids", "eval_ids"}
+IDS = {"fit_ids", "eval_ids", "ids"}
 SCALARS = {"scale", "step", "margin", "fraction", "C", "tol", "delta"}
 INTEGERS = {"K", "d", "n_clusters", "seed", "n", "max_iter", "permutations"}
-OTHERS = {"witness", "groups", "mode", "method", "predictor", "split", "refine_scale", "fit_summary"}
-# fit_witness, fit_probe and the held-out certificates fit a predictor: the instance keeps them
-# cheap (max_iter = 3, two scales, tol 1e-6) and the held-out forms get the same through fit_kwargs
+OTHERS = {"witness", "groups", "mode", "method", "split", "refine_scale"}
+# the held-out estimators fit a predictor: the instance keeps them cheap (max_iter = 3, two
+# scales, tol 1e-6) and heldout_certify gets the same through its **settings
 CHEAP_FIT = {"witness": dict(max_iter=3, scales=(1.0, 2.0)), "probe": dict(max_iter=3, tol=1e-6), "raw": {}}
 KNOWN_PARAMS = ARRAYS | SCALARS | INTEGERS | OTHERS
 # Roles a message may name instead of the parameter (documented in core/_validation):
@@ -173,20 +208,15 @@ def instances(draw):
     N_e = draw(st.integers(1, 3))                                        # held-out evaluation rows
     T_e = rng.dirichlet(np.ones(K), N_e)
     fit_ids, eval_ids = np.arange(N), N + np.arange(N_e)
-    predictor = draw(st.sampled_from(["witness", "probe", "raw"]))
-    predictor = {"witness": wt.WitnessFit(W, 0.0, 0.0, scale, 0, fit_ids),
-                 "probe": wt.ProbeFit(coef=rng.normal(size=(K, d)), intercept=rng.normal(size=K), C=1.0,
-                                      fit_margin=0.0, fit_loss=0.0, fit_ids=fit_ids),
-                 "raw": W}[predictor]
     weights = None if draw(st.booleans()) else rng.uniform(0.1, 1.0, N)
     return {
         "q": T.mean(axis=0), "teacher_fit": T, "codes_fit": mu, "weights_fit": weights,
         "teacher_eval": T_e, "codes_eval": rng.normal(size=(N_e, d)),
         "weights_eval": None if draw(st.booleans()) else rng.uniform(0.1, 1.0, N_e),
-        "fit_ids": fit_ids, "eval_ids": eval_ids, "predictor": predictor,
+        "fit_ids": fit_ids, "eval_ids": eval_ids, "ids": fit_ids,
         "n": N + N_e, "fraction": 0.5, "C": 1.0, "tol": 1e-6, "max_iter": 3, "scales": (1.0, 2.0),
         "refine_scale": draw(st.booleans()), "method": draw(st.sampled_from(["raw", "witness", "probe"])),
-        "split": wt.heldout_split(N, seed=0) if N >= 2 else None, "fit_summary": (0.5, 0.3, 0.2, N),
+        "split": wt.heldout_split(N, seed=0) if N >= 2 else None,
         "K": K, "d": d, "scale": scale, "frame": frame, "witness": W,
         "teacher": T, "p": T, "log_p": np.log(T), "log_q": np.log(T),
         "codes": mu, "center": mu[0], "mu": mu, "log_var": rng.normal(scale=0.3, size=(N, d)),
@@ -299,22 +329,6 @@ def bad_values(param: inspect.Parameter, inst: dict):
     if name == "refine_scale":
         return st.sampled_from(common + [(1, True, "int"), ("yes", True, "text"), (np.bool_(True), False, "numpy bool"),
                                          (False, False, "False")])
-    if name == "fit_summary":
-        n = inst["teacher"].shape[0]
-        return st.sampled_from(common + [((1.0, 2.0), True, "short"), ((np.nan, 0.1, 0.2, n), True, "NaN"),
-                                         ((0.5, 0.3, 0.2, -1), True, "negative n"), ((0.5, 0.3, 0.2, 1.5), True, "float n"),
-                                         (("a", 0.3, 0.2, n), True, "text entry"), ((1j, 0.3, 0.2, n), True, "complex entry"),
-                                         ((np.inf, np.inf, 0.0, n), False, "inf"), ([0.5, 0.3, 0.2, np.int64(n)], False, "list")])
-    if name == "predictor":
-        K, d = inst["K"], inst["d"]
-        W = inst["witness"]
-        return st.sampled_from(common + [
-            (W.A, True, "a matrix"), (wt.WitnessFit(W, 0.0, 0.0, 1.0, 0, None), True, "no fit_ids"),
-            (W, False, "raw witness"), (wt.Witness(K + 1, K + 1), False, "other K"),
-            (wt.ProbeFit(coef=np.ones((K, d + 1)), intercept=np.zeros(K), C=1.0, fit_margin=0.0, fit_loss=0.0,
-                         fit_ids=np.arange(1)), False, "other d"),
-            (wt.WitnessFit(wt.Witness(K, d, 1e300), 0.0, 0.0, 1.0, 0, np.arange(1)), False, "huge scale"),
-        ])
     if name == "split":
         n = inst["teacher"].shape[0]
         hand = lambda fit, ev: wt.HeldoutSplit(fit=np.asarray(fit), eval=np.asarray(ev), n=n, fraction=0.5, seed=0)
@@ -346,6 +360,8 @@ def _nan_paths(x, path="result", depth=0):
         return [p for f in fields(x) for p in _nan_paths(getattr(x, f.name), f"{path}.{f.name}", depth + 1)]
     if isinstance(x, wt.Witness):
         return _nan_paths((x.scale, x.A), f"{path}(witness)", depth + 1)
+    if isinstance(x, HeldoutEstimator):   # a fitted estimator: its learned attributes
+        return [p for k, v in vars(x).items() for p in _nan_paths(v, f"{path}.{k}", depth + 1)]
     return []
 
 
@@ -406,10 +422,12 @@ def _fuzz_one(fname, data):
     n_bad = data.draw(st.integers(1, min(2, len(free))), label="how many malformed") if free else 0
     chosen = data.draw(st.lists(st.sampled_from(free), min_size=n_bad, max_size=n_bad,
                                 unique_by=lambda p: p.name), label="malformed") if free else []
-    kwargs = {p.name: inst[p.name] for p in params}
+    roles = ROLES.get(fname.split(".")[-1], {}) if fname.split(".")[0] in ESTIMATORS else {}
+    kwargs = {p.name: inst[roles.get(p.name, p.name)] for p in params}
     injected = []
     for p in chosen:
-        value, must_raise, label = data.draw(bad_values(p, inst).filter(
+        role = p.replace(name=roles.get(p.name, p.name))   # e.g. certify's codes are codes_eval
+        value, must_raise, label = data.draw(bad_values(role, inst).filter(
             lambda v, p=p: (fname, p.name, v[2]) not in KNOWN_GAPS), label=p.name)
         kwargs[p.name] = value
         injected.append((p.name, must_raise, label))
@@ -417,10 +435,12 @@ def _fuzz_one(fname, data):
         # known gap (theorems.py): check_all uses log_var only together with codes and does not
         # look at it otherwise, so an invalid log_var without codes is not refused there
         injected = [(n, m and n != "log_var", lab) for n, m, lab in injected]
-    if fname in ("certify_heldout", "heldout_certify") and isinstance(kwargs["method"], str):
-        kwargs.update(CHEAP_FIT.get(kwargs["method"], {}))   # through **fit_kwargs: small fits (see CHEAP_FIT)
+    if fname == "heldout_certify" and isinstance(kwargs["method"], str):
+        kwargs.update(CHEAP_FIT.get(kwargs["method"], {}))   # through **settings: small fits (see CHEAP_FIT)
     if fname.startswith("Witness."):
         call = lambda: getattr(inst["witness"], fname.split(".")[1])(**kwargs)
+    elif fname.split(".")[0] in ESTIMATORS:
+        call = _estimator_call(fname, kwargs, inst)
     else:
         call = lambda: PUBLIC[fname](**kwargs)
     _check_outcome(fname, call, params, injected)
@@ -450,18 +470,21 @@ def _fuzz_one(fname, data):
     ("alignment_loss", dict(codes=[[0.0, 0.0]], witness=wt.Witness(2, 2, 1e-200)), "result"),  # ZeroDivisionError
     ("teacher_residual", dict(q=[0.5, 0.5, 0.0]), "error"),
     ("heldout_split", dict(n=10, fraction="0.5"), "error"),             # text was accepted by float()
-    ("fit_probe", dict(teacher_fit=[[0.5, 0.5], [0.2, 0.8]], codes_fit=[[0.0], [1.0]], max_iter=10 ** 30),
+    ("Probe.fit", dict(teacher=[[0.5, 0.5], [0.2, 0.8]], codes=[[0.0], [1.0]], ids=[0, 1], max_iter=10 ** 30),
      "error"),  # OverflowError
-    ("fit_witness", dict(teacher_fit=[[0.5, 0.5], [0.2, 0.8]], codes_fit=[[1e308], [-1e308]], max_iter=2,
-                         scales=(1.0,)), "error"),                    # LinAlgError: SVD did not converge
-    ("evaluate_heldout", dict(predictor=wt.Witness(2, 2), teacher_eval=[[0.5, 0.5]], codes_eval=[[0.0, 0.0]],
-                              eval_ids=[[1], [1, 2]]), "error"),      # raw inhomogeneous-shape ValueError
+    ("FittedWitness.fit", dict(teacher=[[0.5, 0.5], [0.2, 0.8]], codes=[[1e308], [-1e308]], ids=[0, 1], max_iter=2,
+                               scales=(1.0,)), "error"),              # LinAlgError: SVD did not converge
+    ("RawWitness.certify", dict(witness=wt.Witness(2, 2), teacher=[[0.5, 0.5]], codes=[[0.0, 0.0]],
+                                ids=[[1], [1, 2]]), "error"),         # raw inhomogeneous-shape ValueError
 ])
 def test_frozen_counterexamples(fname, kwargs, outcome):
     W = wt.Witness(2, 2, 1.0)
     base = {"teacher": [[0.5, 0.5]], "center": [0.0, 0.0], "witness": W}
     if fname.startswith("Witness."):
         call = lambda: getattr(W, fname.split(".")[1])(**kwargs)
+        params = _params(fname)
+    elif fname.split(".")[0] in ESTIMATORS:
+        call = _estimator_call(fname, kwargs)
         params = _params(fname)
     else:
         params = _params(fname)
@@ -530,10 +553,10 @@ def test_t5_tiny_scale_checks_without_dividing_by_beta_squared():
     assert res.holds, str(res)
 
 
-def test_heldout_without_fit_summary_reports_unknown_as_none():
-    """evaluate_heldout(fit_summary=None) does not know the fit-split I_T and loss: they are
-    None (JSON null), not NaN, and the verdict is computed from the evaluation rows alone."""
-    cert = wt.evaluate_heldout(wt.Witness(2, 1), np.array([[0.4, 0.6]]), np.array([[0.3]]), np.array([0]))
+def test_heldout_without_fit_rows_reports_unknown_as_none():
+    """A RawWitness certified without fit knows no fit-split I_T, loss or margin: they are None
+    (JSON null), not NaN, and the verdict is computed from the evaluation rows alone."""
+    cert = wt.RawWitness(wt.Witness(2, 1)).certify(np.array([[0.4, 0.6]]), np.array([[0.3]]), np.array([0]))
     assert not _nan_paths(cert)
     assert cert.fit_teacher_information is None and cert.fit_loss is None and cert.fit_margin is None
     assert cert.as_dict()["I_T_fit"] is None and "fit margin unknown" in cert.summary()

@@ -2,7 +2,7 @@
 
 The mathematics (soundness, completeness, hand computations) is in proofs/test_t2h_heldout.py;
 here: every bad input is a ValueError/TypeError that names the argument, the split form equals
-the explicit form, weights are split and renormalised, results serialise.
+the estimators' fit and certify, weights are split and renormalised, results serialise.
 """
 from __future__ import annotations
 
@@ -33,14 +33,17 @@ def test_t2h_is_in_the_ledger():
     assert wt.T2H.conditions and "disjoint" in wt.T2H.conditions[0]
 
 
+ESTIMATORS = {"raw": lambda: wt.RawWitness(wt.Witness(3, 5, 2.0)), "witness": wt.FittedWitness, "probe": wt.Probe}
+
+
 @pytest.mark.parametrize("method", ["raw", "witness", "probe"])
-def test_split_form_equals_explicit_form_with_weights(data, method):
+def test_split_form_equals_fit_and_certify_with_weights(data, method):
     T, X, w = data
     split = wt.heldout_split(len(T), fraction=0.3, seed=2)
     f, e = split.fit, split.eval
     kw = {"witness": wt.Witness(3, 5, 2.0)} if method == "raw" else {}
     a = wt.heldout_certify(T, X, split, method=method, weights=w, **kw)
-    b = wt.certify_heldout(T[f], X[f], T[e], X[e], f, e, method=method, weights_fit=w[f], weights_eval=w[e], **kw)
+    b = ESTIMATORS[method]().fit(T[f], X[f], f, weights=w[f]).certify(T[e], X[e], e, weights=w[e])
     assert (a.margin, a.loss, a.teacher_information, a.fit_margin) == (b.margin, b.loss, b.teacher_information,
                                                                        b.fit_margin)
     # each split's weights are renormalised on that split: I_T(eval) is that of the eval rows
@@ -54,73 +57,115 @@ def test_witness_certificate_is_certify_with_the_fitted_witness(data):
     T, X, _ = data
     split = wt.heldout_split(len(T), seed=1)
     cert = wt.heldout_certify(T, X, split, method="witness", max_iter=10)
-    ref = wt.certify(T[split.eval], X[split.eval], cert.predictor.witness)
+    ref = wt.certify(T[split.eval], X[split.eval], cert.predictor.witness_)
     assert (cert.margin, cert.float_error, cert.positive) == (ref.margin, ref.float_error, ref.certified)
     P = cert.parameters["frame"]
-    assert P.shape == (5, 2) and cert.parameters["witness_scale"] == cert.predictor.witness.scale
-    assert cert.fit_margin == cert.predictor.fit_margin
+    assert P.shape == (5, 2) and cert.parameters["witness_scale"] == cert.predictor.witness_.scale
+    assert cert.fit_margin == cert.predictor.fit_margin_
 
 
 def test_probe_parameters_and_logits(data):
     T, X, _ = data
-    probe = wt.fit_probe(T, X, fit_ids=np.arange(len(T)))
-    assert probe.coef.shape == (3, 5) and probe.intercept.shape == (3,)
+    probe = wt.Probe().fit(T, X, np.arange(len(T)))
+    assert probe.coef_.shape == (3, 5) and probe.intercept_.shape == (3,)
     np.testing.assert_allclose(np.exp(probe.log_probs(X)).sum(axis=1), 1.0, rtol=0, atol=1e-14)
     # K = 2 uses sklearn's binary model; the package stores it as logits (0, f)
     T2 = np.column_stack([T[:, 0], 1 - T[:, 0]])
-    p2 = wt.fit_probe(T2, X)
-    assert p2.coef.shape == (2, 5) and np.all(p2.coef[0] == 0) and p2.intercept[0] == 0
+    p2 = wt.Probe().fit(T2, X, np.arange(len(T)))
+    assert p2.coef_.shape == (2, 5) and np.all(p2.coef_[0] == 0) and p2.intercept_[0] == 0
+
+
+def test_estimators_fit_returns_self_and_records_the_fit_rows(data):
+    """scikit-learn's shape: fit returns the estimator, learned attributes end in "_", a refit
+    starts afresh, and a certificate keeps the predictor it was computed with."""
+    T, X, _ = data
+    f, e = np.arange(60), np.arange(60, 120)
+    witness = wt.FittedWitness(max_iter=5)
+    assert witness.fit(T[:60], X[:60], f) is witness
+    assert witness.frame_.shape == (5, 2) and witness.scale_ == witness.witness_.scale
+    assert witness.n_fit_ == 60 and np.array_equal(witness.fit_ids_, f) and not witness.fit_ids_.flags.writeable
+    cert = witness.certify(T[60:], X[60:], e)
+    assert cert.predictor is not witness and cert.fit_margin == witness.fit_margin_
+    witness.fit(T[60:], X[60:], e)                                   # refit on other rows
+    assert np.array_equal(cert.predictor.fit_ids_, f) and np.array_equal(witness.fit_ids_, e)
+    # the raw witness is fitted on no rows until fit records some; then they are refused too
+    raw = wt.RawWitness(wt.Witness(3, 5, 2.0))
+    assert raw.certify(T[:60], X[:60], f).n_fit == 0
+    assert raw.fit(T[60:], X[60:], e).certify(T[:60], X[:60], f).n_fit == 60
+    with pytest.raises(ValueError, match=r"share 60 row id\(s\)"):
+        raw.certify(T[60:], X[60:], e)
+
+
+@pytest.mark.parametrize("estimator", [wt.FittedWitness(max_iter=5), wt.Probe(), wt.RawWitness(wt.Witness(3, 5, 2.0))])
+def test_posterior_certificate_on_sampled_codes(data, estimator):
+    """Codes (n, M, d) are M draws per row: fit on every draw with its row's teacher row, certify
+    with each row's term averaged over its draws. Identical draws are the codes themselves: the
+    same fitted predictor then has the margin of the codes, computed on the n M draw rows (1e-12:
+    two float64 sums of the same terms in another order)."""
+    T, X, _ = data
+    f, e = np.arange(60), np.arange(60, 120)
+    Z_fit, Z_eval = np.repeat(X[:60, None], 2, axis=1), np.repeat(X[60:, None], 3, axis=1)
+    estimator.fit(T[:60], Z_fit, f)
+    posterior = estimator.certify(T[60:], Z_eval, e, permutations=9)
+    on_codes = estimator.certify(T[60:], X[60:], e)
+    assert posterior.method == f"{on_codes.method}-posterior" and (posterior.n_fit, posterior.n_eval) == (60, 60)
+    assert posterior.bound is not None and posterior.bound.p_value is not None
+    np.testing.assert_allclose(posterior.margin, on_codes.margin, rtol=0, atol=1e-12)
 
 
 class TestErrors:
     def test_overlapping_splits_name_the_rows(self, data):
         T, X, _ = data
         with pytest.raises(ValueError, match=r"share 3 row id\(s\) \[7, 8, 9\] \(3 in all\)"):
-            wt.certify_heldout(T[:10], X[:10], T[7:20], X[7:20], np.arange(10), np.arange(7, 20), method="probe")
+            wt.Probe().fit(T[:10], X[:10], np.arange(10)).certify(T[7:20], X[7:20], np.arange(7, 20))
 
-    def test_predictor_without_fit_ids_cannot_be_evaluated(self, data):
+    def test_unfitted_estimator_cannot_certify(self, data):
         T, X, _ = data
-        fit = wt.fit_witness(T[:60], X[:60], max_iter=2)
-        with pytest.raises(ValueError, match="refit it with fit_ids="):
-            wt.evaluate_heldout(fit, T[60:], X[60:], np.arange(60, 120))
+        for estimator in (wt.FittedWitness(max_iter=2), wt.Probe()):
+            with pytest.raises(wt.NotFittedError, match=r"not fitted yet: call fit\(teacher, codes, ids\)"):
+                estimator.certify(T[60:], X[60:], np.arange(60, 120))
+            with pytest.raises(ValueError, match="call fit"):
+                estimator.log_probs(X)
 
     def test_raw_witness_is_fitted_on_no_rows(self, data):
         T, X, _ = data
-        cert = wt.evaluate_heldout(wt.Witness(3, 5, 2.0), T, X, np.arange(len(T)))
+        cert = wt.RawWitness(wt.Witness(3, 5, 2.0)).certify(T, X, np.arange(len(T)))
         assert cert.method == "raw" and cert.margin == wt.certify(T, X, wt.Witness(3, 5, 2.0)).margin
 
     def test_ids(self, data):
         T, X, _ = data
-        with pytest.raises(ValueError, match=r"fit_ids repeats row ids \[3\]"):
-            wt.certify_heldout(T[:4], X[:4], T[4:8], X[4:8], np.array([0, 3, 3, 1]), np.arange(4, 8))
-        with pytest.raises(ValueError, match="eval_ids has 3 ids but there are 4 rows"):
-            wt.certify_heldout(T[:4], X[:4], T[4:8], X[4:8], np.arange(4), np.arange(4, 7))
-        with pytest.raises(ValueError, match="eval_ids must be a 1-D array of integer row ids"):
-            wt.certify_heldout(T[:4], X[:4], T[4:8], X[4:8], np.arange(4), np.arange(4, 8) + 0.5)
+        with pytest.raises(ValueError, match=r"ids repeats row ids \[3\]"):
+            wt.Probe().fit(T[:4], X[:4], np.array([0, 3, 3, 1]))
+        probe = wt.Probe().fit(T[:4], X[:4], np.arange(4))
+        with pytest.raises(ValueError, match="ids has 3 ids but there are 4 rows"):
+            probe.certify(T[4:8], X[4:8], np.arange(4, 7))
+        with pytest.raises(ValueError, match="ids must be a 1-D array of integer row ids"):
+            probe.certify(T[4:8], X[4:8], np.arange(4, 8) + 0.5)
 
     def test_method_and_arguments(self, data):
         T, X, _ = data
-        args = (T[:60], X[:60], T[60:], X[60:], np.arange(60), np.arange(60, 120))
+        split, ids = wt.heldout_split(len(T)), np.arange(60)
         with pytest.raises(ValueError, match="method must be 'raw', 'witness' or 'probe'"):
-            wt.certify_heldout(*args, method="lda")
+            wt.heldout_certify(T, X, split, method="lda")
         with pytest.raises(ValueError, match="pass witness=witness_theory.Witness"):
-            wt.certify_heldout(*args, method="raw")
-        with pytest.raises(ValueError, match="K = 2 outcomes but teacher_eval has K = 3"):
-            wt.certify_heldout(T[:60, :2] / T[:60, :2].sum(1, keepdims=True), *args[1:])
-        with pytest.raises(ValueError, match="codes_fit has 59 rows but teacher_fit has 60"):
-            wt.fit_witness(T[:60], X[:59])
+            wt.heldout_certify(T, X, split, method="raw")
+        fitted_on_k2 = wt.FittedWitness(max_iter=2).fit(T[:60, :2] / T[:60, :2].sum(1, keepdims=True), X[:60], ids)
+        with pytest.raises(ValueError, match="teacher has K = 3 outcomes but this FittedWitness was fitted on K = 2"):
+            fitted_on_k2.certify(T[60:], X[60:], np.arange(60, 120))
+        with pytest.raises(ValueError, match="codes has 59 rows but teacher has 60"):
+            wt.FittedWitness().fit(T[:60], X[:59], ids)
         with pytest.raises(ValueError, match="scales must be a non-empty sequence"):
-            wt.fit_witness(T[:60], X[:60], scales=(1.0, -2.0))
+            wt.FittedWitness(scales=(1.0, -2.0)).fit(T[:60], X[:60], ids)
         with pytest.raises(ValueError, match="C must be a finite number > 0"):
-            wt.fit_probe(T[:60], X[:60], C=0)
+            wt.Probe(C=0).fit(T[:60], X[:60], ids)
         with pytest.raises(ValueError, match=r"d = 1 < K-1 = 2.*use the probe certificate"):
-            wt.fit_witness(T[:60], X[:60, :1])
+            wt.FittedWitness().fit(T[:60], X[:60, :1], ids)
         with pytest.raises(TypeError, match="split must be a HeldoutSplit"):
             wt.heldout_certify(T, X, (np.arange(60), np.arange(60, 120)))
         with pytest.raises(ValueError, match=r"split was made for n = 10 rows.*heldout_split\(120\)"):
             wt.heldout_certify(T, X, wt.heldout_split(10))
-        with pytest.raises(TypeError, match="predictor must be a WitnessFit, ProbeFit or Witness"):
-            wt.evaluate_heldout(object(), T, X, np.arange(120))
+        with pytest.raises(TypeError, match="witness must be a witness_theory.Witness"):
+            wt.RawWitness(object()).certify(T, X, np.arange(120))
 
     def test_split_arguments(self):
         with pytest.raises(ValueError, match=r"fraction .* must lie in \(0, 1\)"):

@@ -62,10 +62,14 @@ def test_pvalue_bootstrap_verdict_and_units_name_their_arguments():
         wt.certified_active_units(T, CODES, T, CODES, bins=0)
     with pytest.raises(ValueError, match="delta"):
         wt.certified_active_units(T, CODES, T, CODES, delta=0)
-    with pytest.raises(ValueError, match="overlapping splits"):
-        wt.certify_samples(T, CODES, T, CODES, np.arange(40), np.arange(40))
-    with pytest.raises(ValueError, match="method"):
-        wt.certify_samples(T, CODES, T, CODES, np.arange(40), 40 + np.arange(40), method="raw")
+    # the posterior certificate (sampled codes (n, M, d)): the estimators' fit and certify
+    samples = CODES[:, None]
+    with pytest.raises(ValueError, match=r"share 40 row id\(s\)"):
+        wt.Probe(max_iter=50).fit(T, samples, np.arange(40)).certify(T, samples, np.arange(40))
+    with pytest.raises(ValueError, match="^weights must be None with sampled codes"):
+        wt.Probe(max_iter=50).fit(T, samples, np.arange(40), weights=np.ones(40))
+    with pytest.raises(ValueError, match="^codes of shape .* are M = 0 draws per row"):
+        wt.Probe(max_iter=50).fit(T, np.zeros((40, 0, 4)), np.arange(40))
 
 
 def test_valid_calls_return_finite_results():

@@ -122,8 +122,8 @@ def test_callback_certificate_equals_certify_on_the_same_codes(with_index, val_s
     mu = callback.monitor.codes()
     held = callback.heldout_history[-1]
     split = wt.heldout_split(len(X), seed=0)
-    ref_probe = wt.certify_heldout(T[split.fit], mu[split.fit], T[split.eval], mu[split.eval], split.fit,
-                                   split.eval, method="probe")
+    ref_probe = wt.Probe().fit(T[split.fit], mu[split.fit], split.fit).certify(T[split.eval], mu[split.eval],
+                                                                              split.eval)
     assert held.probe.margin == ref_probe.margin
 
 

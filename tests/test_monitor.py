@@ -271,7 +271,7 @@ def test_device_path_copies_detach_and_names_nan_rows_at_compute():
         monitor.compute()                                    # and the failed transfer recorded nothing
 
 
-def test_compute_heldout_equals_certify_heldout():
+def test_compute_heldout_equals_the_estimators():
     rng = np.random.default_rng(13)
     n, K, d = 240, 3, 5
     T = _teacher(rng, n, K)
@@ -282,8 +282,9 @@ def test_compute_heldout_equals_certify_heldout():
     split = wt.heldout_split(n, fraction=0.25, seed=3)
     result = monitor.compute_heldout(split, witness_kwargs={"max_iter": 20})
     f, e = split.fit, split.eval
-    for method, kw in (("raw", {"witness": monitor.witness}), ("witness", {"max_iter": 20}), ("probe", {})):
-        ref = wt.certify_heldout(T[f], codes[f], T[e], codes[e], f, e, method=method, **kw)
+    for method, estimator in (("raw", wt.RawWitness(monitor.witness)), ("witness", wt.FittedWitness(max_iter=20)),
+                              ("probe", wt.Probe())):
+        ref = estimator.fit(T[f], codes[f], f).certify(T[e], codes[e], e)
         got = getattr(result, method)
         assert (got.margin, got.teacher_information, got.loss, got.positive, got.lcb, got.verdict) == \
             (ref.margin, ref.teacher_information, ref.loss, ref.positive, ref.lcb, ref.verdict)
@@ -305,10 +306,9 @@ def test_compute_heldout_with_a_separate_fit_pass():
     train.update(np.arange(150), X_train)
     test.update(np.arange(60), X_test)
     result = test.compute_heldout(fit_monitor=train, methods=("witness", "probe"))
-    fit = wt.fit_probe(T_train, X_train)
-    ref = wt.evaluate_heldout(wt.fit_probe(T_train, X_train, fit_ids=np.arange(150)), T_test, X_test,
-                              150 + np.arange(60))
-    assert result.probe.margin == ref.margin and result.probe.fit_margin == fit.fit_margin
+    fit = wt.Probe().fit(T_train, X_train, np.arange(150))
+    ref = fit.certify(T_test, X_test, 150 + np.arange(60))
+    assert result.probe.margin == ref.margin and result.probe.fit_margin == fit.fit_margin_
     assert result.probe.n_fit == 150 and result.probe.n_eval == 60
     with pytest.raises(ValueError, match="fit_monitor is this monitor"):
         test.compute_heldout(fit_monitor=test)

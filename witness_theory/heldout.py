@@ -4,26 +4,34 @@ The raw certificate (:func:`witness_theory.certify`) uses a fixed witness, by de
 first K-1 latent coordinates. For a model that was not trained with that witness a negative
 raw margin says little. T2 holds for *any* latent-only predictor h that does not depend on the
 evaluation data (``docs/theory.md``, theorem T2H), so we may choose h on a fit split
-and certify on a disjoint evaluation split:
+and certify on a disjoint evaluation split. Three predictors, each an estimator shaped like
+scikit-learn's (settings in the constructor, checked by ``fit``; ``fit`` returns the estimator;
+what it learned in attributes ending in ``_``):
 
-- **fitted witness** (:func:`fit_witness`): the simplex witness S(mu) = softmax(beta A^T mu),
-  A = P V, with its frame P (d, K-1) and scale beta fitted on the fit split: orthogonal
-  Procrustes initialisation, then descent of L_TS over the Stiefel manifold, then a 1-D search
-  over beta;
-- **probe** (:func:`fit_probe`): a multinomial logistic regression h(mu) = softmax(W mu + b)
-  fitted with the teacher rows as soft targets (scikit-learn).
+- :class:`FittedWitness`: the simplex witness S(mu) = softmax(beta A^T mu), A = P V, with its
+  frame P (d, K-1) and scale beta fitted on the fit split: orthogonal Procrustes
+  initialisation, then descent of L_TS over the Stiefel manifold, then a 1-D search over beta;
+- :class:`Probe`: a multinomial logistic regression h(mu) = softmax(W mu + b) fitted with the
+  teacher rows as soft targets (scikit-learn);
+- :class:`RawWitness`: a fixed :class:`witness_theory.Witness`, fitted on no rows.
 
-:func:`heldout_certify` (split form) and :func:`certify_heldout` (explicit form) fit on the fit
-rows and certify on the evaluation rows; :func:`evaluate_heldout` certifies an already fitted
-predictor. Every evaluation refuses rows that the predictor was fitted on, naming them.
+``estimator.fit(teacher, codes, ids)`` chooses h on rows ``ids``; ``estimator.certify(teacher,
+codes, ids)`` returns the one result type, :class:`HeldoutCertificate` (margin, T13 lower
+confidence bound, verdict), and refuses rows the estimator was fitted on, naming them. Codes of
+shape (n, M, d) are M draws z ~ q(z|x) per row: the posterior certificate (see ``certify``).
+:func:`heldout_certify` fits and certifies the two parts of a :class:`HeldoutSplit` in one call.
+The fitting's building blocks (:func:`procrustes_frame`, :func:`stiefel_descent`,
+:func:`margin_from_log_probs`) are public here, not re-exported: the proofs test them directly.
 
-Shapes: teacher rows (N, K), codes (N, d), weights (N,), row ids (N,) integers.
+Shapes: teacher rows (N, K), codes (N, d) or samples (N, M, d), weights (N,), row ids (N,) integers.
 """
 from __future__ import annotations
 
+import copy
+import inspect
 import re
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 
@@ -38,15 +46,14 @@ from ._validation import (
     check_teacher,
     check_weights,
     is_teacher_object,
-    real_float,
 )
 from .information import DEFAULT_DELTA, InformationBound, information_bound
 from .information import verdict as information_verdict
 from .ledger import DEFAULT_RTOL, Theorem, relation
 
 __all__ = [
-    "HeldoutSplit", "heldout_split", "WitnessFit", "fit_witness", "ProbeFit", "fit_probe",
-    "HeldoutCertificate", "evaluate_heldout", "certify_heldout", "heldout_certify", "certify_samples", "T2H",
+    "HeldoutSplit", "heldout_split", "FittedWitness", "Probe", "RawWitness", "NotFittedError",
+    "HeldoutCertificate", "heldout_certify", "T2H",
 ]
 
 EPS = np.finfo(np.float64).eps
@@ -97,7 +104,7 @@ def heldout_split(n: int, *, fraction: float = 0.2, seed: int = 0) -> HeldoutSpl
     f = check_finite_number(fraction, "fraction")          # text, lists, bools: TypeError naming fraction
     if not 0.0 < f < 1.0:
         raise ValueError(f"fraction (share of rows held out for evaluation) must lie in (0, 1), got {fraction!r}")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     n_eval = min(max(int(round(f * n)), 1), int(n) - 1)
     perm = np.random.default_rng(int(seed)).permutation(int(n))
     return HeldoutSplit(fit=_readonly(np.sort(perm[n_eval:])), eval=_readonly(np.sort(perm[:n_eval])),
@@ -107,9 +114,6 @@ def heldout_split(n: int, *, fraction: float = 0.2, seed: int = 0) -> HeldoutSpl
 MAX_ROWS = 2 ** 40   # 8 TiB of int64 row ids: any larger n is a mistyped size, not a data set
 
 
-_check_seed = check_seed   # (kept under its old name for the callers in this module)
-
-
 def _check_max_iter(max_iter, low: int) -> int:
     if isinstance(max_iter, (bool, np.bool_)) or not isinstance(max_iter, (int, np.integer)) \
             or not low <= max_iter < 2 ** 31:
@@ -117,18 +121,18 @@ def _check_max_iter(max_iter, low: int) -> int:
     return int(max_iter)
 
 
-_ROLES = re.compile(r"^(teacher|codes|weights)(?!\w)")
+_ROLES = re.compile(r"^(teacher|codes|weights|ids)(?!\w)")
 
 
 def _renamed(exc: Exception, names: dict) -> Exception:
-    """``exc`` (ValueError/TypeError from core) with its leading argument name (teacher, codes,
-    weights) replaced by the caller's argument name, e.g. codes -> codes_eval."""
+    """``exc`` (ValueError/TypeError) with its leading argument name (teacher, codes, weights,
+    ids) replaced by the caller's name for it, e.g. codes -> codes_eval."""
     msg = str(exc)
     m = _ROLES.match(msg)
     if m and m.group(1) in names:
         msg = names[m.group(1)] + msg[m.end():]
     for old, new in names.items():   # the other argument names core mentions, as whole words
-        if old not in ("teacher", "codes", "weights"):
+        if old not in ("teacher", "codes", "weights", "ids"):
             msg = re.sub(rf"(?<![\w.]){re.escape(old)}(?!\w)", new, msg)
     return type(exc)(msg)
 
@@ -155,21 +159,53 @@ def _check_ids(ids, n_rows: int, name: str) -> np.ndarray:
         raise ValueError(f"{name} repeats row ids {_few(np.unique(s[1:][dup]))}; each data row may appear once")
     return idx
 
-
-def _refuse_overlap(fit_ids: np.ndarray, eval_ids: np.ndarray, what: str) -> None:
-    common = np.intersect1d(fit_ids, eval_ids)
+def _refuse_overlap(ids: np.ndarray, other_ids: np.ndarray, name: str, other_name: str) -> None:
+    """A ValueError naming the row ids in both ``ids`` and ``other_ids`` (T2H's condition)."""
+    common = np.intersect1d(ids, other_ids)
     if common.size:
         raise ValueError(
-            f"{what}: fit_ids and eval_ids share {common.size} row id(s) {_few(common)}; the held-out "
+            f"{name} and {other_name} share {common.size} row id(s) {_few(common)}; the held-out "
             "certificate (T2H) needs a predictor chosen without the evaluation rows: make the splits "
             "disjoint, e.g. with heldout_split(n)")
+
+
+def _fit_rows(teacher, codes, ids, weights):
+    """The fit rows as the fitting code takes them: (T, X, teacher_rows, weights, ids, n_rows).
+
+    Codes (n, d): ``T`` is the validated teacher and ``teacher_rows`` the caller's rows as given
+    (the fit-split numbers are computed from them, as :func:`witness_theory.certify` would).
+    Samples (n, M, d): each of the n M draws is a fit row with its row's (validated) teacher row,
+    uniformly weighted. ``ids`` are the n rows' ids, read-only.
+    """
+    T = check_distributions(teacher, "teacher", allow_1d=False)
+    n = T.shape[0]
+    X = as_float_array(codes, "codes", (2, 3))
+    if X.shape[0] != n:
+        raise ValueError(f"codes has {X.shape[0]} rows but teacher has {n}; pass one code per fit row")
+    idx = _readonly(_check_ids(ids, n, "ids"))
+    if X.ndim == 3:
+        _check_samples(X, weights)
+        teacher = np.repeat(T, X.shape[1], axis=0)                     # (n M, K): row i's teacher row per draw
+        X = X.reshape(-1, X.shape[2])                                  # (n M, d)
+        T = check_distributions(teacher, "teacher", allow_1d=False)
+    return T, X, teacher, weights, idx, n
+
+
+def _check_samples(Z: np.ndarray, weights) -> None:
+    """Sampled codes (n, M, d): at least one draw per row, and uniformly weighted rows."""
+    if Z.shape[1] == 0:
+        raise ValueError(f"codes of shape {Z.shape} are M = 0 draws per row; pass (n, M, d) with M >= 1 "
+                         "draws z ~ q(z|x) per row, or (n, d) codes")
+    if weights is not None:
+        raise ValueError("weights must be None with sampled codes (n, M, d): the posterior certificate is for "
+                         "uniformly weighted rows (an i.i.d. sample)")
 
 
 # ---------------------------------------------------------------------------------------
 # Margin of a predictor given by its log-probabilities, with a floating-point error bound
 # ---------------------------------------------------------------------------------------
 
-def _margin_from_log_probs(T: np.ndarray, w: np.ndarray, log_h: np.ndarray, logit_error: float = 0.0):
+def margin_from_log_probs(T: np.ndarray, w: np.ndarray, log_h: np.ndarray, logit_error: float = 0.0):
     """(I_T, L_h, G_h, float_error) for sum_i w_i KL(T_i || h_i) given log h (N, K).
 
     ``float_error`` follows :func:`witness_theory.certify`: (K + log2 N + 8) unit roundoffs times
@@ -192,25 +228,6 @@ def _margin_from_log_probs(T: np.ndarray, w: np.ndarray, log_h: np.ndarray, logi
 # Fitted witness: Procrustes start, Stiefel descent, 1-D scale search
 # ---------------------------------------------------------------------------------------
 
-class WitnessFit(NamedTuple):
-    """A witness fitted on rows ``fit_ids`` (None: rows not named, then it cannot be evaluated
-    with :func:`evaluate_heldout`). ``start_margin`` is the best fit margin of the Procrustes
-    frame alone over the scale grid (at ``start_scale``); ``fit_margin >= start_margin``."""
-    witness: core.Witness
-    fit_margin: float
-    start_margin: float
-    start_scale: float
-    iterations: int
-    fit_ids: np.ndarray | None
-
-    def log_probs(self, codes) -> np.ndarray:
-        return self.witness.log_probs(codes)
-
-    @property
-    def parameters(self) -> dict:
-        return {"frame": self.witness.P.copy(), "witness_scale": self.witness.scale}
-
-
 def _frame_loss(X, T, w, neg_h, P, V, beta):
     """L_TS(P, beta) = sum_i w_i KL(T_i || softmax(beta V^T P^T x_i)) and the pieces for gradients."""
     logits = beta * ((X @ P) @ V)                           # (n, K)
@@ -226,7 +243,7 @@ def _polar(M: np.ndarray) -> np.ndarray:
     return U @ Wt
 
 
-def _procrustes_frame(X, T, w, seed: int) -> np.ndarray:
+def procrustes_frame(X, T, w, seed: int) -> np.ndarray:
     """argmin_P sum_i w_i ||P^T (x_i - xbar) - (z*_i - zbar*)||^2 over frames P (d, K-1), z*_i =
     P^T mu*(T_i) = ((K-1)/(K beta)) V clr(T_i) (T4: the same in every frame, so we work in the
     frame's (K-1)-dim coordinates). A positive rescaling of the target does not move the
@@ -261,7 +278,7 @@ def _procrustes_frame(X, T, w, seed: int) -> np.ndarray:
     return _polar(U_r @ W_r.T + Q @ W_null.T)                         # still maximises tr(P^T M)
 
 
-def _stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
+def stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
     """Riemannian gradient descent of L_TS over frames P with the polar retraction and Armijo
     backtracking (Absil et al. 2008, Alg. 1). Every accepted step lowers L_TS, so the result is
     never worse than the start. Euclidean gradient: dL/dP = beta X^T [w (S - T)] V^T (d, K-1);
@@ -299,51 +316,12 @@ def _stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
     return P, loss, it
 
 
-def fit_witness(teacher_fit, codes_fit, *, weights=None, scales=DEFAULT_SCALES, seed: int = 0,
-                max_iter: int = 100, refine_scale: bool = True, fit_ids=None) -> WitnessFit:
-    """Fit the witness frame P (d, K-1) and scale beta on the fit split only.
-
-    1. Procrustes start: the frame that best rotates the centred fit codes onto the centred
-       exact codes mu*(T_i) (see ``_procrustes_frame``; the same frame for every beta).
-    2. For each beta in ``scales``: Riemannian descent of the fit-split L_TS over the Stiefel
-       manifold from the Procrustes frame (``max_iter`` steps at most, monotone).
-    3. The (P, beta) with the best fit margin; with ``refine_scale``, a bounded 1-D search of
-       log beta (scipy ``minimize_scalar``, method "bounded") between the neighbouring grid
-       scales with P fixed, kept only if it lowers L_TS.
-
-    Deterministic for a seed (the seed only matters when the Procrustes problem is degenerate).
-    Needs d >= K-1. Returns a :class:`WitnessFit`; ``fit_ids`` (the data-set ids of the fit rows)
-    lets :func:`evaluate_heldout` refuse evaluation rows that the witness was fitted on.
-    """
-    T = check_distributions(teacher_fit, "teacher_fit", allow_1d=False)
-    n, K = T.shape
-    X = as_float_array(codes_fit, "codes_fit", 2)
-    if X.shape[0] != n:
-        raise ValueError(f"codes_fit has {X.shape[0]} rows but teacher_fit has {n}; pass one code per fit row")
-    check_code_norms(X, "codes_fit")   # sklearn returns an all-zero probe on such codes, silently
-    d = X.shape[1]
-    if d < K - 1:
-        raise ValueError(f"codes_fit has latent dimension d = {d} < K-1 = {K - 1}: a witness frame needs "
-                         "d >= K-1 orthonormal directions; use the probe certificate (fit_probe) or fewer outcomes")
-    w = check_weights(weights, n, "weights")
-    ids = None if fit_ids is None else _readonly(_check_ids(fit_ids, n, "fit_ids"))
-    grid = tuple(_check_scale_grid(scales))
-    max_iter = _check_max_iter(max_iter, 0)
-    seed = _check_seed(seed)
-    if not isinstance(refine_scale, (bool, np.bool_)):
-        raise TypeError(f"refine_scale must be True or False, got {refine_scale!r:.60}")
-    try:
-        return _fit_witness(X, T, w, teacher_fit, weights, grid, seed, max_iter, refine_scale, ids, n, K, d)
-    except np.linalg.LinAlgError:   # an SVD of overflowing products (codes near 1e308): found by the fuzz
-        raise ValueError(f"codes_fit are too large to fit a witness on (largest |entry| {np.abs(X).max():.3g}): "
-                         "the Procrustes/descent SVD failed on values that overflow float64; scale the codes down") from None
-
-
-def _fit_witness(X, T, w, teacher_fit, weights, grid, seed, max_iter, refine_scale, ids, n, K, d) -> WitnessFit:
+def _fit_witness(X, T, w, grid, seed, max_iter, refine_scale, K, d) -> tuple[core.Witness, float, float, int]:
+    """(witness, start margin, start scale, descent steps) of :meth:`FittedWitness.fit` on validated rows."""
     V = core.simplex_vertices(K)
     neg_h = core.neg_entropy_rows(T)
     info = core.teacher_information(T, w)
-    P0 = _procrustes_frame(X, T, w, int(seed))
+    P0 = procrustes_frame(X, T, w, int(seed))
     # gtol: stop when the Riemannian gradient is at rounding level of the loss's gradient
     gtol = 1e-10 * (1.0 + info)
     best: tuple[np.ndarray, float, float, int] | None = None
@@ -352,7 +330,7 @@ def _fit_witness(X, T, w, teacher_fit, weights, grid, seed, max_iter, refine_sca
         loss0 = _frame_loss(X, T, w, neg_h, P0, V, beta)[0]
         if loss0 < start_loss:
             start_loss, start_scale = loss0, beta
-        P, loss, it = _stiefel_descent(X, T, w, neg_h, P0, V, beta, int(max_iter), gtol)
+        P, loss, it = stiefel_descent(X, T, w, neg_h, P0, V, beta, int(max_iter), gtol)
         if best is None or loss < best[1]:
             best = (P, loss, beta, it)
     assert best is not None   # the scale grid is never empty (_check_scale_grid)
@@ -366,15 +344,10 @@ def _fit_witness(X, T, w, teacher_fit, weights, grid, seed, max_iter, refine_sca
         if res.fun < loss:
             loss, beta = float(res.fun), float(np.exp(res.x))
     if not (np.isfinite(P).all() and np.isfinite(loss)):
-        raise ValueError(f"codes_fit are too large to fit a witness on (largest |entry| {np.abs(X).max():.3g}): "
+        raise ValueError(f"codes are too large to fit a witness on (largest |entry| {np.abs(X).max():.3g}): "
                          "the descent overflowed float64; scale the codes down")
-    try:
-        witness = core.Witness(K, d, beta, P)
-        fit_margin = core.certificate_margin(teacher_fit, X, witness, weights)  # the reference, on the caller's rows
-    except (ValueError, TypeError) as exc:
-        raise _renamed(exc, {"teacher": "teacher_fit", "codes": "codes_fit"}) from None
     start_margin = info - start_loss
-    return WitnessFit(witness, float(fit_margin), float(start_margin), float(start_scale), int(iterations), ids)
+    return core.Witness(K, d, beta, P), float(start_margin), float(start_scale), int(iterations)
 
 
 def _check_scale_grid(scales) -> list[float]:
@@ -385,99 +358,6 @@ def _check_scale_grid(scales) -> list[float]:
 
 
 # ---------------------------------------------------------------------------------------
-# Probe: multinomial logistic regression with soft targets
-# ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ProbeFit:
-    """h(mu) = softmax(coef mu + intercept), coef (K, d), intercept (K,), fitted on ``fit_ids``."""
-    coef: np.ndarray
-    intercept: np.ndarray
-    C: float
-    fit_margin: float
-    fit_loss: float
-    fit_ids: np.ndarray | None = field(default=None)
-
-    def logits(self, codes) -> np.ndarray:
-        mu = check_codes(codes, self.coef.shape[1])
-        return mu @ self.coef.T + self.intercept                      # (N, K)
-
-    def log_probs(self, codes) -> np.ndarray:
-        return core.log_softmax(self.logits(codes))
-
-    def logit_error(self, codes) -> float:
-        """Bound on the rounding error of ``logits``: (d + 2) unit roundoffs times
-        max_i sum_j |mu_ij coef_kj| + |b_k| (Higham 2002, eq. 3.5 for inner products)."""
-        mu = check_codes(codes, self.coef.shape[1])
-        if mu.size == 0:
-            return 0.0
-        size = np.abs(mu) @ np.abs(self.coef).T + np.abs(self.intercept)
-        return float((self.coef.shape[1] + 2) * EPS * size.max())
-
-    @property
-    def parameters(self) -> dict:
-        return {"coef": self.coef.copy(), "intercept": self.intercept.copy(), "C": self.C}
-
-
-def fit_probe(teacher_fit, codes_fit, *, weights=None, C: float = 1.0, max_iter: int = 1000,
-              tol: float = 1e-10, seed: int = 0, fit_ids=None) -> ProbeFit:
-    """Multinomial logistic regression of the teacher rows on the codes, with soft targets.
-
-    scikit-learn's LogisticRegression takes hard labels only. Soft targets come exactly from
-    repetition: each fit row i appears K times, with label k and sample weight n w_i T_ik. Its
-    weighted log-loss is then sum_i n w_i sum_k T_ik (-log h_k(mu_i)) = n sum_i w_i CE(T_i, h(mu_i))
-    = n sum_i w_i [KL(T_i || h(mu_i)) + H(T_i)], so the fit minimises the KL loss L_h on the fit
-    split plus sklearn's L2 penalty ||W||^2 / (2 C) (the weights sum to n, so C means what it
-    means for n unweighted rows). Every label appears, so sklearn sees all K classes even when a
-    class has zero teacher mass. lbfgs is deterministic; ``seed`` is passed as random_state.
-    ``tol`` (lbfgs gradient tolerance, default 1e-10 so that the fit is converged well below the
-    size of any margin worth reporting) and ``max_iter`` only change which h is chosen: the
-    certificate is sound for any h chosen on the fit split (T2H).
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    T = check_distributions(teacher_fit, "teacher_fit", allow_1d=False)
-    n, K = T.shape
-    X = as_float_array(codes_fit, "codes_fit", 2)
-    if X.shape[0] != n:
-        raise ValueError(f"codes_fit has {X.shape[0]} rows but teacher_fit has {n}; pass one code per fit row")
-    check_code_norms(X, "codes_fit")   # sklearn returns an all-zero probe on such codes, silently
-    w = check_weights(weights, n, "weights")
-    ids = None if fit_ids is None else _readonly(_check_ids(fit_ids, n, "fit_ids"))
-    C = _positive(C, "C")
-    tol = _positive(tol, "tol")
-    max_iter = _check_max_iter(max_iter, 1)
-    seed = _check_seed(seed)
-    Xr = np.repeat(X, K, axis=0)                                      # (n K, d): row i, K times
-    yr = np.tile(np.arange(K), n)                                     # labels 0..K-1 for each row
-    sw = (n * w[:, None] * T).ravel()                                 # (n K,) sample weights n w_i T_ik
-    model = LogisticRegression(C=C, max_iter=max_iter, tol=tol, random_state=seed)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        model.fit(Xr, yr, sample_weight=sw)
-    if not (np.isfinite(model.coef_).all() and np.isfinite(model.intercept_).all()):
-        raise ValueError(f"codes_fit are too large to fit a probe on (largest |entry| {np.abs(X).max():.3g}): "
-                         "the logistic regression overflowed float64; scale the codes down")
-    if K == 2:   # binary sklearn: p_1 = sigmoid(f), f = coef mu + b, i.e. softmax of logits (0, f)
-        coef = np.vstack([np.zeros((1, X.shape[1])), model.coef_])
-        intercept = np.concatenate([[0.0], model.intercept_])
-    else:
-        coef, intercept = model.coef_.copy(), model.intercept_.copy()
-    probe = ProbeFit(coef=coef, intercept=intercept, C=float(C), fit_margin=np.nan, fit_loss=np.nan, fit_ids=ids)
-    try:
-        log_h = probe.log_probs(X)
-    except ValueError as exc:
-        raise _renamed(exc, {"codes": "codes_fit"}) from None
-    info, loss, margin, _ = _margin_from_log_probs(T, w, log_h)
-    return ProbeFit(coef=coef, intercept=intercept, C=float(C), fit_margin=float(margin), fit_loss=float(loss),
-                    fit_ids=ids)
-
-
-def _positive(x, name: str) -> float:
-    """A finite number > 0; text, bools, lists and complex are a TypeError naming ``name``."""
-    return check_finite_number(x, name, positive=True)
-
-
-# ---------------------------------------------------------------------------------------
 # Held-out certificate
 # ---------------------------------------------------------------------------------------
 
@@ -485,13 +365,15 @@ def _positive(x, name: str) -> float:
 class HeldoutCertificate:
     """A certificate of the evaluation split for a predictor chosen on the fit split (T2H).
 
+    Built by ``certify`` of :class:`FittedWitness`, :class:`Probe` and :class:`RawWitness`.
     ``teacher_information``, ``loss`` (E_eval KL(T_i || h(mu_i))) and ``margin`` are over the
-    evaluation rows; ``certified`` iff margin > ``float_error`` (an a-priori rounding bound, as
-    in :func:`witness_theory.certify`). ``fit_*`` are the same quantities on the fit rows
-    (they are what chose h and prove nothing about the evaluation rows); they are None where
-    they are unknown (:func:`evaluate_heldout` without ``fit_summary``), never NaN.
-    ``parameters`` holds the
-    fitted predictor (frame and scale for witnesses; coef, intercept and C for the probe).
+    evaluation rows; ``positive`` iff margin > ``float_error`` (an a-priori rounding bound, as
+    in :func:`witness_theory.certify`); ``certified`` iff the T13 lower confidence bound
+    ``lcb`` of ``bound`` is > 0. ``fit_*`` are the same quantities on the fit rows (they are
+    what chose h and prove nothing about the evaluation rows); they are None where they are
+    unknown (a :class:`RawWitness` certified without ``fit``), never NaN. ``parameters`` holds
+    the fitted predictor (frame and scale for witnesses; coef, intercept and C for the probe);
+    ``predictor`` is (a copy of) the fitted estimator.
     """
     method: str
     teacher_information: float
@@ -543,176 +425,425 @@ class HeldoutCertificate:
                 f"n_fit={self.n_fit}, n_eval={self.n_eval}")
 
 
-class _RawWitness:
-    """A fixed witness wrapped as a 'fitted' predictor (it was fitted on no rows)."""
-    fit_ids = np.empty(0, dtype=np.int64)
+# ---------------------------------------------------------------------------------------
+# The estimators: fit on the fit rows, certify the evaluation rows
+# ---------------------------------------------------------------------------------------
 
-    def __init__(self, witness: core.Witness) -> None:
+class NotFittedError(ValueError, AttributeError):
+    """``certify``, ``log_probs`` or ``logits`` of an estimator before ``fit`` (scikit-learn's
+    ``NotFittedError`` has the same two bases)."""
+
+
+class HeldoutEstimator:
+    """What the held-out estimators share: ``certify`` (T2H, T13) and the fit-split record.
+
+    A subclass sets ``method`` and implements ``fit``, ``log_probs``, ``_margin`` (I_T, L_h, G_h,
+    float_error of its predictor on given rows) and ``_parameters``. Use :class:`FittedWitness`,
+    :class:`Probe` or :class:`RawWitness`.
+    """
+    method = ""
+    seed: int
+    # the fit-split record, set by fit (attributes ending in "_", as scikit-learn's)
+    fit_ids_: np.ndarray
+    n_fit_: int
+    fit_teacher_information_: float | None
+    fit_loss_: float | None
+    fit_margin_: float | None
+
+    def fit(self, teacher, codes, ids, *, weights=None) -> HeldoutEstimator:
+        raise NotImplementedError
+
+    def log_probs(self, codes) -> np.ndarray:
+        raise NotImplementedError
+
+    def _margin(self, teacher, codes, weights) -> tuple[float, float, float, float]:
+        raise NotImplementedError
+
+    def _parameters(self) -> dict:
+        raise NotImplementedError
+
+    def _shape(self) -> tuple[int, int] | None:
+        """(K, d) the predictor was fitted for; None where the predictor itself checks them."""
+        return None
+
+    def _require_fit(self, attribute: str = "fit_ids_") -> None:
+        if not hasattr(self, attribute):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(teacher, codes, ids) "
+                                 "on the fit rows first")
+
+    def _reset(self) -> None:
+        """Forget a previous fit (a fit that fails leaves the estimator unfitted, not half-fitted)."""
+        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
+            delattr(self, name)
+
+    def _record_fit(self, ids: np.ndarray, n_rows: int, summary) -> None:
+        self.fit_ids_ = ids
+        self.n_fit_ = int(n_rows)
+        info, loss, margin = summary[:3]
+        self.fit_teacher_information_, self.fit_loss_, self.fit_margin_ = float(info), float(loss), float(margin)
+
+    def certify(self, teacher, codes, ids, *, weights=None, delta: float = DEFAULT_DELTA,
+                permutations: int = 0) -> HeldoutCertificate:
+        """The held-out certificate of rows ``ids`` (T2H) with its (1 - ``delta``) lower confidence
+        bound on I(Y; Z) (T13).
+
+        ``teacher`` (n, K), ``codes`` (n, d), ``weights`` (n,) or None; ``ids`` (n,) are the
+        data-set ids of these rows, and rows this estimator was fitted on are refused (ValueError
+        naming them). With uniformly weighted rows (``weights`` None, n >= 2) the certificate
+        carries the bound of :func:`witness_theory.information_bound` (rows taken as an i.i.d.
+        sample) and, with ``permutations`` > 0, the permutation p-value (both seeded with the
+        estimator's ``seed``); its verdict is then one of three levels. Weighted rows get no bound
+        (the bound is for a sample), so they are never "certified" at a confidence level.
+
+        The posterior certificate: ``codes`` (n, M, d) are M draws z ~ q(z|x) per row (``weights``
+        None). The margin and the bound average each row's term over its M draws, so the bound is
+        on I(Y; Z) for a single draw Z, the information that reaches the decoder; the method reads
+        "<method>-posterior". The estimator may have been fitted on codes or on draws.
+        """
+        self._require_fit()
+        if not 0.0 < check_finite_number(delta, "delta") < 1.0:
+            raise ValueError(f"delta (the error rate of the bound) must lie in (0, 1), got {delta!r}")
+        if isinstance(permutations, (bool, np.bool_)) or not isinstance(permutations, (int, np.integer)) \
+                or not 0 <= permutations < 2 ** 31:
+            raise ValueError(f"permutations must be an integer >= 0 (0: no exact test), got {permutations!r:.60}")
+        seed = check_seed(self.seed)
+        T = check_distributions(teacher, "teacher", allow_1d=False)
+        n_eval = T.shape[0]
+        idx = _check_ids(ids, n_eval, "ids")
+        _refuse_overlap(idx, np.asarray(self.fit_ids_), "ids", "the rows this estimator was fitted on (fit_ids_)")
+        check_weights(weights, n_eval, "weights")
+        X = as_float_array(codes, "codes", (2, 3))
+        shape = self._shape()
+        if shape is not None and T.shape[1] != shape[0]:
+            raise ValueError(f"teacher has K = {T.shape[1]} outcomes but this {type(self).__name__} was fitted on "
+                             f"K = {shape[0]}; certify rows of the fit rows' outcomes")
+        if shape is not None and X.shape[-1] != shape[1]:
+            raise ValueError(f"codes has latent dimension d = {X.shape[-1]} but this {type(self).__name__} was "
+                             f"fitted on d = {shape[1]}")
+        if X.ndim == 3:
+            return self._certify_samples(T, X, weights, delta, permutations, seed)
+        info, loss, margin, float_error = self._margin(teacher, X, weights)
+        bound = None
+        if weights is None and n_eval >= 2:
+            log_h = self.log_probs(check_codes(X, X.shape[1], n_eval))
+            bound = information_bound(T, log_h, delta=delta, permutations=permutations, seed=seed)
+        return self._certificate(self.method, (info, loss, margin, float_error), bound, n_eval, T.shape[1], X.shape[1])
+
+    def _certify_samples(self, T, Z, weights, delta, permutations, seed) -> HeldoutCertificate:
+        """The posterior certificate (T13 with Z ~ q(z|x)) of validated rows T (n, K), draws Z (n, M, d)."""
+        _check_samples(Z, weights)
+        (n_e, m_e, d), K = Z.shape, T.shape[1]
+        if n_e != T.shape[0]:
+            raise ValueError(f"codes has {n_e} rows of draws but teacher has {T.shape[0]}; pass (n, M, d) draws")
+        flat = Z.reshape(-1, d)                                                      # (n M, d)
+        # each draw a row, uniformly weighted: with M draws per row that is each row's mean over its
+        # draws, averaged over the rows (the term of I(Y; Z) for a single draw Z, T13)
+        margin = self._margin(np.repeat(T, m_e, axis=0), flat, None)
+        log_h = self.log_probs(flat).reshape(n_e, m_e, K)                            # (n, M, K)
+        bound = information_bound(T, log_h, delta=delta, permutations=permutations, seed=seed)
+        return self._certificate(f"{self.method}-posterior", margin, bound, n_e, K, d)
+
+    def _certificate(self, method: str, margin, bound: InformationBound | None, n_eval: int, K: int,
+                     d: int) -> HeldoutCertificate:
+        def known(v) -> float | None:   # a fit-split number that is not known is None ("unknown")
+            return None if v is None or not np.isfinite(v) else float(v)
+
+        info, loss, g, float_error = margin
+        return HeldoutCertificate(
+            method=method, teacher_information=float(info), loss=float(loss), margin=float(g),
+            float_error=float(float_error), certified=bound is not None and bound.lcb > 0.0, bound=bound,
+            fit_teacher_information=known(self.fit_teacher_information_), fit_loss=known(self.fit_loss_),
+            fit_margin=known(self.fit_margin_), n_fit=int(self.n_fit_), n_eval=n_eval, K=K, d=d,
+            parameters=self._parameters(), predictor=copy.copy(self))
+
+
+def _witness_margin(witness: core.Witness, teacher, codes, weights) -> tuple[float, float, float, float]:
+    """(I_T, L_TS, G_T, float_error) of a witness on the caller's rows (validated here, once:
+    validation renormalises rows and weights, and doing it twice could move the last bit)."""
+    cert = core.certify(teacher, codes, witness, weights)   # the reference: bit-identical to certify
+    return cert.teacher_information, cert.alignment_loss, cert.margin, cert.float_error
+
+
+class FittedWitness(HeldoutEstimator):
+    """The simplex witness with its frame P (d, K-1) and scale beta fitted on the fit rows (T2H).
+
+    ``fit`` uses the fit rows only:
+
+    1. Procrustes start: the frame that best rotates the centred fit codes onto the centred
+       exact codes mu*(T_i) (see :func:`procrustes_frame`; the same frame for every beta).
+    2. For each beta in ``scales``: Riemannian descent of the fit-split L_TS over the Stiefel
+       manifold from the Procrustes frame (``max_iter`` steps at most, monotone).
+    3. The (P, beta) with the best fit margin; with ``refine_scale``, a bounded 1-D search of
+       log beta (scipy ``minimize_scalar``, method "bounded") between the neighbouring grid
+       scales with P fixed, kept only if it lowers L_TS.
+
+    Deterministic for a ``seed`` (it only matters when the Procrustes problem is degenerate; it
+    also seeds ``certify``'s bound). Needs d >= K-1. Fitted attributes: ``witness_`` (a
+    :class:`witness_theory.Witness`), ``frame_`` (d, K-1), ``scale_``; ``start_margin_``, the best
+    fit margin of the Procrustes frame alone over the grid (at ``start_scale_``), with
+    ``fit_margin_ >= start_margin_``; ``n_iter_``, the descent steps at the chosen scale; and the
+    fit-split record ``fit_ids_``, ``n_fit_``, ``fit_teacher_information_``, ``fit_loss_``,
+    ``fit_margin_`` (what chose h; they prove nothing about other rows).
+    """
+    method = "witness"
+    witness_: core.Witness
+
+    def __init__(self, *, scales=DEFAULT_SCALES, seed: int = 0, max_iter: int = 100,
+                 refine_scale: bool = True) -> None:
+        self.scales = scales
+        self.seed = seed
+        self.max_iter = max_iter
+        self.refine_scale = refine_scale
+
+    def fit(self, teacher, codes, ids, *, weights=None) -> FittedWitness:
+        """Fit the frame and scale on rows ``ids``: ``teacher`` (n, K), ``codes`` (n, d),
+        ``weights`` (n,) or None. ``codes`` (n, M, d) are M draws z ~ q(z|x) per row: each draw is
+        then a fit row with its row's teacher row (``weights`` None). Returns the estimator."""
+        self._reset()
+        T, X, teacher_rows, weights, idx, n_rows = _fit_rows(teacher, codes, ids, weights)
+        n, K = T.shape
+        check_code_norms(X, "codes")   # an inf float-error bound would rest the fit numbers on inf
+        d = X.shape[1]
+        if d < K - 1:
+            raise ValueError(f"codes has latent dimension d = {d} < K-1 = {K - 1}: a witness frame needs "
+                             "d >= K-1 orthonormal directions; use the probe certificate (Probe) or fewer outcomes")
+        w = check_weights(weights, n, "weights")
+        grid = tuple(_check_scale_grid(self.scales))
+        max_iter = _check_max_iter(self.max_iter, 0)
+        seed = check_seed(self.seed)
+        if not isinstance(self.refine_scale, (bool, np.bool_)):
+            raise TypeError(f"refine_scale must be True or False, got {self.refine_scale!r:.60}")
+        try:
+            witness, start_margin, start_scale, n_iter = _fit_witness(X, T, w, grid, seed, max_iter,
+                                                                      self.refine_scale, K, d)
+        except np.linalg.LinAlgError:   # an SVD of overflowing products (codes near 1e308): found by the fuzz
+            raise ValueError(f"codes are too large to fit a witness on (largest |entry| {np.abs(X).max():.3g}): "
+                             "the Procrustes/descent SVD failed on values that overflow float64; scale the codes down") from None
+        summary = _witness_margin(witness, teacher_rows, X, weights)   # the reference, on the caller's rows
+        self.witness_, self.frame_, self.scale_ = witness, witness.P, witness.scale
+        self.start_margin_, self.start_scale_, self.n_iter_ = start_margin, start_scale, n_iter
+        self._record_fit(idx, n_rows, summary)
+        return self
+
+    def log_probs(self, codes) -> np.ndarray:
+        """log S(mu) of the fitted witness: (N, K)."""
+        self._require_fit("witness_")
+        return self.witness_.log_probs(codes)
+
+    def _shape(self) -> tuple[int, int]:
+        return self.witness_.K, self.witness_.d
+
+    def _margin(self, teacher, codes, weights) -> tuple[float, float, float, float]:
+        return _witness_margin(self.witness_, teacher, codes, weights)
+
+    def _parameters(self) -> dict:
+        return {"frame": self.witness_.P.copy(), "witness_scale": self.witness_.scale}
+
+
+# ---------------------------------------------------------------------------------------
+# Probe: multinomial logistic regression with soft targets
+# ---------------------------------------------------------------------------------------
+
+class Probe(HeldoutEstimator):
+    """Multinomial logistic regression h(mu) = softmax(coef_ mu + intercept_) of the teacher rows
+    on the codes, with soft targets, fitted on the fit rows (T2H).
+
+    scikit-learn's LogisticRegression takes hard labels only. Soft targets come exactly from
+    repetition: each fit row i appears K times, with label k and sample weight n w_i T_ik. Its
+    weighted log-loss is then sum_i n w_i sum_k T_ik (-log h_k(mu_i)) = n sum_i w_i CE(T_i, h(mu_i))
+    = n sum_i w_i [KL(T_i || h(mu_i)) + H(T_i)], so the fit minimises the KL loss L_h on the fit
+    split plus sklearn's L2 penalty ||W||^2 / (2 C) (the weights sum to n, so C means what it
+    means for n unweighted rows). Every label appears, so sklearn sees all K classes even when a
+    class has zero teacher mass. lbfgs is deterministic; ``seed`` is passed as random_state (and
+    seeds ``certify``'s bound). ``tol`` (lbfgs gradient tolerance, default 1e-10 so that the fit
+    is converged well below the size of any margin worth reporting) and ``max_iter`` only change
+    which h is chosen: the certificate is sound for any h chosen on the fit split (T2H).
+
+    Fitted attributes: ``coef_`` (K, d), ``intercept_`` (K,) (for K = 2 sklearn's binary model,
+    stored as the logits (0, f)), and the fit-split record ``fit_ids_``, ``n_fit_``,
+    ``fit_teacher_information_``, ``fit_loss_``, ``fit_margin_``.
+    """
+    method = "probe"
+    coef_: np.ndarray
+    intercept_: np.ndarray
+
+    def __init__(self, *, C: float = 1.0, max_iter: int = 1000, tol: float = 1e-10, seed: int = 0) -> None:
+        self.C = C
+        self.max_iter = max_iter
+        self.tol = tol
+        self.seed = seed
+
+    def fit(self, teacher, codes, ids, *, weights=None) -> Probe:
+        """Fit the probe on rows ``ids``: ``teacher`` (n, K), ``codes`` (n, d), ``weights`` (n,) or
+        None. ``codes`` (n, M, d) are M draws z ~ q(z|x) per row: each draw is then a fit row with
+        its row's teacher row (``weights`` None). Returns the estimator."""
+        from sklearn.linear_model import LogisticRegression
+
+        self._reset()
+        T, X, teacher_rows, weights, idx, n_rows = _fit_rows(teacher, codes, ids, weights)
+        n, K = T.shape
+        check_code_norms(X, "codes")   # sklearn returns an all-zero probe on such codes, silently
+        w = check_weights(weights, n, "weights")
+        C = _positive(self.C, "C")
+        tol = _positive(self.tol, "tol")
+        max_iter = _check_max_iter(self.max_iter, 1)
+        seed = check_seed(self.seed)
+        Xr = np.repeat(X, K, axis=0)                                      # (n K, d): row i, K times
+        yr = np.tile(np.arange(K), n)                                     # labels 0..K-1 for each row
+        sw = (n * w[:, None] * T).ravel()                                 # (n K,) sample weights n w_i T_ik
+        model = LogisticRegression(C=C, max_iter=max_iter, tol=tol, random_state=seed)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            model.fit(Xr, yr, sample_weight=sw)
+        if not (np.isfinite(model.coef_).all() and np.isfinite(model.intercept_).all()):
+            raise ValueError(f"codes are too large to fit a probe on (largest |entry| {np.abs(X).max():.3g}): "
+                             "the logistic regression overflowed float64; scale the codes down")
+        if K == 2:   # binary sklearn: p_1 = sigmoid(f), f = coef mu + b, i.e. softmax of logits (0, f)
+            self.coef_ = np.vstack([np.zeros((1, X.shape[1])), model.coef_])
+            self.intercept_ = np.concatenate([[0.0], model.intercept_])
+        else:
+            self.coef_, self.intercept_ = model.coef_.copy(), model.intercept_.copy()
+        try:
+            summary = self._margin(teacher_rows, X, weights)
+        except Exception:
+            self._reset()
+            raise
+        self._record_fit(idx, n_rows, summary)
+        return self
+
+    def logits(self, codes) -> np.ndarray:
+        """coef_ mu + intercept_ for each code: (N, K)."""
+        self._require_fit("coef_")
+        mu = check_codes(codes, self.coef_.shape[1])
+        return mu @ self.coef_.T + self.intercept_                    # (N, K)
+
+    def log_probs(self, codes) -> np.ndarray:
+        """log h(mu) = log_softmax(logits): (N, K)."""
+        return core.log_softmax(self.logits(codes))
+
+    def logit_error(self, codes) -> float:
+        """Bound on the rounding error of ``logits``: (d + 2) unit roundoffs times
+        max_i sum_j |mu_ij coef_kj| + |b_k| (Higham 2002, eq. 3.5 for inner products)."""
+        self._require_fit("coef_")
+        mu = check_codes(codes, self.coef_.shape[1])
+        if mu.size == 0:
+            return 0.0
+        size = np.abs(mu) @ np.abs(self.coef_).T + np.abs(self.intercept_)
+        return float((self.coef_.shape[1] + 2) * EPS * size.max())
+
+    def _shape(self) -> tuple[int, int]:
+        return self.coef_.shape[0], self.coef_.shape[1]
+
+    def _margin(self, teacher, codes, weights) -> tuple[float, float, float, float]:
+        """(I_T, L_h, G_h, float_error) on the caller's rows (validated here, once)."""
+        T = check_distributions(teacher, "teacher", allow_1d=False)
+        w = check_weights(weights, T.shape[0])
+        X = check_codes(codes, self.coef_.shape[1], T.shape[0])
+        return margin_from_log_probs(T, w, self.log_probs(X), self.logit_error(X))
+
+    def _parameters(self) -> dict:
+        return {"coef": self.coef_.copy(), "intercept": self.intercept_.copy(), "C": float(self.C)}
+
+
+def _positive(x, name: str) -> float:
+    """A finite number > 0; text, bools, lists and complex are a TypeError naming ``name``."""
+    return check_finite_number(x, name, positive=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Raw witness: fixed, fitted on no rows
+# ---------------------------------------------------------------------------------------
+
+def _check_witness(witness) -> core.Witness:
+    if not isinstance(witness, core.Witness):
+        raise TypeError(f"witness must be a witness_theory.Witness, got {type(witness).__name__}")
+    return witness
+
+
+class RawWitness(HeldoutEstimator):
+    """A fixed :class:`witness_theory.Witness` as a held-out estimator: the raw certificate.
+
+    Nothing is chosen on data, so it is fitted on no rows: ``certify`` works without ``fit``
+    (``n_fit`` 0, the fit-split numbers None). ``fit(teacher, codes, ids)`` fits nothing; it
+    records the fit rows (then refused by ``certify`` like any fit rows) and the witness's
+    fit-split numbers, to report it beside the fitted predictors. ``seed`` seeds ``certify``'s bound.
+    """
+    method = "raw"
+    # fitted on no rows until fit records some (class attributes; fit sets the instance's own)
+    fit_ids_ = _readonly(np.empty(0, dtype=np.int64))
+    n_fit_ = 0
+    fit_teacher_information_ = None
+    fit_loss_ = None
+    fit_margin_ = None
+
+    def __init__(self, witness: core.Witness, *, seed: int = 0) -> None:
         self.witness = witness
+        self.seed = seed
 
-    def log_probs(self, codes):
-        return self.witness.log_probs(codes)
+    def fit(self, teacher, codes, ids, *, weights=None) -> RawWitness:
+        """Record rows ``ids`` as the fit rows and the witness's numbers on them (nothing is fitted)."""
+        self._reset()
+        witness = _check_witness(self.witness)
+        check_seed(self.seed)   # used by certify: checked here like any estimator's settings
+        _, X, teacher_rows, weights, idx, n_rows = _fit_rows(teacher, codes, ids, weights)
+        check_code_norms(X, "codes")
+        summary = _witness_margin(witness, teacher_rows, X, weights)
+        self._record_fit(idx, n_rows, summary)
+        return self
 
-    @property
-    def parameters(self) -> dict:
+    def log_probs(self, codes) -> np.ndarray:
+        """log S(mu) of the fixed witness: (N, K)."""
+        return _check_witness(self.witness).log_probs(codes)
+
+    def _require_fit(self, attribute: str = "fit_ids_") -> None:
+        _check_witness(self.witness)   # always fitted (on no rows at least)
+
+    def _margin(self, teacher, codes, weights) -> tuple[float, float, float, float]:
+        return _witness_margin(self.witness, teacher, codes, weights)
+
+    def _parameters(self) -> dict:
         return {"frame": self.witness.P.copy(), "witness_scale": self.witness.scale}
 
 
-def _method_of(predictor) -> str:
-    if isinstance(predictor, WitnessFit):
-        return "witness"
-    if isinstance(predictor, ProbeFit):
-        return "probe"
-    if isinstance(predictor, (_RawWitness, core.Witness)):
-        return "raw"
-    raise TypeError(f"predictor must be a WitnessFit, ProbeFit or Witness, got {type(predictor).__name__}")
+# ---------------------------------------------------------------------------------------
+# Fit and certify a split in one call
+# ---------------------------------------------------------------------------------------
+
+_SETTINGS: dict[str, type[FittedWitness] | type[Probe]] = {"witness": FittedWitness, "probe": Probe}
 
 
-def _evaluate(predictor, teacher, codes, weights):
-    """(I_T, L_h, G_h, float_error) of a predictor on the caller's rows (validated here, once:
-    validation renormalises rows and weights, and doing it twice could move the last bit)."""
-    wit = predictor if isinstance(predictor, core.Witness) else getattr(predictor, "witness", None)
-    if wit is not None:
-        cert = core.certify(teacher, codes, wit, weights)   # the reference: bit-identical to certify
-        return cert.teacher_information, cert.alignment_loss, cert.margin, cert.float_error
-    T = check_distributions(teacher, "teacher", allow_1d=False)
-    w = check_weights(weights, T.shape[0])
-    X = check_codes(codes, predictor.coef.shape[1], T.shape[0])
-    return _margin_from_log_probs(T, w, predictor.log_probs(X), predictor.logit_error(X))
-
-
-def evaluate_heldout(predictor, teacher_eval, codes_eval, eval_ids, *, weights_eval=None,
-                     fit_summary: tuple[float, float, float, int] | None = None, delta: float = DEFAULT_DELTA,
-                     permutations: int = 0, seed: int = 0) -> HeldoutCertificate:
-    """Certify an already fitted predictor on evaluation rows ``eval_ids`` (T2H, T13).
-
-    With uniformly weighted evaluation rows (``weights_eval`` None) the certificate carries the
-    (1 - ``delta``) lower confidence bound on I(Y; Z) of :func:`witness_theory.information_bound`
-    (rows taken as an i.i.d. sample) and, with ``permutations`` > 0, the permutation p-value; its
-    verdict is then one of three levels. Weighted rows get no bound (the bound is for a sample),
-    so they are never "certified" at a confidence level.
-
-    Refuses (ValueError naming the rows) evaluation rows that the predictor was fitted on, and
-    a fitted predictor whose fit rows are unknown (fit it with ``fit_ids=``). A plain
-    :class:`witness_theory.Witness` is a fixed predictor (fitted on no rows): the raw certificate.
-    """
-    if isinstance(predictor, core.Witness):
-        predictor = _RawWitness(predictor)
-    method = _method_of(predictor)
-    if not 0.0 < check_finite_number(delta, "delta") < 1.0:
-        raise ValueError(f"delta (the error rate of the bound) must lie in (0, 1), got {delta!r}")
-    if isinstance(permutations, (bool, np.bool_)) or not isinstance(permutations, (int, np.integer)) \
-            or not 0 <= permutations < 2 ** 31:
-        raise ValueError(f"permutations must be an integer >= 0 (0: no exact test), got {permutations!r:.60}")
-    seed = _check_seed(seed)
-    T = check_distributions(teacher_eval, "teacher_eval", allow_1d=False)
-    n_eval = T.shape[0]
-    ids = _check_ids(eval_ids, n_eval, "eval_ids")
-    if predictor.fit_ids is None:
-        raise ValueError("the predictor was fitted without fit_ids, so its evaluation rows cannot be checked "
-                         "disjoint from its fit rows; refit it with fit_ids= (the data-set ids of the fit rows)")
-    _refuse_overlap(np.asarray(predictor.fit_ids), ids, "evaluation rows were used to fit the predictor")
-    check_weights(weights_eval, n_eval, "weights_eval")
-    X = as_float_array(codes_eval, "codes_eval", 2)
-    summary: tuple[float | None, float | None, float | None, int] | None = None
-    if fit_summary is not None:
-        summary = _check_fit_summary(fit_summary)
-    try:
-        info, loss, margin, float_error = _evaluate(predictor, teacher_eval, X, weights_eval)
-    except (ValueError, TypeError) as exc:   # core names teacher/codes/weights: say which of ours
-        raise _renamed(exc, {"teacher": "teacher_eval", "codes": "codes_eval", "weights": "weights_eval"}) from None
-    def known(v) -> float | None:   # a fit-split number that was not given is None ("unknown")
-        return None if v is None or not np.isfinite(v) else float(v)
-
-    if summary is None:
-        summary = (None, None, getattr(predictor, "fit_margin", None), len(predictor.fit_ids))
-    K = T.shape[1]
-    bound = None
-    if weights_eval is None and n_eval >= 2:
-        log_h = predictor.log_probs(check_codes(X, X.shape[1], n_eval))
-        bound = information_bound(T, log_h, delta=delta, permutations=permutations, seed=seed)
-    return HeldoutCertificate(
-        method=method, teacher_information=float(info), loss=float(loss), margin=float(margin),
-        float_error=float(float_error), certified=bound is not None and bound.lcb > 0.0, bound=bound,
-        fit_teacher_information=known(summary[0]), fit_loss=known(summary[1]),
-        fit_margin=known(summary[2]), n_fit=int(summary[3]), n_eval=n_eval, K=K, d=X.shape[1],
-        parameters=predictor.parameters, predictor=predictor)
-
-
-def _check_fit_summary(fit_summary) -> tuple[float, float, float, int]:
-    """(I_T(fit), L(fit), G(fit), n_fit): three numbers (not NaN) and a row count >= 0."""
-    if isinstance(fit_summary, (str, bytes, dict)) or not hasattr(fit_summary, "__len__") or len(fit_summary) != 4:
-        raise TypeError(f"fit_summary must be a tuple (I_T fit, loss fit, margin fit, n_fit), got {fit_summary!r:.80}")
-    out = []
-    for label, v in zip(("I_T fit", "loss fit", "margin fit"), fit_summary[:3]):
-        f = real_float(v, f"fit_summary {label}")
-        if np.isnan(f):
-            raise ValueError(f"fit_summary {label} is NaN; pass the fit-split numbers or fit_summary=None")
-        out.append(f)
-    n_fit = fit_summary[3]
-    if isinstance(n_fit, (bool, np.bool_)) or not isinstance(n_fit, (int, np.integer)) or n_fit < 0:
-        raise ValueError(f"fit_summary n_fit must be an integer >= 0, got {n_fit!r:.60}")
-    return out[0], out[1], out[2], int(n_fit)
-
-
-def certify_heldout(teacher_fit, codes_fit, teacher_eval, codes_eval, fit_ids, eval_ids, *,
-                    method: Literal["raw", "witness", "probe"] = "witness", witness: core.Witness | None = None,
-                    weights_fit=None, weights_eval=None, **fit_kwargs) -> HeldoutCertificate:
-    """Explicit form: fit a predictor on (teacher_fit, codes_fit) and certify (teacher_eval, codes_eval).
-
-    ``fit_ids``/``eval_ids`` are the data-set ids of the rows; overlapping ids are refused with a
-    ValueError naming them (first few). ``method``: "witness" (:func:`fit_witness`), "probe"
-    (:func:`fit_probe`) or "raw" (the fixed ``witness``, required then; its fit-split numbers are
-    reported but nothing is fitted). ``fit_kwargs`` go to the fitting function.
-    """
-    bound_options = {k: fit_kwargs.pop(k) for k in ("delta", "permutations") if k in fit_kwargs}
-    T_fit = check_distributions(teacher_fit, "teacher_fit", allow_1d=False)
-    f_ids = _check_ids(fit_ids, T_fit.shape[0], "fit_ids")
-    T_eval = check_distributions(teacher_eval, "teacher_eval", allow_1d=False)
-    e_ids = _check_ids(eval_ids, T_eval.shape[0], "eval_ids")
-    _refuse_overlap(f_ids, e_ids, "overlapping splits")
-    if T_fit.shape[1] != T_eval.shape[1]:
-        raise ValueError(f"teacher_fit has K = {T_fit.shape[1]} outcomes but teacher_eval has K = {T_eval.shape[1]}")
-    X_fit = as_float_array(codes_fit, "codes_fit", 2)
-    # finite codes whose ||mu_i||^2 overflows give an inf float-error bound (a verdict resting on
-    # inf): refused on both splits before anything is fitted
-    check_code_norms(X_fit, "codes_fit")
-    X_eval = as_float_array(codes_eval, "codes_eval", (1, 2))
-    check_code_norms(X_eval if X_eval.ndim == 2 else X_eval[None, :], "codes_eval")
-    check_weights(weights_fit, T_fit.shape[0], "weights_fit")   # before fitting: named here, not 'weights'
+def _estimator(method, witness, settings: dict) -> HeldoutEstimator:
+    """The estimator ``method`` names, built with ``settings`` (its constructor's keywords)."""
     if witness is not None and not isinstance(witness, core.Witness):
         raise TypeError(f"witness must be a witness_theory.Witness or None, got {type(witness).__name__}")
-    # the callers' rows go on as given (validation renormalises rows that sum to 1 within the
-    # tolerance; doing it twice could move the last bit), so this equals the direct calls exactly
-    if method == "witness":
-        predictor: WitnessFit | ProbeFit | _RawWitness = fit_witness(teacher_fit, X_fit, weights=weights_fit,
-                                                                     fit_ids=f_ids, **fit_kwargs)
-    elif method == "probe":
-        predictor = fit_probe(teacher_fit, X_fit, weights=weights_fit, fit_ids=f_ids, **fit_kwargs)
-    elif method == "raw":
-        if not isinstance(witness, core.Witness):
+    if not isinstance(method, str) or method not in ("raw", "witness", "probe"):
+        raise ValueError(f"method must be 'raw', 'witness' or 'probe', got {method!r:.60}")
+    if method == "raw":
+        if witness is None:
             raise ValueError("method='raw' certifies a fixed witness: pass witness=witness_theory.Witness(K, d, scale)")
-        if fit_kwargs:
-            raise ValueError(f"method='raw' fits nothing; unexpected arguments {sorted(fit_kwargs)}")
-        predictor = _RawWitness(witness)
-    else:
-        raise ValueError(f"method must be 'raw', 'witness' or 'probe', got {method!r}")
-    check_weights(weights_fit, T_fit.shape[0], "weights_fit")
-    try:
-        fit_info, fit_loss, fit_margin, _ = _evaluate(predictor, teacher_fit, X_fit, weights_fit)
-    except (ValueError, TypeError) as exc:   # core names teacher/codes/weights: say which of ours
-        raise _renamed(exc, {"teacher": "teacher_fit", "codes": "codes_fit", "weights": "weights_fit"}) from None
-    return evaluate_heldout(predictor, teacher_eval, codes_eval, e_ids, weights_eval=weights_eval,
-                            fit_summary=(fit_info, fit_loss, fit_margin, T_fit.shape[0]),
-                            seed=int(fit_kwargs.get("seed", 0)), **bound_options)
+        unexpected = sorted(set(settings) - {"seed"})
+        if unexpected:
+            raise ValueError(f"method='raw' fits nothing; unexpected arguments {unexpected}")
+        return RawWitness(witness, **settings)
+    cls = _SETTINGS[method]
+    known = [p for p in inspect.signature(cls).parameters]
+    unexpected = sorted(set(settings) - set(known))
+    if unexpected:
+        raise TypeError(f"method={method!r} ({cls.__name__}) takes the settings {known}; unexpected {unexpected}")
+    return cls(**settings)
 
 
 def heldout_certify(teacher, codes, split: HeldoutSplit, *, method: Literal["raw", "witness", "probe"] = "witness",
-                    weights=None, witness: core.Witness | None = None, **fit_kwargs) -> HeldoutCertificate:
-    """Split form: rows ``split.fit`` choose the predictor, rows ``split.eval`` are certified.
+                    weights=None, witness: core.Witness | None = None, delta: float = DEFAULT_DELTA,
+                    permutations: int = 0, **settings) -> HeldoutCertificate:
+    """Rows ``split.fit`` choose the predictor, rows ``split.eval`` are certified (T2H, T13).
 
-    ``teacher`` (N, K), ``codes`` (N, d), ``weights`` (N,) cover all rows; each split's weights
-    are renormalised on that split. See :func:`certify_heldout` for ``method``.
+    A thin wrapper over the estimators: ``method`` "witness" (:class:`FittedWitness`), "probe"
+    (:class:`Probe`) or "raw" (:class:`RawWitness` of ``witness``, required then), built with
+    ``settings`` (e.g. ``max_iter=20, seed=1``), then ``fit(teacher[f], codes[f], f,
+    weights=weights[f]).certify(teacher[e], codes[e], e, weights=weights[e], delta=delta,
+    permutations=permutations)`` with f, e = split.fit, split.eval. ``teacher`` (N, K) or a
+    :class:`witness_theory.Teacher`, ``codes`` (N, d), ``weights`` (N,) cover all rows; each
+    split's weights are renormalised on that split.
     """
     if is_teacher_object(teacher):   # a precomputed Teacher: its rows and weights (split below)
         teacher, weights = check_teacher(teacher, weights)
@@ -735,20 +866,21 @@ def heldout_certify(teacher, codes, split: HeldoutSplit, *, method: Literal["raw
         raise ValueError(f"weights has length {w.shape[0]} but there are {T.shape[0]} rows")
     if w is not None:
         check_weights(w, T.shape[0], "weights")
+    estimator = _estimator(method, witness, settings)
     f, e = split.fit, split.eval
-    T = np.asarray(teacher, dtype=np.float64)   # the caller's rows as given (validated above): equals the explicit form
+    _refuse_overlap(f, e, "split.fit", "split.eval")
+    T = np.asarray(teacher, dtype=np.float64)   # the caller's rows as given (validated above)
     try:
-        return certify_heldout(T[f], X[f], T[e], X[e], f, e, method=method, witness=witness,
-                               weights_fit=None if w is None else w[f], weights_eval=None if w is None else w[e],
-                               **fit_kwargs)
-    except (ValueError, TypeError) as exc:   # name our arguments, not certify_heldout's
-        raise _renamed(exc, _SPLIT_NAMES) from None
-
-
-_SPLIT_NAMES = {"teacher_fit": "teacher (fit rows)", "teacher_eval": "teacher (evaluation rows)",
-                "codes_fit": "codes (fit rows)", "codes_eval": "codes (evaluation rows)",
-                "weights_fit": "weights (fit rows)", "weights_eval": "weights (evaluation rows)",
-                "fit_ids": "split.fit", "eval_ids": "split.eval"}
+        estimator.fit(T[f], X[f], f, weights=None if w is None else w[f])
+    except (ValueError, TypeError) as exc:   # name our arguments, not fit's
+        raise _renamed(exc, {"teacher": "teacher (fit rows)", "codes": "codes (fit rows)",
+                             "weights": "weights (fit rows)", "ids": "split.fit"}) from None
+    try:
+        return estimator.certify(T[e], X[e], e, weights=None if w is None else w[e], delta=delta,
+                                 permutations=permutations)
+    except (ValueError, TypeError) as exc:   # name our arguments, not certify's
+        raise _renamed(exc, {"teacher": "teacher (evaluation rows)", "codes": "codes (evaluation rows)",
+                             "weights": "weights (evaluation rows)", "ids": "split.eval"}) from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -761,7 +893,7 @@ def _check_t2h(teacher_eval, codes_eval, predictor, weights=None, eval_ids=None,
     excess is KL(Tbar || h(c)), T1); codes that are all equal give G_h <= 0; G_h <= I_T(eval);
     and, when both are known, the fit rows and eval rows are disjoint (the theorem's condition)."""
     if isinstance(predictor, core.Witness):
-        predictor = _RawWitness(predictor)
+        predictor = RawWitness(predictor)
     T = check_distributions(teacher_eval, "teacher_eval", allow_1d=False)
     w = check_weights(weights, T.shape[0])
     X = as_float_array(codes_eval, "codes_eval", 2)
@@ -790,7 +922,7 @@ def _check_t2h(teacher_eval, codes_eval, predictor, weights=None, eval_ids=None,
     ]
     if np.all(X == X[0]):
         parts.append(relation("codes are constant: L_h(eval) >= I_T(eval) (G_h <= 0)", loss, ">=", info, rtol))
-    fit_ids = getattr(predictor, "fit_ids", None)
+    fit_ids = getattr(predictor, "fit_ids_", None)
     if eval_ids is not None and fit_ids is not None:
         common = np.intersect1d(np.asarray(fit_ids), np.asarray(eval_ids))
         parts.append(relation("rows shared by the fit and evaluation splits == 0", common.size, "==", 0.0, 0.0))
@@ -804,54 +936,3 @@ T2H = Theorem(
     "I_T(eval) - L_h(eval) > 0 certifies that the encoder mean is not constant on the evaluation split.",
     ("fit and evaluation splits disjoint", "h depends on the fit split only, and on the codes only through mu"),
     _check_t2h)
-
-
-# ---------------------------------------------------------------------------------------
-# The posterior certificate: the same predictors on sampled codes z ~ q(z|x)
-# ---------------------------------------------------------------------------------------
-
-def certify_samples(teacher_fit, samples_fit, teacher_eval, samples_eval, fit_ids, eval_ids, *,
-                    method: Literal["witness", "probe"] = "witness", delta: float = DEFAULT_DELTA,
-                    permutations: int = 0, **fit_kwargs) -> HeldoutCertificate:
-    """The held-out certificate of sampled codes (the posterior certificate, T13 with Z ~ q(z|x)).
-
-    ``samples_fit`` (n_f, M_f, d) and ``samples_eval`` (n_e, M, d): M draws z ~ q(z|x) per row
-    (a 2-D array is one draw per row). The predictor is fitted on the fit draws only (each draw a
-    fit sample with its row's teacher row); the evaluation margin and the bound average each
-    evaluation row's term over its M draws, so the bound is on I(Y; Z) for a single draw Z, the
-    information that reaches the decoder. Disjoint ``fit_ids``/``eval_ids`` are required.
-    """
-    T_fit = check_distributions(teacher_fit, "teacher_fit", allow_1d=False)
-    T_eval = check_distributions(teacher_eval, "teacher_eval", allow_1d=False)
-    f_ids = _check_ids(fit_ids, T_fit.shape[0], "fit_ids")
-    e_ids = _check_ids(eval_ids, T_eval.shape[0], "eval_ids")
-    _refuse_overlap(f_ids, e_ids, "overlapping splits")
-    Zf = as_float_array(samples_fit, "samples_fit", (2, 3))
-    Ze = as_float_array(samples_eval, "samples_eval", (2, 3))
-    Zf = Zf[:, None] if Zf.ndim == 2 else Zf
-    Ze = Ze[:, None] if Ze.ndim == 2 else Ze
-    if Zf.shape[0] != T_fit.shape[0] or Ze.shape[0] != T_eval.shape[0] or Zf.shape[2] != Ze.shape[2]:
-        raise ValueError(f"samples_fit {Zf.shape} / samples_eval {Ze.shape} do not match the teacher rows "
-                         f"({T_fit.shape[0]}, {T_eval.shape[0]}) or each other's latent dimension")
-    (n_f, m_f, d), (n_e, m_e, _) = Zf.shape, Ze.shape
-    K = T_fit.shape[1]
-    T_rep = np.repeat(T_fit, m_f, axis=0)
-    flat_fit = Zf.reshape(-1, d)
-    if method == "witness":
-        predictor: WitnessFit | ProbeFit = fit_witness(T_rep, flat_fit, **fit_kwargs)
-    elif method == "probe":
-        predictor = fit_probe(T_rep, flat_fit, **fit_kwargs)
-    else:
-        raise ValueError(f"method must be 'witness' or 'probe', got {method!r}")
-    fit_info, fit_loss, fit_margin, _ = _evaluate(predictor, T_rep, flat_fit, None)
-    flat_eval = Ze.reshape(-1, d)
-    T_eval_rep = np.repeat(T_eval, m_e, axis=0)
-    info, loss, margin, float_error = _evaluate(predictor, T_eval_rep, flat_eval, None)
-    log_h = predictor.log_probs(flat_eval).reshape(n_e, m_e, K)
-    bound = information_bound(T_eval, log_h, delta=delta, permutations=permutations,
-                              seed=int(fit_kwargs.get("seed", 0)))
-    return HeldoutCertificate(
-        method=f"{_method_of(predictor)}-posterior", teacher_information=float(info), loss=float(loss),
-        margin=float(margin), float_error=float(float_error), certified=bound.lcb > 0.0,
-        fit_teacher_information=float(fit_info), fit_loss=float(fit_loss), fit_margin=float(fit_margin),
-        n_fit=n_f, n_eval=n_e, K=K, d=d, parameters=predictor.parameters, predictor=predictor, bound=bound)

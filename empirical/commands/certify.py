@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -58,11 +57,11 @@ def _heldout_from_codes(T_fit, codes_fit, T_eval, codes_eval, seed: int = 0) -> 
     n = T_fit.shape[0]
     fit_ids, eval_ids = np.arange(n), n + np.arange(T_eval.shape[0])   # training rows, then test rows: disjoint
     out: dict = {"heldout_split": f"fit: the {n} training rows of --fit-codes; eval: the {T_eval.shape[0]} rows of --codes"}
-    cases: tuple[tuple[str, dict[str, Any]], ...] = (("fitted", {"method": "witness", "seed": seed}),
-                                                      ("probe", {"method": "probe", "seed": seed, "tol": 1e-6}))
-    for name, kwargs in cases:
-        c = wt.certify_heldout(T_fit, codes_fit, T_eval, codes_eval, fit_ids, eval_ids,
-                               permutations=wt.DEFAULT_PERMUTATIONS, **kwargs)
+    estimators: tuple[tuple[str, wt.FittedWitness | wt.Probe], ...] = (
+        ("fitted", wt.FittedWitness(seed=seed)), ("probe", wt.Probe(seed=seed, tol=1e-6)))
+    for name, estimator in estimators:
+        c = estimator.fit(T_fit, codes_fit, fit_ids).certify(T_eval, codes_eval, eval_ids,
+                                                             permutations=wt.DEFAULT_PERMUTATIONS)
         out.update(certificate_columns(name, c))
         out.update({f"L_{name}": c.loss, f"I_T_{name}": c.teacher_information, "delta": wt.DEFAULT_DELTA})
     return out

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +47,7 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
     Split (recorded in the result): evaluating the test split, the fit rows are (at most
     ``fit_rows`` of, seeded) the training rows; evaluating the training split, a seeded 80/20
     split of the training rows (``witness_theory.heldout_split``), scored on its 20%. Row ids live
-    in one space (training rows 0..N-1, test rows N..N+M-1), so the explicit form's overlap check
+    in one space (training rows 0..N-1, test rows N..N+M-1), so the estimators' overlap check
     sees the two splits as disjoint. The probe is fitted with tol 1e-6 (scikit-learn's L-BFGS): a
     looser fit can only raise the held-out loss, never certify a constant code (T2H)."""
     n_train = experiment.x_train.shape[0]
@@ -72,15 +71,16 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
         lv_eval = None if log_var_eval is None else log_var_eval[eval_ids]
         what = f"fit: {len(fit_ids)} training rows; eval: {len(eval_ids)} held-out training rows (seed {seed})"
     out: dict = {"heldout_split": what, "delta": delta}
-    cases: tuple[tuple[str, dict[str, Any]], ...] = (("fitted", {"method": "witness", "seed": seed}),
-                                                      ("probe", {"method": "probe", "seed": seed, "tol": 1e-6}))
-    for name, kwargs in cases:
-        c = wt.certify_heldout(T_fit, codes_fit, T_eval, c_eval, fit_ids, eval_ids, delta=delta,
-                               permutations=PERMUTATIONS, **kwargs)
+    # each fit starts afresh, so the posterior certificates below refit the same two estimators
+    estimators: tuple[tuple[str, wt.FittedWitness | wt.Probe], ...] = (
+        ("fitted", wt.FittedWitness(seed=seed)), ("probe", wt.Probe(seed=seed, tol=1e-6)))
+    for name, estimator in estimators:
+        c = estimator.fit(T_fit, codes_fit, fit_ids).certify(T_eval, c_eval, eval_ids, delta=delta,
+                                                             permutations=PERMUTATIONS)
         out.update(certificate_columns(name, c))
         out.update({f"L_{name}": c.loss, f"I_T_{name}": c.teacher_information, f"fit_margin_{name}": c.fit_margin})
         if name == "fitted":
-            out["fitted_scale"] = float(c.parameters.get("scale", np.nan))
+            out["fitted_scale"] = float(c.parameters["witness_scale"])
     if lv_eval is None or lv_fit is None:
         return out
     # the posterior certificate: what reaches the decoder, bounded above by the KL rate (T13)
@@ -94,9 +94,9 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
     rate_ucb = rate + float(norm.ppf(1.0 - delta)) * float(kl_rows.std(ddof=1)) / np.sqrt(kl_rows.size)
     out.update({"kl_rate": rate, "kl_rate_ucb": rate_ucb, "posterior_draws": posterior_draws})
     violations = 0
-    for name, kwargs in cases:
-        c = wt.certify_samples(T_fit, z_fit, T_eval, z_eval, fit_ids, eval_ids, delta=delta,
-                               permutations=PERMUTATIONS, **kwargs)
+    for name, estimator in estimators:   # fitted on the (n, 1, d) fit draws, certified on (n, M, d)
+        c = estimator.fit(T_fit, z_fit[:, None], fit_ids).certify(T_eval, z_eval, eval_ids, delta=delta,
+                                                                  permutations=PERMUTATIONS)
         out.update(certificate_columns(f"post_{name}", c))
         violations += int(c.lcb is not None and c.lcb > rate_ucb)
     out.update({"t13_violations": violations, "t13_violated": violations > 0})
