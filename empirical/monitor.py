@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 import witness_theory as wt
-from witness_theory._validation import check_distributions, check_weights
+from witness_theory.validation import check_distributions, check_weights
 from witness_theory.defaults import WITNESS_SCALE
 
 __all__ = ["CertificateMonitor", "MonitorResult", "HeldoutMonitorResult"]

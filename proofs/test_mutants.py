@@ -21,7 +21,7 @@ from scipy.special import log_softmax, rel_entr
 
 import witness_theory as wt
 from witness_theory import collapse_metrics, core, frontier, heldout
-from witness_theory._validation import check_distributions, check_weights
+from witness_theory.validation import check_distributions, check_weights
 
 from .strategies import assert_close, assert_le, orthonormal_frame, report, seeds
 

@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-.venv/bin/python -m pip wheel --no-deps --no-build-isolation -q -w "$tmp/dist" . >/dev/null
+# from the committed tree only (a stale build/ or an untracked file must not reach the wheel)
+mkdir "$tmp/src" && git archive --format=tar HEAD | tar -x -C "$tmp/src"
+.venv/bin/python -m pip wheel --no-deps --no-build-isolation -q -w "$tmp/dist" "$tmp/src" >/dev/null
 python3 -m venv "$tmp/venv"
 "$tmp/venv/bin/python" -m pip install -q --no-deps "$tmp"/dist/witness_theory-*.whl
 site=$("$tmp/venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")

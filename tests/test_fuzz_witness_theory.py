@@ -187,7 +187,7 @@ OTHERS = {"witness", "groups", "mode", "method", "split", "refine_scale"}
 # scales, tol 1e-6) and heldout_certify gets the same through its **settings
 CHEAP_FIT = {"witness": dict(max_iter=3, scales=(1.0, 2.0)), "probe": dict(max_iter=3, tol=1e-6), "raw": {}}
 KNOWN_PARAMS = ARRAYS | SCALARS | INTEGERS | OTHERS
-# Roles a message may name instead of the parameter (documented in core/_validation):
+# Roles a message may name instead of the parameter (documented in core/validation):
 # Witness(scale=...) reports 'witness_scale'; the K and d checks report 'K (number of
 # teacher outcomes)' and 'd (latent dimension)'; a Witness method reports its 'codes'.
 ALIASES = {"scale": ("witness_scale",), "witness": ("witness_scale", "K", "d"), "codes": ("codes",)}

@@ -5,7 +5,8 @@
   only here; a module belongs to the layer of the longest prefix that names it.
 - The import graph of both packages has no cycle (within a layer either).
 - No private name (``_x``) of one module is used by another: neither ``from m import _x`` nor
-  ``m._x`` on an imported module.
+  ``m._x`` on an imported module; and no private module (``pkg._m``) is imported from outside
+  its package.
 - ``import empirical.config`` is a leaf: it loads neither scikit-learn nor torch (it is timed by
   bench, not here; the check here is what it loads).
 
@@ -27,7 +28,7 @@ PACKAGES = ("witness_theory", "empirical")
 
 #: Lowest first. A module may import modules of its own layer or of lower ones.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("witness_theory.defaults", "witness_theory._validation"),
+    ("witness_theory.defaults", "witness_theory.validation"),
     ("witness_theory.io", "witness_theory.ledger"),
     ("witness_theory.core", "witness_theory.collapse_metrics", "witness_theory.linear_vae"),
     ("witness_theory.frontier", "witness_theory.information"),
@@ -169,6 +170,10 @@ def private_uses(sources: dict[str, str], packages: dict[str, bool]) -> list[str
                             module=node.module, names=[a], level=node.level), known):
                         if target == module or target not in known:
                             continue
+                        last = target.rsplit(".", 1)[-1]
+                        if last.startswith("_") and not last.startswith("__") and \
+                                target.rsplit(".", 1)[0] != (module if packages[module] else module.rsplit(".", 1)[0]):
+                            found.append(f"{module}:{node.lineno} imports the private module {target}")
                         if name is None:
                             aliases[a.asname or a.name] = target
                         elif name.startswith("_") and not name.startswith("__"):
@@ -218,18 +223,20 @@ def test_config_is_a_leaf():
 # ---------------------------------------------------------------- each check can fail
 SYNTHETIC = {
     "pkg": "", "pkg.low": "from pkg.high import x\n", "pkg.high": "def f():\n    from pkg import low\n    return low._hidden\n",
-    "pkg.other": "from pkg.low import _secret\n",
+    "pkg.other": "from pkg.low import _secret\n", "pkg.sub": "", "pkg.sub._inner": "",
+    "pkg.sub.user": "from pkg.sub import _inner\n", "pkg.outside": "from pkg.sub._inner import x\n",
 }
-SYNTHETIC_PACKAGE = {m: m == "pkg" for m in SYNTHETIC}
-SYNTHETIC_LAYERS = (("pkg.low", "pkg.other"), ("pkg.high", "pkg"))
+SYNTHETIC_PACKAGE = {m: m in ("pkg", "pkg.sub") for m in SYNTHETIC}
+SYNTHETIC_LAYERS = (("pkg.low", "pkg.other", "pkg.sub", "pkg.outside"), ("pkg.high", "pkg"))
 
 
 def test_checks_catch_a_synthetic_violation():
     edges = import_edges(SYNTHETIC, SYNTHETIC_PACKAGE)
     assert upward_edges(edges, SYNTHETIC_LAYERS) == ["pkg.low (layer 0) imports pkg.high (layer 1) at line 1"]
     assert cycles(edges) == [["pkg.high", "pkg.low"]]
-    assert sorted(private_uses(SYNTHETIC, SYNTHETIC_PACKAGE)) == ["pkg.high:3 uses pkg.low._hidden",
-                                                                "pkg.other:1 imports pkg.low._secret"]
+    assert sorted(private_uses(SYNTHETIC, SYNTHETIC_PACKAGE)) == [   # pkg.sub.user may use its own package's _inner
+        "pkg.high:3 uses pkg.low._hidden", "pkg.other:1 imports pkg.low._secret",
+        "pkg.outside:1 imports the private module pkg.sub._inner"]
     with pytest.raises(AssertionError, match="no layer"):
         layer_of("elsewhere.module", SYNTHETIC_LAYERS)
 

@@ -1,13 +1,13 @@
 """Input validation of witness_theory: every bad input raises a ValueError that names the
 argument (and, where there is one, the fix). Row sums are checked with the absolute tolerance
-ROW_SUM_ATOL = 1e-6 stated in witness_theory/_validation.py; frames with FRAME_ATOL = 1e-8."""
+ROW_SUM_ATOL = 1e-6 stated in witness_theory/validation.py; frames with FRAME_ATOL = 1e-8."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import witness_theory as wt
-from witness_theory import _validation
+from witness_theory import validation as _validation
 from witness_theory.theorems import T1, T10
 
 T_OK = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
@@ -16,8 +16,8 @@ CODES = np.zeros((2, 4))
 
 
 def test_stated_tolerances():
-    assert _validation.ROW_SUM_ATOL == 1e-6
-    assert _validation.FRAME_ATOL == 1e-8
+    assert validation.ROW_SUM_ATOL == 1e-6
+    assert validation.FRAME_ATOL == 1e-8
 
 
 # -------------------------------------------------------------------------- row sums

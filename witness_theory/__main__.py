@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _validation, core
+from . import core, validation
 from .defaults import WITNESS_SCALE
 from .io import load_array
 from .theorems import LEDGER, check_all
@@ -65,12 +65,12 @@ def run_check(args) -> int:
     T = load_matrix(args.file, "teacher", args.key)
     if T.ndim != 2:
         raise ValueError(f"teacher file {args.file}: teacher must be an (N, K) matrix, got shape {T.shape}")
-    T = _in_file(args.file, "teacher", _validation.check_distributions, T, "teacher")
+    T = _in_file(args.file, "teacher", validation.check_distributions, T, "teacher")
     N, K = T.shape
     weights = None
     if args.weights:
         weights = _one_per_row(load_matrix(args.weights, "weights"), args.weights, "weights", "weight")
-        _in_file(args.weights, "weights", _validation.check_weights, weights, N)
+        _in_file(args.weights, "weights", validation.check_weights, weights, N)
     codes = load_matrix(args.codes, "codes") if args.codes else None
     d = args.latent_dim
     if d is None:
@@ -80,7 +80,7 @@ def run_check(args) -> int:
     except (ValueError, TypeError) as exc:
         raise ValueError(f"--latent-dim/--witness-scale with K = {K} from teacher file {args.file}: {exc}") from None
     if codes is not None:
-        codes = _in_file(args.codes, "codes", _validation.check_codes, codes, witness.d, N)
+        codes = _in_file(args.codes, "codes", validation.check_codes, codes, witness.d, N)
         _in_file(args.codes, "codes", witness.logits, codes)        # logits that overflow float64
         _in_file(args.codes, "codes", witness.subspace_coordinates, codes)
     groups = None

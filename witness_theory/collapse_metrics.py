@@ -40,7 +40,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from . import core
-from ._validation import as_float_array, check_finite_number, check_integer, check_nonneg_number, check_weights
+from .validation import as_float_array, check_finite_number, check_integer, check_nonneg_number, check_weights
 
 __all__ = ["he_mutual_information", "matched_mutual_information", "mutual_information_spread",
            "mi_noise_flag", "mean_gaussian_kl", "active_units", "active_units_lower_bound",

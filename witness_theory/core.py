@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from scipy.special import xlogy
 
-from ._validation import (
+from .validation import (
     FRAME_ATOL,
     as_float_array,
     check_all_finite,
@@ -376,12 +376,12 @@ class Teacher:
     Certifying a new set of codes against a ``Teacher`` (``certify(teacher, codes, witness)``
     or ``teacher.certify(codes, witness)``) then only evaluates the witness. Every function
     that takes ``teacher`` accepts a ``Teacher`` in place of the (N, K) array (pass no
-    ``weights`` then: they are part of the object; ``_validation.check_teacher`` is the one entry
+    ``weights`` then: they are part of the object; ``validation.check_teacher`` is the one entry
     point). The few that take no weights but sum over rows (information_bound, permutation_pvalue,
     bootstrap_lcb) refuse a Teacher with non-uniform weights rather than drop them.
     """
 
-    _witness_teacher = True   # how _validation.check_teacher recognises a Teacher (it cannot import core)
+    _witness_teacher = True   # how validation.check_teacher recognises a Teacher (it cannot import core)
 
     def __init__(self, teacher, weights=None):
         T, w = check_teacher(teacher, weights)

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from . import core
-from ._validation import (
+from .validation import (
     as_float_array,
     check_distributions,
     check_integer,

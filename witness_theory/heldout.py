@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 
 from . import core
-from ._validation import (
+from .validation import (
     as_float_array,
     check_code_norms,
     check_codes,

@@ -37,7 +37,7 @@ from functools import cache
 
 import numpy as np
 
-from ._validation import as_float_array, check_distributions, check_finite_number, check_nonneg_number, check_seed, real_float
+from .validation import as_float_array, check_distributions, check_finite_number, check_nonneg_number, check_seed, real_float
 from .defaults import DELTA
 from .ledger import DEFAULT_RTOL, Theorem, relation
 

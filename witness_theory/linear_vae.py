@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite_number, check_integer, check_nonneg_number
+from .validation import as_float_array, check_finite_number, check_integer, check_nonneg_number
 
 __all__ = ["linear_vae_elbo", "LinearVAEOptimum", "linear_vae_optimum", "linear_vae_optimal_elbo",
            "linear_vae_active_count"]

@@ -19,7 +19,7 @@ from . import frontier as _frontier
 from . import heldout as _heldout  # T2H: heldout (and information) build on .ledger, never on this module
 from . import information as _information  # T13
 from . import linear_vae as _lvae
-from ._validation import as_float_array, check_codes, check_distributions, check_teacher, raise_too_large
+from .validation import as_float_array, check_codes, check_distributions, check_teacher, raise_too_large
 from .ledger import (  # noqa: F401  (re-exported: the ledger's machinery, imported from here by callers)
     DEFAULT_RTOL,
     CheckResult,
