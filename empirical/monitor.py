@@ -53,8 +53,8 @@ import numpy as np
 import torch
 
 import witness_theory as wt
-from witness_theory.validation import check_distributions, check_weights
 from witness_theory.defaults import WITNESS_SCALE
+from witness_theory.validation import check_distributions, check_weights
 
 __all__ = ["CertificateMonitor", "MonitorResult", "HeldoutMonitorResult"]
 

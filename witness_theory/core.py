@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from scipy.special import xlogy
 
+from .defaults import WITNESS_SCALE
 from .validation import (
     FRAME_ATOL,
     as_float_array,
@@ -33,7 +34,6 @@ from .validation import (
     check_weights,
     raise_too_large,
 )
-from .defaults import WITNESS_SCALE
 
 __all__ = [
     "simplex_vertices", "default_frame", "witness_matrix", "Witness",

@@ -36,6 +36,9 @@ from typing import Literal
 import numpy as np
 
 from . import core
+from .information import DEFAULT_DELTA, InformationBound, information_bound
+from .information import verdict as information_verdict
+from .ledger import DEFAULT_RTOL, Theorem, relation
 from .validation import (
     as_float_array,
     check_code_norms,
@@ -47,9 +50,6 @@ from .validation import (
     check_weights,
     is_teacher_object,
 )
-from .information import DEFAULT_DELTA, InformationBound, information_bound
-from .information import verdict as information_verdict
-from .ledger import DEFAULT_RTOL, Theorem, relation
 
 __all__ = [
     "HeldoutSplit", "heldout_split", "FittedWitness", "Probe", "RawWitness", "NotFittedError",

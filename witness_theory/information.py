@@ -37,9 +37,9 @@ from functools import cache
 
 import numpy as np
 
-from .validation import as_float_array, check_distributions, check_finite_number, check_nonneg_number, check_seed, real_float
 from .defaults import DELTA
 from .ledger import DEFAULT_RTOL, Theorem, relation
+from .validation import as_float_array, check_distributions, check_finite_number, check_nonneg_number, check_seed, real_float
 
 # What ``import witness_theory`` re-exports; the building blocks (max_varentropy, mixing_weight,
 # empirical_bernstein_width, bernstein_width, holm, information_terms) are used from

@@ -19,7 +19,6 @@ from . import frontier as _frontier
 from . import heldout as _heldout  # T2H: heldout (and information) build on .ledger, never on this module
 from . import information as _information  # T13
 from . import linear_vae as _lvae
-from .validation import as_float_array, check_codes, check_distributions, check_teacher, raise_too_large
 from .ledger import (  # noqa: F401  (re-exported: the ledger's machinery, imported from here by callers)
     DEFAULT_RTOL,
     CheckResult,
@@ -29,6 +28,7 @@ from .ledger import (  # noqa: F401  (re-exported: the ledger's machinery, impor
     assert_holds,
     relation,
 )
+from .validation import as_float_array, check_codes, check_distributions, check_teacher, raise_too_large
 
 __all__ = ["LEDGER", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "T2H", "T13",
            "CheckResult", "Relation", "Theorem", "TheoremViolation", "assert_holds", "check_all"]
