@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import witness_theory as wt
+from witness_theory import validation
 from witness_theory.theorems import T1, T10
 
 T_OK = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
