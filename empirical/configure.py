@@ -55,7 +55,7 @@ from empirical.methods import METHODS, get_method, method_names
 __all__ = ["resolve", "replace", "apply_overrides", "apply_section_overrides", "config_to_dict", "config_from_dict",
            "valid_keys", "parse_value", "search_config", "method_config", "validate", "dumps", "CHOICES", "dumps_toml",
            "file_overrides", "with_file_overrides", "preset_names", "preset_path", "preset_info", "provenance", "reproduce",
-           "provenance_problems"]
+           "provenance_problems", "tree_changes", "ABSENT"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -411,19 +411,24 @@ def _as_text(value: Any, key: str, where: str) -> str:
     raise ValueError(f"{where}: {key} = {value!r:.60} is not a number, string, boolean or list of them")
 
 
-def file_overrides(path: str | os.PathLike) -> list[str]:
-    """The ``section.key=value`` overrides a TOML config file sets (its ``[preset]`` table aside),
-    in the file's order. Tables are the config sections (``[train]``, ``[method]``, ...) and the
-    commands' own ones (``[compare]``, ``[claims]``, ...); ``out_dir`` may stand at the top."""
+def _read_toml(p: Path) -> dict[str, Any]:
     import tomllib  # stdlib (3.11+); imported here because Python 3.10 (supported) lacks it
 
-    p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ValueError(f"config file {p}: cannot read it ({exc.strerror or exc}); check --config") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"config file {p}: not valid TOML ({exc})") from None
+
+
+def file_overrides(path: str | os.PathLike, data: Mapping[str, Any] | None = None) -> list[str]:
+    """The ``section.key=value`` overrides a TOML config file sets (its ``[preset]`` table aside),
+    in the file's order. Tables are the config sections (``[train]``, ``[method]``, ...) and the
+    commands' own ones (``[compare]``, ``[claims]``, ...); ``out_dir`` may stand at the top.
+    ``data``: the file already parsed."""
+    p = Path(path)
+    data = _read_toml(p) if data is None else data
     out = []
     for section, body in data.items():
         if section == META_TABLE:
@@ -440,11 +445,13 @@ def file_overrides(path: str | os.PathLike) -> list[str]:
 
 
 def with_file_overrides(config: ExperimentConfig, overrides: Sequence[str], path: str | os.PathLike) -> ExperimentConfig:
-    """:func:`apply_overrides` of a file's tree keys; an error names the file and the key."""
+    """:func:`apply_overrides` of a file's tree keys; every error (unknown key, bad value, out of
+    range) names the file."""
     try:
         return apply_overrides(config, overrides)
     except ValueError as exc:
-        raise ValueError(str(exc).replace("--set ", f"config file {path}: ", 1)) from None
+        message = str(exc).removeprefix("--set ")   # the key's own messages are worded for the command line
+        raise ValueError(f"config file {path}: {message}") from None
 
 
 def _toml_value(value: Any) -> str:
@@ -495,13 +502,11 @@ def preset_path(name: str) -> Path:
 
 def preset_info(name: str) -> dict[str, Any]:
     """A preset's ``[preset]`` table (summary, sources: key -> where its number comes from) and keys."""
-    import tomllib
-
     path = preset_path(name)
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data = _read_toml(path)
     meta = dict(data.get(META_TABLE, {}))
     return {"name": name, "summary": meta.get("summary", ""), "sources": dict(meta.get("sources", {})),
-            "overrides": file_overrides(path), "path": str(path)}
+            "overrides": file_overrides(path, data), "path": str(path)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -524,9 +529,8 @@ def reproduce(record: Mapping[str, Any]) -> ExperimentConfig:
     how = record["resolved_from"]
     config = resolve(how["dataset"], how["method"], quick=how["quick"])
     for kind, payload in how["steps"]:
-        if kind == "set":
-            config = apply_overrides(config, {k: v for k, v in (p for p in payload if isinstance(p, list))}
-                                     if payload and isinstance(payload[0], list) else payload)
+        if kind == "set":   # "key=value" strings, or [key, typed value] pairs (apply_overrides records either)
+            config = apply_overrides(config, dict(payload) if payload and isinstance(payload[0], list) else payload)
         else:
             whole = {k: (type(getattr(config, k))(**v) if isinstance(v, dict) and dataclasses.is_dataclass(getattr(config, k))
                          else v) for k, v in payload.items()}
@@ -548,19 +552,29 @@ def provenance_problems(record: Mapping[str, Any] | None) -> list[str]:
         today = to_jsonable(config_to_dict(reproduce(record)))
     except (ValueError, KeyError, TypeError) as exc:
         return [f"today's code cannot resolve the recorded inputs: {exc}"]
-    recorded = record["tree"]
     skip = {f"{s}.{k}" if k else s for s, k in PLACEMENT_KEYS}
-    problems = []
-    for section in ("method_name", *SECTIONS):
-        now, then = today.get(section), recorded.get(section)
-        pairs = now.items() if isinstance(now, dict) else [("", now)]
-        for key, value in pairs:
+    return [f"{key}: not in the recorded tree (added since; today {value!r})" if old is ABSENT else
+            f"{key}: recorded {old!r}, today's code resolves {value!r} (a default moved)"
+            for key, (old, value) in tree_changes(record["tree"], today, ignore=skip).items()]
+
+
+#: The value :func:`tree_changes` gives a key the older tree does not have.
+ABSENT = object()
+
+
+def tree_changes(old: Mapping[str, Any], new: Mapping[str, Any], *, ignore=()) -> dict[str, tuple[Any, Any]]:
+    """Dotted keys of the tree dict ``new`` (:func:`config_to_dict` form) whose value in ``old``
+    differs or is missing (then ``ABSENT``): ``{key: (old value, new value)}``, in ``new``'s order,
+    ``ignore``'s keys left out. Used by resume (a checkpoint's config against the run's) and by the
+    reproduction check of recorded results."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for section, values in new.items():
+        then = old.get(section, ABSENT)
+        for key, value in (values.items() if isinstance(values, dict) else [("", values)]):
             dotted = f"{section}.{key}" if key else section
-            if dotted in skip:
+            if dotted in ignore:
                 continue
-            old = (then or {}).get(key, "<absent>") if key else then
-            if old == "<absent>":
-                problems.append(f"{dotted}: not in the recorded tree (added since; today {value!r})")
-            elif old != value:
-                problems.append(f"{dotted}: recorded {old!r}, today's code resolves {value!r} (a default moved)")
-    return problems
+            was = then if not key else then.get(key, ABSENT) if isinstance(then, Mapping) else ABSENT
+            if was is ABSENT or was != value:
+                out[dotted] = (was, value)
+    return out

@@ -77,6 +77,8 @@ def test_null_sets_an_optional_key_to_none(tmp_path, capsys):
     ('[train\nepochs = 5\n', r"config file .*c\.toml: not valid TOML"),
     ('[train]\nepochs = {a = 1}\n', r"config file .*c\.toml: \[train\.epochs\] is a nested table"),
     ('[model]\nhidden = [[1], [2]]\n', r"config file .*c\.toml: model\.hidden = .* is not a number"),
+    ('[train]\nepochs = 0\n', r"config file .*c\.toml: train\.epochs must be >= 1, got 0"),      # range checks too
+    ('[data]\nscaling = "foo"\n', r"config file .*c\.toml: data\.scaling must be one of"),
 ])
 def test_bad_file_is_one_line_naming_the_file_and_key(text, message, tmp_path, capsys):
     path = tmp_path / "c.toml"

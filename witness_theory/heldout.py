@@ -753,12 +753,6 @@ def _positive(x, name: str) -> float:
 # Raw witness: fixed, fitted on no rows
 # ---------------------------------------------------------------------------------------
 
-def _check_witness(witness) -> core.Witness:
-    if not isinstance(witness, core.Witness):
-        raise TypeError(f"witness must be a witness_theory.Witness, got {type(witness).__name__}")
-    return witness
-
-
 class RawWitness(HeldoutEstimator):
     """A fixed :class:`witness_theory.Witness` as a held-out estimator: the raw certificate.
 
@@ -782,7 +776,7 @@ class RawWitness(HeldoutEstimator):
     def fit(self, teacher, codes, ids, *, weights=None) -> RawWitness:
         """Record rows ``ids`` as the fit rows and the witness's numbers on them (nothing is fitted)."""
         self._reset()
-        witness = _check_witness(self.witness)
+        witness = core.check_witness(self.witness)
         check_seed(self.seed)   # used by certify: checked here like any estimator's settings
         _, X, teacher_rows, weights, idx, n_rows = _fit_rows(teacher, codes, ids, weights)
         check_code_norms(X, "codes")
@@ -792,10 +786,10 @@ class RawWitness(HeldoutEstimator):
 
     def log_probs(self, codes) -> np.ndarray:
         """log S(mu) of the fixed witness: (N, K)."""
-        return _check_witness(self.witness).log_probs(codes)
+        return core.check_witness(self.witness).log_probs(codes)
 
     def _require_fit(self, attribute: str = "fit_ids_") -> None:
-        _check_witness(self.witness)   # always fitted (on no rows at least)
+        core.check_witness(self.witness)   # always fitted (on no rows at least)
 
     def _margin(self, teacher, codes, weights) -> tuple[float, float, float, float]:
         return _witness_margin(self.witness, teacher, codes, weights)

@@ -21,7 +21,7 @@ import torch
 
 from empirical import io as eio
 from empirical.config import ExperimentConfig, TrainConfig
-from empirical.configure import config_from_dict, config_to_dict, validate
+from empirical.configure import ABSENT, config_from_dict, config_to_dict, tree_changes, validate
 from empirical.methods import Batch, Method, Run, get_method
 from empirical.models.vae import VAE
 from empirical.training.checkpoints import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
@@ -80,18 +80,11 @@ def _config_diff(saved: dict, config: ExperimentConfig) -> dict:
     """Keys whose saved value differs from ``config``'s. A key the saved config does not have was
     added to the package after the run was written: the run predates it and is judged on the keys
     it has (a new key's default describes what the older code did, e.g. teacher.selection)."""
-    now = config_to_dict(validate(config_from_dict(saved)))
-    new = config_to_dict(config)
-    diff = {}
-    for section, values in now.items():
-        for key, v in (values.items() if isinstance(values, dict) else [("", values)]):
-            dotted = f"{section}.{key}" if key else section
-            if key and key not in (saved.get(section) or {}):
-                continue
-            w = new[section][key] if key else new[section]
-            if dotted not in _RESUME_IGNORED and v != w:
-                diff[dotted] = (v, w)
-    return diff
+    now = config_to_dict(validate(config_from_dict(saved)))      # the saved tree, normalised as a run writes it
+    recorded = {s: ({k: v for k, v in values.items() if k in (saved.get(s) or {})} if isinstance(values, dict)
+                    else values) for s, values in now.items()}   # only the keys it was written with
+    return {k: change for k, change in tree_changes(recorded, config_to_dict(config), ignore=_RESUME_IGNORED).items()
+            if change[0] is not ABSENT}
 
 
 def train(config: ExperimentConfig, *, experiment: Experiment | None = None, init_from=None, resume: bool = True,
