@@ -520,7 +520,7 @@ def provenance(config: ExperimentConfig) -> dict[str, Any]:
 
     from witness_theory import __version__
 
-    return {"package_version": __version__, "argv": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+    return {"package_version": __version__, "argv": list(sys.orig_argv),   # the interpreter's own command line
             "tree": to_jsonable(config_to_dict(config)), "resolved_from": to_jsonable(config.resolved_from)}
 
 
