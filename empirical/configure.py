@@ -49,7 +49,7 @@ from empirical.config import (
     teacher_cache_dir,
 )
 from empirical.data.registry import dataset_entry
-from empirical.io import to_jsonable
+from empirical.io import read_text, to_jsonable
 from empirical.methods import METHODS, get_method, method_names
 
 __all__ = ["resolve", "replace", "apply_overrides", "apply_section_overrides", "config_to_dict", "config_from_dict",
@@ -414,11 +414,10 @@ def _as_text(value: Any, key: str, where: str) -> str:
 def _read_toml(p: Path) -> dict[str, Any]:
     import tomllib  # stdlib (3.11+); imported here because Python 3.10 (supported) lacks it
 
+    text = read_text(p, "config")   # the regular-file gate: a named pipe never blocks --config
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"config file {p}: cannot read it ({exc.strerror or exc}); check --config") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config file {p}: not valid TOML ({exc})") from None
 
 

@@ -346,8 +346,34 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
         os.fsync(fh.fileno())
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
+def read_text(path: str | os.PathLike, role: str) -> str:
+    """The text of ``path`` (UTF-8) after the package's regular-file gate
+    (``witness_theory.io.check_regular_file``: a named pipe is never opened, a directory never
+    read); an undecodable file is a ``ValueError`` naming the file and ``role``."""
+    check_regular_file(path, role)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{role} file {os.fspath(path)}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                         "write the file again") from None
+    except OSError as exc:
+        raise ValueError(f"{role} file {os.fspath(path)}: cannot be read ({exc.strerror or exc})") from None
+
+
+def read_json(path: str | os.PathLike, role: str):
+    """The JSON value in ``path``, through :func:`read_text`'s gate; invalid JSON is a
+    ``ValueError`` naming the file, ``role`` and the line."""
+    text = read_text(path, role)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{role} file {os.fspath(path)}: not valid JSON ({exc.msg}, line {exc.lineno}); "
+                         "write it again (or rerun the step that wrote it)") from None
+
+
+def read_jsonl(path: str | os.PathLike, role: str = "JSON-lines") -> list[dict]:
     """Read a JSON-lines file, ignoring a trailing partial line left by a crash."""
+    check_regular_file(path, role)
     out = []
     with open(path, encoding="utf-8") as fh:
         for line in fh:

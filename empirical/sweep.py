@@ -191,10 +191,16 @@ def trial_dir_for(sweep_dir: str | Path, config: ExperimentConfig, task: str = "
 
 
 def _read_json(path: Path, default=None):
+    """A trial's own JSON file (status, lock owner): ``default`` when it is missing or half-written;
+    anything that is not a regular file (a pipe, a directory) is an error naming it."""
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return eio.read_json(path, "trial")
+    except FileNotFoundError:
         return default
+    except ValueError as exc:
+        if "not valid JSON" in str(exc) or "not UTF-8" in str(exc):
+            return default
+        raise
 
 
 def _write_status(trial_dir: Path, state: str, **extra) -> None:
@@ -355,6 +361,8 @@ def _die_with_parent(parent: int) -> None:
     def on_term(signum, frame):
         if not _RUNNING:             # idle (waiting for work): nothing to record
             os._exit(128 + signum)
+        if _TERMINATING:             # a second SIGTERM (PDEATHSIG and the watchdog both send one) must not
+            return                   # interrupt the writing of "interrupted" that the first one started
         _TERMINATING.append(True)
         threading.Timer(30.0, os._exit, (128 + signum,)).start()   # a trial stuck in C code: end anyway
         raise SystemExit(128 + signum)   # run_trial records "interrupted", then the worker exits
@@ -397,12 +405,12 @@ def _run_owned_trial(tdir: Path, threads: int | None, experiment, progress: bool
     if (tdir / "result.json").exists():   # finished by an owner that held the lock before us
         return _read_record(tdir)
     old = _read_json(tdir / "status.json", {}) or {}
-    _write_status(tdir, "running", host=socket.gethostname(), pid=os.getpid(), job_id=_job_id(),
-                  started=time.time(), attempts=old.get("attempts", 0) + 1)
-    try:
+    try:   # from "running" on, any exit records its state (a SIGTERM may arrive at any bytecode)
+        _write_status(tdir, "running", host=socket.gethostname(), pid=os.getpid(), job_id=_job_id(),
+                      started=time.time(), attempts=old.get("attempts", 0) + 1)
         with _pin_threads(threads):
-            config = replace(config_from_dict(json.loads((tdir / "config.json").read_text())), out_dir=str(tdir))
-            meta = json.loads((tdir / "trial.json").read_text())
+            config = replace(config_from_dict(eio.read_json(tdir / "config.json", "trial config")), out_dir=str(tdir))
+            meta = eio.read_json(tdir / "trial.json", "trial")
             if experiment is not None:
                 try:
                     check_experiment(config, experiment)
@@ -447,7 +455,7 @@ def _unjson(v):
 
 
 def _read_record(trial_dir: Path) -> dict:
-    rec = json.loads((trial_dir / "result.json").read_text())
+    rec = eio.read_json(trial_dir / "result.json", "trial result")
     return {k: _unjson(v) for k, v in rec.items()}
 
 
@@ -463,7 +471,7 @@ class _InProcess:
     def submit(self, dirs: list[Path], on_change: Callable[[], None]) -> dict:
 
         for d in dirs:
-            config = config_from_dict(json.loads((d / "config.json").read_text()))
+            config = config_from_dict(eio.read_json(d / "config.json", "trial config"))
             exp = None
             for e in self.experiments:
                 try:

@@ -152,3 +152,67 @@ def test_data_loaders_refuse_a_fifo_without_opening_it(tmp_path):
     os.mkfifo(tmp_path / "train-images-idx3-ubyte")
     with pytest.raises(ValueError, match=r"is not a regular file \(a named pipe\)"):
         read_idx(tmp_path / "train-images-idx3-ubyte")     # would block in open() without the gate
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("name", ["result.json", "status.json"])
+def test_the_packages_own_json_files_pass_the_gate(tmp_path, capsys, name):
+    """The files a sweep writes for itself (status.json, result.json) go through the same
+    regular-file gate as user files: a named pipe in their place is one line naming it and
+    exit 2, never a hang (``sweep-report`` reads both)."""
+    from empirical.configure import resolve
+    from empirical.sweep import write_trial
+
+    tdir = write_trial(tmp_path / "sweep", "vanilla kl 1", resolve("digits", "vanilla"))
+    (tdir / name).unlink(missing_ok=True)
+    os.mkfifo(tdir / name)
+    err = _one_line_exit_2(["sweep-report", str(tmp_path / "sweep"), "--out", str(tmp_path / "out")], capsys,
+                           str(tdir / name))
+    assert "is not a regular file (a named pipe)" in err
+
+
+def test_the_packages_own_json_files_name_themselves_when_corrupt(tmp_path, capsys):
+    """A truncated result.json (a disk full mid-write by another tool) is one line naming the file."""
+    from empirical.configure import resolve
+    from empirical.sweep import write_trial
+
+    tdir = write_trial(tmp_path / "sweep", "vanilla kl 1", resolve("digits", "vanilla"))
+    (tdir / "result.json").write_text('{"G_T": 1.0, ')
+    err = _one_line_exit_2(["sweep-report", str(tmp_path / "sweep"), "--out", str(tmp_path / "out")], capsys,
+                           str(tdir / "result.json"))
+    assert "not valid JSON" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_config_file_that_is_a_pipe_is_one_line(tmp_path, capsys):
+    os.mkfifo(tmp_path / "c.toml")
+    err = _one_line_exit_2(["config", "--dataset", "digits", "--config", str(tmp_path / "c.toml")], capsys,
+                           str(tmp_path / "c.toml"))
+    assert "is not a regular file (a named pipe)" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("name", ["config.json", "trial.json"])
+def test_a_trial_whose_own_files_are_pipes_fails_naming_them(tmp_path, name):
+    """run_trial reads config.json and trial.json: a pipe there is a ValueError naming it (recorded
+    as the trial's failure), never a blocked worker."""
+    from empirical.configure import resolve
+    from empirical.sweep import run_trial, trial_state, write_trial
+
+    tdir = write_trial(tmp_path / "sweep", "vanilla kl 1", resolve("digits", "vanilla"))
+    (tdir / name).unlink()
+    os.mkfifo(tdir / name)
+    box: dict = {}
+
+    def go():
+        try:
+            run_trial(tdir)
+        except ValueError as exc:
+            box["error"] = str(exc)
+
+    worker = threading.Thread(target=go, daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "run_trial blocked on a named pipe"
+    assert str(tdir / name) in box["error"] and "is not a regular file (a named pipe)" in box["error"]
+    assert trial_state(tdir) == "failed"

@@ -345,11 +345,13 @@ def bad_values(param: inspect.Parameter, inst: dict):
 # ---------------------------------------------------------------------------------------
 
 def _nan_paths(x, path="result", depth=0):
-    """Where NaN occurs in a result (floats, arrays, tuples/lists, dataclasses, Witness)."""
+    """Where NaN occurs in a result (floats, arrays, tuples/lists, dicts, dataclasses, Witness)."""
     if depth > 6:
         return []
     if isinstance(x, (float, np.floating)):
         return [path] if math.isnan(x) else []
+    if isinstance(x, dict):
+        return [p for k, y in x.items() for p in _nan_paths(y, f"{path}[{k!r}]", depth + 1)]
     if isinstance(x, np.ndarray):
         if x.dtype.kind in "fc" and np.isnan(x).any():
             return [path]
@@ -461,6 +463,8 @@ def _fuzz_one(fname, data):
     ("exact_code", dict(p=[[1.0], [1.0, 2.0]]), "error"),               # same
     ("escape_field", dict(center=[1e308, 0.0], witness=wt.Witness(2, 2, 10.0)), "error"),  # message named codes
     ("margin_energy_path", dict(s=[]), "error"),                        # found: an empty path was returned
+    ("margin_energy_path", dict(teacher=[[0.1, 0.9]], witness=wt.Witness(2, 2, 1e-200)), "error"),  # found (thorough,
+    # 2026-12-05): the message named "codes", which margin_energy_path does not take; now witness_scale
     ("escape_step_size", dict(witness=wt.Witness(2, 1, 1e300)), "result"),  # found: OverflowError in beta ** 2
     ("witness_matrix", dict(K=2, d=1 + 0j, frame=np.eye(1)), "error"),    # found (thorough): d unchecked with a frame
     ("exact_code_energy", dict(witness=wt.Witness(2, 2, 1e300)), "result"),
@@ -508,6 +512,7 @@ def _raise(exc):
     (lambda: _raise(ZeroDivisionError("float division by zero")), [], "float division by zero"),
     (lambda: _raise(AttributeError("'NoneType' object has no attribute 'K'")), [], "has no attribute"),
     (lambda: np.array([1.0, np.nan]), [], "returned NaN"),
+    (lambda: {"units": {"lcb": np.array([np.nan])}}, [], "returned NaN"),   # inside dicts too
     (lambda: {"x": 1.0}, [("teacher", True, "NaN")], "accepted invalid input"),
 ])
 def test_outcome_check_catches(call, injected, why):

@@ -154,6 +154,42 @@ def test_checkpoint_hash_covers_weights_config_and_teacher_hash(tmp_path):
         load_checkpoint(legacy, "cpu")
 
 
+class _RunsCode:
+    """Unpickling this calls ``open(marker, "w")``: what a crafted checkpoint would do."""
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_crafted_checkpoint_runs_no_code_and_numpy_entries_still_load(tmp_path):
+    """load_checkpoint uses torch's restricted unpickler (weights_only=True) with only NumPy's array
+    constructors allowed: a pickle that would call any other function is refused, naming the file,
+    and calls nothing; our own checkpoints (NumPy RNG state and per-unit arrays) load unchanged."""
+    import torch
+
+    from empirical.training.checkpoints import load_checkpoint, save_checkpoint
+
+    model = {"w": torch.ones(2)}
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": model, "config": {"a": 1}, "history": [_RunsCode(marker)]}, evil)
+    with pytest.raises(ValueError, match=r"^checkpoint .*evil\.pt'? is not a readable torch checkpoint"):
+        load_checkpoint(evil, "cpu")
+    assert not marker.exists(), "loading the checkpoint ran code from it"
+
+    good = tmp_path / "good.pt"
+    state = np.random.default_rng(0).integers(0, 2 ** 32, 624, dtype=np.uint32)
+    history = [{"kl_per_dim": np.linspace(0, 1, 4), "flags": np.array([True, False]), "n": np.int64(3),
+                "x": np.float64(0.5)}]
+    save_checkpoint(good, config={"a": 1}, model=model, rng={"numpy": ("MT19937", state, 7, 0, 0.0)}, history=history)
+    ck = load_checkpoint(good, "cpu")
+    assert ck["rng"]["numpy"][1].dtype == np.uint32 and np.array_equal(ck["rng"]["numpy"][1], state)
+    assert np.array_equal(ck["history"][0]["kl_per_dim"], history[0]["kl_per_dim"])
+    assert ck["history"][0]["flags"].dtype == bool and ck["history"][0]["n"] == 3 and ck["history"][0]["x"] == 0.5
+
+
 def test_verify_content_refuses_an_unreadable_hash():
     data = {"x": np.zeros(2), eio.CONTENT_KEY: np.array(["{}", "{}"])}
     with pytest.raises(ValueError, match=r"^codes file 'c\.npz': its content hash .* is unreadable"):

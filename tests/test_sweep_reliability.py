@@ -168,6 +168,43 @@ def test_killed_driver_takes_its_workers_with_it_and_a_rerun_finishes(base, refe
     assert _numbers(again.records) == reference
 
 
+_TWO_SIGTERMS = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from empirical import sweep
+    sweep._die_with_parent(os.getppid())
+    sweep._RUNNING[:] = [Path(sys.argv[1])]          # as if a trial were running
+    try:
+        print("ready", flush=True)
+        time.sleep(60)
+    except BaseException:                             # what run_trial does: record, then exit
+        time.sleep(1.0)                               # a slow status write; the second SIGTERM lands here
+        Path(sys.argv[1], "recorded").write_text("interrupted")
+        os._exit(143)
+""")
+
+
+def test_a_second_sigterm_does_not_interrupt_recording_the_first(tmp_path):
+    """The driver's death sends a worker two SIGTERMs (PR_SET_PDEATHSIG and the watchdog thread).
+    The second must not interrupt the handler of the first while it writes "interrupted" (seen
+    once in CI: a trial left "running" after its driver was killed)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-c", _TWO_SIGTERMS, str(tmp_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (tmp_path / "recorded").exists(), f"the second SIGTERM cut the recording short: {proc.stderr.read()[-500:]}"
+    assert proc.returncode == 143
+
+
 _HOLD = "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); " \
         "time.sleep(float(sys.argv[2]))"
 

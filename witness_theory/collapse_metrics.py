@@ -95,9 +95,12 @@ def _check_full(full) -> bool:
 
 
 def _check_estimate(value: float, *names: str) -> float:
-    """NaN from an estimator means its float64 terms overflowed (inf - inf): refuse it."""
-    if np.isnan(value):
-        raise ValueError(f"the estimate overflows float64 (inf - inf in the log densities) for these {', '.join(names)}; "
+    """NaN or +-inf from an estimator means its float64 terms overflowed (inf - inf, or a log
+    density beyond float64): refuse it. Both estimators are finite for finite inputs (the matched
+    one lies in [0, log M]; He et al.'s is a difference of finite means), so a non-finite value
+    is never the estimate, and it would make the spread's standard deviation NaN."""
+    if not np.isfinite(value):
+        raise ValueError(f"the estimate overflows float64 (inf - inf or inf in the log densities) for these {', '.join(names)}; "
                          "rescale the codes (|mu|, exp(log_var) and z within ~1e150)")
     return value
 

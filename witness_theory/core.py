@@ -892,6 +892,12 @@ def margin_energy_path(teacher, witness: Witness, weights=None, s=None,
     if (s < 0).any() or (s > 1).any():
         raise ValueError("s must lie in [0, 1]")
     codes = exact_embedding(T, witness)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = np.einsum("ij,ij->i", codes, codes)
+    if not np.isfinite(sq).all():   # the codes are ~1/witness_scale: the user's argument is the scale
+        raise ValueError(f"witness_scale {witness.scale:.3g} is too small for this teacher: the exact codes "
+                         f"mu*(T_i) = ((K-1)/(K witness_scale)) V clr(T_i) reach |entry| {np.abs(codes).max():.3g} "
+                         "and their energy overflows float64; use a larger witness_scale")
     base = best_constant_code(T, witness, w) if mode == "interpolate" else np.zeros(witness.d)
     info = teacher_information(T, w)
     loss_list: list[float] = []

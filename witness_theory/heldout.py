@@ -12,7 +12,7 @@ what it learned in attributes ending in ``_``):
   frame P (d, K-1) and scale beta fitted on the fit split: orthogonal Procrustes
   initialisation, then descent of L_TS over the Stiefel manifold, then a 1-D search over beta;
 - :class:`Probe`: a multinomial logistic regression h(mu) = softmax(W mu + b) fitted with the
-  teacher rows as soft targets (scikit-learn);
+  teacher rows as soft targets (scikit-learn's objective and optimiser);
 - :class:`RawWitness`: a fixed :class:`witness_theory.Witness`, fitted on no rows.
 
 ``estimator.fit(teacher, codes, ids)`` chooses h on rows ``ids``; ``estimator.certify(teacher,
@@ -648,16 +648,24 @@ class Probe(HeldoutEstimator):
     """Multinomial logistic regression h(mu) = softmax(coef_ mu + intercept_) of the teacher rows
     on the codes, with soft targets, fitted on the fit rows (T2H).
 
-    scikit-learn's LogisticRegression takes hard labels only. Soft targets come exactly from
-    repetition: each fit row i appears K times, with label k and sample weight n w_i T_ik. Its
-    weighted log-loss is then sum_i n w_i sum_k T_ik (-log h_k(mu_i)) = n sum_i w_i CE(T_i, h(mu_i))
-    = n sum_i w_i [KL(T_i || h(mu_i)) + H(T_i)], so the fit minimises the KL loss L_h on the fit
-    split plus sklearn's L2 penalty ||W||^2 / (2 C) (the weights sum to n, so C means what it
-    means for n unweighted rows). Every label appears, so sklearn sees all K classes even when a
-    class has zero teacher mass. lbfgs is deterministic; ``seed`` is passed as random_state (and
-    seeds ``certify``'s bound). ``tol`` (lbfgs gradient tolerance, default 1e-10 so that the fit
-    is converged well below the size of any margin worth reporting) and ``max_iter`` only change
-    which h is chosen: the certificate is sound for any h chosen on the fit split (T2H).
+    The objective is scikit-learn's LogisticRegression (lbfgs, L2) with the teacher rows as soft
+    labels, written out because scikit-learn takes hard labels only (its soft form needs each row
+    repeated K times with sample weights n w_i T_ik, K times the rows and the work):
+
+        F(W, b) = sum_i w_i [ (sum_k T_ik) logsumexp(W mu_i + b) - sum_k T_ik (W mu_i + b)_k ]
+                  + ||W||^2 / (2 C n)
+
+    = sum_i w_i CE(T_i, h(mu_i)) + ||W||^2 / (2 C n) = L_h + sum_i w_i H(T_i) + penalty: the fit
+    minimises the KL loss L_h on the fit split plus scikit-learn's L2 penalty (scikit-learn
+    divides its weighted log-loss and its penalty ||W||^2 / (2 C) by sum(sample weights) = n,
+    so C means what it means for n unweighted rows; the intercept is not penalised). For K = 2
+    the model is scikit-learn's binary one: logits (0, f), only f's row free. F is minimised by
+    scipy's L-BFGS-B with scikit-learn's options (start 0, maxls 50, gtol ``tol``, ftol 64 EPS),
+    so the fit is deterministic; ``proofs/test_mutants.py`` checks the returned point is
+    stationary for F and the same as scikit-learn's on the replicated rows. ``seed`` seeds
+    ``certify``'s bound. ``tol`` (default 1e-10, so that the fit is converged well below the size
+    of any margin worth reporting) and ``max_iter`` only change which h is chosen: the
+    certificate is sound for any h chosen on the fit split (T2H).
 
     Fitted attributes: ``coef_`` (K, d), ``intercept_`` (K,) (for K = 2 sklearn's binary model,
     stored as the logits (0, f)), and the fit-split record ``fit_ids_``, ``n_fit_``,
@@ -677,31 +685,21 @@ class Probe(HeldoutEstimator):
         """Fit the probe on rows ``ids``: ``teacher`` (n, K), ``codes`` (n, d), ``weights`` (n,) or
         None. ``codes`` (n, M, d) are M draws z ~ q(z|x) per row: each draw is then a fit row with
         its row's teacher row (``weights`` None). Returns the estimator."""
-        from sklearn.linear_model import LogisticRegression
-
         self._reset()
         T, X, teacher_rows, weights, idx, n_rows = _fit_rows(teacher, codes, ids, weights)
         n, K = T.shape
-        check_code_norms(X, "codes")   # sklearn returns an all-zero probe on such codes, silently
+        check_code_norms(X, "codes")   # a fit on such codes overflows float64
         w = check_weights(weights, n, "weights")
         C = _positive(self.C, "C")
         tol = _positive(self.tol, "tol")
         max_iter = _check_max_iter(self.max_iter, 1)
-        seed = check_seed(self.seed)
-        Xr = np.repeat(X, K, axis=0)                                      # (n K, d): row i, K times
-        yr = np.tile(np.arange(K), n)                                     # labels 0..K-1 for each row
-        sw = (n * w[:, None] * T).ravel()                                 # (n K,) sample weights n w_i T_ik
-        model = LogisticRegression(C=C, max_iter=max_iter, tol=tol, random_state=seed)
+        check_seed(self.seed)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            model.fit(Xr, yr, sample_weight=sw)
-        if not (np.isfinite(model.coef_).all() and np.isfinite(model.intercept_).all()):
+            self.coef_, self.intercept_ = soft_logistic_regression(X, T, w, C=C, max_iter=max_iter, tol=tol)
+        if not (np.isfinite(self.coef_).all() and np.isfinite(self.intercept_).all()):
+            self._reset()
             raise ValueError(f"codes are too large to fit a probe on (largest |entry| {np.abs(X).max():.3g}): "
                              "the logistic regression overflowed float64; scale the codes down")
-        if K == 2:   # binary sklearn: p_1 = sigmoid(f), f = coef mu + b, i.e. softmax of logits (0, f)
-            self.coef_ = np.vstack([np.zeros((1, X.shape[1])), model.coef_])
-            self.intercept_ = np.concatenate([[0.0], model.intercept_])
-        else:
-            self.coef_, self.intercept_ = model.coef_.copy(), model.intercept_.copy()
         try:
             summary = self._margin(teacher_rows, X, weights)
         except Exception:
@@ -742,6 +740,49 @@ class Probe(HeldoutEstimator):
 
     def _parameters(self) -> dict:
         return {"coef": self.coef_.copy(), "intercept": self.intercept_.copy(), "C": float(self.C)}
+
+
+def soft_logistic_regression(X: np.ndarray, T: np.ndarray, w: np.ndarray, *, C: float, max_iter: int,
+                             tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """(coef (K, d), intercept (K,)) minimising :class:`Probe`'s objective F on codes ``X`` (n, d),
+    soft targets ``T`` (n, K) and weights ``w`` (n,) summing to 1.
+
+    Written here because scikit-learn's LogisticRegression takes hard labels only (see Probe);
+    the optimiser is scipy's L-BFGS-B with the options scikit-learn's lbfgs solver passes
+    (sklearn/linear_model/_logistic.py, 1.9): x0 = 0, maxls 50, gtol = tol, ftol = 64 EPS.
+    """
+    from scipy.optimize import minimize  # scipy.optimize loads in ~0.2 s: only when a probe is fitted
+
+    n, d = X.shape
+    K = T.shape[1]
+    free = 1 if K == 2 else K                                  # K = 2: logits (0, f), f's row free
+    Xb = np.hstack([X, np.ones((n, 1))])                        # (n, d + 1): the intercept's column
+    mass = w * T.sum(axis=1)                                    # w_i sum_k T_ik (rows sum to 1 within rounding)
+    wT = w[:, None] * T                                         # (n, K)
+    reg = 1.0 / (C * n)                                         # sklearn: l2_reg_strength = 1 / (C sum(sw)), sum(sw) = n
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        Wb = theta.reshape(free, d + 1)
+        Z = Xb @ Wb.T                                           # (n, free) logits
+        if free == 1:
+            Z = np.hstack([np.zeros((n, 1)), Z])                # binary: logits (0, f)
+        Z_max = Z.max(axis=1, keepdims=True)
+        E = np.exp(Z - Z_max)
+        S = E.sum(axis=1, keepdims=True)
+        lse = (np.log(S) + Z_max)[:, 0]                         # logsumexp of each row
+        W = Wb[:, :d]
+        value = mass @ lse - np.sum(wT * Z) + 0.5 * reg * np.sum(W * W)   # F(W, b), Probe's docstring
+        G = mass[:, None] * (E / S) - wT                        # dF/dZ = w_i (sum_k T_ik softmax(Z_i) - T_i)
+        grad = G[:, K - free:].T @ Xb                           # (free, d + 1)
+        grad[:, :d] += reg * W
+        return float(value), grad.ravel()
+
+    result = minimize(objective, np.zeros(free * (d + 1)), jac=True, method="L-BFGS-B",
+                      options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * EPS})
+    Wb = result.x.reshape(free, d + 1)
+    if free == 1:
+        Wb = np.vstack([np.zeros((1, d + 1)), Wb])
+    return Wb[:, :d].copy(), Wb[:, d].copy()
 
 
 def _positive(x, name: str) -> float:

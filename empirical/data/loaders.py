@@ -48,7 +48,7 @@ import numpy as np
 
 from empirical.config import SCALINGS  # scalings of user arrays (see :func:`load_array`)
 from empirical.data.registry import DATASETS, REGISTRY, canonical_name
-from empirical.io import read_array_file
+from empirical.io import read_array_file, read_text
 from witness_theory.io import check_regular_file
 
 __all__ = ["Dataset", "DATASETS", "load_dataset", "load_array", "read_idx", "SCALINGS",
@@ -1011,7 +1011,7 @@ def load_tiny_imagenet(root: str | os.PathLike | None = None, *, size: int = 64,
             "http://cs231n.stanford.edu/tiny-imagenet-200.zip on a machine with internet and unzip it into DIR. "
             "This loader never downloads anything."
         )
-    wnids = [w.strip() for w in (directory / "wnids.txt").read_text().splitlines() if w.strip()]
+    wnids = [w.strip() for w in read_text(directory / "wnids.txt", "Tiny-ImageNet").splitlines() if w.strip()]
     if not wnids or len(set(wnids)) != len(wnids):
         raise ValueError(f"{directory / 'wnids.txt'}: expected distinct WordNet ids, one a line; got {len(wnids)} "
                          f"lines with {len(set(wnids))} distinct")
@@ -1028,7 +1028,7 @@ def load_tiny_imagenet(root: str | os.PathLike | None = None, *, size: int = 64,
         train += [(files[j], c) for c, files in enumerate(per_class) if j < len(files)]
     test = []
     ann = directory / "val" / "val_annotations.txt"
-    for n, line in enumerate(ann.read_text().splitlines(), 1):
+    for n, line in enumerate(read_text(ann, "Tiny-ImageNet").splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split("\t")

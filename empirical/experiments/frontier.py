@@ -33,7 +33,6 @@ is counted in ``t11_violations`` (a bound that can fail, unlike the path distanc
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +94,7 @@ def find_runs(claims_dir) -> list[Path]:
         raise FileNotFoundError(f"claims directory {root} does not exist; run `python -m empirical claims "
                                 f"--dataset ...` first or pass --claims DIR")
     if (root / "runs.jsonl").exists():
-        runs = [Path(r["run_dir"]) for r in eio.read_jsonl(root / "runs.jsonl") if "run_dir" in r]
+        runs = [Path(r["run_dir"]) for r in eio.read_jsonl(root / "runs.jsonl", "claims runs") if "run_dir" in r]
         missing = [str(r) for r in runs if not (r / "checkpoint.pt").exists()]
         if missing:
             raise FileNotFoundError(f"{root / 'runs.jsonl'} lists runs without checkpoint.pt: {missing[:5]}")
@@ -113,7 +112,7 @@ def run_teacher(run_dir: Path, split: str) -> tuple[str, np.ndarray]:
     re-run since (a different cache entry), and a model certified against another teacher's
     outcomes would get a meaningless margin."""
 
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = eio.read_json(run_dir / "summary.json", "run summary")
     path = summary.get("teacher")
     if not path:
         raise ValueError(f"{run_dir / 'summary.json'} does not name its teacher file; re-run that training run")
@@ -132,7 +131,7 @@ def model_point(run_dir: Path, split: str, experiment, teacher: np.ndarray, witn
     if mu.shape[0] != teacher.shape[0]:
         raise ValueError(f"{run_dir}: {mu.shape[0]} encoded rows but its teacher has {teacher.shape[0]}")
     cert = wt.certify(teacher, mu, witness)
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = eio.read_json(run_dir / "summary.json", "run summary")
     config = summary.get("config", {})
     train_cfg = config.get("train", {})
     excess = wt.code_energy(mu - mubar)
@@ -163,7 +162,7 @@ def run_frontier(dataset: str, cfg: FrontierConfig, *, claims_dir, out_dir, devi
 
     claims, out = Path(claims_dir), Path(out_dir)
     runs = find_runs(claims)
-    first = config_from_dict(json.loads((runs[0] / "summary.json").read_text())["config"])
+    first = config_from_dict(eio.read_json(runs[0] / "summary.json", "run summary")["config"])
     if (canonical_name(first.data.name) or first.data.name) != (canonical_name(dataset) or dataset):
         raise ValueError(f"--dataset {dataset} but the runs under {claims} are on {first.data.name}")
     teacher_path, T = run_teacher(runs[0], cfg.split)
@@ -174,7 +173,7 @@ def run_frontier(dataset: str, cfg: FrontierConfig, *, claims_dir, out_dir, devi
     mubar = wt.best_constant_code(T, witness)
     models = []
     for run in runs:
-        rc = config_from_dict(json.loads((run / "summary.json").read_text())["config"])
+        rc = config_from_dict(eio.read_json(run / "summary.json", "run summary")["config"])
         if (rc.witness, rc.model.latent_dim, rc.data) != (first.witness, first.model.latent_dim, first.data):
             raise ValueError(f"{run} has witness {rc.witness}, latent_dim {rc.model.latent_dim}, data {rc.data}, "
                              f"unlike {runs[0]}; one frontier needs one witness and data set")
@@ -207,7 +206,7 @@ def run_frontier(dataset: str, cfg: FrontierConfig, *, claims_dir, out_dir, devi
                "t11_min_excess": min(m["excess_over_min"] for m in models),
                "models": models, "versions": eio.library_versions(),
                # the tree of the claims runs it reads (their summary's record; None when there is none)
-               "provenance": (json.loads((claims / "summary.json").read_text()).get("provenance")
+               "provenance": (eio.read_json(claims / "summary.json", "claims summary").get("provenance")
                               if (claims / "summary.json").is_file() else None)}
     eio.atomic_write_json(out / "summary.json", summary)
     if make_plots:

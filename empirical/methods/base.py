@@ -125,6 +125,9 @@ class Method:
         return {}
 
     def state_dict(self) -> dict:
+        """What a resumed run needs (saved in the checkpoint): Python numbers, strings, lists, tuples,
+        dicts, tensors and numeric NumPy arrays only; checkpoints load with torch's restricted
+        unpickler (weights_only), which refuses any other object."""
         return {}
 
     def load_state_dict(self, state: dict) -> None:

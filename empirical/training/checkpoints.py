@@ -8,6 +8,9 @@ an error naming the file and the entry. Checkpoints written before the hash exis
 with an ``empirical.io.UnverifiedFileWarning``. Every problem reading a checkpoint (missing,
 not a regular file, empty, not a torch checkpoint, no model or config) is one ``ValueError`` (or
 ``FileNotFoundError``) naming the file.
+
+Safety: checkpoints are read with torch's restricted unpickler (``weights_only=True``, NumPy's
+numeric arrays allowed), so a crafted checkpoint cannot run code when it is loaded.
 """
 from __future__ import annotations
 
@@ -76,6 +79,13 @@ def save_checkpoint(path: Path, **payload) -> None:
     eio.atomic_write_bytes(path, buf.getvalue())  # temp file + os.replace: never half-written
 
 
+# what torch.serialization.get_unsafe_globals_in_checkpoint names for our checkpoints (numpy 2.x):
+# the array and scalar constructors and the dtype classes of bool and numeric arrays (not object
+# or string arrays, whose items would be further pickles)
+_NUMPY_GLOBALS = [np.ndarray, np.dtype, np._core.multiarray._reconstruct, np._core.multiarray.scalar,
+                  *sorted({type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDG"}, key=lambda t: t.__name__)]
+
+
 def load_checkpoint(path: Path, device) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint` and verify its content hash."""
 
@@ -89,8 +99,13 @@ def load_checkpoint(path: Path, device) -> dict:
         raise ValueError(f"{label} is not a torch checkpoint (starts with {head!r}); pass the checkpoint.pt "
                          "that training wrote")
     try:
-        # weights_only=False: our own checkpoints also carry RNG states (numpy/python tuples)
-        ck = torch.load(path, map_location=device, weights_only=False)
+        # weights_only=True: torch's restricted unpickler, which builds tensors and plain Python
+        # containers and calls no other code, so a crafted checkpoint cannot run anything on load.
+        # Our checkpoints also carry NumPy arrays (the legacy RNG state, per-unit metrics in the
+        # history): the three globals that rebuild an array (and the one for a NumPy scalar) are
+        # allowed, as torch's serialization notes suggest for NumPy; they construct data only.
+        with torch.serialization.safe_globals(_NUMPY_GLOBALS):
+            ck = torch.load(path, map_location=device, weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, ImportError, TypeError,
             IndexError, pickle.UnpicklingError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

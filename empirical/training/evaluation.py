@@ -48,7 +48,7 @@ def heldout_certificates(model: VAE, experiment: Experiment, split: str, codes_e
     ``fit_rows`` of, seeded) the training rows; evaluating the training split, a seeded 80/20
     split of the training rows (``witness_theory.heldout_split``), scored on its 20%. Row ids live
     in one space (training rows 0..N-1, test rows N..N+M-1), so the estimators' overlap check
-    sees the two splits as disjoint. The probe is fitted with tol 1e-6 (scikit-learn's L-BFGS): a
+    sees the two splits as disjoint. The probe is fitted with tol 1e-6 (L-BFGS-B's gradient tolerance): a
     looser fit can only raise the held-out loss, never certify a constant code (T2H)."""
     n_train = experiment.x_train.shape[0]
     rng = np.random.default_rng(seed)
