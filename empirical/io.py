@@ -346,6 +346,10 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
         os.fsync(fh.fileno())
 
 
+class UnreadableContentError(ValueError):
+    """A regular file whose bytes are not what its reader expects (not UTF-8, not valid JSON)."""
+
+
 def read_text(path: str | os.PathLike, role: str) -> str:
     """The text of ``path`` (UTF-8) after the package's regular-file gate
     (``witness_theory.io.check_regular_file``: a named pipe is never opened, a directory never
@@ -354,7 +358,7 @@ def read_text(path: str | os.PathLike, role: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{role} file {os.fspath(path)}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+        raise UnreadableContentError(f"{role} file {os.fspath(path)}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
                          "write the file again") from None
     except OSError as exc:
         raise ValueError(f"{role} file {os.fspath(path)}: cannot be read ({exc.strerror or exc})") from None
@@ -367,7 +371,7 @@ def read_json(path: str | os.PathLike, role: str):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{role} file {os.fspath(path)}: not valid JSON ({exc.msg}, line {exc.lineno}); "
+        raise UnreadableContentError(f"{role} file {os.fspath(path)}: not valid JSON ({exc.msg}, line {exc.lineno}); "
                          "write it again (or rerun the step that wrote it)") from None
 
 

@@ -195,12 +195,8 @@ def _read_json(path: Path, default=None):
     anything that is not a regular file (a pipe, a directory) is an error naming it."""
     try:
         return eio.read_json(path, "trial")
-    except FileNotFoundError:
+    except (FileNotFoundError, eio.UnreadableContentError):
         return default
-    except ValueError as exc:
-        if "not valid JSON" in str(exc) or "not UTF-8" in str(exc):
-            return default
-        raise
 
 
 def _write_status(trial_dir: Path, state: str, **extra) -> None:
