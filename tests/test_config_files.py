@@ -91,7 +91,8 @@ def test_bad_file_is_one_line_naming_the_file_and_key(text, message, tmp_path, c
 
 
 def test_missing_file_and_unknown_preset(tmp_path, capsys):
-    for argv, message in ((["--config", str(tmp_path / "none.toml")], "cannot read it"),
+    # the regular-file gate (empirical.io.check_regular_file) names the file and says why
+    for argv, message in ((["--config", str(tmp_path / "none.toml")], "none.toml: does not exist"),
                           (["--preset", "no-such"], "no such preset; the presets are")):
         assert main(["config", *argv]) == 2
         err = capsys.readouterr().err
