@@ -22,6 +22,7 @@ import random
 import warnings
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,8 +82,10 @@ def save_checkpoint(path: Path, **payload) -> None:
 
 # what torch.serialization.get_unsafe_globals_in_checkpoint names for our checkpoints (numpy 2.x):
 # the array and scalar constructors and the dtype classes of bool and numeric arrays (not object
-# or string arrays, whose items would be further pickles)
-_NUMPY_GLOBALS = [np.ndarray, np.dtype, np._core.multiarray._reconstruct, np._core.multiarray.scalar,
+# or string arrays, whose items would be further pickles). The two constructors are taken from
+# what pickle itself calls (__reduce__), not from numpy's private module path (numpy.core before
+# 2.0, numpy._core after).
+_NUMPY_GLOBALS: list[Any] = [np.ndarray, np.dtype, np.ndarray(0).__reduce__()[0], np.float64(0).__reduce__()[0],
                   *sorted({type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDG"}, key=lambda t: t.__name__)]
 
 
