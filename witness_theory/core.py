@@ -129,7 +129,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     faster on (70000, 100) certificate evaluations (bench/bench_certify.py).
     """
     out = np.array(logits, dtype=np.float64, copy=True)
-    row_max = out.max(axis=1, keepdims=True)
+    row_max = row_max_of(out)[:, None]
     # +inf or NaN anywhere in a row shows in its max (O(N) to check, not O(NK)); a -inf entry
     # beside a finite max is harmless (probability 0). inf - inf would make the row NaN.
     if not np.isfinite(row_max).all():
@@ -138,9 +138,20 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
             f"(largest finite |logit| is {np.finfo(np.float64).max:.3g}); scale the codes or witness_scale down")
     with np.errstate(over="ignore"):   # a gap beyond 1.8e308 rounds to -inf: probability 0, as it should
         out -= row_max
-    lse = np.log(np.exp(out).sum(axis=1, keepdims=True))
-    out -= lse
+    # sum_k exp by a BLAS gemv with a ones vector: 2-5x cheaper than .sum(axis=1) on rows of
+    # K <= 100 (bench/bench_certify.py); the same K-term sum, error <= K ulps either way
+    lse = np.log(np.exp(out) @ np.ones(out.shape[1]))
+    out -= lse[:, None]
     return out
+
+
+def row_max_of(X: np.ndarray) -> np.ndarray:
+    """max_k X_ik per row (N,), exactly ``X.max(axis=1)`` (max does not round; NaN propagates).
+
+    NumPy reduces a short contiguous row one at a time; the transposed copy is reduced along
+    its first axis, vectorised across rows: 4.5x faster for K = 15 and 1.1x for K = 100 on
+    (512..1000, K) blocks (the fitted witness's descent, the certificate kernel's blocks)."""
+    return np.ascontiguousarray(X.T).max(axis=0)
 
 
 class Witness:
@@ -500,7 +511,7 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
         with np.errstate(over="ignore", invalid="ignore"):
             np.matmul(mub, A, out=l)                             # A^T mu, then times beta: the
             l *= beta  # noqa: E741                                    # rounding of Witness.logits
-            top = l.max(axis=1, keepdims=True)
+            top = row_max_of(l)[:, None]
             np.subtract(l, lbar, out=e)
             spread_sq[a:b] = row_sq_norms(e)
         # an overflowing logit (+-inf, or NaN from inf - inf) shows in the spread (O(m) to check);

@@ -230,7 +230,7 @@ def margin_from_log_probs(T: np.ndarray, w: np.ndarray, log_h: np.ndarray, logit
 
 def _frame_loss(X, T, w, neg_h, P, V, beta):
     """L_TS(P, beta) = sum_i w_i KL(T_i || softmax(beta V^T P^T x_i)) and the pieces for gradients."""
-    logits = beta * ((X @ P) @ V)                           # (n, K)
+    logits = beta * (X @ (P @ V))                           # (n, K): one (n, d) product, as Witness.logits (A = P V)
     log_s = core.log_softmax(logits)
     loss = core.wsum(w, neg_h - core.cross_rows(T, log_s))
     return loss, log_s, logits
