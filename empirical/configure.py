@@ -453,6 +453,15 @@ def with_file_overrides(config: ExperimentConfig, overrides: Sequence[str], path
         raise ValueError(f"config file {path}: {message}") from None
 
 
+def with_file_section_overrides(obj, overrides: Sequence[str], section: str, path: str | os.PathLike):
+    """:func:`apply_section_overrides` of a file's ``[section]`` keys (an experiment's own, e.g.
+    ``[compare]``); every error names the file, as :func:`with_file_overrides` does for the tree."""
+    try:
+        return apply_section_overrides(obj, overrides, section)
+    except ValueError as exc:
+        raise ValueError(f"config file {path}: {str(exc).removeprefix('--set ')}") from None
+
+
 def _toml_value(value: Any) -> str:
     if value is None:
         return json.dumps(NULL)

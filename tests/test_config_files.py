@@ -109,6 +109,23 @@ def test_own_section_keys_come_from_the_file(tmp_path, capsys):
                               preset=None, overrides=["train.kl_weight=2"])
     base, cfg = experiment_config(args, section="compare", section_config=CompareConfig())
     assert cfg.grid == "c5" and base.train.epochs == 2 and base.train.kl_weight == 2.0
+    # --set wins over the file for the command's own keys too
+    args.overrides = ["compare.grid=c7"]
+    assert experiment_config(args, section="compare", section_config=CompareConfig())[1].grid == "c7"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[compare]\ngridd = "c5"\n', "compare.gridd: unknown key; valid compare keys: compare.grid"),
+    ('[compare]\ngrid = 5\n', "compare.grid must be one of c4, c5, c6, c7"),
+])
+def test_a_bad_own_section_key_names_the_file(text, message, tmp_path, capsys):
+    """An experiment's own [section] in a config file: its errors name the file, as the tree's do
+    (before, an unknown key was reported as a --set and a bad grid named no file)."""
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    assert main(["compare", "--dataset", "digits", "--quick", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: config file {path}: {message}") and err.count("\n") == 1
 
 
 # ------------------------------------------------------------------ presets

@@ -26,6 +26,7 @@ from empirical.configure import (
     preset_path,
     resolve,
     with_file_overrides,
+    with_file_section_overrides,
 )
 from empirical.io import parse_seeds, run_name  # --seeds 5 | 100-104 | 3,7,11 (one parser for the package)
 
@@ -81,8 +82,7 @@ def experiment_config(args, *, method: str | None = None, section: str | None = 
     ``uses``: the tree sections the command reads (None: all); an override of another section
     would be silently ignored, so it is an error."""
     files = _config_files(args)
-    own = [o for _, overrides in files for o in overrides if section and o.startswith(section + ".")]
-    own += [o for o in args.overrides if section and o.strip().startswith(section + ".")]
+    own = [o for o in args.overrides if section and o.strip().startswith(section + ".")]   # --set, after the files
     tree = [o for o in args.overrides if not (section and o.strip().startswith(section + "."))]
     if uses is not None:
         unused = [o for o in tree if o.split("=", 1)[0].strip().partition(".")[0] not in uses]
@@ -106,6 +106,10 @@ def experiment_config(args, *, method: str | None = None, section: str | None = 
         own_keys = ", ".join(f"{section}.{f.name}" for f in dataclasses.fields(section_config))
         raise ValueError(f"{exc}; and this command's own keys: {own_keys}") from None
     if section_config is not None and section is not None:
+        for path, overrides in files:      # each file's [section] keys, its errors naming the file
+            mine = [o for o in overrides if o.startswith(section + ".")]
+            if mine:
+                section_config = with_file_section_overrides(section_config, mine, section, path)
         section_config = apply_section_overrides(section_config, own, section)
     return base, section_config
 

@@ -38,17 +38,14 @@ __all__ = ["ACTIVE_UNIT_THRESHOLD", "active_units", "gaussian_log_density", "mut
 #: Independent z draws for the Monte Carlo spread of the MI estimates (minibatch variants).
 MI_SPREAD_REPEATS = 5
 
-#: Var_x(mu_u) threshold for an active unit (Burda et al. 2016; THEORY.md conventions).
-ACTIVE_UNIT_THRESHOLD = 0.01
+#: Var_x(mu_u) threshold for an active unit (Burda et al. 2016): written once, in witness_theory
+ACTIVE_UNIT_THRESHOLD = cm.ACTIVE_UNIT_THRESHOLD
 
 
 def active_units(codes: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> tuple[int, np.ndarray]:
-    """(number of units with unbiased Var_x(mu_u) >= threshold, the per-unit variances)."""
-    codes = np.asarray(codes, dtype=np.float64)
-    if codes.ndim != 2 or codes.shape[0] < 2:
-        raise ValueError(f"codes must be (N, d) with N >= 2 for an unbiased variance, got {codes.shape}")
-    var = codes.var(axis=0, ddof=1)
-    return int((var >= threshold).sum()), var
+    """(number of units with unbiased Var_x(mu_u) >= threshold, the per-unit variances): the one
+    rule, :func:`witness_theory.collapse_metrics.active_units` (pinned by proofs/test_mutants.py)."""
+    return cm.active_units(codes, threshold)
 
 
 def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
