@@ -261,15 +261,23 @@ def test_probe_minimises_the_documented_objective(seed, K, d, n, C):
 @given(seed=seeds, K=st.integers(2, 6), d=st.integers(1, 5), n=st.integers(6, 60), C=st.sampled_from([0.1, 1.0, 10.0]))
 @example(seed=0, K=2, d=3, n=20, C=1.0)                # the binary form
 @example(seed=1, K=5, d=4, n=50, C=10.0)
+@example(seed=0, K=6, d=1, n=45, C=0.1)                # thorough: the runs stop 1.25e-6 apart (ftol)
 def test_probe_is_scikit_learns_fit_on_replicated_rows(seed, K, d, n, C):
     """Probe.fit writes out scikit-learn's objective instead of calling it (scikit-learn takes hard
     labels only): the documented equivalent is LogisticRegression fitted on each row repeated K
-    times with label k and sample weight n w_i T_ik. Both are fitted to gtol 1e-10 and must give
-    the same probabilities. Tolerance 1e-6 on log h: two L-BFGS runs stopped at gradient 1e-10
-    of a strictly convex objective whose curvature is >= 1 / (C n) agree to about
-    1e-10 C n (<= 6e-8 here); measured worst over 30 random problems up to n = 2000, K = 15:
-    9.4e-8. A probe that minimised another objective (a penalty n times off, a missing
-    intercept, the targets' mass dropped) differs by far more."""
+    times with label k and sample weight n w_i T_ik. Both must give the same probabilities.
+    Tolerance 1e-4 on log h. Both L-BFGS runs (scikit-learn's options: gtol = tol = 1e-10, ftol =
+    64 EPS) usually stop on the relative-decrease test ftol, not on the gradient, so each is only
+    near the minimiser where the objective is flat (few rows, weak penalty, unpenalised
+    intercepts). Measured against the exact minimiser (the same objective polished by L-BFGS with
+    ftol = 0 and gtol 1e-13), over 360 problems with K = 3..6, n = 6..60 and C = 0.1..10: up to
+    6.7e-6 in log h, for the probe and for scikit-learn alike. So two runs can differ by twice that,
+    and the bound is 7 times the measured worst. The thorough profile found a draw where they
+    differ by 1.25e-6 (seed 0, K 6, d 1, n 45, C 0.1): there, scikit-learn's gradient of the
+    documented objective is 9.0e-6 and the probe's 5.5e-7. The earlier tolerance of 1e-6 assumed
+    a stop at gtol and was wrong. A probe that minimised another objective differs by far more:
+    0.046 for a penalty n times off (the probe_weights mutant, 460 times the tolerance), and more
+    again for a missing intercept or for the targets' mass dropped."""
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(seed)
@@ -282,7 +290,7 @@ def test_probe_is_scikit_learns_fit_on_replicated_rows(seed, K, d, n, C):
     log_ref = log_softmax(np.hstack([np.zeros((n, 1)), ref.decision_function(X)[:, None]]) if K == 2
                           else ref.decision_function(X), axis=1)
     diff = float(np.abs(probe.log_probs(X) - log_ref).max())
-    assert_le("probe == scikit-learn on replicated rows", diff, 0.0, 1e-6, "max |log h - log h_sklearn|:")
+    assert_le("probe == scikit-learn on replicated rows", diff, 0.0, 1e-4, "max |log h - log h_sklearn|:")
 
 
 # ---------------------------------------------------------------------------------------
@@ -604,6 +612,7 @@ def test_frontier_logits_stay_centred(seed, K, n, log_c, spread):
 
 @given(t=st.floats(0.6, 0.999), gap=st.floats(1e-7, 2e-6), beta=st.sampled_from([0.5, 2.0]))
 @example(t=0.9, gap=1e-6, beta=0.5)
+@example(t=0.6028269369422385, gap=1e-7, beta=0.5)   # thorough: L = 2.2e-16, the root bracket is lost (frontier.py)
 def test_min_energy_two_outcomes_closed_form(t, gap, beta):
     """T11 for K = 2, d = 1, one row T = (t, 1 - t): the least energy with KL(T || S) <= L has
     S = (s, 1 - s) with 1/2 <= s <= t and KL(T || S) = L (the loss is convex in the one logit,

@@ -168,6 +168,8 @@ def test_t12_gradient_matches_torch(case, seed):
 @given(case=spectra(max_D=2))
 @example(case=(np.diag([3.0, 0.2]), np.zeros(2), 1.0, 2.0, 2, 0))
 @example(case=(np.diag([5.0, 2.0, 0.3]), np.ones(3), 1.0, 1.0, 3, 0))
+@example(case=(np.array([[23.40519384, 0.30382602], [0.30382602, 23.84480616]]), np.array([0.42597241, -1.92317661]),
+               1.0, 2.0, 2, 5859734))     # thorough: L-BFGS stops at a saddle of curvature -2.3e-5
 def test_t12_numerical_maximisation(case):
     """One L-BFGS run from a random start on the exact ELBO (NumPy value and gradient). D <= 2
     under Hypothesis (D = 3 costs ~0.3 s per example under load) plus a frozen D = 3 case."""
@@ -177,8 +179,24 @@ def test_t12_numerical_maximisation(case):
     opt = lv.linear_vae_optimum(C, sigma2, beta, d, m)
     rng = np.random.default_rng(seed)
     n_par = 2 * D * d + D + 2 * d
-    best = minimize(_np_neg_elbo, rng.normal(size=n_par) * 0.5, args=(D, d, m, C, sigma2, beta), jac=True,
+    args = (D, d, m, C, sigma2, beta)
+    best = minimize(_np_neg_elbo, rng.normal(size=n_par) * 0.5, args=args, jac=True,
                     method="L-BFGS-B", options=dict(maxiter=2000, gtol=1e-10, ftol=1e-15))
+    # L-BFGS can stop at a saddle whose negative curvature is tiny. The thorough profile found one:
+    # C with eigenvalues 23.25 and 24.0, both above the threshold beta sigma^2 = 2. There the -ELBO
+    # Hessian's least eigenvalue is -2.3e-5, and the value is 1.26e-4 below the optimum with
+    # gradient 1.1e-6. Perturbed restarts do not leave such a saddle. So step along the
+    # negative-curvature direction of the Hessian (central differences of the exact gradient,
+    # h 1e-5), then run again. At most 5 escapes, until the least eigenvalue is >= -1e-7.
+    for _ in range(5):
+        ev, vec = np.linalg.eigh(_fd_hessian(best.x, args))
+        if ev[0] >= -1e-7:
+            break
+        x = min((best.x + a * vec[:, 0] for a in (0.5, -0.5)), key=lambda z: _np_neg_elbo(z, *args)[0])
+        again = minimize(_np_neg_elbo, x, args=args, jac=True, method="L-BFGS-B",
+                         options=dict(maxiter=2000, gtol=1e-10, ftol=1e-15))
+        if again.fun < best.fun:
+            best = again
     found = -best.fun
     mag = 1 + abs(opt.elbo)
     # no parameters beat the closed-form global optimum (rounding only)
@@ -188,13 +206,24 @@ def test_t12_numerical_maximisation(case):
     if np.abs(best.jac).max() > 1e-6:     # not converged: only the bound above applies
         return
     # a stationary point: with eigenvalues >= 25% away from the threshold every stationary point
-    # other than the global maximum is a saddle (Lucas et al. 2019), which L-BFGS leaves; a
+    # other than the global maximum is a saddle (Lucas et al. 2019), which the escapes above leave; a
     # gradient <= 1e-6 leaves < 1e-5 of the value (curvature >= ~0.2 / sigma^2)
     assert_close("T12 numerical max == closed-form optimum", found, opt.elbo, 1e-5 * mag)
     W = best.x[:D * d].reshape(D, d)
     # active columns have ||W_j||^2 = lambda_j - b sigma^2 >= 0.25 b sigma^2; inactive ones -> 0
     active_found = int((np.sum(W ** 2, axis=0) > 0.1 * beta * sigma2).sum())
     assert active_found == lv.linear_vae_active_count(opt.eigenvalues, sigma2, beta, d)
+
+
+def _fd_hessian(x: np.ndarray, args) -> np.ndarray:
+    """Symmetrised central differences (h 1e-5) of the exact -ELBO gradient: (n_par, n_par)."""
+    h, n = 1e-5, x.size
+    H = np.empty((n, n))
+    for i in range(n):
+        e = np.zeros(n)
+        e[i] = h
+        H[:, i] = (_np_neg_elbo(x + e, *args)[1] - _np_neg_elbo(x - e, *args)[1]) / (2 * h)
+    return (H + H.T) / 2
 
 
 def test_t12_symbolic_one_dimension():
