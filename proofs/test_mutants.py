@@ -545,8 +545,11 @@ def test_certify_float_error_is_sound_against_mpmath(case):
 
 def _searched_case(seed: int, K: int):
     """Found by a search over seeds: the weighted mean of these rows (as teacher_marginal
-    validates them) sums to 1 + 2 EPS exactly (seed 20, K = 2, N = 10; seed 902, K = 3, N = 9),
-    the renormalised marginal to 1 + EPS / 2."""
+    validates them) sums to 1 + 2 EPS exactly with the weighted-mean routine of 2026-12-04 (seed
+    20, K = 2, N = 10; seed 902, K = 3, N = 9). The marginal is now a blocked BLAS product
+    (core._weighted_mean_rows), which rounds differently: the same search over seeds 0..2999 found
+    seed 1241 (K = 2, off by 1.5 EPS) and seed 922 (K = 3, off by 2 EPS) for it. The renormalised
+    marginal is within K EPS / 2 of 1 in every case."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 12))
     T = rng.uniform(size=(n, K))
@@ -557,6 +560,8 @@ def _searched_case(seed: int, K: int):
 @given(seed=seeds, n=st.integers(1, 40), K=st.integers(2, 4))
 @example(seed=20, n=-1, K=2)
 @example(seed=902, n=-1, K=3)
+@example(seed=1241, n=-1, K=2)          # found again for the blocked-BLAS marginal (2026-12-05)
+@example(seed=922, n=-1, K=3)
 def test_marginal_sums_to_one(seed, n, K):
     """teacher_marginal sums to 1 to rounding: Tbar_k / sum(Tbar) with a float sum s of K terms
     (error <= (K - 1) u s) and one division per entry (u each) is exactly within K u = K EPS / 2
