@@ -446,20 +446,22 @@ def file_overrides(path: str | os.PathLike, data: Mapping[str, Any] | None = Non
 def with_file_overrides(config: ExperimentConfig, overrides: Sequence[str], path: str | os.PathLike) -> ExperimentConfig:
     """:func:`apply_overrides` of a file's tree keys; every error (unknown key, bad value, out of
     range) names the file."""
-    try:
-        return apply_overrides(config, overrides)
-    except ValueError as exc:
-        message = str(exc).removeprefix("--set ")   # the key's own messages are worded for the command line
-        raise ValueError(f"config file {path}: {message}") from None
+    return _naming_file(path, apply_overrides, config, overrides)
 
 
 def with_file_section_overrides(obj, overrides: Sequence[str], section: str, path: str | os.PathLike):
     """:func:`apply_section_overrides` of a file's ``[section]`` keys (an experiment's own, e.g.
     ``[compare]``); every error names the file, as :func:`with_file_overrides` does for the tree."""
+    return _naming_file(path, apply_section_overrides, obj, overrides, section)
+
+
+def _naming_file(path: str | os.PathLike, apply, *args):
+    """``apply(*args)`` with a ValueError re-raised as 'config file PATH: ...'."""
     try:
-        return apply_section_overrides(obj, overrides, section)
+        return apply(*args)
     except ValueError as exc:
-        raise ValueError(f"config file {path}: {str(exc).removeprefix('--set ')}") from None
+        message = str(exc).removeprefix("--set ")   # the key's own messages are worded for the command line
+        raise ValueError(f"config file {path}: {message}") from None
 
 
 def _toml_value(value: Any) -> str:

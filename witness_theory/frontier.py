@@ -336,9 +336,8 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
     except ValueError:
         # brentq solves the ends again, warm-started from elsewhere: where L is within rounding of
         # an end's loss (L = 0 against L(1e12 / beta^2 kappa) ~ 1e-17, say) the re-solved loss can
-        # land on the other side of L, and the bracket is lost. That end's bound (weak duality
-        # holds at any lambda) is then E_min(L) to rounding.
-        # The ends alone are not enough: at lambda ~ 1e12 / (beta^2 kappa) the bound carries
+        # land on the other side of L, and the bracket is lost. Weak duality still holds at any
+        # lambda, but the ends' bounds alone are not enough: at lambda ~ 1e12 / (beta^2 kappa) the bound carries
         # lambda times the loss's rounding (thorough profile: t = 0.603, beta = 0.5, L = 2.2e-16
         # gave 2.2e-4 too low from the upper end, lambda* being 4e7). So maximise the dual
         # itself: D(lambda) - lambda L is concave in lambda with maximum E_min(L) (strong
