@@ -73,7 +73,7 @@ def one_draw(T_fit, T_eval, codes_fit, codes_eval, rng, delta, draws_per_row, pe
     seed = int(rng.integers(2 ** 31))
     out = {}
     raw = wt.RawWitness(wt.Witness(K, d, 4.0), seed=seed)                 # fixed: fitted on no rows
-    fitted, probe = wt.FittedWitness(seed=seed), wt.Probe(seed=seed)
+    fitted, probe = wt.FittedWitness(seed=seed, warm_start=True), wt.Probe(seed=seed)   # as the evaluation
     for name, cert in (("raw", raw.certify(T_eval, codes_eval, e_ids, delta=delta, permutations=permutations)),
                        ("fitted", fitted.fit(T_fit, codes_fit, f_ids).certify(T_eval, codes_eval, e_ids, delta=delta,
                                                                               permutations=permutations)),

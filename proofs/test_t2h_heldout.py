@@ -219,6 +219,19 @@ def test_fit_witness_deterministic_orthonormal_and_monotone(inst, seed, kind):
     mag = 1.0 + abs(a.start_margin_) + wt.teacher_information(inst.T, inst.w)
     assert_le("fit_witness monotone: start margin <= fit margin", a.start_margin_, a.fit_margin_, 1e-12 * mag)
     assert a.start_scale_ in GRID
+    # warm start (the posterior certificate's refit): from a's frame on other codes of the same rows,
+    # the same promises; its start is a's frame at the scale searched over [min GRID, max GRID]
+    X2 = X + np.random.default_rng(seed).normal(size=X.shape) * (1.0 + float(np.abs(X).max()))
+    warm = wt.FittedWitness(seed=seed % 100, warm_start=True, **FAST)
+    warm.fit(inst.T, X, ids, weights=inst.w)
+    np.testing.assert_array_equal(warm.frame_, a.frame_)               # a first fit is a cold fit
+    warm.fit(inst.T, X2, ids, weights=inst.w)
+    assert min(GRID) <= warm.start_scale_ <= max(GRID)
+    start = wt.certify(inst.T, X2, wt.Witness(inst.K, inst.d, warm.start_scale_, a.frame_), inst.w).margin
+    mag2 = 1.0 + abs(start) + wt.teacher_information(inst.T, inst.w)
+    assert_close("warm start: start margin == the previous frame's margin", warm.start_margin_, start, 1e-12 * mag2)
+    assert_close("warm fit frame orthonormal", warm.frame_.T @ warm.frame_, np.eye(inst.K - 1), 1e-12)
+    assert_le("warm fit monotone: start margin <= fit margin", warm.start_margin_, warm.fit_margin_, 1e-12 * mag2)
 
 
 # The optimum is unique only when M has full column rank K-1, which needs N - 1 >= K - 1 rows

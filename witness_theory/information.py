@@ -258,6 +258,25 @@ def _check_inputs(teacher, log_probs, delta):
     return T, np.minimum(L, 0.0), d
 
 
+def _bound_of_terms(T: np.ndarray, a: np.ndarray, delta: float, eps: float, gamma: float, seed: int,
+                    bet: float | None) -> tuple[float, float, float, float, float, float]:
+    """(lcb, mean term, its width, entropy term, its width, entropy penalty) of
+    :func:`information_bound` from validated teacher rows ``T`` (N, K) and the rows' terms ``a``
+    (N,) of the eps-mixed predictor (:func:`_row_terms`); ``bet``: the bets' level / 2, or None."""
+    n, K = T.shape
+    mean_term = float(a.mean())
+    # E a >= lo + R * L_bet at delta / 2 (betting, Waudby-Smith & Ramdas 2024) on x = (a - lo) / R in [0, 1]
+    lo, R = math.log(eps / K), math.log(K / eps)
+    width_mean = mean_term - (lo + R * betting_lower_bound((a - lo) / R, delta / 2.0, seed=seed, bet_delta=bet))
+    tbar_mixed = (1.0 - gamma) * T.mean(axis=0) + gamma / K                     # Tbar'_E
+    entropy_term = -float(tbar_mixed @ np.log(tbar_mixed))                      # H(Tbar'_E)
+    # v_i = -sum_k T'_ik log Tbar'_k in [0, log(K/gamma)]; Var v <= varentropy(Tbar') <= max_varentropy(K)
+    width_entropy = bernstein_width(max_varentropy(K), math.log(K / gamma), n, delta / 2.0)
+    penalty = gamma * math.log(max(K - 1, 1)) + _binary_entropy(gamma)          # Audenaert (2007): |H(p) - H(p')|
+    lcb = mean_term - width_mean + entropy_term - width_entropy - penalty
+    return float(lcb), mean_term, float(width_mean), entropy_term, float(width_entropy), float(penalty)
+
+
 def information_bound(teacher, log_probs, *, delta: float = DEFAULT_DELTA, eps: float | None = None,
                       gamma: float = TEACHER_MIX, permutations: int = 0, bootstrap: int = 0,
                       seed: int = 0, bet_delta: float | None = None) -> InformationBound:
@@ -281,17 +300,9 @@ def information_bound(teacher, log_probs, *, delta: float = DEFAULT_DELTA, eps: 
     bootstrap = _check_count(bootstrap, "bootstrap", 0, "bootstrap resamples; 0: none")
     seed = check_seed(seed)
     a = _row_terms(T, _mixed_log_probs(L, eps))                                  # (N,) in [log(eps/K), 0]
-    mean_term = float(a.mean())
-    # E a >= lo + R * L_bet at delta / 2 (betting, Waudby-Smith & Ramdas 2024) on x = (a - lo) / R in [0, 1]
-    lo, R = math.log(eps / K), math.log(K / eps)
     bet = None if bet_delta is None else _check_unit_interval(bet_delta, "bet_delta", "the level the bets are sized for") / 2.0
-    width_mean = mean_term - (lo + R * betting_lower_bound((a - lo) / R, delta / 2.0, seed=seed, bet_delta=bet))
-    tbar_mixed = (1.0 - gamma) * T.mean(axis=0) + gamma / K                     # Tbar'_E
-    entropy_term = -float(tbar_mixed @ np.log(tbar_mixed))                      # H(Tbar'_E)
-    # v_i = -sum_k T'_ik log Tbar'_k in [0, log(K/gamma)]; Var v <= varentropy(Tbar') <= max_varentropy(K)
-    width_entropy = bernstein_width(max_varentropy(K), math.log(K / gamma), n, delta / 2.0)
-    penalty = gamma * math.log(max(K - 1, 1)) + _binary_entropy(gamma)          # Audenaert (2007): |H(p) - H(p')|
-    lcb = mean_term - width_mean + entropy_term - width_entropy - penalty
+    lcb, mean_term, width_mean, entropy_term, width_entropy, penalty = _bound_of_terms(T, a, delta, eps, gamma,
+                                                                                       seed, bet)
     p_value = permutation_pvalue(T, L, permutations=permutations, eps=eps, seed=seed) if permutations else None
     boot = bootstrap_lcb(T, L, delta=delta, resamples=bootstrap, eps=eps, seed=seed) if bootstrap else None
     margin_mixed = mean_term - float(T.mean(axis=0) @ np.log(np.maximum(T.mean(axis=0), 1e-300)))
@@ -319,15 +330,21 @@ def permutation_pvalue(teacher, log_probs, *, permutations: int = DEFAULT_PERMUT
     seed = check_seed(seed)
     Lm = _mixed_log_probs(L, eps)
     Lm = Lm if Lm.ndim == 2 else Lm.mean(axis=1)                              # (N, K)
+    # S_pi = sum_i T_i . Lm_pi(i) = sum_i A[i, pi(i)] with A = T Lm^T (N, N): one product of N^2 K
+    # flops, then B N lookups, instead of B N K multiply-adds over a (B, N, K) copy of Lm. Used
+    # while N <= B (fewer flops) and A stays small (N <= 4096: 128 MB); the two routes give the
+    # same statistics up to rounding, which the tie tolerance below absorbs.
+    gram = T @ Lm.T if n <= min(B, 4096) else None
     observed = float(np.einsum("ik,ik->", T, Lm))
     rng = np.random.default_rng(seed)
     exceed = 0
     chunk = max(1, int(2e7 // max(n * T.shape[1], 1)))                        # ~160 MB of float64 at most
     threshold = observed - 1e-12 * abs(observed)
+    rows = np.arange(n)
     for start in range(0, B, chunk):
         b = min(chunk, B - start)
-        idx = rng.permuted(np.broadcast_to(np.arange(n), (b, n)), axis=1)     # (b, N) independent permutations
-        stats = np.einsum("ik,bik->b", T, Lm[idx])
+        idx = rng.permuted(np.broadcast_to(rows, (b, n)), axis=1)             # (b, N) independent permutations
+        stats = np.einsum("ik,bik->b", T, Lm[idx]) if gram is None else gram[rows, idx].sum(axis=1)
         exceed += int((stats >= threshold).sum())
     return (1.0 + exceed) / (B + 1.0)
 
@@ -503,16 +520,23 @@ def certified_active_units(teacher_fit, codes_fit, teacher_eval, codes_eval, *, 
     grid = [delta / (d - j) for j in range(d)]                        # delta/d, ..., delta
     p = np.ones(d)
     lcb_first = np.full(d, -np.inf)
+    if T_e.shape[0] < 2:
+        raise ValueError("the bound needs at least 2 evaluation rows")
+    eps = mixing_weight(T_e.shape[0], DEFAULT_DELTA)                   # information_bound's default
     for u in range(d):
         edges, log_h = _unit_predictor(T_f, Zf[:, u], bins)
-        L = log_h[np.searchsorted(edges, Ze[..., u], side="right")]  # (n_e, K) or (n_e, M, K)
+        # the unit's row terms a_i as information_bound forms them from L = log_h[bin of z] (the
+        # mixing is elementwise, so mixing the bins' table first gives the same numbers), once
+        # for every level below instead of once per information_bound call
+        Lm = _mixed_log_probs(np.minimum(log_h, 0.0), eps)[np.searchsorted(edges, Ze[..., u], side="right")]
+        a = _row_terms(T_e, Lm)                                       # (n_e,)
         # bets sized for delta at every level: the LCB then increases with the level, so a unit whose
         # LCB at delta is <= 0 has p = 1 without the other levels, and P(p <= level) <= level
-        lcb_first[u] = information_bound(T_e, L, delta=grid[0], bet_delta=delta).lcb
-        if information_bound(T_e, L, delta=grid[-1], bet_delta=delta).lcb <= 0.0:
+        lcb_first[u] = _bound_of_terms(T_e, a, grid[0], eps, TEACHER_MIX, 0, delta / 2.0)[0]
+        if _bound_of_terms(T_e, a, grid[-1], eps, TEACHER_MIX, 0, delta / 2.0)[0] <= 0.0:
             continue
         for level in grid:
-            if information_bound(T_e, L, delta=level, bet_delta=delta).lcb > 0.0:
+            if _bound_of_terms(T_e, a, level, eps, TEACHER_MIX, 0, delta / 2.0)[0] > 0.0:
                 p[u] = level
                 break
     mask = holm(p, delta)
