@@ -17,6 +17,7 @@ A negative control (a verdict without the error bound) must be caught.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import mpmath as mp
@@ -47,6 +48,13 @@ def test_certify_against_independent_routes(inst, seed, kind):
     # the scalar functions ARE the kernel: bit-for-bit equal, and so is a precomputed Teacher
     tch = wt.Teacher(T, inst.w)
     assert wt.certify(tch, mu, W) == cert
+    assert tch.certify(mu, W) == cert                  # the method is the same call (mutmut: it had no proof)
+    # the record a table stores is the certificate itself: every field, the verdict and the slack
+    record = cert.as_dict()
+    for f in dataclasses.fields(cert):
+        np.testing.assert_equal(record[f.name], getattr(cert, f.name), err_msg=f.name)
+    assert record["verdict"] == cert.verdict
+    np.testing.assert_equal(record["size_bound_slack"], cert.size_bound_slack)
     assert wt.teacher_information(T, inst.w) == cert.teacher_information
     assert wt.alignment_loss(T, mu, W, inst.w) == cert.alignment_loss
     assert wt.escape_force(T, mu, W, inst.w) == cert.escape_force

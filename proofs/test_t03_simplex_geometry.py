@@ -31,6 +31,10 @@ def test_t3_ledger_and_direct_geometry(inst, seed, code_scale):
     assert_ledger(T3.check(W, mu))
 
     V = W.V
+    # the public A = P V (witness_matrix) is the witness's own A: the same product, bit for bit;
+    # with no frame, P is the first K-1 coordinates of R^d (default_frame)
+    np.testing.assert_array_equal(wt.witness_matrix(K, W.d, W.P), W.A)
+    np.testing.assert_array_equal(wt.witness_matrix(K, W.d), np.eye(W.d, K - 1) @ V)
     # Direct: unit columns, pairwise <v_j, v_k> = -1/(K-1); entries are O(1), sums of K-1
     # products: 1e-13 absolute is ~1e3 unit roundoffs of headroom.
     G = V.T @ V

@@ -96,6 +96,35 @@ def test_t9_ledger_and_group_routes(inst, seed, n_groups):
     assert_le("T9 random group-constant predictor >= Gamma", gamma, loss_q, 1e-12 * (1 + loss_q))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_t9_view_gap_estimate_is_the_gap_of_the_kmeans_view(seed):
+    """view_gap_estimate (continuous views, our documented method) is the exact T9 gap of the view
+    quantised by k-means with its stated settings (scikit-learn, n_init 4, random_state seed),
+    recomputed here; a single cell says nothing about the teacher (Gamma = I_T, 1e-12: the same
+    KL sums to a different mean), and one cell per distinct point leaves no gap (Gamma = 0 up to
+    rounding: every row is its own class mean). A plain test over fixed instances, not a Hypothesis
+    property: two k-means fits per example would cost minutes under the thorough profile."""
+    from sklearn.cluster import KMeans
+
+    inst = build_instance(InstanceSpec(seed=seed, N=12 + 4 * seed, K=2 + seed % 4, weight_kind="dirichlet"))
+    T, w = inst.T, inst.weights
+    X = np.random.default_rng(seed).normal(size=(inst.N, 3))          # distinct continuous views
+    info = wt.teacher_information(T, inst.w)
+    for k in (1, 2, 5):
+        labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(X)
+        # 1e-13 relative: the estimate hands view_gap the validated (renormalised) weights, so the two
+        # sums can differ in the last bits (measured 7e-17), not more
+        assert_close("T9 estimate == gap of the k-means view", wt.view_gap_estimate(T, X, inst.w, n_clusters=k, seed=seed),
+                     wt.view_gap(T, labels, inst.w), 1e-13 * (1 + info))
+    assert_close("T9 one cell: Gamma == I_T", wt.view_gap_estimate(T, X, inst.w, n_clusters=1, seed=seed), info,
+                 1e-12 * (1 + info))
+    # capped at N cells; 0 up to rounding: a one-row class mean is its row to a few ulps, so each
+    # KL is a few EPS (measured 1.9e-17); 1e-14 is ~45 EPS, far below any gap a coarser view leaves
+    assert_close("T9 one cell per point: Gamma == 0", wt.view_gap_estimate(T, X, inst.w, n_clusters=inst.N + 3,
+                                                                         seed=seed), 0.0, 1e-14)
+    assert w.sum() > 0
+
+
 def test_t9_zero_mass_group():
     T = np.array([[0.5, 0.5], [0.2, 0.8], [0.9, 0.1]])
     w = np.array([1.0, 1.0, 0.0])          # valid weights; class 1 has no mass
