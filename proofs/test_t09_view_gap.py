@@ -125,6 +125,42 @@ def test_t9_view_gap_estimate_is_the_gap_of_the_kmeans_view(seed):
     assert w.sum() > 0
 
 
+_LABEL_KINDS = {
+    "ints": lambda k: 7 * k - 3, "floats": lambda k: k + 0.5, "complex": lambda k: complex(k, -k),
+    "strings": lambda k: f"v{k}", "tuples": lambda k: (k, f"t{k}"), "ragged": lambda k: tuple(range(k)),
+    "mixed": lambda k: [None, "a", 3, (1, 2), 2.5, ("x",)][k],
+}
+
+
+@given(codes=st.lists(st.integers(0, 5), min_size=1, max_size=30), kind=st.sampled_from(sorted(_LABEL_KINDS)))
+@example(codes=[2, 2, 2], kind="ragged")        # equal-length tuples: once read as a (3, 2) array and refused
+@example(codes=[0, 1, 0], kind="tuples")
+def test_t9_view_labels_of_any_kind_partition_like_their_codes(codes, kind):
+    """T9's view classes come from group_indices: labels of any hashable kind (numbers, text,
+    tuples of equal or different lengths, None, mixed) give the partition of the integer codes
+    they stand for, dense class ids, the labels themselves back, and the same gap (1e-12
+    relative: the classes may be summed in another order)."""
+    c = np.array(codes)
+    n = c.size
+    labels = [_LABEL_KINDS[kind](int(k)) for k in c]
+    uniq, inv = wt.core.group_indices(labels, n)
+    assert inv.shape == (n,) and uniq.ndim == 1 and len(uniq) == len(set(codes))
+    assert sorted(set(inv.tolist())) == list(range(len(uniq)))
+    np.testing.assert_array_equal(inv[:, None] == inv[None, :], c[:, None] == c[None, :])
+    assert all(uniq[inv[i]] == labels[i] for i in range(n))
+    T = np.random.default_rng(n).dirichlet(np.full(3, 0.5), size=n)
+    gap = wt.view_gap(T, c)
+    assert_close("T9 Gamma(labels) == Gamma(codes)", wt.view_gap(T, labels), gap, 1e-12 * (1 + gap))
+
+
+@pytest.mark.parametrize("labels", [[1.0, np.nan, 2.0], [None, float("nan"), "a"], [1 + 0j, complex(np.nan, 0), 2j]])
+def test_t9_nan_view_labels_are_refused(labels):
+    """A NaN is no view class (NaN != NaN would make every NaN row its own class): refused, in
+    float, complex and object labels alike."""
+    with pytest.raises(ValueError, match=r"NaN label.*row 1"):
+        wt.core.group_indices(labels, 3)
+
+
 def test_t9_zero_mass_group():
     T = np.array([[0.5, 0.5], [0.2, 0.8], [0.9, 0.1]])
     w = np.array([1.0, 1.0, 0.0])          # valid weights; class 1 has no mass

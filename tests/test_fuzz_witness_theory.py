@@ -182,7 +182,7 @@ WEIGHTS = {"weights", "weights_fit", "weights_eval"}
 IDS = {"fit_ids", "eval_ids", "ids"}
 SCALARS = {"scale", "step", "margin", "fraction", "C", "tol", "delta"}
 INTEGERS = {"K", "d", "n_clusters", "seed", "n", "max_iter", "permutations"}
-OTHERS = {"witness", "groups", "mode", "method", "split", "refine_scale"}
+OTHERS = {"witness", "groups", "mode", "method", "split", "refine_scale", "warm_start"}
 # the held-out estimators fit a predictor: the instance keeps them cheap (max_iter = 3, two
 # scales, tol 1e-6) and heldout_certify gets the same through its **settings
 CHEAP_FIT = {"witness": dict(max_iter=3, scales=(1.0, 2.0)), "probe": dict(max_iter=3, tol=1e-6), "raw": {}}
@@ -215,7 +215,8 @@ def instances(draw):
         "weights_eval": None if draw(st.booleans()) else rng.uniform(0.1, 1.0, N_e),
         "fit_ids": fit_ids, "eval_ids": eval_ids, "ids": fit_ids,
         "n": N + N_e, "fraction": 0.5, "C": 1.0, "tol": 1e-6, "max_iter": 3, "scales": (1.0, 2.0),
-        "refine_scale": draw(st.booleans()), "method": draw(st.sampled_from(["raw", "witness", "probe"])),
+        "refine_scale": draw(st.booleans()), "warm_start": draw(st.booleans()),
+        "method": draw(st.sampled_from(["raw", "witness", "probe"])),
         "split": wt.heldout_split(N, seed=0) if N >= 2 else None,
         "K": K, "d": d, "scale": scale, "frame": frame, "witness": W,
         "teacher": T, "p": T, "log_p": np.log(T), "log_q": np.log(T),
@@ -326,7 +327,7 @@ def bad_values(param: inspect.Parameter, inst: dict):
     if name == "method":
         return st.sampled_from([(None, True, "None"), ("linear", True, "unknown"), (3, True, "int"),
                                 (["witness"], True, "list"), ("Witness", True, "case")])
-    if name == "refine_scale":
+    if name in ("refine_scale", "warm_start"):
         return st.sampled_from(common + [(1, True, "int"), ("yes", True, "text"), (np.bool_(True), False, "numpy bool"),
                                          (False, False, "False")])
     if name == "split":

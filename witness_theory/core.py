@@ -981,10 +981,12 @@ def group_indices(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"groups must be a 1-D array with one view label per data point ({n}), got {groups!r:.40}")
     try:
         g = np.asarray(groups)
-    except (TypeError, ValueError):
-        g = np.empty(len(groups), dtype=object) if hasattr(groups, "__len__") else np.asarray(None)
-        if g.ndim == 1:
-            g[:] = list(groups)
+    except (TypeError, ValueError):   # ragged labels, e.g. tuples of different lengths
+        g = None
+    if g is None or (g.ndim > 1 and not isinstance(groups, np.ndarray) and all(isinstance(x, tuple) for x in groups)):
+        # ragged labels, or tuples of equal length (np.asarray makes them a 2-D array): one object
+        # label per element (nested lists stay a 2-D array: refused below as not 1-D)
+        g = _object_vector(list(groups)) if hasattr(groups, "__len__") else np.asarray(None)
     if g.ndim != 1 or g.shape[0] != n:
         raise ValueError(f"groups must be a 1-D array with one view label per data point ({n}), got shape {g.shape}")
     if g.dtype.kind == "f" and np.isnan(g).any() or (g.dtype.kind == "c" and np.isnan(g).any()):
@@ -1001,7 +1003,16 @@ def group_indices(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
         except TypeError:
             raise TypeError(f"groups label at row {i} is {type(label).__name__}, which is not hashable; "
                             "use numbers, strings, tuples or None as labels") from None
-    return np.array(list(ids), dtype=object), inverse
+    return _object_vector(list(ids)), inverse
+
+
+def _object_vector(items: list) -> np.ndarray:
+    """A 1-D object array holding ``items`` as they are, set one by one: np.array (or a slice
+    assignment) would turn equal-length tuples into a 2-D array of their entries."""
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        out[i] = item
+    return out
 
 
 def _group_means(T: np.ndarray, w: np.ndarray, inv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
