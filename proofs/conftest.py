@@ -6,6 +6,7 @@ Profiles (select with ``HYPOTHESIS_PROFILE``; default ``ci`` when ``CI`` is set,
   ``print_blob=True`` so a failure prints the blob that reproduces it.
 - ``dev``: 30 examples per property, for a quick local run.
 - ``thorough``: 10000 examples per property (run it with ``-n 2`` when pytest-xdist is there).
+- ``mutation``: ``ci`` without shrinking, for mutmut and ``proofs/mutants.py`` (docs/mutation.md).
 
 Individual tests never set ``max_examples``: the profile decides how hard every property
 is pushed. Deadlines are off everywhere because a scipy minimisation or a torch autograd
@@ -23,7 +24,7 @@ import json
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from threadpoolctl import threadpool_limits
 
 from empirical.io import atomic_write_json
@@ -34,6 +35,12 @@ _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Healt
 settings.register_profile("ci", derandomize=True, max_examples=200, print_blob=True, **_COMMON)
 settings.register_profile("dev", max_examples=50, **_COMMON)
 settings.register_profile("thorough", max_examples=10_000, **_COMMON)
+# mutation testing (docs/mutation.md): the ci profile's examples, but a failure is not shrunk.
+# A mutant is killed at its first failing example; shrinking it to a minimal one took 40-50 s per
+# killed mutant of a widely called function (view_gap) and ran into mutmut's timeout. Which
+# examples are drawn does not change (derandomize; shrinking runs only after a failure).
+settings.register_profile("mutation", derandomize=True, max_examples=200, print_blob=False,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target], **_COMMON)
 
 
 def _in_ci() -> bool:
