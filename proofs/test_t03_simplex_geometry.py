@@ -56,3 +56,14 @@ def test_t3_ledger_and_direct_geometry(inst, seed, code_scale):
     clr_s = log_s - log_s.mean(axis=1, keepdims=True)
     assert_close("T3 clr(S(mu)) == beta A^T mu (torch)", clr_s, logits, 1e-13 * K * (1 + np.abs(logits).max()))
     assert_close("T3 witness logits centred", logits.sum(axis=1), 0.0, 1e-13 * K * (1 + np.abs(logits).max()))
+
+
+def test_t3_clr_of_one_row_is_that_row_of_the_batch():
+    """clr of a 1-D distribution is 1-D and equals the batch form's row (mutmut: no proof passed
+    one row)."""
+    p = np.random.default_rng(0).dirichlet(np.ones(5), size=3)
+    batch = wt.clr(p)
+    for i in range(3):
+        one = wt.clr(p[i])
+        assert one.shape == (5,)
+        np.testing.assert_array_equal(one, batch[i])

@@ -9,12 +9,17 @@ after the step recomputed with torch.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 import torch
 from hypothesis import example, given, strategies as st
 
 import witness_theory as wt
 from witness_theory.theorems import T6
+
+EPS = float(np.finfo(np.float64).eps)
 
 from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, count_example,
                          instances, seeds)
@@ -113,3 +118,55 @@ def test_t6_hessian_eigenvalue_bound(K, seed, scale):
     assert_close("T6 Hessian == diag(s) - s s^T", H, np.diag(s) - np.outer(s, s), 1e-13)
     lam = float(np.linalg.eigvalsh(H).max())
     assert_le("T6 Hessian eigenvalue <= 1/2", lam, 0.5, 1e-13)
+
+
+# ---------------------------------------------------------------------------------------
+# Extreme witness scales: the overflow fallbacks of the step and its bound (mutmut: no proof
+# drew a beta outside [0.05, 20], so the fallbacks for beta^2 outside float64 went unchecked)
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("beta", [1e-100, 0.5, 1e150, 1.2e154, 1e160])
+@pytest.mark.parametrize("K", [2, 3, 7])
+def test_t6_step_and_bound_at_extreme_scales(beta, K):
+    """The default step eps = 2 / (beta^2 kappa) against its exact value (mpmath, 200 bits): 4 EPS
+    relative (3 roundings), or refused (ValueError naming witness_scale) where it is not a normal
+    float64 (beta^2 kappa overflows: the step would be subnormal or 0). The bound L0 - eps beta^2
+    kappa R + eps^2 beta^4 kappa^2 R / 4 at explicit steps, against its exact value from the same
+    float L0 and R, on the ordinary path and on the fallback taken when beta^2 kappa overflows;
+    1e-14 relative to the size of its terms |L0| + R (1 + x + x^2 / 4), x = eps beta^2 kappa (a
+    few roundings of each term), or refused (ValueError naming step) where the exact bound is
+    beyond float64. At the default step the bound is L0 - R (x = 2, the descent lemma's value)."""
+    import mpmath as mp
+
+    mp.mp.prec = 200
+    W = wt.Witness(K, K, beta)
+    b2k = mp.mpf(beta) ** 2 * mp.mpf(W.kappa)
+    rng = np.random.default_rng(K)
+    T = rng.dirichlet(np.full(K, 0.7), size=9)
+    c = np.zeros(K)                                        # the collapsed centre: uniform q, logits 0
+    R = wt.teacher_residual(T, np.full(K, 1.0 / K))
+    L0 = wt.alignment_loss(T, np.repeat(c[None], 9, axis=0), W)
+    exact = 2 / b2k
+    if exact < np.finfo(np.float64).tiny:
+        with pytest.raises(ValueError, match=re.escape(f"witness_scale {beta!r} is too large")):
+            wt.escape_step_size(W)
+    else:
+        eps = wt.escape_step_size(W)
+        assert abs(mp.mpf(eps) - exact) <= 4 * EPS * exact, (eps, exact)
+        assert_close("T6 default step: bound == L0 - R", wt.escape_step_bound(T, c, W), L0 - R, 1e-14 * (abs(L0) + R))
+    for step in (1e-300, 1e-250, 1e-200, 0.7):
+        x = mp.mpf(step) * b2k
+        want = mp.mpf(L0) - x * mp.mpf(R) + x ** 2 * mp.mpf(R) / 4
+        if abs(want) > np.finfo(np.float64).max:
+            with pytest.raises(ValueError, match="is too large: the bound"):
+                wt.escape_step_bound(T, c, W, step=step)
+            continue
+        got = wt.escape_step_bound(T, c, W, step=step)
+        assert abs(mp.mpf(got) - want) <= 1e-14 * (abs(L0) + R * (1 + x + x ** 2 / 4)), (step, got, want)
+
+
+@pytest.mark.parametrize("beta", [1e-160, 1e-300])
+def test_t6_a_step_beyond_float64_is_refused(beta):
+    """beta = 1e-160: 2 / (beta^2 kappa) ~ 1e320 is no float64: refused, naming witness_scale."""
+    with pytest.raises(ValueError, match=re.escape(f"witness_scale {beta!r} is too small")):
+        wt.escape_step_size(wt.Witness(3, 3, beta))

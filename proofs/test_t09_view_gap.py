@@ -161,6 +161,25 @@ def test_t9_nan_view_labels_are_refused(labels):
         wt.core.group_indices(labels, 3)
 
 
+def test_t9_class_mean_that_underflows():
+    """A class whose weighted mean underflows to 0 where a weighted row has mass (w T = 1e-10 *
+    1e-320) gets its log mean recomputed in log space, so its gap stays finite and exact; a class
+    of weight 0 whose plain mean underflows (5e-324 / 2) is left out. Against the per-class
+    log-space route of test_t9_ledger_and_group_routes (1e-12). mutmut: no proof drew such rows."""
+    T = np.array([[1.0, 1e-320], [0.3, 0.7], [0.6, 0.4], [1.0, 5e-324], [1.0, 0.0]])
+    w = np.array([1e-10, 0.5, 0.5 - 1e-10, 0.0, 0.0])
+    groups = np.array([0, 1, 1, 2, 2])
+    got = wt.view_gap(T, groups, w)
+    want = 0.0
+    for g in (0, 1):
+        m = groups == g
+        with np.errstate(divide="ignore"):
+            log_tb = logsumexp(np.log(w[m])[:, None] + np.log(T[m]), axis=0) - np.log(w[m].sum())
+        want += float(w[m] @ wt.kl_rows(T[m], log_tb))
+    assert np.isfinite(got)
+    assert_close("T9 Gamma with an underflowing class mean", got, want, 1e-12 * (1 + want))
+
+
 def test_t9_zero_mass_group():
     T = np.array([[0.5, 0.5], [0.2, 0.8], [0.9, 0.1]])
     w = np.array([1.0, 1.0, 0.0])          # valid weights; class 1 has no mass

@@ -75,3 +75,14 @@ def test_t10_ledger_strict_gap_near_sigma_one():
     mu = np.ones((2, 3))
     lv = np.array([[0.0, 0.0, 0.0], [1e-8, 0.0, 0.0]])
     assert T10.check(mu, lv).holds
+
+
+def test_t10_default_log_var_and_one_row():
+    """log_var defaults to 0 (sigma = 1): the KL is then (1/2) ||mu||^2 exactly as with zeros
+    passed; a 1-D mu is one row (mutmut: no proof called gaussian_kl without log_var or on one row)."""
+    mu = np.random.default_rng(3).normal(size=(5, 4))
+    np.testing.assert_array_equal(wt.gaussian_kl(mu), wt.gaussian_kl(mu, np.zeros_like(mu)))
+    np.testing.assert_array_equal(wt.gaussian_kl(mu), 0.5 * (mu ** 2).sum(axis=1))
+    lv = np.random.default_rng(4).normal(size=(5, 4))
+    one = wt.gaussian_kl(mu[0], lv[0])
+    assert np.ndim(one) == 0 and one == wt.gaussian_kl(mu[:1], lv[:1])[0]

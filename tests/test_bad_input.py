@@ -170,12 +170,18 @@ def test_tiny_scale():
 
 
 def test_huge_scale():
-    """witness_scale = 1e300: beta ** 2 on a Python float raised OverflowError; the step size
-    (~1e-600) and the exact-code energy round to 0."""
+    """witness_scale = 1e300: beta ** 2 on a Python float raised OverflowError; the exact-code
+    energy rounds to 0; the step size (~1e-600) is no normal float64, so it is refused, naming
+    witness_scale (it was returned as 0.0, a step that moves nothing), and so is the bound at
+    that default step; at an explicit step the bound overflows and is refused, naming step."""
     W = wt.Witness(3, 4, 1e300)
-    assert wt.escape_step_size(W) == 0.0
     assert wt.exact_code_energy(T_OK, W) == 0.0
-    assert np.isfinite(wt.escape_step_bound(T_OK, np.zeros(4), W))
+    with pytest.raises(ValueError, match=r"^witness_scale 1e\+300 is too large: the escape step"):
+        wt.escape_step_size(W)
+    with pytest.raises(ValueError, match=r"^witness_scale 1e\+300 is too large: the escape step"):
+        wt.escape_step_bound(T_OK, np.zeros(4), W)
+    with pytest.raises(ValueError, match=r"^step 1e-300 is too large: the bound .* use a smaller step$"):
+        wt.escape_step_bound(T_OK, np.zeros(4), W, step=1e-300)
 
 
 def test_small_scale_step_exact():

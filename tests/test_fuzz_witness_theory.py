@@ -466,7 +466,8 @@ def _fuzz_one(fname, data):
     ("margin_energy_path", dict(s=[]), "error"),                        # found: an empty path was returned
     ("margin_energy_path", dict(teacher=[[0.1, 0.9]], witness=wt.Witness(2, 2, 1e-200)), "error"),  # found (thorough,
     # 2026-12-05): the message named "codes", which margin_energy_path does not take; now witness_scale
-    ("escape_step_size", dict(witness=wt.Witness(2, 1, 1e300)), "result"),  # found: OverflowError in beta ** 2
+    # found: OverflowError in beta ** 2; then 0.0 was returned (beta^2 kappa overflowed), now refused
+    ("escape_step_size", dict(witness=wt.Witness(2, 1, 1e300)), "error"),
     ("witness_matrix", dict(K=2, d=1 + 0j, frame=np.eye(1)), "error"),    # found (thorough): d unchecked with a frame
     ("exact_code_energy", dict(witness=wt.Witness(2, 2, 1e300)), "result"),
     # after the merge of h11's kernel (certify/alignment_loss/escape_force) and h10's held-out API

@@ -818,20 +818,23 @@ def escape_force(teacher, codes, witness: Witness, weights=None) -> float:
 def escape_step_size(witness: Witness) -> float:
     """eps = 2 / (beta^2 kappa): the step that guarantees L_TS drops by at least R (T6).
 
-    Raises ValueError when the step exceeds float64's range (witness_scale below ~1e-154):
-    an infinite step would turn every later code into inf or NaN."""
+    Raises ValueError when the step is outside float64's normal range: above it (witness_scale
+    below ~1e-154) an infinite step would turn every later code into inf or NaN; below it
+    (witness_scale above ~1e154, where beta^2 kappa overflows) the step is subnormal or 0, so
+    it carries fewer than 52 bits and the descent lemma's value L0 - R no longer holds to
+    rounding (a proof measured 2e-11 at beta = 3e154; once, the step came out 0 because
+    beta^2 kappa overflowed)."""
     check_witness(witness)
-    with np.errstate(over="ignore", under="ignore"):
-        beta2 = float(np.float64(witness.scale) ** 2)   # a Python float ** 2 raises OverflowError
-    if 0 < beta2 < np.inf:
-        eps = 2.0 / (beta2 * witness.kappa)
-    else:
-        with np.errstate(over="ignore"):   # beta^2 under/overflowed: divide by beta twice instead
-            eps = np.float64(2.0 / witness.kappa) / witness.scale / witness.scale
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        b2k = np.float64(witness.scale) ** 2 * witness.kappa    # a Python float ** 2 raises OverflowError
+        eps = float(np.float64(2.0) / b2k)
     if not np.isfinite(eps):
         raise ValueError(f"witness_scale {witness.scale!r} is too small: the escape step 2/(beta^2 kappa) "
                          "overflows float64; use a witness_scale above 1e-150")
-    return float(eps)
+    if eps < np.finfo(np.float64).tiny:
+        raise ValueError(f"witness_scale {witness.scale!r} is too large: the escape step 2/(beta^2 kappa) is below "
+                         "float64's normal range (it loses precision or underflows to 0); use a witness_scale below 1e150")
+    return eps
 
 
 def check_step(step, witness) -> float:
@@ -875,9 +878,12 @@ def escape_step_bound(teacher, center, witness: Witness, step: float | None = No
         x = np.float64(eps) * witness.scale * witness.scale * witness.kappa
         bound = L0 + R * (x * (x / 4 - 1))   # x (x/4 - 1) >= -1: never -inf or NaN
     if not np.isfinite(bound):
+        try:
+            hint = f", e.g. the default escape_step_size(witness) = {escape_step_size(witness):.3g}"
+        except ValueError:   # this witness_scale has no normal default step either
+            hint = ""
         raise ValueError(f"step {eps!r} is too large: the bound L_TS(c) - eps beta^2 kappa R + eps^2 beta^4 kappa^2 R / 4 "
-                         f"overflows float64 (witness_scale {witness.scale:.3g}); use a smaller step, e.g. the "
-                         f"default escape_step_size(witness) = {escape_step_size(witness):.3g}")
+                         f"overflows float64 (witness_scale {witness.scale:.3g}); use a smaller step{hint}")
     return float(bound)
 
 
