@@ -121,19 +121,13 @@ def _check_max_iter(max_iter, low: int) -> int:
     return int(max_iter)
 
 
-def _warm_start_of(estimator, attr: str) -> np.ndarray | None:
-    """The fitted ``attr`` a warm start begins from (scikit-learn's ``warm_start``: reuse the
+def _warm_frame(estimator) -> np.ndarray | None:
+    """The fitted frame a warm start begins from (scikit-learn's ``warm_start``: reuse the
     previous fit), or None: ``warm_start`` False or nothing fitted yet."""
     if not isinstance(estimator.warm_start, (bool, np.bool_)):
         raise TypeError(f"warm_start must be True or False, got {estimator.warm_start!r:.60}")
-    value = getattr(estimator, attr, None) if estimator.warm_start else None
-    return None if value is None else np.array(value, dtype=np.float64)
-
-
-def _check_warm_shape(previous: np.ndarray | None, shape: tuple[int, ...], what: str) -> None:
-    if previous is not None and previous.shape != shape:
-        raise ValueError(f"warm_start: the previous fit's {what} has shape {previous.shape}, these rows need "
-                         f"{shape}; fit anew (warm_start=False) when the latent dimension or K changes")
+    frame = getattr(estimator, "frame_", None) if estimator.warm_start else None
+    return None if frame is None else np.array(frame, dtype=np.float64)
 
 
 _ROLES = re.compile(r"^(teacher|codes|weights|ids)(?!\w)")
@@ -641,7 +635,7 @@ class FittedWitness(HeldoutEstimator):
         """Fit the frame and scale on rows ``ids``: ``teacher`` (n, K), ``codes`` (n, d),
         ``weights`` (n,) or None. ``codes`` (n, M, d) are M draws z ~ q(z|x) per row: each draw is
         then a fit row with its row's teacher row (``weights`` None). Returns the estimator."""
-        previous = _warm_start_of(self, "frame_")
+        previous = _warm_frame(self)
         self._reset()
         T, X, teacher_rows, weights, idx, n_rows = _fit_rows(teacher, codes, ids, weights)
         n, K = T.shape
@@ -650,7 +644,9 @@ class FittedWitness(HeldoutEstimator):
         if d < K - 1:
             raise ValueError(f"codes has latent dimension d = {d} < K-1 = {K - 1}: a witness frame needs "
                              "d >= K-1 orthonormal directions; use the probe certificate (Probe) or fewer outcomes")
-        _check_warm_shape(previous, (d, K - 1), "frame")
+        if previous is not None and previous.shape != (d, K - 1):
+            raise ValueError(f"warm_start: the previous fit's frame has shape {previous.shape}, these rows need "
+                             f"{(d, K - 1)}; fit anew (warm_start=False) when the latent dimension or K changes")
         w = check_weights(weights, n, "weights")
         grid = tuple(_check_scale_grid(self.scales))
         max_iter = _check_max_iter(self.max_iter, 0)
