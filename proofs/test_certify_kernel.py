@@ -202,3 +202,20 @@ def test_verdict_without_error_bound_is_caught():
     case, margin, bound = found[-1]
     print(f"caught on {case}: margin {margin:.3g} > 0, while the bound is {bound:.3g}")
     assert margin <= bound     # the right verdict (margin > float_error) rejects the same case
+
+
+def test_overflowing_logits_are_refused_as_codes_too_large():
+    """Logits beyond float64 are refused with the one message the user can act on ("codes are
+    too large"), from the witness's logits, from log_softmax and from certify; log_softmax of
+    integer logits equals that of the same floats (mutmut: the messages and the float64 copy were
+    not pinned)."""
+    W = wt.Witness(3, 2, 1.0)
+    huge = np.array([[1e308, -1e308]])
+    with pytest.raises(ValueError, match="codes are too large"):
+        W.logits(np.array([[1.7e308, 1.7e308]]))         # A^T mu overflows although mu is finite
+    with pytest.raises(ValueError, match="codes are too large"):
+        wt.core.log_softmax(np.array([[np.inf, 0.0]]))
+    with pytest.raises(ValueError, match="codes are too large"):
+        wt.certify(np.array([[0.5, 0.25, 0.25], [0.2, 0.3, 0.5]]), np.vstack([huge, -huge]) * 1.5, W)
+    ints = np.array([[3, 1, 0], [0, 0, 7]])
+    np.testing.assert_array_equal(wt.core.log_softmax(ints), wt.core.log_softmax(ints.astype(np.float64)))

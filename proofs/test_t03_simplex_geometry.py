@@ -9,6 +9,7 @@ The exact (sympy) version for K = 2..8 is in test_symbolic.py.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import example, given, strategies as st
 from scipy.linalg import helmert
@@ -67,3 +68,36 @@ def test_t3_clr_of_one_row_is_that_row_of_the_batch():
         one = wt.clr(p[i])
         assert one.shape == (5,)
         np.testing.assert_array_equal(one, batch[i])
+
+
+def test_t3_clr_from_log_beyond_float64_sums():
+    """clr_from_log on log-values whose row sum overflows float64 (entries near -1.7e308): the
+    row mean is then taken as max|lp| * mean(lp / max|lp|); against mpmath's exact mean, per row,
+    on a 2-D batch whose rows have different scales (one all-zero row, one row with max|lp| < 1)
+    and on one 1-D row (mutmut: the overflow path and the axis of each reduction were unreached).
+    Tolerance: 4 ulps of the row's largest |entry| (one scaled mean, one product, one difference)."""
+    import mpmath as mp
+    mp.mp.dps = 60
+    lp = np.array([[-1.7e308, -1.6e308, 0.0],
+                   [0.5, -0.25, 0.0],
+                   [0.0, 0.0, 0.0],
+                   [-3.0, 1e300, 7.0]])
+
+    def exact(row):
+        m = mp.fsum(mp.mpf(x) for x in row) / len(row)
+        return np.array([float(mp.mpf(x) - m) for x in row])
+
+    got = wt.clr_from_log(lp)
+    assert got.shape == lp.shape
+    for i, row in enumerate(lp):
+        assert_close(f"clr_from_log row {i} vs mpmath", got[i], exact(row), 4 * np.spacing(np.abs(row).max() + 1.0))
+    one = wt.clr_from_log(lp[0])
+    assert one.shape == (3,)
+    assert_close("clr_from_log of one row", one, exact(lp[0]), 4 * np.spacing(1.7e308))
+    assert_close("clr_from_log of a moderate row", wt.clr_from_log(lp[1]), exact(lp[1]), 4 * np.spacing(1.0))
+    np.testing.assert_array_equal(wt.clr_from_log(np.zeros((1, 1))), np.zeros((1, 1)))      # K = 1: clr is 0
+    assert wt.clr_from_log(np.zeros((0, 3))).shape == (0, 3)                                  # no rows: no rows
+    with pytest.raises(ValueError, match="log_p"):
+        wt.clr_from_log(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="log_p has no entries"):
+        wt.clr_from_log(np.zeros((2, 0)))

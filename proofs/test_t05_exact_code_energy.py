@@ -8,6 +8,7 @@ computed here with numpy and from the lstsq min-norm codes; the Gaussian KL with
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import example, given, strategies as st
 from torch.distributions import Normal, kl_divergence
@@ -51,3 +52,17 @@ def test_t5_ledger_and_energy_routes(inst, seed, ortho_scale):
                        Normal(torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64))).sum(-1).numpy()
     mean_kl = float(w @ kl)
     assert_le("T5 mean KL >= exact energy", formula, mean_kl, 1e-12 * (1 + mean_kl))
+
+
+def test_t5_code_energy_of_one_row_no_features_and_bad_shapes():
+    """code_energy (1/2) sum_i w_i ||mu_i||^2: a 1-D code is one row; codes with no latent
+    dimensions have energy 0; codes with no rows and 3-D codes are refused naming codes (mutmut:
+    these shapes were not pinned)."""
+    mu = np.array([3.0, -4.0])
+    assert wt.code_energy(mu) == 12.5
+    assert wt.code_energy(mu[None, :]) == 12.5
+    assert wt.code_energy(np.zeros((3, 0))) == 0.0
+    with pytest.raises(ValueError, match="codes has no rows"):
+        wt.code_energy(np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="codes"):
+        wt.code_energy(np.zeros((2, 2, 2)))

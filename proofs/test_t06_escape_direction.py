@@ -170,3 +170,17 @@ def test_t6_a_step_beyond_float64_is_refused(beta):
     """beta = 1e-160: 2 / (beta^2 kappa) ~ 1e320 is no float64: refused, naming witness_scale."""
     with pytest.raises(ValueError, match=re.escape(f"witness_scale {beta!r} is too small")):
         wt.escape_step_size(wt.Witness(3, 3, beta))
+
+
+def test_t6_teacher_residual_takes_q_as_a_vector():
+    """R = sum_i w_i ||T_i - q||^2 (T6) with q given as (K,) or (1, K), the same number; q of
+    3 dimensions or of the wrong length is refused naming q (mutmut: q's shape was not pinned)."""
+    T = np.array([[0.2, 0.8], [0.6, 0.4]])
+    q = np.array([0.5, 0.5])
+    want = 0.5 * ((0.3 ** 2 + 0.3 ** 2) + (0.1 ** 2 + 0.1 ** 2))
+    assert_close("T6 R by hand", wt.teacher_residual(T, q), want, 1e-15)
+    assert wt.teacher_residual(T, q[None, :]) == wt.teacher_residual(T, q)
+    with pytest.raises(ValueError, match="q"):
+        wt.teacher_residual(T, q[None, None, :])
+    with pytest.raises(ValueError, match="q has 3 entries"):
+        wt.teacher_residual(T, np.full(3, 1 / 3))

@@ -86,3 +86,25 @@ def test_t7_second_derivative_is_a_variance(inst, s):
 def test_t7_ledger_fine_grid_false_violation():
     inst = build_instance(InstanceSpec(seed=0, N=25, K=2, beta=0.05, temperature=1e-3, floor=1e-12))
     assert T7.check(inst.T, inst.witness, inst.w, s=np.array([3.4e-150])).holds
+
+
+@pytest.mark.parametrize("mode", ["scaled", "interpolate"])
+def test_t7_path_record_default_grid_and_its_range(mode):
+    """The path records its mode and I_T; s defaults to 21 equally spaced points of [0, 1]; one
+    point is a path; s outside [0, 1] on either side, or not 1-D, is refused naming s (mutmut:
+    the record's fields, the default grid and the range checks were not pinned)."""
+    inst = build_instance(InstanceSpec(seed=4, N=9, K=3, beta=2.0, floor=1e-6))
+    T, W, w = inst.T, inst.witness, inst.weights
+    path = wt.margin_energy_path(T, W, w, mode=mode)
+    assert path.mode == mode
+    assert path.teacher_information == wt.teacher_information(T, w)
+    np.testing.assert_array_equal(path.s, np.linspace(0.0, 1.0, 21))
+    np.testing.assert_array_equal(path.margin, path.teacher_information - path.alignment_loss)
+    one = wt.margin_energy_path(T, W, w, s=[0.5], mode=mode)
+    assert one.s.shape == (1,)
+    assert one.margin[0] == path.margin[10] and one.energy[0] == path.energy[10]
+    for bad in ([-0.1], [1.5], [0.2, 1.1], [-0.5, 0.5]):
+        with pytest.raises(ValueError, match="s must lie in"):
+            wt.margin_energy_path(T, W, w, s=bad, mode=mode)
+    with pytest.raises(ValueError, match="s"):
+        wt.margin_energy_path(T, W, w, s=np.full((2, 2), 0.5), mode=mode)

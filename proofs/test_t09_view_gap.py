@@ -187,3 +187,25 @@ def test_t9_zero_mass_group():
     tb = np.array([0.35, 0.65])
     expected = 0.5 * rel_entr(T[:2], tb).sum()
     assert abs(wt.view_gap(T, [0, 0, 1], w) - expected) < 1e-12
+
+
+def test_t9_view_gap_estimate_defaults_and_view_shapes():
+    """view_gap_estimate's defaults are the documented ones (32 cells, seed 0); a one-row view and
+    a one-feature view are views; a view with no features, a 1-D view and view labels of the wrong
+    length are refused naming the argument (mutmut: the defaults and these checks were not pinned)."""
+    inst = build_instance(InstanceSpec(seed=5, N=40, K=3))
+    T, w = inst.T, inst.w
+    X = np.random.default_rng(5).normal(size=(inst.N, 2))
+    assert wt.view_gap_estimate(T, X, w) == wt.view_gap_estimate(T, X, w, n_clusters=32, seed=0)
+    assert wt.view_gap_estimate(T, X, w) != wt.view_gap_estimate(T, X, w, n_clusters=33, seed=0)
+    g1 = wt.view_gap_estimate(T, X[:, :1], w, n_clusters=4)
+    assert_close("T9 one-feature view", g1, wt.view_gap_estimate(T, np.hstack([X[:, :1], 0 * X[:, :1]]), w, n_clusters=4),
+                 1e-12 * (1 + g1))
+    # one row is its own class: no gap up to rounding (a few EPS, as in the test above)
+    assert_close("T9 one-row view", wt.view_gap_estimate(T[:1], X[:1]), 0.0, 1e-14)
+    with pytest.raises(ValueError, match="view_features is empty"):
+        wt.view_gap_estimate(T, np.zeros((inst.N, 0)), w)
+    with pytest.raises(ValueError, match="view_features"):
+        wt.view_gap_estimate(T, X[:, 0], w)
+    with pytest.raises(ValueError, match="one view label per data point"):
+        wt.view_gap(T, np.zeros(inst.N - 1, dtype=int), w)

@@ -128,7 +128,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     several full-size temporaries; this version works in place on one copy and is ~3x
     faster on (70000, 100) certificate evaluations (bench/bench_certify.py).
     """
-    out = np.array(logits, dtype=np.float64, copy=True)
+    out = np.array(logits, dtype=np.float64, copy=True)   # (mutmut: without copy=True, equivalent: np.array copies)
     row_max = row_max_of(out)[:, None]
     # +inf or NaN anywhere in a row shows in its max (O(N) to check, not O(NK)); a -inf entry
     # beside a finite max is harmless (probability 0). inf - inf would make the row NaN.
@@ -251,6 +251,7 @@ def clr_from_log(log_p) -> np.ndarray:
         mean = lp.mean(axis=-1, keepdims=True)
     if not np.isfinite(mean).all():   # entries near 1e308 overflow the sum: average lp / max|lp|
         big = np.abs(lp).max(axis=-1, keepdims=True)
+        # (mutmut: the 1.0 for an all-zero row may be any nonzero number, equivalent: 0 / c = 0)
         mean = big * (lp / np.where(big > 0, big, 1.0)).mean(axis=-1, keepdims=True)
     with np.errstate(over="ignore"):
         return lp - mean
@@ -276,6 +277,9 @@ def weighted_mean(w: np.ndarray, X: np.ndarray) -> np.ndarray:
     positive G_T for a constant code (whose true margin is <= 0). Summing a contiguous axis
     makes NumPy use pairwise summation.
     """
+    # (mutmut: `<` for `<=`, or X.shape[1] for X.shape[0], only moves where the blocks start:
+    # the same pairwise sum in another order, within the same O(log N) ulps; equivalent up to
+    # rounding, which the proofs' tolerances cannot and should not tell apart)
     if X.shape[0] <= _CHUNK_ROWS:
         return np.ascontiguousarray((w[:, None] * X).T).sum(axis=1)
     # blockwise: pairwise within blocks, then pairwise over the block sums (still O(log N) ulps)
@@ -485,6 +489,8 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
     mbar = _weighted_mean_rows(teacher.w, mu)                                         # (d,)
     # a NaN or inf code shows in the weighted mean (w NaN = NaN, w inf = inf or NaN): the error
     # comes before any other; huge finite codes whose sum overflows pass on (the fallbacks below)
+    # (mutmut: negating this test, or the per-block one below, is equivalent: either check alone
+    # sees every NaN or inf code, since a non-finite code makes mbar non-finite, 0 * inf included)
     if not np.isfinite(mbar).all():
         check_all_finite(mu, "codes")
     check_K_match(teacher.T, witness)
@@ -587,7 +593,7 @@ def teacher_residual(teacher, q, weights=None) -> float:
     ``w @ x`` accumulates O(N) ulps; see :func:`weighted_mean`).
     """
     tch = _as_teacher(teacher, weights)
-    qv = as_float_array(q, "q", (1, 2)).reshape(-1)
+    qv = as_float_array(q, "q", (1, 2)).reshape(-1)   # (mutmut: reshape(-2) is equivalent: NumPy reads any negative size as -1)
     if qv.shape[0] != tch.K:
         raise ValueError(f"q has {qv.shape[0]} entries but the teacher has K = {tch.K}")
     diff = tch.T - qv                                                  # (N, K)
@@ -680,6 +686,8 @@ def certify(teacher, codes, witness: Witness, weights=None) -> Certificate:
     margin = info - loss
     float_error = certify_error_bound(wsum(w, rows.magnitude), n, K, witness.d, witness.scale,
                                       wsum(w, np.sqrt(rows.code_sq)))
+    # (mutmut: `or` for `and` is equivalent: the code norms were checked finite above, so the
+    # float-error bound is infinite only when the magnitude of the terms is, and then so is L_TS)
     if not (np.isfinite(margin) and np.isfinite(float_error)):
         raise_too_large(np.asarray(codes, dtype=np.float64), "codes",
                         f"G_T or its float-error bound at witness_scale {witness.scale:.3g}")
@@ -931,6 +939,7 @@ def margin_energy_path(teacher, witness: Witness, weights=None, s=None,
     for si in s:
         mu = (1 - si) * base + si * codes
         loss_list.append(alignment_loss(T, mu, witness, w))
+        # (mutmut: always `mu - base` is equivalent: base is the zero code on the scaled path)
         energies.append(code_energy(mu - base, w) if mode == "interpolate" else code_energy(mu, w))
     losses = np.array(loss_list)
     return MarginEnergyPath(mode=mode, s=s, margin=info - losses, alignment_loss=losses,
@@ -972,7 +981,7 @@ def certified_spread(margin: float, witness: Witness) -> float:
     bound exceeds float64's range (a tiny witness_scale)."""
     check_witness(witness)
     margin = check_finite_number(margin, "margin")
-    if margin <= 0:
+    if margin <= 0:   # (mutmut: `<` is equivalent: at margin 0 the formula below gives 0.0 too)
         return 0.0
     with np.errstate(over="ignore"):
         return float((np.float64(margin) / witness.scale) ** 2 / (2 * witness.kappa))
@@ -1028,6 +1037,7 @@ def _group_means(T: np.ndarray, w: np.ndarray, inv: np.ndarray) -> tuple[np.ndar
     its mean is a valid distribution, the unweighted mean of its rows (it contributes 0).
     """
     n_groups = inv.max() + 1
+    # (mutmut: without minlength, equivalent: inv holds every id 0..G-1, so bincount has G entries)
     mass = np.bincount(inv, weights=w, minlength=n_groups)                       # (G,)
     sums = np.zeros((n_groups, T.shape[1]))
     np.add.at(sums, inv, w[:, None] * T)
@@ -1099,6 +1109,8 @@ def gaussian_kl(mu, log_var=None) -> np.ndarray:
     """KL(N(mu, diag sigma^2) || N(0, I)) per row = (1/2) sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)
     (Kingma & Welling 2014, App. B). ``log_var`` = log sigma^2 (default 0, i.e. sigma = 1)."""
     m = as_float_array(mu, "mu", (1, 2))
+    # (mutmut: dropping log_var's (1, 2) dimension check is equivalent: the shape check below then
+    # refuses any other log_var, with an error that also names log_var)
     lv = np.zeros_like(m) if log_var is None else as_float_array(log_var, "log_var", (1, 2))
     if lv.shape != m.shape:
         raise ValueError(f"log_var has shape {lv.shape} but mu has shape {m.shape}")
