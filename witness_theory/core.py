@@ -128,7 +128,8 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     several full-size temporaries; this version works in place on one copy and is ~3x
     faster on (70000, 100) certificate evaluations (bench/bench_certify.py).
     """
-    out = np.array(logits, dtype=np.float64, copy=True)   # (mutmut: without copy=True, equivalent: np.array copies)
+    # (mutmut: without copy=True, equivalent: np.array copies by default)
+    out = np.array(logits, dtype=np.float64, copy=True)
     row_max = row_max_of(out)[:, None]
     # +inf or NaN anywhere in a row shows in its max (O(N) to check, not O(NK)); a -inf entry
     # beside a finite max is harmless (probability 0). inf - inf would make the row NaN.
@@ -593,7 +594,8 @@ def teacher_residual(teacher, q, weights=None) -> float:
     ``w @ x`` accumulates O(N) ulps; see :func:`weighted_mean`).
     """
     tch = _as_teacher(teacher, weights)
-    qv = as_float_array(q, "q", (1, 2)).reshape(-1)   # (mutmut: reshape(-2) is equivalent: NumPy reads any negative size as -1)
+    # (mutmut: reshape(-2) is equivalent: NumPy reads any negative size as -1)
+    qv = as_float_array(q, "q", (1, 2)).reshape(-1)
     if qv.shape[0] != tch.K:
         raise ValueError(f"q has {qv.shape[0]} entries but the teacher has K = {tch.K}")
     diff = tch.T - qv                                                  # (N, K)
@@ -980,8 +982,9 @@ def certified_spread(margin: float, witness: Witness) -> float:
     (T8); 0 when the margin is not positive. +inf (the correctly rounded value) when the
     bound exceeds float64's range (a tiny witness_scale)."""
     check_witness(witness)
+    # (mutmut: `<` for `<=` below is equivalent: at margin 0 the formula gives 0.0 too)
     margin = check_finite_number(margin, "margin")
-    if margin <= 0:   # (mutmut: `<` is equivalent: at margin 0 the formula below gives 0.0 too)
+    if margin <= 0:
         return 0.0
     with np.errstate(over="ignore"):
         return float((np.float64(margin) / witness.scale) ** 2 / (2 * witness.kappa))
