@@ -73,14 +73,17 @@ def test_t3_clr_of_one_row_is_that_row_of_the_batch():
 def test_t3_clr_from_log_beyond_float64_sums():
     """clr_from_log on log-values whose row sum overflows float64 (entries near -1.7e308): the
     row mean is then taken as max|lp| * mean(lp / max|lp|); against mpmath's exact mean, per row,
-    on a 2-D batch whose rows have different scales (one all-zero row, one row with max|lp| < 1)
-    and on one 1-D row (mutmut: the overflow path and the axis of each reduction were unreached).
-    Tolerance: 4 ulps of the row's largest |entry| (one scaled mean, one product, one difference)."""
+    on a 2-D batch whose rows have different scales (one all-zero row, one row with max|lp| < 1,
+    one of entries ~1e-10) and on one 1-D row (mutmut: the overflow path and the axis of each
+    reduction were unreached). Tolerance: 4 ulps of the row's own largest |entry| (one scaled mean,
+    one product, one difference); scaling a small row by the batch's largest entry instead makes
+    it subnormal and fails this."""
     import mpmath as mp
     mp.mp.dps = 60
     lp = np.array([[-1.7e308, -1.6e308, 0.0],
                    [0.5, -0.25, 0.0],
                    [0.0, 0.0, 0.0],
+                   [1e-10, -2e-10, 3e-10],
                    [-3.0, 1e300, 7.0]])
 
     def exact(row):
@@ -90,7 +93,7 @@ def test_t3_clr_from_log_beyond_float64_sums():
     got = wt.clr_from_log(lp)
     assert got.shape == lp.shape
     for i, row in enumerate(lp):
-        assert_close(f"clr_from_log row {i} vs mpmath", got[i], exact(row), 4 * np.spacing(np.abs(row).max() + 1.0))
+        assert_close(f"clr_from_log row {i} vs mpmath", got[i], exact(row), 4 * np.spacing(np.abs(row).max()))
     one = wt.clr_from_log(lp[0])
     assert one.shape == (3,)
     assert_close("clr_from_log of one row", one, exact(lp[0]), 4 * np.spacing(1.7e308))
