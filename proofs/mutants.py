@@ -36,6 +36,7 @@ from dataclasses import dataclass
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COPIED = ("witness_theory", "empirical", "proofs", "pyproject.toml")
 TM = "proofs/test_mutants.py"
+T13 = "proofs/test_t13_information.py"
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,19 @@ MUTANTS: tuple[Mutant, ...] = (
            "T11 root bracket up to c = 1e6 instead of 1e12",
            (f"{TM}::test_min_energy_two_outcomes_closed_form",),
            ("proofs/test_t11_frontier.py",)),
+    # --- T13 entropy width (information.marginal_box, box_varentropy) ------------------------
+    Mutant("box_no_interior_max", "witness_theory/information.py",
+           "per_c = np.where(inner, np.maximum(ends, 4.0 * np.exp(c - 2.0)), ends).sum(axis=1)",
+           "per_c = ends.sum(axis=1)",
+           "box varentropy without the interior maximum 4 e^(c-2) of q (log q - c)^2 (unsound)",
+           (f"{T13}::test_box_varentropy_bounds_every_distribution_in_its_box",),
+           (T13,)),
+    Mutant("box_union_k", "witness_theory/information.py",
+           "L = math.log(2.0 * K / delta)",
+           "L = math.log(K / delta)",
+           "marginal box's union over K events instead of 2K (its error rate doubled)",
+           (f"{T13}::test_marginal_box_ends_solve_the_bernstein_condition_and_cover",),
+           (T13,)),
 )
 
 

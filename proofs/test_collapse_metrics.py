@@ -163,3 +163,133 @@ def test_bound_ignoring_subthreshold_units_is_caught():
     inst, au, wrong, right = found[-1]
     print(f"caught on {inst}: AU = {au} < wrong bound {wrong}; the right bound is {right}")
     assert au >= right
+
+
+# ------------------------------------------------------------------ the estimators' plumbing (issue 25)
+# mutmut on collapse_metrics.py (2026-12-06) left these paths unchecked: the minibatch split, the
+# chunked loops, the draw of z from a seed, the weighted variance, the overflow rescaling of the
+# active units, the noise flag's strict comparison and mutual_information_spread's bookkeeping.
+
+def _log_density_reference(z, mu, lv):
+    """log N(z_i; mu_j, diag exp(lv_j)) for every pair, from scipy's per-coordinate normal density
+    (the quadratic form not expanded: an independent route to collapse_metrics' one product)."""
+    return norm.logpdf(z[:, None, :], mu[None], np.exp(0.5 * lv)[None]).sum(axis=2)
+
+
+def _he_reference(mu, lv, z):
+    from scipy.special import logsumexp
+    ent = norm(scale=np.exp(0.5 * lv)).entropy().sum(axis=1)                 # H(q(.|x_i))
+    return float(np.mean(-ent) - np.mean(logsumexp(_log_density_reference(z, mu, lv), axis=1) - math.log(len(mu))))
+
+
+def _matched_reference(mu, lv, z):
+    from scipy.special import logsumexp
+    dens = _log_density_reference(z, mu, lv)
+    return float(np.mean(np.diag(dens) - (logsumexp(dens, axis=1) - math.log(len(mu)))))
+
+
+def _minibatch_reference(ref, mu, lv, z, batch):
+    """Batches of ``batch`` consecutive rows (the last one shorter), each estimated on its own
+    mixture, averaged with the batch sizes as weights."""
+    n = len(mu)
+    return sum(len(mu[a:a + batch]) * ref(mu[a:a + batch], lv[a:a + batch], z[a:a + batch])
+               for a in range(0, n, batch)) / n
+
+
+@given(post=posteriors(max_n=40), batch=st.sampled_from([1, 3, 7, 16, 128]))
+def test_mi_estimators_minibatch_chunks_and_draws_against_a_plain_reference(post, batch):
+    """Both estimators, minibatch and full, against plain scipy references (tolerance 1e-9 of the
+    log-densities' size: the package expands the quadratic form, scipy does not, so they differ by
+    cancellation ~eps (|z|^2 + |mu|^2) / v); the chunked loops (He with chunks of 3 rows, matched
+    with 2 rows per block) against the same; z drawn from ``seed`` or ``rng`` is exactly
+    mu + exp(log_var / 2) eps with eps = default_rng(seed).standard_normal((n, d))."""
+    mu, lv, seed = post
+    z = mu + np.exp(0.5 * lv) * np.random.default_rng(seed).standard_normal(mu.shape)
+    size = 1.0 + float(np.max((z ** 2 + mu ** 2) * np.exp(-lv)).sum() + np.abs(lv).sum())
+    for name, fn, ref in (("He", cm.he_mutual_information, _he_reference),
+                          ("matched", cm.matched_mutual_information, _matched_reference)):
+        out = fn(mu, lv, seed=seed, batch_size=batch)
+        assert out == fn(mu, lv, z=z, batch_size=batch) == fn(mu, lv, rng=np.random.default_rng(seed), batch_size=batch)
+        assert out["mi_batch_size"] == min(batch, len(mu)) and out["mi_full_size"] == len(mu)
+        assert_close(f"MI {name} full == reference", out["mi_full"], ref(mu, lv, z), 1e-9 * size)
+        assert_close(f"MI {name} minibatch == reference", out["mi_minibatch"],
+                     _minibatch_reference(ref, mu, lv, z, batch), 1e-9 * size)
+    assert_close("He chunks of 3 rows == reference", cm._he_on(mu, lv, z, chunk=3), _he_reference(mu, lv, z), 1e-9 * size)
+    two_rows = 2 * len(mu) * mu.shape[1]                                      # max_elems: 2 rows per block
+    assert_close("matched blocks of 2 rows == reference", cm._matched_on(mu, lv, z, max_elems=two_rows),
+                 _matched_reference(mu, lv, z), 1e-9 * size)
+
+
+def test_mutual_information_spread_is_its_documented_loop():
+    """mutual_information_spread(repeats, seed, batch_size, full) is: one Generator seeded with
+    ``seed``; for each repeat one z drawn from it, both estimators at that z with the same
+    batch_size and full; per key the mean, the standard deviation with ddof = 1 (0.0 for one
+    repeat) and the values. Exact equality: the same calls on the same z. Its defaults: 8 repeats,
+    seed 0, batch_size 128, full False."""
+    rng = np.random.default_rng(4)
+    mu, lv = rng.normal(size=(150, 3)), rng.normal(size=(150, 3)) * 0.3
+    got = cm.mutual_information_spread(mu, lv, repeats=3, seed=5, batch_size=7, full=True)
+    gen, vals = np.random.default_rng(5), {k: [] for k in ("he_minibatch", "matched_minibatch", "he_full", "matched_full")}
+    for _ in range(3):
+        z = mu + np.exp(0.5 * lv) * gen.standard_normal(mu.shape)
+        for est, fn in (("he", cm.he_mutual_information), ("matched", cm.matched_mutual_information)):
+            out = fn(mu, lv, z=z, batch_size=7, full=True)
+            vals[f"{est}_minibatch"].append(out["mi_minibatch"])
+            vals[f"{est}_full"].append(out["mi_full"])
+    assert got["repeats"] == 3 and got["batch_size"] == 7
+    for k, v in vals.items():
+        assert got[k] == {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)), "values": v}, k
+    default = cm.mutual_information_spread(mu, lv)
+    assert default["repeats"] == 8 and default["batch_size"] == 128 and "he_full" not in default
+    assert default == cm.mutual_information_spread(mu, lv, repeats=8, seed=0, batch_size=128, full=False)
+    assert default != cm.mutual_information_spread(mu, lv, seed=1)
+    one = cm.mutual_information_spread(mu, lv, repeats=1, seed=5)
+    assert one["he_minibatch"]["std"] == 0.0 and one["matched_minibatch"]["std"] == 0.0
+
+
+def test_noise_flag_is_strict_at_the_mean_kl():
+    """mi_noise_flag flags mi > mean KL, strictly: an estimate equal to the mean KL is not noise."""
+    rng = np.random.default_rng(6)
+    mu, lv = rng.normal(size=(20, 2)), rng.normal(size=(20, 2))
+    kl = cm.mean_gaussian_kl(mu, lv)
+    assert cm.mi_noise_flag(kl, mu, lv)["estimator_noise"] is False
+    assert cm.mi_noise_flag(float(np.nextafter(kl, np.inf)), mu, lv)["estimator_noise"] is True
+
+
+def test_weighted_and_overflowing_unit_variances_are_exact():
+    """active_units' variances against exact rational arithmetic (fractions.Fraction of the float
+    inputs; tolerance 4 ulps relative: a few correctly rounded operations): weighted,
+    sum_i w_i (mu_iu - mbar_u)^2 with mbar = sum_i w_i mu_iu, on codes offset by 1e3 (a sign error
+    in the centring is 1e6 off); unbiased, on codes of size 1.2e154 whose squares' sum overflows
+    float64 but whose variance (~1.6e308) does not: the rescaled route must return it, finite."""
+    from fractions import Fraction as F
+
+    rng = np.random.default_rng(7)
+    codes = 1e3 + rng.normal(size=(9, 3))
+    w = rng.dirichlet(np.ones(9))
+    _, var = cm.active_units(codes, weights=w)
+    for u in range(3):
+        col, ws = [F(float(x)) for x in codes[:, u]], [F(float(x)) for x in w]
+        total = sum(ws)
+        mbar = sum(a * b for a, b in zip(ws, col)) / total
+        exact = sum(a * (b - mbar) ** 2 for a, b in zip(ws, col)) / total
+        assert abs(F(float(var[u])) - exact) <= 4 * np.finfo(float).eps * exact
+    big = 1.2e154 * np.array([[1.0, -1.0], [-1.0, 1.0], [1.0, 0.5], [-1.0, -0.5], [1.0, 1.0],
+                              [-1.0, -1.0], [1.0, 0.25], [-1.0, 0.0], [1.0, -0.25], [-1.0, 1.0]])
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(big.var(axis=0, ddof=1)).all()                 # the naive route overflows
+    count, var = cm.active_units(big)
+    for u in range(2):
+        col = [F(float(x)) for x in big[:, u]]
+        m = sum(col) / len(col)
+        exact = sum((x - m) ** 2 for x in col) / (len(col) - 1)
+        assert np.isfinite(var[u]) and abs(F(float(var[u])) - exact) <= 4 * np.finfo(float).eps * exact
+    assert count == 2
+
+
+def test_active_units_bound_with_every_unit_at_the_threshold_is_zero():
+    """V_max equal to the threshold: no unit is above it, so the bound is 0 whatever the margin
+    claims (the quotient's denominator V_max - delta is 0 there: the early return must catch it)."""
+    witness = wt.Witness(3, 2, 1.0)
+    assert cm.active_units_lower_bound(5.0, witness, np.array([0.01, 0.01])) == 0
+    assert cm.active_units_lower_bound(5.0, witness, np.array([0.005, 0.01])) == 0

@@ -21,6 +21,7 @@ What is proved (each test can fail; the negative controls show how):
 """
 from __future__ import annotations
 
+import math
 import numpy as np
 import pytest
 import sympy as sp
@@ -190,6 +191,108 @@ def test_max_varentropy_k2_grid():
 
 
 # ---------------------------------------------------------------------------------------
+# The entropy term's data-adaptive width: marginal_box, box_varentropy, entropy_width
+# ---------------------------------------------------------------------------------------
+
+def _varentropy_exact(p):
+    """Var_{Y ~ p} log p(Y) in mpmath (40 digits): the reference for box_varentropy."""
+    import mpmath
+    with mpmath.workdps(40):
+        q = [mpmath.mpf(float(v)) for v in p]
+        m = sum(v * mpmath.log(v) for v in q)
+        return float(sum(v * (mpmath.log(v) - m) ** 2 for v in q))
+
+
+@given(K=st.integers(2, 12), seed=seeds, skew=st.sampled_from([1e-2, 0.1, 0.3, 1.0, 10.0, 1e3]),
+       below=st.floats(0.0, 0.99), above=st.floats(0.0, 20.0))
+@example(K=15, seed=0, skew=1e3, below=0.0, above=0.0)                 # a point box at a near-uniform p
+@example(K=2, seed=0, skew=1.0, below=0.99, above=20.0)
+@example(K=4, seed=81, skew=0.3, below=0.99, above=20.0)   # needs the interior maximum 4 e^(c-2): 3.9x over without it
+def test_box_varentropy_bounds_every_distribution_in_its_box(K, seed, skew, below, above):
+    """For p in the simplex with entries >= 1e-6 and any box l = (1 - below) p <= p <= u = min(1, (1 + above) p):
+    box_varentropy(l, u) >= Var log p(Y) (mpmath), and at a point box (below = above = 0) it is that
+    varentropy to within the grid of centres (2% + 1e-12: the grid's spacing moves the best centre by
+    at most half a step, which changes sum p (log p - c)^2 by its square). Tolerance of the bound:
+    1e-12 (1 + V): float64 sums of K <= 12 terms of size <= (log 1e-6)^2 ~ 190."""
+    p = np.random.default_rng(seed).dirichlet(np.full(K, skew))
+    p = np.maximum(p, 1e-6)
+    p /= p.sum()
+    lower, upper = (1.0 - below) * p, np.minimum(1.0, (1.0 + above) * p)
+    exact = _varentropy_exact(p)
+    bound = info.box_varentropy(lower, upper)
+    target(exact / max(bound, 1e-300), label="varentropy / box bound")
+    assert_le("varentropy(p) <= box_varentropy(box of p)", exact, bound, 1e-12 * (1.0 + exact))
+    if below == 0.0 and above == 0.0:
+        assert bound <= exact * 1.02 + 1e-12
+
+
+def test_marginal_box_ends_solve_the_bernstein_condition_and_cover():
+    """The ends are where |tbar - p| = sqrt(2 p (1 - p) L / n) + L / (3n), L = ln(2K / delta) (relative
+    residual <= 1e-9: two roots of a quadratic with O(1) coefficients in float64), and a point 1e-6
+    outside each interior end violates the condition. Monte Carlo: 400 draws of n = 300 soft rows;
+    the box misses the true marginal in at most binom.ppf(0.999, 400, delta) draws (delta = 0.2;
+    measured: 0 / 400). Negative control: the same box with L / 25 (too narrow) misses the
+    marginal in more than a quarter of the draws, so the count can fail."""
+    K, n, delta = 4, 300, 0.2
+    centres = np.array([[0.85, 0.05, 0.05, 0.05], [0.05, 0.85, 0.05, 0.05], [0.1, 0.1, 0.7, 0.1]])
+    weights = np.array([0.6, 0.3, 0.1])
+    truth = 0.8 * (weights @ centres) + 0.2 / K                       # E of the soft rows drawn below
+    L = math.log(2 * K / delta)
+    rng = np.random.default_rng(5)
+
+    def violates(p, tb, LL):
+        return abs(tb - p) > math.sqrt(2 * p * (1 - p) * LL / n) + LL / (3 * n)
+
+    misses = narrow_misses = 0
+    for draw in range(400):
+        rows = centres[rng.choice(3, size=n, p=weights)]
+        rows = 0.8 * rows + 0.2 * rng.dirichlet(np.ones(K), n)          # soft rows around the centres
+        tbar = rows.mean(axis=0)
+        lo, hi = info.marginal_box(tbar, n, delta)
+        misses += bool(np.any((truth < lo) | (truth > hi)))
+        lo_n, hi_n = info.marginal_box(tbar, n * 25, delta)             # L / 25 and the L / (3n) term / 25
+        narrow_misses += bool(np.any((truth < lo_n) | (truth > hi_n)))
+        if draw < 20:
+            for k in range(K):
+                for end, outside in ((lo[k], lo[k] - 1e-6), (hi[k], hi[k] + 1e-6)):
+                    if 0.0 < end < 1.0:
+                        gap = abs(tbar[k] - end) - (math.sqrt(2 * end * (1 - end) * L / n) + L / (3 * n))
+                        assert abs(gap) <= 1e-9 * (1.0 + abs(tbar[k] - end))
+                        assert violates(outside, tbar[k], L)
+    assert misses <= binom.ppf(0.999, 400, delta)                       # measured: 0
+    assert narrow_misses > 100                                          # measured: 247 / 400
+
+
+def test_entropy_width_covers_the_entropy_deviation():
+    """H(e') - H(Tbar') <= entropy_width(e', n, delta, gamma) in all but binom.ppf(0.999, 400, delta)
+    of 400 draws (delta = 0.2, n = 200, K = 3, rows one-hot with probability 0.7: the varentropy's
+    worst case for the Jensen step is a one-hot row). Measured: 0 / 400, mean width 0.078 against
+    0.146 with the worst-case varentropy. The width never exceeds the worst-case-varentropy width at
+    delta * 3/4 (the box's share spent, nothing gained), and for the uniform marginal on K = 10 with
+    n = 5,000 it is below half of that (measured 0.0071 against 0.057)."""
+    K, n, delta, gamma = 3, 200, 0.2, info.TEACHER_MIX
+    px = np.array([0.5, 0.3, 0.2])
+    rng = np.random.default_rng(9)
+    truth = (1 - gamma) * (0.7 * px + 0.3 / K) + gamma / K           # E T: one-hot w.p. 0.7, else Dirichlet(1)
+    h_true = -float(truth @ np.log(truth))
+    worst = info.bernstein_width(info.max_varentropy(K), math.log(K / gamma), n, 0.75 * delta)
+    over = 0
+    for _ in range(400):
+        y = rng.choice(K, size=n, p=px)
+        soft = rng.random(n) > 0.7
+        rows = np.eye(K)[y]
+        rows[soft] = rng.dirichlet(np.ones(K), soft.sum())
+        e = (1 - gamma) * rows.mean(axis=0) + gamma / K
+        w = info.entropy_width(e, n, delta, gamma)
+        assert w <= worst * (1 + 1e-12)
+        over += -float(e @ np.log(e)) - h_true > w
+    assert over <= binom.ppf(0.999, 400, delta)                         # measured: 0
+    uniform = np.full(10, 0.1)
+    assert info.entropy_width(uniform, 5000, 0.025, gamma) < 0.5 * info.bernstein_width(
+        info.max_varentropy(10), math.log(10 / gamma), 5000, 0.025)
+
+
+# ---------------------------------------------------------------------------------------
 # Monte Carlo: coverage of the bound, the permutation p-value
 # ---------------------------------------------------------------------------------------
 
@@ -248,6 +351,37 @@ def test_permutation_pvalue_null_and_signal():
     # every re-pairing ties (one teacher row, or one code): ties count against the code, p = 1
     assert info.permutation_pvalue(np.repeat(T[:1], 60, axis=0), np.log(T[x]), permutations=B) == 1.0
     assert info.permutation_pvalue(T[x], np.repeat(H[:1], 60, axis=0), permutations=B) == 1.0
+
+
+def _pvalue_reference(T, L, B, seed):
+    """permutation_pvalue written plainly: B permutations from one fresh generator, drawn at once,
+    each re-pairing's statistic sum_i T_i . log h_eps(z_pi(i)) summed on its own."""
+    n, K = T.shape
+    Lm = info._mixed_log_probs(L, info.mixing_weight(n, info.DEFAULT_DELTA))
+    observed = float(np.sum(T * Lm))
+    perms = np.random.default_rng(seed).permuted(np.broadcast_to(np.arange(n), (B, n)), axis=1)
+    stats = np.array([np.sum(T * Lm[pi]) for pi in perms])
+    return (1.0 + np.sum(stats >= observed - 1e-12 * abs(observed))) / (B + 1.0)
+
+
+def test_permutation_pvalue_reuses_no_draw_of_another_test():
+    """The last small draw of permutations is kept for the next call with the same (seed, N, B)
+    (a run's five certificates): every call must still give the fresh generator's p-value, for a
+    kept draw handed out again, after a call with another seed or N, and for a draw too large to
+    keep (N = 5,000, K = 10: three chunks of 400, the gather route). The statistics are sums of
+    the same products in another order; the tie tolerance 1e-12 |S| covers the reordering, and no
+    statistic falls within 8e-7 |S| of the observed one in these draws, so the p-values must be
+    equal. The codes carry no signal (each row gets its neighbour's teacher row): the p-values are
+    mid-range (0.50-0.71) and differ between seeds, so a draw from the wrong seed shows."""
+    rng = np.random.default_rng(11)
+    for n, K, B in ((30, 3, 199), (45, 4, 99), (5000, 10, 999)):
+        T = rng.dirichlet(np.ones(K), n)
+        L = np.log(0.5 * T[np.roll(np.arange(n), 1)] + 0.5 * rng.dirichlet(np.ones(K), n))  # no signal
+        for seed in (0, 1, 0):                                          # seed 0 again: the kept draw
+            assert info.permutation_pvalue(T, L, permutations=B, seed=seed) == _pvalue_reference(T, L, B, seed)
+    kept = next(iter(info._PERMUTATIONS.values()))
+    assert all(not idx.flags.writeable for idx in kept)                 # a caller cannot spoil the next test's draw
+    assert all(key[1] * key[2] <= info._PERMUTATIONS_KEPT for key in info._PERMUTATIONS)
 
 
 # ---------------------------------------------------------------------------------------

@@ -18,8 +18,10 @@ assumption on the distribution (proof in ``docs/theory.md``, T13, "finite-sample
    at delta / 2 (sharper than the empirical-Bernstein width of Maurer & Pontil 2009, Thm 4, also here);
 3. H(Tbar) >= H(Tbar'_E) - w_H - pen, Tbar' the marginal of the teacher mixed with gamma of the
    uniform: concavity gives H(Tbar'_E) - H(Tbar') <= mean(v) - E v for v_i = -sum_k T'_ik log Tbar'_k,
-   a term in [0, log(K / gamma)] whose variance is at most the varentropy of Tbar', itself at most
-   :func:`max_varentropy` (K); Bernstein's inequality at delta / 2 bounds the deviation, and the
+   a term whose variance is at most the varentropy of Tbar'. With probability >= 1 - delta/8,
+   Tbar' lies in a Bernstein confidence box around Tbar'_E (:func:`marginal_box`), which bounds
+   that varentropy (:func:`box_varentropy`, capped by :func:`max_varentropy` (K)) and the range of
+   v; Bernstein's inequality at 3 delta/8 then bounds the deviation (:func:`entropy_width`), and the
    continuity of entropy (Audenaert 2007) bounds |H(Tbar) - H(Tbar')| <= gamma log(K-1) + h_b(gamma).
 
 Also: an exact permutation p-value (:func:`permutation_pvalue`) for the null "the teacher rows are
@@ -41,9 +43,9 @@ from .defaults import DELTA
 from .ledger import DEFAULT_RTOL, Theorem, relation
 from .validation import as_float_array, check_distributions, check_finite_number, check_nonneg_number, check_seed, real_float
 
-# What ``import witness_theory`` re-exports; the building blocks (max_varentropy, mixing_weight,
-# empirical_bernstein_width, bernstein_width, holm, information_terms) are used from
-# this module.
+# What ``import witness_theory`` re-exports; the building blocks (max_varentropy, marginal_box,
+# box_varentropy, entropy_width, mixing_weight, empirical_bernstein_width, bernstein_width, holm,
+# information_terms) are used from this module.
 __all__ = [
     "DEFAULT_DELTA", "DEFAULT_PERMUTATIONS", "VERDICTS", "InformationBound", "information_bound",
     "permutation_pvalue", "bootstrap_lcb", "verdict", "certified_active_units", "T13",
@@ -168,6 +170,71 @@ def max_varentropy(K: int) -> float:
     return best * (1.0 + 1e-6) + 1e-9
 
 
+def marginal_box(tbar: np.ndarray, n: int, delta: float, floor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """A simultaneous (1 - ``delta``) confidence box [l_k, u_k] for the population mean E T_k of
+    rows T in the simplex, from their mean ``tbar`` (K,) over n i.i.d. rows; ``floor``: a known
+    lower bound of every entry (gamma / K for the mixed teacher T').
+
+    Each coordinate is a mean of n values in [0, 1], with Var T_k <= p_k (1 - p_k), p_k = E T_k
+    (Bhatia-Davis). Bernstein's inequality on each side at e^-L, L = ln(2K / delta), and a union
+    over the 2K one-sided events: with probability >= 1 - delta, for every k,
+    |tbar_k - p_k| <= sqrt(2 p_k (1 - p_k) L / n) + L / (3n). The set of p satisfying this is an
+    interval (the right side minus |tbar_k - p| is concave in p); its ends are the roots of
+    (1 + s) p^2 - (2c + s) p + c^2 = 0 with s = 2L/n and c = tbar_k -/+ L/(3n): the smaller root for
+    the lower end (c > 0; else 0), the larger for the upper end (c < 1; else 1). The smaller root is
+    computed as c^2 / ((1 + s) r_+) (the product of the roots), free of cancellation."""
+    K = tbar.size
+    L = math.log(2.0 * K / delta)
+    s, a = 2.0 * L / n, L / (3.0 * n)
+    c_lo, c_hi = tbar - a, tbar + a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        big_lo = (2.0 * c_lo + s + np.sqrt(s * (s + 4.0 * c_lo * (1.0 - c_lo)))) / (2.0 * (1.0 + s))
+        lower = np.where(c_lo > 0.0, c_lo * c_lo / ((1.0 + s) * big_lo), 0.0)
+        upper = np.where(c_hi < 1.0, (2.0 * c_hi + s + np.sqrt(s * (s + 4.0 * c_hi * (1.0 - c_hi)))) / (2.0 * (1.0 + s)),
+                         1.0)
+    return np.maximum(lower, floor), np.minimum(upper, 1.0)
+
+
+VARENTROPY_CENTRES = 257   # the grid of centres c in box_varentropy's minimum (any c gives a valid bound)
+
+
+def box_varentropy(lower: np.ndarray, upper: np.ndarray) -> float:
+    """An upper bound on the varentropy of every distribution p with lower <= p <= upper (0 < lower).
+
+    The varentropy is a variance: V(p) = sum_k p_k (log p_k + H(p))^2 = min_c sum_k p_k (log p_k - c)^2,
+    so V(p) <= sum_k max_{q in [l_k, u_k]} q (log q - c)^2 for every c (the constraint sum p = 1 is
+    dropped: a larger set). On [l, u], f(q) = q (log q - c)^2 has f'(q) = (log q - c)(log q - c + 2):
+    its maximum is at an end or at q = e^(c - 2), where f = 4 e^(c - 2). The minimum over a grid of
+    ``VARENTROPY_CENTRES`` centres c in [log min l, log max u] is returned (any c is valid)."""
+    ll, lu = np.log(lower), np.log(upper)
+    c = np.linspace(ll.min(), lu.max(), VARENTROPY_CENTRES)[:, None]           # (C, 1)
+    ends = np.maximum(lower * (ll - c) ** 2, upper * (lu - c) ** 2)            # (C, K)
+    inner = (c - 2.0 > ll) & (c - 2.0 < lu)                                    # e^(c-2) inside [l_k, u_k]
+    per_c = np.where(inner, np.maximum(ends, 4.0 * np.exp(c - 2.0)), ends).sum(axis=1)
+    return float(per_c.min())
+
+
+ENTROPY_BOX_SHARE = 0.25   # of step 3's delta / 2: the box around Tbar'; the rest goes to Bernstein on v
+
+
+def entropy_width(tbar_mixed: np.ndarray, n: int, delta: float, gamma: float) -> float:
+    """w_H with P(H(e') - H(Tbar') > w_H) <= ``delta`` (step 3 of the bound, docs/theory.md), from the
+    evaluation mean ``tbar_mixed`` (K,) of n mixed teacher rows T' = (1 - gamma) T + gamma / K.
+
+    H(e') - H(Tbar') <= mean(v) - E v, v_i = -sum_k T'_ik log Tbar'_k (concavity). Bernstein at
+    (1 - ENTROPY_BOX_SHARE) delta with Var v <= varentropy(Tbar') <= V and v - E v <= b, where, on
+    the event (probability >= 1 - ENTROPY_BOX_SHARE delta) that Tbar' lies in :func:`marginal_box`,
+    V = min(:func:`box_varentropy`, :func:`max_varentropy` (K)) and b = min(log(max u / min l),
+    log(K / gamma)). Bernstein's width increases in the variance and the range, so outside the
+    union of the two failure events the true deviation is below the width at (V, b)."""
+    K = tbar_mixed.size
+    d_box = ENTROPY_BOX_SHARE * delta
+    lower, upper = marginal_box(tbar_mixed, n, d_box, floor=gamma / K)
+    V = min(box_varentropy(lower, upper), max_varentropy(K))
+    b = min(math.log(upper.max() / lower.min()), math.log(K / gamma))
+    return bernstein_width(V, b, n, delta - d_box)
+
+
 def mixing_weight(n: int, delta: float = DEFAULT_DELTA) -> float:
     """eps of h_eps = (1 - eps) h + eps / K: the minimiser of -log(1 - eps) + 7 log(K/eps) ln(2/d)/(3(n-1))
     (the price of mixing against the range term of step 2) to first order, eps = 7 ln(2/d) / (3 (n-1)),
@@ -270,8 +337,8 @@ def _bound_of_terms(T: np.ndarray, a: np.ndarray, delta: float, eps: float, gamm
     width_mean = mean_term - (lo + R * betting_lower_bound((a - lo) / R, delta / 2.0, seed=seed, bet_delta=bet))
     tbar_mixed = (1.0 - gamma) * T.mean(axis=0) + gamma / K                     # Tbar'_E
     entropy_term = -float(tbar_mixed @ np.log(tbar_mixed))                      # H(Tbar'_E)
-    # v_i = -sum_k T'_ik log Tbar'_k in [0, log(K/gamma)]; Var v <= varentropy(Tbar') <= max_varentropy(K)
-    width_entropy = bernstein_width(max_varentropy(K), math.log(K / gamma), n, delta / 2.0)
+    # v_i = -sum_k T'_ik log Tbar'_k; Var v <= varentropy(Tbar'), bounded on a confidence box of Tbar'
+    width_entropy = entropy_width(tbar_mixed, n, delta / 2.0, gamma)
     penalty = gamma * math.log(max(K - 1, 1)) + _binary_entropy(gamma)          # Audenaert (2007): |H(p) - H(p')|
     lcb = mean_term - width_mean + entropy_term - width_entropy - penalty
     return float(lcb), mean_term, float(width_mean), entropy_term, float(width_entropy), float(penalty)
@@ -336,17 +403,42 @@ def permutation_pvalue(teacher, log_probs, *, permutations: int = DEFAULT_PERMUT
     # same statistics up to rounding, which the tie tolerance below absorbs.
     gram = T @ Lm.T if n <= min(B, 4096) else None
     observed = float(np.einsum("ik,ik->", T, Lm))
-    rng = np.random.default_rng(seed)
     exceed = 0
     chunk = max(1, int(2e7 // max(n * T.shape[1], 1)))                        # ~160 MB of float64 at most
     threshold = observed - 1e-12 * abs(observed)
     rows = np.arange(n)
-    for start in range(0, B, chunk):
-        b = min(chunk, B - start)
-        idx = rng.permuted(np.broadcast_to(rows, (b, n)), axis=1)             # (b, N) independent permutations
+    for idx in _permutation_chunks(seed, n, B, chunk):                         # (b, N) independent permutations
         stats = np.einsum("ik,bik->b", T, Lm[idx]) if gram is None else gram[rows, idx].sum(axis=1)
         exceed += int((stats >= threshold).sum())
     return (1.0 + exceed) / (B + 1.0)
+
+
+_PERMUTATIONS: dict = {}          # the last small draw of permutation_pvalue: (seed, N, B, chunk) -> its chunks
+_PERMUTATIONS_KEPT = 1 << 20      # kept when B N <= this (8 MB of indices); a larger draw is made chunk by chunk
+
+
+def _permutation_chunks(seed: int, n: int, B: int, chunk: int):
+    """The B permutations of range(n) that ``default_rng(seed)`` draws, ``chunk`` at a time, as read-only
+    (b, n) index arrays. A run's five certificates test the same N evaluation rows with the same seed, so
+    they re-pair the rows the same way: the last small draw is kept and handed out again (the same
+    arrays the generator would give; drawing them is 60% of a digits p-value's 5 ms)."""
+    key = (seed, n, B, chunk)
+    if key in _PERMUTATIONS:
+        yield from _PERMUTATIONS[key]
+        return
+    keep = B * n <= _PERMUTATIONS_KEPT
+    rng = np.random.default_rng(seed)
+    rows = np.arange(n)
+    kept = []
+    for start in range(0, B, chunk):
+        idx = rng.permuted(np.broadcast_to(rows, (min(chunk, B - start), n)), axis=1)
+        idx.flags.writeable = False
+        if keep:
+            kept.append(idx)
+        yield idx
+    if keep:
+        _PERMUTATIONS.clear()
+        _PERMUTATIONS[key] = kept
 
 
 def bootstrap_lcb(teacher, log_probs, *, delta: float = DEFAULT_DELTA, resamples: int = 999, eps: float | None = None,
