@@ -77,9 +77,10 @@ def _one_blas_thread():
     thread each product wakes and synchronises the other threads, which on a busy 2-core machine
     made a digits probe fit 5-10x slower (0.10-0.25 s against 0.015-0.025 s, measured 2026-12-06;
     the fitted witness and the probe came out bit-identical with one thread and two on those
-    rows). The sweep's workers already run with one BLAS thread each. scikit-learn's KMeans limits BLAS the same way (``threadpool_limits(1,
-    "blas")`` around its loops). The controller is built once, after scipy's own BLAS has loaded
-    (its construction scans the process's libraries: ~0.6 ms; ``limit`` then costs ~0.01 ms)."""
+    rows). The sweep's workers already run with one BLAS thread each. scikit-learn's KMeans
+    limits BLAS the same way (``threadpool_limits(1, "blas")`` around its loops). The controller
+    is built once, after scipy's own BLAS has loaded (its construction scans the process's
+    libraries: ~0.6 ms; ``limit`` then costs ~0.01 ms)."""
     if not _BLAS:
         import scipy.linalg  # noqa: F401 -- load scipy's BLAS before the controller lists the libraries
         import scipy.optimize  # noqa: F401
