@@ -5,7 +5,9 @@ form against scipy's multivariate normal log-density (log q(z_i|x_i) + H_i is th
 of the two estimators, row by row); exact 0 at identical posteriors; the T8 lower bound on
 active units through its chain s_G <= tr Cov_w(P^T mu) <= sum_u Var_w <= sum_u Var_unbiased,
 on codes built to sit near the 0.01 threshold. A wrong bound (sub-threshold units ignored)
-is caught.
+is caught. The estimators' plumbing (minibatches, chunked loops, z drawn from a seed, the
+spread's loop) against plain scipy references; the weighted and the overflow-rescaled unit
+variances against exact rational arithmetic.
 """
 from __future__ import annotations
 

@@ -16,8 +16,13 @@ What is proved (each test can fail; the negative controls show how):
   uninformative; codes shared by every row give I(Y;Z) = 0 and G_h = -sum_z q(z) KL(Tbar || h(z)) <= 0.
 - ``max_varentropy`` bounds the varentropy of every sampled distribution, and for K = 2 equals
   the grid maximum of p(1-p) log^2(p/(1-p)) within 1e-6 (it is inflated by 1e-6 relative on purpose).
-- Coverage of ``information_bound`` (Monte Carlo, fixed seeds), the permutation p-value under a null,
-  Holm's step-down rule against mutants, and the three verdict levels.
+- The entropy term's data-adaptive width: ``marginal_box``'s ends solve its Bernstein condition and
+  the box covers the true marginal (Monte Carlo, with a too-narrow control that fails);
+  ``box_varentropy`` bounds the varentropy (mpmath) of every distribution in its box;
+  ``entropy_width`` covers H(e') - H(Tbar') (Monte Carlo).
+- Coverage of ``information_bound`` (Monte Carlo, fixed seeds), the permutation p-value under a null
+  (and the shared permutation draws against a fresh generator), Holm's step-down rule against
+  mutants, and the three verdict levels.
 """
 from __future__ import annotations
 
