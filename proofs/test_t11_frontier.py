@@ -221,3 +221,51 @@ def test_model_relation_can_fail_on_frontier_codes(monkeypatch):
     bad = check_model_on_frontier(T, mu, None, W)
     print(bad)
     assert not bad.holds
+
+
+# ---------------------------------------------------------------------------------------
+# The grid's own lower bound and the default grid (mutmut on frontier.py, 2026-12-06: no proof
+# reached Frontier.min_energy_bound or min_energy)
+# ---------------------------------------------------------------------------------------
+
+@given(inst=instances(full_support=True, max_K=6, max_N=8), frac=st.floats(0.0, 1.5))
+@example(inst=build_instance(InstanceSpec(seed=3, N=5, K=4, extra_d=1, beta=2.0, floor=1e-3)), frac=0.3)
+def test_t11_grid_bound_is_weak_duality(inst, frac):
+    """Frontier.min_energy_bound(L) = max(0, max_j D(lambda_j) - lambda_j L) (recomputed here from
+    the frontier's own arrays) is a lower bound on E_min(L) (weak duality: for every lambda,
+    E >= D(lambda) - lambda L on every code with L_TS <= L), and min_energy(L) is min_energy_point's
+    energy. Tolerance of the weak-duality check: 1e-9 (1 + E_min) + 1e-15 lambda_max (1 + L_0):
+    D carries lambda times the rounding of the computed loss (min_energy_point's docstring). At the
+    grid's own losses the bound is attained: within 1e-6 (1 + E) of the frontier's energy (its
+    multiplier is then the optimal one; the Newton solves are exact to ~1e-10 relative)."""
+    count_example()
+    T, W, w = inst.T, inst.witness, inst.w
+    F = fr.margin_energy_frontier(T, W, w)
+    L = frac * F.loss_at_zero
+    bound = F.min_energy_bound(L)
+    assert bound == max(0.0, float(np.max(F.dual - F.lam * L)))
+    e_min, lam_star = fr.min_energy_point(T, W, L, w)
+    assert fr.min_energy(T, W, L, w) == e_min
+    tol = 1e-9 * (1 + e_min) + 1e-15 * float(F.lam.max()) * (1 + F.loss_at_zero)
+    assert_le("T11 grid bound <= E_min(L) (weak duality)", bound, e_min, tol)
+    if L >= F.loss_at_zero:
+        assert e_min == 0.0 and bound == 0.0
+    j = int(np.argmin(np.abs(F.loss - L)))
+    at = F.min_energy_bound(float(F.loss[j]))
+    assert_close("T11 grid bound at a grid loss == its energy", at, float(F.energy[j]), 1e-6 * (1 + F.energy[j]))
+
+
+def test_default_frontier_lambdas_are_the_documented_grid():
+    """c = lambda beta^2 kappa log-spaced over [1e-2, 1e4], 13 points by default (exact: the same
+    numpy calls)."""
+    W = wt.Witness(5, 4, 2.0)
+    b2k = W.scale ** 2 * W.kappa
+    np.testing.assert_array_equal(fr.default_frontier_lambdas(W), np.logspace(-2, 4, 13) / b2k)
+    np.testing.assert_array_equal(fr.default_frontier_lambdas(W, 5), np.logspace(-2, 4, 5) / b2k)
+    T = np.random.default_rng(0).dirichlet(np.ones(5), 6)
+    np.testing.assert_array_equal(fr.margin_energy_frontier(T, W).lam, np.logspace(-2, 4, 13) / b2k)
+    given_lams = fr.margin_energy_frontier(T, W, lambdas=[0.0, 3.0, 1.0])
+    np.testing.assert_array_equal(given_lams.lam, [0.0, 1.0, 3.0])                    # sorted; 0 is allowed
+    assert given_lams.energy[0] == 0.0
+    with pytest.raises(ValueError, match="lambdas"):
+        fr.margin_energy_frontier(T, W, lambdas=[-1e-3, 1.0])
