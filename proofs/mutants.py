@@ -195,6 +195,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "box varentropy without the interior maximum 4 e^(c-2) of q (log q - c)^2 (unsound)",
            (f"{T13}::test_box_varentropy_bounds_every_distribution_in_its_box",),
            (T13,)),
+    Mutant("box_grid_moves", "witness_theory/information.py",
+           "c = (np.arange(math.floor(ll.min() / h) - 1, math.ceil(lu.max() / h) + 2) * h)[:, None]",
+           "c = np.linspace(ll.min(), lu.max(), 257)[:, None]",
+           "centres spread over the box's own range: the bound is no longer monotone in the box, so an LCB can "
+           "fall as the level rises (certified AU's p-values)",
+           (f"{T13}::test_entropy_width_decreases_with_the_error_rate",),
+           (T13,)),
     Mutant("box_union_k", "witness_theory/information.py",
            "L = math.log(2.0 * K / delta)",
            "L = math.log(K / delta)",

@@ -195,19 +195,24 @@ def marginal_box(tbar: np.ndarray, n: int, delta: float, floor: float = 0.0) -> 
     return np.maximum(lower, floor), np.minimum(upper, 1.0)
 
 
-VARENTROPY_CENTRES = 257   # the grid of centres c in box_varentropy's minimum (any c gives a valid bound)
+VARENTROPY_CENTRE_STEP = 1.0 / 64.0   # the lattice of centres c in box_varentropy's minimum (any c is valid)
 
 
 def box_varentropy(lower: np.ndarray, upper: np.ndarray) -> float:
     """An upper bound on the varentropy of every distribution p with lower <= p <= upper (0 < lower).
 
     The varentropy is a variance: V(p) = sum_k p_k (log p_k + H(p))^2 = min_c sum_k p_k (log p_k - c)^2,
-    so V(p) <= sum_k max_{q in [l_k, u_k]} q (log q - c)^2 for every c (the constraint sum p = 1 is
-    dropped: a larger set). On [l, u], f(q) = q (log q - c)^2 has f'(q) = (log q - c)(log q - c + 2):
-    its maximum is at an end or at q = e^(c - 2), where f = 4 e^(c - 2). The minimum over a grid of
-    ``VARENTROPY_CENTRES`` centres c in [log min l, log max u] is returned (any c is valid)."""
+    so V(p) <= B(c) = sum_k max_{q in [l_k, u_k]} q (log q - c)^2 for every c (the constraint sum p = 1
+    is dropped: a larger set). On [l, u], f(q) = q (log q - c)^2 has f'(q) = (log q - c)(log q - c + 2):
+    its maximum is at an end or at q = e^(c - 2), where f = 4 e^(c - 2). Returned: the minimum of B
+    over the lattice c = j ``VARENTROPY_CENTRE_STEP`` (j integer). B decreases towards
+    [log min l, log max u] from either side (every term does), so the lattice points from one step
+    below that range to one step above it attain the lattice's minimum. The lattice does not depend
+    on the box, and B(c) grows with the box for each c, so the result grows with the box: a smaller
+    box (a larger error rate) never gives a larger bound, which certified_active_units' p-values need."""
     ll, lu = np.log(lower), np.log(upper)
-    c = np.linspace(ll.min(), lu.max(), VARENTROPY_CENTRES)[:, None]           # (C, 1)
+    h = VARENTROPY_CENTRE_STEP
+    c = (np.arange(math.floor(ll.min() / h) - 1, math.ceil(lu.max() / h) + 2) * h)[:, None]   # (C, 1)
     ends = np.maximum(lower * (ll - c) ** 2, upper * (lu - c) ** 2)            # (C, K)
     inner = (c - 2.0 > ll) & (c - 2.0 < lu)                                    # e^(c-2) inside [l_k, u_k]
     per_c = np.where(inner, np.maximum(ends, 4.0 * np.exp(c - 2.0)), ends).sum(axis=1)
