@@ -269,3 +269,44 @@ def test_default_frontier_lambdas_are_the_documented_grid():
     assert given_lams.energy[0] == 0.0
     with pytest.raises(ValueError, match="lambdas"):
         fr.margin_energy_frontier(T, W, lambdas=[-1e-3, 1.0])
+
+
+@given(inst=instances(full_support=False, max_K=6, max_N=8))
+def test_frontier_record_is_what_it_documents(inst):
+    """Each field of margin_energy_frontier's record against its documented formula, recomputed
+    here: loss and energy of each point = frontier_dual's at the same multiplier (cold starts
+    there, warm starts in the grid: both solve the same strictly convex problem, so 1e-9 (1 + |.|)
+    relative); dual == E + lambda L exactly; the KKT residual = max |mu + lambda grad KL| /
+    (1 + max |mu|) from the returned point's codes (1e-12 absolute: the same float operations on
+    codes equal to 1e-9); loss_at_zero = I_T + KL(Tbar || u); exact_energy = the T5 energy with
+    full support, None without. A one-point grid; min_energy at an infinite loss (0), at a loss
+    just below 0 (refused, naming rounding) and at a negative one (refused, not as rounding)."""
+    count_example()
+    T, W, w = inst.T, inst.witness, inst.w
+    lams = fr.default_frontier_lambdas(W, 4)
+    F = fr.margin_energy_frontier(T, W, w, lambdas=lams)
+    np.testing.assert_array_equal(F.dual, F.energy + F.lam * F.loss)
+    tch = wt.Teacher(T, w)
+    kl_u = float(rel_entr(tch.marginal, np.full(inst.K, 1.0 / inst.K)).sum())
+    assert_close("T11 loss_at_zero == I_T + KL(Tbar||u)", F.loss_at_zero, tch.information + kl_u, 1e-11 * (1 + F.loss_at_zero))
+    if np.all(T > 0):
+        e5 = wt.exact_code_energy(T, W, w)     # the frontier passes the weights it normalised: last bits
+        assert_close("T11 exact_energy == T5 energy", F.exact_energy, e5, 1e-12 * (1 + e5))
+    else:
+        assert F.exact_energy is None
+    for j, lam in enumerate(lams):
+        _, L, E, a = fr.frontier_dual(T, W, float(lam), w)
+        assert_close("T11 grid loss == frontier_dual's", F.loss[j], L, 1e-9 * (1 + L))
+        assert_close("T11 grid energy == frontier_dual's", F.energy[j], E, 1e-9 * (1 + E))
+        mu = a @ W.A.T / (W.scale * W.kappa)
+        kkt = float(np.abs(mu + lam * wt.alignment_gradient(T, mu, W)).max() / (1.0 + np.abs(mu).max()))
+        assert_close("T11 KKT residual == its formula", F.kkt_residual[j], kkt, 1e-9 * (1 + kkt) + 1e-12)
+    one = fr.margin_energy_frontier(T, W, w, lambdas=[float(lams[1])])
+    assert one.lam.shape == (1,)
+    assert_close("T11 one-point grid == that point", one.energy[0], F.energy[1], 1e-9 * (1 + F.energy[1]))
+    assert fr.min_energy(T, W, np.inf, w) == 0.0
+    with pytest.raises(ValueError, match="just below 0 is rounding"):     # what a computed KL rounds to
+        fr.min_energy(T, W, -1e-12, w)
+    with pytest.raises(ValueError, match="loss") as err:                   # a negative loss, not rounding
+        fr.min_energy(T, W, -1e-6, w)
+    assert "rounding" not in str(err.value)
