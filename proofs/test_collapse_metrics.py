@@ -247,6 +247,15 @@ def test_mutual_information_spread_is_its_documented_loop():
     assert default != cm.mutual_information_spread(mu, lv, seed=1)
     one = cm.mutual_information_spread(mu, lv, repeats=1, seed=5)
     assert one["he_minibatch"]["std"] == 0.0 and one["matched_minibatch"]["std"] == 0.0
+    two = cm.mutual_information_spread(mu, lv, repeats=2, seed=5)["he_minibatch"]
+    assert two["std"] == float(np.std(two["values"], ddof=1)) > 0.0
+    # the estimators' own defaults: minibatches of 128 rows, the full-data variant on; full=False drops it
+    z = mu + np.exp(0.5 * lv) * np.random.default_rng(8).standard_normal(mu.shape)
+    for fn in (cm.he_mutual_information, cm.matched_mutual_information):
+        assert fn(mu, lv, z=z) == fn(mu, lv, z=z, batch_size=128, full=True)
+        assert fn(mu, lv, z=z)["mi_batch_size"] == 128 and fn(mu, lv, z=z)["mi_full_size"] == 150
+        off = fn(mu, lv, z=z, full=False)
+        assert off["mi_full"] is None and off["mi_full_size"] is None
 
 
 def test_noise_flag_is_strict_at_the_mean_kl():
@@ -280,6 +289,20 @@ def test_weighted_and_overflowing_unit_variances_are_exact():
                               [-1.0, -1.0], [1.0, 0.25], [-1.0, 0.0], [1.0, -0.25], [-1.0, 1.0]])
     with np.errstate(over="ignore"):
         assert not np.isfinite(big.var(axis=0, ddof=1)).all()                 # the naive route overflows
+    # weighted: one row of 2e154 at weight 0.05, nine of 0 or 1e150 (a second unit): the deviation's square
+    # (~3.6e308) overflows, the weighted variance (~1.9e307) does not
+    heavy = np.zeros((10, 2))
+    heavy[0] = [2e154, -2e154]
+    heavy[1:, 1] = 1e150
+    wb = np.r_[0.05, np.full(9, 0.95 / 9)]
+    with np.errstate(over="ignore"):
+        assert not np.isfinite((wb[:, None] * (heavy - wb @ heavy) ** 2).sum(axis=0)).all()
+    _, var_w = cm.active_units(heavy, weights=wb)
+    for u in range(2):
+        col, ws = [F(float(x)) for x in heavy[:, u]], [F(float(x)) for x in wb]
+        mbar = sum(a * b for a, b in zip(ws, col)) / sum(ws)
+        exact = sum(a * (b - mbar) ** 2 for a, b in zip(ws, col)) / sum(ws)
+        assert np.isfinite(var_w[u]) and abs(F(float(var_w[u])) - exact) <= 8 * np.finfo(float).eps * exact
     count, var = cm.active_units(big)
     for u in range(2):
         col = [F(float(x)) for x in big[:, u]]
