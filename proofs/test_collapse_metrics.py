@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import Phase, example, given, settings, strategies as st
+from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
 
 import witness_theory as wt
@@ -179,13 +180,11 @@ def _log_density_reference(z, mu, lv):
 
 
 def _he_reference(mu, lv, z):
-    from scipy.special import logsumexp
     ent = norm(scale=np.exp(0.5 * lv)).entropy().sum(axis=1)                 # H(q(.|x_i))
     return float(np.mean(-ent) - np.mean(logsumexp(_log_density_reference(z, mu, lv), axis=1) - math.log(len(mu))))
 
 
 def _matched_reference(mu, lv, z):
-    from scipy.special import logsumexp
     dens = _log_density_reference(z, mu, lv)
     return float(np.mean(np.diag(dens) - (logsumexp(dens, axis=1) - math.log(len(mu)))))
 

@@ -67,9 +67,6 @@ DEFAULT_SCALES = (0.5, 1.0, 2.0, 4.0, 8.0)
 PROCRUSTES_TARGET_FLOOR = 1e-6
 
 
-_BLAS: list = []   # the threadpoolctl controller of the loaded BLAS libraries, built at the first fit
-
-
 def _one_blas_thread():
     """A context with every loaded BLAS at one thread, for the fits' loops of small products.
 
@@ -78,15 +75,14 @@ def _one_blas_thread():
     made a digits probe fit 5-10x slower (0.10-0.25 s against 0.015-0.025 s, measured 2026-12-06;
     the fitted witness and the probe came out bit-identical with one thread and two on those
     rows). The sweep's workers already run with one BLAS thread each. scikit-learn's KMeans
-    limits BLAS the same way (``threadpool_limits(1, "blas")`` around its loops). The controller
-    is built once, after scipy's own BLAS has loaded (its construction scans the process's
-    libraries: ~0.6 ms; ``limit`` then costs ~0.01 ms)."""
-    if not _BLAS:
-        import scipy.linalg  # noqa: F401 -- load scipy's BLAS before the controller lists the libraries
-        import scipy.optimize  # noqa: F401
-        from threadpoolctl import ThreadpoolController
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0].limit(limits=1, user_api="blas")
+    limits BLAS the same way (``threadpool_limits(1, "blas")`` around its loops). scipy's BLAS is
+    loaded first (the fits import scipy.optimize and scipy.linalg lazily), so the limit sees it;
+    listing the libraries costs ~0.6 ms per fit, against 15-200 ms for the fit."""
+    import scipy.linalg  # noqa: F401 -- load scipy's BLAS before threadpoolctl lists the libraries
+    import scipy.optimize  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # ---------------------------------------------------------------------------------------

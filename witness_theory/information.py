@@ -330,21 +330,31 @@ def _check_inputs(teacher, log_probs, delta):
     return T, np.minimum(L, 0.0), d
 
 
-def _bound_of_terms(T: np.ndarray, a: np.ndarray, delta: float, eps: float, gamma: float, seed: int,
-                    bet: float | None) -> tuple[float, float, float, float, float, float]:
-    """(lcb, mean term, its width, entropy term, its width, entropy penalty) of
-    :func:`information_bound` from validated teacher rows ``T`` (N, K) and the rows' terms ``a``
-    (N,) of the eps-mixed predictor (:func:`_row_terms`); ``bet``: the bets' level / 2, or None."""
+def _entropy_part(T: np.ndarray, delta: float, gamma: float) -> tuple[float, float, float]:
+    """(entropy term, its width, entropy penalty) of :func:`information_bound` at level ``delta``
+    from validated teacher rows ``T`` (N, K): step 3 of the bound, which reads the teacher only."""
     n, K = T.shape
-    mean_term = float(a.mean())
-    # E a >= lo + R * L_bet at delta / 2 (betting, Waudby-Smith & Ramdas 2024) on x = (a - lo) / R in [0, 1]
-    lo, R = math.log(eps / K), math.log(K / eps)
-    width_mean = mean_term - (lo + R * betting_lower_bound((a - lo) / R, delta / 2.0, seed=seed, bet_delta=bet))
     tbar_mixed = (1.0 - gamma) * T.mean(axis=0) + gamma / K                     # Tbar'_E
     entropy_term = -float(tbar_mixed @ np.log(tbar_mixed))                      # H(Tbar'_E)
     # v_i = -sum_k T'_ik log Tbar'_k; Var v <= varentropy(Tbar'), bounded on a confidence box of Tbar'
     width_entropy = entropy_width(tbar_mixed, n, delta / 2.0, gamma)
     penalty = gamma * math.log(max(K - 1, 1)) + _binary_entropy(gamma)          # Audenaert (2007): |H(p) - H(p')|
+    return entropy_term, float(width_entropy), float(penalty)
+
+
+def _bound_of_terms(T: np.ndarray, a: np.ndarray, delta: float, eps: float, gamma: float, seed: int,
+                    bet: float | None, entropy: tuple[float, float, float] | None = None
+                    ) -> tuple[float, float, float, float, float, float]:
+    """(lcb, mean term, its width, entropy term, its width, entropy penalty) of
+    :func:`information_bound` from validated teacher rows ``T`` (N, K) and the rows' terms ``a``
+    (N,) of the eps-mixed predictor (:func:`_row_terms`); ``bet``: the bets' level / 2, or None;
+    ``entropy``: :func:`_entropy_part` of (T, delta, gamma) when the caller has it already."""
+    K = T.shape[1]
+    mean_term = float(a.mean())
+    # E a >= lo + R * L_bet at delta / 2 (betting, Waudby-Smith & Ramdas 2024) on x = (a - lo) / R in [0, 1]
+    lo, R = math.log(eps / K), math.log(K / eps)
+    width_mean = mean_term - (lo + R * betting_lower_bound((a - lo) / R, delta / 2.0, seed=seed, bet_delta=bet))
+    entropy_term, width_entropy, penalty = _entropy_part(T, delta, gamma) if entropy is None else entropy
     lcb = mean_term - width_mean + entropy_term - width_entropy - penalty
     return float(lcb), mean_term, float(width_mean), entropy_term, float(width_entropy), float(penalty)
 
@@ -620,6 +630,13 @@ def certified_active_units(teacher_fit, codes_fit, teacher_eval, codes_eval, *, 
     if T_e.shape[0] < 2:
         raise ValueError("the bound needs at least 2 evaluation rows")
     eps = mixing_weight(T_e.shape[0], DEFAULT_DELTA)                   # information_bound's default
+    entropy: dict[float, tuple[float, float, float]] = {}              # step 3 reads T_e only: once per level
+
+    def lcb_at(a: np.ndarray, level: float) -> float:
+        if level not in entropy:
+            entropy[level] = _entropy_part(T_e, level, TEACHER_MIX)
+        return _bound_of_terms(T_e, a, level, eps, TEACHER_MIX, 0, delta / 2.0, entropy[level])[0]
+
     for u in range(d):
         edges, log_h = _unit_predictor(T_f, Zf[:, u], bins)
         # the unit's row terms a_i as information_bound forms them from L = log_h[bin of z] (the
@@ -629,11 +646,11 @@ def certified_active_units(teacher_fit, codes_fit, teacher_eval, codes_eval, *, 
         a = _row_terms(T_e, Lm)                                       # (n_e,)
         # bets sized for delta at every level: the LCB then increases with the level, so a unit whose
         # LCB at delta is <= 0 has p = 1 without the other levels, and P(p <= level) <= level
-        lcb_first[u] = _bound_of_terms(T_e, a, grid[0], eps, TEACHER_MIX, 0, delta / 2.0)[0]
-        if _bound_of_terms(T_e, a, grid[-1], eps, TEACHER_MIX, 0, delta / 2.0)[0] <= 0.0:
+        lcb_first[u] = lcb_at(a, grid[0])
+        if lcb_at(a, grid[-1]) <= 0.0:
             continue
         for level in grid:
-            if _bound_of_terms(T_e, a, level, eps, TEACHER_MIX, 0, delta / 2.0)[0] > 0.0:
+            if lcb_at(a, level) > 0.0:
                 p[u] = level
                 break
     mask = holm(p, delta)
