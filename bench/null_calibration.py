@@ -4,8 +4,10 @@ For each teacher (the package's digits teacher, and GMM teachers with K = 2 and 
 PCA view) and each kind of null code, draws ``--draws`` independent instances, fits the fitted
 witness and the probe on a fit split (training rows), and certifies the test rows with the raw
 witness, the fitted witness and the probe, on the codes (mean certificate) and on M sampled codes
-z ~ N(code, I) (posterior certificate). Counts how often the 1 - delta verdict is "certified"
-(LCB > 0) and how often the permutation p-value is <= delta. Null codes (none depends on x):
+z ~ N(code, I) (posterior certificate), and counts the certified active units on the sampled codes
+(Holm at delta over the d units). Counts how often the 1 - delta verdict is "certified" (LCB > 0;
+for the units: any unit certified, the family-wise error) and how often the permutation p-value is
+<= delta (for the units: any unit's unadjusted p-value, which is no permutation test). Null codes (none depends on x):
 constant; constant + N(0, s^2) noise for s in 1e-6, 1e-3, 1; real codes (PCA-16 of the images)
 permuted across rows. Each draw redraws the noise / the permutation and the fit rows.
 
@@ -23,9 +25,15 @@ from pathlib import Path
 import numpy as np
 
 import witness_theory as wt
+from empirical.training.evaluation import POSTERIOR_REFIT_STEPS, PROBE_TOL
 
 NULLS = ("constant", "noise-1e-06", "noise-0.001", "noise-1", "permuted")
 PREDICTORS = ("raw", "fitted", "probe", "post_fitted", "post_probe")
+# certified active units on the sampled codes, as the evaluation counts them: "certified" is the
+# family-wise error event (any unit certified; no unit of a null code carries information), its
+# "permutation" column the same event for the units' Holm-adjusted p-values, which have no
+# permutation test: the count of draws with a unit at p <= delta before Holm (an uncorrected rate)
+UNITS = "certified_au"
 
 
 def teachers(seed: int = 0) -> dict:
@@ -73,7 +81,7 @@ def one_draw(T_fit, T_eval, codes_fit, codes_eval, rng, delta, draws_per_row, pe
     seed = int(rng.integers(2 ** 31))
     out = {}
     raw = wt.RawWitness(wt.Witness(K, d, 4.0), seed=seed)                 # fixed: fitted on no rows
-    fitted, probe = wt.FittedWitness(seed=seed, warm_start=True), wt.Probe(seed=seed)   # as the evaluation
+    fitted, probe = wt.FittedWitness(seed=seed, warm_start=True), wt.Probe(seed=seed, tol=PROBE_TOL)   # as the evaluation
     for name, cert in (("raw", raw.certify(T_eval, codes_eval, e_ids, delta=delta, permutations=permutations)),
                        ("fitted", fitted.fit(T_fit, codes_fit, f_ids).certify(T_eval, codes_eval, e_ids, delta=delta,
                                                                               permutations=permutations)),
@@ -82,10 +90,13 @@ def one_draw(T_fit, T_eval, codes_fit, codes_eval, rng, delta, draws_per_row, pe
         out[name] = (cert.certified, cert.bound.p_value <= delta, cert.margin)
     z_fit = codes_fit + rng.standard_normal(codes_fit.shape)
     z_eval = codes_eval[:, None] + rng.standard_normal((n_e, draws_per_row, d))
+    fitted.max_iter = POSTERIOR_REFIT_STEPS                                   # the evaluation's warm refit
     for name, estimator in (("post_fitted", fitted), ("post_probe", probe)):   # refitted on (n, 1, d) draws
         cert = estimator.fit(T_fit, z_fit[:, None], f_ids).certify(T_eval, z_eval, e_ids, delta=delta,
                                                                    permutations=permutations)
         out[name] = (cert.certified, cert.bound.p_value <= delta, cert.margin)
+    au = wt.certified_active_units(T_fit, z_fit, T_eval, z_eval, delta=delta)
+    out[UNITS] = (au["certified_active_units"] > 0, bool((au["p_values"] <= delta).any()), float(au["lcb"].max()))
     return out
 
 
@@ -99,9 +110,9 @@ def run_case(job):
 
     T_tr, T_te, z_tr, z_te = _TEACHERS[tname]
     rng = np.random.default_rng([sum(map(ord, tname)), NULLS.index(kind)])
-    cert = {p: 0 for p in PREDICTORS}
-    perm = {p: 0 for p in PREDICTORS}
-    positive = {p: 0 for p in PREDICTORS}
+    cert = {p: 0 for p in (*PREDICTORS, UNITS)}
+    perm = {p: 0 for p in (*PREDICTORS, UNITS)}
+    positive = {p: 0 for p in (*PREDICTORS, UNITS)}
     with threadpool_limits(1):
         for _ in range(args.draws):
             fit = rng.choice(T_tr.shape[0], size=min(args.fit_rows, T_tr.shape[0]), replace=False)
