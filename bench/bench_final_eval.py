@@ -1,8 +1,8 @@
 """Benchmark: what the certified-information additions (T13) cost in a digits run's final evaluation.
 
 Trains one digits vanilla model (train.epochs from the config, seed 0), then times, on the same
-model (medians of 5), with torch and BLAS at one thread each, as a worker of the main job's
-2-worker sweep runs it (``empirical.sweep._pin_threads``):
+model (11 alternating rounds of the two; the median of the rounds' ratios), with torch and BLAS
+at one thread each, as a worker of the main job's 2-worker sweep runs it (``empirical.sweep._pin_threads``):
 
 - ``evaluate(final=True)`` before T13: everything the final evaluation computed before this round
   (the per-epoch metrics, the MI spread, the T11 check, the mean-code fitted-witness and probe
@@ -33,6 +33,8 @@ from empirical.configure import replace, resolve
 from empirical.training import evaluation
 from empirical.training.experiment import prepare
 from empirical.training.loop import train
+
+ROUNDS = 11   # alternating rounds of now and before
 
 
 def timed(fn, repeats: int = 5) -> float:
@@ -68,13 +70,20 @@ def main() -> None:
     with threadpool_limits(limits=1):
         now = lambda: evaluation.evaluate(model, exp, "test", final=True)  # noqa: E731
         now()                                                            # warm: imports, T11's cached teacher half
-        final_now, final_before = timed(now), timed(before)
+        # now and before alternate, round by round: a slow spell of this shared machine then slows
+        # both sides of a round, and the median of the rounds' ratios is what is compared
+        rounds = [(timed(now, 1), timed(before, 1)) for _ in range(ROUNDS)]
         per_epoch, heldout_before = timed(lambda: evaluation.evaluate(model, exp, "test")), timed(mean_certificates)
+    final_now = statistics.median(r[0] for r in rounds)
+    final_before = statistics.median(r[1] for r in rounds)
+    ratios = sorted(a / b for a, b in rounds)
     old_before = per_epoch + heldout_before
     print(f"load average {os.getloadavg()[0]:.2f}; digits, {exp.x_test.shape[0]} test rows, "
-          f"{c.train.heldout_fit_rows} fit rows; torch and BLAS at one thread")
-    print(f"final evaluate before T13:           {final_before:7.3f} s")
-    print(f"final evaluate now:                  {final_now:7.3f} s   ratio now/before {final_now / final_before:.2f}")
+          f"{c.train.heldout_fit_rows} fit rows; torch and BLAS at one thread; {ROUNDS} alternating rounds")
+    print(f"final evaluate before T13:           {final_before:7.3f} s (median)")
+    print(f"final evaluate now:                  {final_now:7.3f} s (median)")
+    print(f"ratio now/before: median of the rounds {statistics.median(ratios):.2f} "
+          f"(rounds {ratios[0]:.2f}..{ratios[-1]:.2f}); of the medians {final_now / final_before:.2f}")
     print(f"old base (per-epoch {per_epoch:.3f} s + mean certificates {heldout_before:.3f} s): {old_before:.3f} s, "
           f"ratio {final_now / old_before:.2f}")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import witness_theory as wt
-from empirical.training.evaluation import POSTERIOR_REFIT_STEPS, PROBE_TOL
+from empirical.training.evaluation import POSTERIOR_PROBE_TOL, POSTERIOR_REFIT_STEPS, PROBE_TOL
 
 NULLS = ("constant", "noise-1e-06", "noise-0.001", "noise-1", "permuted")
 PREDICTORS = ("raw", "fitted", "probe", "post_fitted", "post_probe")
@@ -90,7 +90,7 @@ def one_draw(T_fit, T_eval, codes_fit, codes_eval, rng, delta, draws_per_row, pe
         out[name] = (cert.certified, cert.bound.p_value <= delta, cert.margin)
     z_fit = codes_fit + rng.standard_normal(codes_fit.shape)
     z_eval = codes_eval[:, None] + rng.standard_normal((n_e, draws_per_row, d))
-    fitted.max_iter = POSTERIOR_REFIT_STEPS                                   # the evaluation's warm refit
+    fitted.max_iter, probe.tol = POSTERIOR_REFIT_STEPS, POSTERIOR_PROBE_TOL  # the evaluation's refits
     for name, estimator in (("post_fitted", fitted), ("post_probe", probe)):   # refitted on (n, 1, d) draws
         cert = estimator.fit(T_fit, z_fit[:, None], f_ids).certify(T_eval, z_eval, e_ids, delta=delta,
                                                                    permutations=permutations)

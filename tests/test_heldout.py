@@ -202,3 +202,33 @@ class TestErrors:
         assert s.eval.size == 1 and s.fit.size == 2
         with pytest.raises(ValueError):
             s.fit[0] = 5                                             # read-only
+
+
+def test_one_blas_thread_lists_the_libraries_once_when_nested(monkeypatch):
+    """Nested one_blas_thread contexts (the evaluation's context around its four fits) list the
+    loaded libraries once: the inner ones change nothing. Inside, every BLAS runs one thread; after
+    the outer context the thread counts are what they were (threadpoolctl's own report)."""
+    import threadpoolctl
+
+    from witness_theory import heldout
+
+    listed = []
+    real = threadpoolctl.threadpool_limits
+
+    def counting(*args, **kwargs):
+        listed.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", counting)
+    before = [(i["filepath"], i["num_threads"]) for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    with heldout.one_blas_thread():
+        with heldout.one_blas_thread():
+            inside = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+        rng = np.random.default_rng(0)
+        T, X = rng.dirichlet(np.ones(3), 40), rng.standard_normal((40, 4))
+        wt.Probe(max_iter=5, tol=1e-4).fit(T, X, np.arange(40))            # a fit inside: no listing either
+    assert len(listed) == 1
+    assert inside == {1}
+    assert [(i["filepath"], i["num_threads"]) for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas"] == before
+    assert heldout._BLAS_DEPTH == 0

@@ -27,6 +27,7 @@ Shapes: teacher rows (N, K), codes (N, d) or samples (N, M, d), weights (N,), ro
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import re
@@ -67,7 +68,11 @@ DEFAULT_SCALES = (0.5, 1.0, 2.0, 4.0, 8.0)
 PROCRUSTES_TARGET_FLOOR = 1e-6
 
 
-def _one_blas_thread():
+_BLAS_DEPTH = 0   # how many one_blas_thread contexts this process is inside (the limit is process-wide)
+
+
+@contextlib.contextmanager
+def one_blas_thread():
     """A context with every loaded BLAS at one thread, for the fits' loops of small products.
 
     A fit makes thousands of products of (n, d) and (d, K) matrices; with more than one BLAS
@@ -76,13 +81,26 @@ def _one_blas_thread():
     the fitted witness and the probe came out bit-identical with one thread and two on those
     rows). The sweep's workers already run with one BLAS thread each. scikit-learn's KMeans
     limits BLAS the same way (``threadpool_limits(1, "blas")`` around its loops). scipy's BLAS is
-    loaded first (the fits import scipy.optimize and scipy.linalg lazily), so the limit sees it;
-    listing the libraries costs ~0.6 ms per fit, against 15-200 ms for the fit."""
+    loaded first (the fits import scipy.optimize and scipy.linalg lazily), so the limit sees it.
+    Listing the libraries reads /proc/self/maps: 1-3 ms with torch loaded, against 10-300 ms for
+    a fit. Inside another such context nothing is listed again (the limit is already in place), so
+    a caller that runs several fits enters it once around them all (the held-out evaluation's four
+    fits). A fit in another thread of the same process while the outer context closes runs on with
+    the restored thread count: slower, with the same results."""
+    global _BLAS_DEPTH
+    if _BLAS_DEPTH:
+        yield
+        return
     import scipy.linalg  # noqa: F401 -- load scipy's BLAS before threadpoolctl lists the libraries
     import scipy.optimize  # noqa: F401
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    with threadpool_limits(limits=1, user_api="blas"):
+        _BLAS_DEPTH += 1
+        try:
+            yield
+        finally:
+            _BLAS_DEPTH -= 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -672,7 +690,7 @@ class FittedWitness(HeldoutEstimator):
         if not isinstance(self.refine_scale, (bool, np.bool_)):
             raise TypeError(f"refine_scale must be True or False, got {self.refine_scale!r:.60}")
         try:
-            with _one_blas_thread():
+            with one_blas_thread():
                 witness, start_margin, start_scale, n_iter = _fit_witness(X, T, w, grid, seed, max_iter,
                                                                           self.refine_scale, K, d, previous)
         except np.linalg.LinAlgError:   # an SVD of overflowing products (codes near 1e308): found by the fuzz
@@ -753,7 +771,7 @@ class Probe(HeldoutEstimator):
         tol = _positive(self.tol, "tol")
         max_iter = _check_max_iter(self.max_iter, 1)
         check_seed(self.seed)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _one_blas_thread():
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_blas_thread():
             self.coef_, self.intercept_ = soft_logistic_regression(X, T, w, C=C, max_iter=max_iter, tol=tol)
         if not (np.isfinite(self.coef_).all() and np.isfinite(self.intercept_).all()):
             self._reset()
