@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, example, given, strategies as st
+from hypothesis import assume, example, given, target, strategies as st
 
 import witness_theory as wt
 from witness_theory import heldout
@@ -400,3 +400,76 @@ def test_split_is_deterministic_sorted_disjoint_and_covering():
         wt.heldout_split(10, fraction=1.0)
     with pytest.raises(ValueError, match="n"):
         wt.heldout_split(1)
+
+
+def _kl_rows_reference(T, log_h):
+    """KL(T_i || h) per row from log h, written plainly (0 log 0 = 0): (n,)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(T > 0, T * (np.log(np.where(T > 0, T, 1.0)) - log_h), 0.0).sum(axis=-1)
+
+
+@given(seed=seeds, K=st.integers(2, 5), extra_d=st.integers(0, 3), n=st.integers(4, 30), M=st.integers(1, 4),
+       method=methods, signal=st.sampled_from([0.0, 1.0, 5.0]))
+@example(seed=0, K=3, extra_d=1, n=400, M=2, method="probe", signal=10.0)        # certified at 95% (LCB 0.25)
+def test_posterior_certificate_averages_each_rows_draws(seed, K, extra_d, n, M, method, signal):
+    """The posterior certificate (T13 with Z ~ q(z|x)): on codes (n, M, d) the margin is
+    I_T - (1/(n M)) sum_i sum_m KL(T_i || h(z_im)) (each draw a row of the row's teacher, the rows
+    weighted uniformly: the term of I(Y; Z) for one draw Z), recomputed here from the predictor's
+    log-probabilities with plainly written sums (1e-12 relative: sums of <= 120 terms of O(10));
+    the bound is ``information_bound`` of the (n, M, K) log-probabilities, exactly; the record
+    says what was certified ("<method>-posterior", n_eval = n rows, not n M draws) and what chose h
+    (the fit-split numbers of the estimator, n_fit), and ``certified`` is LCB > 0. Draws are refused
+    with weights, and M = 0 draws are refused."""
+    rng = np.random.default_rng(seed)
+    d = K - 1 + extra_d
+    T_f, T_e = rng.dirichlet(np.full(K, 0.5), 40), rng.dirichlet(np.full(K, 0.5), n)
+    basis = rng.standard_normal((K, d))
+    X_f = signal * T_f @ basis + rng.standard_normal((40, d))
+    Z = signal * (T_e @ basis)[:, None, :] + rng.standard_normal((n, M, d))
+    f_ids, e_ids = np.arange(40), 40 + np.arange(n)
+    est = wt.FittedWitness(seed=seed, **FAST) if method == "witness" else wt.Probe(seed=seed, **PROBE_FAST)
+    est.fit(T_f, X_f, f_ids)
+    cert = est.certify(T_e, Z, e_ids, delta=0.05)
+    log_h = est.log_probs(Z.reshape(-1, d)).reshape(n, M, K)
+    tbar = T_e.mean(axis=0)
+    info = float(np.mean(_kl_rows_reference(T_e, np.log(tbar))))
+    loss = float(np.mean(_kl_rows_reference(T_e[:, None, :], log_h)))
+    tol = 1e-12 * (1.0 + info + loss)
+    assert_close("T2H posterior I_T", cert.teacher_information, info, tol)
+    assert_close("T2H posterior loss", cert.loss, loss, tol)
+    assert_close("T2H posterior margin", cert.margin, info - loss, tol)
+    bound = wt.information_bound(T_e, log_h, delta=0.05, seed=est.seed)
+    assert cert.bound.as_dict() == bound.as_dict()
+    assert cert.bound.draws == M and cert.lcb == bound.lcb
+    assert cert.certified == (bound.lcb > 0.0)
+    assert cert.method == f"{est.method}-posterior"
+    assert (cert.n_eval, cert.K, cert.d, cert.n_fit) == (n, K, d, 40)
+    assert (cert.fit_teacher_information, cert.fit_loss, cert.fit_margin) == (
+        est.fit_teacher_information_, est.fit_loss_, est.fit_margin_)
+    np.testing.assert_array_equal(cert.predictor.log_probs(Z[:, 0]), est.log_probs(Z[:, 0]))
+    with pytest.raises(ValueError, match="weights"):
+        est.certify(T_e, Z, e_ids, weights=np.full(n, 1.0 / n))
+    with pytest.raises(ValueError, match="draw"):
+        est.certify(T_e, Z[:, :0], e_ids)
+    target(float(cert.certified), label="posterior certified")
+
+
+@given(inst=instances(full_support=False, **SMALL), seed=seeds, method=methods, fraction=fractions)
+def test_split_form_is_fit_then_certify_with_the_splits_weights(inst, seed, method, fraction):
+    """``heldout_certify(T, X, split, weights=w)`` fits on the fit split with its weights and
+    certifies the evaluation split with its weights, and passes ``permutations`` on: the same
+    certificate as doing the two steps by hand (exactly: the same calls on the same rows)."""
+    sp = _split(inst, seed, fraction)
+    X = codes_for(inst, seed, "gaussian")
+    w = inst.weights
+    assume(w[sp.fit].sum() > 0 and w[sp.eval].sum() > 0)
+    kw = FAST if method == "witness" else PROBE_FAST
+    got = wt.heldout_certify(inst.T, X, sp, method=method, weights=w, seed=seed, **kw)
+    est = (wt.FittedWitness if method == "witness" else wt.Probe)(seed=seed, **kw)
+    est.fit(inst.T[sp.fit], X[sp.fit], sp.fit, weights=w[sp.fit])
+    want = est.certify(inst.T[sp.eval], X[sp.eval], sp.eval, weights=w[sp.eval])
+    assert (got.margin, got.loss, got.teacher_information, got.fit_margin) == (
+        want.margin, want.loss, want.teacher_information, want.fit_margin)
+    if sp.eval.size >= 2:                                             # uniform rows: the bound and the exact test
+        got = wt.heldout_certify(inst.T, X, sp, method=method, seed=seed, permutations=19, **kw)
+        assert got.bound is not None and got.bound.n_permutations == 19 and got.bound.p_value is not None
