@@ -7,12 +7,12 @@ import numpy as np
 import torch
 
 import witness_theory as wt
-from witness_theory.heldout import one_blas_thread
 from empirical.configure import config_from_dict, replace
 from empirical.models.vae import VAE
 from empirical.training.checkpoints import load_checkpoint
 from empirical.training.experiment import Experiment, build_model, prepare
 from empirical.training.metrics import ACTIVE_UNIT_THRESHOLD, active_units, honest_mi, ledger_checks, report_violations
+from witness_theory.heldout import one_blas_thread
 
 __all__ = ["EVAL_SEED", "encode_split", "evaluate", "encode_checkpoint", "heldout_certificates", "mi_seed",
            "certificate_columns"]
