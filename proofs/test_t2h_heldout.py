@@ -458,7 +458,8 @@ def test_posterior_certificate_averages_each_rows_draws(seed, K, extra_d, n, M, 
 def test_split_form_is_fit_then_certify_with_the_splits_weights(inst, seed, method, fraction):
     """``heldout_certify(T, X, split, weights=w)`` fits on the fit split with its weights and
     certifies the evaluation split with its weights, and passes ``permutations`` on: the same
-    certificate as doing the two steps by hand (exactly: the same calls on the same rows)."""
+    certificate as doing the two steps by hand (exactly: the same calls on the same rows). The raw
+    witness's certificate of the weighted evaluation rows is ``certify`` of those rows, exactly."""
     sp = _split(inst, seed, fraction)
     X = codes_for(inst, seed, "gaussian")
     w = inst.weights
@@ -470,6 +471,9 @@ def test_split_form_is_fit_then_certify_with_the_splits_weights(inst, seed, meth
     want = est.certify(inst.T[sp.eval], X[sp.eval], sp.eval, weights=w[sp.eval])
     assert (got.margin, got.loss, got.teacher_information, got.fit_margin) == (
         want.margin, want.loss, want.teacher_information, want.fit_margin)
+    raw = wt.heldout_certify(inst.T, X, sp, method="raw", witness=inst.witness, weights=w)
+    ref = wt.certify(inst.T[sp.eval], X[sp.eval], inst.witness, w[sp.eval])      # the raw witness, fitted on nothing
+    assert (raw.margin, raw.loss, raw.float_error) == (ref.margin, ref.alignment_loss, ref.float_error)
     if sp.eval.size >= 2:                                             # uniform rows: the bound and the exact test
         got = wt.heldout_certify(inst.T, X, sp, method=method, seed=seed, permutations=19, **kw)
         assert got.bound is not None and got.bound.n_permutations == 19 and got.bound.p_value is not None
