@@ -460,6 +460,14 @@ def test_posterior_certificate_averages_each_rows_draws(seed, K, extra_d, n, M, 
     with pytest.raises(ValueError, match="draw"):
         est.certify(T_e, Z[:, :0], e_ids)
     target(float(cert.certified), label="posterior certified")
+    # fitted on draws (n, M_f, d): each draw a fit row with its row's teacher row, the same fit as on
+    # the flattened rows (exactly), while the record counts rows, not draws
+    Z_f = signal * (T_f @ basis)[:, None, :] + rng.standard_normal((40, 2, d))
+    make = (lambda: wt.FittedWitness(seed=seed, **FAST)) if method == "witness" else (lambda: wt.Probe(seed=seed, **PROBE_FAST))
+    on_draws = make().fit(T_f, Z_f, f_ids)
+    on_rows = make().fit(np.repeat(T_f, 2, axis=0), Z_f.reshape(-1, d), np.arange(80))
+    np.testing.assert_array_equal(on_draws.log_probs(Z[:, 0]), on_rows.log_probs(Z[:, 0]))
+    assert (on_draws.n_fit_, on_rows.n_fit_) == (40, 80) and on_draws.fit_margin_ == on_rows.fit_margin_
 
 
 @given(inst=instances(full_support=False, **SMALL), seed=seeds, method=methods, fraction=fractions)
