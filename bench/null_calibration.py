@@ -32,7 +32,8 @@ PREDICTORS = ("raw", "fitted", "probe", "post_fitted", "post_probe")
 # certified active units on the sampled codes, as the evaluation counts them: "certified" is the
 # family-wise error event (any unit certified; no unit of a null code carries information), its
 # "permutation" column the same event for the units' Holm-adjusted p-values, which have no
-# permutation test: the count of draws with a unit at p <= delta before Holm (an uncorrected rate)
+# permutation test: the count of draws with a unit at p <= delta before Holm (an uncorrected rate);
+# its "margin>0" count: draws with some unit's LCB at delta/d > 0 (no plug-in margin is formed per unit)
 UNITS = "certified_au"
 
 

@@ -217,8 +217,8 @@ MUTANTS: tuple[Mutant, ...] = (
            (f"{T13}::test_certified_active_units_p_values_are_the_bounds",),
            (T13,)),
     Mutant("unit_sums_off", "witness_theory/information.py",
-           "sums = np.stack([np.bincount(b, weights=cols[k], minlength=edges.size + 1) for k in range(K)], axis=1)",
-           "sums = np.stack([np.bincount(b, weights=cols[k], minlength=edges.size + 1) for k in range(K)], axis=1) * (1 + 1e-15)",
+           "sums = np.stack([np.bincount(b, weights=T_columns[k], minlength=edges.size + 1) for k in range(K)], axis=1)",
+           "sums = np.stack([np.bincount(b, weights=T_columns[k], minlength=edges.size + 1) for k in range(K)], axis=1) * (1 + 1e-15)",
            "the units' bin sums off by one part in 1e15 (as a reordered sum could be): the predictor is no longer "
            "the plainly written one",
            (f"{T13}::test_certified_active_units_p_values_are_the_bounds",),

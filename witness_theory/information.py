@@ -614,20 +614,19 @@ UNIT_BINS = 10      # quantile bins of one coordinate's fit-split values (the 1-
 UNIT_SMOOTHING = 1.0  # alpha of h_b = (sum_{i in b} T_i + alpha / K) / (n_b + alpha): never a zero probability
 
 
-def _unit_predictor(T_fit: np.ndarray, z_fit: np.ndarray, bins: int, T_fit_columns: np.ndarray | None = None):
+def _unit_predictor(T_columns: np.ndarray, z_fit: np.ndarray, bins: int):
     """A latent-only predictor of one coordinate, fitted on the fit split: the coordinate cut at
     the fit values' quantiles into ``bins`` bins, h(z) = the smoothed mean teacher row of z's bin.
     (A histogram regression: nonparametric in one dimension, so a unit whose information is not
     monotone in its value, e.g. two clusters on either side of a third, is still seen; a
-    logistic probe would miss it.) ``T_fit_columns``: T_fit.T in C order, when the caller has it.
-    Returns (edges, log h per bin)."""
-    K = T_fit.shape[1]
-    cols = np.ascontiguousarray(T_fit.T) if T_fit_columns is None else T_fit_columns
+    logistic probe would miss it.) ``T_columns``: the fit rows' teacher as (K, n_f) in C order
+    (the caller transposes once for its d units). Returns (edges, log h per bin)."""
+    K = T_columns.shape[0]
     edges = np.unique(np.quantile(z_fit, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
     b = np.searchsorted(edges, z_fit, side="right")
     # the bins' sums of teacher rows, one bincount per outcome: the rows added in order, as
     # np.add.at(sums, b, T_fit) adds them (bit for bit), at a fifth of its cost
-    sums = np.stack([np.bincount(b, weights=cols[k], minlength=edges.size + 1) for k in range(K)], axis=1)
+    sums = np.stack([np.bincount(b, weights=T_columns[k], minlength=edges.size + 1) for k in range(K)], axis=1)
     counts = np.bincount(b, minlength=edges.size + 1).astype(np.float64)
     h = (sums + UNIT_SMOOTHING / K) / (counts + UNIT_SMOOTHING)[:, None]
     return edges, np.log(h)
@@ -692,7 +691,7 @@ def certified_active_units(teacher_fit, codes_fit, teacher_eval, codes_eval, *, 
     T_f_columns = np.ascontiguousarray(T_f.T)
     Zf_units, Ze_units = np.ascontiguousarray(Zf.T), np.ascontiguousarray(np.moveaxis(Ze, -1, 0))   # a unit's values contiguous
     for u in range(d):
-        edges, log_h = _unit_predictor(T_f, Zf_units[u], bins, T_f_columns)
+        edges, log_h = _unit_predictor(T_f_columns, Zf_units[u], bins)
         # the unit's row terms a_i as information_bound forms them from L = log_h[bin of z] (the
         # mixing is elementwise, so mixing the bins' table first gives the same numbers)
         Lm = _mixed_log_probs(np.minimum(log_h, 0.0), eps)[np.searchsorted(edges, Ze_units[u], side="right")]
