@@ -623,8 +623,8 @@ def test_min_energy_two_outcomes_closed_form(t, gap, beta):
     S = (s, 1 - s) with 1/2 <= s <= t and KL(T || S) = L (the loss is convex in the one logit,
     the energy grows with its size), and E = (1/2)||mu*(S)||^2 = log(s/(1-s))^2 / (8 beta^2)
     (T4/T5: mu* = ((K-1)/(K beta)) A clr(S), ||A c||^2 = kappa ||c||^2). s is found by bisection in
-    mpmath (300 halvings, 50 digits). The gaps chosen need multipliers c = beta^2 kappa lambda of
-    ~1e6..1e9, so a root bracket ending at 1e6 cannot reach them (it returns the clipped bound at
+    mpmath (50 digits, halving until the bracket is at the working precision). The gaps chosen
+    need multipliers c = beta^2 kappa lambda of ~1e6..1e9, so a root bracket ending at 1e6 cannot reach them (it returns the clipped bound at
     1e6, 5e-7 relative low or worse). Tolerance: the dual carries lambda times the loss's rounding
     (min_energy_point's docstring): lambda 16 EPS (1 + |log S|) + 1e-12 E."""
     mp.mp.dps = 50
@@ -634,7 +634,10 @@ def test_min_energy_two_outcomes_closed_form(t, gap, beta):
     Lm = mp.mpf(L)
     kl = lambda s: tm * mp.log(tm / s) + (1 - tm) * mp.log((1 - tm) / (1 - s))
     lo, hi = mp.mpf(0.5), tm
-    for _ in range(300):
+    # 50 digits are mp.prec = 169 bits: after ~prec + 2 halvings of a bracket of width <= 1/2 at s >= 1/2,
+    # (lo + hi) / 2 rounds to lo or hi and nothing moves (300 halvings gave the same s, bit for bit,
+    # on 305 draws, at 1.8x the cost)
+    for _ in range(mp.mp.prec + 4):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if kl(mid) > Lm else (lo, mid)
     s = (lo + hi) / 2
@@ -642,7 +645,8 @@ def test_min_energy_two_outcomes_closed_form(t, gap, beta):
     W = wt.Witness(2, 1, beta)
     E, lam = frontier.min_energy_point(np.array([[t, 1.0 - t]]), W, L)
     # lambda* from stationarity of the Lagrangian: lambda = dE/dL at the optimum (for the tolerance only)
-    lam_true = float(mp.diff(lambda x: mp.log(x / (1 - x)) ** 2 / (8 * beta ** 2), s) / -mp.diff(kl, s))
+    # (derivatives in closed form: dE/ds = log(s/(1-s)) / (4 beta^2 s (1-s)), dKL/ds = (1-t)/(1-s) - t/s)
+    lam_true = float(mp.log(s / (1 - s)) / (4 * beta ** 2 * s * (1 - s)) / -((1 - tm) / (1 - s) - tm / s))
     tol = lam_true * 16 * EPS * (1 + abs(math.log(1 - t))) + 1e-12 * E_exact
     assert_close("T11 K=2 closed form", E, E_exact, tol, f"E_min(L = {L!r}), lambda* = {lam_true:.3g}:")
 

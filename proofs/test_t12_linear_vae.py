@@ -138,10 +138,11 @@ def _np_neg_elbo(theta, D, d, m, C, sigma2, beta):
     R = np.eye(D) - W @ V
     r = R @ m - W @ e - b
     mbar = V @ m + e
-    sq = r @ r + np.trace(R @ C @ R.T) + float(((W ** 2) * s).sum())
+    RC = R @ C                 # (R @ C) @ X is how R @ C @ X evaluates: the same floats, one product less
+    sq = r @ r + np.trace(RC @ R.T) + float(((W ** 2) * s).sum())
     kl = 0.5 * float((mbar ** 2 + np.einsum("jk,kl,jl->j", V, C, V) + s - 1 - ls).sum())
     val = 0.5 * D * np.log(2 * np.pi * sigma2) + sq / (2 * sigma2) + beta * kl      # -ELBO
-    gW = (-2 * np.outer(r, mbar) - 2 * R @ C @ V.T + 2 * W * s) / (2 * sigma2)
+    gW = (-2 * np.outer(r, mbar) - 2 * RC @ V.T + 2 * W * s) / (2 * sigma2)
     gV = (-2 * W.T @ np.outer(r, m) - 2 * W.T @ R @ C) / (2 * sigma2) + beta * (np.outer(mbar, m) + V @ C)
     ge = (-2 * W.T @ r) / (2 * sigma2) + beta * mbar
     gb = -2 * r / (2 * sigma2)

@@ -129,7 +129,12 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     faster on (70000, 100) certificate evaluations (bench/bench_certify.py).
     """
     # (mutmut: without copy=True, equivalent: np.array copies by default)
-    out = np.array(logits, dtype=np.float64, copy=True)
+    return log_softmax_in_place(np.array(logits, dtype=np.float64, copy=True))
+
+
+def log_softmax_in_place(out: np.ndarray) -> np.ndarray:
+    """:func:`log_softmax` of a float64 (N, K) array the caller owns, overwriting it (no copy: the
+    fitted witness's descent evaluates it a few hundred times per fit on fresh logits)."""
     row_max = row_max_of(out)[:, None]
     # +inf or NaN anywhere in a row shows in its max (O(N) to check, not O(NK)); a -inf entry
     # beside a finite max is harmless (probability 0). inf - inf would make the row NaN.
@@ -935,12 +940,13 @@ def margin_energy_path(teacher, witness: Witness, weights=None, s=None,
                          f"mu*(T_i) = ((K-1)/(K witness_scale)) V clr(T_i) reach |entry| {np.abs(codes).max():.3g} "
                          "and their energy overflows float64; use a larger witness_scale")
     base = best_constant_code(T, witness, w) if mode == "interpolate" else np.zeros(witness.d)
-    info = teacher_information(T, w)
+    tch = Teacher(T, w)                 # built once, not by each of the path's alignment_loss calls
+    info = tch.information
     loss_list: list[float] = []
     energies: list[float] = []
     for si in s:
         mu = (1 - si) * base + si * codes
-        loss_list.append(alignment_loss(T, mu, witness, w))
+        loss_list.append(alignment_loss(tch, mu, witness))
         # (mutmut: always `mu - base` is equivalent: base is the zero code on the scaled path)
         energies.append(code_energy(mu - base, w) if mode == "interpolate" else code_energy(mu, w))
     losses = np.array(loss_list)

@@ -109,17 +109,27 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
             break
         gd = np.einsum("ik,ik->i", g, delta)
         allowance = 16 * _EPS * (1.0 + np.abs(f) + np.abs(a).max(axis=1) + np.log(T.shape[1]))
-        step = np.ones(T.shape[0])
-        todo = np.ones(T.shape[0], dtype=bool)
+        # Armijo, with a rounding allowance: f = ||a||^2/2c + lse(a) - T.a cancels terms of
+        # size ~max|a| + log K, so it is only known to ~that many ulps near the optimum. The
+        # full step first, on every row at once (the same floats as step 1.0 below): near the
+        # optimum, and from the warm starts of a grid or a root search, every row takes it, and
+        # the per-row bookkeeping of the backtracking cost more than the Newton step itself
+        trial = a - delta
+        ft = _objective(trial, T, c)
+        ok = ft <= f - 1e-4 * gd + allowance
+        if ok.all():
+            a, f = trial, ft
+            continue
         new_a, new_f = a.copy(), f.copy()
-        for _ls in range(60):
+        new_a[ok], new_f[ok] = trial[ok], ft[ok]
+        todo = ~ok
+        step = np.where(todo, 0.5, 1.0)
+        for _ls in range(59):
             idx = np.flatnonzero(todo)
             if idx.size == 0:
                 break
             trial = a[idx] - step[idx, None] * delta[idx]
             ft = _objective(trial, T[idx], c)
-            # Armijo, with a rounding allowance: f = ||a||^2/2c + lse(a) - T.a cancels terms of
-            # size ~max|a| + log K, so it is only known to ~that many ulps near the optimum
             ok = ft <= f[idx] - 1e-4 * step[idx] * gd[idx] + allowance[idx]
             new_a[idx[ok]], new_f[idx[ok]] = trial[ok], ft[ok]
             todo[idx[ok]] = False
@@ -243,7 +253,7 @@ def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas
     losses, energies, kkts = [], [], []
     a = None
     for lam in lams:
-        a, _ = frontier_logits(T, _lam_to_c(lam, witness), start=a)
+        a, _ = frontier_logits(tch, _lam_to_c(lam, witness), start=a)
         mu = a @ witness.A.T / (witness.scale * witness.kappa)
         losses.append(core.alignment_loss(tch, mu, witness))
         energies.append(core.code_energy(mu, w))
@@ -262,9 +272,12 @@ def frontier_dual(teacher, witness: core.Witness, lam: float, weights=None, star
     lam = _nonneg(lam, "lam")
     T, w = check_teacher(teacher, weights)
     core.check_K_match(T, witness)
-    a, _ = frontier_logits(T, _lam_to_c(lam, witness), start)
+    # a Teacher (what min_energy_point passes at each of its ~30 multipliers) is validated and
+    # precomputed once; an array is made into one here, as alignment_loss would
+    tch = teacher if isinstance(teacher, core.Teacher) else core.Teacher(T, w)
+    a, _ = frontier_logits(tch, _lam_to_c(lam, witness), start)
     mu = a @ witness.A.T / (witness.scale * witness.kappa)
-    L = core.alignment_loss(T, mu, witness, w)
+    L = core.alignment_loss(tch, mu, witness)
     E = core.code_energy(mu, w)
     return E + lam * L, L, E, a
 
@@ -316,7 +329,7 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
 
     def solve(log_c):
         lam = np.exp(log_c) / b2k
-        D, Lc, Ec, a = frontier_dual(T, witness, lam, w, start=cache["a"])
+        D, Lc, Ec, a = frontier_dual(tch, witness, lam, start=cache["a"])
         cache["a"] = a
         return D, Lc, Ec, lam
 

@@ -274,11 +274,12 @@ def margin_from_log_probs(T: np.ndarray, w: np.ndarray, log_h: np.ndarray, logit
 # ---------------------------------------------------------------------------------------
 
 def _frame_loss(X, T, w, neg_h, P, V, beta):
-    """L_TS(P, beta) = sum_i w_i KL(T_i || softmax(beta V^T P^T x_i)) and the pieces for gradients."""
+    """(L_TS(P, beta), log S): L_TS = sum_i w_i KL(T_i || softmax(beta V^T P^T x_i)), and the
+    (n, K) log-softmax the gradient needs."""
     logits = beta * (X @ (P @ V))                           # (n, K): one (n, d) product, as Witness.logits (A = P V)
-    log_s = core.log_softmax(logits)
+    log_s = core.log_softmax_in_place(logits)              # a fresh array: no copy
     loss = core.wsum(w, neg_h - core.cross_rows(T, log_s))
-    return loss, log_s, logits
+    return loss, log_s
 
 
 def _polar(M: np.ndarray) -> np.ndarray:
@@ -329,7 +330,7 @@ def stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
     never worse than the start. Euclidean gradient: dL/dP = beta X^T [w (S - T)] V^T (d, K-1);
     Riemannian gradient on the Stiefel manifold (embedded metric): G - P sym(P^T G)."""
     kappa = T.shape[1] / (T.shape[1] - 1)
-    loss, log_s, _ = _frame_loss(X, T, w, neg_h, P, V, beta)
+    loss, log_s = _frame_loss(X, T, w, neg_h, P, V, beta)
     # Lipschitz bound of the gradient: Hessian of KL(t || softmax(a)) <= 1/2 in a (T6), and
     # ||d logits|| <= beta sqrt(kappa) ||x|| ||dP||: step 1/L with L = beta^2 kappa lambda_max(X^T W X)/2
     lam = float(np.linalg.eigvalsh((X * w[:, None]).T @ X)[-1]) if X.size else 0.0
@@ -349,7 +350,7 @@ def stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
         accepted = False
         for _ in range(40):
             P_new = _polar(P - step * rgrad)
-            loss_new, log_s_new, _ = _frame_loss(X, T, w, neg_h, P_new, V, beta)
+            loss_new, log_s_new = _frame_loss(X, T, w, neg_h, P_new, V, beta)
             if loss_new <= loss - 1e-4 * step * g2:                   # Armijo sufficient decrease
                 accepted = True
                 break
