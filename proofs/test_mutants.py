@@ -625,8 +625,9 @@ def test_min_energy_two_outcomes_closed_form(t, gap, beta):
     (T4/T5: mu* = ((K-1)/(K beta)) A clr(S), ||A c||^2 = kappa ||c||^2). s is found by bisection in
     mpmath (50 digits, halving until the bracket is at the working precision). The gaps chosen
     need multipliers c = beta^2 kappa lambda of ~1e6..1e9, so a root bracket ending at 1e6 cannot
-    reach them (it returns the clipped bound at 1e6, 5e-7 relative low or worse). Tolerance: the dual carries lambda times the loss's rounding
-    (min_energy_point's docstring): lambda 16 EPS (1 + |log S|) + 1e-12 E."""
+    reach them (it returns the clipped bound at 1e6, 5e-7 relative low or worse). Tolerance: the
+    dual carries lambda times the loss's rounding (min_energy_point's docstring):
+    lambda 16 EPS (1 + |log S|) + 1e-12 E."""
     mp.mp.dps = 50
     tm = mp.mpf(t)
     L = float(tm * mp.log(tm / (tm - gap * (tm - mp.mpf(0.5))))
