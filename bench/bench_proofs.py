@@ -68,6 +68,11 @@ def main(argv=None) -> int:
     for test, rec in sorted(stats["tests"].items()):
         print(f"  {rec['calls']:7d}  {test}")
         per_theorem[theorem_of(test.split("::")[0].split("/")[-1] + " " + test.split("::")[-1])] += rec["calls"]
+    seconds = stats.get("seconds", {})
+    if seconds:
+        print("\nthe 15 costliest tests (seconds: setup + call + teardown, in their worker):")
+        for test, sec in sorted(seconds.items(), key=lambda kv: -kv[1])[:15]:
+            print(f"  {sec:8.1f} s  {test}")
     print("\nexamples per theorem file:")
     for th, n in sorted(per_theorem.items()):
         print(f"  {th:22s} {n:8d}")
@@ -93,6 +98,7 @@ def main(argv=None) -> int:
             print(f"  ratio {rec['ratio']:.3g}  [{label}]")
     summary = {"profile": args.profile, "returncode": proc.returncode, "wall_s": wall,
                "examples_per_test": {k: v["calls"] for k, v in stats["tests"].items()},
+               "seconds_per_test": seconds,
                "examples_per_theorem": dict(per_theorem),
                "largest_ratio_per_theorem": {th: {"label": lab, **r} for th, (lab, r) in worst.items()},
                "gates": gates,

@@ -13,8 +13,8 @@ is pushed. Deadlines are off everywhere because a scipy minimisation or a torch 
 call can take tens of milliseconds on a shared 2-core machine; timings belong in bench/.
 
 Statistics: when ``WITNESS_PROOFS_STATS`` names a JSON file, every session writes the number
-of examples each test executed and the largest targeted residual/tolerance ratio per label
-(see ``proofs/strategies.py``). Under pytest-xdist each worker writes ``<file>.<worker>``
+of examples each test executed, the seconds each test took and the largest targeted
+residual/tolerance ratio per label (see ``proofs/strategies.py``). Under pytest-xdist each worker writes ``<file>.<worker>``
 and the controller merges them into ``<file>``.
 """
 from __future__ import annotations
@@ -76,6 +76,16 @@ def _track_current_test(request):
     strategies.CURRENT_TEST[0] = "<outside a test>"
 
 
+_SECONDS: dict[str, float] = {}   # seconds per test: setup + call + teardown
+
+
+def pytest_runtest_logreport(report):
+    """Seconds per test, beside its example count: which property costs what under a profile
+    (bench/bench_proofs.py prints the costliest). Under pytest-xdist the controller receives every
+    worker's reports, so its own record is complete (the workers' are not merged)."""
+    _SECONDS[report.nodeid] = _SECONDS.get(report.nodeid, 0.0) + report.duration
+
+
 def _stats_path() -> str | None:
     return os.environ.get("WITNESS_PROOFS_STATS") or None
 
@@ -85,7 +95,8 @@ def pytest_sessionfinish(session, exitstatus):
     if path is None:
         return
     tests = {k: {"calls": v["calls"]} for k, v in strategies.STATS["tests"].items()}
-    payload = {"profile": PROFILE, "tests": tests, "targets": strategies.STATS["targets"]}
+    payload = {"profile": PROFILE, "tests": tests, "targets": strategies.STATS["targets"],
+               "seconds": {k: round(v, 3) for k, v in _SECONDS.items()}}
     worker = getattr(session.config, "workerinput", None)
     if worker is not None:   # an xdist worker: the controller merges
         atomic_write_json(f"{path}.{worker['workerid']}", payload)

@@ -135,6 +135,7 @@ _LABEL_KINDS = {
 @given(codes=st.lists(st.integers(0, 5), min_size=1, max_size=30), kind=st.sampled_from(sorted(_LABEL_KINDS)))
 @example(codes=[2, 2, 2], kind="ragged")        # equal-length tuples: once read as a (3, 2) array and refused
 @example(codes=[0, 1, 0], kind="tuples")
+@example(codes=[1, 2], kind="mixed")   # thorough, 2026-12-06: ["a", 3] was read as the text array ["a", "3"]
 def test_t9_view_labels_of_any_kind_partition_like_their_codes(codes, kind):
     """T9's view classes come from group_indices: labels of any hashable kind (numbers, text,
     tuples of equal or different lengths, None, mixed) give the partition of the integer codes
@@ -151,6 +152,15 @@ def test_t9_view_labels_of_any_kind_partition_like_their_codes(codes, kind):
     T = np.random.default_rng(n).dirichlet(np.full(3, 0.5), size=n)
     gap = wt.view_gap(T, c)
     assert_close("T9 Gamma(labels) == Gamma(codes)", wt.view_gap(T, labels), gap, 1e-12 * (1 + gap))
+
+
+@pytest.mark.parametrize("labels", [["3", 3, "3"], [b"a", "a", b"a"], ["a", 2.5, "a"]])
+def test_t9_text_and_numbers_are_distinct_view_labels(labels):
+    """A list mixing text with numbers (or bytes with text) is not the text array NumPy makes of
+    it: "3" and 3 are two view classes, and each label comes back as itself."""
+    uniq, inv = wt.core.group_indices(labels, 3)
+    assert inv.tolist() == [0, 1, 0]
+    assert [type(u) for u in uniq] == [type(labels[0]), type(labels[1])] and list(uniq) == labels[:2]
 
 
 @pytest.mark.parametrize("labels", [[1.0, np.nan, 2.0], [None, float("nan"), "a"], [1 + 0j, complex(np.nan, 0), 2j]])

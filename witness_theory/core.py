@@ -1000,12 +1000,19 @@ def group_indices(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer class ids 0..G-1 for any hashable labels (None, strings, tuples, numbers).
 
     Numeric and text arrays go through np.unique; object arrays (mixed types, None) are mapped
-    in order of first appearance, since np.unique cannot sort None against other labels."""
+    in order of first appearance, since np.unique cannot sort None against other labels. A list
+    of text mixed with numbers is taken as objects, not as the text array NumPy makes of it: the
+    labels "3" and 3 are two classes."""
     if groups is None or isinstance(groups, (str, bytes)):
         raise ValueError(f"groups must be a 1-D array with one view label per data point ({n}), got {groups!r:.40}")
     try:
         g = np.asarray(groups)
     except (TypeError, ValueError):   # ragged labels, e.g. tuples of different lengths
+        g = None
+    if (g is not None and g.dtype.kind in "US" and not isinstance(groups, np.ndarray)
+            and not all(isinstance(x, str if g.dtype.kind == "U" else bytes) for x in groups)):
+        # text mixed with numbers: np.asarray(["a", 3]) is the text array ["a", "3"], which would
+        # give back "3" for the label 3 and put "3" and 3 in one class (thorough profile, 2026-12-06)
         g = None
     if g is None or (g.ndim > 1 and not isinstance(groups, np.ndarray) and all(isinstance(x, tuple) for x in groups)):
         # ragged labels, or tuples of equal length (np.asarray makes them a 2-D array): one object
