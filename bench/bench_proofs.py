@@ -1,11 +1,12 @@
-"""Run ``pytest proofs`` under a Hypothesis profile and report wall time, examples per test and
-the largest targeted residual/tolerance ratio per theorem.
+"""Run ``pytest proofs`` under a Hypothesis profile and report wall time, examples and seconds
+per test and the largest targeted residual/tolerance ratio per theorem.
 
     .venv/bin/python bench/bench_proofs.py [ci|dev|thorough] [--workers N] [--out FILE] [-- extra pytest args]
 
 The counts and residuals come from proofs/conftest.py, which writes them to the JSON file
 named by WITNESS_PROOFS_STATS (one JSON per session, merged across pytest-xdist workers).
-"Examples" counts executed examples (generated, explicit and replayed), per test. A ratio
+"Examples" counts executed examples (generated, explicit and replayed), per test; "seconds"
+are setup + call + teardown of each test in its worker (a failure's shrinking included). A ratio
 is residual / tolerance of the worst instance Hypothesis was steered to with ``target()``;
 < 1 means the check held with that much headroom. Labels starting with "NEG" belong to the
 negative controls, whose ratios must be > 1 (the wrong formula was caught by that factor).
