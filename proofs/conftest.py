@@ -14,8 +14,8 @@ call can take tens of milliseconds on a shared 2-core machine; timings belong in
 
 Statistics: when ``WITNESS_PROOFS_STATS`` names a JSON file, every session writes the number
 of examples each test executed, the seconds each test took and the largest targeted
-residual/tolerance ratio per label (see ``proofs/strategies.py``). Under pytest-xdist each worker writes ``<file>.<worker>``
-and the controller merges them into ``<file>``.
+residual/tolerance ratio per label (see ``proofs/strategies.py``). Under pytest-xdist each
+worker writes ``<file>.<worker>`` and the controller merges them into ``<file>``.
 """
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ _BLAS_LIMIT = threadpool_limits(1)
 @pytest.fixture(autouse=True, scope="module")
 def _heldout_blas_context():
     """Each held-out fit enters ``heldout.one_blas_thread()``, which lists the loaded libraries
-    (/proc/self/maps) unless it is inside another such context: 0.9 ms per fit here, a fifth of
-    a cheap fit's time in the fitted-witness properties. BLAS is at one thread for the whole
+    (/proc/self/maps) unless it is inside another such context: ~1 ms per fit (cProfile), against
+    a few ms for the cheap fits of the fitted-witness properties. BLAS is at one thread for the whole
     session already (above), so every module runs inside one such context: nested fits list
     nothing, with the same thread count and the same results."""
     from witness_theory.heldout import one_blas_thread

@@ -1009,14 +1009,13 @@ def group_indices(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
         g = np.asarray(groups)
     except (TypeError, ValueError):   # ragged labels, e.g. tuples of different lengths
         g = None
-    if (g is not None and g.dtype.kind in "US" and not isinstance(groups, np.ndarray)
-            and not all(isinstance(x, str if g.dtype.kind == "U" else bytes) for x in groups)):
-        # text mixed with numbers: np.asarray(["a", 3]) is the text array ["a", "3"], which would
-        # give back "3" for the label 3 and put "3" and 3 in one class (thorough profile, 2026-12-06)
-        g = None
-    if g is None or (g.ndim > 1 and not isinstance(groups, np.ndarray) and all(isinstance(x, tuple) for x in groups)):
-        # ragged labels, or tuples of equal length (np.asarray makes them a 2-D array): one object
-        # label per element (nested lists stay a 2-D array: refused below as not 1-D)
+    # one object label per element where np.asarray misreads a list of labels: ragged ones (g is
+    # None); tuples of equal length (a 2-D array; nested lists stay 2-D: refused below as not
+    # 1-D); text mixed with numbers or bytes (["a", 3] is the text array ["a", "3"], which gave
+    # back "3" for the label 3 and put "3" and 3 in one class: thorough profile, 2026-12-06)
+    if g is None or (not isinstance(groups, np.ndarray) and (
+            (g.ndim > 1 and all(isinstance(x, tuple) for x in groups))
+            or (g.dtype.kind in "US" and not all(isinstance(x, str if g.dtype.kind == "U" else bytes) for x in groups)))):
         g = _object_vector(list(groups)) if hasattr(groups, "__len__") else np.asarray(None)
     if g.ndim != 1 or g.shape[0] != n:
         raise ValueError(f"groups must be a 1-D array with one view label per data point ({n}), got shape {g.shape}")
