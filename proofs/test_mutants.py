@@ -258,6 +258,45 @@ def test_probe_minimises_the_documented_objective(seed, K, d, n, C):
               "max |grad F| at the fitted probe:")
 
 
+@given(seed=seeds, K=st.integers(2, 5), d=st.integers(1, 4), n=st.integers(2, 12), spread=st.sampled_from([1.0, 1e3]))
+@example(seed=0, K=3, d=1, n=2, spread=1e3)
+@example(seed=0, K=2, d=1, n=2, spread=1e3)
+def test_probe_objective_is_its_documented_formula(seed, K, d, n, spread):
+    """heldout.probe_objective, the function L-BFGS minimises, against its formula written with
+    scipy.special.logsumexp and softmax, at any parameters, including rows whose logits lie
+    ~1e3 apart (spread 1e3). There a log-sum-exp shifted by the largest logit of all rows, not
+    each row's own, underflows to log 0 = -inf for the lower row (mutmut: `Z.max(axis=1)` ->
+    `Z.max(axis=None)` survived: no proof evaluated the objective where rows' logits differ by
+    more than ~745). Tolerance: 1e-13 of the terms' magnitude sum mass |lse| + |wT Z| + reg ||W||^2
+    (sums of n K terms, each a few roundings), and the same for the gradient's entries."""
+    from scipy.special import logsumexp, softmax
+
+    rng = np.random.default_rng(seed)
+    T = _rows(rng, n, K, 1.0)
+    w = check_weights(rng.dirichlet(np.ones(n)), n)
+    X = rng.standard_normal((n, d))
+    X[0] = 1.0                                          # rows 0 and 1 far apart along every coordinate
+    X[1] = -1.0
+    free = 1 if K == 2 else K
+    theta = rng.standard_normal(free * (d + 1)) * spread
+    Xb = np.hstack([X, np.ones((n, 1))])
+    mass, wT, reg = w * T.sum(axis=1), w[:, None] * T, 0.37
+    value, grad = heldout.probe_objective(theta, Xb, mass, wT, reg, free)
+    Wb = theta.reshape(free, d + 1)
+    Z = Xb @ Wb.T
+    if free == 1:
+        Z = np.hstack([np.zeros((n, 1)), Z])
+    lse = logsumexp(Z, axis=1)
+    want = float(mass @ lse - (wT * Z).sum() + 0.5 * reg * (Wb[:, :d] ** 2).sum())
+    mag = float(mass @ np.abs(lse) + np.abs(wT * Z).sum() + reg * (Wb[:, :d] ** 2).sum())
+    assert_close("probe objective == its formula", value, want, 1e-13 * (1 + mag))
+    dZ = mass[:, None] * softmax(Z, axis=1) - wT
+    g = dZ[:, K - free:].T @ Xb
+    g[:, :d] += reg * Wb[:, :d]
+    gmag = (np.abs(dZ[:, K - free:]).T @ np.abs(Xb)) + reg * np.abs(Wb)
+    assert np.all(np.abs(grad - g.ravel()) <= 1e-13 * (1 + gmag.ravel())), (grad, g.ravel())
+
+
 @given(seed=seeds, K=st.integers(2, 6), d=st.integers(1, 5), n=st.integers(6, 60), C=st.sampled_from([0.1, 1.0, 10.0]))
 @example(seed=0, K=2, d=3, n=20, C=1.0)                # the binary form
 @example(seed=1, K=5, d=4, n=50, C=10.0)

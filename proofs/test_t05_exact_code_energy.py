@@ -19,6 +19,7 @@ from witness_theory.theorems import T5
 from .strategies import InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, instances, seeds
 
 torch.set_num_threads(1)
+EPS = float(np.finfo(np.float64).eps)
 
 
 @given(inst=instances(full_support=True), seed=seeds, ortho_scale=st.floats(0.0, 10.0))
@@ -66,3 +67,35 @@ def test_t5_code_energy_of_one_row_no_features_and_bad_shapes():
         wt.code_energy(np.zeros((0, 2)))
     with pytest.raises(ValueError, match="codes"):
         wt.code_energy(np.zeros((2, 2, 2)))
+
+
+# ---------------------------------------------------------------------------------------
+# Extreme witness scales (mutmut: exact_code_energy's fallback for beta^2 outside float64,
+# energy / beta / beta, was reached by no proof; the T6 extreme-scale proof covers the step only)
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("beta", [1e-200, 1e-160, 1e-155, 1e-154, 0.5, 1e150, 1e155, 1e160, 1e200])
+@pytest.mark.parametrize("K", [2, 3, 7])
+def test_t5_energy_at_extreme_scales(beta, K):
+    """((K-1)/(2 K beta^2)) E_T against its exact value (mpmath, 200 bits) from the same float
+    E_T, on both paths: beta^2 a normal float64, or beta^2 under/overflowed (beta below ~1e-154 or
+    above ~1e154), where the energy is divided by beta twice. The tolerance is 4 EPS relative (at
+    most four roundings: the constant, the product and two divisions, or the square and its
+    division) plus two subnormal spacings 2^-1074 (beta = 1e160: the exact value ~1e-320 is
+    subnormal; each of the last two roundings is then off by up to half a spacing). Where the exact
+    value exceeds float64's largest, +inf is the correctly rounded value (the docstring's promise;
+    beta = 1e-160 gives ~1e320)."""
+    import mpmath as mp
+
+    mp.mp.prec = 200
+    W = wt.Witness(K, K, beta)
+    T = np.random.default_rng(K).dirichlet(np.full(K, 0.7), size=9)
+    E_T = wt.logodds_energy(T)
+    exact = mp.mpf(K - 1) / (2 * K * mp.mpf(beta) ** 2) * mp.mpf(E_T)
+    got = wt.exact_code_energy(T, W)
+    if exact > mp.mpf(np.finfo(np.float64).max) * (1 + EPS):     # beyond float64 after rounding
+        assert got == np.inf, (beta, K, got, exact)
+    else:
+        assert abs(mp.mpf(got) - exact) <= 4 * EPS * exact + 2 * mp.mpf(2) ** -1074, (beta, K, got, exact)
+    if 1e-150 < beta < 1e150:                              # the ordinary path agrees with the written formula
+        assert_close("T5 exact_code_energy() at normal beta", got, (K - 1) / (2 * K * beta ** 2) * E_T, 4 * EPS * got)

@@ -184,3 +184,30 @@ def test_t6_teacher_residual_takes_q_as_a_vector():
         wt.teacher_residual(T, q[None, None, :])
     with pytest.raises(ValueError, match="q has 3 entries"):
         wt.teacher_residual(T, np.full(3, 1 / 3))
+
+
+def test_t6_step_at_the_edge_of_float64s_normal_range():
+    """K = 2 (kappa = 2) and beta = 2^511: beta^2 kappa = 2^1023 exactly, so the default step
+    2 / (beta^2 kappa) is 2^-1022, float64's smallest normal number, exactly. It is normal, so it
+    is returned, not refused (mutmut: `eps < tiny` -> `<=` refused it; nothing drew the edge).
+    One ulp of beta higher the step is subnormal and refused."""
+    tiny = float(np.finfo(np.float64).tiny)
+    assert wt.escape_step_size(wt.Witness(2, 2, 2.0 ** 511)) == tiny
+    with pytest.raises(ValueError, match="is too large"):
+        wt.escape_step_size(wt.Witness(2, 2, np.nextafter(2.0 ** 511, np.inf)))
+
+
+@pytest.mark.parametrize("step", [None, 0.7, 1e150, 1e300])
+def test_t6_bound_with_no_residual_is_the_loss_for_any_step(step):
+    """R = sum_i w_i ||T_i - q||^2 = 0 (every teacher row is the centre's output q = S(c)): the
+    escape field is 0, the step moves nothing, and the bound L0 - x R + x^2 R / 4 is L0 exactly for
+    every step, even one whose x^2 overflows (mutmut: `R == 0` -> `R == 1` sent R = 0 through the
+    formula, where 0 * inf is NaN and the step was refused)."""
+    K = 3
+    W = wt.Witness(K, K, 0.5)
+    c = np.array([[0.3, -0.2, 0.1]])
+    q = W.probs(c)
+    T = np.repeat(q, 4, axis=0)
+    assert wt.teacher_residual(T, q) == 0.0
+    L0 = wt.alignment_loss(T, np.repeat(c, 4, axis=0), W)
+    assert wt.escape_step_bound(T, c, W, step=step) == L0

@@ -55,7 +55,7 @@ def test_t8_ledger_and_direct_bound(inst, seed, kind):
 def test_t8_blocked_sums_beyond_one_block(n):
     """The row blocks of the kernel (512 rows) and of the size bound and weighted mean (4,096
     rows): the proofs above draw N <= 128, so only here do the loops run over several blocks
-    (mutmut: the block loops' mutants survived). Against one-shot float64 numpy on all rows: the
+    (mutmut: the block loops' mutants survived, in certify's kernel and in size_bound). Against one-shot float64 numpy on all rows: the
     weighted mean to 1e-13 of sum |w x| (pairwise sums, O(log N) ulps, against math.fsum of the
     same products), the two size bounds and the alignment loss to 1e-12 relative (sums of N
     positive terms in another order)."""
@@ -76,6 +76,9 @@ def test_t8_blocked_sums_beyond_one_block(n):
     c = W.scale * math.sqrt(2 * W.kappa)
     direct = (c * float(w @ np.linalg.norm(centred, axis=1)), c * math.sqrt(float(w @ (centred ** 2).sum(axis=1))))
     assert_close("T8 size bounds over blocks", np.array([cert.size_bound, cert.size_bound_trace]), np.array(direct),
+                 1e-12 * max(direct))
+    # size_bound itself (the blocked loop of _size_bound_from_coordinates; certify has its own kernel)
+    assert_close("T8 size_bound() over blocks", np.array(wt.size_bound(mu, W, w)), np.array(direct),
                  1e-12 * max(direct))
     logits = W.scale * (mu @ W.A)
     log_s = logits - logits.max(axis=1, keepdims=True)

@@ -22,6 +22,7 @@ from hypothesis import assume, example, given, target, strategies as st
 import witness_theory as wt
 from witness_theory import heldout
 from witness_theory.heldout import T2H
+from witness_theory.validation import check_weights
 
 from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, codes_for,
                          instances, seeds)
@@ -256,6 +257,102 @@ def test_procrustes_start_matches_closed_form(inst, seed):
     # the optimum is unique, and differences come from rounding in two SVDs of a matrix with
     # condition number <= 1e6: 1e-6 is the float64 sensitivity bound (1e-16 * 1e6 * 10 headroom)
     assert_close("Procrustes frame == U W^T", P, U @ Wt, 1e-6)
+
+
+@given(K=st.integers(2, 5), extra_d=st.integers(0, 3), rank=st.integers(0, 3), n=st.integers(6, 20), seed=seeds)
+@example(K=4, extra_d=1, rank=1, n=10, seed=0)
+@example(K=3, extra_d=0, rank=0, n=6, seed=1)
+def test_procrustes_start_when_the_optimum_is_not_unique(K, extra_d, rank, n, seed):
+    """When M = Xc^T W Zc has rank r < K-1 (codes that vary in r directions only) the Procrustes
+    optimum is a set: every frame P with tr(P^T M) = ||M||_* (the nuclear norm, the largest value
+    of tr(P^T M) over frames, von Neumann's trace inequality). The documented completion must land
+    in it: P^T P = I to 1e-13 (a polar factor), tr(P^T M) = ||M||_* to 1e-12 (1 + ||M||_*)
+    (rounding of two SVDs of a (d, K-1) matrix), and the same frame for the same seed. The
+    completion's directions P w, w in the null space of M, are orthogonal to the used directions
+    U_r: a Gaussian completion not projected off U_r, or not orthonormalised, loses optimality
+    after the polar step (mutmut: the rank-deficient branch was reached by no proof)."""
+    rank = min(rank, K - 2)
+    assume(rank >= 0)
+    d = K - 1 + extra_d
+    rng = np.random.default_rng(seed)
+    T = rng.dirichlet(np.full(K, 0.8), size=n)
+    w = rng.dirichlet(np.full(n, 2.0))
+    basis = np.linalg.qr(rng.normal(size=(d, d)))[0][:, :rank]          # codes vary along r directions
+    X = rng.normal(size=(n, rank)) @ basis.T + rng.normal(size=d)       # plus a constant offset
+    P = heldout.procrustes_frame(X, T, w, seed)
+    Z = wt.clr(T) @ wt.simplex_vertices(K).T                            # z* up to a positive scale
+    M = (X - w @ X).T @ (w[:, None] * (Z - w @ Z))
+    sv = np.linalg.svd(M, compute_uv=False)
+    nuclear = float(sv.sum())
+    assert int((sv > 1e-9 * (1 + sv[0])).sum()) <= rank                # the instance is rank-deficient
+    assert_close("Procrustes frame orthonormal", P.T @ P, np.eye(K - 1), 1e-13)
+    assert_close("Procrustes optimum: tr(P^T M) == ||M||_*", float(np.trace(P.T @ M)), nuclear, 1e-12 * (1 + nuclear))
+    np.testing.assert_array_equal(heldout.procrustes_frame(X, T, w, seed), P)   # deterministic for a seed
+    U, s, Wt = np.linalg.svd(M)
+    r = int((s > 1e-9 * (1 + s[0])).sum())
+    if r < K - 1:
+        completion = P @ Wt[r:].T                                       # (d, K-1-r): P on M's null space
+        assert_close("completion orthonormal", completion.T @ completion, np.eye(K - 1 - r), 1e-12)
+        assert_close("completion orthogonal to the used directions", U[:, :r].T @ completion,
+                     np.zeros((r, K - 1 - r)), 1e-12)
+
+
+@given(inst=instances(full_support=True, **SMALL), seed=seeds, kind=st.sampled_from(["gaussian", "exact", "zero"]),
+       grid=st.lists(st.sampled_from([0.1, 0.5, 2.0, 8.0, 30.0]), min_size=1, max_size=4, unique=True),
+       refine=st.booleans())
+@example(inst=build_instance(InstanceSpec(seed=3, N=20, K=3, extra_d=1, beta=1.0)), seed=0, kind="exact",
+         grid=[0.1, 0.5], refine=True)                 # the best grid scale at the grid's end
+@example(inst=build_instance(InstanceSpec(seed=4, N=12, K=3, beta=1.0)), seed=0, kind="zero",
+         grid=[0.5, 2.0, 8.0], refine=True)            # every loss ties: the first scale, no refinement
+def test_fitted_witness_is_the_best_descent_then_the_best_scale_in_its_bracket(inst, seed, kind, grid, refine):
+    """What FittedWitness.fit promises, written out with the module's own steps (contract): the
+    descent from the Procrustes frame at each grid scale; the frame of the lowest loss (the first
+    on ties) is returned bit for bit; the start scale is the grid scale whose loss at the
+    Procrustes frame is lowest. With refine_scale the scale is then the minimiser of L(P, beta)
+    over log beta between the best grid scale's neighbours (one end at the grid's ends), and stays
+    in that bracket. The loss along beta is convex in beta (a log-sum-exp minus a linear term), so
+    unimodal in log beta, and a local minimum in the bracket is its minimum: checked as L(P, beta)
+    <= L(P, beta e^(+-h)), h = 1e-3, for the probes inside the bracket. Brent stops within xatol
+    = 1e-6 of the minimiser s*, so L(s* +- h) - L(s) >= L'' (h^2/2 - 1e-6 h) > 0 up to rounding:
+    tolerance 1e-12 (1 + L). Without refine_scale the scale is the grid's.
+    Zero codes make every loss equal (logits 0 at every scale): the first grid scale is kept, since
+    a refinement moves the scale only when it lowers the loss strictly.
+    (mutmut: the bracket's neighbours, the comparisons `<` / `<=` choosing the best, and the
+    refinement's acceptance survived: no proof compared the fit's choice with this recipe.)"""
+    grid = sorted(grid)
+    X = np.zeros((inst.N, inst.d)) if kind == "zero" else codes_for(inst, seed, kind)
+    if X.shape[1] < inst.K - 1:
+        X = np.hstack([X, np.zeros((inst.N, inst.K - 1 - X.shape[1]))])
+    T, K = inst.T, inst.K
+    w = check_weights(inst.weights, inst.N)              # normalised as fit normalises them
+    fit = wt.FittedWitness(seed=seed % 100, max_iter=6, scales=grid, refine_scale=refine).fit(T, X, np.arange(inst.N),
+                                                                                                weights=inst.weights)
+    V, neg_h = wt.simplex_vertices(K), wt.core.neg_entropy_rows(T)
+    info = wt.teacher_information(T, w)
+    P0 = heldout.procrustes_frame(X, T, w, seed % 100)
+    start = [heldout._frame_loss(X, T, w, neg_h, P0, V, b)[0] for b in grid]
+    runs = [heldout.stiefel_descent(X, T, w, neg_h, P0, V, b, 6, 1e-10 * (1 + info)) for b in grid]
+    j = int(np.argmin([r[1] for r in runs]))             # argmin: the first of equal losses
+    assert fit.start_scale_ == grid[int(np.argmin(start))]
+    np.testing.assert_array_equal(fit.frame_, runs[j][0])
+    P = runs[j][0]
+
+    def loss(b):
+        return heldout._frame_loss(X, T, w, neg_h, P, V, b)[0]
+
+    if not refine or len(grid) == 1:
+        assert fit.scale_ == grid[j]
+        return
+    lo, hi = grid[max(j - 1, 0)], grid[min(j + 1, len(grid) - 1)]
+    assert lo * (1 - 1e-12) <= fit.scale_ <= hi * (1 + 1e-12), (lo, fit.scale_, hi)
+    if kind == "zero":
+        assert (j, fit.scale_) == (0, grid[0])
+    got = loss(fit.scale_)
+    assert_le("refined scale: no worse than the best grid scale", got, runs[j][1], 1e-12 * (1 + got))
+    h = 1e-3                                              # log-scale probe, inside the bracket only
+    for b in (fit.scale_ * np.exp(-h), fit.scale_ * np.exp(h)):
+        if lo <= b <= hi:
+            assert_le("refined scale: a 1-D minimum in its bracket", got, loss(b), 1e-12 * (1 + got))
 
 
 def test_fit_witness_refuses_d_below_k_minus_1():

@@ -319,6 +319,10 @@ def procrustes_frame(X, T, w, seed: int) -> np.ndarray:
     W_null = Wt[rank:].T                                              # (K-1, K-1-r)
     G = np.random.default_rng(seed).standard_normal((d, K - 1 - rank))
     G -= U_r @ (U_r.T @ G)                                            # orthogonal to the used directions
+    # (mutmut: replacing the QR by G itself, dropping its sign fix, or negating the completion
+    # below are equivalent for what is promised: any completion orthogonal to U_r gives a
+    # maximiser after the polar step, deterministic for a seed; the proof
+    # test_procrustes_start_when_the_optimum_is_not_unique checks the optimum, not which one)
     Q, Rq = np.linalg.qr(G)
     Q *= np.where(np.diag(Rq) < 0, -1.0, 1.0)
     return _polar(U_r @ W_r.T + Q @ W_null.T)                         # still maximises tr(P^T M)
@@ -399,6 +403,9 @@ def _fit_witness(X, T, w, grid, seed, max_iter, refine_scale, K, d,
     assert best is not None   # the scale grid is never empty (_check_scale_grid)
     P, loss, beta, iterations = best
     if refine_scale and len(grid) > 1:
+        # (mutmut: a wider bracket, j-2 or j+2, survives the proofs: L(P, beta) is convex in beta, so
+        # it moves the scale only where the descent's frame P_j has its 1-D optimum beyond a
+        # neighbouring grid scale; without descent steps that cannot happen, and no draw did it)
         if start is None:   # between the neighbouring grid scales
             j = grid.index(beta)
             lo, hi = np.log(grid[max(j - 1, 0)]), np.log(grid[min(j + 1, len(grid) - 1)])
@@ -820,6 +827,32 @@ class Probe(HeldoutEstimator):
         return {"coef": self.coef_.copy(), "intercept": self.intercept_.copy(), "C": float(self.C)}
 
 
+def probe_objective(theta: np.ndarray, Xb: np.ndarray, mass: np.ndarray, wT: np.ndarray, reg: float,
+                    free: int) -> tuple[float, np.ndarray]:
+    """:class:`Probe`'s objective F and its gradient at the flat parameters ``theta`` (free rows of
+    (coef | intercept)): F = sum_i mass_i logsumexp(Z_i) - sum_ik wT_ik Z_ik + (reg/2) ||coef||^2,
+    Z = Xb theta^T, with Xb the codes and a column of ones, mass_i = w_i sum_k T_ik, wT = w T.
+    With ``free`` = 1 (K = 2) the logits are (0, f). Each row's log-sum-exp is shifted by its own
+    largest logit, so a row whose logits lie far below another row's does not underflow."""
+    n = Xb.shape[0]
+    d = Xb.shape[1] - 1
+    K = wT.shape[1]
+    Wb = theta.reshape(free, d + 1)
+    Z = Xb @ Wb.T                                           # (n, free) logits
+    if free == 1:
+        Z = np.hstack([np.zeros((n, 1)), Z])                # binary: logits (0, f)
+    Z_max = Z.max(axis=1, keepdims=True)
+    E = np.exp(Z - Z_max)
+    S = E.sum(axis=1, keepdims=True)
+    lse = (np.log(S) + Z_max)[:, 0]                         # logsumexp of each row
+    W = Wb[:, :d]
+    value = mass @ lse - np.sum(wT * Z) + 0.5 * reg * np.sum(W * W)   # F(W, b), Probe's docstring
+    G = mass[:, None] * (E / S) - wT                        # dF/dZ = w_i (sum_k T_ik softmax(Z_i) - T_i)
+    grad = G[:, K - free:].T @ Xb                           # (free, d + 1)
+    grad[:, :d] += reg * W
+    return float(value), grad.ravel()
+
+
 def soft_logistic_regression(X: np.ndarray, T: np.ndarray, w: np.ndarray, *, C: float, max_iter: int,
                              tol: float) -> tuple[np.ndarray, np.ndarray]:
     """(coef (K, d), intercept (K,)) minimising :class:`Probe`'s objective F on codes ``X`` (n, d),
@@ -839,23 +872,8 @@ def soft_logistic_regression(X: np.ndarray, T: np.ndarray, w: np.ndarray, *, C: 
     wT = w[:, None] * T                                         # (n, K)
     reg = 1.0 / (C * n)                                         # sklearn: l2_reg_strength = 1 / (C sum(sw)), sum(sw) = n
 
-    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        Wb = theta.reshape(free, d + 1)
-        Z = Xb @ Wb.T                                           # (n, free) logits
-        if free == 1:
-            Z = np.hstack([np.zeros((n, 1)), Z])                # binary: logits (0, f)
-        Z_max = Z.max(axis=1, keepdims=True)
-        E = np.exp(Z - Z_max)
-        S = E.sum(axis=1, keepdims=True)
-        lse = (np.log(S) + Z_max)[:, 0]                         # logsumexp of each row
-        W = Wb[:, :d]
-        value = mass @ lse - np.sum(wT * Z) + 0.5 * reg * np.sum(W * W)   # F(W, b), Probe's docstring
-        G = mass[:, None] * (E / S) - wT                        # dF/dZ = w_i (sum_k T_ik softmax(Z_i) - T_i)
-        grad = G[:, K - free:].T @ Xb                           # (free, d + 1)
-        grad[:, :d] += reg * W
-        return float(value), grad.ravel()
-
-    result = minimize(objective, np.zeros(free * (d + 1)), jac=True, method="L-BFGS-B",
+    result = minimize(probe_objective, np.zeros(free * (d + 1)), args=(Xb, mass, wT, reg, free), jac=True,
+                      method="L-BFGS-B",
                       options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * EPS})
     Wb = result.x.reshape(free, d + 1)
     if free == 1:
