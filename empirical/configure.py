@@ -189,6 +189,10 @@ def apply_overrides(config: ExperimentConfig, overrides: Sequence[str] | Mapping
             settings[name] = (value, typed)
             if name not in fields:       # a key of another method: kept for a grid that switches to it
                 continue
+        elif node is None:    # not a section of the tree: a typo, or a command's own [section]
+            raise ValueError(f"--set {key}: unknown key: {section!r} is not a section of the config tree (its sections: "
+                             f"{', '.join(SECTIONS)}; at the top: {', '.join(TOP_LEVEL)}); a command's own section, such as "
+                             f"[compare] or [claims], is read only by that command: run it with this --config or --set")
         elif name not in fields:
             raise ValueError(f"--set {key}: unknown key; valid keys: {', '.join(valid_keys(config))}")
         changes.setdefault(section, {})[name] = (_typed_value(fields[name], value, key) if typed
