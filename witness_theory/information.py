@@ -702,11 +702,12 @@ def certified_active_units(teacher_fit, codes_fit, teacher_eval, codes_eval, *, 
     bet_first = _betting_bound(log_capital, grid[0] / 2.0)
     lcb_first = np.array([_bound_of_terms(T_e, A[u], grid[0], eps, TEACHER_MIX, 0, delta / 2.0, entropy_at(grid[0]),
                                           float(bet_first[u]))[0] for u in range(d)])
-    open_units = certified_at(grid[-1])                               # certified at no level: p = 1
+    at_largest = certified_at(grid[-1])
+    open_units = at_largest.copy()                                    # certified at no level: p = 1
     for level in grid:                                                # the smallest level certifying each unit
         if not open_units.any():
             break
-        hit = open_units & certified_at(level)
+        hit = open_units & (at_largest if level == grid[-1] else certified_at(level))
         p[hit] = level
         open_units &= ~hit
     mask = holm(p, delta)
