@@ -188,6 +188,21 @@ def test_t9_class_mean_that_underflows():
         want += float(w[m] @ wt.kl_rows(T[m], log_tb))
     assert np.isfinite(got)
     assert_close("T9 Gamma with an underflowing class mean", got, want, 1e-12 * (1 + want))
+    # a class of weight 1e-170 (two rows): w T = 1e-170 * 1e-300 underflows. Its log mean is
+    # recomputed with the class's weights normalised to sum 1; weights multiplied by their sum
+    # (1e-340) would underflow to 0 and leave no weighted row (mutmut: `w / sum` -> `w * sum`
+    # survived the instance above, whose underflowing class has weight 1e-10)
+    T2 = np.array([[1.0, 1e-300], [1.0, 3e-300], [0.2, 0.8], [0.9, 0.1]])
+    w2 = np.array([0.5e-170, 0.5e-170, 0.5, 0.5])
+    groups2 = np.array([0, 0, 1, 1])
+    got2 = wt.view_gap(T2, groups2, w2)
+    want2 = 0.0
+    for g in (0, 1):
+        m = groups2 == g
+        log_tb = logsumexp(np.log(w2[m])[:, None] + np.log(T2[m]), axis=0) - np.log(w2[m].sum())
+        want2 += float(w2[m] @ wt.kl_rows(T2[m], log_tb))
+    assert np.isfinite(got2)
+    assert_close("T9 Gamma with a class of weight 1e-170", got2, want2, 1e-12 * (1 + want2))
 
 
 def test_t9_zero_mass_group():

@@ -887,6 +887,8 @@ def escape_step_bound(teacher, center, witness: Witness, step: float | None = No
         return L0
     with np.errstate(over="ignore", invalid="ignore"):
         b2k = np.float64(witness.scale) ** 2 * witness.kappa
+        # (mutmut: a NaN here, e.g. b2k or eps replaced by np.float64(None), is equivalent up to
+        # rounding: the fallback below evaluates the same bound, L0 + R x (x/4 - 1))
         bound = L0 - eps * b2k * R + np.float64(eps) ** 2 * b2k ** 2 * R / 4
         if np.isfinite(bound):
             return float(bound)
@@ -971,6 +973,8 @@ def size_bound(codes, witness: Witness, weights=None) -> tuple[float, float]:
 def _size_bound_from_coordinates(z: np.ndarray, witness: Witness, w: np.ndarray) -> tuple[float, float]:
     mbar = weighted_mean(w, z)
     sq = np.empty(z.shape[0])                           # ||P^T (mu_i - mbar)||^2, in blocks of rows
+    # (mutmut: `range(0, N)` without the step is equivalent in output, only slower: every block
+    # rewrites its rows with the same values)
     for a in range(0, z.shape[0], _CHUNK_ROWS):
         centred = z[a:a + _CHUNK_ROWS] - mbar
         sq[a:a + _CHUNK_ROWS] = np.einsum("ij,ij->i", centred, centred)
@@ -1074,6 +1078,10 @@ def view_gap(teacher, groups, weights=None) -> float:
         log_tbar_g = np.log(tbar_g)
     # classes where a mean entry underflowed to 0 although a weighted row has mass there:
     # recompute those classes' log means in log space (as log_marginal does for Tbar)
+    # (mutmut: selecting more classes here -- `|` for `&`, `>=` for `>`, `!=` for `==`, any over
+    # all classes -- is equivalent up to rounding: the log-space mean of a class whose mean did
+    # not underflow is the same number to a few ulps; `mass >= 0` is equivalent: a class with
+    # support has a row of weight > 0, so mass > 0)
     support = np.zeros_like(tbar_g, dtype=bool)
     np.logical_or.at(support, inv, (T > 0) & (w > 0)[:, None])
     for g in np.flatnonzero(((tbar_g == 0) & support).any(axis=1) & (mass > 0)):
