@@ -846,6 +846,7 @@ def escape_step_size(witness: Witness) -> float:
     if not np.isfinite(eps):
         raise ValueError(f"witness_scale {witness.scale!r} is too small: the escape step 2/(beta^2 kappa) "
                          "overflows float64; use a witness_scale above 1e-150")
+    # (mutmut: np.finfo(None) is equivalent: NumPy reads None as float64)
     if eps < np.finfo(np.float64).tiny:
         raise ValueError(f"witness_scale {witness.scale!r} is too large: the escape step 2/(beta^2 kappa) is below "
                          "float64's normal range (it loses precision or underflows to 0); use a witness_scale below 1e150")
@@ -1121,6 +1122,8 @@ def view_gap_estimate(teacher, view_features, weights=None, n_clusters: int = 32
         raise ValueError(f"n_clusters must be an integer >= 1, got {n_clusters!r}")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    # (mutmut: the `X.shape[0] == 0` test is equivalent to absent: a teacher has >= 1 row, and the
+    # row count was compared with the teacher's above)
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"view_features is empty (shape {X.shape}); pass one feature row per data point")
     k = min(int(n_clusters), X.shape[0])
