@@ -614,6 +614,12 @@ def test_marginal_sums_to_one(seed, n, K):
     tbar = wt.teacher_marginal(T, w)
     # K u to first order; (1 + K EPS) covers the second-order term of (1 + u) / (1 - gamma_{K-1}) - 1
     assert_le("marginal sums to 1", abs(math.fsum(tbar) - 1.0), 0.0, K * EPS / 2 * (1 + K * EPS), "|sum Tbar - 1| (exact sum):")
+    # and it is the *weighted* mean sum_i w_i T_i / sum_i w_i (mutmut: teacher_marginal passing no
+    # weights on, the plain mean, survived: the sum is 1 either way). Exact reference: fsum;
+    # tolerance (n + K + 4) EPS relative (the products, a sum of n terms, the normalisations)
+    Tv = check_distributions(T, "teacher", allow_1d=False)
+    exact = np.array([math.fsum(w * Tv[:, k]) for k in range(K)]) / math.fsum(w)
+    assert_close("marginal is the weighted mean", tbar, exact, (len(w) + K + 4) * EPS * float(exact.max()))
 
 
 @given(mu=st.floats(-30, 30), lv=st.one_of(st.floats(-1e-3, 1e-3), st.floats(-20, 20)), d=st.integers(1, 4))

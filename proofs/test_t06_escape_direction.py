@@ -211,3 +211,16 @@ def test_t6_bound_with_no_residual_is_the_loss_for_any_step(step):
     assert wt.teacher_residual(T, q) == 0.0
     L0 = wt.alignment_loss(T, np.repeat(c, 4, axis=0), W)
     assert wt.escape_step_bound(T, c, W, step=step) == L0
+
+
+@pytest.mark.parametrize("step", [0.0, -0.5])
+def test_t6_step_must_be_positive(step):
+    """T6 is about a step eps > 0 along the escape field (the descent lemma's bound needs it): a
+    zero or negative step is refused naming ``step`` by escape_step and escape_step_bound
+    (mutmut: `positive=True` -> False survived: no proof passed such a step)."""
+    W = wt.Witness(3, 3, 1.0)
+    T = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    c = np.zeros(3)
+    for fn in (wt.escape_step, wt.escape_step_bound):
+        with pytest.raises(ValueError, match="step"):
+            fn(T, c, W, step=step)
