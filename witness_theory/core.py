@@ -1021,6 +1021,8 @@ def group_indices(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
     if g is None or (not isinstance(groups, np.ndarray) and (
             (g.ndim > 1 and all(isinstance(x, tuple) for x in groups))
             or (g.dtype.kind in "US" and not all(isinstance(x, str if g.dtype.kind == "U" else bytes) for x in groups)))):
+        # (mutmut: `hasattr(...) or True` is equivalent on every input we could build: np.asarray
+        # raises only on sequences, which have __len__; an iterator becomes a 0-d array, refused below)
         g = _object_vector(list(groups)) if hasattr(groups, "__len__") else np.asarray(None)
     if g.ndim != 1 or g.shape[0] != n:
         raise ValueError(f"groups must be a 1-D array with one view label per data point ({n}), got shape {g.shape}")
