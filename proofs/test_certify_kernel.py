@@ -219,3 +219,46 @@ def test_overflowing_logits_are_refused_as_codes_too_large():
         wt.certify(np.array([[0.5, 0.25, 0.25], [0.2, 0.3, 0.5]]), np.vstack([huge, -huge]) * 1.5, W)
     ints = np.array([[3, 1, 0], [0, 0, 7]])
     np.testing.assert_array_equal(wt.core.log_softmax(ints), wt.core.log_softmax(ints.astype(np.float64)))
+
+
+@pytest.mark.parametrize("case", ["beta2_underflows", "logit_spread_overflows", "beta2_overflows_zero_codes"])
+def test_kernel_fallback_path_against_plain_numpy(case):
+    """The kernel's second path, taken when beta^2 kappa is not a normal float64 (witness_scale
+    below ~1e-154 or above ~1e154) or when the logit-space spread ||l_i - lbar||^2 overflows
+    (beta 1e10 times codes 1e150): the force as (beta sqrt(kappa ||S - T||^2))^2 and the subspace
+    quantities from P^T mu directly, scaled by max |mu|. Against plain NumPy in the frame P (no
+    logits) and mpmath for beta^2 kappa ||S - T||^2: 1e-12 relative for the sizes and energies
+    (sums of N terms in another order, a scaling by s that is not a power of 2), and for the
+    force 1e-12 relative plus 2N + 2 subnormal spacings 2^-1074 (beta = 1e-160: each row's force
+    ~1e-321 is subnormal, so its square, its weighting and each of the N additions round to an
+    absolute half spacing, not a relative one; measured 5 spacings at N = 40). Zero codes at beta 1e155 with a uniform teacher: every quantity is exactly 0
+    (S = T, so the force is 0; the scale s falls back to 1, not 0/0). mutmut: no proof reached
+    this path (the force's and the scaling's mutants survived)."""
+    rng = np.random.default_rng(7)
+    N, K, d = 40, 4, 5
+    P = np.linalg.qr(rng.normal(size=(d, K - 1)))[0]
+    if case == "beta2_overflows_zero_codes":
+        beta, mu, T = 1e155, np.zeros((N, d)), np.full((N, K), 1.0 / K)
+    else:
+        beta, scale = (1e-160, 3.0) if case == "beta2_underflows" else (1e10, 1e150)
+        mu = rng.normal(size=(N, d)) * scale
+        T = rng.dirichlet(np.full(K, 0.8), size=N)
+    w = rng.dirichlet(np.full(N, 2.0))
+    W = wt.Witness(K, d, beta, P)
+    cert = wt.certify(T, mu, W, w)
+    wv = wt.Teacher(T, w).w                                             # the weights certify uses
+    z = (mu - wv @ mu) @ P                                              # P^T (mu_i - mbar), no logits
+    c = beta * math.sqrt(2 * W.kappa)
+    norms = np.sqrt((z ** 2).sum(axis=1))
+    want = {"size_bound": c * float(wv @ norms), "size_bound_trace": c * math.sqrt(float(wv @ norms ** 2)),
+            "subspace_energy": 0.5 * float(wv @ ((mu @ P) ** 2).sum(axis=1))}
+    for name, value in want.items():
+        assert_close(f"kernel fallback: {name}", getattr(cert, name), value, 1e-12 * abs(value))
+    mp.mp.prec = 200
+    S = W.probs(mu)
+    force = mp.mpf(beta) ** 2 * mp.mpf(W.kappa) * mp.fsum(mp.mpf(float(wi)) * mp.fsum(mp.mpf(float(x)) ** 2 for x in row)
+                                                          for wi, row in zip(wv, S - T))
+    tol = mp.mpf(1e-12) * abs(force) + (2 * N + 2) * mp.mpf(2) ** -1074
+    assert abs(mp.mpf(cert.escape_force) - force) <= tol, (case, cert.escape_force, force)
+    if case == "beta2_overflows_zero_codes":
+        assert (cert.size_bound, cert.size_bound_trace, cert.subspace_energy, cert.escape_force) == (0.0, 0.0, 0.0, 0.0)
