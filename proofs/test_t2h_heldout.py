@@ -550,6 +550,9 @@ def test_posterior_certificate_averages_each_rows_draws(seed, K, extra_d, n, M, 
     want = wt.information_bound(T_e, est.log_probs(Z[:, 0]), delta=0.1, permutations=19, seed=est.seed)
     assert mean.bound.as_dict() == want.as_dict() and mean.certified == (want.lcb > 0.0)
     assert est.certify(T_e, Z, e_ids, permutations=19).bound.n_permutations == 19
+    # the posterior path passes delta on too (mutmut: dropping it survived: 0.05 is the default)
+    assert est.certify(T_e, Z, e_ids, delta=0.2).bound.as_dict() == \
+        wt.information_bound(T_e, log_h, delta=0.2, seed=est.seed).as_dict()
     assert est.certify(T_e, Z[:, 0], e_ids, weights=np.full(n, 1.0 / n)).bound is None
     assert est.certify(T_e[:1], Z[:1, 0], e_ids[:1]).bound is None
     with pytest.raises(ValueError, match="weights"):
