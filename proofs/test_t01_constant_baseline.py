@@ -229,3 +229,32 @@ def test_teacher_information_subnormal_entries():
     # Tbar_1 = 1e-3 * 1.5e-323 > 0 mathematically, so I_T is finite (<= log 3); in float64
     # the product underflows to 0 and KL(T_2||Tbar) becomes inf
     assert np.isfinite(wt.teacher_information(T, w))
+
+
+def test_kl_is_infinite_where_q_is_zero_and_p_is_not():
+    """KL(p || q) = +inf, and the cross term sum_k p_k log q_k = -inf, when q_k = 0 (log q_k =
+    -inf) at an outcome with p_k > 0; an outcome with p_k = 0 and q_k = 0 adds 0 (0 log 0 = 0).
+    Against scipy's rel_entr (mutmut: kl_rows' -inf rows survived: `P > 0` -> `P > 1`, the -inf
+    replaced by +inf or dropped; no proof passed a log q of -inf where p > 0)."""
+    p = np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    log_q = np.log(np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]))
+    with np.errstate(divide="ignore"):
+        want = rel_entr(p, np.exp(log_q)).sum(axis=1)                     # [0, inf, 0]
+    got = wt.kl_rows(p, log_q)
+    assert np.isinf(got[1]) and got[1] > 0
+    np.testing.assert_array_equal(got, want)
+
+
+def test_log_marginal_recovers_two_underflowing_columns_separately():
+    """Two columns whose weighted mean underflows to 0 (w T = 1e-30 * 1e-300 and 1e-30 * 3e-300)
+    are recovered in log space column by column: log Tbar_k = log sum_i w_i T_ik - log sum_i w_i,
+    against mpmath (1e-12 relative of |log Tbar_k|: a log-sum-exp of two terms). A log-sum-exp over
+    both columns at once would give them one value (mutmut: `axis=0` dropped survived: every
+    underflow instance had one lost column)."""
+    T = np.array([[1.0, 1e-300, 3e-300], [1.0, 0.0, 0.0]])
+    w = np.array([1e-30, 1.0])
+    got = wt.Teacher(T, w).log_marginal
+    mp.mp.dps = 40
+    for k, t in ((1, 1e-300), (2, 3e-300)):
+        exact = mp.log(mp.mpf(1e-30) * mp.mpf(t)) - mp.log(1 + mp.mpf(1e-30))
+        assert abs(mp.mpf(got[k]) - exact) <= 1e-12 * abs(exact), (k, got[k], exact)

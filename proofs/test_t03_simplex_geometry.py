@@ -104,3 +104,19 @@ def test_t3_clr_from_log_beyond_float64_sums():
         wt.clr_from_log(np.zeros((2, 2, 2)))
     with pytest.raises(ValueError, match="log_p has no entries"):
         wt.clr_from_log(np.zeros((2, 0)))
+
+
+@pytest.mark.parametrize("K", [2, 3, 7])
+def test_t3_witness_defaults_and_copied_geometry(K):
+    """Witness(K) without d or frame is the (K-1)-dimensional witness on the closed-form frame
+    (default_frame(K-1, K)), and writing into its A, P or V does not change it: they are copies
+    (mutmut: the default d = K-1 -> K+1, K-2 or None survived: every proof passed d. The internal
+    arrays' `writeable = False` -> True is equivalent for the public API, which hands out copies)."""
+    W = wt.Witness(K)
+    assert W.d == K - 1
+    np.testing.assert_array_equal(W.P, wt.default_frame(K - 1, K))
+    np.testing.assert_array_equal(W.A, wt.witness_matrix(K))
+    for name in ("A", "P", "V"):
+        before = getattr(W, name)
+        getattr(W, name)[0, 0] += 1.0
+        np.testing.assert_array_equal(getattr(W, name), before)

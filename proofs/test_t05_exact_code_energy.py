@@ -62,6 +62,7 @@ def test_t5_code_energy_of_one_row_no_features_and_bad_shapes():
     mu = np.array([3.0, -4.0])
     assert wt.code_energy(mu) == 12.5
     assert wt.code_energy(mu[None, :]) == 12.5
+    assert wt.code_energy(mu, weights=[1.0]) == 12.5     # one row, so one weight (not d of them)
     assert wt.code_energy(np.zeros((3, 0))) == 0.0
     with pytest.raises(ValueError, match="codes has no rows"):
         wt.code_energy(np.zeros((0, 2)))

@@ -63,6 +63,7 @@ def simplex_vertices(K: int) -> np.ndarray:
     """
     K = _check_K(K)
     H = np.zeros((K - 1, K))
+    # (mutmut: `range(K)` is equivalent: j = 0 writes row -1, the last, which j = K-1 overwrites)
     for j in range(1, K):  # row j-1: 1/sqrt(j(j+1)) on the first j entries, -j/sqrt(j(j+1)) next
         H[j - 1, :j] = 1.0 / np.sqrt(j * (j + 1))
         H[j - 1, j] = -j / np.sqrt(j * (j + 1))
@@ -115,6 +116,7 @@ def _resolve_frame(K: int, d: int | None, frame) -> np.ndarray:
         raise ValueError(f"frame has {P.shape[1]} columns but K-1 = {K - 1}; the frame must be (d, K-1)")
     _check_d(P.shape[0], K)
     err = np.abs(P.T @ P - np.eye(K - 1)).max()
+    # (mutmut: `>=` is equivalent but at err == FRAME_ATOL exactly)
     if err > FRAME_ATOL:
         raise ValueError(f"frame columns are not orthonormal (max |P^T P - I| = {err:.3g} > {FRAME_ATOL}); "
                          "orthonormalise it, e.g. np.linalg.qr(frame)[0]")
@@ -186,6 +188,7 @@ class Witness:
         V = simplex_vertices(K)                           # (K-1, K)
         A = P @ V                                         # (d, K)
         for arr in (P, V, A):
+            # (mutmut: True is equivalent for the public API: A, P and V hand out copies)
             arr.flags.writeable = False
         for name, value in (("K", K), ("d", P.shape[0]), ("scale", scale), ("kappa", K / (K - 1)),
                             ("_P", P), ("_V", V), ("_A", A)):
@@ -319,6 +322,8 @@ def cross_rows(P: np.ndarray, LQ: np.ndarray) -> np.ndarray:
     finite = np.isfinite(LQ)
     if finite.all():
         return np.einsum("ik,ik->i", P, LQ) if LQ.ndim == 2 else P @ LQ
+    # (mutmut: another fill than 0.0 is equivalent: a -inf entry with P > 0 makes the row -inf below,
+    # and one with P = 0 is multiplied by 0)
     LQf = np.where(finite, LQ, 0.0)
     out = np.einsum("ik,ik->i", P, LQf) if LQ.ndim == 2 else P @ LQf
     hit = ((P > 0) & ~finite).any(axis=1)
@@ -370,6 +375,11 @@ def log_marginal(T: np.ndarray, w: np.ndarray, tbar: np.ndarray | None = None) -
         log_tbar = np.log(tbar)
     if not (tbar == 0).any():                           # the common case: no column to recover (no pass over T)
         return log_tbar
+    # (mutmut, read as equivalent: `w >= 0` (a zero-weight row adds log 0 = -inf to the
+    # log-sum-exp); `(tbar != 0).any()` above, `|` or `axis=None` or `T >= 0` in `lost`
+    # (they recover more columns, each to the same value up to rounding, or a column with
+    # no support to -inf); `+ log_total` (log_total = log sum_k Tbar_k is 0 up to rounding)
+    # and recomputing a given tbar, up to rounding)
     live = w > 0
     lost = (tbar == 0) & (T[live] > 0).any(axis=0)
     if lost.any():
@@ -418,6 +428,7 @@ class Teacher:
         self.T, self.w = T, w                                          # (N, K), (N,) summing to 1
         self.n, self.K = T.shape
         self.marginal = marginal(T, w)                                # (K,) Tbar
+        # (mutmut: passing None is equivalent: log_marginal then recomputes the same marginal)
         self.log_marginal = log_marginal(T, w, self.marginal)         # (K,) log Tbar
         self.neg_entropy_rows = neg_entropy_rows(T)                   # (N,) sum_k T log T
         self.row_sums = T.sum(axis=1)                                  # (N,) sum_k T_ik (1 up to rounding)
@@ -463,6 +474,8 @@ def _weighted_mean_rows(w: np.ndarray, X: np.ndarray, block: int = 256) -> np.nd
     more than the whole witness evaluation on 70,000 x 107 codes; this bound is as good in
     practice (256 + log2 N ulps against log2 N) at a fraction of the time.
     """
+    # (mutmut, read as equivalent up to rounding: another block size; `reshape(-2, ...)`, which
+    # NumPy reads as -1; `full <= n`, which adds an empty block's zero sum; concatenate's default axis 0)
     n, d = X.shape
     full = (n // block) * block
     parts = []
@@ -785,6 +798,7 @@ def exact_code_energy(teacher, witness: Witness, weights=None) -> float:
     energy = logodds_energy(T, w)
     with np.errstate(over="ignore", under="ignore"):
         beta2 = float(np.float64(witness.scale) ** 2)   # a Python float ** 2 raises OverflowError
+    # (mutmut: `1 < beta2` is equivalent up to rounding: the fallback below evaluates the same value)
     if 0 < beta2 < np.inf:
         return (K - 1) / (2 * K * beta2) * energy
     with np.errstate(over="ignore"):   # beta^2 under/overflowed: divide by beta twice instead
