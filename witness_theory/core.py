@@ -523,6 +523,11 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
     # two reused (B, K) buffers, updated in place (bench/bench_certify.py: a third buffer for
     # the shifted logits made the kernel ~10% slower, its block no longer staying in cache)
     logits, expd = np.empty((B, K)), np.empty((B, K))
+    # (mutmut, read as equivalent: the loop without its step (every block recomputed, only slower);
+    # spread_sq set to NaN (the fallback path then recomputes the spread from P^T mu); lse divided
+    # by the row sums (sum_k T_ik = 1 up to rounding); cross_rows also for finite rows (the same
+    # value up to rounding). Not reached by any proof: the cross_rows call itself, taken only when
+    # two logits of a row differ by more than float64's largest number)
     for a in range(0, n, B):
         b = min(a + B, n)
         m = b - a
