@@ -306,6 +306,9 @@ def procrustes_frame(X, T, w, seed: int) -> np.ndarray:
     Tf = T if np.all(T > 0) else (1.0 - f) * T + f / K
     Z = core.exact_embedding(Tf, core.Witness(K, K - 1, 1.0))        # (n, K-1): z*_i at beta = 1
     sw = np.sqrt(w)[:, None]
+    # (mutmut: `X + mean` or `Z + mean` is equivalent: M = A^T B needs one factor centred, since
+    # sum_i w_i c (z_i - zbar)^T = 0 for any constant c. The rank branch (`rank != K-1`, `K-2`) is
+    # equivalent too: both branches return a maximiser of tr(P^T M), unique when the rank is K-1)
     A = sw * (X - core.weighted_mean(w, X))                          # (n, d) weighted, centred
     B = sw * (Z - core.weighted_mean(w, Z))                          # (n, K-1)
     M = A.T @ B                                                       # (d, K-1)
@@ -872,6 +875,10 @@ def soft_logistic_regression(X: np.ndarray, T: np.ndarray, w: np.ndarray, *, C: 
     wT = w[:, None] * T                                         # (n, K)
     reg = 1.0 / (C * n)                                         # sklearn: l2_reg_strength = 1 / (C sum(sw)), sum(sw) = n
 
+    # (mutmut, read as equivalent up to the optimiser's tolerance: another method (scipy's BFGS, or
+    # "l-bfgs-b", which scipy lowercases anyway), a misspelt option (ignored with a warning), maxls
+    # 51 or ftol 65 EPS: each stops at the same strictly convex objective's minimiser; and mass
+    # w / sum_k T_ik, equal to w T.sum(1) on rows that sum to 1)
     result = minimize(probe_objective, np.zeros(free * (d + 1)), args=(Xb, mass, wT, reg, free), jac=True,
                       method="L-BFGS-B",
                       options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * EPS})
