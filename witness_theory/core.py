@@ -546,6 +546,8 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
             spread_sq[a:b] = row_sq_norms(e)
         # an overflowing logit (+-inf, or NaN from inf - inf) shows in the spread (O(m) to check);
         # only then are the logits themselves checked (a huge finite spread alone is no error)
+        # (mutmut: `or` for the first `and` survives: it changes only which error overflowing logits
+        # get, since a -inf logit where T > 0 makes L_TS infinite and certify refuses it as too large)
         if not (np.isfinite(top).all() and (np.isfinite(spread_sq[a:b]).all() or np.isfinite(l).all())):
             _raise_logit_overflow(mu, beta)
         ls = l                                                         # the logits, max-shifted in place
@@ -577,6 +579,8 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
     # beta^2 under/overflows or the logit-space spread overflows: compute beta^2 kappa ||r||^2 as
     # (beta sqrt(kappa ||r||^2))^2 and the subspace quantities from P^T mu directly (scaled by
     # max |mu| so that mu - mbar cannot overflow), never 0/0, inf/inf or 0 * inf
+    # (mutmut, read as equivalent: any positive s below, e.g. 1.0 always or 2.0 for zero codes: the
+    # codes passed check_code_norms, so mu - mbar cannot overflow, and zero codes give z = 0 for any s)
     with np.errstate(over="ignore", under="ignore"):
         force_b = np.square(beta * np.sqrt(kappa * force))
         big = float(np.abs(mu).max())
