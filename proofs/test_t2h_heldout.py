@@ -593,3 +593,24 @@ def test_split_form_is_fit_then_certify_with_the_splits_weights(inst, seed, meth
     if sp.eval.size >= 2:                                             # uniform rows: the bound and the exact test
         got = wt.heldout_certify(inst.T, X, sp, method=method, seed=seed, permutations=19, **kw)
         assert got.bound is not None and got.bound.n_permutations == 19 and got.bound.p_value is not None
+
+
+@pytest.mark.parametrize("method", ["witness", "probe"])
+def test_fit_ids_are_read_only_and_a_failed_refit_forgets_the_fit(method):
+    """T2H's guarantee rests on the refusal of rows the predictor was fitted on, so the recorded
+    fit ids cannot be edited in place (a writable fit_ids_ would let the overlap check be emptied),
+    and a refit that fails leaves the estimator unfitted, not holding the previous fit's ids with
+    a predictor it no longer describes (mutmut: `write=False` -> True and `_reset` deleting nothing
+    survived: no proof edited fit_ids_ or refitted after an error)."""
+    rng = np.random.default_rng(0)
+    T = rng.dirichlet(np.full(3, 0.7), size=12)
+    X = rng.normal(size=(12, 3))
+    est = _fit(method, T, X, None, np.arange(12), 0, cheap=True)
+    assert est.fit_ids_.dtype == np.int64
+    with pytest.raises(ValueError, match="read-only"):
+        est.fit_ids_[0] = 99
+    with pytest.raises(ValueError):
+        est.fit(T, np.full((12, 3), np.nan), np.arange(12))          # NaN codes: refused
+    assert not hasattr(est, "fit_ids_")
+    with pytest.raises(heldout.NotFittedError):
+        est.certify(T, X, 100 + np.arange(12))

@@ -108,6 +108,7 @@ def one_blas_thread():
 # ---------------------------------------------------------------------------------------
 
 def _readonly(a: np.ndarray) -> np.ndarray:
+    # (mutmut: dropping dtype=np.int64 is equivalent: the ids were validated as int64 already)
     a = np.array(a, dtype=np.int64)
     a.setflags(write=False)
     return a
@@ -285,7 +286,7 @@ def _frame_loss(X, T, w, neg_h, P, V, beta):
 def _polar(M: np.ndarray) -> np.ndarray:
     """Polar retraction onto the Stiefel manifold: the orthonormal factor U W^T of M = U S W^T
     (Absil, Mahony & Sepulchre 2008, Example 4.1.3), the closest frame to M in Frobenius norm."""
-    U, _, Wt = np.linalg.svd(M, full_matrices=False)
+    U, _, Wt = np.linalg.svd(M, full_matrices=False)     # (mutmut: None is equivalent: falsy)
     return U @ Wt
 
 
