@@ -202,6 +202,40 @@ def test_stiefel_descent_is_monotone_and_stationary(seed, K, extra_d, n, beta):
                   f"stopped after {it} steps at a non-stationary frame (start grad {g0:.3g}):")
 
 
+@given(seed=seeds, K=st.integers(2, 4), extra_d=st.integers(0, 2), n=st.integers(4, 12), beta=st.floats(0.5, 4.0))
+@example(seed=0, K=3, extra_d=0, n=8, beta=1.0)
+def test_stiefel_descent_first_step_is_the_documented_one(seed, K, extra_d, n, beta):
+    """One step of heldout.stiefel_descent is the documented one, written out here with scipy
+    only: the Riemannian gradient G - P sym(P^T G) of the Euclidean gradient beta X^T [w (S - T)]
+    V^T (checked against finite differences in the property above), the first trial step 1/L =
+    2 / (beta^2 kappa lambda_max(X^T W X)), kappa = K / (K - 1), halved until the Armijo condition
+    L(new) <= L - 1e-4 step ||grad||^2 holds, the polar retraction. The frames agree to 1e-12
+    (the same operations in another order). The step's formula, kappa, lambda_max and the Armijo
+    constant only decide where the descent goes, not whether it descends, so the monotone and
+    stationary property above cannot see them (mutmut: 34 such mutants survived)."""
+    X, T, w, P0, V = _descent_case(seed, K, extra_d, n, beta)
+    neg_h = core.neg_entropy_rows(T)
+    P1, loss1, it = heldout.stiefel_descent(X, T, w, neg_h, P0, V, beta, 1, 0.0)
+    S = np.exp(log_softmax(beta * (X @ P0) @ V, axis=1))
+    G = beta * X.T @ ((w[:, None] * (S - T)) @ V.T)
+    sym = P0.T @ G
+    rgrad = G - P0 @ ((sym + sym.T) / 2)
+    g2 = float((rgrad ** 2).sum())
+    lam = float(np.linalg.eigvalsh((X * w[:, None]).T @ X).max())
+    step = 2.0 / (beta ** 2 * (K / (K - 1)) * lam)
+    L0 = _loss(X, T, w, P0, V, beta)
+    for _ in range(40):
+        P_new = _polar(P0 - step * rgrad)
+        if _loss(X, T, w, P_new, V, beta) <= L0 - 1e-4 * step * g2:
+            break
+        step /= 2
+    else:
+        P_new = P0                                        # no Armijo step: the frame stays
+    assert it == 1
+    assert_close("stiefel first step", P1, P_new, 1e-12)
+    assert_close("stiefel first step's loss", loss1, _loss(X, T, w, P_new, V, beta), 1e-12 * (1 + abs(loss1)))
+
+
 @given(seed=seeds, K=st.integers(2, 4), extra_d=st.integers(0, 2), n=st.integers(6, 16), beta=st.sampled_from([0.5, 2.0]))
 @example(seed=0, K=3, extra_d=1, n=10, beta=2.0)
 def test_fit_witness_not_worse_than_procrustes_start(seed, K, extra_d, n, beta):
