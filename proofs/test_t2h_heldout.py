@@ -271,8 +271,7 @@ def test_procrustes_start_when_the_optimum_is_not_unique(K, extra_d, rank, n, se
     completion's directions P w, w in the null space of M, are orthogonal to the used directions
     U_r: a Gaussian completion not projected off U_r, or not orthonormalised, loses optimality
     after the polar step (mutmut: the rank-deficient branch was reached by no proof)."""
-    rank = min(rank, K - 2)
-    assume(rank >= 0)
+    rank = min(rank, K - 2)                                              # rank-deficient: r <= K-2
     d = K - 1 + extra_d
     rng = np.random.default_rng(seed)
     T = rng.dirichlet(np.full(K, 0.8), size=n)
@@ -320,9 +319,7 @@ def test_fitted_witness_is_the_best_descent_then_the_best_scale_in_its_bracket(i
     (mutmut: the bracket's neighbours, the comparisons `<` / `<=` choosing the best, and the
     refinement's acceptance survived: no proof compared the fit's choice with this recipe.)"""
     grid = sorted(grid)
-    X = np.zeros((inst.N, inst.d)) if kind == "zero" else codes_for(inst, seed, kind)
-    if X.shape[1] < inst.K - 1:
-        X = np.hstack([X, np.zeros((inst.N, inst.K - 1 - X.shape[1]))])
+    X = np.zeros((inst.N, inst.d)) if kind == "zero" else codes_for(inst, seed, kind)   # d >= K-1 always
     T, K = inst.T, inst.K
     w = check_weights(inst.weights, inst.N)              # normalised as fit normalises them
     fit = wt.FittedWitness(seed=seed % 100, max_iter=6, scales=grid, refine_scale=refine).fit(T, X, np.arange(inst.N),
