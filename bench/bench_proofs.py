@@ -1,7 +1,7 @@
 """Run ``pytest proofs`` under a Hypothesis profile and report wall time, examples and seconds
 per test and the largest targeted residual/tolerance ratio per theorem.
 
-    .venv/bin/python bench/bench_proofs.py [ci|dev|thorough] [--workers N] [--out FILE] [-- extra pytest args]
+    .venv/bin/python bench/bench_proofs.py [ci|dev|sample|thorough] [--workers N] [--out FILE] [-- extra pytest args]
 
 The counts and residuals come from proofs/conftest.py, which writes them to the JSON file
 named by WITNESS_PROOFS_STATS (one JSON per session, merged across pytest-xdist workers).
@@ -40,7 +40,7 @@ def theorem_of(name: str) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("profile", nargs="?", default="ci", choices=["ci", "dev", "thorough"])
+    ap.add_argument("profile", nargs="?", default="ci", choices=["ci", "dev", "sample", "thorough"])
     ap.add_argument("--workers", type=int, default=0, help="pytest-xdist workers (0: no xdist)")
     ap.add_argument("--out", type=Path, default=None, help="also write the summary JSON here")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")

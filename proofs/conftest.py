@@ -6,6 +6,8 @@ Profiles (select with ``HYPOTHESIS_PROFILE``; default ``ci`` when ``CI`` is set,
   ``print_blob=True`` so a failure prints the blob that reproduces it.
 - ``dev``: 30 examples per property, for a quick local run.
 - ``thorough``: 10000 examples per property (run it with ``-n 2`` when pytest-xdist is there).
+- ``sample``: 1000 examples per property, a tenth of ``thorough``: which properties dominate a
+  thorough run, in a tenth of its time (bench/bench_proofs.py prints the seconds per test).
 - ``mutation``: ``ci`` without shrinking, for mutmut and ``proofs/mutants.py`` (docs/mutation.md).
 
 Individual tests never set ``max_examples``: the profile decides how hard every property
@@ -35,6 +37,7 @@ _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Healt
 settings.register_profile("ci", derandomize=True, max_examples=200, print_blob=True, **_COMMON)
 settings.register_profile("dev", max_examples=50, **_COMMON)
 settings.register_profile("thorough", max_examples=10_000, **_COMMON)
+settings.register_profile("sample", max_examples=1_000, **_COMMON)
 # mutation testing (docs/mutation.md): the ci profile's examples, but a failure is not shrunk.
 # A mutant is killed at its first failing example; shrinking it to a minimal one took 40-50 s per
 # killed mutant of a widely called function (view_gap) and ran into mutmut's timeout. Which

@@ -382,6 +382,13 @@ def test_heldout_split_gives_both_splits_a_row(n, fraction, seed):
     assert sp.eval.size >= 1 and sp.fit.size >= 1, f"{sp!r}"
     assert sp.eval.size == min(max(round(fraction * n), 1), n - 1)
     assert sp.eval.size + sp.fit.size == n and np.intersect1d(sp.fit, sp.eval).size == 0
+    # the record says how it was made (mutmut: fraction or seed recorded as None survived), and the
+    # defaults are the documented fraction 0.2 and seed 0 (mutmut: seed 0 -> 1 survived)
+    assert (sp.n, sp.fraction, sp.seed) == (n, fraction, seed)
+    if n <= 5000:
+        default, documented = heldout.heldout_split(n), heldout.heldout_split(n, fraction=0.2, seed=0)
+        assert (default.fraction, default.seed) == (0.2, 0)
+        assert np.array_equal(default.eval, documented.eval) and np.array_equal(default.fit, documented.fit)
 
 
 # ---------------------------------------------------------------------------------------
@@ -505,6 +512,12 @@ def test_probe_float_error_is_the_documented_bound(case):
                   for i in range(n) for k in range(K) if T[i, k] > 0)
     expected = float((K + math.log2(n) + 8) * EPS * (mag + 1) + 2 * mp.mpf(probe.logit_error(X)))
     assert_close("probe float error formula", float_error / expected, 1.0, 1e-9)
+    # one row (log2 1 = 0; mutmut: log2(max(n, 2)) survived) and the default logit_error 0 (mutmut:
+    # a default of 1 survived): (K + 8) EPS (mag_1 + 1), mag_1 = sum_k T_1k (2 |log T_1k| + |log h_1k|)
+    *_, one_row = heldout.margin_from_log_probs(T[:1], np.ones(1), log_h[:1])
+    mag1 = mp.fsum(mp.mpf(float(T[0, k])) * (2 * abs(mp.log(mp.mpf(float(T[0, k])))) + abs(mp.mpf(float(log_h[0, k]))))
+                   for k in range(K) if T[0, k] > 0)
+    assert_close("probe float error formula, one row", one_row / float((K + 8) * EPS * (mag1 + 1)), 1.0, 1e-9)
 
 
 # ---------------------------------------------------------------------------------------

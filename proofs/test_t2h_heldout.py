@@ -584,12 +584,100 @@ def test_split_form_is_fit_then_certify_with_the_splits_weights(inst, seed, meth
     want = est.certify(inst.T[sp.eval], X[sp.eval], sp.eval, weights=w[sp.eval])
     assert (got.margin, got.loss, got.teacher_information, got.fit_margin) == (
         want.margin, want.loss, want.teacher_information, want.fit_margin)
+    # the record's fields (mutmut: the method, n_eval, K and d passed to the record as None survived)
+    assert (got.method, got.n_fit, got.n_eval, got.K, got.d) == (method, sp.fit.size, sp.eval.size, inst.K, inst.d)
     raw = wt.heldout_certify(inst.T, X, sp, method="raw", witness=inst.witness, weights=w)
     ref = wt.certify(inst.T[sp.eval], X[sp.eval], inst.witness, w[sp.eval])      # the raw witness, fitted on nothing
     assert (raw.margin, raw.loss, raw.float_error) == (ref.margin, ref.alignment_loss, ref.float_error)
     if sp.eval.size >= 2:                                             # uniform rows: the bound and the exact test
-        got = wt.heldout_certify(inst.T, X, sp, method=method, seed=seed, permutations=19, **kw)
+        got = wt.heldout_certify(inst.T, X, sp, method=method, seed=seed, permutations=19, delta=0.2, **kw)
         assert got.bound is not None and got.bound.n_permutations == 19 and got.bound.p_value is not None
+        # delta is passed on (mutmut: dropping it survived, every proof certifying at the default 0.05)
+        est = (wt.FittedWitness if method == "witness" else wt.Probe)(seed=seed, **kw)
+        est.fit(inst.T[sp.fit], X[sp.fit], sp.fit)
+        want = est.certify(inst.T[sp.eval], X[sp.eval], sp.eval, delta=0.2, permutations=19)
+        assert (got.bound.delta, got.bound.lcb, got.bound.p_value) == (0.2, want.bound.lcb, want.bound.p_value)
+        # the defaults: delta 0.05 and no exact test (mutmut: a default of 1 permutation survived)
+        plain = wt.heldout_certify(inst.T, X, sp, method=method, seed=seed, **kw)
+        assert (plain.bound.delta, plain.bound.n_permutations, plain.bound.p_value) == (0.05, 0, None)
+
+
+@given(inst=instances(full_support=False, **SMALL), seed=seeds, fraction=fractions,
+       method=st.sampled_from(["witness", "probe", "raw"]), code_kind=fit_code_kinds,
+       rtol=st.sampled_from([1e-9, 1e-6]), with_ids=st.booleans())
+@example(inst=build_instance(InstanceSpec(seed=5, N=8, K=3, beta=2.0)), seed=1, fraction=0.5, method="raw",
+         code_kind="constant", rtol=1e-6, with_ids=False)
+def test_t2h_ledger_is_its_documented_relations(inst, seed, fraction, method, code_kind, rtol, with_ids):
+    """``T2H.check`` on any evaluation codes and any predictor (fitted or a plain Witness) holds, and
+    its relations are the documented ones, each recomputed here with plain numpy: the constant code
+    at the weighted mean code loses >= I_T(eval); its excess is KL(Tbar_eval || h(c)) (T1); G_h <=
+    I_T(eval); for codes that are all equal, L_h >= I_T(eval); with eval ids and a fitted predictor,
+    no shared rows (tolerance exactly 0). Each tolerance is rtol (1 + |lhs| + |rhs| + magnitude),
+    the caller's rtol (mutmut: a dropped rtol or magnitude, the constant-code branch and the
+    disjointness relation survived: the only other proof of the ledger gives constant codes and
+    the default rtol). Tolerance of the recomputation: 1e-10 relative to the sizes (float64 sums of
+    <= 32 K terms of size <= mag; rounding ~1e-14 of that)."""
+    split = _split(inst, seed, fraction)
+    w = inst.weights
+    assume(w[split.fit].sum() > 0 and w[split.eval].sum() > 0)
+    X = codes_for(inst, seed, code_kind)
+    if method == "raw":
+        predictor = inst.witness                                       # a Witness is taken as RawWitness
+    else:
+        predictor = _fit(method, inst.T[split.fit], X[split.fit], w[split.fit], split.fit, seed % 7, cheap=True)
+    T_e, X_e, w_e = inst.T[split.eval], X[split.eval], w[split.eval]
+    ids = split.eval if with_ids else None
+    res = T2H.check(T_e, X_e, predictor, w_e, eval_ids=ids, rtol=rtol)
+    assert res.holds, f"\n{res}"
+    # plain numpy: weighted sums over rows of positive weight, KL with 0 log 0 = 0
+    p = w_e / w_e.sum()
+    live = p > 0
+
+    def kl(P, log_q):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(P > 0, P * (np.log(np.where(P > 0, P, 1.0)) - log_q), 0.0).sum(axis=-1)
+
+    def log_softmax(z):
+        z = z - z.max(axis=-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+    def log_h(codes):                                                  # the predictor's log h, written out
+        if method == "probe":
+            return log_softmax(codes @ predictor.coef_.T + predictor.intercept_)
+        W = inst.witness if method == "raw" else predictor.witness_
+        return log_softmax(W.scale * (codes @ W.A))
+
+    tbar = p[live] @ T_e[live]
+    with np.errstate(divide="ignore"):                                # log 0 = -inf where Tbar_k = 0 (no T_ik > 0)
+        info = float(p[live] @ kl(T_e[live], np.log(tbar)[None]))
+    loss = float(p[live] @ kl(T_e[live], log_h(X_e[live])))
+    lhc = log_h((p[live] @ X_e[live])[None])[0]
+    const_loss = float(p[live] @ kl(T_e[live], lhc[None]))
+    kl_bar = float(kl(tbar, lhc))
+    constant = bool(np.all(X_e == X_e[0]))
+    disjoint = with_ids                                                # RawWitness: fitted on no rows (fit_ids_ empty)
+    names = ["constant code at the mean code", "constant code: L_h(eval) - I_T(eval)", "G_h(eval) <= I_T(eval)"]
+    want = [(const_loss, info, 0.0), (const_loss - info, kl_bar, info + abs(const_loss)), (info - loss, info, 0.0)]
+    if constant:
+        names.append("codes are constant")
+        want.append((loss, info, 0.0))
+    if disjoint:
+        names.append("rows shared by the fit and evaluation splits")
+        want.append((0.0, 0.0, None))
+    assert [p_.name[:len(n_)] for p_, n_ in zip(res.parts, names)] == names and len(res.parts) == len(names), \
+        f"the ledger's relations are not the documented ones:\n{res}"
+    def fin(x):   # the ledger's rule: an infinite side or magnitude (h = 0 where T > 0) does not widen tolerances
+        return abs(x) if np.isfinite(x) else 0.0
+
+    mag = 1.0 + fin(info) + fin(const_loss) + fin(loss) + fin(float(np.abs(lhc).max()))
+    for part, (lhs, rhs, magnitude) in zip(res.parts, want):
+        for got, exp in ((part.lhs, lhs), (part.rhs, rhs)):
+            if np.isfinite(exp):
+                assert_close(f"T2H ledger {part.name[:30]}", got, exp, 1e-10 * mag)
+            else:
+                assert got == exp, f"{part.name}: {got!r}, recomputed {exp!r}"
+        tol = 0.0 if magnitude is None else rtol * (1.0 + fin(part.lhs) + fin(part.rhs) + fin(magnitude))
+        assert part.tolerance == pytest.approx(tol, rel=1e-12, abs=0.0), f"{part.name}: tolerance {part.tolerance!r}"
 
 
 @pytest.mark.parametrize("method", ["witness", "probe"])
