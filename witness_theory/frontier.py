@@ -67,8 +67,11 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
     on 70,000 rows); the Hessian I/c + diag(S) - S S^T is diagonal plus rank one, so each
     Newton step is an O(K) Sherman-Morrison solve, with
     1 - S^T (diag(S) + I/c)^{-1} S = sum_k S_k / (1 + c S_k) (no cancellation). A backtracking
-    (Armijo) line search makes it converge from any start. c = 0 gives a = 0; c = inf the
-    exact logits clr(T_i) (full support needed).
+    (Armijo) line search makes it converge from any start, but not always within ``max_iter``:
+    from a start far from the solution (entries ~1e3 at c = 1e8) the damped phase took ~1,000
+    steps (proofs/test_t11_frontier.py). The returned residual says whether it converged; the
+    frontier functions below re-solve from zero where a warm start did not (:func:`_warm_solve`).
+    c = 0 gives a = 0; c = inf the exact logits clr(T_i) (full support needed).
     """
     T, _ = check_teacher(teacher)   # per row: a Teacher's weights play no part
     c = _nonneg(c, "c", allow_inf=True)    # c = inf: the exact logits
@@ -145,6 +148,27 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
 _nonneg = check_nonneg_number
 
 
+# the stationarity residual of a converged solve: <= 2.4e-16 measured up to c = 1e12 from zero,
+# <= 1e-13 asserted (proofs/test_t11_frontier.py); far above rounding, far below an unconverged one
+_CONVERGED = 1e-10
+
+
+def _warm_solve(teacher, c: float, start) -> np.ndarray:
+    """:func:`frontier_logits` from a warm start; where that start did not converge within the
+    default steps (residual > ``_CONVERGED``), solved again from zero, keeping per row the point
+    of lower objective (the minimiser is unique and f strictly convex, so the lower f is the
+    nearer point). The frontier's dual values are minima of the Lagrangian: an unconverged solve
+    would make them, and T11's bound E_min(L) >= D(lambda) - lambda L, too large."""
+    a, r = frontier_logits(teacher, c, start)
+    if start is None or not r > _CONVERGED:
+        return a
+    T, _ = check_teacher(teacher)
+    b, _ = frontier_logits(teacher, c)
+    with np.errstate(over="ignore", invalid="ignore"):
+        keep = ~(_objective(b, T, c) < _objective(a, T, c))
+    return np.where(keep[:, None], a, b)
+
+
 def _check_start(start, T: np.ndarray, name: str = "start") -> np.ndarray | None:
     """A warm start for the logits: None or finite reals of the teacher's shape (N, K); a 1-D
     start of length K is one row (as a 1-D teacher is)."""
@@ -180,7 +204,7 @@ def frontier_codes(teacher, witness: core.Witness, lam: float, start=None) -> np
     core.check_witness(witness)
     core.check_K_match(check_teacher(teacher)[0], witness)
     # the teacher as given (not the renormalised copy: renormalising twice moves the last bit)
-    a, _ = frontier_logits(teacher, _lam_to_c(lam, witness), start)
+    a = _warm_solve(teacher, _lam_to_c(lam, witness), start)
     return a @ witness.A.T / (witness.scale * witness.kappa)
 
 
@@ -253,7 +277,7 @@ def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas
     losses, energies, kkts = [], [], []
     a = None
     for lam in lams:
-        a, _ = frontier_logits(tch, _lam_to_c(lam, witness), start=a)
+        a = _warm_solve(tch, _lam_to_c(lam, witness), a)
         mu = a @ witness.A.T / (witness.scale * witness.kappa)
         losses.append(core.alignment_loss(tch, mu, witness))
         energies.append(core.code_energy(mu, w))
@@ -275,7 +299,7 @@ def frontier_dual(teacher, witness: core.Witness, lam: float, weights=None, star
     # a Teacher (what min_energy_point passes at each of its ~30 multipliers) is validated and
     # precomputed once; an array is made into one here, as alignment_loss would
     tch = teacher if isinstance(teacher, core.Teacher) else core.Teacher(T, w)
-    a, _ = frontier_logits(tch, _lam_to_c(lam, witness), start)
+    a = _warm_solve(tch, _lam_to_c(lam, witness), start)
     mu = a @ witness.A.T / (witness.scale * witness.kappa)
     L = core.alignment_loss(tch, mu, witness)
     E = core.code_energy(mu, w)
