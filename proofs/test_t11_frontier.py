@@ -271,8 +271,8 @@ def test_t11_grid_bound_is_weak_duality(inst, frac):
 
 def test_default_frontier_lambdas_are_the_documented_grid():
     """c = lambda beta^2 kappa log-spaced over [1e-2, 1e4], 13 points by default (exact: the same
-    numpy calls)."""
-    W = wt.Witness(5, 4, 2.0)
+    numpy calls). Scale 3: at 2, beta * 2 = beta ** 2 (mutmut: `scale * 2` in beta^2 kappa survived)."""
+    W = wt.Witness(5, 4, 3.0)
     b2k = W.scale ** 2 * W.kappa
     np.testing.assert_array_equal(fr.default_frontier_lambdas(W), np.logspace(-2, 4, 13) / b2k)
     np.testing.assert_array_equal(fr.default_frontier_lambdas(W, 5), np.logspace(-2, 4, 5) / b2k)
@@ -424,6 +424,19 @@ def test_frontier_logits_from_far_starts(seed, K, N, c, scale):
     assert_close("T11 logits from a far start == from zero", b, a_star, tol)
     assert_le("T11 residual from a far start", r, 0.0, 1e-12)
     assert_close("T11 warm solve from a far start == from zero", fr._warm_solve(T, c, start), a_star, tol)
+
+
+def test_multipliers_zero_and_one():
+    """lambda = 0 gives the zero codes even where beta^2 kappa overflows (0 * inf would be NaN), and
+    lambda = 1 is an ordinary multiplier: c = beta^2 kappa, its codes within 1e-9 of those at the next
+    float above 1 (mutmut: `lam == 1` for `lam == 0` in the multiplier's conversion survived)."""
+    T = np.random.default_rng(3).dirichlet(np.ones(4), 5)
+    assert not fr.frontier_codes(T, wt.Witness(4, 3, 1e200), 0.0).any()
+    W = wt.Witness(4, 3, 1.5)
+    assert fr._lam_to_c(1.0, W) == W.scale ** 2 * W.kappa
+    one, above = fr.frontier_codes(T, W, 1.0), fr.frontier_codes(T, W, np.nextafter(1.0, 2.0))
+    assert np.abs(one).max() > 0.1
+    assert_close("T11 codes at lambda = 1 == just above", one, above, 1e-9)
 
 
 def test_frontier_logits_ends():
