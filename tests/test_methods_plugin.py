@@ -38,6 +38,23 @@ def teacher_cache(tmp_path_factory):
 SPREAD = json.loads((Path(__file__).parent / "data" / "port_spread.json").read_text())["per_run_max"]
 SPREAD_FACTOR = 10.0
 RTOL_FLOOR = 1e-6
+# A margin is a difference of two O(1) terms, I_T - L (-0.046 = 2.58 - 2.63 for vanilla-kl1): rounding moves
+# it by an amount relative to its terms, not to itself, so it gets the tolerance of its terms, rtol (|L| +
+# |I_T|) with I_T = L + margin. Measured 2026-12-07 on an AMD EPYC under ATEN_CPU_CAPABILITY=default and one
+# thread (CI's second pass): vanilla-kl1's history running_margin moved by 6.0e-8, 1.3e-6 of itself (over the
+# 1.2e-6 its own relative tolerance allowed) but 2.3e-8 of its term train_align. The spread above was
+# measured on the final metrics only, where G_T is farther from 0.
+MARGIN_TERMS = {"G_T": "L_TS", "running_margin": "train_align"}
+
+
+def _assert_metrics_close(got: dict, want: dict, rtol: float, atol: float, what: str):
+    """``got`` == ``want`` key by key within rtol |want| + atol; a margin within rtol (|L| + |I_T|)."""
+    for k, w in want.items():
+        tol = rtol * abs(w) + atol
+        if k in MARGIN_TERMS and MARGIN_TERMS[k] in want:
+            loss = want[MARGIN_TERMS[k]]
+            tol = rtol * (abs(loss) + abs(loss + w)) + atol
+        assert abs(got[k] - w) <= tol, f"{what}: {k} = {got[k]!r}, recorded {w!r} (tolerance {tol:.3g})"
 
 
 @pytest.mark.recorded
@@ -51,12 +68,10 @@ def test_port_changed_no_number(teacher_cache, tmp_path):
     for key, want in golden["runs"].items():
         rtol = max(SPREAD_FACTOR * SPREAD[key], RTOL_FLOOR)
         got = got_all[key]
-        names = list(want["final"])
-        np.testing.assert_allclose([got["final"][k] for k in names], [want["final"][k] for k in names],
-                                   rtol=rtol, atol=0, err_msg=f"{key} (rtol {rtol:.1e})")
+        _assert_metrics_close(got["final"], want["final"], rtol, 0.0, f"{key} (rtol {rtol:.1e})")
+        assert len(got["history"]) == len(want["history"]), f"{key}: {len(got['history'])} epochs recorded"
         for h_got, h_want in zip(got["history"], want["history"]):
-            np.testing.assert_allclose([h_got[k] for k in h_want], list(h_want.values()), rtol=rtol, atol=1e-12,
-                                       err_msg=f"{key} history (rtol {rtol:.1e})")
+            _assert_metrics_close(h_got, h_want, rtol, 1e-12, f"{key} history (rtol {rtol:.1e})")
 
 
 def test_port_run_is_deterministic_in_process(teacher_cache, tmp_path):
