@@ -4,11 +4,12 @@ Profiles (select with ``HYPOTHESIS_PROFILE``; default ``ci`` when ``CI`` is set,
 
 - ``ci``: deterministic (``derandomize=True``), 200 examples per property, no deadline,
   ``print_blob=True`` so a failure prints the blob that reproduces it.
-- ``dev``: 30 examples per property, for a quick local run.
+- ``dev``: 50 examples per property, for a quick local run.
 - ``thorough``: 10000 examples per property (run it with ``-n 2`` when pytest-xdist is there).
 - ``sample``: 1000 examples per property, a tenth of ``thorough``: which properties dominate a
   thorough run, in a tenth of its time (bench/bench_proofs.py prints the seconds per test).
-- ``mutation``: ``ci`` without shrinking, for mutmut and ``proofs/mutants.py`` (docs/mutation.md).
+- ``mutation``: ``ci`` without shrinking, for mutmut and ``proofs/mutants.py`` (docs/mutation.md);
+  ``mutation-quick``: the same at 50 examples, a first pass over mutants (docs/mutation.md).
 
 Individual tests never set ``max_examples``: the profile decides how hard every property
 is pushed. Deadlines are off everywhere because a scipy minimisation or a torch autograd

@@ -14,7 +14,7 @@ import pytest
 import sympy as sp
 from hypothesis import assume, event, example, given, strategies as st
 from scipy.optimize import minimize
-from scipy.special import log_softmax, rel_entr
+from scipy.special import log_softmax, rel_entr, softmax
 
 import witness_theory as wt
 import witness_theory.frontier as fr
@@ -341,7 +341,6 @@ def test_frontier_logits_newton_residual_and_start(K, c):
     (measured: <= 2.4e-16 after 20 iterations; a step with a wrong Hessian solve is a damped
     gradient method and is still ~1e-3 away after 30). A start shifted along 1 and scaled per row
     gives the same centred logits (the objective is strictly convex; 1e-9 (1 + max|a|))."""
-    from scipy.special import softmax
     rng = np.random.default_rng(K)
     T = np.maximum(rng.dirichlet(np.full(K, 0.3), 20), 1e-9)
     T /= T.sum(axis=1, keepdims=True)
@@ -368,7 +367,6 @@ def test_frontier_logits_one_step_is_the_newton_step(seed, K, N, c, size):
     S), sMg * denom) still converges within 30 iterations (the property above cannot see it) but
     points 2-3% off this direction. Tolerance: |a0 - a1 - t d| <= 1e-10 (1 + c) |d| (measured <= 2e-14
     (1 + c) on 300 draws; H's condition number is <= 1 + c), t a power of 2 to 1e-9."""
-    from scipy.special import softmax
     rng = np.random.default_rng(seed)
     T = np.maximum(rng.dirichlet(np.full(K, 0.5), N), 1e-12)
     T /= T.sum(axis=1, keepdims=True)
@@ -405,7 +403,6 @@ def test_frontier_logits_from_far_starts(seed, K, N, c, scale):
     steps. (mutmut: the per-row backtracking's loop exit, `return` for `break`, and the overflow
     branch survived: no proof reached them.) Tolerance: the logits within 1e-9 (1 + max|a|) of the
     solve from 0 (as the shifted-start property above), residual <= 1e-12 (measured <= 1e-15)."""
-    from scipy.special import softmax
     rng = np.random.default_rng(seed)
     T = np.maximum(rng.dirichlet(np.full(K, 0.5), N), 1e-12)
     T /= T.sum(axis=1, keepdims=True)
