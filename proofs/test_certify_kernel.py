@@ -221,6 +221,28 @@ def test_overflowing_logits_are_refused_as_codes_too_large():
     np.testing.assert_array_equal(wt.core.log_softmax(ints), wt.core.log_softmax(ints.astype(np.float64)))
 
 
+def test_kernel_row_whose_logit_gap_overflows():
+    """A row whose logits are finite but two of them differ by more than float64's largest number:
+    codes (0, 1.6e308) on the default K = 3 frame give the logits (0.8e308, 0.8e308, -1.6e308)
+    exactly (the frame's second row is (1/2, 1/2, -1)), so the max-shifted logits are (0, 0, -inf):
+    S = (1/2, 1/2, 0), and the kernel takes its `cross_rows` branch (0 log 0 = 0, -inf where T > 0
+    = S). L_TS against scipy's rel_entr of T and (1/2, 1/2, 0), 1e-15 absolute (a sum of two terms
+    of size ~1 and log 2, each correctly rounded to ~1e-16); one row with mass on the third class:
+    inf; the mean over rows with weights. (mutmut: the six mutants of that `cross_rows` call
+    survived, among them `ls + lse` for `ls - lse`: no proof drew such codes.)"""
+    W = wt.Witness(3, 2, 1.0)
+    mu = np.array([[0.0, 1.6e308]] * 3)
+    np.testing.assert_array_equal(W.A[1], [0.5, 0.5, -1.0])
+    T = np.array([[0.3, 0.7, 0.0], [0.5, 0.5, 0.0], [0.9, 0.1, 0.0]])
+    S = np.array([0.5, 0.5, 0.0])
+    want = rel_entr(T, S).sum(axis=1)
+    for i in range(3):
+        assert_close("L_TS of a row with an infinite logit gap", wt.alignment_loss(T[i:i + 1], mu[i:i + 1], W), want[i], 1e-15)
+    w = np.array([0.2, 0.3, 0.5])
+    assert_close("weighted L_TS, infinite logit gaps", wt.alignment_loss(T, mu, W, w), float(w @ want), 1e-15)
+    assert wt.alignment_loss(np.array([[0.3, 0.6, 0.1]]), mu[:1], W) == np.inf
+
+
 @pytest.mark.parametrize("case", ["beta2_underflows", "logit_spread_overflows", "beta2_overflows_zero_codes"])
 def test_kernel_fallback_path_against_plain_numpy(case):
     """The kernel's second path, taken when beta^2 kappa is not a normal float64 (witness_scale

@@ -423,6 +423,36 @@ def test_frontier_logits_from_far_starts(seed, K, N, c, scale):
     assert_close("T11 warm solve from a far start == from zero", fr._warm_solve(T, c, start), a_star, tol)
 
 
+def test_frontier_logits_stops_where_no_row_can_step():
+    """Where no row can take a step in 59 halvings (the Armijo test fails at every step size: a
+    stall, which in floats happens only at rounding level and which no drawn instance reaches), the
+    solve stops at once and returns the point it has, centred, with its true stationarity residual,
+    so that the caller (the frontier's warm solve) sees that it did not converge. The stall is made
+    here by an objective that reports every trial point as inf (unittest.mock).
+    (mutmut: `return` for that `break` survived: the function returned None.) Checked: a tuple
+    (logits, residual); the logits the centred start (exactly: no step taken); the residual its
+    formula at that point (1e-15 absolute); one iteration's objective evaluations (1 + 1 + 59), not
+    max_iter iterations of them."""
+    from unittest import mock
+    rng = np.random.default_rng(4)
+    T = rng.dirichlet(np.ones(4), 3)
+    start = rng.normal(size=(3, 4)) * 5.0
+    true_objective = fr._objective
+    calls = []
+
+    def worse_after_the_first(a, T_, c):
+        calls.append(len(a))
+        return true_objective(a, T_, c) + (np.inf if len(calls) > 1 else 0.0)
+
+    with mock.patch.object(fr, "_objective", side_effect=worse_after_the_first):
+        out = fr.frontier_logits(T, 10.0, start=start)
+    assert isinstance(out, tuple) and len(out) == 2
+    a, r = out
+    np.testing.assert_array_equal(a, start - start.mean(axis=1, keepdims=True))
+    assert abs(r - float(np.abs(a / 10.0 - (T - softmax(a, axis=1))).max())) <= 1e-15
+    assert r > 1e-3 and len(calls) == 61
+
+
 def test_multipliers_zero_and_one():
     """lambda = 0 gives the zero codes even where beta^2 kappa overflows (0 * inf would be NaN), and
     lambda = 1 is an ordinary multiplier: c = beta^2 kappa, its codes within 1e-9 of those at the next
@@ -494,3 +524,31 @@ def test_min_energy_point_fallback_maximises_the_dual(inst, frac):
     assert_close("T11 fallback E_min == root E_min", e_fb, e_root, 1e-6 * (1 + e_root))
     _, Lf, _, _ = fr.frontier_dual(T, W, lam_fb, w)
     assert_close("T11 loss at the fallback's lambda == L", Lf, L, 1e-6 * (1 + L))
+
+
+@given(seed=seeds, K=st.integers(2, 6), N=st.integers(1, 4), log_eps=st.floats(-9.0, -2.0),
+       log_beta=st.floats(-2.0, 0.5), frac=st.floats(0.0, 1.0))
+@example(seed=1, K=3, N=1, log_eps=-8.13, log_beta=-1.04, frac=0.0)
+def test_min_energy_on_near_uniform_teachers_is_at_most_the_t5_energy(seed, K, N, log_eps, log_beta, frac):
+    """Soundness at the bracket's upper end. E_min(L) <= E_min(0) = the T5 energy for every L >= 0
+    (E_min is nonincreasing; the exact codes have loss 0), and min_energy_point returns a lower
+    bound on E_min(L), so it can never exceed the T5 energy. On a teacher whose rows lie within
+    ~1e-9..1e-2 of uniform, the T5 energy is ~1e-19..1e-4, while the dual at the largest multiplier
+    (~1e12 / (beta^2 kappa)) carries that multiplier times the computed loss's absolute rounding
+    (~1e-16): measured, the unclipped bound at L = 0 was 0.018 where the T5 energy is 2.8e-15
+    (K = 3, beta = 0.09), an unsound "lower bound" 6e12 times too large. min_energy_point clips to
+    the T5 energy, and this property is what pins the clip (mutmut: `e_cap = inf` and `T.min() > 1`
+    survived, read as a guard at rounding level: no proof drew a near-uniform teacher). Tolerance
+    1e-9 relative to the T5 energy (its own rounding is ~1e-15 relative). No lower side: at L = 0
+    the root lies at lambda = inf, beyond the bracket, and the bound at the largest multiplier is
+    measured 0..100% below the T5 energy on these teachers (sound, and at energies ~1e-16 where
+    L_0 itself is rounding)."""
+    count_example()
+    rng = np.random.default_rng(seed)
+    T = np.abs(np.full((N, K), 1.0 / K) + 10 ** log_eps * rng.standard_normal((N, K)) / K)
+    T /= T.sum(axis=1, keepdims=True)
+    W = wt.Witness(K, scale=10 ** log_beta)
+    e5 = wt.exact_code_energy(T, W)
+    L = frac * max(0.0, fr.loss_at_zero(wt.Teacher(T)))
+    for loss in (0.0, L):
+        assert_le("T11 E_min(L) <= T5 energy (near-uniform teacher)", fr.min_energy_point(T, W, loss)[0], e5, 1e-9 * e5)

@@ -526,8 +526,8 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
     # (mutmut, read as equivalent: the loop without its step (every block recomputed, only slower);
     # spread_sq set to NaN (the fallback path then recomputes the spread from P^T mu); lse divided
     # by the row sums (sum_k T_ik = 1 up to rounding); cross_rows also for finite rows (the same
-    # value up to rounding). Not reached by any proof: the cross_rows call itself, taken only when
-    # two logits of a row differ by more than float64's largest number)
+    # value up to rounding). The cross_rows call itself is taken only when two logits of a row
+    # differ by more than float64's largest number: proofs/test_certify_kernel.py draws such a row)
     for a in range(0, n, B):
         b = min(a + B, n)
         m = b - a
