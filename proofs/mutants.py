@@ -97,7 +97,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("probe_weights", "witness_theory/heldout.py",
            "reg = 1.0 / (C * n)",
            "reg = 1.0 / C",
-           "probe penalty ||W||^2 / 2C instead of / 2Cn (sample weights w_i T_ik instead of n w_i T_ik: C then means n times less)",
+           "probe penalty ||W||^2 / 2C instead of / 2Cn (sample weights w_i T_ik instead of n w_i T_ik: "
+           "C then means n times less)",
            (f"{TM}::test_probe_minimises_the_documented_objective",
             f"{TM}::test_probe_is_scikit_learns_fit_on_replicated_rows"),
            ("proofs/test_t2h_heldout.py",)),
@@ -218,7 +219,8 @@ MUTANTS: tuple[Mutant, ...] = (
            (T13,)),
     Mutant("unit_sums_off", "witness_theory/information.py",
            "sums = np.stack([np.bincount(b, weights=T_columns[k], minlength=edges.size + 1) for k in range(K)], axis=1)",
-           "sums = np.stack([np.bincount(b, weights=T_columns[k], minlength=edges.size + 1) for k in range(K)], axis=1) * (1 + 1e-15)",
+           "sums = np.stack([np.bincount(b, weights=T_columns[k], minlength=edges.size + 1) for k in range(K)], "
+           "axis=1) * (1 + 1e-15)",
            "the units' bin sums off by one part in 1e15 (as a reordered sum could be): the predictor is no longer "
            "the plainly written one",
            (f"{T13}::test_certified_active_units_p_values_are_the_bounds",),

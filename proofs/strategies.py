@@ -22,7 +22,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from hypothesis import strategies as st, target
+from hypothesis import strategies as st
+from hypothesis import target
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 from scipy.special import log_softmax
@@ -276,7 +277,8 @@ def assert_close(label: str, got, expected, tol: float, what: str = "") -> float
     if np.isnan(res):
         res = np.inf
     report(label, res, tol)
-    assert res <= tol, f"{label}: {what} max|got - expected| = {res:.3g} > tolerance {tol:.3g}\n got={got!r}\n expected={expected!r}"
+    assert res <= tol, (f"{label}: {what} max|got - expected| = {res:.3g} > tolerance {tol:.3g}\n"
+                        f" got={got!r}\n expected={expected!r}")
     return res
 
 

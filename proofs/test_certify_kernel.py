@@ -24,14 +24,27 @@ import mpmath as mp
 import numpy as np
 import pytest
 import torch
-from hypothesis import Phase, example, given, settings, strategies as st
+from hypothesis import Phase, example, given, settings
+from hypothesis import strategies as st
 from scipy.special import rel_entr
 from scipy.stats import entropy
 
 import witness_theory as wt
 
-from .strategies import (InstanceSpec, assert_close, assert_le, build_instance, code_kinds, codes_for,
-                         count_example, instances, report, seeds, simplex_rows, weight_vector)
+from .strategies import (
+    InstanceSpec,
+    assert_close,
+    assert_le,
+    build_instance,
+    code_kinds,
+    codes_for,
+    count_example,
+    instances,
+    report,
+    seeds,
+    simplex_rows,
+    weight_vector,
+)
 
 torch.set_num_threads(1)
 
@@ -253,7 +266,8 @@ def test_kernel_fallback_path_against_plain_numpy(case):
     (sums of N terms in another order, a scaling by s that is not a power of 2), and for the
     force 1e-12 relative plus 2N + 2 subnormal spacings 2^-1074 (beta = 1e-160: each row's force
     ~1e-321 is subnormal, so its square, its weighting and each of the N additions round to an
-    absolute half spacing, not a relative one; measured 5 spacings at N = 40). Zero codes at beta 1e155 with a uniform teacher: every quantity is exactly 0
+    absolute half spacing, not a relative one; measured 5 spacings at N = 40). Zero codes at beta 1e155
+    with a uniform teacher: every quantity is exactly 0
     (S = T, so the force is 0; the scale s falls back to 1, not 0/0). mutmut: no proof reached
     this path (the force's and the scaling's mutants survived)."""
     rng = np.random.default_rng(7)

@@ -16,7 +16,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import Phase, example, given, settings, strategies as st
+from hypothesis import Phase, example, given, settings
+from hypothesis import strategies as st
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
 
@@ -24,8 +25,7 @@ import witness_theory as wt
 import witness_theory.collapse_metrics as cm
 from witness_theory.theorems import T8
 
-from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, count_example,
-                         instances, seeds)
+from .strategies import InstanceSpec, assert_close, assert_le, assert_ledger, build_instance, count_example, instances, seeds
 
 torch.set_num_threads(1)
 

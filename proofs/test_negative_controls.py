@@ -16,14 +16,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import Phase, given, settings
-from scipy.special import log_softmax
 
 import witness_theory as wt
 import witness_theory.core as core
 from witness_theory.theorems import T1, T2, T4, T6, T8
 
-from .strategies import (InstanceSpec, assert_close, assert_le, build_instance, codes_for, count_example,
-                         instances, seeds)
+from .strategies import InstanceSpec, assert_close, assert_le, build_instance, codes_for, count_example, instances, seeds
 
 NO_SHRINK = settings(phases=[Phase.explicit, Phase.generate, Phase.target], database=None,
                      report_multiple_bugs=False)

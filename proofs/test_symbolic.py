@@ -94,7 +94,7 @@ def test_t4_t5_exact_code_symbolic(K, rotate):
     logits = (beta * A.T * mu_star).applyfunc(sp.simplify)
     # T3 => logits == clr exactly
     assert sp.simplify(logits - clr) == sp.zeros(K, 1)
-    expo = [sp.exp(sp.expand(l)) for l in clr]
+    expo = [sp.exp(sp.expand(x)) for x in clr]
     total = sum(expo)
     for k in range(K):
         # exp(clr_k) / sum_j exp(clr_j) == p_k / sum_j p_j, i.e. == p_k on the simplex

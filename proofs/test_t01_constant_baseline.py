@@ -11,7 +11,8 @@ import math
 
 import mpmath as mp
 import numpy as np
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from scipy.optimize import minimize
 from scipy.special import log_softmax, rel_entr, softmax, xlogy
 from scipy.stats import entropy
@@ -19,8 +20,7 @@ from scipy.stats import entropy
 import witness_theory as wt
 from witness_theory.theorems import T1
 
-from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, count_example,
-                         instances, seeds)
+from .strategies import InstanceSpec, assert_close, assert_le, assert_ledger, build_instance, count_example, instances, seeds
 
 # Frozen edge cases: largest sizes, all one-hot rows with distinct classes (I_T = H(w) when
 # N <= K), a single point (I_T = 0), near-degenerate rows, uniform rows.
@@ -213,7 +213,6 @@ def test_teacher_information_extremes_match_mpmath(T, w_seed):
 # passing unexpectedly -- the day the package is fixed, so the pin is then removed).
 # --------------------------------------------------------------------------------------
 
-import pytest  # noqa: E402
 
 
 def test_t1_zero_weight_row_outside_marginal_support():

@@ -14,8 +14,17 @@ from scipy.special import rel_entr
 import witness_theory as wt
 from witness_theory.theorems import T2
 
-from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, code_kinds,
-                         codes_for, instances, seeds)
+from .strategies import (
+    InstanceSpec,
+    assert_close,
+    assert_le,
+    assert_ledger,
+    build_instance,
+    code_kinds,
+    codes_for,
+    instances,
+    seeds,
+)
 
 torch.set_num_threads(1)
 

@@ -13,13 +13,13 @@ import math
 import mpmath as mp
 import numpy as np
 import torch
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import witness_theory as wt
 from witness_theory.theorems import T4
 
-from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, count_example,
-                         instances, seeds)
+from .strategies import InstanceSpec, assert_close, assert_le, assert_ledger, build_instance, count_example, instances, seeds
 
 torch.set_num_threads(1)
 
@@ -85,7 +85,7 @@ def test_clr_and_exact_code_extremes_match_mpmath(p, beta, seed):
     W = wt.Witness(K, K + 1, beta, frame)
     logs = [mp.log(mp.mpf(x)) for x in p]
     mean = mp.fsum(logs) / K
-    clr_mp = [float(l - mean) for l in logs]
+    clr_mp = [float(x - mean) for x in logs]
     clr_f = wt.clr(p)
     # |log p| <= 691; float64 log is correctly rounded to ~1 ulp: 1e-13 absolute is ~1e3 ulps of 691
     assert_close("mpmath clr", clr_f, clr_mp, 1e-12 * (1 + 691))
@@ -94,4 +94,4 @@ def test_clr_and_exact_code_extremes_match_mpmath(p, beta, seed):
     mu_f = wt.exact_code(p, W)
     assert_close("mpmath exact_code", mu_f, mu_mp, 1e-12 * K * (1 + 691 / beta))
     # and the witness maps it back to p (log space)
-    assert_close("mpmath S(mu*(p)) == p (log)", W.log_probs(mu_f)[0], [float(l) for l in logs], 1e-12 * K * (1 + 691))
+    assert_close("mpmath S(mu*(p)) == p (log)", W.log_probs(mu_f)[0], [float(x) for x in logs], 1e-12 * K * (1 + 691))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from torch.distributions import Normal, kl_divergence
 
 import witness_theory as wt
 from witness_theory.theorems import T5
 
-from .strategies import InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, instances, seeds
+from .strategies import InstanceSpec, assert_close, assert_le, assert_ledger, build_instance, instances, seeds
 
 torch.set_num_threads(1)
 EPS = float(np.finfo(np.float64).eps)

@@ -14,15 +14,15 @@ import re
 import numpy as np
 import pytest
 import torch
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import witness_theory as wt
 from witness_theory.theorems import T6
 
-EPS = float(np.finfo(np.float64).eps)
+from .strategies import InstanceSpec, assert_close, assert_le, assert_ledger, build_instance, count_example, instances, seeds
 
-from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, count_example,
-                         instances, seeds)
+EPS = float(np.finfo(np.float64).eps)
 
 torch.set_num_threads(1)
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from scipy.special import rel_entr
 
 import witness_theory as wt
 from witness_theory.theorems import T7
 
-from .strategies import InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, instances
+from .strategies import InstanceSpec, assert_close, assert_le, assert_ledger, build_instance, instances
 
 torch.set_num_threads(1)
 

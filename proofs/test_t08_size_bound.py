@@ -17,8 +17,17 @@ from scipy.special import rel_entr
 import witness_theory as wt
 from witness_theory.theorems import T8
 
-from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, code_kinds,
-                         codes_for, instances, seeds)
+from .strategies import (
+    InstanceSpec,
+    assert_close,
+    assert_le,
+    assert_ledger,
+    build_instance,
+    code_kinds,
+    codes_for,
+    instances,
+    seeds,
+)
 
 torch.set_num_threads(1)
 
@@ -55,8 +64,8 @@ def test_t8_ledger_and_direct_bound(inst, seed, kind):
 def test_t8_blocked_sums_beyond_one_block(n):
     """The row blocks of the kernel (512 rows) and of the size bound and weighted mean (4,096
     rows): the proofs above draw N <= 128, so only here do the loops run over several blocks
-    (mutmut: the block loops' mutants survived, in certify's kernel and in size_bound). Against one-shot float64 numpy on all rows: the
-    weighted mean to 1e-13 of sum |w x| (pairwise sums, O(log N) ulps, against math.fsum of the
+    (mutmut: the block loops' mutants survived, in certify's kernel and in size_bound). Against one-shot
+    float64 numpy on all rows: the weighted mean to 1e-13 of sum |w x| (pairwise sums, O(log N) ulps, against math.fsum of the
     same products), the two size bounds and the alignment loss to 1e-12 relative (sums of N
     positive terms in another order)."""
     rng = np.random.default_rng(n)

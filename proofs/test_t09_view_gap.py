@@ -8,17 +8,16 @@ predictors whose minimum is Gamma; random group-constant predictors never beat G
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp
 import pytest
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from scipy.optimize import minimize
-from scipy.special import log_softmax, rel_entr, xlogy
+from scipy.special import log_softmax, logsumexp, rel_entr, xlogy
 
 import witness_theory as wt
 from witness_theory.theorems import T9
 
-from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, codes_for,
-                         instances, seeds)
+from .strategies import InstanceSpec, assert_close, assert_le, assert_ledger, build_instance, codes_for, instances, seeds
 
 # includes "some_zero": view classes of weight 0 once broke view_gap (test_t9_zero_mass_group)
 T9_WEIGHTS = ["dirichlet", "dirichlet", "uniform", "none", "spiky", "some_zero"]

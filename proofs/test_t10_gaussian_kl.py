@@ -9,14 +9,15 @@ import mpmath as mp
 import numpy as np
 import pytest
 import torch
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from torch.distributions import Normal, kl_divergence
 
 import witness_theory as wt
 from witness_theory.theorems import T10
 
-from .strategies import assert_close, assert_ledger, count_example, seeds
+from .strategies import assert_close, assert_ledger, seeds
 
 torch.set_num_threads(1)
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import assume, event, example, given, strategies as st
+from hypothesis import assume, event, example, given
+from hypothesis import strategies as st
 from scipy.optimize import minimize
 from scipy.special import log_softmax, rel_entr, softmax
 
@@ -20,9 +21,19 @@ import witness_theory as wt
 import witness_theory.frontier as fr
 from witness_theory.theorems import T11, _codes_loss_rounding
 
-from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, code_kinds, report,
-                         codes_for, count_example, instances, seeds)
-
+from .strategies import (
+    InstanceSpec,
+    assert_close,
+    assert_le,
+    assert_ledger,
+    build_instance,
+    code_kinds,
+    codes_for,
+    count_example,
+    instances,
+    report,
+    seeds,
+)
 
 
 @given(inst=instances(full_support=False, max_K=6, max_N=8), seed=seeds, kind=code_kinds)
@@ -119,7 +130,7 @@ def test_t11_ends(inst):
     """lambda = 0: mu = 0, L = I_T + KL(Tbar||u) (T1 via rel_entr), E = 0. lambda -> inf: the
     exact codes (T5): energy -> ((K-1)/(2K beta^2)) E_T and L -> 0."""
     count_example()
-    T, W, w = inst.T, inst.witness, inst.weights
+    T, W = inst.T, inst.witness
     D0, L0, E0, a0 = fr.frontier_dual(T, W, 0.0, inst.w)
     info = wt.teacher_information(T, inst.w)
     kl_u = float(rel_entr(inst.tbar, np.full(inst.K, 1.0 / inst.K)).sum())
@@ -141,8 +152,9 @@ def test_t11_stationarity_symbolic():
     """grad_mu [(1/2)||mu||^2 + lambda KL(t||S(mu))] = mu - lambda beta A (t - S(mu)) for K = 2, 3
     (default frame, d = K - 1): the stationarity condition of T11 in closed form. (K = 3 costs
     ~5 s of simplification; K = 2 runs here, K = 3 under the thorough profile.)"""
-    from .test_symbolic import sym_simplex_vertices
     import os
+
+    from .test_symbolic import sym_simplex_vertices
     for K in ((2, 3) if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else (2,)):
         V = sym_simplex_vertices(K)
         mu = sp.Matrix(sp.symbols(f"m0:{K - 1}", real=True))
@@ -150,9 +162,9 @@ def test_t11_stationarity_symbolic():
         tf = list(sp.symbols(f"t0:{K - 1}", positive=True))
         t = tf + [1 - sum(tf)]
         logits = beta * (V.T * mu)
-        lse = sp.log(sum(sp.exp(l) for l in logits))
-        S = [sp.exp(l - lse) for l in logits]
-        kl = sum(tk * (sp.log(tk) - (l - lse)) for tk, l in zip(t, logits))
+        lse = sp.log(sum(sp.exp(x) for x in logits))
+        S = [sp.exp(x - lse) for x in logits]
+        kl = sum(tk * (sp.log(tk) - (x - lse)) for tk, x in zip(t, logits))
         f = (mu.T * mu)[0] / 2 + lam * kl
         grad = sp.Matrix([sp.diff(f, m) for m in mu])
         claim = mu - lam * beta * V * sp.Matrix([tk - sk for tk, sk in zip(t, S)])

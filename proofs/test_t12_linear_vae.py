@@ -13,17 +13,17 @@ weight is caught.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import sympy as sp
 import torch
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from scipy.optimize import minimize
 from scipy.stats import multivariate_normal
 
 from witness_theory import linear_vae as lv
 from witness_theory.theorems import T12
 
-from .strategies import assert_close, assert_ledger, assert_le, count_example, report, seeds
+from .strategies import assert_close, assert_le, assert_ledger, count_example, report, seeds
 
 torch.set_num_threads(1)
 
@@ -103,12 +103,8 @@ def test_t12_elbo_formula_against_quadrature(case):
 def _torch_neg_elbo(theta, D, d, m, C, sigma2, beta):
     """-ELBO_b written again in torch (closed-form expectations) for autograd."""
     t = torch.from_numpy(theta).requires_grad_(True)
-    i = 0
-    W = t[i:i + D * d].reshape(D, d); i += D * d
-    b = t[i:i + D]; i += D
-    V = t[i:i + d * D].reshape(d, D); i += d * D
-    e = t[i:i + d]; i += d
-    ls = t[i:i + d]
+    W, b, V, e, ls = torch.split(t, [D * d, D, d * D, d, d])
+    W, V = W.reshape(D, d), V.reshape(d, D)
     m_t, C_t = torch.from_numpy(m), torch.from_numpy(C)
     R = torch.eye(D, dtype=torch.float64) - W @ V
     r = R @ m_t - W @ e - b
@@ -128,12 +124,8 @@ def _np_neg_elbo(theta, D, d, m, C, sigma2, beta):
     d sq/dW = -2 r mbar^T - 2 R C V^T + 2 W diag(s); d sq/dV = -2 W^T r m^T - 2 W^T R C;
     d sq/de = -2 W^T r; d sq/db = -2 r; d sq/dl_j = s_j ||W_j||^2;
     KL: d/dV = mbar m^T + V C, d/de = mbar, d/dl = (s - 1)/2."""
-    i = 0
-    W = theta[i:i + D * d].reshape(D, d); i += D * d
-    b = theta[i:i + D]; i += D
-    V = theta[i:i + d * D].reshape(d, D); i += d * D
-    e = theta[i:i + d]; i += d
-    ls = theta[i:i + d]
+    W, b, V, e, ls = np.split(theta, np.cumsum([D * d, D, d * D, d]))
+    W, V = W.reshape(D, d), V.reshape(d, D)
     s = np.exp(ls)
     R = np.eye(D) - W @ V
     r = R @ m - W @ e - b

@@ -27,6 +27,7 @@ What is proved (each test can fail; the negative controls show how):
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import pytest
 import sympy as sp

@@ -17,15 +17,15 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, example, given, target, strategies as st
+from hypothesis import assume, example, given, target
+from hypothesis import strategies as st
 
 import witness_theory as wt
 from witness_theory import heldout
 from witness_theory.heldout import T2H
 from witness_theory.validation import check_weights
 
-from .strategies import (InstanceSpec, assert_close, assert_ledger, assert_le, build_instance, codes_for,
-                         instances, seeds)
+from .strategies import InstanceSpec, assert_close, assert_le, assert_ledger, build_instance, codes_for, instances, seeds
 
 SMALL = dict(min_K=2, max_K=5, min_N=4, max_N=32,
              weight_kinds=["dirichlet", "uniform", "none", "spiky"])   # each split keeps positive mass
