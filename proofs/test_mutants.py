@@ -159,11 +159,11 @@ def _riemannian_grad_norm_fd(X, T, w, P, V, beta, h=1e-5) -> float:
     return float(np.linalg.norm(derivs))
 
 
-def _descent_case(seed, K, extra_d, n, beta):
+def _descent_case(seed, K, extra_d, n, beta, x_scale=2.0):
     rng = np.random.default_rng(seed)
     d = K - 1 + extra_d
     T = _rows(rng, n, K, 2.0)
-    X = rng.standard_normal((n, d)) * 2.0
+    X = rng.standard_normal((n, d)) * x_scale
     w = check_weights(rng.dirichlet(np.ones(n)), n)
     P0 = orthonormal_frame(rng, d, K - 1)
     return X, T, w, P0, core.simplex_vertices(K)
@@ -202,9 +202,11 @@ def test_stiefel_descent_is_monotone_and_stationary(seed, K, extra_d, n, beta):
                   f"stopped after {it} steps at a non-stationary frame (start grad {g0:.3g}):")
 
 
-@given(seed=seeds, K=st.integers(2, 4), extra_d=st.integers(0, 2), n=st.integers(4, 12), beta=st.floats(0.5, 4.0))
-@example(seed=0, K=3, extra_d=0, n=8, beta=1.0)
-def test_stiefel_descent_first_step_is_the_documented_one(seed, K, extra_d, n, beta):
+@given(seed=seeds, K=st.integers(2, 4), extra_d=st.integers(0, 2), n=st.integers(4, 12), beta=st.floats(0.5, 4.0),
+       x_scale=st.sampled_from([0.2, 2.0]))
+@example(seed=0, K=3, extra_d=0, n=8, beta=1.0, x_scale=2.0)
+@example(seed=0, K=3, extra_d=0, n=8, beta=1.0, x_scale=0.2)    # lambda_max < 1 (mutmut: `lam > 1` survived)
+def test_stiefel_descent_first_step_is_the_documented_one(seed, K, extra_d, n, beta, x_scale):
     """One step of heldout.stiefel_descent is the documented one, written out here with scipy
     only: the Riemannian gradient G - P sym(P^T G) of the Euclidean gradient beta X^T [w (S - T)]
     V^T (checked against finite differences in the property above), the first trial step 1/L =
@@ -213,7 +215,7 @@ def test_stiefel_descent_first_step_is_the_documented_one(seed, K, extra_d, n, b
     (the same operations in another order). The step's formula, kappa, lambda_max and the Armijo
     constant only decide where the descent goes, not whether it descends, so the monotone and
     stationary property above cannot see them (mutmut: 34 such mutants survived)."""
-    X, T, w, P0, V = _descent_case(seed, K, extra_d, n, beta)
+    X, T, w, P0, V = _descent_case(seed, K, extra_d, n, beta, x_scale)
     neg_h = core.neg_entropy_rows(T)
     P1, loss1, it = heldout.stiefel_descent(X, T, w, neg_h, P0, V, beta, 1, 0.0)
     S = np.exp(log_softmax(beta * (X @ P0) @ V, axis=1))
@@ -234,6 +236,31 @@ def test_stiefel_descent_first_step_is_the_documented_one(seed, K, extra_d, n, b
     assert it == 1
     assert_close("stiefel first step", P1, P_new, 1e-12)
     assert_close("stiefel first step's loss", loss1, _loss(X, T, w, P_new, V, beta), 1e-12 * (1 + abs(loss1)))
+
+
+def test_stiefel_descent_takes_no_step_that_raises_the_loss():
+    """A trial frame is taken only if it lowers L_TS by the Armijo amount 1e-4 step ||grad||^2: where
+    every trial is worse than the start (made so here: an objective that reports each trial 1e-15
+    (1 + L) above the start, unittest.mock), the descent returns the start frame and loss after one
+    iteration. (mutmut: the sufficient decrease with `+` for `-`, which accepts a step that raises the
+    loss by less than 1e-4 step ||grad||^2, and `accepted = True`, which takes the last trial after 40
+    failed halvings, survived: in the drawn descents the first trial always satisfies both.)"""
+    from unittest import mock
+    X, T, w, P0, V = _descent_case(0, 3, 1, 8, 1.0)
+    neg_h = core.neg_entropy_rows(T)
+    true_frame_loss = heldout._frame_loss
+    start_loss = true_frame_loss(X, T, w, neg_h, P0, V, 1.0)[0]
+    calls = []
+
+    def worse_than_the_start(X_, T_, w_, neg_h_, P, V_, beta):
+        calls.append(1)
+        loss, log_s = true_frame_loss(X_, T_, w_, neg_h_, P, V_, beta)
+        return (loss if len(calls) == 1 else start_loss + 1e-15 * (1 + abs(start_loss))), log_s
+
+    with mock.patch.object(heldout, "_frame_loss", side_effect=worse_than_the_start):
+        P, loss, it = heldout.stiefel_descent(X, T, w, neg_h, P0, V, 1.0, 50, 1e-12)
+    np.testing.assert_array_equal(P, P0)
+    assert loss == start_loss and it == 1 and len(calls) == 41
 
 
 @given(seed=seeds, K=st.integers(2, 4), extra_d=st.integers(0, 2), n=st.integers(6, 16), beta=st.sampled_from([0.5, 2.0]))

@@ -607,6 +607,9 @@ def test_split_form_is_fit_then_certify_with_the_splits_weights(inst, seed, meth
        rtol=st.sampled_from([1e-9, 1e-6]), with_ids=st.booleans())
 @example(inst=build_instance(InstanceSpec(seed=5, N=8, K=3, beta=2.0)), seed=1, fraction=0.5, method="raw",
          code_kind="constant", rtol=1e-6, with_ids=False)
+@example(inst=build_instance(InstanceSpec(seed=0, N=15, K=4, beta=0.05, temperature=0.001, weight_kind="dirichlet",
+                                          frame_kind="random")),
+         seed=0, fraction=0.2, method="witness", code_kind="gaussian", rtol=1e-9, with_ids=False)   # subnormal T_ik
 def test_t2h_ledger_is_its_documented_relations(inst, seed, fraction, method, code_kind, rtol, with_ids):
     """``T2H.check`` on any evaluation codes and any predictor (fitted or a plain Witness) holds, and
     its relations are the documented ones, each recomputed here with plain numpy: the constant code
@@ -633,7 +636,7 @@ def test_t2h_ledger_is_its_documented_relations(inst, seed, fraction, method, co
     p = w_e / w_e.sum()
     live = p > 0
 
-    from scipy.special import log_softmax
+    from scipy.special import log_softmax, logsumexp
     kl = _kl_rows_reference
 
     def log_h(codes):                                                  # the predictor's log h, written out
@@ -643,8 +646,12 @@ def test_t2h_ledger_is_its_documented_relations(inst, seed, fraction, method, co
         return log_softmax(W.scale * (codes @ W.A), axis=-1)
 
     tbar = p[live] @ T_e[live]
+    # log Tbar_k = logsumexp_i (log p_i + log T_ik) (scipy): p_i T_ik underflows to 0 for a subnormal
+    # T_ik (4.9e-324 at temperature 1e-3), and log(p @ T) would then be -inf where T_ik > 0, making
+    # the recomputed I_T inf (found by the ci profile on 12-07: the package's I_T, 0.23, is right)
     with np.errstate(divide="ignore"):                                # log 0 = -inf where Tbar_k = 0 (no T_ik > 0)
-        info = float(p[live] @ kl(T_e[live], np.log(tbar)[None]))
+        log_tbar = logsumexp(np.log(p[live])[:, None] + np.log(T_e[live]), axis=0)
+        info = float(p[live] @ kl(T_e[live], log_tbar[None]))
     loss = float(p[live] @ kl(T_e[live], log_h(X_e[live])))
     lhc = log_h((p[live] @ X_e[live])[None])[0]
     const_loss = float(p[live] @ kl(T_e[live], lhc[None]))
@@ -695,3 +702,160 @@ def test_fit_ids_are_read_only_and_a_failed_refit_forgets_the_fit(method):
     assert not hasattr(est, "fit_ids_")
     with pytest.raises(heldout.NotFittedError):
         est.certify(T, X, 100 + np.arange(12))
+
+
+# ---------------------------------------------------------------------------------------
+# The heldout.py survivors of the 2026-12-07 mutmut run (results/proofs/mutation.md)
+# ---------------------------------------------------------------------------------------
+
+def _weighted_rows(seed=3, n=24, K=4, d=5, code_scale=1.0):
+    rng = np.random.default_rng(seed)
+    T = rng.dirichlet(np.full(K, 0.7), n)
+    X = (np.eye(K)[T.argmax(axis=1)] @ rng.normal(size=(K, d)) + 0.5 * rng.normal(size=(n, d))) * code_scale
+    w = rng.dirichlet(np.full(n, 2.0))
+    return T, X, w
+
+
+def test_fit_numbers_are_the_weighted_margin_on_the_fit_rows():
+    """fit_teacher_information_, fit_loss_ and fit_margin_ of each estimator are its predictor's numbers
+    on the fit rows WITH the caller's weights: the raw and fitted witness's equal certify's (the
+    reference: the same function, bit-identical), the probe's margin_from_log_probs' of its own log h
+    and logit error at the validated weights (the same operations, 1e-15 relative). (mutmut: the probe
+    and the raw witness computing them without the weights survived: no proof fitted those two with
+    weights and read the numbers.)"""
+    T, X, w = _weighted_rows()
+    ids = np.arange(len(T))
+    W = wt.Witness(4, 5, 1.5)
+    for est, predictor in ((wt.RawWitness(W), W), (wt.FittedWitness(**FAST), None)):
+        est.fit(T, X, ids, weights=w)
+        cert = wt.certify(T, X, predictor if predictor is not None else est.witness_, w)
+        assert (est.fit_teacher_information_, est.fit_loss_, est.fit_margin_) == \
+            (cert.teacher_information, cert.alignment_loss, cert.margin)
+    p = wt.Probe(**PROBE_FAST).fit(T, X, ids, weights=w)
+    want = heldout.margin_from_log_probs(T, check_weights(w, len(T)), p.log_probs(X), p.logit_error(X))
+    got = (p.fit_teacher_information_, p.fit_loss_, p.fit_margin_)
+    for name, g, v in zip(("I_T", "L_h", "G_h"), got, want):
+        assert_close(f"probe fit {name} == the weighted margin", g, v, 1e-15 * (1 + abs(v)))
+    # the unweighted numbers differ from the weighted ones on these rows: the check can fail
+    assert abs(heldout.margin_from_log_probs(T, np.full(len(T), 1 / len(T)), p.log_probs(X))[2] - p.fit_margin_) > 1e-3
+
+
+def test_probe_float_error_carries_its_logit_error():
+    """The probe's certificate float error is margin_from_log_probs' with the probe's own logit error
+    (a bound on the rounding of coef_ mu + b: (d + 2) u max_i sum_j |mu_ij coef_kj| + |b_k|), on codes
+    large enough (x50) that the logit term is a visible part of it (here ~40%); logit_error of one code of one entry is that
+    formula (not 0); of codes with no entries (d = 0: the logits are the intercepts, exact), 0.
+    (mutmut: the certificate without the logit error, and
+    `mu.size == 1` for `mu.size == 0`, survived.) Tolerance 1e-15 relative: the same operations."""
+    T, X, _ = _weighted_rows(code_scale=50.0)
+    fit_ids, eval_ids = np.arange(12), np.arange(12, 24)
+    p = wt.Probe(**PROBE_FAST).fit(T[fit_ids], X[fit_ids], fit_ids)
+    cert = p.certify(T[eval_ids], X[eval_ids], eval_ids)
+    Te = T[eval_ids] / T[eval_ids].sum(axis=1, keepdims=True)
+    e = p.logit_error(X[eval_ids])
+    want = heldout.margin_from_log_probs(Te, np.full(12, 1 / 12), p.log_probs(X[eval_ids]), e)[3]
+    assert 2 * e > 0.1 * want                                        # the logit term: a visible part of the bound
+    assert_close("probe certificate float error", cert.float_error, want, 1e-15 * want)
+    one = wt.Probe(**PROBE_FAST).fit(T[:, :2] / T[:, :2].sum(axis=1, keepdims=True), X[:, :1], np.arange(24))
+    x = np.array([[3.0]])
+    size = np.abs(x) @ np.abs(one.coef_).T + np.abs(one.intercept_)
+    assert one.logit_error(x) == (1 + 2) * np.finfo(float).eps * float(size.max()) > 0
+    # codes with no entries (d = 0, an intercept-only probe): the logits are the intercepts, exact
+    none = wt.Probe(**PROBE_FAST).fit(T, np.empty((24, 0)), np.arange(24))
+    assert none.logit_error(np.empty((2, 0))) == 0.0
+
+
+def test_t2h_ledger_of_a_predictor_that_has_only_log_probs():
+    """T2H's ledger takes any latent-only predictor: anything with log_probs(codes), such as a
+    user's own model, which has no fit_ids_ (then the disjointness relation is not checked). Its
+    ledger equals that of the raw witness it wraps, less that relation. (mutmut: the lookup
+    `getattr(predictor, "fit_ids_")` without its default survived: every proof passed the package's
+    estimators, which all have fit_ids_.)"""
+    T, X, w = _weighted_rows()
+    W = wt.Witness(4, 5, 1.5)
+
+    class OnlyLogProbs:
+        def log_probs(self, codes):
+            return W.log_probs(codes)
+
+    own = T2H.check(T, X, OnlyLogProbs(), w)
+    raw = T2H.check(T, X, W, w)
+    assert own.holds and [r.name for r in own.parts] == [r.name for r in raw.parts]
+    assert [(r.lhs, r.rhs) for r in own.parts] == [(r.lhs, r.rhs) for r in raw.parts]
+
+
+def test_estimator_defaults_are_the_documented_ones():
+    """A default-constructed estimator fits and certifies exactly as one given the documented
+    defaults: FittedWitness(scales=(0.5, 1, 2, 4, 8), seed=0, max_iter=100, refine_scale=True,
+    warm_start=False), Probe(C=1, max_iter=1000, tol=1e-10, seed=0), RawWitness(witness, seed=0).
+    The instance makes each default matter: codes of rank 1 with K = 4 make the Procrustes start's
+    completion depend on the seed; a refit on other codes starts from Procrustes only without a warm
+    start; on a second instance 100 descent steps do not reach gtol; the probe's C moves its coefficients; the seed
+    decides the permutation test's p-value (199 permutations). (mutmut: the defaults' mutants
+    survived; mutmut keeps a function's signature, so only behaviour can tell them apart.)"""
+    rng = np.random.default_rng(5)
+    n, K, d = 40, 4, 5
+    T = rng.dirichlet(np.full(K, 0.7), n)
+    X = np.outer(T @ np.arange(K) + 0.3 * rng.normal(size=n), rng.normal(size=d))     # rank 1
+    X2 = X + rng.normal(size=X.shape)
+    fit_ids, eval_ids = np.arange(28), np.arange(28, 40)
+    pairs = ((wt.FittedWitness(), wt.FittedWitness(scales=(0.5, 1.0, 2.0, 4.0, 8.0), seed=0, max_iter=100,
+                                                   refine_scale=True, warm_start=False)),
+             (wt.Probe(), wt.Probe(C=1.0, max_iter=1000, tol=1e-10, seed=0)),
+             (wt.RawWitness(wt.Witness(K, d, 2.0)), wt.RawWitness(wt.Witness(K, d, 2.0), seed=0)))
+    for default, explicit in pairs:
+        for est in (default, explicit):
+            est.fit(T[fit_ids], X[fit_ids], fit_ids)
+            est.fit(T[fit_ids], X2[fit_ids], fit_ids)                  # a refit: warm start or not
+        c1, c2 = (est.certify(T[eval_ids], X2[eval_ids], eval_ids, permutations=199)
+                  for est in (default, explicit))
+        assert c1.as_dict()["parameters"].keys() == c2.as_dict()["parameters"].keys()
+        for key, value in c1.parameters.items():
+            np.testing.assert_array_equal(value, c2.parameters[key])
+        assert (c1.margin, c1.bound.lcb, c1.bound.p_value) == (c2.margin, c2.bound.lcb, c2.bound.p_value)
+    # each setting matters on these instances, so the comparisons can fail
+    fw = lambda **kw: wt.FittedWitness(**kw).fit(T[fit_ids], X[fit_ids], fit_ids).frame_   # noqa: E731
+    assert not np.array_equal(fw(seed=0), fw(seed=1))
+    rng = np.random.default_rng(4)
+    T3 = rng.dirichlet(np.full(K, 0.7), n)
+    X3 = rng.normal(size=(n, d)) * 2 + np.eye(K)[T3.argmax(axis=1)] @ rng.normal(size=(K, d))
+    long = [wt.FittedWitness(**kw).fit(T3, X3, np.arange(n)) for kw in ({}, {"max_iter": 100}, {"max_iter": 101})]
+    np.testing.assert_array_equal(long[0].frame_, long[1].frame_)
+    assert long[0].n_iter_ == 100 and not np.array_equal(long[1].frame_, long[2].frame_)
+    cold = wt.FittedWitness().fit(T[fit_ids], X2[fit_ids], fit_ids)
+    refit = wt.FittedWitness().fit(T[fit_ids], X[fit_ids], fit_ids).fit(T[fit_ids], X2[fit_ids], fit_ids)
+    np.testing.assert_array_equal(refit.frame_, cold.frame_)          # without warm_start a refit is a fresh fit
+    warm = wt.FittedWitness(warm_start=True).fit(T[fit_ids], X[fit_ids], fit_ids).fit(T[fit_ids], X2[fit_ids], fit_ids)
+    assert not np.array_equal(cold.frame_, warm.frame_)
+    assert not np.array_equal(wt.Probe(C=1.0).fit(T[fit_ids], X[fit_ids], fit_ids).coef_,
+                              wt.Probe(C=2.0).fit(T[fit_ids], X[fit_ids], fit_ids).coef_)
+    raw = [wt.RawWitness(wt.Witness(K, d, 2.0), seed=s).fit(T[fit_ids], X[fit_ids], fit_ids)
+           .certify(T[eval_ids], X2[eval_ids], eval_ids, permutations=199).bound.p_value for s in (0, 1)]
+    assert raw[0] != raw[1]
+    # the split form passes its settings on to the raw witness too (mutmut: `RawWitness(witness)`
+    # without them survived): seed 1 there is RawWitness(seed=1)'s p-value, not seed 0's
+    split = heldout.HeldoutSplit(fit=fit_ids, eval=eval_ids, n=n, fraction=0.3, seed=0)
+    got = wt.heldout_certify(T, X2, split, method="raw", witness=wt.Witness(K, d, 2.0), seed=1, permutations=199)
+    assert got.bound.p_value == raw[1]
+
+
+def test_fit_with_no_descent_steps_and_warm_starts_on_short_grids():
+    """max_iter = 0: the Procrustes start is the fit and n_iter_ is 0 (mutmut: `it = 1` survived).
+    A warm start on a one-scale grid starts at that scale exactly, from the previous frame; on a
+    two-scale grid it searches the scale between the two (bounded Brent, which returns an interior
+    point), so the start scale is neither grid point (mutmut: the one-scale branch's `None`,
+    `len(grid) != 1` and `== 2` survived: no proof warm-started on a short grid)."""
+    T, X, w = _weighted_rows()
+    ids = np.arange(len(T))
+    X2 = X + np.random.default_rng(9).normal(size=X.shape)
+    zero = wt.FittedWitness(max_iter=0, scales=(2.0,), refine_scale=False).fit(T, X, ids, weights=w)
+    assert zero.n_iter_ == 0
+    np.testing.assert_array_equal(zero.frame_, heldout.procrustes_frame(X, T, check_weights(w, len(T)), 0))
+    one = wt.FittedWitness(scales=(2.0,), warm_start=True, **{"max_iter": 6}).fit(T, X, ids, weights=w)
+    previous = one.frame_.copy()
+    one.fit(T, X2, ids, weights=w)
+    assert one.start_scale_ == 2.0
+    assert one.start_margin_ == wt.certify(T, X2, wt.Witness(4, 5, 2.0, previous), w).margin
+    two = wt.FittedWitness(scales=(1.0, 4.0), warm_start=True, max_iter=6).fit(T, X, ids, weights=w)
+    two.fit(T, X2, ids, weights=w)
+    assert 1.0 < two.start_scale_ < 4.0

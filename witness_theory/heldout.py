@@ -164,6 +164,7 @@ def _warm_frame(estimator) -> np.ndarray | None:
     if not isinstance(estimator.warm_start, (bool, np.bool_)):
         raise TypeError(f"warm_start must be True or False, got {estimator.warm_start!r:.60}")
     frame = getattr(estimator, "frame_", None) if estimator.warm_start else None
+    # (mutmut: `dtype=None` or no dtype is equivalent: a fitted frame_ is float64 already)
     return None if frame is None else np.array(frame, dtype=np.float64)
 
 
@@ -305,11 +306,15 @@ def procrustes_frame(X, T, w, seed: int) -> np.ndarray:
     K = T.shape[1]
     f = PROCRUSTES_TARGET_FLOOR
     Tf = T if np.all(T > 0) else (1.0 - f) * T + f / K
+    # (mutmut: d None (the default is K - 1), and another scale than 1 (the target scaled by a
+    # positive constant: the same maximiser, see the docstring) are equivalent)
     Z = core.exact_embedding(Tf, core.Witness(K, K - 1, 1.0))        # (n, K-1): z*_i at beta = 1
     sw = np.sqrt(w)[:, None]
     # (mutmut: `X + mean` or `Z + mean` is equivalent: M = A^T B needs one factor centred, since
     # sum_i w_i c (z_i - zbar)^T = 0 for any constant c. The rank branch (`rank != K-1`, `K-2`) is
-    # equivalent too: both branches return a maximiser of tr(P^T M), unique when the rank is K-1)
+    # equivalent too: both branches return a maximiser of tr(P^T M), unique when the rank is K-1;
+    # so are the rank threshold's mutants (`>=`, `/ sv[0]`, the guards' `or`/`and`, rank 1 for
+    # M = 0, where every frame maximises), and `compute_uv=None` (falsy))
     A = sw * (X - core.weighted_mean(w, X))                          # (n, d) weighted, centred
     B = sw * (Z - core.weighted_mean(w, Z))                          # (n, K-1)
     M = A.T @ B                                                       # (d, K-1)
@@ -346,6 +351,13 @@ def stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
         step = float(2.0 / (np.float64(beta) ** 2 * kappa * lam)) if lam > 0 else 1.0
     if not np.isfinite(step):   # beta^2 underflowed to 0: an infinite step would make the frame inf
         step = 1.0
+    # (mutmut, read as equivalent: the guards above (`X.size or True`, `lam >= 0`, the fallback
+    # steps 2.0 or None): where lam = 0 or beta^2 underflows, the gradient beta X^T [w (S - T)] V^T
+    # is 0 or below 1e-150, so g2 <= gtol^2 stops the loop before any step is taken. Changing where
+    # the descent goes, not whether it descends: the stop `<` for `<=` and gtol ** 3, the Armijo
+    # test's `<`, the doubling `step = 2.0` or `*= 3.0`, 41 halvings, `accepted = None` (falsy).
+    # The first step, the Armijo sign and the fallback when no trial lowers the loss are proved:
+    # proofs/test_mutants.py)
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 -- `it` is returned: the number of steps taken
         R = w[:, None] * (np.exp(log_s) - T)                          # (n, K): w_i (S_i - T_i)
@@ -394,6 +406,10 @@ def _fit_witness(X, T, w, grid, seed, max_iter, refine_scale, K, d,
                               options={"xatol": 1e-3})
         candidates = (float(np.exp(res.x)),)
     # gtol: stop when the Riemannian gradient is at rounding level of the loss's gradient
+    # (mutmut: its mutants (`/`, `1 - info`, `2 + info`; only gtol^2 is used), the searches' xatol
+    # (options dropped: scipy's 1e-5; 1.001) and `method` dropped (bounds imply "bounded") change
+    # where the fit stops, not what it promises (monotone, orthonormal, stationary to gtol): the
+    # fit's optimiser settings, outside the theorems' formulas)
     gtol = 1e-10 * (1.0 + info)
     best: tuple[np.ndarray, float, float, int] | None = None
     start_loss, start_scale = np.inf, candidates[0]
@@ -406,7 +422,7 @@ def _fit_witness(X, T, w, grid, seed, max_iter, refine_scale, K, d,
             best = (P, loss, beta, it)
     assert best is not None   # the scale grid is never empty (_check_scale_grid)
     P, loss, beta, iterations = best
-    if refine_scale and len(grid) > 1:
+    if refine_scale and len(grid) > 1:   # (mutmut: `>= 1` is equivalent: a bracket [b, b] returns b)
         # (mutmut: a wider bracket, j-2 or j+2, survives the proofs: L(P, beta) is convex in beta, so
         # it moves the scale only where the descent's frame P_j has its 1-D optimum beyond a
         # neighbouring grid scale; without descent steps that cannot happen, and no draw did it)
@@ -422,6 +438,7 @@ def _fit_witness(X, T, w, grid, seed, max_iter, refine_scale, K, d,
         raise ValueError(f"codes are too large to fit a witness on (largest |entry| {np.abs(X).max():.3g}): "
                          "the descent overflowed float64; scale the codes down")
     start_margin = info - start_loss
+    # (mutmut: d None is equivalent: Witness takes d from the frame P (d, K-1))
     return core.Witness(K, d, beta, P), float(start_margin), float(start_scale), int(iterations)
 
 
@@ -626,7 +643,7 @@ class HeldoutEstimator:
         info, loss, g, float_error = margin
         return HeldoutCertificate(
             method=method, teacher_information=float(info), loss=float(loss), margin=float(g),
-            float_error=float(float_error), certified=bound is not None and bound.lcb > 0.0, bound=bound,
+            float_error=float(float_error), certified=bound is not None and bound.certified, bound=bound,
             fit_teacher_information=known(self.fit_teacher_information_), fit_loss=known(self.fit_loss_),
             fit_margin=known(self.fit_margin_), n_fit=int(self.n_fit_), n_eval=n_eval, K=K, d=d,
             parameters=self._parameters(), predictor=copy.copy(self))
