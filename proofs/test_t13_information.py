@@ -666,3 +666,67 @@ def test_bootstrap_lcb_is_the_percentile_bootstrap_written_out():
             assert information_bound(T, L, delta=delta, bootstrap=B, seed=seed).bootstrap_lcb == got
     assert info.bootstrap_lcb(T, L) == info.bootstrap_lcb(T, L, delta=0.05, resamples=999, seed=0)
     assert info.bootstrap_lcb(T, L, seed=0) != info.bootstrap_lcb(T, L, seed=1)
+
+
+# ---------------------------------------------------------------------------------------
+# The information.py survivors of the 2026-12-07 mutmut run (results/proofs/mutation.md)
+# ---------------------------------------------------------------------------------------
+
+@given(seed=seeds, nx=st.integers(1, 5), nz=st.integers(1, 5), K=st.integers(2, 4), rtol=st.sampled_from([1e-9, 1e-6]),
+       with_prior=st.booleans())
+@example(seed=0, nx=3, nz=3, K=3, rtol=1e-6, with_prior=True)
+def test_t13_ledger_is_its_documented_relations(seed, nx, nz, K, rtol, with_prior):
+    """T13's ledger on a finite joint: its relations are the documented ones in order (Barber-Agakov
+    G_h <= I(Y;Z), data processing I(Y;Z) <= I(X;Z), I(Y;Z) <= H(Y), and with a prior the rate
+    I(X;Z) <= E_X KL(q(z|X) || p(z))); each side is information_terms' value (the rate with THE
+    PRIOR GIVEN, recomputed here with scipy's rel_entr, 1e-12 relative); each tolerance is rtol
+    (1 + |lhs| + |rhs| + magnitude) with the caller's rtol, magnitude |G_h| + H(Y) for the first two,
+    none for the third, I(X;Z) for the rate (mutmut: the prior dropped, rtol dropped, the magnitudes
+    dropped or with H(Y) subtracted survived: the ledger proof checked only that it holds)."""
+    from scipy.special import rel_entr
+    px, T, Q, H, prior = build_joint(seed, nx, nz, K, "softmax", "softmax", "softmax", 1.0, False)
+    res = T13.check(px, T, Q, H, prior if with_prior else None, rtol=rtol)
+    assert res.holds, f"\n{res}"
+    t = information_terms(px, T, Q, H, prior)
+    mag = abs(t["G_h"]) + t["H_Y"]
+    want = [("G_h <= I(Y;Z)", t["G_h"], t["I_YZ"], mag), ("I(Y;Z) <= I(X;Z)", t["I_YZ"], t["I_XZ"], mag),
+            ("I(Y;Z) <= H(Y)", t["I_YZ"], t["H_Y"], 0.0)]
+    if with_prior:
+        rate = float(px @ rel_entr(Q, prior[None]).sum(axis=1))
+        assert_close("T13 rate with the prior", t["rate"], rate, 1e-12 * (1 + rate))
+        want.append(("I(X;Z) <= E_X KL(q(z|X) || p(z))", t["I_XZ"], t["rate"], t["I_XZ"]))
+    assert [p.name[:len(w[0])] for p, w in zip(res.parts, want)] == [w[0] for w in want] and len(res.parts) == len(want)
+    for part, (_, lhs, rhs, magnitude) in zip(res.parts, want):
+        assert (part.lhs, part.rhs) == (lhs, rhs)
+        assert part.tolerance == pytest.approx(rtol * (1 + abs(lhs) + abs(rhs) + magnitude), rel=1e-12, abs=0.0)
+
+
+def test_certified_active_units_with_sampled_fit_codes_is_the_flattened_fit():
+    """codes_fit (n_f, M_f, d), M_f draws per fit row, are n_f M_f fit samples, each with its row's
+    teacher row: the result equals that of the flattened codes with the teacher rows repeated
+    (exactly: the same unit predictors). The instance certifies its signal unit, so the predictor
+    matters. (mutmut: the 3-D fit branch's 17 mutants survived: no proof passed 3-D fit codes.)"""
+    T_f, Z_f2, T_e, Z_e = _unit_case(0, 3, 3, 300, 300, 2, 30.0)        # the p-value property's first example
+    d, M = 3, 2
+    Z_f = Z_f2[:, None, :] + 0.3 * np.random.default_rng(21).standard_normal((300, M, d))
+    got = info.certified_active_units(T_f, Z_f, T_e, Z_e, delta=0.05)
+    flat = info.certified_active_units(np.repeat(T_f, M, axis=0), Z_f.reshape(-1, d), T_e, Z_e, delta=0.05)
+    assert got["certified_active_units"] == flat["certified_active_units"] >= 1
+    for key in ("certified_units", "lcb", "p_values"):
+        np.testing.assert_array_equal(got[key], flat[key])
+    first = info.certified_active_units(T_f, Z_f[:, 0], T_e, Z_e, delta=0.05)   # one draw per row: other bins
+    assert not np.array_equal(first["lcb"], got["lcb"])
+
+
+def test_permutation_pvalue_default_seed_is_zero():
+    """permutation_pvalue's default seed is 0, as documented: the same p-value as seed=0, and another
+    seed gives another p-value on these rows (199 re-pairings of rows carrying a weak signal), so
+    the comparison can fail (mutmut: the default seed 1 survived; it keeps the signature, so only
+    behaviour tells it apart)."""
+    rng = np.random.default_rng(22)
+    n, K = 40, 3
+    T = rng.dirichlet(np.ones(K), n)
+    L = np.log(0.2 * T + 0.8 * rng.dirichlet(np.ones(K), n))
+    L -= np.log(np.exp(L).sum(axis=1, keepdims=True))
+    p = [info.permutation_pvalue(T, L, permutations=199, seed=s) for s in (0, 1)]
+    assert info.permutation_pvalue(T, L, permutations=199) == p[0] != p[1]
