@@ -560,6 +560,9 @@ def _unit_case(seed, K, d, n_f, n_e, M, signal):
        M=st.integers(1, 3), signal=st.sampled_from([0.0, 2.0, 3.0, 30.0]), delta=st.sampled_from([0.01, 0.05, 0.2, 0.5]))
 @example(seed=0, K=3, d=3, n_f=300, n_e=300, M=2, signal=30.0, delta=0.05)     # unit 0 certified at delta/d
 @example(seed=0, K=2, d=4, n_f=300, n_e=120, M=1, signal=3.0, delta=0.5)       # p = delta / 2: between the grid's ends
+@example(seed=0, K=2, d=1, n_f=27, n_e=203, M=2, signal=2.0, delta=0.5)        # certified near the threshold
+#   (mutmut: ln(3 / level) for ln(2 / level) in the betting test survived mutation-quick, whose draws all sit
+#   far from the threshold; ci found this draw)
 def test_certified_active_units_p_values_are_the_bounds(seed, K, d, n_f, n_e, M, signal, delta):
     """Each unit's p-value is the smallest level of the grid delta/d, ..., delta at which
     ``information_bound`` of the unit's predictor (bets sized for delta) has LCB > 0, 1 if none,
