@@ -70,8 +70,9 @@ _BLAS_LIMIT = threadpool_limits(1)
 @pytest.fixture(autouse=True, scope="session")
 def _fresh_caches():
     """Empty witness_theory's caches (functools.cache on information.max_varentropy, and the last
-    permutation draw that information._permutation_chunks keeps) when a session starts. mutmut runs each mutant's tests in a process forked from one that already ran the
-    proofs, so a cache filled there hid every mutant behind it: all 12 of _varentropy's mutants
+    permutation draw that information._permutation_chunks keeps) when a session starts. mutmut
+    runs each mutant's tests in a process forked from one that already ran the proofs, so a cache
+    filled there hid every mutant behind it: all 12 of _varentropy's mutants
     were reported as surviving on 2026-12-07, and the three applied by hand each fail the
     max_varentropy proofs (results/proofs/mutation.md)."""
     from witness_theory import information
