@@ -444,6 +444,8 @@ def permutation_pvalue(teacher, log_probs, *, permutations: int = DEFAULT_PERMUT
     # flops, then B N lookups, instead of B N K multiply-adds over a (B, N, K) copy of Lm. Used
     # while N <= B (fewer flops) and A stays small (N <= 4096: 128 MB); the two routes give the
     # same statistics up to rounding, which the tie tolerance below absorbs.
+    # (mutmut, equivalent up to the rounding that the tie tolerance absorbs: the route's condition and
+    # the chunk size; `>` for `>=` below differs only for a statistic exactly at the threshold)
     gram = T @ Lm.T if n <= min(B, 4096) else None
     observed = float(np.einsum("ik,ik->", T, Lm))
     exceed = 0
@@ -473,7 +475,7 @@ def _permutation_chunks(seed: int, n: int, B: int, chunk: int, gather: bool = Fa
     if key in _PERMUTATIONS:
         yield from _PERMUTATIONS[key]
         return
-    keep = B * n <= _PERMUTATIONS_KEPT
+    keep = B * n <= _PERMUTATIONS_KEPT   # (mutmut: `<`, None: which draws are kept, not what is drawn)
     rng = np.random.default_rng(seed)
     rows = np.arange(n)
     kept = []
@@ -525,6 +527,8 @@ def verdict(margin: float, float_error: float, lcb: float | None) -> str:
 def holm(p_values, delta: float = DEFAULT_DELTA) -> np.ndarray:
     """Holm's (1979) step-down rejections at family-wise error ``delta``: a boolean mask."""
     p = np.asarray(p_values, dtype=np.float64)
+    # (mutmut: another sort than "stable" is equivalent: tied p-values meet a threshold that only
+    # grows with the rank, so the order among them does not change the rejections)
     order = np.argsort(p, kind="stable")
     reject = np.zeros(p.size, dtype=bool)
     for rank, j in enumerate(order):
@@ -579,6 +583,8 @@ def information_terms(p_x, teacher, encoder, predictor, prior=None) -> dict:
         pz = check_distributions(prior, "prior")[0]
         if pz.shape != (Q.shape[1],):
             raise ValueError(f"prior has shape {pz.shape}; pass one probability per code value ({Q.shape[1]},)")
+        # (mutmut: `Q >= 0` in either test, or 2.0 for the placeholder, is equivalent: entries with
+        # Q = 0 are masked to 0 by the outer test, or are 0 * finite there)
         with np.errstate(divide="ignore"):
             ratio = np.where(Q > 0, Q * (np.log(np.where(Q > 0, Q, 1.0)) - np.log(pz)[None]), 0.0)
         out["rate"] = float(px @ ratio.sum(axis=1))
@@ -625,7 +631,9 @@ def _unit_predictor(T_columns: np.ndarray, z_fit: np.ndarray, bins: int):
     edges = np.unique(np.quantile(z_fit, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
     b = np.searchsorted(edges, z_fit, side="right")
     # the bins' sums of teacher rows, one bincount per outcome: the rows added in order, as
-    # np.add.at(sums, b, T_fit) adds them (bit for bit), at a fifth of its cost
+    # np.add.at(sums, b, T_fit) adds them (bit for bit), at a fifth of its cost. (mutmut: minlength
+    # dropped or smaller, and the counts' dtype None, are equivalent: every edge is <= max z_fit, so
+    # the largest fit value lands in the top bin and each bincount has edges.size + 1 entries anyway)
     sums = np.stack([np.bincount(b, weights=T_columns[k], minlength=edges.size + 1) for k in range(K)], axis=1)
     counts = np.bincount(b, minlength=edges.size + 1).astype(np.float64)
     h = (sums + UNIT_SMOOTHING / K) / (counts + UNIT_SMOOTHING)[:, None]
@@ -667,7 +675,8 @@ def certified_active_units(teacher_fit, codes_fit, teacher_eval, codes_eval, *, 
     if T_e.shape[0] < 2:
         raise ValueError("the bound needs at least 2 evaluation rows")
     n_e, K = T_e.shape
-    eps = mixing_weight(n_e, DEFAULT_DELTA)                            # information_bound's default
+    eps = mixing_weight(n_e, DEFAULT_DELTA)                            # information_bound's default (mutmut: the
+    # argument dropped is equivalent: it is mixing_weight's default)
     lo, R = math.log(eps / K), math.log(K / eps)                      # a_i in [lo, lo + R] (step 1)
     entropy: dict[float, tuple[float, float, float]] = {}              # step 3 reads T_e only: once per level
 
@@ -694,12 +703,15 @@ def certified_active_units(teacher_fit, codes_fit, teacher_eval, codes_eval, *, 
         edges, log_h = _unit_predictor(T_f_columns, Zf_units[u], bins)
         # the unit's row terms a_i as information_bound forms them from L = log_h[bin of z] (the
         # mixing is elementwise, so mixing the bins' table first gives the same numbers)
+        # (mutmut: np.minimum(log_h, 1.0) is equivalent: a smoothed mean of rows is < 1, so log h < 0)
         Lm = _mixed_log_probs(np.minimum(log_h, 0.0), eps)[np.searchsorted(edges, Ze_units[u], side="right")]
         A[u] = _row_terms(T_e, Lm)                                    # (n_e,)
     # bets sized for delta at every level (bet_delta = delta): the capital is the same at every level,
     # and the LCB increases with the level, so P(p <= level) <= level. One capital for the d units
     log_capital = _BettingCapital((A - lo) / R, delta / 2.0, 0)
     bet_first = _betting_bound(log_capital, grid[0] / 2.0)
+    # (mutmut: grid[0] -> None is equivalent: _bound_of_terms reads its delta only for the parts it is
+    # not given, and it is given both the entropy part and the betting bound)
     lcb_first = np.array([_bound_of_terms(T_e, A[u], grid[0], eps, TEACHER_MIX, 0, delta / 2.0, entropy_at(grid[0]),
                                           float(bet_first[u]))[0] for u in range(d)])
     at_largest = certified_at(grid[-1])
@@ -707,6 +719,7 @@ def certified_active_units(teacher_fit, codes_fit, teacher_eval, codes_eval, *, 
     for level in grid:                                                # the smallest level certifying each unit
         if not open_units.any():
             break
+        # (mutmut: recomputing certified_at(grid[-1]) instead of at_largest is equivalent: the same value)
         hit = open_units & (at_largest if level == grid[-1] else certified_at(level))
         p[hit] = level
         open_units &= ~hit
