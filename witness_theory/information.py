@@ -710,8 +710,10 @@ def certified_active_units(teacher_fit, codes_fit, teacher_eval, codes_eval, *, 
     # and the LCB increases with the level, so P(p <= level) <= level. One capital for the d units
     log_capital = _BettingCapital((A - lo) / R, delta / 2.0, 0)
     bet_first = _betting_bound(log_capital, grid[0] / 2.0)
-    # (mutmut: grid[0] -> None is equivalent: _bound_of_terms reads its delta only for the parts it is
-    # not given, and it is given both the entropy part and the betting bound)
+    # (mutmut: grid[0], gamma, seed or bet -> None or another value is equivalent: _bound_of_terms reads
+    # them only for the parts it is not given, and it is given both the entropy part and the betting
+    # bound; dropping either of those recomputes the same value (the betting bound of one row of the
+    # batched capital is that row's own: proofs/test_t13_information.py))
     lcb_first = np.array([_bound_of_terms(T_e, A[u], grid[0], eps, TEACHER_MIX, 0, delta / 2.0, entropy_at(grid[0]),
                                           float(bet_first[u]))[0] for u in range(d)])
     at_largest = certified_at(grid[-1])
