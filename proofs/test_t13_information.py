@@ -741,3 +741,86 @@ def test_permutation_pvalue_default_seed_is_zero():
     L -= np.log(np.exp(L).sum(axis=1, keepdims=True))
     p = [info.permutation_pvalue(T, L, permutations=199, seed=s) for s in (0, 1)]
     assert info.permutation_pvalue(T, L, permutations=199) == p[0] != p[1]
+
+
+def _log_capital_reference(x, m, bet_delta, seed, c=0.5):
+    """log K_n(m) of Waudby-Smith & Ramdas' predictable plug-in bets, one row at a time in plain
+    Python (information.betting_lower_bound's docstring): rows in the order of
+    default_rng(seed).permutation(n), clipped to [0, 1]; mu_j = (1/2 + sum_{k<=j} x_k) / (j + 1);
+    s2_{i-1} = (1/4 + sum_{j<i} (x_j - mu_{j-1})^2) / i; lambda_i = min(sqrt(2 ln(1/bet_delta) /
+    (n s2_{i-1})), c / m) (no truncation at m = 0)."""
+    n = len(x)
+    xs = [min(1.0, max(0.0, float(v))) for v in np.asarray(x)[np.random.default_rng(seed).permutation(n)]]
+    total, sq, prev_mean, logk = 0.0, 0.0, 0.5, 0.0
+    for i, xi in enumerate(xs, start=1):
+        s2 = (0.25 + sq) / i
+        lam = math.sqrt(2.0 * math.log(1.0 / bet_delta) / (n * s2))
+        if m > 0:
+            lam = min(lam, c / m)
+        logk += math.log1p(lam * (xi - m))
+        total += xi
+        sq += (xi - prev_mean) ** 2
+        prev_mean = (0.5 + total) / (i + 1)
+    return logk
+
+
+@pytest.mark.parametrize("seed,n,shape,delta,bet_delta", [(0, 40, (2.0, 5.0), 0.05, 0.05), (3, 200, (5.0, 2.0), 0.1, 0.02),
+                                                          (7, 12, (1.0, 1.0), 0.2, 0.2)])
+def test_betting_capital_is_the_documented_bets(seed, n, shape, delta, bet_delta):
+    """The betting bound's capital is the documented one, written out in plain Python (above): the
+    log capital at several m and at m = 0 within 1e-12 (1 + |log K|) (sums of n log1p terms in another
+    order), and the returned bound L is where it crosses ln(1/delta): rejected (log K >= ln(1/delta))
+    just below L, not just above, 1e-9 on either side (the bisection's 60 halvings leave 1e-18).
+    (mutmut: the bets' constants (1/4, 1/2, 2 ln(1/delta), the running mean's divisor), the row
+    order's seed and the truncation at m = 0 survived: the proofs compared the batched capital with
+    one row of itself, and checked coverage, which any predictable bets keep.)"""
+    x = np.random.default_rng(100 + seed).beta(*shape, size=n)
+    cap = info._BettingCapital(x[None], bet_delta, seed)
+    for m in (0.05, 0.3, float(x.mean()), 0.9):
+        want = _log_capital_reference(x, m, bet_delta, seed)
+        assert abs(float(cap(np.array([m]))[0]) - want) <= 1e-12 * (1 + abs(want)), m
+    want0 = _log_capital_reference(x, 0.0, bet_delta, seed)
+    assert abs(float(cap.at_zero()[0]) - want0) <= 1e-12 * (1 + abs(want0))
+    L = info.betting_lower_bound(x, delta, seed=seed, bet_delta=bet_delta)
+    threshold = math.log(1.0 / delta)
+    assert 0.0 < L < x.mean()
+    assert _log_capital_reference(x, L - 1e-9, bet_delta, seed) >= threshold > _log_capital_reference(x, L + 1e-9, bet_delta, seed)
+
+
+def test_information_bound_record_is_its_documented_formula():
+    """information_bound's record, each field from its documented formula: eps = min(1/2, max(1e-4,
+    7 ln(4/0.05) / (3 (n - 1)))) (mixing_weight at the default delta); a_i = sum_k T_ik log((1 - eps) h_ik
+    + eps / K); mean_term = mean a; width_mean = mean a - (log(eps/K) + log(K/eps) L_bet), L_bet the
+    betting bound of (a - lo) / R at delta / 2 (bets sized there too); entropy_term = H(Tbar'),
+    Tbar' = (1 - gamma) Tbar + gamma / K (scipy's entropy); width_entropy = entropy_width(Tbar', n,
+    delta / 2, gamma); penalty = gamma ln(K - 1) + h(gamma) (Audenaert 2007, h the binary entropy by
+    scipy); lcb = mean_term - width_mean + entropy_term - width_entropy - penalty; n, K, draws (1 or
+    M), and the p-value and bootstrap bound of permutation_pvalue and bootstrap_lcb at the same eps
+    and seed, none by default. 1e-12 relative (the same sums, in other forms). (mutmut: the binary
+    entropy (14), the penalty's and Tbar''s constants, mixing_weight's formula, and the record's
+    fields passed as None survived: the proofs checked the bound's soundness and its parts' sum.)"""
+    from scipy.stats import entropy
+    rng = np.random.default_rng(31)
+    n, K, M, delta, gamma = 60, 4, 3, 0.1, info.TEACHER_MIX
+    T = rng.dirichlet(np.full(K, 0.6), n)
+    L3 = np.log(rng.dirichlet(np.ones(K), (n, M)) * 0.5 + 0.5 * T[:, None, :])
+    for L in (L3[:, 0], L3):
+        b = information_bound(T, L, delta=delta)
+        eps = min(0.5, max(1e-4, 7.0 * math.log(4.0 / 0.05) / (3.0 * (n - 1))))
+        a = (T * np.log((1 - eps) * np.exp(L) + eps / K).reshape(n, -1, K).mean(axis=1)).sum(axis=1)
+        lo, R = math.log(eps / K), math.log(K / eps)
+        bet = info.betting_lower_bound((a - lo) / R, delta / 2, seed=0)
+        tbar = (1 - gamma) * T.mean(axis=0) + gamma / K
+        want = {"eps": eps, "mean_term": a.mean(), "width_mean": a.mean() - (lo + R * bet),
+                "entropy_term": entropy(tbar), "width_entropy": info.entropy_width(tbar, n, delta / 2, gamma),
+                "entropy_penalty": gamma * math.log(K - 1) + entropy([gamma, 1 - gamma])}
+        want["lcb"] = (want["mean_term"] - want["width_mean"] + want["entropy_term"] - want["width_entropy"]
+                       - want["entropy_penalty"])
+        for key, value in want.items():
+            got = getattr(b, key)
+            assert isinstance(got, float) and abs(got - value) <= 1e-12 * (1 + abs(value)), (key, got, value)
+        assert (b.n, b.K, b.draws, b.gamma, b.delta) == (n, K, 1 if L.ndim == 2 else M, gamma, delta)
+        assert (b.p_value, b.bootstrap_lcb, b.n_permutations) == (None, None, 0)
+    b = information_bound(T, L3, delta=delta, permutations=99, bootstrap=49, seed=5)
+    assert b.p_value == info.permutation_pvalue(T, L3, permutations=99, eps=b.eps, seed=5) and b.n_permutations == 99
+    assert b.bootstrap_lcb == info.bootstrap_lcb(T, L3, delta=delta, resamples=49, eps=b.eps, seed=5)
