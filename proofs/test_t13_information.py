@@ -784,7 +784,8 @@ def test_betting_capital_is_the_documented_bets(seed, n, shape, delta, bet_delta
     L = info.betting_lower_bound(x, delta, seed=seed, bet_delta=bet_delta)
     threshold = math.log(1.0 / delta)
     assert 0.0 < L < x.mean()
-    assert _log_capital_reference(x, L - 1e-9, bet_delta, seed) >= threshold > _log_capital_reference(x, L + 1e-9, bet_delta, seed)
+    below, above = (_log_capital_reference(x, L + h, bet_delta, seed) for h in (-1e-9, 1e-9))
+    assert below >= threshold > above
 
 
 def test_information_bound_record_is_its_documented_formula():
