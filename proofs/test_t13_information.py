@@ -825,3 +825,11 @@ def test_information_bound_record_is_its_documented_formula():
     b = information_bound(T, L3, delta=delta, permutations=99, bootstrap=49, seed=5)
     assert b.p_value == info.permutation_pvalue(T, L3, permutations=99, eps=b.eps, seed=5) and b.n_permutations == 99
     assert b.bootstrap_lcb == info.bootstrap_lcb(T, L3, delta=delta, resamples=49, eps=b.eps, seed=5)
+
+
+def test_bound_ends_no_rows_and_one_row():
+    """The ends of the building blocks: the betting bound of no values is 0 (nothing is known about
+    the mean, and 0 is the least mean in [0, 1]; mutmut: 1.0 survived, an unsound bound); the mixing
+    weight of fewer than 2 rows is 1/2 (the clip's upper end; mutmut: 1.5, not a weight, survived)."""
+    assert info.betting_lower_bound(np.array([]), 0.05) == 0.0
+    assert info.mixing_weight(1) == 0.5 and info.mixing_weight(0) == 0.5
