@@ -352,8 +352,9 @@ def stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
     if not np.isfinite(step):   # beta^2 underflowed to 0: an infinite step would make the frame inf
         step = 1.0
     # (mutmut, read as equivalent: the guards above (`X.size or True`, `lam >= 0`, the fallback
-    # steps 2.0 or None): where lam = 0 or beta^2 underflows, the gradient beta X^T [w (S - T)] V^T
-    # is 0 or below 1e-150, so g2 <= gtol^2 stops the loop before any step is taken. Changing where
+    # steps 2.0 or None): where lam = 0 the gradient beta X^T [w (S - T)] V^T is 0, and where beta^2
+    # underflows (beta < 1e-154) it is below gtol for codes below ~1e140, so g2 <= gtol^2 stops the
+    # loop before any step is taken (codes of 1e140..1e154 with such a beta: not read). Changing where
     # the descent goes, not whether it descends: the stop `<` for `<=` and gtol ** 3, the Armijo
     # test's `<`, the doubling `step = 2.0` or `*= 3.0`, 41 halvings, `accepted = None` (falsy).
     # The first step, the Armijo sign and the fallback when no trial lowers the loss are proved:
