@@ -833,3 +833,49 @@ def test_bound_ends_no_rows_and_one_row():
     weight of fewer than 2 rows is 1/2 (the clip's upper end; mutmut: 1.5, not a weight, survived)."""
     assert info.betting_lower_bound(np.array([]), 0.05) == 0.0
     assert info.mixing_weight(1) == 0.5 and info.mixing_weight(0) == 0.5
+
+
+@pytest.mark.parametrize("n,delta", [(1, 0.05), (40, 0.05), (3000, 0.2)])
+def test_entropy_width_is_its_documented_composition(n, delta):
+    """entropy_width as its docstring composes it, with Bernstein's width written out: the box of
+    marginal_box at ENTROPY_BOX_SHARE delta floored at gamma / K (the least entry of a mixed teacher
+    row; a higher floor could cut the true mean out of the box), V = min(box_varentropy,
+    max_varentropy(K)), b = min(log(max u / min l), log(K / gamma)), and w = sqrt(2 V ln(1/d) / n) +
+    b ln(1/d) / (3 n) at d = delta - the box's share; bernstein_width is inf below one value. The mean
+    has an entry at the floor, so the floor decides the box's lower end. 1e-12 relative (the same
+    operations). (mutmut: the floor gamma * K, Bernstein's constants and its ln(2/delta) survived: the
+    proofs checked coverage, which a wider width keeps.)"""
+    gamma, K = info.TEACHER_MIX, 4
+    tbar = np.array([0.0, 0.2, 0.3, 0.5]) * (1 - gamma) + gamma / K
+    d_box = info.ENTROPY_BOX_SHARE * delta
+    lower, upper = info.marginal_box(tbar, n, d_box, floor=gamma / K)
+    assert lower.min() == gamma / K                                   # the floor binds here
+    V = min(info.box_varentropy(lower, upper), info.max_varentropy(K))
+    b = min(math.log(upper.max() / lower.min()), math.log(K / gamma))
+    lt = math.log(1.0 / (delta - d_box))
+    want = math.sqrt(2.0 * V * lt / n) + b * lt / (3.0 * n)
+    got = info.entropy_width(tbar, n, delta, gamma)
+    assert abs(got - want) <= 1e-12 * want, (got, want)
+    assert info.bernstein_width(1.0, 1.0, 0, 0.05) == math.inf
+
+
+def test_certified_active_units_on_discrete_codes():
+    """Codes that take few values (integers 0..4), so that evaluation codes fall exactly on the fit
+    quantiles: each unit's LCB and p-value equal information_bound's with the plainly written
+    predictor, whose bin lookup puts a value equal to an edge in the bin above it (side="right"),
+    as the fit values themselves were binned (mutmut: side="left" for the evaluation codes survived:
+    no proof drew codes on a quantile)."""
+    rng = np.random.default_rng(41)
+    K, d, n_f, n_e, delta = 3, 2, 300, 300, 0.05
+    T_f, T_e = rng.dirichlet(np.full(K, 0.3), n_f), rng.dirichlet(np.full(K, 0.3), n_e)
+    Z_f = rng.integers(0, 5, (n_f, d)).astype(float)
+    Z_e = rng.integers(0, 5, (n_e, d)).astype(float)
+    Z_f[:, 0] += np.round(4 * T_f[:, 0])
+    Z_e[:, 0] += np.round(4 * T_e[:, 0])
+    got = info.certified_active_units(T_f, Z_f, T_e, Z_e, delta=delta)
+    grid = [delta / (d - j) for j in range(d)]
+    for u in range(d):
+        L = _unit_log_h_reference(T_f, Z_f[:, u], Z_e[:, u], info.UNIT_BINS)
+        lcbs = [information_bound(T_e, L, delta=level, bet_delta=delta).lcb for level in grid]
+        assert got["lcb"][u] == lcbs[0]
+        assert got["p_values"][u] == next((lv for lv, lcb in zip(grid, lcbs) if lcb > 0.0), 1.0)
