@@ -67,14 +67,17 @@ settings.load_profile(PROFILE)
 _BLAS_LIMIT = threadpool_limits(1)
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _fresh_caches():
     """Empty witness_theory's caches (functools.cache on information.max_varentropy, and the last
-    permutation draw that information._permutation_chunks keeps) when a session starts. mutmut
-    runs each mutant's tests in a process forked from one that already ran the proofs, so a cache
-    filled there hid every mutant behind it: all 12 of _varentropy's mutants
-    were reported as surviving on 2026-12-07, and the three applied by hand each fail the
-    max_varentropy proofs (results/proofs/mutation.md)."""
+    permutation draw that information._permutation_chunks keeps) before every test. mutmut runs
+    each mutant's tests in a process forked from one that already ran the proofs, and it maps a
+    test to the functions the test calls in its statistics run. With the caches filled, a mutant
+    behind a cache kept the unmutated values, and a test that found max_varentropy(K) cached was
+    never mapped to the function behind it. All 12 of _varentropy's mutants were reported as
+    surviving on 2026-12-07; 3 applied by hand fail the max_varentropy proofs (results/proofs/
+    mutation.md). Emptying once per session left 3 of them surviving, so it is done per test (a few
+    ms: 2 (K - 1) bounded scalar searches per K a test uses)."""
     from witness_theory import information
     information.max_varentropy.cache_clear()
     information._PERMUTATIONS.clear()

@@ -671,6 +671,13 @@ def test_bootstrap_lcb_is_the_percentile_bootstrap_written_out():
         if eps is None:
             assert information_bound(T, L, delta=delta, bootstrap=B, seed=seed).bootstrap_lcb == got
     assert info.bootstrap_lcb(T, L) == info.bootstrap_lcb(T, L, delta=0.05, resamples=999, seed=0)
+    # an outcome no row has (Tbar_k = 0): 0 log 0 = 0 in every resample (mutmut: `tbar >= 0` survived)
+    T0 = np.c_[T[:, :3] / T[:, :3].sum(axis=1, keepdims=True), np.zeros(n)]
+    g = np.random.default_rng(0)
+    a0 = (T0 * np.log((1 - info.mixing_weight(n)) * np.exp(L) + info.mixing_weight(n) / K)).sum(axis=1)
+    stats0 = [entr(T0[idx].mean(axis=0)).sum() + a0[idx].mean() for idx in (g.integers(0, n, n) for _ in range(99))]
+    got0 = info.bootstrap_lcb(T0, L, resamples=99)
+    assert np.isfinite(got0) and abs(got0 - float(np.quantile(stats0, 0.05))) <= 1e-12 * (1 + abs(got0))
     assert info.bootstrap_lcb(T, L, seed=0) != info.bootstrap_lcb(T, L, seed=1)
 
 
@@ -733,7 +740,7 @@ def test_permutation_pvalue_default_seed_is_zero():
     """permutation_pvalue's default seed is 0, as documented: the same p-value as seed=0, and another
     seed gives another p-value on these rows (199 re-pairings of rows carrying a weak signal), so
     the comparison can fail (mutmut: the default seed 1 survived; it keeps the signature, so only
-    behaviour tells it apart)."""
+    behaviour tells it apart). information_bound's p-value is the exact test's at the bound's eps."""
     rng = np.random.default_rng(22)
     n, K = 40, 3
     T = rng.dirichlet(np.ones(K), n)
@@ -741,6 +748,10 @@ def test_permutation_pvalue_default_seed_is_zero():
     L -= np.log(np.exp(L).sum(axis=1, keepdims=True))
     p = [info.permutation_pvalue(T, L, permutations=199, seed=s) for s in (0, 1)]
     assert info.permutation_pvalue(T, L, permutations=199) == p[0] != p[1]
+    # information_bound passes its eps on to the exact test: at eps 0.01 the p-value here is not the
+    # default eps's (mutmut: eps dropped there survived)
+    b = information_bound(T, L, eps=0.01, permutations=199, seed=0)
+    assert b.p_value == info.permutation_pvalue(T, L, permutations=199, eps=0.01, seed=0) != p[0]
 
 
 def _log_capital_reference(x, m, bet_delta, seed, c=0.5):
@@ -775,6 +786,7 @@ def test_betting_capital_is_the_documented_bets(seed, n, shape, delta, bet_delta
     order's seed and the truncation at m = 0 survived: the proofs compared the batched capital with
     one row of itself, and checked coverage, which any predictable bets keep.)"""
     x = np.random.default_rng(100 + seed).beta(*shape, size=n)
+    x[:2] = (-0.3, 1.4)                   # outside [0, 1]: clipped (mutmut: the clip's ends survived)
     cap = info._BettingCapital(x[None], bet_delta, seed)
     for m in (0.05, 0.3, float(x.mean()), 0.9):
         want = _log_capital_reference(x, m, bet_delta, seed)
@@ -783,6 +795,9 @@ def test_betting_capital_is_the_documented_bets(seed, n, shape, delta, bet_delta
     assert abs(float(cap.at_zero()[0]) - want0) <= 1e-12 * (1 + abs(want0))
     L = info.betting_lower_bound(x, delta, seed=seed, bet_delta=bet_delta)
     threshold = math.log(1.0 / delta)
+    # the default seed is 0: the rows' order changes the predictable bets, so seeds 0 and 1 differ
+    assert info.betting_lower_bound(x, delta) == info.betting_lower_bound(x, delta, seed=0) != \
+        info.betting_lower_bound(x, delta, seed=1)
     assert 0.0 < L < x.mean()
     below, above = (_log_capital_reference(x, L + h, bet_delta, seed) for h in (-1e-9, 1e-9))
     assert below >= threshold > above
@@ -822,9 +837,18 @@ def test_information_bound_record_is_its_documented_formula():
             assert isinstance(got, float) and abs(got - value) <= 1e-12 * (1 + abs(value)), (key, got, value)
         assert (b.n, b.K, b.draws, b.gamma, b.delta) == (n, K, 1 if L.ndim == 2 else M, gamma, delta)
         assert (b.p_value, b.bootstrap_lcb, b.n_permutations) == (None, None, 0)
+    # K = 2: the penalty's gamma ln(K - 1) term is 0, leaving the binary entropy
+    T2 = rng.dirichlet(np.ones(2), n)
+    b2 = information_bound(T2, np.log(0.5 * T2 + 0.25), delta=delta)
+    assert abs(b2.entropy_penalty - entropy([gamma, 1 - gamma])) <= 1e-12
     b = information_bound(T, L3, delta=delta, permutations=99, bootstrap=49, seed=5)
     assert b.p_value == info.permutation_pvalue(T, L3, permutations=99, eps=b.eps, seed=5) and b.n_permutations == 99
     assert b.bootstrap_lcb == info.bootstrap_lcb(T, L3, delta=delta, resamples=49, eps=b.eps, seed=5)
+    # a caller's eps reaches the exact test and the bootstrap too (mutmut: eps dropped there survived)
+    b = information_bound(T, L3, delta=delta, eps=0.3, permutations=99, bootstrap=49, seed=5)
+    assert b.eps == 0.3 and b.bootstrap_lcb == info.bootstrap_lcb(T, L3, delta=delta, resamples=49, eps=0.3, seed=5)
+    assert b.bootstrap_lcb != info.bootstrap_lcb(T, L3, delta=delta, resamples=49, seed=5)
+    assert b.p_value == info.permutation_pvalue(T, L3, permutations=99, eps=0.3, seed=5)
 
 
 def test_bound_ends_no_rows_and_one_row():
