@@ -311,10 +311,12 @@ def procrustes_frame(X, T, w, seed: int) -> np.ndarray:
     Z = core.exact_embedding(Tf, core.Witness(K, K - 1, 1.0))        # (n, K-1): z*_i at beta = 1
     sw = np.sqrt(w)[:, None]
     # (mutmut: `X + mean` or `Z + mean` is equivalent: M = A^T B needs one factor centred, since
-    # sum_i w_i c (z_i - zbar)^T = 0 for any constant c. The rank branch (`rank != K-1`, `K-2`) is
-    # equivalent too: both branches return a maximiser of tr(P^T M), unique when the rank is K-1;
-    # so are the rank threshold's mutants (`>=`, `/ sv[0]`, the guards' `or`/`and`, rank 1 for
-    # M = 0, where every frame maximises), and `compute_uv=None` (falsy))
+    # sum_i w_i c (z_i - zbar)^T = 0 for any constant c. Both rank branches return a maximiser of
+    # tr(P^T M), unique when the rank is K-1, but only the completion uses the seed: `rank != K-1` and a
+    # zero threshold are killed (proofs/test_t2h_heldout.py: rank-1 codes, seeds 0 and 1 differ). The
+    # branch taken at exactly rank K-2 (`K-2`) or never (`K+1`), the threshold's `>=` and `/ sv[0]`, the
+    # guards' `or`/`and`, rank 1 for M = 0 (every frame maximises) and `compute_uv=None` are
+    # equivalent for what is promised: a maximiser, deterministic for a seed)
     A = sw * (X - core.weighted_mean(w, X))                          # (n, d) weighted, centred
     B = sw * (Z - core.weighted_mean(w, Z))                          # (n, K-1)
     M = A.T @ B                                                       # (d, K-1)
