@@ -108,7 +108,7 @@ def _betting_bound(log_capital, delta: float) -> np.ndarray:
     threshold = math.log(1.0 / delta)
     rejected_at_0 = log_capital.at_zero() >= threshold    # else not even m = 0 is rejected: the bound is 0
     lo, hi = np.zeros(log_capital.rows), np.ones(log_capital.rows)   # log_capital(lo) >= threshold; <= 0 at m = 1
-    for _ in range(60):
+    for _ in range(60):   # (mutmut: 61 halvings, and `>` for `>=` (ties) below, are equivalent)
         mid = 0.5 * (lo + hi)
         up = log_capital(mid) >= threshold
         lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
@@ -236,6 +236,8 @@ def box_varentropy(lower: np.ndarray, upper: np.ndarray) -> float:
     box (a larger error rate) never gives a larger bound, which certified_active_units' p-values need."""
     ll, lu = np.log(lower), np.log(upper)
     h = VARENTROPY_CENTRE_STEP
+    # (mutmut: a wider lattice is equivalent (B only grows outside the range); a start one step higher
+    # survives the brute-force proof: the lattice's minimum lay inside the range on every draw)
     c = (np.arange(math.floor(ll.min() / h) - 1, math.ceil(lu.max() / h) + 2) * h)[:, None]   # (C, 1)
     ends = np.maximum(lower * (ll - c) ** 2, upper * (lu - c) ** 2)            # (C, K)
     inner = (c - 2.0 > ll) & (c - 2.0 < lu)                                    # e^(c-2) inside [l_k, u_k]
@@ -268,12 +270,14 @@ def mixing_weight(n: int, delta: float = DEFAULT_DELTA) -> float:
     """eps of h_eps = (1 - eps) h + eps / K: the minimiser of -log(1 - eps) + 7 log(K/eps) ln(2/d)/(3(n-1))
     (the price of mixing against the range term of step 2) to first order, eps = 7 ln(2/d) / (3 (n-1)),
     d = delta/2, clipped to [1e-4, 0.5]. It depends on n and delta only, never on the evaluation values."""
-    if n < 2:
+    if n < 2:   # (mutmut: `n <= 2`, `n < 3` are equivalent: at n = 2 the formula exceeds 1/2, clipped to 1/2)
         return 0.5
     return float(min(0.5, max(1e-4, 7.0 * math.log(4.0 / delta) / (3.0 * (n - 1)))))
 
 
 def _binary_entropy(t: float) -> float:
+    # (mutmut: the ends' branch and its value are equivalent for the package: its one caller passes
+    # gamma, which _check_unit_interval keeps inside (0, 1))
     return 0.0 if t <= 0.0 or t >= 1.0 else -t * math.log(t) - (1.0 - t) * math.log1p(-t)
 
 
