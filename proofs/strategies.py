@@ -269,6 +269,12 @@ def assert_ledger(result, label: str | None = None):
     return result
 
 
+def fin(x) -> float:
+    """|x| for a finite x, else 0: the ledger's rule (witness_theory.ledger.relation) that an infinite
+    side or magnitude (KL = inf where h = 0 < T) does not widen a tolerance, restated for the proofs."""
+    return abs(x) if np.isfinite(x) else 0.0
+
+
 def assert_close(label: str, got, expected, tol: float, what: str = "") -> float:
     """max |got - expected| <= tol, reported to Hypothesis as a residual/tolerance ratio."""
     got = np.asarray(got, dtype=float)

@@ -25,7 +25,7 @@ from witness_theory import heldout
 from witness_theory.heldout import T2H
 from witness_theory.validation import check_weights
 
-from .strategies import InstanceSpec, assert_close, assert_le, assert_ledger, build_instance, codes_for, instances, seeds
+from .strategies import InstanceSpec, assert_close, assert_le, assert_ledger, build_instance, codes_for, fin, instances, seeds
 
 SMALL = dict(min_K=2, max_K=5, min_N=4, max_N=32,
              weight_kinds=["dirichlet", "uniform", "none", "spiky"])   # each split keeps positive mass
@@ -668,9 +668,6 @@ def test_t2h_ledger_is_its_documented_relations(inst, seed, fraction, method, co
         want.append((0.0, 0.0, None))
     assert [p_.name[:len(n_)] for p_, n_ in zip(res.parts, names)] == names and len(res.parts) == len(names), \
         f"the ledger's relations are not the documented ones:\n{res}"
-
-    def fin(x):   # the ledger's rule: an infinite side or magnitude (h = 0 where T > 0) does not widen tolerances
-        return abs(x) if np.isfinite(x) else 0.0
 
     mag = 1.0 + fin(info) + fin(const_loss) + fin(loss) + fin(float(np.abs(lhc).max()))
     for part, (lhs, rhs, magnitude) in zip(res.parts, want):
