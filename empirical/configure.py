@@ -317,6 +317,9 @@ def validate(c: ExperimentConfig) -> ExperimentConfig:
             raise ValueError(f"train.{name} must be >= 1, got {getattr(t, name)}")
     if m.latent_dim < 1:
         raise ValueError(f"model.latent_dim must be >= 1, got {m.latent_dim}")
+    if not t.checkpoint_seconds >= 0:   # NaN too
+        raise ValueError(f"train.checkpoint_seconds must be >= 0 (0: a checkpoint after every epoch), "
+                         f"got {t.checkpoint_seconds}")
     if t.cpu_threads < 0:
         raise ValueError(f"train.cpu_threads must be >= 0, got {t.cpu_threads}")
     if not t.lr > 0 or not c.witness.scale > 0:

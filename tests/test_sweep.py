@@ -86,7 +86,8 @@ def test_slurm_equals_local_and_failures_are_reported(base, slurm_cluster, tmp_p
 
 
 def test_scancel_mid_run_resumes_to_the_uninterrupted_numbers(base, slurm_cluster, tmp_path):  # noqa: F811
-    long = Trial("long", replace(base, train__epochs=400, train__seed=3))
+    # a checkpoint after every epoch (the test cancels the job once one exists)
+    long = Trial("long", replace(base, train__epochs=400, train__seed=3, train__checkpoint_seconds=0.0))
     tid = trial_id(long.config)
     reference = run_sweep([long], tmp_path / "reference", log=lambda m: None).records[0]   # in this process
 

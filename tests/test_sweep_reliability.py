@@ -42,7 +42,9 @@ from empirical.sweep import (
 )
 
 METRICS = ("G_T", "L_TS", "I_T", "rec", "kl", "active_units", "mi_full", "mi_minibatch", "mean_sq_norm", "certified")
-OVERRIDES = ["train.epochs=6", "data.limit=300", "model.hidden=32", "train.device=cpu"]
+# a checkpoint after every epoch: the tests kill trials that have one (the default cadence,
+# every 10 s, would leave these 1-2 s trials none until their last epoch)
+OVERRIDES = ["train.epochs=6", "data.limit=300", "model.hidden=32", "train.device=cpu", "train.checkpoint_seconds=0"]
 
 
 @pytest.fixture(scope="module")

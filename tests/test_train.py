@@ -21,6 +21,7 @@ from empirical.cli import main
 from empirical.configure import apply_overrides, config_from_dict, config_to_dict, replace, resolve, valid_keys
 from empirical.methods import Batch, Run, get_method, method_names
 from empirical.models.vae import gaussian_kl_terms
+from empirical.training.checkpoints import load_checkpoint
 from empirical.training.evaluation import encode_checkpoint, evaluate
 from empirical.training.experiment import build_model, prepare
 from empirical.training.loop import make_method, train
@@ -385,15 +386,20 @@ def _strip(history):
     return json.dumps(eio.to_jsonable([{k: v for k, v in h.items() if k != "epoch_seconds"} for h in history]))
 
 
-def test_resume_after_kill_gives_identical_numbers(tiny, tmp_path):
+@pytest.mark.parametrize("checkpoint_seconds", [0.0, 1e9])
+def test_resume_after_kill_gives_identical_numbers(tiny, tmp_path, checkpoint_seconds):
     """Train 4 epochs straight; or kill in epoch 3 and resume: same numbers, bit for bit.
 
     Exact equality (not 1e-6) is expected: the checkpoint restores model, optimiser, schedule
     and every RNG (torch, numpy, python, shuffle), CPU kernels are deterministic, and
     evaluation draws from its own fixed-seed generator. A difference means state was lost.
+    ``train.checkpoint_seconds`` 0: the kill finds the checkpoint of epoch 2 and resumes from it;
+    1e9: no checkpoint before the last epoch, so the killed run has none and starts again (the
+    metrics.jsonl lines of the epochs it had are rewritten, not duplicated).
     """
     config, exp = tiny
     base = _cfg(tiny, tmp_path, "rst-alpha-prefit", train__epochs=3, train__kl_weight=4.0,
+                train__checkpoint_seconds=checkpoint_seconds,
                 method__alpha_margin_floor=0.99)  # floor near I_T: the boost state changes and must resume
     assert base.method.prefit_epochs == 1
     straight = train(replace(base, out_dir=str(tmp_path / "a")), experiment=exp, progress=False)
@@ -410,7 +416,13 @@ def test_resume_after_kill_gives_identical_numbers(tiny, tmp_path):
     with pytest.raises(Kill):
         train(killed_cfg, experiment=exp, step_callback=kill, progress=False)
     assert len(eio.read_jsonl(tmp_path / "b" / "metrics.jsonl")) == 2
+    ckpt = tmp_path / "b" / "checkpoint.pt"
+    if checkpoint_seconds == 0:
+        assert load_checkpoint(ckpt, "cpu")["epoch"] == 2
+    else:
+        assert not ckpt.exists()
     resumed = train(killed_cfg, experiment=exp, progress=False)
+    assert load_checkpoint(ckpt, "cpu")["epoch"] == 4   # always written after the last epoch
     assert straight.history[-1]["alpha_eff"] > straight.history[1]["alpha_eff"]  # the boost did change
     assert json.dumps(eio.to_jsonable(straight.final)) == json.dumps(eio.to_jsonable(resumed.final))
     assert _strip(straight.history) == _strip(resumed.history)

@@ -73,7 +73,7 @@ def run_dir(config: ExperimentConfig) -> Path:
 
 #: Keys a resumed run may change (they do not change what is computed, or only extend it).
 _RESUME_IGNORED = ("out_dir", "train.device", "train.epochs", "train.eval_every", "train.cpu_threads",
-                   "train.mi_full_max_epoch", "train.heldout_fit_rows")
+                   "train.mi_full_max_epoch", "train.heldout_fit_rows", "train.checkpoint_seconds")
 
 
 def _config_diff(saved: dict, config: ExperimentConfig) -> dict:
@@ -153,6 +153,7 @@ def _train(config, experiment, init_from, resume, step_callback, progress) -> Ru
               model=model, heldout_x=exp.x_train if tc.eval_split == "train" else exp.x_test)
     bar = tqdm(range(start, n_epochs), initial=start, total=n_epochs, disable=not progress,
                desc=f"{config.data.name}/{config.method_name}/seed{tc.seed}", file=sys.stderr)
+    last_saved = time.monotonic()                  # train.checkpoint_seconds counts from the start
     for epoch in bar:
         model.train()
         method.start_epoch(epoch, run)
@@ -184,11 +185,15 @@ def _train(config, experiment, init_from, resume, step_callback, progress) -> Ru
         record["epoch_seconds"] = time.perf_counter() - t0
         history.append(record)
         eio.append_jsonl(out / "metrics.jsonl", record)
-        save_checkpoint(ckpt_path, config=config_to_dict(config), epoch=epoch + 1, step=step,
-                        model=model.state_dict(), optimizer=optimizer.state_dict(),
-                        teacher_hash=exp.teacher_result.teacher.content_hash,
-                        teacher_path=_teacher_path(exp),
-                        method_state=method.state_dict(), rng=rng_state(shuffle), history=history)
+        # the resume above rewrites metrics.jsonl from the checkpoint's history, so the epochs after
+        # the last checkpoint are recomputed, to the same numbers, by a resumed run
+        if epoch + 1 == n_epochs or time.monotonic() - last_saved >= tc.checkpoint_seconds:
+            save_checkpoint(ckpt_path, config=config_to_dict(config), epoch=epoch + 1, step=step,
+                            model=model.state_dict(), optimizer=optimizer.state_dict(),
+                            teacher_hash=exp.teacher_result.teacher.content_hash,
+                            teacher_path=_teacher_path(exp),
+                            method_state=method.state_dict(), rng=rng_state(shuffle), history=history)
+            last_saved = time.monotonic()
     bar.close()
 
     final = evaluate(model, exp, tc.eval_split, context=f"{out} final", final=True)
