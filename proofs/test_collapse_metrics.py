@@ -48,7 +48,7 @@ def test_he_estimator_matches_empirical_and_matched_form_is_consistent(post, bat
     count_example()
     from empirical.training.metrics import _mi_on
     mu, lv, seed = post
-    z = cm._draw(mu, lv, np.random.default_rng(seed + 1), None)
+    z = cm._draw(mu, lv, np.random.default_rng(seed + 1))
     he = cm.he_mutual_information(mu, lv, z=z, batch_size=batch)
     ref = _mi_on(torch.from_numpy(mu), torch.from_numpy(lv), torch.from_numpy(z))
     # same formula, numpy vs torch float64: both expand the quadratic form (cancellation
@@ -317,3 +317,26 @@ def test_active_units_bound_with_every_unit_at_the_threshold_is_zero():
     witness = wt.Witness(3, 2, 1.0)
     assert cm.active_units_lower_bound(5.0, witness, np.array([0.01, 0.01])) == 0
     assert cm.active_units_lower_bound(5.0, witness, np.array([0.005, 0.01])) == 0
+
+
+def test_estimators_take_one_row_refuse_none_and_need_a_source_of_z():
+    """The row and z-source contract of every estimator: one row is a valid input (the matched form
+    is exactly 0 there: the mixture is that one posterior), zero rows are refused naming ``mu``,
+    and with neither ``rng``, ``seed`` nor ``z`` no z can be drawn (an error, not a silent draw).
+    ``mutual_information_spread(seed=None)`` draws from fresh OS entropy: finite, and two calls
+    differ (a collision of two 64-bit-entropy draws has probability ~1e-19)."""
+    rng = np.random.default_rng(11)
+    mu, lv = rng.normal(size=(1, 3)), rng.normal(size=(1, 3))
+    for fn in (cm.he_mutual_information, cm.matched_mutual_information):
+        out = fn(mu, lv, seed=0)
+        assert out["mi_full_size"] == 1 and math.isfinite(out["mi_minibatch"])
+        with pytest.raises(ValueError, match="mu has no rows"):
+            fn(np.zeros((0, 3)), np.zeros((0, 3)), seed=0)
+        with pytest.raises(ValueError, match="pass a numpy Generator"):
+            fn(mu, lv)
+    one = cm.matched_mutual_information(mu, lv, seed=0)
+    assert one["mi_minibatch"] == 0.0 and one["mi_full"] == 0.0
+    mu, lv = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
+    a, b = (cm.mutual_information_spread(mu, lv, repeats=2, seed=None) for _ in range(2))
+    assert all(math.isfinite(x) for x in a["he_minibatch"]["values"] + a["matched_minibatch"]["values"])
+    assert a["he_minibatch"]["values"] != b["he_minibatch"]["values"]

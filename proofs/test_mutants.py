@@ -77,6 +77,34 @@ def test_t8_active_units_bound_is_the_brute_force_minimum(d, active, K, ratio, d
         f"bound {bound} but the brute-force minimum is {expect} (q = {float(q)!r})")
 
 
+@given(d=st.integers(1, 6), K=st.integers(2, 7), k=st.integers(1, 6), beta=st.sampled_from([0.5, 1.0, 2.0, 3.0]),
+       delta=st.sampled_from([0.01, 0.1, 1e-3]), ratio=st.sampled_from([1.25, 1.5, 2.0, 3.0, 10.0]),
+       nudge=st.integers(-2, 2))
+# found by a 20,000-draw search (28 hits): the float quotient rounds to 1 + 2 ulps or 1 + 4 ulps above an
+# exact quotient of 1, where a rounding allowance of the wrong sign (ceil(q (1 - 1e-12) + 1e-12)) gives 2
+@example(d=5, K=4, k=1, beta=2.0, delta=0.1, ratio=1.25, nudge=0)
+@example(d=5, K=3, k=1, beta=3.0, delta=0.1, ratio=3.0, nudge=0)
+def test_t8_bound_is_at_most_the_exact_quotient_ceiling(d, K, k, beta, delta, ratio, nudge):
+    """T8 at margins whose quotient q = (s_G - d delta) / (V_max - delta) is an integer k up to the
+    rounding of the margin (G targeting s_G = d delta + k (V_max - delta), then moved by ``nudge``
+    ulps). The brute-force minimum is ceil(q) in exact arithmetic on the float s_G; the bound must
+    never exceed it (soundness: the rounded quotient can sit an ulp above the exact integer) and is
+    at most one below it, only where q is within 1e-9 of an integer (the documented allowance)."""
+    assume(K - 1 <= d and k <= d)
+    W, vmax = wt.Witness(K, d, beta), delta * ratio
+    G = beta * math.sqrt(2.0 * W.kappa * (d * delta + k * (vmax - delta)))
+    for _ in range(abs(nudge)):
+        G = float(np.nextafter(G, math.copysign(np.inf, nudge)))
+    v = np.array([vmax] + [delta * 0.5] * (d - 1))
+    bound = collapse_metrics.active_units_lower_bound(G, W, v, threshold=delta)
+    s = Fraction(core.certified_spread(G, W))
+    expect = _brute_force_min_active(s, d, Fraction(vmax), Fraction(delta))
+    assert bound <= expect, f"unsound: bound {bound} > the exact minimum {expect} (s_G = {float(s)!r})"
+    q = (s - d * Fraction(delta)) / (Fraction(vmax) - Fraction(delta))
+    near_integer = abs(q - round(q)) <= Fraction(1, 10 ** 9) * max(1, abs(q))
+    assert bound == expect or (near_integer and bound == expect - 1), f"bound {bound}, minimum {expect}"
+
+
 # ---------------------------------------------------------------------------------------
 # Active units: jxhe/vae-lagging-encoder's definition (kills au_strict, au_ddof0)
 # ---------------------------------------------------------------------------------------

@@ -105,11 +105,9 @@ def _check_estimate(value: float, *names: str) -> float:
     return value
 
 
-def _draw(mu, log_var, rng, seed=None):
-    """One z_i ~ q(z|x_i) per row from ``rng`` (a Generator, checked by :func:`_generator`), or
-    from a Generator seeded with ``seed`` when ``rng`` is None."""
-    if rng is None and seed is not None:
-        rng = _generator(None, seed)
+def _draw(mu, log_var, rng):
+    """One z_i ~ q(z|x_i) per row from ``rng`` (a Generator, checked by :func:`_generator`, which
+    also turns a ``seed`` into one)."""
     if rng is None:
         raise ValueError("pass a numpy Generator (rng=) or a seed (seed=): z is drawn from the run's own seed")
     # z_i = mu_i + sigma_i eps_i, eps_i ~ N(0, I): one draw per row (reparameterisation)
