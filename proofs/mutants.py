@@ -65,6 +65,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "T8 active-units bound divides by V_max instead of V_max - delta (weaker than stated)",
            (f"{TM}::test_t8_active_units_bound_is_the_brute_force_minimum",),
            ("proofs/test_t08_size_bound.py", "proofs/test_collapse_metrics.py")),
+    Mutant("au_lb_allowance_sign", "witness_theory/collapse_metrics.py",
+           "return max(0, int(math.ceil(q * (1 - 1e-12) - 1e-12)))",
+           "return max(0, int(math.ceil(q * (1 - 1e-12) + 1e-12)))",
+           "T8 bound's rounding allowance with the wrong sign (unsound where q rounds an ulp above an exact integer)",
+           (f"{TM}::test_t8_bound_is_at_most_the_exact_quotient_ceiling",),
+           ("proofs/test_t08_size_bound.py", "proofs/test_collapse_metrics.py")),
     # --- active units (vae-lagging-encoder's definition) --------------------------------------
     Mutant("au_strict", "witness_theory/collapse_metrics.py",
            "return int((var >= delta).sum()), var",
