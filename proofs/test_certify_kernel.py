@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import mpmath as mp
 import numpy as np
@@ -233,6 +234,29 @@ def test_overflowing_logits_are_refused_as_codes_too_large():
     ints = np.array([[3, 1, 0], [0, 0, 7]])
     np.testing.assert_array_equal(wt.core.log_softmax(ints), wt.core.log_softmax(ints.astype(np.float64)))
 
+
+
+def test_kernel_refuses_non_finite_codes_and_a_row_count_not_the_teachers():
+    """The kernel's input contract, through each of its three callers: a NaN or infinite code, on a
+    row of positive weight or of weight 0 (0 * NaN and 0 * inf are NaN, so the weighted mean shows
+    both), and codes with a row count other than the teacher's are refused with a ValueError naming
+    ``codes``, with no RuntimeWarning before it (mutmut: the kernel's finite check and row count were
+    reached only with valid codes)."""
+    W = wt.Witness(3, 2, 1.0)
+    T = np.array([[0.5, 0.25, 0.25], [0.2, 0.3, 0.5], [0.1, 0.1, 0.8], [0.3, 0.4, 0.3]])
+    teachers = (T, wt.Teacher(T, weights=np.array([0.5, 0.0, 0.25, 0.25])))
+    for bad, what in ((np.nan, "codes contains NaN"), (np.inf, "codes contains infinite values")):
+        codes = np.zeros((4, 2))
+        codes[1, 0] = bad
+        for teacher in teachers:
+            for fn in (wt.certify, wt.alignment_loss, wt.escape_force):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", RuntimeWarning)
+                    with pytest.raises(ValueError, match=f"^{what}"):
+                        fn(teacher, codes, W)
+    for fn in (wt.certify, wt.alignment_loss, wt.escape_force):
+        with pytest.raises(ValueError, match="^codes has 5 rows but the teacher has 4"):
+            fn(T, np.zeros((5, 2)), W)
 
 def test_kernel_row_whose_logit_gap_overflows():
     """A row whose logits are finite but two of them differ by more than float64's largest number:

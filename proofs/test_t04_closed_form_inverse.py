@@ -12,6 +12,7 @@ import math
 
 import mpmath as mp
 import numpy as np
+import pytest
 import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -95,3 +96,17 @@ def test_clr_and_exact_code_extremes_match_mpmath(p, beta, seed):
     assert_close("mpmath exact_code", mu_f, mu_mp, 1e-12 * K * (1 + 691 / beta))
     # and the witness maps it back to p (log space)
     assert_close("mpmath S(mu*(p)) == p (log)", W.log_probs(mu_f)[0], [float(x) for x in logs], 1e-12 * K * (1 + 691))
+
+
+def test_t4_has_no_code_for_a_row_with_a_zero_entry():
+    """T4's domain is full-support rows: S(mu) > 0 for every finite code, so no code maps to a p with
+    p_k = 0 and exact_code must refuse such a p (and exact_embedding such a teacher row) rather than
+    return the -inf or NaN that clr(p) would give. The error names the argument the caller passed."""
+    W = wt.Witness(3, 2, 1.0)
+    for p in (np.array([0.5, 0.5, 0.0]), np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])):
+        with pytest.raises(ValueError, match="^p row .* full support"):
+            wt.exact_code(p, W)
+    with pytest.raises(ValueError, match="^teacher row 1 .* full support"):   # named as the caller's argument
+        wt.exact_embedding(np.array([[0.2, 0.3, 0.5], [0.0, 0.4, 0.6]]), W)
+    with pytest.raises(ValueError, match="^p has K = 4 outcomes"):              # and a p of another K
+        wt.exact_code(np.full(4, 0.25), W)

@@ -505,7 +505,8 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
     """
     check_witness(witness)
     mu = check_codes(codes, witness.d, teacher.n, check_finite=False)
-    mbar = _weighted_mean_rows(teacher.w, mu)                                         # (d,)
+    with np.errstate(invalid="ignore"):   # 0 * inf in the product: NaN, refused just below (no warning first)
+        mbar = _weighted_mean_rows(teacher.w, mu)                                     # (d,)
     # a NaN or inf code shows in the weighted mean (w NaN = NaN, w inf = inf or NaN): the error
     # comes before any other; huge finite codes whose sum overflows pass on (the fallbacks below)
     # (mutmut: negating this test, or the per-block one below, is equivalent: either check alone
