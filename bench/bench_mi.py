@@ -12,22 +12,11 @@ with one BLAS thread, medians of interleaved repetitions; prints the ratio. Asse
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from bench_certify import interleaved  # the script's own directory is on sys.path
 from threadpoolctl import threadpool_limits
 
 from witness_theory import collapse_metrics as cm
-
-
-def interleaved(fns: dict, repeats: int = 31) -> dict:
-    times: dict = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def row(n: int, d: int, rng) -> None:
@@ -50,7 +39,7 @@ def row(n: int, d: int, rng) -> None:
     gap = float(np.max(np.abs(reduce_form() - einsum_form()) / np.abs(reduce_form())))
     with threadpool_limits(1):
         t = interleaved({"reduce": reduce_form, "einsum": einsum_form,
-                         "mi": lambda: cm.matched_mutual_information(mu, lv, z=z, batch_size=128)})
+                         "mi": lambda: cm.matched_mutual_information(mu, lv, z=z, batch_size=128)}, repeats=31)
     print(f"{n:>5} {d:>3} {t['reduce'] * 1e3:>10.2f} {t['einsum'] * 1e3:>10.2f} "
           f"{t['reduce'] / t['einsum']:>6.2f} {t['mi'] * 1e3:>21.2f} {gap:>13.1e}")
 
