@@ -100,8 +100,9 @@ def test_clr_and_exact_code_extremes_match_mpmath(p, beta, seed):
 
 def test_t4_has_no_code_for_a_row_with_a_zero_entry():
     """T4's domain is full-support rows: S(mu) > 0 for every finite code, so no code maps to a p with
-    p_k = 0 and exact_code must refuse such a p (and exact_embedding such a teacher row) rather than
-    return the -inf or NaN that clr(p) would give. The error names the argument the caller passed."""
+    p_k = 0 and exact_code must refuse such a p (and exact_embedding such a teacher row), naming the
+    argument the caller passed and full support (mutmut: without the check, clr_from_log's error about
+    an infinite ``log_p`` came instead: an argument the caller never passed, and no fix)."""
     W = wt.Witness(3, 2, 1.0)
     for p in (np.array([0.5, 0.5, 0.0]), np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])):
         with pytest.raises(ValueError, match="^p row .* full support"):
