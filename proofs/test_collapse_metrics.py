@@ -324,7 +324,8 @@ def test_estimators_take_one_row_refuse_none_and_need_a_source_of_z():
     is exactly 0 there: the mixture is that one posterior), zero rows are refused naming ``mu``,
     and with neither ``rng``, ``seed`` nor ``z`` no z can be drawn (an error, not a silent draw).
     ``mutual_information_spread(seed=None)`` draws from fresh OS entropy: finite, and two calls
-    differ (a collision of two 64-bit-entropy draws has probability ~1e-19)."""
+    differ (default_rng() takes 128 bits of OS entropy; two calls drawing the same values is a
+    chance of about 2^-128)."""
     rng = np.random.default_rng(11)
     mu, lv = rng.normal(size=(1, 3)), rng.normal(size=(1, 3))
     for fn in (cm.he_mutual_information, cm.matched_mutual_information):
