@@ -235,7 +235,6 @@ def test_overflowing_logits_are_refused_as_codes_too_large():
     np.testing.assert_array_equal(wt.core.log_softmax(ints), wt.core.log_softmax(ints.astype(np.float64)))
 
 
-
 def test_kernel_refuses_non_finite_codes_and_a_row_count_not_the_teachers():
     """The kernel's input contract, through each of its three callers: a NaN or infinite code, on a
     row of positive weight or of weight 0 (0 * NaN and 0 * inf are NaN, so the weighted mean shows
@@ -257,6 +256,7 @@ def test_kernel_refuses_non_finite_codes_and_a_row_count_not_the_teachers():
     for fn in (wt.certify, wt.alignment_loss, wt.escape_force):
         with pytest.raises(ValueError, match="^codes has 5 rows but the teacher has 4"):
             fn(T, np.zeros((5, 2)), W)
+
 
 def test_kernel_row_whose_logit_gap_overflows():
     """A row whose logits are finite but two of them differ by more than float64's largest number:
