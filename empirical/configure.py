@@ -49,7 +49,7 @@ from empirical.config import (
     teacher_cache_dir,
 )
 from empirical.data.registry import dataset_entry
-from empirical.io import read_text, to_jsonable
+from empirical.io import code_commit, machine, read_text, to_jsonable
 from empirical.methods import METHODS, get_method, method_names
 
 __all__ = ["resolve", "replace", "apply_overrides", "apply_section_overrides", "config_to_dict", "config_from_dict",
@@ -532,13 +532,15 @@ def preset_info(name: str) -> dict[str, Any]:
 
 def provenance(config: ExperimentConfig) -> dict[str, Any]:
     """What a results file records of the tree it was made with: the package version, the command
-    line, the resolved tree and how it was resolved (:func:`reproduce` rebuilds it later)."""
+    line, the resolved tree and how it was resolved (:func:`reproduce` rebuilds it later), the git
+    commit of the code and whether it had uncommitted changes, and the machine."""
     import sys
 
     from witness_theory import __version__
 
     return {"package_version": __version__, "argv": list(sys.orig_argv),   # the interpreter's own command line
-            "tree": to_jsonable(config_to_dict(config)), "resolved_from": to_jsonable(config.resolved_from)}
+            "tree": to_jsonable(config_to_dict(config)), "resolved_from": to_jsonable(config.resolved_from),
+            **code_commit(), "machine": machine()}
 
 
 def reproduce(record: Mapping[str, Any]) -> ExperimentConfig:

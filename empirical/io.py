@@ -406,6 +406,64 @@ def library_versions(extra: Iterable[str] = ()) -> dict[str, str]:
     return out
 
 
+#: The package's code, whose uncommitted changes make a recorded commit not the code that ran
+#: (results directories are left out: a run writes them, and overwrites committed ones).
+CODE_PATHS = ("witness_theory", "empirical", "pyproject.toml")
+
+
+def code_commit(root: str | Path | None = None) -> dict[str, Any]:
+    """The git commit of the checkout this package runs from (or of ``root``, a checkout holding
+    the same layout): ``{"commit": sha, "dirty": bool}``,
+    ``dirty`` when a tracked file of :data:`CODE_PATHS` differs from that commit; ``{"commit": None,
+    "dirty": None}`` where the package is not the top of a git checkout (an installed wheel) or git
+    cannot be run. Recorded with every result (``provenance``) and named in its README."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1] if root is None else Path(root).resolve()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30,
+                              check=True).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != root:   # inside some other repository
+            return {"commit": None, "dirty": None}
+        sha = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS))
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": sha, "dirty": dirty}
+
+
+def machine() -> dict[str, Any]:
+    """What ran it: the CPU model (``/proc/cpuinfo``, else ``platform.processor()``), logical cores,
+    architecture, and the CUDA device where torch is loaded and sees one."""
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    out: dict[str, Any] = {"cpu": cpu or platform.processor() or "unknown CPU", "cores": os.cpu_count(),
+                           "arch": platform.machine()}
+    torch = sys.modules.get("torch")      # not imported here: only a run that loaded torch can use a GPU
+    if torch is not None and torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
+
+
+def recorded_line(commit: dict[str, Any] | None = None, where: dict[str, Any] | None = None) -> str:
+    """One sentence for a results README: when (UTC), at which commit, on which machine."""
+    commit = code_commit() if commit is None else commit
+    where = machine() if where is None else where
+    sha = commit.get("commit")
+    at = (f"at commit {sha[:12]}" + (" with uncommitted changes to the code" if commit.get("dirty") else "")
+          if sha else "outside a git checkout (commit unknown)")
+    gpu = f", GPU {where['gpu']}" if where.get("gpu") else ""
+    return (f"Recorded {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} {at}, on {where['cpu']} "
+            f"({where['cores']} logical cores, {where['arch']}{gpu}).")
+
+
 # ---------------------------------------------------------------------------------------
 # Safe reading of user array files
 # ---------------------------------------------------------------------------------------

@@ -125,6 +125,10 @@ def test_compare_quick_writes_the_table_and_c4_verdict(tmp_path, capsys):
     assert "hct" not in (tmp_path / "out" / "compare_table.md").read_text()
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["claims"] == {}          # custom entries: no named claim is evaluated
+    # the README names the commit and the machine it was made at, as summary.json records them (issue 23)
+    rec, readme = summary["provenance"], (tmp_path / "out" / "README.md").read_text()
+    assert rec["commit"] is None or f"at commit {rec['commit'][:12]}" in readme
+    assert f"on {rec['machine']['cpu']} ({rec['machine']['cores']} logical cores" in readme
 
 
 def test_c4_verdict_reports_a_certified_non_witness_method():

@@ -140,13 +140,14 @@ def fmt_key(k) -> str:
 
 
 def write_results_readme(out_dir, title: str, command_name: str, body: str) -> Path:
-    """README.md of a results directory: what it holds and the exact command that produced it
-    (``sys.argv`` when run as ``python -m empirical <command_name> ...``)."""
+    """README.md of a results directory: what it holds, the exact command that produced it
+    (``sys.argv`` when run as ``python -m empirical <command_name> ...``), and when, at which git
+    commit and on which machine (:func:`empirical.io.recorded_line`)."""
     if sys.argv[1:2] == [command_name]:
         command = "python -m empirical " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     else:
         command = f"(empirical.cli.main called from Python; {command_name} config in the JSON files)"
-    text = f"# {title}\n\nProduced by (from the repository root):\n\n    {command}\n\n{body.rstrip()}\n"
+    text = f"# {title}\n\nProduced by (from the repository root):\n\n    {command}\n\n{eio.recorded_line()}\n\n{body.rstrip()}\n"
     return eio.atomic_write_text(Path(out_dir) / "README.md", text)
 
 
