@@ -156,7 +156,10 @@ def full_scale_problems(directory: Path) -> list[str]:
     m = re.search(r"\bat commit ([0-9a-f]{7,40})\b", text)
     if not m:
         problems.append("its README names no commit")
-    elif _in_git_checkout():
+    elif _in_git_checkout() and not (_git(ROOT, "rev-parse", "--is-shallow-repository") == "true"
+                                     and subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{m.group(1)}^{{commit}}"],
+                                                        capture_output=True).returncode):
+        # (a shallow clone without that commit cannot tell: then only the naming is checked)
         try:
             _git(ROOT, "merge-base", "--is-ancestor", m.group(1), "HEAD")
         except subprocess.CalledProcessError:
