@@ -43,7 +43,6 @@ mean of squared norms, so its relative tolerance is twice ``GRAD_RTOL``.
 """
 from __future__ import annotations
 
-import io as _io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +54,7 @@ import witness_theory as wt
 from empirical import io as eio
 from empirical.configure import config_to_dict, provenance, replace
 from empirical.report.tables import csv_table, markdown_table
+from empirical.training.checkpoints import save_checkpoint
 from empirical.training.evaluation import encode_split
 from empirical.training.experiment import build_model, prepare
 from empirical.training.loop import train
@@ -109,10 +109,11 @@ def save_collapsed_init(config, experiment, path) -> Path:
     torch.manual_seed(config.train.seed)
     model = build_model(config, experiment.dataset.image_shape)
     collapse_model(model, wt.best_constant_code(experiment.teacher_np("train"), experiment.witness))
-    buf = _io.BytesIO()
-    torch.save({"model": model.state_dict(), "config": config_to_dict(config),
-                "note": "collapsed initialisation: mean_layer.weight = 0, bias = best constant code"}, buf)
-    return eio.atomic_write_bytes(path, buf.getvalue())
+    # save_checkpoint records the content hash that train(init_from=...) verifies on load (a bare
+    # torch.save made every escape warn "no content hash (written by an older version)")
+    save_checkpoint(Path(path), model=model.state_dict(), config=config_to_dict(config),
+                    note="collapsed initialisation: mean_layer.weight = 0, bias = best constant code")
+    return Path(path)
 
 
 # ---------------------------------------------------------------------------------------
