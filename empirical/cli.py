@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    from empirical.io import code_commit
+    code_commit()   # the commit the results will record: taken now, before a long run (empirical.io.code_commit)
     try:
         return int(args._run(args) or 0)
     except (ValueError, FileNotFoundError) as exc:

@@ -30,6 +30,7 @@ hash existed are still read, with an :class:`UnverifiedFileWarning` saying so.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -413,13 +414,26 @@ CODE_PATHS = ("witness_theory", "empirical", "pyproject.toml")
 
 def code_commit(root: str | Path | None = None) -> dict[str, Any]:
     """The git commit of the checkout this package runs from (or of ``root``, a checkout holding
-    the same layout): ``{"commit": sha, "dirty": bool}``,
-    ``dirty`` when a tracked file of :data:`CODE_PATHS` differs from that commit; ``{"commit": None,
-    "dirty": None}`` where the package is not the top of a git checkout (an installed wheel) or git
-    cannot be run. Recorded with every result (``provenance``) and named in its README."""
-    import subprocess
+    the same layout): ``{"commit": sha, "dirty": bool}``, ``dirty`` when a tracked file of
+    :data:`CODE_PATHS` differs from that commit; ``{"commit": None, "dirty": None}`` where the
+    package is not the top of a git checkout (an installed wheel) or git cannot be run. Recorded
+    with every result (``provenance``) and named in its README.
 
-    root = Path(__file__).resolve().parents[1] if root is None else Path(root).resolve()
+    The package's own answer is taken once per process, at the first call (the command line makes
+    it when a command starts): a commit made while a long run goes on does not change what the run
+    records as the code it ran."""
+    if root is None:
+        return dict(_own_commit())
+    return _git_commit(Path(root).resolve())
+
+
+@functools.lru_cache(maxsize=1)
+def _own_commit() -> dict[str, Any]:
+    return _git_commit(Path(__file__).resolve().parents[1])
+
+
+def _git_commit(root: Path) -> dict[str, Any]:
+    import subprocess
 
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30,

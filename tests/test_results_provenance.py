@@ -100,6 +100,11 @@ def test_provenance_names_the_commit_and_the_machine():
         assert record["commit"] is None and record["dirty"] is None
     assert record["machine"]["cores"] == os.cpu_count() and record["machine"]["arch"] == platform.machine()
     assert record["machine"]["cpu"]
+    # taken once per process: the same answer, a fresh copy each time (a caller cannot change it)
+    first = eio.code_commit()
+    first["commit"] = "changed"
+    assert eio.code_commit() == {"commit": record["commit"], "dirty": record["dirty"]}
+    assert eio._own_commit.cache_info().currsize == 1
 
 
 def test_code_commit_sees_changes_to_the_code_but_not_to_results(tmp_path):
