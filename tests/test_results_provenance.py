@@ -92,6 +92,15 @@ def _in_git_checkout() -> bool:
         return False
 
 
+def _cut_off_by_a_shallow_clone(sha: str) -> bool:
+    """A shallow clone that lacks commit ``sha`` cannot tell whether it is reachable (only that one
+    is named is then checked); a full clone that lacks it has no such commit: not reachable."""
+    if _git(ROOT, "rev-parse", "--is-shallow-repository") != "true":
+        return False
+    return subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{sha}^{{commit}}"],
+                          capture_output=True).returncode != 0
+
+
 def test_provenance_names_the_commit_and_the_machine():
     record = json.loads(json.dumps(provenance(resolve("digits", quick=True))))
     if _in_git_checkout():
@@ -161,10 +170,7 @@ def full_scale_problems(directory: Path) -> list[str]:
     m = re.search(r"\bat commit ([0-9a-f]{7,40})\b", text)
     if not m:
         problems.append("its README names no commit")
-    elif _in_git_checkout() and not (_git(ROOT, "rev-parse", "--is-shallow-repository") == "true"
-                                     and subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{m.group(1)}^{{commit}}"],
-                                                        capture_output=True).returncode):
-        # (a shallow clone without that commit cannot tell: then only the naming is checked)
+    elif _in_git_checkout() and not _cut_off_by_a_shallow_clone(m.group(1)):
         try:
             _git(ROOT, "merge-base", "--is-ancestor", m.group(1), "HEAD")
         except subprocess.CalledProcessError:
