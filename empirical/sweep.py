@@ -417,6 +417,8 @@ def _run_owned_trial(tdir: Path, threads: int | None, experiment, progress: bool
             common = {"group": meta["group"], "method": config.method_name, "kl_weight": config.train.kl_weight,
                       "seed": config.train.seed, "dataset": config.data.name, "trial_id": meta["id"],
                       "trial_dir": str(tdir)}
+            code = eio.code_commit()   # the code this trial trains with (named in the results README)
+            common.update(commit=code["commit"], commit_dirty=code["dirty"])
             task = meta.get("task", "train")
             if task != "train":
                 if task not in TASK_RUNNERS and meta.get("task_module"):   # a fresh worker: load the task's module

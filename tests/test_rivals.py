@@ -115,6 +115,8 @@ def test_hct_runs_its_rounds_and_ends_on_one_prior(tmp_path):
 
 
 def test_compare_quick_writes_the_table_and_c4_verdict(tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "NOTES.md").write_text("hand-written discussion\n")
     rc = main(["compare", "--quick", "--seeds", "1", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"),
                "--set", "compare.entries=vanilla@1,free-bits,rst", "data.limit=300", "model.hidden=32",
                f"teacher.cache={tmp_path / 't'}"])
@@ -129,6 +131,69 @@ def test_compare_quick_writes_the_table_and_c4_verdict(tmp_path, capsys):
     rec, readme = summary["provenance"], (tmp_path / "out" / "README.md").read_text()
     assert rec["commit"] is None or f"at commit {rec['commit'][:12]}" in readme
     assert f"on {rec['machine']['cpu']} ({rec['machine']['cores']} logical cores" in readme
+    # every trial names the commit it trained at; the README says so only where that is not this clean commit
+    runs = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    assert {r["commit"] for r in runs} == {rec["commit"]} and {r["commit_dirty"] for r in runs} == {rec["dirty"]}
+    assert ("The trials were trained at" in readme) == (rec["commit"] is None or rec["dirty"])
+    # a hand-written NOTES.md is kept and linked, never overwritten
+    assert (tmp_path / "out" / "NOTES.md").read_text() == "hand-written discussion\n" and "(NOTES.md)" in readme
+
+
+def test_compare_c5_readme_names_the_preset_and_sets_the_grid_beside_the_published_numbers(tmp_path):
+    out = tmp_path / "out"
+    rc = main(["compare", "--quick", "--seeds", "1", "--preset", "lidvae-fmnist", "--dataset", "digits",
+               "--out", str(out), "--runs", str(tmp_path / "runs"),
+               "--set", "compare.grid=c5", "data.limit=200", "model.hidden=16", "model.latent_dim=8", "train.epochs=1",
+               f"teacher.cache={tmp_path / 't'}"])
+    assert rc == 0
+    readme = (out / "README.md").read_text()
+    assert "Setting: the preset `lidvae-fmnist`" in readme and "### C5 beside the published numbers" in readme
+    section = readme.split("### C5 beside the published numbers")[1].split("- **C5**")[0]
+    # one row per grid entry, in the grid's order
+    from empirical.experiments.compare import C5_ENTRIES
+    assert [line.split(" | ")[0].lstrip("| ") for line in section.splitlines() if "@" in line and line.startswith("| ")] \
+        == list(C5_ENTRIES)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["claims"]["C5"]["beside_published"] in readme
+
+
+def test_trials_line_names_the_commits_that_are_not_this_one():
+    from empirical.report.tables import trials_line
+    here = {"commit": "a" * 40, "dirty": False}
+    same = [{"commit": "a" * 40, "commit_dirty": False}] * 3
+    assert trials_line(same, here) == ""
+    line = trials_line([*same, {"commit": "b" * 40, "commit_dirty": True}, {}], here)
+    assert "commit aaaaaaaaaaaa (3 of 5)" in line
+    assert "commit bbbbbbbbbbbb with uncommitted changes to the code (1 of 5)" in line
+    assert "do not name (trained before records named it) (1 of 5)" in line
+    # this checkout dirty: even trials at the same commit are named
+    assert "(3 of 3)" in trials_line(same, {"commit": "a" * 40, "dirty": True})
+
+
+def test_c5_table_sets_each_grid_point_beside_the_published_number():
+    from empirical.experiments.compare import C5_ENTRIES, c5_published_range, c5_published_table
+    d = 64
+
+    def recs(group, method, kl, aus, **extra):
+        return [dict(group=group, method=method, kl_weight=kl, active_units=a, kl=10.0, mi_full=2.0, lcb_fitted=1.5,
+                     **extra) for a in aus]
+    records = (recs("lr-vae@0.1:alpha_T=1", "lr-vae", 0.1, [60, 61], lcb_post_fitted=1.0)       # 0.945: inside
+               + recs("lr-vae@1:alpha_T=0.4", "lr-vae", 1.0, [13, 13], lcb_post_fitted=0.5)    # 0.203: below
+               + recs("lr-vae@0.2:alpha_T=1", "lr-vae", 0.2, [64, 64], lcb_post_fitted=0.5)    # 1.0: above
+               + recs("vanilla@1", "vanilla", 1.0, [9, 9])                                    # 0.141, no posterior LCB
+               + recs("vanilla@0.1", "vanilla", 0.1, [29, 29], lcb_post_fitted=0.9))
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in
+            c5_published_table(records, d).splitlines() if line.startswith("| ") and "@" in line}
+    assert rows["lr-vae@0.1:alpha_T=1"][3:5] == ["0.93-0.96", "inside"]
+    assert rows["lr-vae@1:alpha_T=0.4"][2].startswith("**0.20** (0.20, 0.20)")
+    assert rows["lr-vae@1:alpha_T=0.4"][4] == f"{13 / d - 0.93:+.2f}" == "-0.73"
+    assert rows["lr-vae@0.2:alpha_T=1"][3:5] == ["0.93-0.96 (*)", "+0.04"]   # the named point; above the upper end
+    assert rows["vanilla@1"][3:5] == ["about 0.13", "+0.01"] and rows["vanilla@1"][-1].startswith("n/a")
+    assert rows["vanilla@0.1"][3:5] == ["not published", ""]
+    # every grid point of C5 has a published number but the standard VAE away from KL weight 1
+    unpublished = [e for e in C5_ENTRIES if c5_published_range(e.partition("@")[0],
+                                                               float(e.partition("@")[2].partition(":")[0])) is None]
+    assert unpublished == ["vanilla@0.1", "vanilla@0.2"]
 
 
 def test_c4_verdict_reports_a_certified_non_witness_method():

@@ -24,6 +24,8 @@ def run(args) -> int:
     import json
     import sys
 
+    from empirical import io as eio
+    from empirical.configure import preset_info
     from empirical.experiments.compare import CompareConfig, run_compare
     from empirical.io import to_jsonable
     from empirical.report.tables import write_results_readme
@@ -42,10 +44,16 @@ def run(args) -> int:
     table = (out / "compare_table.md").read_text()
     verdicts = "\n".join(f"- **{k}** {'holds' if c['holds'] else 'DOES NOT HOLD'}: {c['statement']}"
                          for k, c in summary["claims"].items())
+    setting = "".join(f"Setting: the preset `{name}` (`python -m empirical presets {name}` prints each number's "
+                      f"source): {preset_info(name)['summary']}.\n\n" for name in [args.preset] if name)
+    published = "".join(f"### {k} beside the published numbers\n\n{c['beside_published']}\n"
+                        for k, c in summary["claims"].items() if c.get("beside_published"))
     write_results_readme(out, f"Methods under the certificate ({cfg.grid}): {base.data.name}", "compare",
-                         f"{verdicts}\n\nFiles: `compare_table.{{md,csv,json}}`, `runs.jsonl` (one line per run), "
+                         f"{setting}{published}{verdicts}\n\nFiles: `compare_table.{{md,csv,json}}`, "
+                         "`runs.jsonl` (one line per run), "
                          f"`summary.json` (claims with per-seed evidence), `margin_by_method.png`, `au_vs_margin.png`."
-                         f"\n\nWall time {summary['wall_seconds']:.0f} s for {summary['n_runs']} runs.\n\n{table}")
+                         f"\n\nWall time {summary['wall_seconds']:.0f} s for {summary['n_runs']} runs.\n\n{table}",
+                         records=eio.read_jsonl(out / "runs.jsonl", "compare runs"))
     print(table)
     for name, c in summary["claims"].items():
         print(f"{name}: {'HOLDS' if c['holds'] else 'DOES NOT HOLD'} -- {c['statement']}")

@@ -8,6 +8,7 @@ import csv
 import io
 import shlex
 import sys
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -139,16 +140,43 @@ def fmt_key(k) -> str:
     return f"{k:g}" if isinstance(k, float) else str(k)
 
 
-def write_results_readme(out_dir, title: str, command_name: str, body: str) -> Path:
+def write_results_readme(out_dir, title: str, command_name: str, body: str,
+                         records: Sequence[dict] | None = None) -> Path:
     """README.md of a results directory: what it holds, the exact command that produced it
-    (``sys.argv`` when run as ``python -m empirical <command_name> ...``), and when, at which git
-    commit and on which machine (:func:`empirical.io.recorded_line`)."""
+    (``sys.argv`` when run as ``python -m empirical <command_name> ...``), when, at which git
+    commit and on which machine (:func:`empirical.io.recorded_line`), and, given the sweep's
+    ``records``, the commits their trials were trained at where that is not the same commit (a
+    resumed sweep reuses trials trained earlier). A hand-written ``NOTES.md`` in the directory (never
+    written by a command) is linked."""
+    out = Path(out_dir)
     if sys.argv[1:2] == [command_name]:
         command = "python -m empirical " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     else:
         command = f"(empirical.cli.main called from Python; {command_name} config in the JSON files)"
-    text = f"# {title}\n\nProduced by (from the repository root):\n\n    {command}\n\n{eio.recorded_line()}\n\n{body.rstrip()}\n"
-    return eio.atomic_write_text(Path(out_dir) / "README.md", text)
+    trained = "" if records is None else trials_line(records, eio.code_commit())
+    notes = ("Discussion of these numbers, written by hand: [NOTES.md](NOTES.md).\n\n"
+             if (out / "NOTES.md").is_file() else "")
+    text = (f"# {title}\n\nProduced by (from the repository root):\n\n    {command}\n\n{eio.recorded_line()}"
+            f"{trained}\n\n{notes}{body.rstrip()}\n")
+    return eio.atomic_write_text(out / "README.md", text)
+
+
+def trials_line(records: Sequence[dict], current: dict) -> str:
+    """The sentence naming the commits a sweep's trials were trained at (each record's ``commit`` and
+    ``commit_dirty``, written by the sweep since 2026-12-07), when some is not ``current``'s clean
+    commit (:func:`empirical.io.code_commit`); "" when every trial was trained at it."""
+    def name(r: dict) -> str:
+        if "commit" not in r:
+            return "a commit their records do not name (trained before records named it)"
+        sha = r["commit"]
+        if sha is None:
+            return "outside a git checkout"
+        return f"commit {sha[:12]}" + (" with uncommitted changes to the code" if r.get("commit_dirty") else "")
+    here = name({"commit": current.get("commit"), "commit_dirty": current.get("dirty")})
+    counts = Counter(name(r) for r in records)
+    if set(counts) <= {here} and current.get("commit") and not current.get("dirty"):
+        return ""
+    return " The trials were trained at " + "; ".join(f"{n} ({k} of {len(records)})" for n, k in counts.items()) + "."
 
 
 def write_experiment_summary(out_dir, summary: dict, records: Sequence[dict], plot) -> dict:
