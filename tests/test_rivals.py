@@ -175,8 +175,9 @@ def test_c5_table_sets_each_grid_point_beside_the_published_number():
     d = 64
 
     def recs(group, method, kl, aus, **extra):
+        # per-unit KL: `a` units at 0.5 nats, one at exactly the threshold (not counted), the rest at 0
         return [dict(group=group, method=method, kl_weight=kl, active_units=a, kl=10.0, mi_full=2.0, lcb_fitted=1.5,
-                     **extra) for a in aus]
+                     kl_per_dim=[0.5] * a + [0.01] + [0.0] * (d - a - 1), **extra) for a in aus]
     records = (recs("lr-vae@0.1:alpha_T=1", "lr-vae", 0.1, [60, 61], lcb_post_fitted=1.0)       # 0.945: inside
                + recs("lr-vae@1:alpha_T=0.4", "lr-vae", 1.0, [13, 13], lcb_post_fitted=0.5)    # 0.203: below
                + recs("lr-vae@0.2:alpha_T=1", "lr-vae", 0.2, [64, 64], lcb_post_fitted=0.5)    # 1.0: above
@@ -190,6 +191,9 @@ def test_c5_table_sets_each_grid_point_beside_the_published_number():
     assert rows["lr-vae@0.2:alpha_T=1"][3:5] == ["0.93-0.96 (*)", "+0.04"]   # the named point; above the upper end
     assert rows["vanilla@1"][3:5] == ["about 0.13", "+0.01"] and rows["vanilla@1"][-1].startswith("n/a")
     assert rows["vanilla@0.1"][3:5] == ["not published", ""]
+    assert rows["lr-vae@0.1:alpha_T=1"][5] == f"{60.5 / d:.2f}" and rows["vanilla@1"][5] == f"{9 / d:.2f}"
+    no_unit_kl = c5_published_table([{k: v for k, v in r.items() if k != "kl_per_dim"} for r in records], d)
+    assert " | n/a | 10.000 | " in no_unit_kl
     # every grid point of C5 has a published number but the standard VAE away from KL weight 1
     unpublished = [e for e in C5_ENTRIES if c5_published_range(e.partition("@")[0],
                                                                float(e.partition("@")[2].partition(":")[0])) is None]
