@@ -117,3 +117,14 @@ def test_teacher_object_equals_array(name):
                 _call(name, f, wt.Teacher(T, WEIGHTS), None)
         else:   # per-row functions: a Teacher's weights play no part
             assert _same(_call(name, f, wt.Teacher(T, WEIGHTS), None), want)
+
+
+@pytest.mark.parametrize("rows", ["as given", "renormalised", "one row", "a Teacher"])
+def test_teacher_row_sums_are_the_rows_own_sums(rows):
+    """Teacher keeps the validation's row sums where its rows are the array the validation summed
+    (issue 20: one pass less); they must be exactly T.sum(axis=1) of the rows it holds, including
+    where the validation renormalised the rows (then summed again) or was handed a Teacher."""
+    src = {"as given": T, "renormalised": T * (1 + 1e-9), "one row": T[0], "a Teacher": wt.Teacher(T)}[rows]
+    t = wt.Teacher(src)
+    assert np.array_equal(t.row_sums, t.T.sum(axis=1))
+    assert (t.T is T) == (rows in ("as given", "a Teacher"))     # no copy of rows that need none

@@ -33,6 +33,7 @@ from .validation import (
     check_teacher,
     check_weights,
     raise_too_large,
+    teacher_and_row_sums,
 )
 
 __all__ = [
@@ -424,14 +425,15 @@ class Teacher:
     _witness_teacher = True   # how validation.check_teacher recognises a Teacher (it cannot import core)
 
     def __init__(self, teacher, weights=None):
-        T, w = check_teacher(teacher, weights)
+        T, w, sums = teacher_and_row_sums(teacher, weights)
         self.T, self.w = T, w                                          # (N, K), (N,) summing to 1
         self.n, self.K = T.shape
         self.marginal = marginal(T, w)                                # (K,) Tbar
         # (mutmut: passing None is equivalent: log_marginal then recomputes the same marginal)
         self.log_marginal = log_marginal(T, w, self.marginal)         # (K,) log Tbar
         self.neg_entropy_rows = neg_entropy_rows(T)                   # (N,) sum_k T log T
-        self.row_sums = T.sum(axis=1)                                  # (N,) sum_k T_ik (1 up to rounding)
+        # (N,) sum_k T_ik (1 up to rounding): the validation's own sums where T is the array it summed
+        self.row_sums = T.sum(axis=1) if sums is None else sums
         cross_bar = cross_rows(T, self.log_marginal)                  # (N,) sum_k T log Tbar
         # KL(T_i || Tbar) per row (T1); I_T is their weighted sum (no cancellation of entropies)
         self.information_rows = self.neg_entropy_rows - cross_bar

@@ -133,13 +133,22 @@ def check_distributions(p, name: str = "teacher", *, full_support: bool = False,
     A 1-D input is one row. With ``full_support`` every entry must be > 0 (needed by clr,
     the exact code, its energy and the margin-energy path: T4, T5, T7).
     """
+    return distributions_and_row_sums(p, name, full_support=full_support, allow_1d=allow_1d)[0]
+
+
+def distributions_and_row_sums(p, name: str = "teacher", *, full_support: bool = False,
+                               allow_1d: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`check_distributions` and the row sums ``T.sum(axis=1)`` it computed, where the rows
+    it returns are the ones it summed (None where it renormalised them, or for a Teacher object):
+    core.Teacher keeps them instead of summing again (bench/bench_certify.py: a sum pass is ~0.6
+    of a log pass on 70,000 x 100 on a CPU whose log is fast)."""
     if is_teacher_object(p):
         # a precomputed Teacher: its rows are validated already. A function that takes no weights
         # cannot honour non-uniform ones, so those are refused rather than dropped
         if not np.all(p.w == p.w[0]):
             raise ValueError(f"{name} is a Teacher with non-uniform weights, but this function takes no weights; "
                              f"pass the weighted (N, K) array and weights, or a Teacher without weights")
-        return _check_full_support(p.T, name) if full_support else p.T
+        return (_check_full_support(p.T, name) if full_support else p.T), None
     arr = as_float_array(p, name, (1, 2) if allow_1d else 2, check_finite=False)
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -173,8 +182,8 @@ def check_distributions(p, name: str = "teacher", *, full_support: bool = False,
     # leaves rows that again sum to 1 only within that rounding. So no copy of T for them (a
     # division pass cost 0.6 of a log pass on 70,000 x 100, bench/bench_certify.py)
     if np.all(np.abs(sums - 1.0) <= k * np.finfo(np.float64).eps):
-        return arr
-    return arr / sums[:, None]
+        return arr, sums
+    return arr / sums[:, None], None
 
 
 def _check_full_support(arr: np.ndarray, name: str) -> np.ndarray:
@@ -205,6 +214,15 @@ def check_teacher(teacher, weights=None, name: str = "teacher", weights_name: st
         return T, teacher.w
     T = check_distributions(teacher, name, full_support=full_support, allow_1d=allow_1d)
     return T, check_weights(weights, T.shape[0], weights_name)
+
+
+def teacher_and_row_sums(teacher, weights=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`check_teacher` and the validation's row sums (:func:`distributions_and_row_sums`;
+    None where they must be summed again)."""
+    if is_teacher_object(teacher):
+        return (*check_teacher(teacher, weights), None)
+    T, sums = distributions_and_row_sums(teacher, "teacher")
+    return T, check_weights(weights, T.shape[0], "weights"), sums
 
 
 def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:
