@@ -466,13 +466,18 @@ def machine() -> dict[str, Any]:
     return out
 
 
+def commit_phrase(sha: str, dirty: bool | None) -> str:
+    """The phrase "commit <12 hex digits>", plus " with uncommitted changes to the code" where ``dirty``
+    (the README sentence of :func:`recorded_line` and the trials' commits of a results README)."""
+    return f"commit {sha[:12]}" + (" with uncommitted changes to the code" if dirty else "")
+
+
 def recorded_line(commit: dict[str, Any] | None = None, where: dict[str, Any] | None = None) -> str:
     """One sentence for a results README: when (UTC), at which commit, on which machine."""
     commit = code_commit() if commit is None else commit
     where = machine() if where is None else where
     sha = commit.get("commit")
-    at = (f"at commit {sha[:12]}" + (" with uncommitted changes to the code" if commit.get("dirty") else "")
-          if sha else "outside a git checkout (commit unknown)")
+    at = f"at {commit_phrase(sha, commit.get('dirty'))}" if sha else "outside a git checkout (commit unknown)"
     gpu = f", GPU {where['gpu']}" if where.get("gpu") else ""
     return (f"Recorded {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} {at}, on {where['cpu']} "
             f"({where['cores']} logical cores, {where['arch']}{gpu}).")

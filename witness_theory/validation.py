@@ -206,23 +206,23 @@ def check_teacher(teacher, weights=None, name: str = "teacher", weights_name: st
     """(T, w): the validated (N, K) teacher rows and their normalised weights, from an array with
     optional ``weights`` or from a precomputed Teacher (whose weights are part of it). The one
     entry point that makes every function taking ``teacher`` accept a Teacher (core.Teacher's promise)."""
+    T, w, _ = teacher_and_row_sums(teacher, weights, name, weights_name, full_support=full_support, allow_1d=allow_1d)
+    return T, w
+
+
+def teacher_and_row_sums(teacher, weights=None, name: str = "teacher", weights_name: str = "weights", *,
+                         full_support: bool = False, allow_1d: bool = True
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`check_teacher` and the validation's row sums (:func:`distributions_and_row_sums`;
+    None where they must be summed again)."""
     if is_teacher_object(teacher):
         if weights is not None:
             raise ValueError(f"{weights_name} are part of a Teacher object; pass {weights_name}=None with a Teacher "
                              f"(or the (N, K) array as {name} with {weights_name})")
         T = _check_full_support(teacher.T, name) if full_support else teacher.T
-        return T, teacher.w
-    T = check_distributions(teacher, name, full_support=full_support, allow_1d=allow_1d)
-    return T, check_weights(weights, T.shape[0], weights_name)
-
-
-def teacher_and_row_sums(teacher, weights=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """:func:`check_teacher` and the validation's row sums (:func:`distributions_and_row_sums`;
-    None where they must be summed again)."""
-    if is_teacher_object(teacher):
-        return (*check_teacher(teacher, weights), None)
-    T, sums = distributions_and_row_sums(teacher, "teacher")
-    return T, check_weights(weights, T.shape[0], "weights"), sums
+        return T, teacher.w, None
+    T, sums = distributions_and_row_sums(teacher, name, full_support=full_support, allow_1d=allow_1d)
+    return T, check_weights(weights, T.shape[0], weights_name), sums
 
 
 def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:

@@ -169,9 +169,7 @@ def trials_line(records: Sequence[dict], current: dict) -> str:
         if "commit" not in r:
             return "a commit their records do not name (trained before records named it)"
         sha = r["commit"]
-        if sha is None:
-            return "outside a git checkout"
-        return f"commit {sha[:12]}" + (" with uncommitted changes to the code" if r.get("commit_dirty") else "")
+        return "outside a git checkout" if sha is None else eio.commit_phrase(sha, r.get("commit_dirty"))
     here = name({"commit": current.get("commit"), "commit_dirty": current.get("dirty")})
     counts = Counter(name(r) for r in records)
     if set(counts) <= {here} and current.get("commit") and not current.get("dirty"):
