@@ -5,7 +5,8 @@ Profiles (select with ``HYPOTHESIS_PROFILE``; default ``ci`` when ``CI`` is set,
 - ``ci``: deterministic (``derandomize=True``), 200 examples per property, no deadline,
   ``print_blob=True`` so a failure prints the blob that reproduces it.
 - ``dev``: 50 examples per property, for a quick local run.
-- ``thorough``: 10000 examples per property (run it with ``-n 2`` when pytest-xdist is there).
+- ``thorough``: 10000 examples per property (run it with ``-n 2`` when pytest-xdist is there), no
+  example database (below), ``print_blob=True``.
 - ``sample``: 1000 examples per property, a tenth of ``thorough``: which properties dominate a
   thorough run, in a tenth of its time (bench/bench_proofs.py prints the seconds per test).
 - ``mutation``: ``ci`` without shrinking, for mutmut and ``proofs/mutants.py`` (docs/mutation.md);
@@ -37,8 +38,17 @@ from . import strategies
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("ci", derandomize=True, max_examples=200, print_blob=True, **_COMMON)
 settings.register_profile("dev", max_examples=50, **_COMMON)
-settings.register_profile("thorough", max_examples=10_000, **_COMMON)
-settings.register_profile("sample", max_examples=1_000, **_COMMON)
+# thorough and sample run without Hypothesis's example database. With a database Hypothesis keeps a
+# Pareto front of the target() scores (proofs/strategies.py) and spends examples of the property's
+# budget on shrinking the front's members: the hardest instances, which for the iterative properties
+# (descents, L-BFGS, root searches) are also the slowest. In one `sample` run of
+# test_stiefel_descent_is_monotone_and_stationary that took 23.5 s of its 40.7 s (cProfile,
+# 2026-12-07); the front only serves a later run's replay, and its shrinking raises no score. Without
+# it the same max_examples go to generation and to the target phase's hill climbing (the search for
+# the worst residual), so no property loses examples or targeting. A failure prints the blob that
+# reproduces it (print_blob), and a failing draw is frozen as an @example, as before.
+settings.register_profile("thorough", max_examples=10_000, database=None, print_blob=True, **_COMMON)
+settings.register_profile("sample", max_examples=1_000, database=None, print_blob=True, **_COMMON)
 # mutation testing (docs/mutation.md): the ci profile's examples, but a failure is not shrunk.
 # A mutant is killed at its first failing example; shrinking it to a minimal one took 40-50 s per
 # killed mutant of a widely called function (view_gap) and ran into mutmut's timeout. Which

@@ -232,3 +232,31 @@ def test_one_blas_thread_lists_the_libraries_once_when_nested(monkeypatch):
     assert [(i["filepath"], i["num_threads"]) for i in threadpoolctl.threadpool_info()
             if i["user_api"] == "blas"] == before
     assert heldout._BLAS_DEPTH == 0
+
+
+def test_polar_calls_lapack_and_falls_back_to_numpy(capfd):
+    """heldout._polar calls LAPACK's dgesdd through scipy (without NumPy's per-call wrapping); it
+    must give NumPy's polar factor. SciPy and NumPy may load different OpenBLAS builds, so the
+    factors are compared to 1e-13, not bit for bit: both SVDs are backward stable, with errors
+    ~ d eps kappa(M) ~ 1e-15 for these well-conditioned M (a frame plus a perturbation below 1/2, as
+    the descent's P - step * grad; kappa <= 3). On this session's machine they were bit-identical.
+    Where LAPACK fails (NaN in M) NumPy's LinAlgError is raised, as before; an empty M takes NumPy's
+    path and prints nothing (LAPACK would print an illegal-argument message)."""
+    from witness_theory import heldout
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        d = int(rng.integers(1, 12))
+        k = int(rng.integers(1, d + 1))
+        Q = np.linalg.qr(rng.standard_normal((d, k)))[0]
+        M = Q + 0.5 / np.sqrt(d * k) * rng.uniform(-1, 1, (d, k))   # ||E||_2 <= ||E||_F <= 1/2
+        U, _, Wt = np.linalg.svd(M, full_matrices=False)
+        P = heldout._polar(M)
+        assert P.shape == (d, k)
+        assert np.abs(P - U @ Wt).max() <= 1e-13
+        assert np.abs(P.T @ P - np.eye(k)).max() <= 1e-13
+    with pytest.raises(np.linalg.LinAlgError):
+        heldout._polar(np.array([[np.nan, 1.0], [0.0, 1.0], [1.0, 2.0]]))
+    assert heldout._polar(np.ones((3, 0))).shape == (3, 0)
+    out, err = capfd.readouterr()
+    assert "DGESDD" not in out + err

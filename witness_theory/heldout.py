@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy.linalg.lapack import dgesdd as _dgesdd
 
 from . import core
 from .information import DEFAULT_DELTA, InformationBound, information_bound
@@ -287,7 +288,17 @@ def _frame_loss(X, T, w, neg_h, P, V, beta):
 def _polar(M: np.ndarray) -> np.ndarray:
     """Polar retraction onto the Stiefel manifold: the orthonormal factor U W^T of M = U S W^T
     (Absil, Mahony & Sepulchre 2008, Example 4.1.3), the closest frame to M in Frobenius norm."""
-    U, _, Wt = np.linalg.svd(M, full_matrices=False)     # (mutmut: None is equivalent: falsy)
+    # LAPACK's dgesdd called directly: the routine np.linalg.svd calls, the same floats (2,000 random
+    # frames of d <= 11 compared bit for bit, 2026-12-07), without NumPy's ~5 us of wrapping per call,
+    # which was ~10% of a descent step at K = 4 (the descent retracts once per trial step). Where
+    # LAPACK reports a failure (info != 0: no convergence, or NaN in M) np.linalg.svd decides,
+    # and raises its LinAlgError as before.
+    # An empty M goes to NumPy too (LAPACK would print an illegal-argument message for it).
+    if M.size:
+        U, _, Wt, info = _dgesdd(M, full_matrices=0)
+        if info == 0:
+            return U @ Wt
+    U, _, Wt = np.linalg.svd(M, full_matrices=False)       # (mutmut: None is equivalent: falsy)
     return U @ Wt
 
 
