@@ -67,7 +67,7 @@ settings.register_profile("mutation-quick", derandomize=True, max_examples=50, p
 # The target phase's rounds, bounded. ConjectureRunner.optimise_targets (Hypothesis 6.170) repeats
 # rounds of hill climbing over every target() label, doubling each round's max_improvements, until a
 # round makes no new call or the pass reaches its ceiling of valid examples. Calls that are not valid
-# examples (a mutated choice sequence that overruns) keep the first going while the second is never
+# examples (their status is below valid: invalid or overrun) keep the first going while the second is never
 # reached, so the pass can spin. Seen 2026-12-07 with Hypothesis 6.170.29: the thorough run at 9ef02c6
 # was stopped after 86 min, one worker in test_t2h_ledger_is_its_documented_relations for >= 16 min with
 # 98% of its samples in the optimiser's DataTree simulation (py-spy) and none in the package, and the
