@@ -291,9 +291,9 @@ def _polar(M: np.ndarray) -> np.ndarray:
     # LAPACK's dgesdd called directly: the routine np.linalg.svd calls, the same floats (2,000 random
     # frames of d <= 11 compared bit for bit, 2026-12-07), without NumPy's ~5 us of wrapping per call,
     # which was ~10% of a descent step at K = 4 (the descent retracts once per trial step). Where
-    # LAPACK reports a failure (info != 0: no convergence, or NaN in M) np.linalg.svd decides,
-    # and raises its LinAlgError as before.
-    # An empty M goes to NumPy too (LAPACK would print an illegal-argument message for it).
+    # LAPACK reports a failure (info != 0: no convergence, or NaN in M) np.linalg.svd decides and
+    # raises its LinAlgError as before; so does an empty M (LAPACK would print an illegal-argument
+    # message). bench/bench_polar.py: 4.3 against 10.1 us per call, 0.92x per descent step.
     if M.size:
         U, _, Wt, info = _dgesdd(M, full_matrices=0)
         if info == 0:
