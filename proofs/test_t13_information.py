@@ -917,11 +917,17 @@ def test_box_varentropy_is_the_lattice_minimum_of_its_bound(K, seed, width):
     ll, lu = np.log(lower), np.log(upper)
     cs = np.arange(math.floor(ll.min() / h) - 1, math.ceil(lu.max() / h) + 2) * h
     grids = [np.linspace(lo_k, hi_k, 20_001) for lo_k, hi_k in zip(lower, upper)]
+    # each grid's log once, not once per c, and one reused buffer (the same floats as
+    # q * (np.log(q) - c) ** 2: the loop's np.log per c and k was ~3/4 of the property's time)
+    log_grids, buf = [np.log(q) for q in grids], np.empty(20_001)
     best = math.inf
     for c in cs:
         total = 0.0
-        for q, lo_k, hi_k in zip(grids, lower, upper):
-            m = float(np.max(q * (np.log(q) - c) ** 2))
+        for q, log_q, lo_k, hi_k in zip(grids, log_grids, lower, upper):
+            np.subtract(log_q, c, out=buf)
+            np.square(buf, out=buf)
+            buf *= q
+            m = float(buf.max())
             if lo_k < math.exp(c - 2.0) < hi_k:
                 m = max(m, 4.0 * math.exp(c - 2.0))
             total += m

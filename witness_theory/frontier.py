@@ -92,12 +92,15 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
     if far.any():
         a[far] = 0.0
         f[far] = _objective(a[far], T[far], c)
+    K = T.shape[1]
+    log_K = np.log(K)
     for _ in range(max_iter):
         ls = core.log_softmax(a)
         S = np.exp(ls)
         g = a / c + S - T                                              # gradient of f
         one_cs = 1.0 + c * S
-        Mg, Ms = (c / one_cs) * g, (c / one_cs) * S                    # M^{-1} g, M^{-1} S; M = diag(S) + I/c
+        m_inv = c / one_cs                                             # diag(M)^{-1}
+        Mg, Ms = m_inv * g, m_inv * S                                  # M^{-1} g, M^{-1} S; M = diag(S) + I/c
         denom = (S / one_cs).sum(axis=1, keepdims=True)                # 1 - S^T M^{-1} S
         # S^T M^{-1} g = sum_k g_k c S_k / (1 + c S_k) = 1^T g - sum_k g_k / (1 + c S_k), and
         # 1^T g = 0 (a is centred, S and T sum to 1): the second form does not amplify the
@@ -107,11 +110,14 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
         # the solution is centred (1^T a = c (1^T T - 1^T S) = 0); along 1 the curvature is only
         # 1/c, so rounding in 1^T (S - T) would drive a along 1 by ~c eps: keep the step centred
         # (an equivalent mutant when removed: sMg's form centres delta to rounding already; results/proofs/mutation.md)
-        delta -= delta.mean(axis=1, keepdims=True)
-        if np.abs(delta).max() <= 4 * _EPS * (1.0 + np.abs(a).max()):
+        # (the row sum over K is NumPy's mean, sum then divide by the count: the same floats, without
+        # mean's Python wrapper; the small solves of T11's root search run this loop ~10^5 times a proof run)
+        delta -= delta.sum(axis=1, keepdims=True) / K
+        abs_a = np.abs(a)
+        if np.abs(delta).max() <= 4 * _EPS * (1.0 + abs_a.max()):
             break
         gd = np.einsum("ik,ik->i", g, delta)
-        allowance = 16 * _EPS * (1.0 + np.abs(f) + np.abs(a).max(axis=1) + np.log(T.shape[1]))
+        allowance = 16 * _EPS * (1.0 + np.abs(f) + abs_a.max(axis=1) + log_K)
         # Armijo, with a rounding allowance: f = ||a||^2/2c + lse(a) - T.a cancels terms of
         # size ~max|a| + log K, so it is only known to ~that many ulps near the optimum. The
         # full step first, on every row at once (the same floats as step 1.0 below): near the
