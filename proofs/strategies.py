@@ -165,17 +165,17 @@ betas = st.one_of(st.sampled_from([BETA_MIN, 1.0, BETA_MAX]),
 # in a py-spy profile of a `sample` run (2026-12-07) that validation was 2.8% of the whole run and
 # the strategies' construction another ~1%. The same strategies with the same labels are drawn in
 # the same order, so every instance spec is drawn from the same choice sequence as before.
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
     return st.integers(lo, hi)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sampled(values: tuple) -> st.SearchStrategy:
     return st.sampled_from(values)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _logit_arrays(N: int, K: int) -> st.SearchStrategy[np.ndarray]:
     return hnp.arrays(np.float64, (N, K), elements=st.floats(-30, 30, width=64))
 
