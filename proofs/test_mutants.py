@@ -773,6 +773,7 @@ def test_frontier_logits_stay_centred(seed, K, n, log_c, spread):
 @given(t=st.floats(0.6, 0.999), gap=st.floats(1e-7, 2e-6), beta=st.sampled_from([0.5, 2.0]))
 @example(t=0.9, gap=1e-6, beta=0.5)
 @example(t=0.6028269369422385, gap=1e-7, beta=0.5)   # thorough: L = 2.2e-16, the root bracket is lost (frontier.py)
+@example(t=0.6003923706303097, gap=1e-7, beta=0.5)   # thorough 2026-12-07: L = 2.1e-16, brentq's "root" at 2.6e10 (lambda* 4.1e7)
 def test_min_energy_two_outcomes_closed_form(t, gap, beta):
     """T11 for K = 2, d = 1, one row T = (t, 1 - t): the least energy with KL(T || S) <= L has
     S = (s, 1 - s) with 1/2 <= s <= t and KL(T || S) = L (the loss is convex in the one logit,

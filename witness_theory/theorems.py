@@ -423,16 +423,7 @@ def _duality_gap(lam, D, L, E, eps_L=0.0) -> float:
     return float(((E + lam * L - D + lam * eps_L) / (1 + np.abs(E) + lam * np.abs(L) + np.abs(D))).min())
 
 
-def _loss_rounding(K: int, loss_at_zero: float, logit_range: float = 0.0) -> float:
-    """Absolute rounding of a computed L_TS near the frontier: K-term sums of T (log T - log S)
-    whose terms are bounded by ~2 (log K + 1) + L_0 nats plus the spread of the logits that the
-    log-softmax subtracts (``logit_range``), 64 K ulps of that. A multiplier lambda (up to
-    ~1e4 / (beta^2 kappa) on the grid, 1e12 / (beta^2 kappa) in E_min's root search) multiplies it
-    in every weak-duality relation and in E_min(L), whose slope is -lambda (the ci profile found
-    D(lambda) above the T5 energy by 1.2e-9 at lambda = 3.2e6 on a near-uniform teacher, and the
-    thorough one a model's energy 6e-9 relative below E_min(L_TS) at lambda* = 5.2e12, L_TS =
-    4.2e-10: both this rounding, not violations)."""
-    return 64 * K * np.finfo(float).eps * (2 * np.log(K) + 2 + loss_at_zero + logit_range)
+_loss_rounding = _frontier.loss_rounding   # written once, in frontier (its root search needs it too)
 
 
 def _codes_loss_rounding(K: int, loss_at_zero: float, codes: np.ndarray, witness) -> float:
