@@ -423,15 +423,12 @@ def _duality_gap(lam, D, L, E, eps_L=0.0) -> float:
     return float(((E + lam * L - D + lam * eps_L) / (1 + np.abs(E) + lam * np.abs(L) + np.abs(D))).min())
 
 
-_loss_rounding = _frontier.loss_rounding   # written once, in frontier (its root search needs it too)
-
-
 def _codes_loss_rounding(K: int, loss_at_zero: float, codes: np.ndarray, witness) -> float:
-    """``_loss_rounding`` of the L_TS of given codes: their logits' spread is <= 2 beta max_i
+    """``frontier.loss_rounding`` of the L_TS of given codes: their logits' spread is <= 2 beta max_i
     ||mu_i|| (the simplex vertices are unit vectors)."""
     with np.errstate(over="ignore"):
         spread = 2.0 * witness.scale * float(np.sqrt(core.row_sq_norms(codes).max())) if len(codes) else 0.0
-    return _loss_rounding(K, loss_at_zero, spread)
+    return _frontier.loss_rounding(K, loss_at_zero, spread)
 
 
 def _model_parts(T, mu, log_var, witness, w, rtol, loss_at_zero: float) -> list:
@@ -498,7 +495,7 @@ def _t11_teacher_parts(T, witness, w, lambdas, rtol):
     # pair's gap is divided by the size of its terms, 1 + E_k + lambda_j L_k + D_j.
     Lk = np.concatenate([L, [F.loss_at_zero]])
     Ek = np.concatenate([E, [0.0]])
-    eps_L = _loss_rounding(T.shape[1], F.loss_at_zero)
+    eps_L = _frontier.loss_rounding(T.shape[1], F.loss_at_zero)
     parts.append(relation("supporting lines: min_jk (E_k + lambda_j L_k - D_j) / size >= 0 (convex, slope -lambda)",
                           _duality_gap(lam, D, Lk, Ek, eps_L), ">=", 0.0, rtol))
     parts.append(relation("lambda = 0 end: L_0 == I_T + KL(Tbar||uniform) >= every frontier loss",
