@@ -283,9 +283,9 @@ def test_stiefel_descent_takes_no_step_that_raises_the_loss():
     start_loss = true_frame_loss(X, T, w, neg_h, P0, V, 1.0)[0]
     calls = []
 
-    def worse_than_the_start(X_, T_, w_, neg_h_, P, V_, beta):
+    def worse_than_the_start(X_, T_, w_, neg_h_, P, V_, beta, *bounded):
         calls.append(1)
-        loss, log_s = true_frame_loss(X_, T_, w_, neg_h_, P, V_, beta)
+        loss, log_s = true_frame_loss(X_, T_, w_, neg_h_, P, V_, beta, *bounded)
         return (loss if len(calls) == 1 else start_loss + 1e-15 * (1 + abs(start_loss))), log_s
 
     with mock.patch.object(heldout, "_frame_loss", side_effect=worse_than_the_start):

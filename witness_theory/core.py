@@ -12,6 +12,7 @@ Conventions (ours, stated here once):
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -147,11 +148,26 @@ def log_softmax_in_place(out: np.ndarray) -> np.ndarray:
             f"(largest finite |logit| is {np.finfo(np.float64).max:.3g}); scale the codes or witness_scale down")
     with np.errstate(over="ignore"):   # a gap beyond 1.8e308 rounds to -inf: probability 0, as it should
         out -= row_max
+    return log_normalise_in_place(out)
+
+
+def log_normalise_in_place(out: np.ndarray) -> np.ndarray:
+    """The second half of :func:`log_softmax_in_place`, for (N, K) logits already shifted so that each
+    row's max is 0 (the T11 Newton solves shift their logits, finite by construction, themselves)."""
     # sum_k exp by a BLAS gemv with a ones vector: 2-5x cheaper than .sum(axis=1) on rows of
     # K <= 100 (bench/bench_certify.py); the same K-term sum, error <= K ulps either way
-    lse = np.log(np.exp(out) @ np.ones(out.shape[1]))
+    lse = np.log(np.exp(out) @ _ones(out.shape[1]))
     out -= lse[:, None]
     return out
+
+
+@functools.cache
+def _ones(K: int) -> np.ndarray:
+    """A read-only vector of K ones, made once per K (the descent's losses call log_softmax_in_place
+    ~10^5 times a proof run, and a fresh np.ones was ~3% of each call)."""
+    ones = np.ones(K)
+    ones.flags.writeable = False
+    return ones
 
 
 def row_max_of(X: np.ndarray) -> np.ndarray:
@@ -304,6 +320,11 @@ _CHUNK_ROWS = 4096  # rows per block: (4096, K) temporaries stay in cache and ar
 def wsum(w: np.ndarray, x: np.ndarray) -> float:
     """sum_i w_i x_i, pairwise (1-D np.sum), not a BLAS dot. Rows of weight 0 are not in the
     data set and contribute exactly 0, even where their term is infinite (0 * inf)."""
+    if w.size and np.minimum.reduce(w, axis=None) > 0:
+        # every row in the data set (the usual case; a NaN weight fails the test): np.sum of w * x itself,
+        # without the masked copy or the errstate context, ~60% of a call on the fitted witness's
+        # ~10-row descent losses (np.sum is np.add.reduce over axis None: the same floats)
+        return float(np.add.reduce(w * x, axis=None))
     with np.errstate(invalid="ignore"):
         return float(np.sum(np.where(w > 0, w * x, 0.0)))
 
@@ -320,9 +341,17 @@ def marginal(T: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def cross_rows(P: np.ndarray, LQ: np.ndarray) -> np.ndarray:
     """sum_k p_ik log q_ik per row with 0 log 0 = 0; -inf where p_ik > 0 = q_ik."""
+    if LQ.ndim == 2:
+        # a non-finite log q makes its row's product, and so the row's sum, non-finite (p * inf is inf
+        # or NaN for p >= 0, NaN propagates): finite sums mean a finite LQ, checked on N sums instead
+        # of N K entries. Otherwise (or where a finite sum overflowed) the entries decide, as below.
+        # (einsum raises no floating-point warning for 0 * -inf; the 1-D matmul does, so it is not tried)
+        out = np.einsum("ik,ik->i", P, LQ)
+        if np.isfinite(out).all():
+            return out
     finite = np.isfinite(LQ)
     if finite.all():
-        return np.einsum("ik,ik->i", P, LQ) if LQ.ndim == 2 else P @ LQ
+        return P @ LQ
     # (mutmut: another fill than 0.0 is equivalent: a -inf entry with P > 0 makes the row -inf below,
     # and one with P = 0 is multiplied by 0)
     LQf = np.where(finite, LQ, 0.0)
@@ -490,7 +519,7 @@ def _weighted_mean_rows(w: np.ndarray, X: np.ndarray, block: int = 256) -> np.nd
     return np.ascontiguousarray(sums.T).sum(axis=1)                    # pairwise over the blocks
 
 
-def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
+def _witness_rows(teacher: Teacher, codes, witness: Witness, loss_only: bool = False) -> _WitnessRows:
     """THE witness kernel: every per-row quantity of the certificate from ONE product A^T mu.
 
     certify, alignment_loss and escape_force all call this function. Rows are processed in
@@ -504,9 +533,15 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
     - ||P^T (mu_i - mbar)||^2 = ||l_i - beta A^T mbar||^2 / (beta^2 kappa)   (A A^T = kappa P P^T, T3)
     so no second product with P or V is needed. The subspace energy needs no row pass:
     sum_i w_i ||P^T mu_i||^2 = sum_i w_i ||P^T (mu_i - mbar)||^2 + ||P^T mbar||^2 (certify).
+
+    ``loss_only=True`` (alignment_loss, the T11 frontier's solves): only ``loss`` and ``code_sq``, the
+    same floats and the same errors, and the other fields empty: the rest of the pass was half of
+    the kernel's time on the frontier's few-row teachers (fixed costs, not arithmetic).
     """
     check_witness(witness)
     mu = check_codes(codes, witness.d, teacher.n, check_finite=False)
+    if loss_only:
+        return _witness_losses(teacher, mu, witness)
     with np.errstate(invalid="ignore"):   # 0 * inf in the product: NaN, refused just below (no warning first)
         mbar = _weighted_mean_rows(teacher.w, mu)                                     # (d,)
     # a NaN or inf code shows in the weighted mean (w NaN = NaN, w inf = inf or NaN): the error
@@ -597,6 +632,53 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness) -> _WitnessRows:
                         mean_subspace_sq=mean_sq, spread_sq=spread)
 
 
+def _witness_losses(teacher: Teacher, mu: np.ndarray, witness: Witness) -> _WitnessRows:
+    """:func:`_witness_rows` with ``loss_only=True`` on checked-shape codes: the loss of each row by
+    the kernel's operations (one block: the frontier's and most callers' teachers have N <= 512 rows;
+    more rows are taken in the kernel's blocks), ||mu_i||^2, and nothing else."""
+    n = teacher.n
+    if n > _KERNEL_ROWS:
+        full = _witness_rows(teacher, mu, witness)
+        return _WitnessRows(loss=full.loss, magnitude=_EMPTY, force=_EMPTY, code_sq=full.code_sq,
+                            mean_subspace_sq=0.0, spread_sq=_EMPTY)
+    # the errors in the full kernel's order: a NaN or inf code (its squared norm is not finite; huge
+    # finite codes whose squares overflow pass on, as there), then the witness's K, then overflowing logits
+    code_sq = row_sq_norms(mu)
+    if not np.isfinite(code_sq).all():
+        check_all_finite(mu, "codes")
+    check_K_match(teacher.T, witness)
+    beta = witness.scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        ls = mu @ witness._A                                               # A^T mu, then times beta (the kernel's order)
+        ls *= beta
+    # the kernel raises where its logits are not all finite (a non-finite logit makes the row max or the
+    # spread ||l - lbar||^2 non-finite, and its test then checks the logits): the same test, directly
+    if not np.isfinite(ls).all():
+        _raise_logit_overflow(mu, beta)
+    top = row_max_of(ls)[:, None]
+    with np.errstate(over="ignore"):   # a gap beyond 1.8e308 rounds to -inf: probability 0 (as in the kernel)
+        ls -= top
+    total = np.exp(ls) @ _ones(teacher.K)
+    lse = np.log(total)
+    with np.errstate(invalid="ignore"):
+        cross_s = _row_dots(teacher.T, ls) - lse * teacher.row_sums
+    if not np.isfinite(cross_s).all():                                     # log S = -inf: 0 log 0 = 0 (h13a)
+        cross_s = cross_rows(teacher.T, ls - lse[:, None])
+    return _WitnessRows(loss=teacher.neg_entropy_rows - cross_s, magnitude=_EMPTY, force=_EMPTY, code_sq=code_sq,
+                        mean_subspace_sq=0.0, spread_sq=_EMPTY)
+
+
+def row_losses_and_code_sq(teacher: Teacher, codes, witness: Witness) -> tuple[np.ndarray, np.ndarray]:
+    """(KL(T_i || S(mu_i)), ||mu_i||^2) per row, by the kernel under :func:`alignment_loss` (loss_only): the
+    T11 frontier takes L_TS = wsum(w, first) and code_energy's sum from one pass over its optimal codes."""
+    rows = _witness_rows(teacher, codes, witness, loss_only=True)
+    return rows.loss, rows.code_sq
+
+
+_EMPTY = np.empty(0)
+_EMPTY.flags.writeable = False
+
+
 def _raise_logit_overflow(mu: np.ndarray, beta: float):
     """The error of :meth:`Witness.logits` for logits that overflow float64 (names ``codes``)."""
     raise ValueError(
@@ -636,7 +718,7 @@ def alignment_loss(teacher, codes, witness: Witness, weights=None) -> float:
     """L_TS = sum_i w_i KL(T_i || S(mu_i)) (KL, not cross-entropy); the kernel of :func:`certify`."""
     check_witness(witness)
     tch = _as_teacher(teacher, weights)
-    return wsum(tch.w, _witness_rows(tch, codes, witness).loss)
+    return wsum(tch.w, _witness_rows(tch, codes, witness, loss_only=True).loss)
 
 
 def certificate_margin(teacher, codes, witness: Witness, weights=None) -> float:
@@ -782,8 +864,12 @@ def code_energy(codes, weights=None) -> float:
     mu = mu[None, :] if mu.ndim == 1 else mu
     if mu.shape[0] == 0:
         raise ValueError(f"codes has no rows (shape {mu.shape}); pass at least one code")
-    w = check_weights(weights, mu.shape[0])
-    sq = row_sq_norms(mu)
+    return energy_of_sq_norms(mu, check_weights(weights, mu.shape[0]), row_sq_norms(mu))
+
+
+def energy_of_sq_norms(mu: np.ndarray, w: np.ndarray, sq: np.ndarray) -> float:
+    """:func:`code_energy` of validated (N, d) codes from their squared norms ``sq`` = row_sq_norms(mu)
+    (the witness kernel's ``code_sq``: the frontier's solves take L and E from one kernel pass)."""
     check_code_norms(mu, "codes", sq)        # an inf energy from finite codes: refused, not returned
     energy = 0.5 * wsum(w, sq)
     if not np.isfinite(energy):

@@ -39,6 +39,7 @@ from .validation import (
     check_integer,
     check_nonneg_number,
     check_teacher,
+    check_weights,
     real_float,
 )
 
@@ -46,11 +47,15 @@ __all__ = ["frontier_logits", "frontier_codes", "Frontier", "margin_energy_front
            "min_energy", "min_energy_point", "default_frontier_lambdas"]
 
 _EPS = np.finfo(np.float64).eps
+# the ufuncs' reduce methods, called directly: the floats of .sum, .max and .all (which call them), without
+# those methods' Python wrappers, ~1 us a call; the Newton solves below make ~10^6 such calls a proof
+# run, on a few rows each, where that was ~10% of their time
+_sum_rows, _max_of, _all_of = np.add.reduce, np.maximum.reduce, np.logical_and.reduce
 
 
 def _lse(a: np.ndarray) -> np.ndarray:
-    top = a.max(axis=1, keepdims=True)
-    return (top + np.log(np.exp(a - top).sum(axis=1, keepdims=True)))[:, 0]
+    top = _max_of(a, axis=1)
+    return top + np.log(_sum_rows(np.exp(a - top[:, None]), axis=1))
 
 
 def _objective(a: np.ndarray, T: np.ndarray, c: float) -> np.ndarray:
@@ -58,7 +63,10 @@ def _objective(a: np.ndarray, T: np.ndarray, c: float) -> np.ndarray:
     return np.einsum("ik,ik->i", a, a) / (2 * c) + _lse(a) - np.einsum("ik,ik->i", T, a)
 
 
-def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple[np.ndarray, float]:
+_DEFAULT_NEWTON_STEPS = 200
+
+
+def frontier_logits(teacher, c: float, start=None, max_iter: int = _DEFAULT_NEWTON_STEPS) -> tuple[np.ndarray, float]:
     """Solve a_i = c (T_i - softmax(a_i)) for every row: (N, K) centred logits and the largest
     stationarity residual max_ik |a_ik / c - (T_ik - S_ik)|.
 
@@ -82,8 +90,17 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
     if np.isinf(c):
         a = core.clr(check_distributions(T, "teacher", full_support=True))
         return np.atleast_2d(a), 0.0
+    return _newton(T, c, a0, max_iter)
+
+
+def _newton(T: np.ndarray, c: float, a0: np.ndarray | None, max_iter: int) -> tuple[np.ndarray, float]:
+    """:func:`frontier_logits` on validated input, 0 < c < inf (min_energy_point's ~30 solves per
+    call skip the validation of what they already validated)."""
+    K = T.shape[1]
     a = np.zeros_like(T) if a0 is None else a0.copy()
-    a -= a.mean(axis=1, keepdims=True)                                 # the solution is centred
+    # (the row sum over K is NumPy's mean, sum then divide by the count: the same floats, without
+    # mean's Python wrapper; the small solves of T11's root search run this ~10^5 times a proof run)
+    a -= a.sum(axis=1, keepdims=True) / K                              # the solution is centred
     with np.errstate(over="ignore", invalid="ignore"):
         f = _objective(a, T, c)
     # a start so far out that f overflows (||a||^2 / 2c = inf) gives the line search nothing to
@@ -92,32 +109,31 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
     if far.any():
         a[far] = 0.0
         f[far] = _objective(a[far], T[far], c)
-    K = T.shape[1]
     log_K = np.log(K)
     for _ in range(max_iter):
-        ls = core.log_softmax(a)
+        # core.log_softmax(a) without its overflow check and errstate: every row of a here has a finite
+        # objective f, so |a| < ~1e154 and a - max(a) cannot overflow (the same floats)
+        ls = core.log_normalise_in_place(a - core.row_max_of(a)[:, None])
         S = np.exp(ls)
         g = a / c + S - T                                              # gradient of f
         one_cs = 1.0 + c * S
         m_inv = c / one_cs                                             # diag(M)^{-1}
         Mg, Ms = m_inv * g, m_inv * S                                  # M^{-1} g, M^{-1} S; M = diag(S) + I/c
-        denom = (S / one_cs).sum(axis=1, keepdims=True)                # 1 - S^T M^{-1} S
+        denom = _sum_rows(S / one_cs, axis=1, keepdims=True)           # 1 - S^T M^{-1} S
         # S^T M^{-1} g = sum_k g_k c S_k / (1 + c S_k) = 1^T g - sum_k g_k / (1 + c S_k), and
         # 1^T g = 0 (a is centred, S and T sum to 1): the second form does not amplify the
         # rounding of 1^T g by 1 / denom ~ c / K
-        sMg = -(g / one_cs).sum(axis=1, keepdims=True)
+        sMg = -_sum_rows(g / one_cs, axis=1, keepdims=True)
         delta = Mg + Ms * (sMg / denom)                                # H^{-1} g (Sherman-Morrison)
         # the solution is centred (1^T a = c (1^T T - 1^T S) = 0); along 1 the curvature is only
         # 1/c, so rounding in 1^T (S - T) would drive a along 1 by ~c eps: keep the step centred
         # (an equivalent mutant when removed: sMg's form centres delta to rounding already; results/proofs/mutation.md)
-        # (the row sum over K is NumPy's mean, sum then divide by the count: the same floats, without
-        # mean's Python wrapper; the small solves of T11's root search run this loop ~10^5 times a proof run)
-        delta -= delta.sum(axis=1, keepdims=True) / K
+        delta -= _sum_rows(delta, axis=1, keepdims=True) / K           # (the mean, as above)
         abs_a = np.abs(a)
-        if np.abs(delta).max() <= 4 * _EPS * (1.0 + abs_a.max()):
+        if _max_of(np.abs(delta), axis=None) <= 4 * _EPS * (1.0 + _max_of(abs_a, axis=None)):
             break
         gd = np.einsum("ik,ik->i", g, delta)
-        allowance = 16 * _EPS * (1.0 + np.abs(f) + abs_a.max(axis=1) + log_K)
+        allowance = 16 * _EPS * (1.0 + np.abs(f) + _max_of(abs_a, axis=1) + log_K)
         # Armijo, with a rounding allowance: f = ||a||^2/2c + lse(a) - T.a cancels terms of
         # size ~max|a| + log K, so it is only known to ~that many ulps near the optimum. The
         # full step first, on every row at once (the same floats as step 1.0 below): near the
@@ -126,7 +142,7 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
         trial = a - delta
         ft = _objective(trial, T, c)
         ok = ft <= f - 1e-4 * gd + allowance
-        if ok.all():
+        if _all_of(ok, axis=None):
             a, f = trial, ft
             continue
         new_a, new_f = a.copy(), f.copy()
@@ -146,8 +162,8 @@ def frontier_logits(teacher, c: float, start=None, max_iter: int = 200) -> tuple
         if todo.all():       # no row took a step: every later iteration would repeat this one
             break
         a, f = new_a, new_f
-    S = np.exp(core.log_softmax(a))
-    return a, float(np.abs(a / c - (T - S)).max())
+    S = np.exp(core.log_normalise_in_place(a - core.row_max_of(a)[:, None]))   # core.log_softmax, as above
+    return a, float(_max_of(np.abs(a / c - (T - S)), axis=None))
 
 
 # A real number >= 0 (found by probing with bad input); shared with collapse_metrics
@@ -165,11 +181,18 @@ def _warm_solve(teacher, c: float, start) -> np.ndarray:
     of lower objective (the minimiser is unique and f strictly convex, so the lower f is the
     nearer point). The frontier's dual values are minima of the Lagrangian: an unconverged solve
     would make them, and T11's bound E_min(L) >= D(lambda) - lambda L, too large."""
-    a, r = frontier_logits(teacher, c, start)
-    if start is None or not r > _CONVERGED:
-        return a
     T, _ = check_teacher(teacher)
-    b, _ = frontier_logits(teacher, c)
+    return _warm_newton(T, _nonneg(c, "c", allow_inf=True), _check_start(start, T))
+
+
+def _warm_newton(T: np.ndarray, c: float, a0: np.ndarray | None) -> np.ndarray:
+    """:func:`_warm_solve` on validated input."""
+    if c == 0 or np.isinf(c):
+        return frontier_logits(T, c)[0]
+    a, r = _newton(T, c, a0, _DEFAULT_NEWTON_STEPS)
+    if a0 is None or not r > _CONVERGED:
+        return a
+    b, _ = _newton(T, c, None, _DEFAULT_NEWTON_STEPS)
     with np.errstate(over="ignore", invalid="ignore"):
         keep = ~(_objective(b, T, c) < _objective(a, T, c))
     return np.where(keep[:, None], a, b)
@@ -295,11 +318,12 @@ def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas
     exact_e = core.exact_code_energy(T, witness, w) if full else None
     losses, energies, kkts = [], [], []
     a = None
+    w_energy = _energy_weights(w)
     for lam in lams:
-        a = _warm_solve(tch, _lam_to_c(lam, witness), a)
+        _, L_j, E_j, a = _dual_at(tch, witness, lam, a, w_energy)      # core.alignment_loss, core.code_energy
         mu = a @ witness.A.T / (witness.scale * witness.kappa)
-        losses.append(core.alignment_loss(tch, mu, witness))
-        energies.append(core.code_energy(mu, w))
+        losses.append(L_j)
+        energies.append(E_j)
         # KKT in code space, from the reported lambda and the codes alone (not the solver's c):
         # grad of (1/2)||mu||^2 + lambda KL(T_i||S(mu)) = mu + lambda beta A (S - T_i) = 0
         kkt = mu + lam * core.alignment_gradient(T, mu, witness)
@@ -318,10 +342,25 @@ def frontier_dual(teacher, witness: core.Witness, lam: float, weights=None, star
     # a Teacher (what min_energy_point passes at each of its ~30 multipliers) is validated and
     # precomputed once; an array is made into one here, as alignment_loss would
     tch = teacher if isinstance(teacher, core.Teacher) else core.Teacher(T, w)
-    a = _warm_solve(tch, _lam_to_c(lam, witness), start)
+    return _dual_at(tch, witness, lam, _check_start(start, T), _energy_weights(w))
+
+
+def _energy_weights(w: np.ndarray) -> np.ndarray:
+    """The weights core.code_energy(mu, w) applies: w normalised once more (moves the last ulp)."""
+    return check_weights(w, w.shape[0])
+
+
+def _dual_at(tch: core.Teacher, witness: core.Witness, lam: float, a0: np.ndarray | None,
+             w_energy: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+    """:func:`frontier_dual` on a validated Teacher, witness, multiplier and start, ``w_energy`` from
+    :func:`_energy_weights`. L and E come from one pass of the certificate's kernel over the optimal
+    codes, the floats of core.alignment_loss and core.code_energy (the kernel's ||mu_i||^2 are
+    code_energy's): min_energy_point's ~30 solves per call validate nothing twice."""
+    a = _warm_newton(tch.T, _lam_to_c(lam, witness), a0)
     mu = a @ witness.A.T / (witness.scale * witness.kappa)
-    L = core.alignment_loss(tch, mu, witness)
-    E = core.code_energy(mu, w)
+    loss_rows, code_sq = core.row_losses_and_code_sq(tch, mu, witness)    # the kernel under both
+    L = core.wsum(tch.w, loss_rows)                                    # core.alignment_loss
+    E = core.energy_of_sq_norms(mu, w_energy, code_sq)                 # core.code_energy
     return E + lam * L, L, E, a
 
 
@@ -376,10 +415,11 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
     # E_min(L) <= E_min(0) = the T5 energy (the exact codes, loss 0); inf without full support
     e_cap = core.exact_code_energy(T, witness, w) if T.min() > 0 else np.inf
     cache: dict[str, np.ndarray | None] = {"a": None}
+    w_energy = _energy_weights(tch.w)
 
     def solve(log_c):
         lam = np.exp(log_c) / b2k
-        D, Lc, Ec, a = frontier_dual(tch, witness, lam, start=cache["a"])
+        D, Lc, Ec, a = _dual_at(tch, witness, lam, cache["a"], w_energy)
         cache["a"] = a
         return D, Lc, Ec, lam
 

@@ -276,13 +276,27 @@ def margin_from_log_probs(T: np.ndarray, w: np.ndarray, log_h: np.ndarray, logit
 # Fitted witness: Procrustes start, Stiefel descent, 1-D scale search
 # ---------------------------------------------------------------------------------------
 
-def _frame_loss(X, T, w, neg_h, P, V, beta):
+def _frame_loss(X, T, w, neg_h, P, V, beta, bounded: bool = False):
     """(L_TS(P, beta), log S): L_TS = sum_i w_i KL(T_i || softmax(beta V^T P^T x_i)), and the
-    (n, K) log-softmax the gradient needs."""
+    (n, K) log-softmax the gradient needs. ``bounded``: the caller knows every |logit| is far below
+    float64's overflow (:func:`_logits_bounded`), so core.log_softmax_in_place's overflow check and
+    cross_rows' -inf handling are skipped: the same floats, the descent's ~10^2 losses per fit cheaper."""
     logits = beta * (X @ (P @ V))                           # (n, K): one (n, d) product, as Witness.logits (A = P V)
-    log_s = core.log_softmax_in_place(logits)              # a fresh array: no copy
-    loss = core.wsum(w, neg_h - core.cross_rows(T, log_s))
-    return loss, log_s
+    if not bounded:
+        log_s = core.log_softmax_in_place(logits)          # a fresh array: no copy
+        return core.wsum(w, neg_h - core.cross_rows(T, log_s)), log_s
+    logits -= core.row_max_of(logits)[:, None]            # |logit| <= 1e300: no overflow, finite log S
+    log_s = core.log_normalise_in_place(logits)
+    return core.wsum(w, neg_h - np.einsum("ik,ik->i", T, log_s)), log_s      # cross_rows of finite log S
+
+
+def _logits_bounded(X, beta) -> bool:
+    """Whether every logit beta v_k^T P^T x_i of any frame P is below 1e300 in size: |v_k| = 1 (T3) and
+    P is orthonormal, so |logit| <= beta max_i |x_i| (to rounding); then a logit's difference to its
+    row's max cannot overflow and log S is finite (what :func:`_frame_loss`'s ``bounded`` needs)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        size = float(np.float64(beta) * np.sqrt(core.row_sq_norms(X).max())) if X.size else 0.0
+    return size < 1e300
 
 
 def _polar(M: np.ndarray) -> np.ndarray:
@@ -350,16 +364,20 @@ def procrustes_frame(X, T, w, seed: int) -> np.ndarray:
     return _polar(U_r @ W_r.T + Q @ W_null.T)                         # still maximises tr(P^T M)
 
 
-def stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
+def stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float, *,
+                    lam_max: float | None = None, at_start: tuple | None = None):
     """Riemannian gradient descent of L_TS over frames P with the polar retraction and Armijo
     backtracking (Absil et al. 2008, Alg. 1). Every accepted step lowers L_TS, so the result is
     never worse than the start. Euclidean gradient: dL/dP = beta X^T [w (S - T)] V^T (d, K-1);
-    Riemannian gradient on the Stiefel manifold (embedded metric): G - P sym(P^T G)."""
+    Riemannian gradient on the Stiefel manifold (embedded metric): G - P sym(P^T G).
+    ``lam_max`` (:func:`_x_lambda_max`) and ``at_start`` (``_frame_loss`` at P and beta), where the
+    caller has them: the fit's scale grid descends from one frame with the same rows at every scale."""
     kappa = T.shape[1] / (T.shape[1] - 1)
-    loss, log_s = _frame_loss(X, T, w, neg_h, P, V, beta)
+    bounded = _logits_bounded(X, beta)
+    loss, log_s = _frame_loss(X, T, w, neg_h, P, V, beta, bounded) if at_start is None else at_start
     # Lipschitz bound of the gradient: Hessian of KL(t || softmax(a)) <= 1/2 in a (T6), and
     # ||d logits|| <= beta sqrt(kappa) ||x|| ||dP||: step 1/L with L = beta^2 kappa lambda_max(X^T W X)/2
-    lam = float(np.linalg.eigvalsh((X * w[:, None]).T @ X)[-1]) if X.size else 0.0
+    lam = _x_lambda_max(X, w) if lam_max is None else lam_max
     with np.errstate(over="ignore", under="ignore", divide="ignore"):   # beta 1e300: no Python OverflowError
         step = float(2.0 / (np.float64(beta) ** 2 * kappa * lam)) if lam > 0 else 1.0
     if not np.isfinite(step):   # beta^2 underflowed to 0: an infinite step would make the frame inf
@@ -373,9 +391,10 @@ def stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
     # The first step, the Armijo sign and the fallback when no trial lowers the loss are proved:
     # proofs/test_mutants.py)
     it = 0
+    w_col, XT, VT = w[:, None], X.T, V.T
     for it in range(1, max_iter + 1):  # noqa: B007 -- `it` is returned: the number of steps taken
-        R = w[:, None] * (np.exp(log_s) - T)                          # (n, K): w_i (S_i - T_i)
-        G = beta * X.T @ (R @ V.T)                                    # (d, K-1) Euclidean gradient
+        R = w_col * (np.exp(log_s) - T)                               # (n, K): w_i (S_i - T_i)
+        G = beta * XT @ (R @ VT)                                      # (d, K-1) Euclidean gradient
         sym = P.T @ G
         rgrad = G - P @ (0.5 * (sym + sym.T))                         # (d, K-1) Riemannian gradient
         g2 = float((rgrad ** 2).sum())
@@ -384,7 +403,7 @@ def stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
         accepted = False
         for _ in range(40):
             P_new = _polar(P - step * rgrad)
-            loss_new, log_s_new = _frame_loss(X, T, w, neg_h, P_new, V, beta)
+            loss_new, log_s_new = _frame_loss(X, T, w, neg_h, P_new, V, beta, bounded)
             if loss_new <= loss - 1e-4 * step * g2:                   # Armijo sufficient decrease
                 accepted = True
                 break
@@ -394,6 +413,11 @@ def stiefel_descent(X, T, w, neg_h, P, V, beta, max_iter: int, gtol: float):
         P, loss, log_s = P_new, loss_new, log_s_new
         step *= 2.0                                                   # try a longer step next time
     return P, loss, it
+
+
+def _x_lambda_max(X, w) -> float:
+    """lambda_max(X^T W X), the rows' part of the descent's Lipschitz bound (0 for no rows or columns)."""
+    return float(np.linalg.eigvalsh((X * w[:, None]).T @ X)[-1]) if X.size else 0.0
 
 
 def _fit_witness(X, T, w, grid, seed, max_iter, refine_scale, K, d,
@@ -427,11 +451,14 @@ def _fit_witness(X, T, w, grid, seed, max_iter, refine_scale, K, d,
     gtol = 1e-10 * (1.0 + info)
     best: tuple[np.ndarray, float, float, int] | None = None
     start_loss, start_scale = np.inf, candidates[0]
+    lam_max = _x_lambda_max(X, w)
     for beta in candidates:
-        loss0 = _frame_loss(X, T, w, neg_h, P0, V, beta)[0]
+        at_start = _frame_loss(X, T, w, neg_h, P0, V, beta)
+        loss0 = at_start[0]
         if loss0 < start_loss:
             start_loss, start_scale = loss0, beta
-        P, loss, it = stiefel_descent(X, T, w, neg_h, P0, V, beta, int(max_iter), gtol)
+        P, loss, it = stiefel_descent(X, T, w, neg_h, P0, V, beta, int(max_iter), gtol, lam_max=lam_max,
+                                      at_start=at_start)
         if best is None or loss < best[1]:
             best = (P, loss, beta, it)
     assert best is not None   # the scale grid is never empty (_check_scale_grid)

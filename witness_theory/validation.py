@@ -298,13 +298,13 @@ def raise_too_large(mu: np.ndarray, name: str, what: str):
 def check_log_probs(log_q, name: str = "log_q") -> np.ndarray:
     """Rows of log-probabilities (-inf allowed): each row's logsumexp must be 0 within
     ROW_SUM_ATOL (the row of exp(log_q) sums to 1 within ROW_SUM_ATOL, to first order)."""
-    from scipy.special import logsumexp
-
     LQ = as_float_array(log_q, name, (1, 2), allow_neg_inf=True)
     if LQ.size == 0:
         raise ValueError(f"{name} is empty (shape {LQ.shape}); pass log-probabilities")
-    with np.errstate(divide="ignore"):
-        lse = np.atleast_1d(logsumexp(LQ, axis=-1))
+    # NumPy's logaddexp reduction, not scipy.special.logsumexp: the same log sum exp to a few ulps per term
+    # (a row of -inf gives -inf, refused below), ~150 us less per call on a few rows (scipy's array-API
+    # dispatch; T11's E_min calls this once per call, via loss_at_zero) and 1.5x faster on 70,000 x 100
+    lse = np.atleast_1d(np.logaddexp.reduce(LQ, axis=-1))
     bad = ~(np.abs(lse) <= ROW_SUM_ATOL)
     if bad.any():
         i = int(np.argmax(bad))
