@@ -148,12 +148,20 @@ def log_softmax_in_place(out: np.ndarray) -> np.ndarray:
             f"(largest finite |logit| is {np.finfo(np.float64).max:.3g}); scale the codes or witness_scale down")
     with np.errstate(over="ignore"):   # a gap beyond 1.8e308 rounds to -inf: probability 0, as it should
         out -= row_max
-    return log_normalise_in_place(out)
+    return _log_normalise_in_place(out)
 
 
-def log_normalise_in_place(out: np.ndarray) -> np.ndarray:
-    """The second half of :func:`log_softmax_in_place`, for (N, K) logits already shifted so that each
-    row's max is 0 (the T11 Newton solves shift their logits, finite by construction, themselves)."""
+def log_softmax_finite_in_place(out: np.ndarray) -> np.ndarray:
+    """:func:`log_softmax_in_place` of logits the caller knows to be finite with |entries| far below
+    float64's overflow (the T11 Newton iterates, whose objective is finite; the fitted witness's
+    descent where beta max|x_i| < 1e300): the same floats, without the overflow check and the
+    errstate context, which were a tenth of a call on the few-row arrays those loops pass ~10^5 times."""
+    out -= row_max_of(out)[:, None]
+    return _log_normalise_in_place(out)
+
+
+def _log_normalise_in_place(out: np.ndarray) -> np.ndarray:
+    """log-softmax of (N, K) logits already shifted so that each row's max is 0."""
     # sum_k exp by a BLAS gemv with a ones vector: 2-5x cheaper than .sum(axis=1) on rows of
     # K <= 100 (bench/bench_certify.py); the same K-term sum, error <= K ulps either way
     lse = np.log(np.exp(out) @ _ones(out.shape[1]))
@@ -557,7 +565,7 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness, loss_only: bool = F
     with np.errstate(over="ignore", invalid="ignore"):   # huge codes: handled by the fallbacks below
         lbar = beta * (mbar @ witness.A)                                              # (K,) beta A^T mbar
     B = min(_KERNEL_ROWS, n)
-    A, ones = witness._A, np.ones(K)                                  # the witness's own A: no copy per block
+    A = witness._A                                                    # the witness's own A: no copy per block
     # two reused (B, K) buffers, updated in place (bench/bench_certify.py: a third buffer for
     # the shifted logits made the kernel ~10% slower, its block no longer staying in cache)
     logits, expd = np.empty((B, K)), np.empty((B, K))
@@ -588,19 +596,7 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness, loss_only: bool = F
         # get, since a -inf logit where T > 0 makes L_TS infinite and certify refuses it as too large)
         if not (np.isfinite(top).all() and (np.isfinite(spread_sq[a:b]).all() or np.isfinite(l).all())):
             _raise_logit_overflow(mu, beta)
-        ls = l                                                         # the logits, max-shifted in place
-        with np.errstate(over="ignore"):   # a gap beyond 1.8e308 rounds to -inf: probability 0
-            ls -= top
-        np.exp(ls, out=e)
-        total = e @ ones                                               # sum_k exp (a BLAS gemv: 2x a reduce)
-        lse = np.log(total)                                            # (m,) in [0, log K]
-        # sum_k T log S = sum_k T (l - top) - lse sum_k T, without the (m, K) pass that forms log S:
-        # every l - top <= 0 and lse >= 0, so |log S_k| = |l_k - top| + lse term by term and the
-        # two parts' absolute sizes add up to sum_k T |log S| (the magnitude the error bound uses)
-        with np.errstate(invalid="ignore"):
-            cross_s = _row_dots(Tc, ls) - lse * teacher.row_sums[a:b]
-        if not np.isfinite(cross_s).all():                             # log S = -inf: 0 log 0 = 0 (h13a)
-            cross_s = cross_rows(Tc, ls - lse[:, None])
+        cross_s, total = _block_cross(l, top, e, Tc, teacher.row_sums[a:b])
         loss[a:b] = teacher.neg_entropy_rows[a:b] - cross_s
         mag[a:b] = teacher.magnitude_rows[a:b] - cross_s
         e *= (1.0 / total)[:, None]                                    # S (a multiply: ~30% cheaper than e / total)
@@ -632,6 +628,27 @@ def _witness_rows(teacher: Teacher, codes, witness: Witness, loss_only: bool = F
                         mean_subspace_sq=mean_sq, spread_sq=spread)
 
 
+def _block_cross(logits: np.ndarray, top: np.ndarray, e: np.ndarray, Tc: np.ndarray,
+                 row_sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's sum_k T_ik log S_ik for a block of ``logits`` (m, K) with row maxima ``top`` (m, 1),
+    and sum_k exp(logits_k - top) (m,). ``logits`` is max-shifted in place and ``e`` (m, K) receives
+    exp(logits - top) (the full kernel turns it into S - T_i next). Shared by the full kernel and the
+    loss-only pass, so both compute L_TS by the same operations."""
+    with np.errstate(over="ignore"):   # a gap beyond 1.8e308 rounds to -inf: probability 0
+        logits -= top
+    np.exp(logits, out=e)
+    total = e @ _ones(logits.shape[1])                                 # sum_k exp (a BLAS gemv: 2x a reduce)
+    lse = np.log(total)                                                # (m,) in [0, log K]
+    # sum_k T log S = sum_k T (l - top) - lse sum_k T, without the (m, K) pass that forms log S:
+    # every l - top <= 0 and lse >= 0, so |log S_k| = |l_k - top| + lse term by term and the
+    # two parts' absolute sizes add up to sum_k T |log S| (the magnitude the error bound uses)
+    with np.errstate(invalid="ignore"):
+        cross_s = _row_dots(Tc, logits) - lse * row_sums
+    if not np.isfinite(cross_s).all():                                 # log S = -inf: 0 log 0 = 0 (h13a)
+        cross_s = cross_rows(Tc, logits - lse[:, None])
+    return cross_s, total
+
+
 def _witness_losses(teacher: Teacher, mu: np.ndarray, witness: Witness) -> _WitnessRows:
     """:func:`_witness_rows` with ``loss_only=True`` on checked-shape codes: the loss of each row by
     the kernel's operations (one block: the frontier's and most callers' teachers have N <= 512 rows;
@@ -655,15 +672,7 @@ def _witness_losses(teacher: Teacher, mu: np.ndarray, witness: Witness) -> _Witn
     # spread ||l - lbar||^2 non-finite, and its test then checks the logits): the same test, directly
     if not np.isfinite(ls).all():
         _raise_logit_overflow(mu, beta)
-    top = row_max_of(ls)[:, None]
-    with np.errstate(over="ignore"):   # a gap beyond 1.8e308 rounds to -inf: probability 0 (as in the kernel)
-        ls -= top
-    total = np.exp(ls) @ _ones(teacher.K)
-    lse = np.log(total)
-    with np.errstate(invalid="ignore"):
-        cross_s = _row_dots(teacher.T, ls) - lse * teacher.row_sums
-    if not np.isfinite(cross_s).all():                                     # log S = -inf: 0 log 0 = 0 (h13a)
-        cross_s = cross_rows(teacher.T, ls - lse[:, None])
+    cross_s, _ = _block_cross(ls, row_max_of(ls)[:, None], np.empty_like(ls), teacher.T, teacher.row_sums)
     return _WitnessRows(loss=teacher.neg_entropy_rows - cross_s, magnitude=_EMPTY, force=_EMPTY, code_sq=code_sq,
                         mean_subspace_sq=0.0, spread_sq=_EMPTY)
 

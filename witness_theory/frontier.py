@@ -111,9 +111,9 @@ def _newton(T: np.ndarray, c: float, a0: np.ndarray | None, max_iter: int) -> tu
         f[far] = _objective(a[far], T[far], c)
     log_K = np.log(K)
     for _ in range(max_iter):
-        # core.log_softmax(a) without its overflow check and errstate: every row of a here has a finite
-        # objective f, so |a| < ~1e154 and a - max(a) cannot overflow (the same floats)
-        ls = core.log_normalise_in_place(a - core.row_max_of(a)[:, None])
+        # every row of a here has a finite objective f, so |a| < ~1e154: core.log_softmax's floats
+        # without its overflow check
+        ls = core.log_softmax_finite_in_place(a.copy())
         S = np.exp(ls)
         g = a / c + S - T                                              # gradient of f
         one_cs = 1.0 + c * S
@@ -162,7 +162,7 @@ def _newton(T: np.ndarray, c: float, a0: np.ndarray | None, max_iter: int) -> tu
         if todo.all():       # no row took a step: every later iteration would repeat this one
             break
         a, f = new_a, new_f
-    S = np.exp(core.log_normalise_in_place(a - core.row_max_of(a)[:, None]))   # core.log_softmax, as above
+    S = np.exp(core.log_softmax_finite_in_place(a.copy()))            # core.log_softmax, as above
     return a, float(_max_of(np.abs(a / c - (T - S)), axis=None))
 
 
@@ -320,8 +320,7 @@ def margin_energy_frontier(teacher, witness: core.Witness, weights=None, lambdas
     a = None
     w_energy = _energy_weights(w)
     for lam in lams:
-        _, L_j, E_j, a = _dual_at(tch, witness, lam, a, w_energy)      # core.alignment_loss, core.code_energy
-        mu = a @ witness.A.T / (witness.scale * witness.kappa)
+        _, L_j, E_j, a, mu = _dual_at(tch, witness, lam, a, w_energy)  # core.alignment_loss, core.code_energy
         losses.append(L_j)
         energies.append(E_j)
         # KKT in code space, from the reported lambda and the codes alone (not the solver's c):
@@ -339,10 +338,9 @@ def frontier_dual(teacher, witness: core.Witness, lam: float, weights=None, star
     lam = _nonneg(lam, "lam")
     T, w = check_teacher(teacher, weights)
     core.check_K_match(T, witness)
-    # a Teacher (what min_energy_point passes at each of its ~30 multipliers) is validated and
-    # precomputed once; an array is made into one here, as alignment_loss would
+    # a Teacher is used as it is; an array is made into one here, as alignment_loss would
     tch = teacher if isinstance(teacher, core.Teacher) else core.Teacher(T, w)
-    return _dual_at(tch, witness, lam, _check_start(start, T), _energy_weights(w))
+    return _dual_at(tch, witness, lam, _check_start(start, T), _energy_weights(w))[:4]
 
 
 def _energy_weights(w: np.ndarray) -> np.ndarray:
@@ -351,17 +349,18 @@ def _energy_weights(w: np.ndarray) -> np.ndarray:
 
 
 def _dual_at(tch: core.Teacher, witness: core.Witness, lam: float, a0: np.ndarray | None,
-             w_energy: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+             w_energy: np.ndarray) -> tuple[float, float, float, np.ndarray, np.ndarray]:
     """:func:`frontier_dual` on a validated Teacher, witness, multiplier and start, ``w_energy`` from
     :func:`_energy_weights`. L and E come from one pass of the certificate's kernel over the optimal
     codes, the floats of core.alignment_loss and core.code_energy (the kernel's ||mu_i||^2 are
-    code_energy's): min_energy_point's ~30 solves per call validate nothing twice."""
+    code_energy's): min_energy_point's ~30 solves per call validate nothing twice. Returns
+    (D, L, E, logits, codes)."""
     a = _warm_newton(tch.T, _lam_to_c(lam, witness), a0)
     mu = a @ witness.A.T / (witness.scale * witness.kappa)
     loss_rows, code_sq = core.row_losses_and_code_sq(tch, mu, witness)    # the kernel under both
     L = core.wsum(tch.w, loss_rows)                                    # core.alignment_loss
     E = core.energy_of_sq_norms(mu, w_energy, code_sq)                 # core.code_energy
-    return E + lam * L, L, E, a
+    return E + lam * L, L, E, a, mu
 
 
 def min_energy(teacher, witness: core.Witness, loss: float, weights=None) -> float:
@@ -419,7 +418,7 @@ def min_energy_point(teacher, witness: core.Witness, loss: float, weights=None) 
 
     def solve(log_c):
         lam = np.exp(log_c) / b2k
-        D, Lc, Ec, a = _dual_at(tch, witness, lam, cache["a"], w_energy)
+        D, Lc, Ec, a, _ = _dual_at(tch, witness, lam, cache["a"], w_energy)
         cache["a"] = a
         return D, Lc, Ec, lam
 

@@ -285,8 +285,7 @@ def _frame_loss(X, T, w, neg_h, P, V, beta, bounded: bool = False):
     if not bounded:
         log_s = core.log_softmax_in_place(logits)          # a fresh array: no copy
         return core.wsum(w, neg_h - core.cross_rows(T, log_s)), log_s
-    logits -= core.row_max_of(logits)[:, None]            # |logit| <= 1e300: no overflow, finite log S
-    log_s = core.log_normalise_in_place(logits)
+    log_s = core.log_softmax_finite_in_place(logits)      # |logit| <= 1e300: no overflow, finite log S
     return core.wsum(w, neg_h - np.einsum("ik,ik->i", T, log_s)), log_s      # cross_rows of finite log S
 
 
