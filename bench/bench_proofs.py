@@ -1,7 +1,8 @@
 """Run ``pytest proofs`` under a Hypothesis profile and report wall time, examples and seconds
 per test and the largest targeted residual/tolerance ratio per theorem.
 
-    .venv/bin/python bench/bench_proofs.py [ci|dev|sample|thorough] [--workers N] [--out FILE] [-- extra pytest args]
+    .venv/bin/python bench/bench_proofs.py [ci|dev|sample|thorough] [--workers N] [--out FILE]
+        [--longest-first EARLIER.json] [-- extra pytest args]
 
 The counts and residuals come from proofs/conftest.py, which writes them to the JSON file
 named by WITNESS_PROOFS_STATS (one JSON per session, merged across pytest-xdist workers).
@@ -43,12 +44,19 @@ def main(argv=None) -> int:
     ap.add_argument("profile", nargs="?", default="ci", choices=["ci", "dev", "sample", "thorough"])
     ap.add_argument("--workers", type=int, default=0, help="pytest-xdist workers (0: no xdist)")
     ap.add_argument("--out", type=Path, default=None, help="also write the summary JSON here")
+    ap.add_argument("--longest-first", type=Path, default=None, metavar="EARLIER_JSON",
+                    help="run the tests longest first, by the seconds an earlier --out file recorded "
+                         "(proofs/conftest.py: the xdist workers then finish together)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         stats_path = Path(tmp) / "stats.json"
         env = dict(os.environ, HYPOTHESIS_PROFILE=args.profile, WITNESS_PROOFS_STATS=str(stats_path))
+        if args.longest_first is not None:
+            if not args.longest_first.is_file():
+                ap.error(f"--longest-first {args.longest_first}: no such file; pass a JSON written by --out")
+            env["WITNESS_PROOFS_ORDER"] = str(args.longest_first.resolve())
         cmd = [sys.executable, "-m", "pytest", "proofs", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
         if args.workers:
             cmd += ["-n", str(args.workers)]
@@ -98,6 +106,8 @@ def main(argv=None) -> int:
         for label, rec in sorted(gates.items()):
             print(f"  ratio {rec['ratio']:.3g}  [{label}]")
     summary = {"profile": args.profile, "returncode": proc.returncode, "wall_s": wall,
+               "workers": args.workers,
+               "order": f"longest first by {args.longest_first}" if args.longest_first else "collection order",
                "examples_per_test": {k: v["calls"] for k, v in stats["tests"].items()},
                "seconds_per_test": seconds,
                "examples_per_theorem": dict(per_theorem),

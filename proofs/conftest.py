@@ -151,6 +151,39 @@ def _track_current_test(request):
     strategies.CURRENT_TEST[0] = "<outside a test>"
 
 
+_ORDER_KEY = pytest.StashKey[dict]()
+
+
+def pytest_configure(config):
+    """Read ``WITNESS_PROOFS_ORDER`` (below) before anything is collected: a file that is not a
+    bench_proofs JSON stops the session with one line naming it."""
+    path = os.environ.get("WITNESS_PROOFS_ORDER")
+    if not path:
+        return
+    try:
+        with open(path) as fh:
+            seconds = json.load(fh)["seconds_per_test"]
+        config.stash[_ORDER_KEY] = {str(k): float(v) for k, v in seconds.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise pytest.UsageError(f"WITNESS_PROOFS_ORDER={path!r}: not a bench_proofs JSON with "
+                                f"seconds_per_test ({exc!r}); pass one written by bench/bench_proofs.py --out") from None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Longest first, when ``WITNESS_PROOFS_ORDER`` names a JSON file of bench/bench_proofs.py
+    (its ``seconds_per_test``, from an earlier run): the tests sorted by their recorded seconds,
+    largest first, the unrecorded ones after them in collection order (a stable sort). Under
+    pytest-xdist's load scheduling the two workers then finish together, where in file order the
+    last long properties can run on one worker while the other idles (longest processing time
+    first, Graham 1969: at most 4/3 of the best schedule). What runs, and each test's examples, do
+    not change; every worker reads the same file, so they collect the same order."""
+    seconds = config.stash.get(_ORDER_KEY, None)
+    if seconds is None:
+        return
+    items.sort(key=lambda item: -seconds.get(item.nodeid, 0.0))
+
+
 _SECONDS: dict[str, float] = {}   # seconds per test: setup + call + teardown
 
 

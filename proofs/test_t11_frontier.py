@@ -56,11 +56,18 @@ def _scipy_min_energy(T, w, W, L_target):
     N, d = T.shape[0], W.d
     neg_h = float(w @ rel_entr(T, 1.0).sum(axis=1))
 
+    last: dict[bytes, tuple[float, np.ndarray]] = {}
+
     def loss(x):
-        log_s = log_softmax(W.scale * x.reshape(N, d) @ W.A, axis=1)
-        val = neg_h - float(np.sum(w[:, None] * T * log_s))
-        grad = (w[:, None] * W.scale * (np.exp(log_s) - T)) @ W.A.T
-        return val, grad.ravel()
+        # SLSQP asks for the constraint and its Jacobian at the same point: computed once per point
+        key = x.tobytes()
+        if key not in last:
+            log_s = log_softmax(W.scale * x.reshape(N, d) @ W.A, axis=1)
+            val = neg_h - float(np.sum(w[:, None] * T * log_s))
+            grad = (w[:, None] * W.scale * (np.exp(log_s) - T)) @ W.A.T
+            last.clear()
+            last[key] = (val, grad.ravel())
+        return last[key]
 
     energy = lambda x: (0.5 * float(np.sum(w[:, None] * x.reshape(N, d) ** 2)),   # noqa: E731
                         (w[:, None] * x.reshape(N, d)).ravel())

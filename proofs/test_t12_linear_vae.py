@@ -18,7 +18,7 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy.optimize import minimize
-from scipy.stats import multivariate_normal
+from scipy.stats import norm
 
 from witness_theory import linear_vae as lv
 from witness_theory.theorems import T12
@@ -68,18 +68,20 @@ def _exact_data(C, m, rng):
 
 def _elbo_by_quadrature(X, W, b, V, e, log_s2, sigma2, beta):
     """mean_i [E_q log N(x_i; W z + b, sigma^2 I) - b KL(q(z|x_i)||N(0, I))]: the expectation by
-    2d sigma points z = mu +- sqrt(d s_j^2) e_j (exact for polynomials of degree <= 3)."""
+    2d sigma points z = mu +- sqrt(d s_j^2) e_j (exact for polynomials of degree <= 3). The density
+    is scipy.stats.norm's per coordinate (N(m, sigma^2 I) factorises), the KL torch's, every row and
+    sigma point in one call (one multivariate_normal per point was ~1/3 of the property's time)."""
     d = V.shape[0]
     s = np.exp(0.5 * log_s2)
-    total = 0.0
-    for x in X:
-        mu = V @ x + e
-        pts = [mu + sgn * np.sqrt(d) * s[j] * np.eye(d)[j] for j in range(d) for sgn in (1, -1)]
-        rec = np.mean([multivariate_normal(W @ z + b, sigma2 * np.eye(len(x))).logpdf(x) for z in pts])
-        q = torch.distributions.Normal(torch.from_numpy(mu), torch.from_numpy(s))
-        p = torch.distributions.Normal(torch.zeros(d, dtype=torch.float64), torch.ones(d, dtype=torch.float64))
-        total += rec - beta * float(torch.distributions.kl_divergence(q, p).sum())
-    return total / len(X)
+    mu = X @ V.T + e                                                   # (n, d)
+    offsets = np.sqrt(d) * s[:, None] * np.eye(d)                      # row j: sqrt(d s_j^2) e_j
+    pts = mu[:, None, :] + np.concatenate([offsets, -offsets])[None]   # (n, 2d, d)
+    logpdf = norm.logpdf(X[:, None, :], loc=pts @ W.T + b, scale=np.sqrt(sigma2)).sum(axis=2)
+    rec = logpdf.mean(axis=1)                                          # (n,)
+    q = torch.distributions.Normal(torch.from_numpy(mu), torch.from_numpy(np.broadcast_to(s, mu.shape).copy()))
+    p = torch.distributions.Normal(torch.zeros(mu.shape, dtype=torch.float64), torch.ones(mu.shape, dtype=torch.float64))
+    kl = torch.distributions.kl_divergence(q, p).sum(dim=1).numpy()
+    return float(np.mean(rec - beta * kl))
 
 
 @given(case=spectra(max_D=2))
