@@ -60,6 +60,12 @@ def main(argv=None) -> int:
         cmd = [sys.executable, "-m", "pytest", "proofs", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
         if args.workers:
             cmd += ["-n", str(args.workers)]
+            if args.longest_first is not None:
+                # one test at a time to whichever worker is free: xdist's load scheduling otherwise
+                # refills a worker with up to a quarter of the pending tests at once, which in this
+                # order handed one worker a run of long tests while the other went idle (2026-12-08:
+                # one worker idle for 14 of the first 38 minutes; the run was stopped)
+                cmd += ["--maxschedchunk", "1"]
         cmd += args.pytest_args
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)

@@ -177,7 +177,9 @@ def pytest_collection_modifyitems(config, items):
     pytest-xdist's load scheduling the two workers then finish together, where in file order the
     last long properties can run on one worker while the other idles (longest processing time
     first, Graham 1969: at most 4/3 of the best schedule). What runs, and each test's examples, do
-    not change; every worker reads the same file, so they collect the same order."""
+    not change; every worker reads the same file, so they collect the same order. With xdist's
+    ``--maxschedchunk 1`` (what bench_proofs passes): larger chunks gave one worker a run of long
+    tests while the other idled."""
     seconds = config.stash.get(_ORDER_KEY, None)
     if seconds is None:
         return
