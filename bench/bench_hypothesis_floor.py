@@ -27,9 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
+from hypothesis import given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from proofs import conftest  # noqa: E402,F401  (registers the profiles; bounds the target phase as in a run)
 from proofs.strategies import instance_specs, instances, report, seeds  # noqa: E402
 
 
@@ -61,9 +62,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.examples < 1:
         ap.error(f"--examples must be >= 1, got {args.examples}")
-    # the thorough profile's settings (proofs/conftest.py), with a fixed seed so runs compare
-    thorough = settings(max_examples=args.examples, database=None, deadline=None, print_blob=False,
-                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    # the thorough profile itself (proofs/conftest.py), --examples examples, a fixed seed so runs compare
+    thorough = settings(settings.get_profile("thorough"), max_examples=args.examples, print_blob=False)
     print(f"{args.examples} examples per property, thorough's settings, seed 0")
     for name, prop in _properties().items():
         test = seed(0)(thorough(prop))

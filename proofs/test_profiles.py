@@ -1,6 +1,12 @@
 """The Hypothesis set-up of the proofs themselves (proofs/conftest.py)."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from hypothesis.internal.conjecture.optimiser import Optimiser
 
 from . import conftest
@@ -22,12 +28,6 @@ def test_target_phase_rounds_are_bounded():
 
 
 def _collected(tmp_path, order: dict | None, extra=()) -> list[str]:
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     # neither variable may reach the inner session: with WITNESS_PROOFS_STATS it would merge (and
     # delete) the statistics an xdist worker of the outer session had already written (2026-12-08:
